@@ -1,0 +1,69 @@
+# l4lm — build, demo and tests. `make` builds build/l4lm.
+# Module fragments live in mk/*.mk (each adds its own targets and tests).
+
+CC      ?= gcc
+BUILD   ?= build
+OPT     ?= -O2
+WARN    := -Wall -Wextra -Wshadow -Wvla -Werror
+# The core is freestanding: only the compiler's own headers.
+CORE_INC := -nostdinc -isystem $(shell $(CC) -print-file-name=include) -Iinclude -Isrc/core
+CORE_CFLAGS := -std=c11 $(OPT) -g -ffreestanding -fno-math-errno -ffp-contract=off $(WARN) $(CORE_INC) $(EXTRA_CFLAGS)
+HOST_CFLAGS := -std=gnu11 $(OPT) -g -ffp-contract=off $(WARN) -Iinclude -Isrc/core -Isrc/serve -Iplatform/posix $(EXTRA_CFLAGS)
+LDLIBS  := -lm -lpthread
+
+CORE_SRC  := $(sort $(wildcard src/core/*.c))
+SERVE_SRC := $(sort $(wildcard src/serve/*.c))
+POSIX_SRC := $(sort $(filter-out platform/posix/main.c,$(wildcard platform/posix/*.c)))
+CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(SERVE_SRC:%.c=$(BUILD)/%.o)
+POSIX_OBJ := $(POSIX_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC  := $(sort $(wildcard tests/test_*.c))
+TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TOOL_SRC  := $(sort $(wildcard tools/*.c))
+TOOL_BIN  := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
+
+.PHONY: all demo test check clean bench fuzz
+all: $(BUILD)/l4lm $(TOOL_BIN)
+
+$(BUILD)/src/%.o: src/%.c include/l4lm.h src/core/internal.h $(wildcard src/serve/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_CFLAGS) -Isrc/serve -c $< -o $@
+
+$(BUILD)/platform/%.o: platform/%.c include/l4lm.h $(wildcard platform/posix/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -c $< -o $@
+
+$(BUILD)/libl4lm.a: $(CORE_OBJ) $(POSIX_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/l4lm: platform/posix/main.c $(BUILD)/libl4lm.a
+	$(CC) $(HOST_CFLAGS) $< $(BUILD)/libl4lm.a $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/%.c tests/t.h $(BUILD)/libl4lm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -Itests $< $(BUILD)/libl4lm.a $(LDLIBS) -o $@
+
+$(BUILD)/tools/%: tools/%.c $(BUILD)/libl4lm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) $< $(BUILD)/libl4lm.a $(LDLIBS) -o $@
+
+# The demo: find the model beside the checkout, or download it once.
+DEMO_MODEL ?= $(firstword $(wildcard ../shared/models/stories260K.gguf) models/stories260K.gguf)
+models/stories260K.gguf:
+	@mkdir -p models
+	curl -fL -o $@ https://huggingface.co/ggml-org/models/resolve/main/tinyllamas/stories260K.gguf
+
+demo: all $(DEMO_MODEL)
+	$(BUILD)/l4lm run -m $(DEMO_MODEL) --ctx 512 -p "Once upon a time" -n 200
+
+# Everything `make test` runs: hosted build, sanitizer build, then the runner.
+test: all $(TEST_BIN)
+	$(MAKE) --no-print-directory BUILD=build-asan CC=clang OPT=-O1 \
+	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	  build-asan/l4lm $(TEST_SRC:tests/%.c=build-asan/tests/%) $(TOOL_SRC:tools/%.c=build-asan/tools/%)
+	bash tests/run.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(sort $(wildcard mk/*.mk))

@@ -1,0 +1,115 @@
+/*
+** internal.h — declarations shared between the files of src/core.
+** Nothing here is public API. Each section belongs to one .c file.
+*/
+#ifndef L4LM_INTERNAL_H
+#define L4LM_INTERNAL_H
+
+#include "l4lm.h"
+
+#define L4LM_ALIGN 64
+/* Documented limits on what a model file may declare. */
+#define L4LM_MAX_DIMS 4
+#define L4LM_MAX_LAYERS 1024
+#define L4LM_MAX_VOCAB (1u << 21)
+#define L4LM_MAX_EMBD (1u << 16)
+#define L4LM_MAX_CTX (1u << 20)
+#define L4LM_MAX_NAME 256      /* longest tensor name (ggml: 64) */
+#define L4LM_MAX_STRING (1u << 24)
+#define L4LM_MAX_TENSORS (1u << 16)
+#define L4LM_MAX_KV (1u << 20)
+#define L4LM_MAX_TOKEN_BYTES 512 /* longest vocabulary piece */
+
+/* ---- util.c: overflow-checked sizes, little-endian reads, small strings ---- */
+bool l4lm_add_ovf(uint64_t a, uint64_t b, uint64_t *r);
+bool l4lm_mul_ovf(uint64_t a, uint64_t b, uint64_t *r);
+uint64_t l4lm_align_up(uint64_t x, uint64_t a); /* a is a power of two */
+uint16_t l4lm_rd16(const uint8_t *p);
+uint32_t l4lm_rd32(const uint8_t *p);
+uint64_t l4lm_rd64(const uint8_t *p);
+float l4lm_rdf32(const uint8_t *p);
+size_t l4lm_strlen(const char *s);
+bool l4lm_streq(const char *a, size_t alen, const char *b); /* b NUL-terminated */
+/* Write "prefix" + name into err->what (truncating), set status and offset. */
+l4lm_status l4lm_fail(l4lm_error *err, l4lm_status st, uint64_t off, const char *what,
+                      const char *name, size_t name_len);
+
+/* ---- gguf.c: GGUF v2/v3 reader; open validates every byte it will ever read ---- */
+enum l4lm_gguf_vtype {
+    L4LM_GGUF_U8 = 0, L4LM_GGUF_I8 = 1, L4LM_GGUF_U16 = 2, L4LM_GGUF_I16 = 3,
+    L4LM_GGUF_U32 = 4, L4LM_GGUF_I32 = 5, L4LM_GGUF_F32 = 6, L4LM_GGUF_BOOL = 7,
+    L4LM_GGUF_STRING = 8, L4LM_GGUF_ARRAY = 9, L4LM_GGUF_U64 = 10, L4LM_GGUF_I64 = 11,
+    L4LM_GGUF_F64 = 12, L4LM_GGUF_VTYPE_COUNT = 13
+};
+
+typedef struct l4lm_gguf_kv {
+    const char *key;
+    uint32_t key_len;
+    uint32_t type;        /* enum l4lm_gguf_vtype */
+    const uint8_t *val;   /* the value bytes (after the type) */
+    uint64_t val_size;
+    uint32_t arr_type;    /* for arrays */
+    uint64_t arr_n;
+    const uint8_t *arr;   /* first element */
+} l4lm_gguf_kv;
+
+l4lm_status l4lm_gguf_open(l4lm_gguf *g, const void *bytes, size_t size, l4lm_error *err);
+bool l4lm_gguf_is_gguf(const void *bytes, size_t size);
+bool l4lm_gguf_find(const l4lm_gguf *g, const char *key, l4lm_gguf_kv *kv);
+l4lm_status l4lm_gguf_kv_at(const l4lm_gguf *g, uint64_t i, l4lm_gguf_kv *kv);
+/* Typed getters: a missing key leaves *out unchanged and returns false. */
+bool l4lm_gguf_u32(const l4lm_gguf *g, const char *key, uint32_t *out);
+bool l4lm_gguf_f32(const l4lm_gguf *g, const char *key, float *out);
+bool l4lm_gguf_bool(const l4lm_gguf *g, const char *key, bool *out);
+bool l4lm_gguf_str(const l4lm_gguf *g, const char *key, const char **s, uint64_t *len);
+l4lm_status l4lm_gguf_tensor_at(const l4lm_gguf *g, uint64_t i, l4lm_tensor *t);
+bool l4lm_gguf_tensor(const l4lm_gguf *g, const char *name, l4lm_tensor *t);
+
+/* ---- types.c: block layouts ---- */
+typedef struct l4lm_type_traits {
+    const char *name;
+    uint32_t block;       /* elements per block (0: unsupported) */
+    uint32_t block_bytes;
+} l4lm_type_traits;
+const l4lm_type_traits *l4lm_type_info(uint32_t t); /* NULL if unknown/unsupported */
+/* bytes of n elements (n a multiple of the block); false on bad n or overflow */
+bool l4lm_row_bytes(uint32_t t, uint64_t n, uint64_t *bytes);
+
+/* ---- math.c: the engine's own float math (no libm) ---- */
+float l4lm_expf(float x);
+float l4lm_logf(float x);
+float l4lm_sqrtf(float x);
+float l4lm_powf(float x, float y);
+void l4lm_sincosf(float x, float *s, float *c);
+float l4lm_fp16_to_f32(uint16_t h);
+uint16_t l4lm_f32_to_fp16(float f);
+float l4lm_bf16_to_f32(uint16_t h);
+uint16_t l4lm_f32_to_bf16(float f);
+
+/* ---- kernels.c: dot products and matrix-vector products ----
+** Activations are first converted to the weight type's partner type, as
+** ggml does (F32->F32, F16->F16, BF16->BF16, Q8_0/Q4_0->Q8_0), so results
+** match llama.cpp. Each output is one dot in a fixed order (deterministic).
+*/
+size_t l4lm_act_bytes(uint32_t wtype, uint32_t n);
+void l4lm_act_prepare(uint32_t wtype, const float *x, uint32_t n, void *act);
+float l4lm_vec_dot(uint32_t wtype, const void *wrow, const void *act, uint32_t n);
+/* y[r] = W[r] . x for r in [r0, r1); W has rows of n elements of wtype. */
+void l4lm_matvec(uint32_t wtype, const void *w, const void *act, uint32_t n, float *y,
+                 uint32_t r0, uint32_t r1);
+/* Dequantize one row of n elements to floats. */
+void l4lm_row_to_f32(uint32_t wtype, const void *row, float *out, uint32_t n);
+
+/* ---- tokenizer.c: SentencePiece-style BPE; tables live in the arena ---- */
+typedef struct l4lm_tok l4lm_tok; /* opaque, placed in the arena */
+size_t l4lm_tok_arena_bytes(const l4lm_vocab_src *v, size_t max_text);
+l4lm_status l4lm_tok_init(l4lm_tok **t, const l4lm_vocab_src *v, void *mem, size_t mem_size,
+                          size_t max_text);
+l4lm_status l4lm_tok_encode(l4lm_tok *t, const char *text, size_t len, bool add_bos,
+                            int32_t *out, size_t cap, size_t *n_out);
+size_t l4lm_tok_piece(const l4lm_tok *t, int32_t id, char *buf, size_t cap);
+bool l4lm_tok_is_special(const l4lm_tok *t, int32_t id);
+/* Validate a vocabulary source (called by model open): every piece readable. */
+l4lm_status l4lm_tok_check(const l4lm_vocab_src *v, l4lm_error *err);
+
+#endif

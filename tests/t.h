@@ -1,0 +1,65 @@
+/*
+** t.h — the tiny test harness. A test program prints one line per check:
+**   "ok NAME", "FAIL NAME: why" or "skip NAME: why"; tests/run.sh counts them.
+*/
+#ifndef L4LM_T_H
+#define L4LM_T_H
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int t_failed;
+
+static void t_report(const char *kind, const char *name, const char *fmt, ...)
+{
+    printf("%s %s", kind, name);
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        printf(": ");
+        vprintf(fmt, ap);
+        va_end(ap);
+    }
+    printf("\n");
+    fflush(stdout);
+}
+
+#define T_OK(name) t_report("ok", name, NULL)
+#define T_FAIL(name, ...) (t_failed = 1, t_report("FAIL", name, __VA_ARGS__))
+#define T_SKIP(name, ...) t_report("skip", name, __VA_ARGS__)
+/* Check cond; on failure print the message. Evaluates to cond. */
+#define T_CHECK(name, cond, ...) ((cond) ? (T_OK(name), 1) : (T_FAIL(name, __VA_ARGS__), 0))
+#define T_EXIT() return t_failed ? 1 : 0
+
+/* Where ../shared is, or NULL (tests then skip). */
+static const char *t_shared(void)
+{
+    const char *env = getenv("L4LM_SHARED");
+    static char path[4096];
+    if (env && *env) return env;
+    snprintf(path, sizeof path, "../shared");
+    FILE *f = fopen("../shared/models/stories260K.gguf", "rb");
+    if (!f) return NULL;
+    fclose(f);
+    return path;
+}
+
+/* Read a whole file into malloc'd memory; NULL on failure. */
+static unsigned char *t_read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc(n > 0 ? (size_t)n : 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) *size = (size_t)n;
+    return buf;
+}
+#endif
