@@ -140,7 +140,7 @@ typedef struct l4lm_model {
     l4lm_gguf gguf;        /* GGUF only */
     const uint8_t *bytes;  /* the model blob */
     uint64_t size;
-    uint64_t weight_bytes; /* bytes of tensor data used by inference */
+    uint64_t weight_bytes; /* bytes of tensor data (the GGUF data section) */
     l4lm_vocab_src vocab;
     l4lm_error err;        /* set when l4lm_model_open fails */
 } l4lm_model;
@@ -152,6 +152,9 @@ typedef struct l4lm_model {
 */
 l4lm_status l4lm_model_open(l4lm_model *m, const void *bytes, size_t size, const void *tok,
                             size_t tok_size);
+
+/* The i-th tensor of a GGUF model, in file order (for listings). */
+l4lm_status l4lm_model_tensor(const l4lm_model *m, uint64_t i, l4lm_tensor *t);
 
 /* Optional parallelism: run task(arg, i) for every i in [0, n), in any order. */
 typedef void (*l4lm_task_fn)(void *arg, uint32_t i);

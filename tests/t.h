@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int t_failed;
+static int t_failed __attribute__((unused));
 
-static void t_report(const char *kind, const char *name, const char *fmt, ...)
+static inline void t_report(const char *kind, const char *name, const char *fmt, ...)
 {
     printf("%s %s", kind, name);
     if (fmt) {
@@ -33,7 +33,7 @@ static void t_report(const char *kind, const char *name, const char *fmt, ...)
 #define T_EXIT() return t_failed ? 1 : 0
 
 /* Where ../shared is, or NULL (tests then skip). */
-static const char *t_shared(void)
+static inline const char *t_shared(void)
 {
     const char *env = getenv("L4LM_SHARED");
     static char path[4096];
@@ -46,7 +46,7 @@ static const char *t_shared(void)
 }
 
 /* Read a whole file into malloc'd memory; NULL on failure. */
-static unsigned char *t_read_file(const char *path, size_t *size)
+static inline unsigned char *t_read_file(const char *path, size_t *size)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;

@@ -16,8 +16,8 @@
 #define L4LM_MAX_CTX (1u << 20)
 #define L4LM_MAX_NAME 256      /* longest tensor name (ggml: 64) */
 #define L4LM_MAX_STRING (1u << 24)
-#define L4LM_MAX_TENSORS (1u << 16)
-#define L4LM_MAX_KV (1u << 20)
+#define L4LM_MAX_TENSORS (1u << 14) /* duplicate checks are quadratic */
+#define L4LM_MAX_KV (1u << 12)
 #define L4LM_MAX_TOKEN_BYTES 512 /* longest vocabulary piece */
 
 /* ---- util.c: overflow-checked sizes, little-endian reads, small strings ---- */
@@ -67,7 +67,7 @@ bool l4lm_gguf_tensor(const l4lm_gguf *g, const char *name, l4lm_tensor *t);
 
 /* ---- types.c: block layouts ---- */
 typedef struct l4lm_type_traits {
-    const char *name;
+    char name[8];         /* an array, not a pointer: the table needs no relocation */
     uint32_t block;       /* elements per block (0: unsupported) */
     uint32_t block_bytes;
 } l4lm_type_traits;
@@ -99,6 +99,8 @@ void l4lm_matvec(uint32_t wtype, const void *w, const void *act, uint32_t n, flo
                  uint32_t r0, uint32_t r1);
 /* Dequantize one row of n elements to floats. */
 void l4lm_row_to_f32(uint32_t wtype, const void *row, float *out, uint32_t n);
+/* l4lm_vec_dot without SIMD, for tests: the SIMD paths must match it bit for bit. */
+float l4lm_vec_dot_plain(uint32_t wtype, const void *wrow, const void *act, uint32_t n);
 
 /* ---- tokenizer.c: SentencePiece-style BPE; tables live in the arena ---- */
 typedef struct l4lm_tok l4lm_tok; /* opaque, placed in the arena */
@@ -111,5 +113,38 @@ size_t l4lm_tok_piece(const l4lm_tok *t, int32_t id, char *buf, size_t cap);
 bool l4lm_tok_is_special(const l4lm_tok *t, int32_t id);
 /* Validate a vocabulary source (called by model open): every piece readable. */
 l4lm_status l4lm_tok_check(const l4lm_vocab_src *v, l4lm_error *err);
+
+/* ---- model.c: the weights of the llama architecture, used in place ---- */
+typedef struct l4lm_mat {
+    const void *data;
+    uint32_t type;
+    uint32_t n_in;  /* row length (ggml ne[0]) */
+    uint32_t n_out; /* rows */
+} l4lm_mat;
+
+typedef struct l4lm_layer {
+    l4lm_mat attn_norm; /* (n_embd) */
+    l4lm_mat wq;        /* (n_head * head_dim rows, n_embd) */
+    l4lm_mat wk;        /* (n_head_kv * head_dim, n_embd) */
+    l4lm_mat wv;        /* (n_head_kv * head_dim, n_embd) */
+    l4lm_mat wo;        /* (n_embd, n_head * head_dim) */
+    l4lm_mat ffn_norm;  /* (n_embd) */
+    l4lm_mat w_gate;    /* (n_ff, n_embd) */
+    l4lm_mat w_up;      /* (n_ff, n_embd) */
+    l4lm_mat w_down;    /* (n_embd, n_ff) */
+} l4lm_layer;
+
+typedef struct l4lm_weights {
+    l4lm_mat tok_embd; /* (n_vocab rows, n_embd) */
+    l4lm_mat out_norm; /* (n_embd) */
+    l4lm_mat output;   /* (n_vocab, n_embd); tok_embd when tied */
+} l4lm_weights;
+
+/* Resolve the global weights and, when layers != NULL, every layer's. */
+l4lm_status l4lm_model_weights(const l4lm_model *m, l4lm_weights *w, l4lm_layer *layers,
+                               l4lm_error *err);
+
+/* ---- session.c ---- */
+const l4lm_tok *l4lm_session_tok(const l4lm_session *s);
 
 #endif

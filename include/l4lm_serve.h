@@ -1,0 +1,304 @@
+/*
+** l4lm_serve.h — the l4lm shared-memory service protocol: an inference
+** server that owns the model, and untrusted clients that each share one
+** memory region with it and ring a doorbell (seL4 notification, eventfd).
+** docs/protocol.md is the byte-level specification; this header is its C form.
+**
+** The region (every offset is from its start, every word a native-endian
+** u32 — little-endian on every supported target):
+**
+**   l4lm_shm_header      layout, written once by the server, plus cancel_id
+**   request ring         l4lm_shm_ring control + req_slots x l4lm_shm_req
+**   response ring        l4lm_shm_ring control + resp_slots x l4lm_shm_resp
+**   response data        resp_slots x resp_chunk bytes of text, server-written
+**   request data         the client's bytes; requests point into it
+**
+** The rings follow sDDF: single producer, single consumer, free-running u32
+** tail (written by the producer) and head (written by the consumer), an
+** acquire load of the other side's counter before touching slots and a
+** release store of our own after, and a "signal me" flag per side so a
+** doorbell only rings when the other side sleeps.
+**
+** Server side (freestanding, event driven):
+**   l4lm_server_init(&srv, &l4lm_serve_engine_l4lm, &cfg, clients, n, slice, notify, ctx);
+**   l4lm_serve_client_init(&srv, i, session_i, work_i, work_size);   // per client
+**   l4lm_serve_attach(&srv, i, region_i, region_size);               // writes the header
+**   on any doorbell:  while (l4lm_serve_poll(&srv)) {}               // bounded steps
+**
+** Client side:
+**   l4lm_shm_client_open(&c, region, size, notify, ctx);
+**   l4lm_shm_submit(&c, &request, &id);
+**   while (!done) { if (l4lm_shm_next(&c, &ev)) use(ev); else if (l4lm_shm_sleep(&c)) wait(); }
+*/
+#ifndef L4LM_SERVE_H
+#define L4LM_SERVE_H
+
+#include "l4lm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define L4LM_SHM_MAGIC 0x4853344cu /* the bytes "L4SH" */
+#define L4LM_SHM_VERSION 1u
+
+#define L4LM_SHM_MAX_SLOTS 4096u     /* ring slots: a power of two in [2, this] */
+#define L4LM_SHM_MAX_REGION 0x40000000u /* 1 GiB */
+#define L4LM_SHM_MAX_STOPS 4u        /* stop strings per request */
+#define L4LM_SHM_MAX_STOP_BYTES 32u  /* bytes per stop string */
+#define L4LM_SHM_REQ_FIXED 48u       /* bytes of a request body before the prompt */
+#define L4LM_SHM_MAX_TOKENS (1u << 20)
+/* Text the server may produce for one token: the detokeniser's 32 bytes plus
+** the longest vocabulary piece (512), rounded up. */
+#define L4LM_SHM_TEXT_CAP 576u
+
+/* The region header (64 bytes at offset 0). Only cancel_id is client-written. */
+typedef struct l4lm_shm_header {
+    uint32_t magic;          /* L4LM_SHM_MAGIC, stored last (release) by the server */
+    uint32_t version;        /* L4LM_SHM_VERSION */
+    uint32_t region_size;    /* bytes of the whole region */
+    uint32_t header_size;    /* sizeof(l4lm_shm_header) */
+    uint32_t req_ring;       /* offset of the request ring control */
+    uint32_t req_slots;
+    uint32_t resp_ring;      /* offset of the response ring control */
+    uint32_t resp_slots;
+    uint32_t resp_data;      /* offset of the response data area */
+    uint32_t resp_chunk;     /* its bytes per response slot (slot i owns chunk i) */
+    uint32_t req_data;       /* offset of the request data area */
+    uint32_t req_data_size;
+    uint32_t max_request;    /* largest request body the server accepts */
+    uint32_t reserved[2];
+    uint32_t cancel_id;      /* client: id of a request to cancel; 0 = none */
+} l4lm_shm_header;
+
+/* Ring control (192 bytes); the slots follow it. One cache line per writer. */
+typedef struct l4lm_shm_ring {
+    uint32_t tail;              /* producer: slots ever published */
+    uint32_t pad0[15];
+    uint32_t head;              /* consumer: slots ever consumed */
+    uint32_t pad1[15];
+    uint32_t consumer_waiting;  /* consumer sets before sleeping; producer clears and signals */
+    uint32_t producer_waiting;  /* producer sets when full; consumer clears and signals */
+    uint32_t pad2[14];
+} l4lm_shm_ring;
+
+/* Request kinds. */
+enum { L4LM_SHM_SUBMIT = 1 };
+
+/* A request ring slot (16 bytes): the body is len bytes at req_data + off. */
+typedef struct l4lm_shm_req {
+    uint32_t kind; /* L4LM_SHM_SUBMIT */
+    uint32_t id;   /* chosen by the client, echoed in every response */
+    uint32_t off;
+    uint32_t len;
+} l4lm_shm_req;
+
+/* Response kinds. */
+enum {
+    L4LM_SHM_TOKEN = 1, /* one generated token: value = its id, text = its text */
+    L4LM_SHM_TEXT = 2,  /* a leading part of a token's text too long for one chunk */
+    L4LM_SHM_DONE = 3   /* the last message of a request: status, usage, text = reason */
+};
+
+/* Final status of a request (DONE); values are pinned. */
+typedef enum l4lm_shm_status {
+    L4LM_SHM_LENGTH = 0,        /* max_tokens generated */
+    L4LM_SHM_EOS = 1,           /* the model ended the text */
+    L4LM_SHM_STOP = 2,          /* a stop string appeared (its text was sent) */
+    L4LM_SHM_CANCELLED = 3,     /* cancel_id named the request */
+    L4LM_SHM_CONTEXT_FULL = 4,  /* the context filled up */
+    L4LM_SHM_E_KIND = 16,       /* unknown request kind */
+    L4LM_SHM_E_RANGE = 17,      /* off/len outside the request data area */
+    L4LM_SHM_E_SIZE = 18,       /* body too big, too small, or lengths inconsistent */
+    L4LM_SHM_E_OPTION = 19,     /* an option out of range (the text says which) */
+    L4LM_SHM_E_PROMPT = 20,     /* the prompt did not tokenize or fit (value: l4lm_status) */
+    L4LM_SHM_E_ENGINE = 21      /* the engine failed (value: l4lm_status) */
+} l4lm_shm_status;
+
+/* A response ring slot (32 bytes). */
+typedef struct l4lm_shm_resp {
+    uint32_t id;
+    uint32_t kind;
+    uint32_t status;   /* DONE: l4lm_shm_status; else 0 */
+    uint32_t off;      /* text: resp_chunk bytes at most, at resp_data + off */
+    uint32_t len;
+    int32_t value;     /* TOKEN: token id; DONE: an l4lm_status detail; TEXT: -1 */
+    uint32_t n_prompt; /* usage so far: prompt tokens */
+    uint32_t n_gen;    /* usage so far: generated tokens */
+} l4lm_shm_resp;
+
+/* Request flags. */
+enum {
+    L4LM_SHM_NO_BOS = 1,     /* do not prepend BOS to the prompt */
+    L4LM_SHM_IGNORE_EOS = 2  /* keep generating past the end-of-text token */
+};
+
+/* A request as the client builds it and as the server reads it after decoding. */
+typedef struct l4lm_shm_request {
+    const char *prompt;
+    uint32_t prompt_len;
+    uint32_t max_tokens;
+    uint32_t flags;
+    l4lm_sampler sampler;
+    uint32_t n_stop;
+    const char *stop[L4LM_SHM_MAX_STOPS];
+    uint32_t stop_len[L4LM_SHM_MAX_STOPS];
+} l4lm_shm_request;
+
+/* Body size of r, or 0 when a length is out of range. */
+uint32_t l4lm_shm_request_size(const l4lm_shm_request *r);
+/* Write r's body (little-endian, docs/protocol.md) to out; false if it does not fit. */
+bool l4lm_shm_request_encode(const l4lm_shm_request *r, uint8_t *out, uint32_t cap);
+/*
+** Check and decode a body held in private memory; r's pointers point into it.
+** Returns L4LM_SHM_LENGTH (0) when valid, else an error status with *why set.
+*/
+l4lm_shm_status l4lm_shm_request_decode(const uint8_t *body, uint32_t len,
+                                        l4lm_shm_request *r, const char **why);
+
+/* ---- layout ---- */
+typedef struct l4lm_shm_config {
+    uint32_t req_slots;   /* a power of two */
+    uint32_t resp_slots;  /* a power of two, enough for one token's text plus DONE */
+    uint32_t resp_chunk;  /* a multiple of 16, at least 16 */
+    uint32_t max_request; /* the server's private copy buffer per client */
+} l4lm_shm_config;
+
+l4lm_shm_config l4lm_shm_config_default(void);
+/* Compute the layout for a region of size bytes; E_ARG/E_LIMIT if it cannot fit. */
+l4lm_status l4lm_shm_layout(const l4lm_shm_config *cfg, uint32_t size, l4lm_shm_header *h);
+/* The smallest region that holds cfg with at least req_data request-data bytes. */
+uint32_t l4lm_shm_region_bytes(const l4lm_shm_config *cfg, uint32_t req_data);
+/* Check a layout read from a region of size bytes (the client's view). */
+l4lm_status l4lm_shm_layout_check(const l4lm_shm_header *h, uint32_t size);
+
+/* ---- SPSC rings: a private view of one shared ring ---- */
+typedef struct l4lm_ring {
+    l4lm_shm_ring *ctl; /* shared */
+    uint8_t *slots;     /* shared */
+    uint32_t n;         /* slot count, a power of two (private) */
+    uint32_t slot_size;
+    uint32_t index;     /* private copy of our own counter (tail or head) */
+} l4lm_ring;
+
+void l4lm_ring_view(l4lm_ring *r, void *ctl, uint32_t n, uint32_t slot_size, uint32_t index);
+void *l4lm_ring_slot(const l4lm_ring *r, uint32_t k); /* the k-th slot after index */
+/* Producer: free slots (0 when the consumer's head is impossible); publish k slots. */
+uint32_t l4lm_ring_free(const l4lm_ring *r);
+void l4lm_ring_push(l4lm_ring *r, uint32_t k);
+/* Consumer: filled slots (0 when the producer's tail is impossible); release k slots. */
+uint32_t l4lm_ring_avail(const l4lm_ring *r);
+void l4lm_ring_pop(l4lm_ring *r, uint32_t k);
+/* After push/pop: true when the other side asked to be signalled (flag now cleared). */
+bool l4lm_ring_wake_consumer(l4lm_ring *r);
+bool l4lm_ring_wake_producer(l4lm_ring *r);
+/* Before sleeping: ask to be signalled; true if still nothing to do (then sleep). */
+bool l4lm_ring_consumer_sleep(l4lm_ring *r);
+bool l4lm_ring_producer_sleep(l4lm_ring *r, uint32_t need);
+
+/* ---- the engine, as the server sees it (one session per client) ---- */
+typedef struct l4lm_serve_engine {
+    void (*start)(void *session, uint64_t seed); /* forget everything, seed the sampler */
+    l4lm_status (*tokenize)(void *session, const char *text, size_t len, bool add_bos,
+                            int32_t *out, size_t cap, size_t *n);
+    l4lm_status (*eval)(void *session, const int32_t *tokens, size_t n);
+    l4lm_status (*sample)(void *session, const l4lm_sampler *sp, int32_t *token);
+    size_t (*detok)(void *session, l4lm_detok *d, int32_t token, char *buf, size_t cap,
+                    l4lm_status *st);
+    bool (*is_eos)(void *session, int32_t token);
+} l4lm_serve_engine;
+
+/* The real engine: session is an l4lm_session *. */
+extern const l4lm_serve_engine l4lm_serve_engine_l4lm;
+
+/* ---- server ---- */
+typedef void (*l4lm_notify_fn)(void *ctx, uint32_t client);
+
+/* The server's private state for one client; fields are not an API. */
+typedef struct l4lm_serve_client {
+    uint8_t *region;      /* NULL: detached */
+    l4lm_shm_header lay;  /* private copy of the layout; never re-read */
+    l4lm_ring req, resp;
+    void *session;
+    uint8_t *body;        /* private copy of the request (max_request bytes) */
+    int32_t *tokens;      /* prompt tokens */
+    uint32_t tok_cap;
+    uint32_t state;       /* idle, prompt or generate */
+    uint32_t id, n_prompt, n_fed, n_gen;
+    l4lm_shm_request rq;  /* decoded; points into body */
+    l4lm_detok detok;
+    uint32_t n_recent;    /* bytes in recent */
+    uint8_t recent[L4LM_SHM_MAX_STOP_BYTES]; /* the last text bytes, for stop strings */
+    char text[L4LM_SHM_TEXT_CAP];
+} l4lm_serve_client;
+
+typedef struct l4lm_server {
+    const l4lm_serve_engine *engine;
+    l4lm_shm_config cfg;
+    l4lm_serve_client *clients;
+    uint32_t n_clients;
+    uint32_t next;  /* round-robin: who goes first in the next poll */
+    uint32_t slice; /* forward passes per client per turn */
+    l4lm_notify_fn notify;
+    void *notify_ctx;
+} l4lm_server;
+
+l4lm_status l4lm_server_init(l4lm_server *s, const l4lm_serve_engine *engine,
+                             const l4lm_shm_config *cfg, l4lm_serve_client *clients,
+                             uint32_t n_clients, uint32_t slice, l4lm_notify_fn notify,
+                             void *notify_ctx);
+/* Bytes of private work memory per client (request copy + prompt tokens). */
+size_t l4lm_serve_work_bytes(const l4lm_shm_config *cfg, uint32_t max_prompt_tokens);
+/* Give client i its engine session and work memory (8-byte aligned). */
+l4lm_status l4lm_serve_client_init(l4lm_server *s, uint32_t i, void *session, void *work,
+                                   size_t work_size);
+/* Zero the region (64-byte aligned), write its header; client i is then served. */
+l4lm_status l4lm_serve_attach(l4lm_server *s, uint32_t i, void *region, size_t size);
+/* Stop touching client i's region (its request, if any, is dropped). */
+void l4lm_serve_detach(l4lm_server *s, uint32_t i);
+/*
+** One round: every client gets a turn of at most slice forward passes, the
+** first client rotating. True when some client can go on right away; false
+** when all are idle or blocked with their "signal me" flags set.
+*/
+bool l4lm_serve_poll(l4lm_server *s);
+
+/* ---- client ---- */
+typedef struct l4lm_shm_event {
+    uint32_t id, kind, status;
+    int32_t value;
+    uint32_t n_prompt, n_gen;
+    const char *text; /* in the region; valid until the next l4lm_shm_next */
+    uint32_t len;
+} l4lm_shm_event;
+
+typedef struct l4lm_shm_client {
+    uint8_t *region;
+    l4lm_shm_header lay;
+    l4lm_ring req, resp;
+    uint32_t chunk;   /* request data bytes per request slot */
+    uint32_t next_id;
+    uint32_t held;    /* response slots handed out by the last l4lm_shm_next */
+    void (*notify)(void *ctx);
+    void *notify_ctx;
+} l4lm_shm_client;
+
+/* E_STATE until the server has written the header; E_MAGIC/E_VERSION/E_LIMIT if bad. */
+l4lm_status l4lm_shm_client_open(l4lm_shm_client *c, void *region, size_t size,
+                                 void (*notify)(void *ctx), void *notify_ctx);
+/* Queue a request; E_BUFFER when the ring is full (sleep on space), E_LIMIT if too big. */
+l4lm_status l4lm_shm_submit(l4lm_shm_client *c, const l4lm_shm_request *r, uint32_t *id);
+/* The next response message, if any. */
+bool l4lm_shm_next(l4lm_shm_client *c, l4lm_shm_event *ev);
+/* Ask the server to stop request id (within one token) and ring the doorbell. */
+void l4lm_shm_cancel(l4lm_shm_client *c, uint32_t id);
+/* Before blocking on the doorbell: true if there is still nothing to read / no space. */
+bool l4lm_shm_sleep(l4lm_shm_client *c);
+bool l4lm_shm_sleep_space(l4lm_shm_client *c);
+
+const char *l4lm_shm_status_name(uint32_t status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

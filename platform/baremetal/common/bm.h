@@ -1,0 +1,26 @@
+/*
+** bm.h — what each bare-metal architecture port gives the shared code in
+** common/, and what the shared code gives back. A port is start-up code
+** (stack, .bss, FP/SIMD, MMU/paging), a serial port, a clock and a way to
+** stop the machine with a status; everything else is common.
+*/
+#ifndef L4LM_BM_H
+#define L4LM_BM_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- supplied by the architecture port ---- */
+void l4lm_bm_putc(char c);            /* blocking write of one byte to the console */
+uint64_t l4lm_bm_now_ns(void);        /* monotonic nanoseconds; 0 if there is no clock */
+__attribute__((noreturn)) void l4lm_bm_exit(int status); /* stop the machine */
+
+/* Linker-script symbols: the whole image (from the load address to the end
+** of .bss, stack included) and the boot stack. */
+extern char __image_start[], __image_end[], __stack_bottom[], __stack_top[];
+
+/* ---- supplied by common/ ---- */
+int l4lm_bm_main(void);               /* called by the start-up code; returns the exit status */
+void l4lm_bm_puts(const char *s);
+void l4lm_bm_putu(uint64_t v);        /* unsigned decimal */
+void l4lm_bm_putx(uint64_t v);        /* 0x-prefixed hexadecimal */
+#endif

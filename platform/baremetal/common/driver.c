@@ -1,0 +1,168 @@
+/*
+** driver.c — the generation run of the bare-metal images: open the model in
+** place, check the arena against l4lm_plan(), tokenize the prompt, generate
+** greedily and stream the story to the console. The hosted check program
+** (hosted.c) runs this same file on Linux, so both print identical ids.
+*/
+#include "driver.h"
+#include "bm.h"
+
+static int failed(const char *what, l4lm_status st)
+{
+    l4lm_bm_puts("error: ");
+    l4lm_bm_puts(what);
+    l4lm_bm_puts(": ");
+    l4lm_bm_puts(l4lm_strerror(st));
+    l4lm_bm_puts("\nstatus: ");
+    l4lm_bm_putu((uint64_t)st);
+    l4lm_bm_putc('\n');
+    return (int)st;
+}
+
+static void put_ids(const char *label, const int32_t *ids, size_t n)
+{
+    l4lm_bm_puts(label);
+    for (size_t i = 0; i < n; i++) {
+        l4lm_bm_putc(' ');
+        l4lm_bm_putu((uint64_t)(uint32_t)ids[i]);
+    }
+    l4lm_bm_putc('\n');
+}
+
+/* "N tokens in M ms[, R tok/s]": the clock may be absent (now_ns() == 0). */
+static void put_timing(const char *label, size_t n, uint64_t t0, uint64_t t1)
+{
+    l4lm_bm_puts(label);
+    l4lm_bm_putu(n);
+    if (t0 == 0 || t1 <= t0) {
+        l4lm_bm_puts(" tokens (no clock)\n");
+        return;
+    }
+    uint64_t us = (t1 - t0) / 1000;
+    l4lm_bm_puts(" tokens in ");
+    l4lm_bm_putu(us / 1000);
+    l4lm_bm_puts(" ms, ");
+    uint64_t tenths = us ? (uint64_t)n * 10000000u / us : 0;
+    l4lm_bm_putu(tenths / 10);
+    l4lm_bm_putc('.');
+    l4lm_bm_putu(tenths % 10);
+    l4lm_bm_puts(" tok/s\n");
+}
+
+/* Stream one token's text; special tokens print nothing. */
+static l4lm_status put_token(const l4lm_session *s, l4lm_detok *d, int32_t id)
+{
+    char buf[32 + 512]; /* l4lm.h: 32 bytes plus the longest piece (512) */
+    l4lm_status st = L4LM_OK;
+    size_t n = l4lm_detok_push(s, d, id, buf, sizeof buf, &st);
+    for (size_t i = 0; i < n; i++)
+        l4lm_bm_putc(buf[i]);
+    return st;
+}
+
+static void put_model(const l4lm_model *m, size_t size)
+{
+    l4lm_bm_puts("model: ");
+    l4lm_bm_puts(m->hp.arch);
+    l4lm_bm_puts(", ");
+    l4lm_bm_putu(m->hp.n_layer);
+    l4lm_bm_puts(" layers, embd ");
+    l4lm_bm_putu(m->hp.n_embd);
+    l4lm_bm_puts(", vocab ");
+    l4lm_bm_putu(m->hp.n_vocab);
+    l4lm_bm_puts(", ");
+    l4lm_bm_putu(size);
+    l4lm_bm_puts(" bytes\n");
+}
+
+static l4lm_status open_and_plan(l4lm_model *m, const void *model, size_t size, uint32_t n_ctx,
+                                 l4lm_run_opts *opts, l4lm_plan_result *p)
+{
+    l4lm_status st = l4lm_model_open(m, model, size, NULL, 0);
+    if (st != L4LM_OK) {
+        l4lm_bm_puts("model open failed at file offset ");
+        l4lm_bm_putu(m->err.offset);
+        l4lm_bm_puts(": ");
+        l4lm_bm_puts(m->err.what);
+        l4lm_bm_putc('\n');
+        return st;
+    }
+    *opts = (l4lm_run_opts){.n_ctx = n_ctx, .kv_type = L4LM_KV_F32, .n_threads = 1};
+    return l4lm_plan(m, opts, p);
+}
+
+size_t l4lm_bm_plan(const void *model, size_t size, uint32_t n_ctx)
+{
+    l4lm_model m;
+    l4lm_run_opts opts;
+    l4lm_plan_result p;
+    l4lm_status st = open_and_plan(&m, model, size, n_ctx, &opts, &p);
+    if (st != L4LM_OK) {
+        failed("plan", st);
+        return 0;
+    }
+    return p.total;
+}
+
+int l4lm_bm_generate(const l4lm_bm_job *job)
+{
+    l4lm_model m;
+    l4lm_run_opts opts;
+    l4lm_plan_result p;
+    l4lm_session *s;
+    l4lm_status st = open_and_plan(&m, job->model, job->model_size, job->n_ctx, &opts, &p);
+    if (st != L4LM_OK)
+        return failed("model open/plan", st);
+    put_model(&m, job->model_size);
+    l4lm_bm_puts("arena: plan ");
+    l4lm_bm_putu(p.total);
+    l4lm_bm_puts(" bytes, have ");
+    l4lm_bm_putu(job->arena_size);
+    l4lm_bm_puts(" bytes (n_ctx ");
+    l4lm_bm_putu(p.n_ctx);
+    l4lm_bm_puts(")\n");
+    if (p.total > job->arena_size)
+        return failed("arena", L4LM_E_ARENA);
+    st = l4lm_session_init(&s, &m, &opts, job->arena, job->arena_size);
+    if (st != L4LM_OK)
+        return failed("session init", st);
+
+    size_t n_prompt;
+    st = l4lm_tokenize(s, job->prompt, job->prompt_len, true, job->ids, job->ids_cap, &n_prompt);
+    if (st != L4LM_OK)
+        return failed("tokenize", st);
+    if (n_prompt == 0 || job->ids_cap - n_prompt < job->n_generate)
+        return failed("prompt and generated ids", L4LM_E_BUFFER);
+    put_ids("prompt ids:", job->ids, n_prompt);
+    l4lm_bm_puts("---\n");
+
+    l4lm_detok d = {0};
+    for (size_t i = 0; i < n_prompt && st == L4LM_OK; i++)
+        st = put_token(s, &d, job->ids[i]);
+    const float *logits;
+    uint64_t t0 = l4lm_bm_now_ns();
+    if (st == L4LM_OK)
+        st = l4lm_eval(s, job->ids, n_prompt, &logits);
+    uint64_t t1 = l4lm_bm_now_ns();
+    if (st != L4LM_OK)
+        return failed("prompt", st);
+
+    l4lm_sampler greedy = l4lm_sampler_default();
+    int32_t *gen = job->ids + n_prompt;
+    for (uint32_t i = 0; i < job->n_generate && st == L4LM_OK; i++) {
+        st = l4lm_sample(s, &greedy, &gen[i]);
+        if (st == L4LM_OK)
+            st = put_token(s, &d, gen[i]);
+        if (st == L4LM_OK && i + 1 < job->n_generate)
+            st = l4lm_eval(s, &gen[i], 1, &logits);
+    }
+    uint64_t t2 = l4lm_bm_now_ns();
+    if (st != L4LM_OK)
+        return failed("generate", st);
+    l4lm_bm_puts("\n---\n");
+    put_ids("ids:", gen, job->n_generate);
+    put_timing("prompt: ", n_prompt, t0, t1);
+    put_timing("generate: ", job->n_generate, t1, t2);
+    l4lm_bm_puts("status: 0\n");
+    return 0;
+}

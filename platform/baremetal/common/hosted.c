@@ -1,0 +1,73 @@
+/*
+** hosted.c — the bare-metal driver run as a Linux program, so the test can
+** check that an image prints the same ids as the hosted build on the same
+** file, and so the build can ask l4lm_plan() how big the arena must be.
+**
+**   bm-host MODEL CTX N PROMPT   run the driver exactly as an image does
+**   bm-host --plan MODEL CTX     print the arena bytes l4lm_plan() asks for
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bm.h"
+#include "driver.h"
+#include "posix.h"
+
+void l4lm_bm_putc(char c)
+{
+    putchar(c);
+}
+
+uint64_t l4lm_bm_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: bm-host MODEL CTX N PROMPT | bm-host --plan MODEL CTX\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    int plan_only = argc == 4 && strcmp(argv[1], "--plan") == 0;
+    if (!plan_only && argc != 5)
+        return usage();
+    const char *path = argv[plan_only ? 2 : 1];
+    uint32_t n_ctx = (uint32_t)strtoul(argv[plan_only ? 3 : 2], NULL, 10);
+    char err[256];
+    size_t size;
+    const void *bytes = l4lm_posix_map(path, &size, err, sizeof err);
+    if (!bytes) {
+        fprintf(stderr, "bm-host: %s\n", err);
+        return 1;
+    }
+    size_t need = l4lm_bm_plan(bytes, size, n_ctx);
+    if (need == 0)
+        return 1;
+    if (plan_only) {
+        printf("%zu\n", need);
+        return 0;
+    }
+    uint32_t n_gen = (uint32_t)strtoul(argv[3], NULL, 10);
+    size_t cap = strlen(argv[4]) + 2 + n_gen;
+    l4lm_bm_job job = {
+        .model = bytes, .model_size = size,
+        .arena = malloc(need), .arena_size = need,
+        .prompt = argv[4], .prompt_len = strlen(argv[4]),
+        .n_ctx = n_ctx, .n_generate = n_gen,
+        .ids = malloc(cap * sizeof(int32_t)), .ids_cap = cap,
+    };
+    if (!job.arena || !job.ids) {
+        fprintf(stderr, "bm-host: out of memory\n");
+        return 1;
+    }
+    int status = l4lm_bm_generate(&job);
+    fflush(stdout);
+    return status;
+}

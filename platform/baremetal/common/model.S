@@ -1,0 +1,12 @@
+/*
+** model.S — embeds the model file (its path comes from config.h) in .rodata,
+** page-aligned, so the engine reads the weights in place from the image.
+*/
+#include "config.h"
+
+    .section .rodata.model, "a"
+    .balign 4096
+    .global l4lm_bm_model_start, l4lm_bm_model_end
+l4lm_bm_model_start:
+    .incbin L4LM_BM_MODEL_FILE
+l4lm_bm_model_end:

@@ -1,0 +1,101 @@
+/*
+** cmd_info.c — `l4lm info` (what is in a model file) and `l4lm plan` (how
+** much memory a session needs, as ready seL4 Microkit memory regions).
+*/
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void print_hparams(const l4lm_model *m)
+{
+    const l4lm_hparams *hp = &m->hp;
+    printf("format         %s\n", m->format == L4LM_FORMAT_GGUF ? "GGUF" : "llama2.c");
+    if (m->format == L4LM_FORMAT_GGUF)
+        printf("gguf version   %u (alignment %u, %llu metadata keys, %llu tensors)\n",
+               m->gguf.version, m->gguf.alignment, (unsigned long long)m->gguf.n_kv,
+               (unsigned long long)m->gguf.n_tensors);
+    printf("architecture   %s\n", hp->arch);
+    printf("n_vocab        %u (%s tokenizer, bos %d, eos %d)\n", hp->n_vocab,
+           m->vocab.format == L4LM_FORMAT_GGUF ? "SentencePiece BPE from GGUF"
+                                               : "SentencePiece BPE from tokenizer.bin",
+           m->vocab.bos, m->vocab.eos);
+    printf("n_embd         %u\nn_ff           %u\nn_layer        %u\n", hp->n_embd, hp->n_ff,
+           hp->n_layer);
+    printf("n_head         %u\nn_head_kv      %u\nhead_dim       %u\n", hp->n_head, hp->n_head_kv,
+           hp->head_dim);
+    printf("n_ctx_train    %u\nrms_eps        %g\nrope_base      %g\nrope           %s\n",
+           hp->n_ctx_train, hp->rms_eps, hp->rope_base,
+           hp->rope == L4LM_ROPE_NEOX ? "neox (pairs half a head apart)" : "normal (adjacent pairs)");
+    printf("output         %s\n", hp->tied_output ? "tied to token_embd" : "own classifier");
+}
+
+int l4lm_cmd_info(int argc, char **argv)
+{
+    l4lm_cli_opts o;
+    l4lm_posix_model pm;
+    if (l4lm_cli_parse(argc, argv, &o))
+        return 2;
+    if (l4lm_posix_model_load(&pm, o.model, o.tokenizer))
+        return 1;
+    const l4lm_model *m = &pm.m;
+    print_hparams(m);
+    if (m->format == L4LM_FORMAT_GGUF) {
+        printf("tensors:\n");
+        for (uint64_t i = 0; i < m->gguf.n_tensors; i++) {
+            l4lm_tensor t;
+            if (l4lm_model_tensor(m, i, &t))
+                break;
+            printf("  %-28.*s %-5s [", (int)t.name_len, t.name, l4lm_type_name(t.type));
+            for (uint32_t d = 0; d < t.n_dims; d++)
+                printf(d ? ", %llu" : "%llu", (unsigned long long)t.ne[d]);
+            printf("] offset %llu, %llu bytes\n", (unsigned long long)t.offset,
+                   (unsigned long long)t.nbytes);
+        }
+    } else {
+        printf("tensors: F32 arrays in llama2.c order (token_embedding, rms_att, wq, wk, wv, wo,\n"
+               "         rms_ffn, w1, w2, w3, rms_final, freq_cis%s) from byte 28\n",
+               m->hp.tied_output ? "" : ", wcls");
+    }
+    printf("weight bytes   %llu\n", (unsigned long long)m->weight_bytes);
+    l4lm_posix_model_unload(&pm);
+    return 0;
+}
+
+static unsigned long long page_round(unsigned long long n)
+{
+    return (n + 4095) / 4096 * 4096;
+}
+
+int l4lm_cmd_plan(int argc, char **argv)
+{
+    l4lm_cli_opts o;
+    l4lm_posix_model pm;
+    if (l4lm_cli_parse(argc, argv, &o))
+        return 2;
+    if (l4lm_posix_model_load(&pm, o.model, o.tokenizer))
+        return 1;
+    l4lm_run_opts ro = {.n_ctx = o.n_ctx, .kv_type = o.kv_type};
+    l4lm_plan_result p;
+    l4lm_status st = l4lm_plan(&pm.m, &ro, &p);
+    if (st) {
+        fprintf(stderr, "l4lm: cannot plan: %s\n", l4lm_strerror(st));
+        l4lm_posix_model_unload(&pm);
+        return 1;
+    }
+    if (p.ctx_beyond_training)
+        fprintf(stderr, "l4lm: warning: context %u exceeds the model's training context %u\n",
+                p.n_ctx, pm.m.hp.n_ctx_train);
+    printf("context        %u tokens, KV cache %s\n", p.n_ctx, o.kv_type ? "f16" : "f32");
+    printf("session        %zu bytes\n", p.session);
+    printf("kv cache       %zu bytes\n", p.kv_cache);
+    printf("activations    %zu bytes\n", p.activations);
+    printf("scratch        %zu bytes\n", p.scratch);
+    printf("tokenizer      %zu bytes\n", p.tokenizer);
+    printf("total          %zu bytes\n", p.total);
+    printf("model          %zu bytes\n", pm.size);
+    printf("<memory_region name=\"model\" size=\"0x%llx\" />\n", page_round(pm.size));
+    printf("<memory_region name=\"arena\" size=\"0x%llx\" />\n", page_round(p.total));
+    l4lm_posix_model_unload(&pm);
+    return 0;
+}

@@ -1,0 +1,108 @@
+/*
+** map.c — the hosted platform's memory: model files mapped read-only (a
+** write to the weights faults), and arenas that end at a guard page.
+*/
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "posix.h"
+
+const void *l4lm_posix_map(const char *path, size_t *size, char *err, size_t errcap)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        snprintf(err, errcap, "cannot open '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errcap, "'%s' is not a regular file", path);
+        close(fd);
+        return NULL;
+    }
+    *size = (size_t)st.st_size;
+    /* an empty file still gets a (readable, empty) mapping of one page */
+    void *p = mmap(NULL, *size ? *size : 1, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) {
+        snprintf(err, errcap, "cannot map '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    return p;
+}
+
+void l4lm_posix_unmap(const void *p, size_t size)
+{
+    if (p)
+        munmap((void *)p, size ? size : 1);
+}
+
+static size_t page_round(size_t n)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    return (n + pg - 1) / pg * pg;
+}
+
+/* The arena's last byte sits just before a PROT_NONE page, so any write
+** past the planned size faults at once. Its start stays 64-byte aligned. */
+void *l4lm_posix_arena(size_t size)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), body = page_round(size + 64);
+    uint8_t *base = mmap(NULL, body + 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                         -1, 0);
+    if (base == MAP_FAILED)
+        return NULL;
+    mprotect(base, pg, PROT_NONE);
+    mprotect(base + pg + body, pg, PROT_NONE);
+    uintptr_t end = (uintptr_t)(base + pg + body);
+    return (void *)((end - size) & ~(uintptr_t)63);
+}
+
+void l4lm_posix_arena_free(void *p, size_t size)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), body = page_round(size + 64);
+    /* p + size lies less than 64 bytes before the guard page */
+    uintptr_t end = ((uintptr_t)p + size + pg - 1) & ~(uintptr_t)(pg - 1);
+    uintptr_t base = end - body - pg;
+    munmap((void *)base, body + 2 * pg);
+}
+
+int l4lm_posix_model_load(l4lm_posix_model *pm, const char *path, const char *tok_path)
+{
+    char err[512];
+    memset(pm, 0, sizeof *pm);
+    pm->bytes = l4lm_posix_map(path, &pm->size, err, sizeof err);
+    if (!pm->bytes) {
+        fprintf(stderr, "l4lm: %s\n", err);
+        return -1;
+    }
+    if (tok_path) {
+        pm->tok = l4lm_posix_map(tok_path, &pm->tok_size, err, sizeof err);
+        if (!pm->tok) {
+            fprintf(stderr, "l4lm: %s\n", err);
+            l4lm_posix_model_unload(pm);
+            return -1;
+        }
+    }
+    l4lm_status st = l4lm_model_open(&pm->m, pm->bytes, pm->size, pm->tok, pm->tok_size);
+    if (st) {
+        fprintf(stderr, "l4lm: %s: %s: %s (at byte %llu)\n", path, l4lm_strerror(st),
+                pm->m.err.what, (unsigned long long)pm->m.err.offset);
+        l4lm_posix_model_unload(pm);
+        return -1;
+    }
+    return 0;
+}
+
+void l4lm_posix_model_unload(l4lm_posix_model *pm)
+{
+    l4lm_posix_unmap(pm->bytes, pm->size);
+    l4lm_posix_unmap(pm->tok, pm->tok_size);
+    memset(pm, 0, sizeof *pm);
+}

@@ -1,0 +1,204 @@
+/*
+** session.c — the arena: l4lm_plan() computes its exact layout from the
+** model and options, and l4lm_session_init() carves the same layout out of
+** the caller's memory. One function, arena_layout(), serves both so the
+** plan can never disagree with what init uses.
+*/
+#include "session.h"
+
+/* Offsets of every part of the arena; parts are 64-byte aligned. */
+typedef struct layout {
+    uint64_t layers, k_cache, v_cache;
+    uint64_t x, xb, xb2, hb, hb2, q, k, v, att, act, rope, logits;
+    uint64_t cand_id, cand_val, cand_prob, seen, history;
+    uint64_t tok, end;
+    l4lm_plan_result plan;
+} layout;
+
+/* Reserve n bytes at *off; false on overflow. */
+static bool take(uint64_t *off, uint64_t *at, uint64_t n)
+{
+    *at = *off;
+    return !l4lm_add_ovf(*off, l4lm_align_up(n, L4LM_ALIGN), off) && *off < ((uint64_t)1 << 56);
+}
+
+static bool take_n(uint64_t *off, uint64_t *at, uint64_t count, uint64_t size)
+{
+    uint64_t n;
+    return !l4lm_mul_ovf(count, size, &n) && take(off, at, n);
+}
+
+static uint32_t max_u32(uint32_t a, uint32_t b)
+{
+    return a > b ? a : b;
+}
+
+/* The largest prepared-activation buffer any matrix of the model needs. */
+static uint64_t act_size(const l4lm_model *m)
+{
+    uint64_t most = 0;
+    for (uint32_t t = 0; t < L4LM_TYPE_COUNT; t++) {
+        if (!l4lm_type_info(t))
+            continue;
+        uint64_t a = l4lm_act_bytes(t, max_u32(m->hp.n_embd, m->hp.n_ff));
+        most = a > most ? a : most;
+    }
+    return most;
+}
+
+static l4lm_status arena_layout(const l4lm_model *m, const l4lm_run_opts *o, layout *lo)
+{
+    const l4lm_hparams *hp = &m->hp;
+    __builtin_memset(lo, 0, sizeof *lo);
+    uint32_t n_ctx = o->n_ctx ? o->n_ctx : hp->n_ctx_train;
+    if (n_ctx == 0 || n_ctx > L4LM_MAX_CTX)
+        return L4LM_E_LIMIT;
+    if (o->kv_type != L4LM_KV_F32 && o->kv_type != L4LM_KV_F16)
+        return L4LM_E_ARG;
+    uint64_t max_text = o->max_prompt_bytes ? o->max_prompt_bytes : 16 * (uint64_t)n_ctx;
+    uint64_t kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim;
+    uint64_t kv_elem = o->kv_type == L4LM_KV_F16 ? 2 : 4, cache_cells, off = 0, mark;
+    bool ok = take(&off, &mark, sizeof(l4lm_session)) &&
+              take_n(&off, &lo->layers, hp->n_layer, sizeof(l4lm_layer));
+    lo->plan.session = off;
+    ok = ok && !l4lm_mul_ovf((uint64_t)hp->n_layer * n_ctx, kv_dim, &cache_cells) &&
+         take_n(&off, &lo->k_cache, cache_cells, kv_elem) &&
+         take_n(&off, &lo->v_cache, cache_cells, kv_elem);
+    lo->plan.kv_cache = off - lo->plan.session;
+    mark = off;
+    ok = ok && take_n(&off, &lo->x, hp->n_embd, 4) && take_n(&off, &lo->xb, hp->n_embd, 4) &&
+         take_n(&off, &lo->xb2, hp->n_embd, 4) && take_n(&off, &lo->hb, hp->n_ff, 4) &&
+         take_n(&off, &lo->hb2, hp->n_ff, 4) && take_n(&off, &lo->q, hp->n_embd, 4) &&
+         take_n(&off, &lo->k, kv_dim, 4) && take_n(&off, &lo->v, kv_dim, 4) &&
+         take_n(&off, &lo->att, (uint64_t)hp->n_head * n_ctx, 4) &&
+         take(&off, &lo->act, act_size(m)) && take_n(&off, &lo->rope, hp->head_dim, 3 * 4) &&
+         take_n(&off, &lo->logits, hp->n_vocab, 4);
+    lo->plan.activations = off - mark;
+    mark = off;
+    ok = ok && take_n(&off, &lo->cand_id, hp->n_vocab, 4) &&
+         take_n(&off, &lo->cand_val, hp->n_vocab, 4) &&
+         take_n(&off, &lo->cand_prob, hp->n_vocab, 4) &&
+         take(&off, &lo->seen, (hp->n_vocab + 7) / 8) && take_n(&off, &lo->history, n_ctx, 4);
+    lo->plan.scratch = off - mark;
+    lo->tok = off;
+    ok = ok && take(&off, &mark, l4lm_tok_arena_bytes(&m->vocab, max_text));
+    lo->plan.tokenizer = off - lo->tok;
+    if (!ok || off > (uint64_t)SIZE_MAX)
+        return L4LM_E_OVERFLOW;
+    lo->end = off;
+    lo->plan.total = off;
+    lo->plan.n_ctx = n_ctx;
+    lo->plan.ctx_beyond_training = n_ctx > hp->n_ctx_train;
+    return L4LM_OK;
+}
+
+l4lm_status l4lm_plan(const l4lm_model *m, const l4lm_run_opts *o, l4lm_plan_result *p)
+{
+    if (!m || !o || !p || !m->format)
+        return L4LM_E_ARG;
+    layout lo;
+    l4lm_status st = arena_layout(m, o, &lo);
+    if (!st)
+        *p = lo.plan;
+    return st;
+}
+
+/* RoPE inverse frequencies base^(-2i/d), computed once per session. */
+static void rope_init(l4lm_session *s)
+{
+    uint32_t half = s->hp.head_dim / 2;
+    for (uint32_t i = 0; i < half; i++)
+        s->rope_inv_freq[i] =
+            1.0f / l4lm_powf(s->hp.rope_base, (float)(2 * i) / (float)s->hp.head_dim);
+}
+
+l4lm_status l4lm_session_init(l4lm_session **out, const l4lm_model *m, const l4lm_run_opts *o,
+                              void *arena, size_t arena_size)
+{
+    if (!out || !m || !o || !arena || !m->format || ((uintptr_t)arena & (L4LM_ALIGN - 1)))
+        return L4LM_E_ARG;
+    layout lo;
+    l4lm_status st = arena_layout(m, o, &lo);
+    if (st)
+        return st;
+    if (arena_size < lo.end)
+        return L4LM_E_ARENA;
+    uint8_t *a = arena;
+    l4lm_session *s = arena;
+    __builtin_memset(s, 0, sizeof *s);
+    s->m = m;
+    s->hp = m->hp;
+    s->n_ctx = lo.plan.n_ctx;
+    s->kv_type = o->kv_type;
+    s->parallel_for = o->parallel_for;
+    s->parallel_ctx = o->parallel_ctx;
+    s->n_threads = o->parallel_for && o->n_threads ? o->n_threads : 1;
+    s->layers = (l4lm_layer *)(a + lo.layers);
+    st = l4lm_model_weights(m, &s->w, s->layers, 0);
+    if (st)
+        return st;
+    s->k_cache = a + lo.k_cache;
+    s->v_cache = a + lo.v_cache;
+    s->x = (float *)(a + lo.x);
+    s->xb = (float *)(a + lo.xb);
+    s->xb2 = (float *)(a + lo.xb2);
+    s->hb = (float *)(a + lo.hb);
+    s->hb2 = (float *)(a + lo.hb2);
+    s->q = (float *)(a + lo.q);
+    s->k = (float *)(a + lo.k);
+    s->v = (float *)(a + lo.v);
+    s->att = (float *)(a + lo.att);
+    s->act = a + lo.act;
+    s->rope_inv_freq = (float *)(a + lo.rope);
+    s->rope_cos = s->rope_inv_freq + s->hp.head_dim / 2;
+    s->rope_sin = s->rope_cos + s->hp.head_dim / 2;
+    s->logits = (float *)(a + lo.logits);
+    s->cand_id = (uint32_t *)(a + lo.cand_id);
+    s->cand_val = (float *)(a + lo.cand_val);
+    s->cand_prob = (float *)(a + lo.cand_prob);
+    s->seen = a + lo.seen;
+    s->history = (int32_t *)(a + lo.history);
+    uint64_t max_text = o->max_prompt_bytes ? o->max_prompt_bytes : 16 * (uint64_t)s->n_ctx;
+    st = l4lm_tok_init(&s->tok, &m->vocab, a + lo.tok, lo.end - lo.tok, max_text);
+    if (st)
+        return st;
+    __builtin_memset(s->seen, 0, (s->hp.n_vocab + 7) / 8);
+    rope_init(s);
+    l4lm_session_seed(s, 0);
+    *out = s;
+    return L4LM_OK;
+}
+
+void l4lm_session_reset(l4lm_session *s)
+{
+    s->pos = 0;
+    s->have_logits = false;
+}
+
+uint32_t l4lm_session_pos(const l4lm_session *s)
+{
+    return s->pos;
+}
+
+uint32_t l4lm_session_n_ctx(const l4lm_session *s)
+{
+    return s->n_ctx;
+}
+
+const l4lm_model *l4lm_session_model(const l4lm_session *s)
+{
+    return s->m;
+}
+
+const l4lm_tok *l4lm_session_tok(const l4lm_session *s)
+{
+    return s->tok;
+}
+
+l4lm_status l4lm_tokenize(l4lm_session *s, const char *text, size_t len, bool add_bos,
+                          int32_t *out, size_t cap, size_t *n_out)
+{
+    if (!s || (!text && len) || !out || !n_out)
+        return L4LM_E_ARG;
+    return l4lm_tok_encode(s->tok, text ? text : "", len, add_bos, out, cap, n_out);
+}

@@ -1,0 +1,42 @@
+/*
+** session.h — the state of one inference session, placed at the start of
+** its arena. Shared by session.c (layout), forward.c and sampler.c.
+*/
+#ifndef L4LM_SESSION_H
+#define L4LM_SESSION_H
+#include "internal.h"
+
+struct l4lm_session {
+    const l4lm_model *m;
+    l4lm_hparams hp;
+    l4lm_weights w;
+    l4lm_layer *layers; /* (n_layer) */
+    uint32_t n_ctx;
+    uint32_t pos;       /* tokens in the KV cache */
+    l4lm_kv_type kv_type;
+    void *k_cache;      /* (n_layer, n_ctx, kv_dim) F32 or F16 */
+    void *v_cache;      /* (n_layer, n_ctx, kv_dim) */
+    /* activations of the token being evaluated */
+    float *x;           /* (n_embd) the residual stream */
+    float *xb, *xb2;    /* (n_embd) normed input / branch output */
+    float *hb, *hb2;    /* (n_ff) gate and up projections */
+    float *q, *k, *v;   /* (n_embd) and (kv_dim) twice */
+    float *att;         /* (n_head, n_ctx) attention scores */
+    void *act;          /* an activation prepared for the weight type */
+    float *rope_inv_freq, *rope_cos, *rope_sin; /* (head_dim/2) each */
+    float *logits;      /* (n_vocab) */
+    bool have_logits;
+    /* sampler */
+    uint32_t *cand_id;  /* (n_vocab) candidates */
+    float *cand_val;    /* (n_vocab) their logits, after penalties */
+    float *cand_prob;   /* (n_vocab) probabilities of the sorted candidates */
+    uint8_t *seen;      /* (n_vocab bits) repetition-penalty marks, kept zero */
+    int32_t *history;   /* (n_ctx) every token fed, for the repetition penalty */
+    uint64_t rng;
+    l4lm_tok *tok;
+    l4lm_parallel_fn parallel_for;
+    void *parallel_ctx;
+    uint32_t n_threads;
+};
+
+#endif

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# baremetal.sh — boots the no-OS images in QEMU (aarch64 virt, x86_64
+# Multiboot) and checks that they generate exactly the hosted build's and the
+# reference implementation's greedy tokens, then boots an aarch64 image whose
+# >= 64 MiB random-weight model is placed by QEMU's loader instead of embedded.
+# Installs QEMU and the aarch64 cross compiler from apt when they are missing.
+cd "$(dirname "$0")/.." || exit 1
+SHARED=${L4LM_SHARED:-../shared}
+MODEL=$SHARED/models/stories260K.gguf
+REF=$SHARED/reference/once_upon_a_time.json
+BM=build/baremetal
+OUT=$BM/test
+LIMIT=${BM_TEST_TIMEOUT:-600}   # seconds per boot; a hang fails
+N_REF=128                       # greedy tokens checked against the reference
+N_RANDOM=16                     # greedy tokens checked on the random model
+LOAD_ADDR=0x48000000
+failed=0
+
+ok() { echo "ok $1"; }
+fail() { echo "FAIL $1: $2"; failed=1; }
+skip() { echo "skip $1: $2"; }
+
+need_tools() {
+    command -v qemu-system-aarch64 && command -v qemu-system-x86_64 &&
+        command -v aarch64-linux-gnu-gcc
+} >/dev/null
+
+if ! need_tools; then
+    { apt-get install -y qemu-system-arm qemu-system-x86 gcc-aarch64-linux-gnu ||
+        { apt-get update && apt-get install -y qemu-system-arm qemu-system-x86 gcc-aarch64-linux-gnu; }
+    } >/dev/null 2>&1
+fi
+if ! need_tools; then
+    skip baremetal "qemu-system-arm, qemu-system-x86 or gcc-aarch64-linux-gnu missing and apt-get install failed"
+    exit 0
+fi
+if [ ! -f "$MODEL" ] || [ ! -f "$REF" ]; then
+    skip baremetal "$MODEL or $REF not found"
+    exit 0
+fi
+mkdir -p "$OUT"
+
+# The ids after "ids:" in a serial log (QEMU's console adds \r).
+ids_of() { tr -d '\r' <"$1" | sed -n 's/^ids: //p' | tail -n 1; }
+
+# Build an image with make; name, make arguments...
+build() {
+    local name=$1; shift
+    if make --no-print-directory "$@" >"$OUT/$name.build" 2>&1; then
+        ok "baremetal_build_$name"
+    else
+        fail "baremetal_build_$name" "make $* failed: $(tail -n 3 "$OUT/$name.build" | tr '\n' ' ')"
+        return 1
+    fi
+}
+
+# The image is only core + platform code: nothing undefined, no libc in the map.
+check_nolibc() { # name, elf, nm
+    local undef
+    undef=$("$3" -u "$2")
+    if [ -n "$undef" ]; then
+        fail "baremetal_nolibc_$1" "undefined symbols: $undef"
+    elif grep -Eq 'libc\.|libc_|/libc|libm\.' "$2.map"; then
+        fail "baremetal_nolibc_$1" "the link map mentions libc/libm"
+    elif ! grep -q 'l4lm_eval' "$2.map"; then
+        fail "baremetal_nolibc_$1" "the link map has no l4lm_eval"
+    else
+        ok "baremetal_nolibc_$1"
+    fi
+}
+
+# Boot under a time limit; name, qemu.sh arguments... Sets $log.
+boot() {
+    local name=$1; shift
+    log=$OUT/$name.log
+    local t0=$SECONDS
+    BM_TIMEOUT=$LIMIT platform/baremetal/qemu.sh "$@" >"$log" 2>&1
+    local s=$?
+    if [ "$s" -eq 124 ]; then
+        fail "baremetal_boot_$name" "no exit within ${LIMIT}s (hang?)"
+        return 1
+    elif [ "$s" -ne 0 ] || ! tr -d '\r' <"$log" | grep -qx 'status: 0'; then
+        fail "baremetal_boot_$name" "exit status $s: $(tr -d '\r' <"$log" | grep -E 'error|exception|status' | head -n 3 | tr '\n' ' ')"
+        return 1
+    fi
+    ok "baremetal_boot_$name"
+    echo "# $name: boot took $((SECONDS - t0)) s; $(tr -d '\r' <"$log" | grep -E '^(generate|image|arena|stack used):' | tr '\n' ';')"
+}
+
+# Reference ids: llama2.c fp32, the first N_REF generated.
+ref_ids=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(map(str, d["llama2c_fp32"]["generated_ids"][:int(sys.argv[2])])))' "$REF" "$N_REF" 2>/dev/null)
+if [ -z "$ref_ids" ]; then
+    fail baremetal_reference "could not read llama2c_fp32.generated_ids from $REF (python3?)"
+fi
+
+# The hosted build: the same driver code on Linux, and the CLI.
+host_ids=
+if make --no-print-directory "$BM/bm-host" >"$OUT/bm-host.build" 2>&1 &&
+    "$BM/bm-host" "$MODEL" 512 "$N_REF" "Once upon a time" >"$OUT/host.log" 2>&1; then
+    host_ids=$(ids_of "$OUT/host.log")
+fi
+cli_ids=$(build/l4lm logits -m "$MODEL" -p "Once upon a time" -n "$N_REF" --ctx 512 --kv f32 2>/dev/null |
+    awk '$1 == "step" { printf "%s%s", sep, $4; sep = " " }')
+if [ -n "$host_ids" ] && [ "$host_ids" = "$ref_ids" ] && [ "$cli_ids" = "$ref_ids" ]; then
+    ok baremetal_hosted_ids
+else
+    fail baremetal_hosted_ids "hosted driver or CLI ids differ from the reference (driver: ${host_ids:0:60}..., cli: ${cli_ids:0:60}...)"
+fi
+
+for arch in aarch64 x86_64; do
+    image=$BM/$arch/l4lm.elf
+    [ "$arch" = x86_64 ] && boot_image=$BM/x86_64/l4lm-multiboot.elf || boot_image=$image
+    nm=nm; [ "$arch" = aarch64 ] && nm=aarch64-linux-gnu-nm
+    build "$arch" "baremetal-$arch" BM_MODEL="$MODEL" PROMPT="Once upon a time" BM_TOKENS="$N_REF" BM_CTX=512 || continue
+    check_nolibc "$arch" "$image" "$nm"
+    boot "$arch" "$arch" "$boot_image" || continue
+    got=$(ids_of "$log")
+    if [ "$got" = "$ref_ids" ] && [ "$got" = "$host_ids" ]; then
+        ok "baremetal_ids_$arch"
+    else
+        fail "baremetal_ids_$arch" "ids differ from the reference/hosted build: got '${got:0:80}...'"
+    fi
+done
+
+# A random-weight model of at least 64 MiB, placed by QEMU's loader.
+RANDOM_MODEL=$BM/random-q8_0.gguf
+if [ ! -f "$RANDOM_MODEL" ]; then
+    make --no-print-directory build/tools/mkgguf >/dev/null 2>&1
+    build/tools/mkgguf -o "$RANDOM_MODEL.tmp" --type q8_0 --n-embd 512 --n-ff 1536 --n-layer 12 \
+        --n-head 8 --n-head-kv 4 --n-vocab 32000 --ctx 256 --seed 4 --untied >"$OUT/mkgguf.log" 2>&1 &&
+        mv "$RANDOM_MODEL.tmp" "$RANDOM_MODEL"
+fi
+size=$(stat -c %s "$RANDOM_MODEL" 2>/dev/null || echo 0)
+if [ "$size" -lt $((64 << 20)) ]; then
+    fail baremetal_loader "no random model of >= 64 MiB ($RANDOM_MODEL: $size bytes; see $OUT/mkgguf.log)"
+elif build aarch64-load baremetal-aarch64-load BM_LOAD_MODEL="$RANDOM_MODEL" BM_LOAD_ADDR=$LOAD_ADDR \
+        PROMPT="Once upon a time" BM_TOKENS="$N_RANDOM" BM_CTX=128 &&
+    boot aarch64-load aarch64 "$BM/aarch64-load/l4lm.elf" "$RANDOM_MODEL" "$LOAD_ADDR"; then
+    got=$(ids_of "$log")
+    "$BM/bm-host" "$RANDOM_MODEL" 128 "$N_RANDOM" "Once upon a time" >"$OUT/host-random.log" 2>&1
+    want=$(ids_of "$OUT/host-random.log")
+    cli=$(build/l4lm logits -m "$RANDOM_MODEL" -p "Once upon a time" -n "$N_RANDOM" --ctx 128 --kv f32 2>/dev/null |
+        awk '$1 == "step" { printf "%s%s", sep, $4; sep = " " }')
+    if [ -n "$got" ] && [ "$got" = "$want" ] && [ "$got" = "$cli" ]; then
+        ok baremetal_loader_ids
+    else
+        fail baremetal_loader_ids "image '$got' vs hosted driver '$want' vs CLI '$cli'"
+    fi
+fi
+exit $failed

@@ -1,0 +1,595 @@
+/*
+** mkgguf.c — writes a llama-architecture GGUF v3 model with seeded random
+** weights, for cross-checks against llama.cpp and for benchmarks at real
+** shapes (speed does not depend on weight values).
+**
+**   mkgguf -o FILE --type f32|f16|bf16|q8_0|q4_0 --n-embd N --n-ff N
+**          --n-layer N --n-head N [--n-head-kv N] --n-vocab N --ctx N
+**          [--seed S] [--untied] [--rope-base B] [--eps E] [--arch llama]
+**          [--vocab-from MODEL.gguf]
+**
+** The vocabulary is a synthetic SentencePiece-shaped one (<unk> <s> </s>, the
+** 256 byte tokens, then made-up pieces), or with --vocab-from every
+** tokenizer.* key of another GGUF copied verbatim (n_vocab then follows it).
+**
+** The file is streamed: header, metadata and tensor infos first (every data
+** offset follows from the shapes), then each tensor row by row, so a
+** multi-gigabyte model never sits in memory. The same options and seed give
+** the same bytes. Quantised rows use ggml's reference quantisers, so llama.cpp
+** reads exactly the weights l4lm reads.
+*/
+#include "internal.h"
+#include "posix.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ALIGNMENT 32
+#define QK 32 /* elements per Q8_0 / Q4_0 block */
+#define N_BYTE_TOKENS 256
+#define FIRST_PIECE (3 + N_BYTE_TOKENS) /* <unk> <s> </s>, then <0x00>..<0xFF> */
+#define MAX_TENSORS (3 + 9 * L4LM_MAX_LAYERS)
+
+typedef struct opts {
+    const char *out, *arch, *vocab_from;
+    uint32_t type; /* l4lm_type */
+    uint32_t n_embd, n_ff, n_layer, n_head, n_head_kv, n_vocab, ctx;
+    uint64_t seed;
+    bool untied;
+    float rope_base, eps;
+} opts;
+
+/* One tensor: ne0 is the row length (the input dimension), ne1 the rows. */
+typedef struct tensor {
+    char name[48];
+    uint64_t ne0, ne1;
+    uint32_t type;
+    bool is_norm;
+} tensor;
+
+/* ---- growable byte buffer for the header; all integers little-endian ---- */
+
+typedef struct buf {
+    uint8_t *p;
+    size_t n, cap;
+    uint64_t n_kv; /* key/value pairs written so far */
+} buf;
+
+static void die(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "mkgguf: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n");
+    exit(1);
+}
+
+static void put(buf *b, const void *src, size_t n)
+{
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2;
+        b->p = realloc(b->p, b->cap);
+        if (!b->p) die("%s", "out of memory");
+    }
+    memcpy(b->p + b->n, src, n);
+    b->n += n;
+}
+
+static void put_le(buf *b, uint64_t v, int nbytes)
+{
+    uint8_t le[8];
+    for (int i = 0; i < nbytes; i++)
+        le[i] = (uint8_t)(v >> (8 * i));
+    put(b, le, (size_t)nbytes);
+}
+
+static void put_f32(buf *b, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    put_le(b, u, 4);
+}
+
+static void put_str(buf *b, const char *s, size_t n)
+{
+    put_le(b, n, 8);
+    put(b, s, n);
+}
+
+static void kv_head(buf *b, const char *key, enum l4lm_gguf_vtype t)
+{
+    put_str(b, key, strlen(key));
+    put_le(b, t, 4);
+    b->n_kv++;
+}
+
+static void kv_u32(buf *b, const char *key, uint32_t v)
+{
+    kv_head(b, key, L4LM_GGUF_U32);
+    put_le(b, v, 4);
+}
+
+static void kv_f32(buf *b, const char *key, float v)
+{
+    kv_head(b, key, L4LM_GGUF_F32);
+    put_f32(b, v);
+}
+
+static void kv_str(buf *b, const char *key, const char *s)
+{
+    kv_head(b, key, L4LM_GGUF_STRING);
+    put_str(b, s, strlen(s));
+}
+
+static void kv_array(buf *b, const char *key, enum l4lm_gguf_vtype elem, uint64_t n)
+{
+    kv_head(b, key, L4LM_GGUF_ARRAY);
+    put_le(b, elem, 4);
+    put_le(b, n, 8);
+}
+
+/* ---- seeded random numbers (splitmix64): reproducible on every host ---- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [-a, a), from 24 random bits (exact in a float). */
+static float rng_uniform(uint64_t *s, float a)
+{
+    float u = (float)(rng_next(s) >> 40) * (1.0f / 16777216.0f);
+    return (2.0f * u - 1.0f) * a;
+}
+
+/* ---- the vocabulary: a small SentencePiece-shaped one ---- */
+
+/* Piece k >= FIRST_PIECE: alternately "▁w" and "w" for the words a..z, aa.. */
+static void piece_name(uint32_t k, char *out)
+{
+    uint32_t i = k - FIRST_PIECE, w = i / 2 + 1;
+    char word[16];
+    int n = 0;
+    while (w > 0) { /* bijective base 26: 1 -> a, 26 -> z, 27 -> aa */
+        w--;
+        word[n++] = (char)('a' + w % 26);
+        w /= 26;
+    }
+    char *p = out;
+    if (i % 2 == 0) {
+        memcpy(p, "\xe2\x96\x81", 3); /* U+2581, SentencePiece's space */
+        p += 3;
+    }
+    while (n > 0)
+        *p++ = word[--n];
+    *p = 0;
+}
+
+static void put_vocab(buf *b, uint32_t n_vocab)
+{
+    char piece[32];
+    kv_str(b, "tokenizer.ggml.model", "llama");
+    kv_array(b, "tokenizer.ggml.tokens", L4LM_GGUF_STRING, n_vocab);
+    for (uint32_t k = 0; k < n_vocab; k++) {
+        if (k < 3)
+            strcpy(piece, k == 0 ? "<unk>" : k == 1 ? "<s>" : "</s>");
+        else if (k < FIRST_PIECE)
+            snprintf(piece, sizeof piece, "<0x%02X>", k - 3);
+        else
+            piece_name(k, piece);
+        put_str(b, piece, strlen(piece));
+    }
+    /* Scores: higher merges first, as a SentencePiece BPE vocabulary ranks them. */
+    kv_array(b, "tokenizer.ggml.scores", L4LM_GGUF_F32, n_vocab);
+    for (uint32_t k = 0; k < n_vocab; k++)
+        put_f32(b, k < FIRST_PIECE ? 0.0f : -(float)(k - FIRST_PIECE));
+    /* Token types as llama.cpp numbers them: 1 normal, 2 unknown, 3 control, 6 byte. */
+    kv_array(b, "tokenizer.ggml.token_type", L4LM_GGUF_I32, n_vocab);
+    for (uint32_t k = 0; k < n_vocab; k++)
+        put_le(b, k == 0 ? 2 : k < 3 ? 3 : k < FIRST_PIECE ? 6 : 1, 4);
+    kv_u32(b, "tokenizer.ggml.unknown_token_id", 0);
+    kv_u32(b, "tokenizer.ggml.bos_token_id", 1);
+    kv_u32(b, "tokenizer.ggml.eos_token_id", 2);
+    kv_head(b, "tokenizer.ggml.add_bos_token", L4LM_GGUF_BOOL);
+    put_le(b, 1, 1);
+}
+
+/* Copies every tokenizer.* key/value of the GGUF at path; returns its n_vocab. */
+static uint32_t put_vocab_from(buf *b, const char *path)
+{
+    char why[256];
+    size_t size;
+    const void *p = l4lm_posix_map(path, &size, why, sizeof why);
+    if (!p)
+        die("%s", why);
+    l4lm_gguf g;
+    l4lm_error err;
+    l4lm_gguf_kv kv;
+    uint64_t n_vocab = 0;
+    if (l4lm_gguf_open(&g, p, size, &err) != L4LM_OK)
+        die("--vocab-from: %s", err.what);
+    for (uint64_t i = 0; i < g.n_kv; i++) {
+        if (l4lm_gguf_kv_at(&g, i, &kv) != L4LM_OK)
+            die("--vocab-from: bad key/value in %s", path);
+        if (kv.key_len < 10 || memcmp(kv.key, "tokenizer.", 10) != 0)
+            continue;
+        put_str(b, kv.key, kv.key_len);
+        put_le(b, kv.type, 4);
+        put(b, kv.val, kv.val_size);
+        b->n_kv++;
+        if (l4lm_streq(kv.key, kv.key_len, "tokenizer.ggml.tokens"))
+            n_vocab = kv.arr_n;
+    }
+    l4lm_posix_unmap(p, size);
+    if (n_vocab == 0 || n_vocab > L4LM_MAX_VOCAB)
+        die("--vocab-from: %s has no usable tokenizer.ggml.tokens", path);
+    return (uint32_t)n_vocab;
+}
+
+/* ---- tensor types: row sizes and encoding ---- */
+
+static uint64_t row_bytes(uint32_t type, uint64_t n)
+{
+    switch (type) {
+    case L4LM_TYPE_F32: return 4 * n;
+    case L4LM_TYPE_F16:
+    case L4LM_TYPE_BF16: return 2 * n;
+    case L4LM_TYPE_Q8_0: return n / QK * (2 + QK);
+    default: return n / QK * (2 + QK / 2); /* Q4_0 */
+    }
+}
+
+static void put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+/* ggml's reference Q8_0: d = amax/127, q = round(x * (1/d)). */
+static void quant_q8_0(const float *x, uint8_t *out)
+{
+    float amax = 0.0f;
+    for (int j = 0; j < QK; j++)
+        amax = fmaxf(amax, fabsf(x[j]));
+    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    put_u16(out, l4lm_f32_to_fp16(d));
+    for (int j = 0; j < QK; j++)
+        out[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
+}
+
+/* ggml's reference Q4_0: the signed value of largest magnitude maps to -8;
+** element j goes to the low nibble of byte j, element j+16 to its high nibble. */
+static void quant_q4_0(const float *x, uint8_t *out)
+{
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < QK; j++) {
+        if (amax < fabsf(x[j])) { /* strict: the first of equal magnitudes wins */
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    }
+    float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    put_u16(out, l4lm_f32_to_fp16(d));
+    for (int j = 0; j < QK / 2; j++) {
+        int lo = (int8_t)(x[j] * id + 8.5f), hi = (int8_t)(x[j + QK / 2] * id + 8.5f);
+        out[2 + j] = (uint8_t)((lo < 15 ? lo : 15) | (hi < 15 ? hi : 15) << 4);
+    }
+}
+
+static void encode_row(uint32_t type, const float *x, uint64_t n, uint8_t *out)
+{
+    for (uint64_t i = 0; type == L4LM_TYPE_Q8_0 && i < n; i += QK)
+        quant_q8_0(x + i, out + i / QK * (2 + QK));
+    for (uint64_t i = 0; type == L4LM_TYPE_Q4_0 && i < n; i += QK)
+        quant_q4_0(x + i, out + i / QK * (2 + QK / 2));
+    for (uint64_t i = 0; type == L4LM_TYPE_F16 && i < n; i++)
+        put_u16(out + 2 * i, l4lm_f32_to_fp16(x[i]));
+    for (uint64_t i = 0; type == L4LM_TYPE_BF16 && i < n; i++)
+        put_u16(out + 2 * i, l4lm_f32_to_bf16(x[i]));
+    for (uint64_t i = 0; type == L4LM_TYPE_F32 && i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        for (int k = 0; k < 4; k++)
+            out[4 * i + k] = (uint8_t)(u >> (8 * k));
+    }
+}
+
+/* ---- the model layout ---- */
+
+static void add(tensor *t, uint32_t *n, const char *name, uint64_t ne0, uint64_t ne1,
+                uint32_t type)
+{
+    tensor *x = &t[(*n)++];
+    snprintf(x->name, sizeof x->name, "%s", name);
+    x->ne0 = ne0;
+    x->ne1 = ne1;
+    x->is_norm = ne1 == 1;
+    x->type = x->is_norm ? L4LM_TYPE_F32 : type; /* norms stay F32, as in llama.cpp */
+}
+
+static uint32_t layout(const opts *o, tensor *t)
+{
+    static const char *const blk[] = {"attn_norm", "attn_q", "attn_k", "attn_v",
+                                      "attn_output", "ffn_norm", "ffn_gate", "ffn_up",
+                                      "ffn_down"};
+    uint64_t e = o->n_embd, kv = (uint64_t)o->n_embd / o->n_head * o->n_head_kv, ff = o->n_ff;
+    /* {ne0, ne1} of each block tensor, in the order of blk[] */
+    const uint64_t shape[9][2] = {{e, 1}, {e, e}, {e, kv}, {e, kv}, {e, e},
+                                  {e, 1}, {e, ff}, {e, ff}, {ff, e}};
+    uint32_t n = 0;
+    char name[48];
+    add(t, &n, "token_embd.weight", e, o->n_vocab, o->type);
+    for (uint32_t l = 0; l < o->n_layer; l++) {
+        for (int i = 0; i < 9; i++) {
+            snprintf(name, sizeof name, "blk.%u.%s.weight", l, blk[i]);
+            add(t, &n, name, shape[i][0], shape[i][1], o->type);
+        }
+    }
+    add(t, &n, "output_norm.weight", e, 1, o->type);
+    if (o->untied)
+        add(t, &n, "output.weight", e, o->n_vocab, o->type);
+    return n;
+}
+
+/* general.file_type: llama.cpp's LLAMA_FTYPE for an all-of-this-type model. */
+static uint32_t file_type(uint32_t type)
+{
+    switch (type) {
+    case L4LM_TYPE_F32: return 0;
+    case L4LM_TYPE_F16: return 1;
+    case L4LM_TYPE_Q4_0: return 2;
+    case L4LM_TYPE_Q8_0: return 7;
+    default: return 32; /* BF16 */
+    }
+}
+
+/* Header and metadata; vocab holds the tokenizer key/values already encoded. */
+static void put_metadata(buf *b, const opts *o, uint32_t n_tensors, const buf *vocab)
+{
+    char key[64];
+    const char *a = o->arch;
+    put(b, "GGUF", 4);
+    put_le(b, 3, 4);
+    put_le(b, n_tensors, 8);
+    put_le(b, 0, 8); /* key/value count, patched below once all are written */
+    kv_str(b, "general.architecture", a);
+    kv_str(b, "general.name", "l4lm random weights");
+    kv_u32(b, "general.alignment", ALIGNMENT);
+    kv_u32(b, "general.file_type", file_type(o->type));
+#define KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, a), key)
+    kv_u32(b, KEY("vocab_size"), o->n_vocab);
+    kv_u32(b, KEY("context_length"), o->ctx);
+    kv_u32(b, KEY("embedding_length"), o->n_embd);
+    kv_u32(b, KEY("feed_forward_length"), o->n_ff);
+    kv_u32(b, KEY("block_count"), o->n_layer);
+    kv_u32(b, KEY("attention.head_count"), o->n_head);
+    kv_u32(b, KEY("attention.head_count_kv"), o->n_head_kv);
+    kv_f32(b, KEY("rope.freq_base"), o->rope_base);
+    kv_f32(b, KEY("attention.layer_norm_rms_epsilon"), o->eps);
+    kv_u32(b, KEY("rope.dimension_count"), o->n_embd / o->n_head);
+#undef KEY
+    put(b, vocab->p, vocab->n);
+    b->n_kv += vocab->n_kv;
+    for (int i = 0; i < 8; i++) /* the count follows magic, version and n_tensors */
+        b->p[16 + i] = (uint8_t)(b->n_kv >> (8 * i));
+}
+
+/* Tensor infos: each data offset is the previous end, aligned. */
+static void put_tensor_infos(buf *b, const tensor *t, uint32_t n)
+{
+    uint64_t off = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        put_str(b, t[i].name, strlen(t[i].name));
+        put_le(b, t[i].is_norm ? 1 : 2, 4);
+        put_le(b, t[i].ne0, 8);
+        if (!t[i].is_norm)
+            put_le(b, t[i].ne1, 8);
+        put_le(b, t[i].type, 4);
+        put_le(b, off, 8);
+        off = l4lm_align_up(off + row_bytes(t[i].type, t[i].ne0) * t[i].ne1, ALIGNMENT);
+    }
+}
+
+static void write_or_die(FILE *f, const void *p, size_t n, const char *path)
+{
+    if (n > 0 && fwrite(p, 1, n, f) != n) {
+        remove(path);
+        die("cannot write %s", path);
+    }
+}
+
+/*
+** Weights are uniform with standard deviation gain/sqrt(row length), so a
+** matrix-vector product of a unit-RMS input has outputs of RMS ~gain.
+**  - embedding/classifier gain 4: logits spread with std ~4, so greedy
+**    choices and top-5 orders are rarely decided by rounding noise;
+**  - attn_output/ffn_down gain 2: the residual branches outweigh the token's
+**    own embedding, which a tied classifier would otherwise echo back as the
+**    next token over and over;
+**  - everything else gain 1. Norm weights are uniform in [0.8, 1.2).
+*/
+static float weight_gain(const char *name)
+{
+    if (!strcmp(name, "token_embd.weight") || !strcmp(name, "output.weight"))
+        return 4.0f;
+    if (strstr(name, ".attn_output.") || strstr(name, ".ffn_down."))
+        return 2.0f;
+    return 1.0f;
+}
+
+static void write_tensor(FILE *f, const tensor *t, uint64_t *rng, float *row, uint8_t *enc,
+                         const char *path)
+{
+    float a = sqrtf(3.0f) * weight_gain(t->name) / sqrtf((float)t->ne0);
+    for (uint64_t r = 0; r < t->ne1; r++) {
+        for (uint64_t i = 0; i < t->ne0; i++)
+            row[i] = t->is_norm ? 1.0f + rng_uniform(rng, 0.2f) : rng_uniform(rng, a);
+        encode_row(t->type, row, t->ne0, enc);
+        write_or_die(f, enc, row_bytes(t->type, t->ne0), path);
+    }
+}
+
+/* ---- command line ---- */
+
+static void usage(const char *why)
+{
+    fprintf(stderr,
+            "mkgguf: %s\n"
+            "usage: mkgguf -o FILE --type f32|f16|bf16|q8_0|q4_0 --n-embd N --n-ff N\n"
+            "              --n-layer N --n-head N [--n-head-kv N] --n-vocab N --ctx N\n"
+            "              [--seed S] [--untied] [--rope-base B] [--eps E] [--arch llama]\n"
+            "              [--vocab-from MODEL.gguf]\n",
+            why);
+    exit(2);
+}
+
+static uint64_t parse_uint(const char *s, uint64_t max)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || end == s || *end || s[0] == '-' || v > max) {
+        fprintf(stderr, "mkgguf: bad number '%s'\n", s);
+        usage("invalid argument");
+    }
+    return v;
+}
+
+static float parse_float(const char *s)
+{
+    char *end;
+    float v = strtof(s, &end);
+    if (end == s || *end || !(v > 0.0f) || !isfinite(v)) {
+        fprintf(stderr, "mkgguf: bad value '%s'\n", s);
+        usage("invalid argument");
+    }
+    return v;
+}
+
+static uint32_t parse_type(const char *s)
+{
+    static const struct { const char *name; uint32_t type; } names[] = {
+        {"f32", L4LM_TYPE_F32}, {"f16", L4LM_TYPE_F16}, {"bf16", L4LM_TYPE_BF16},
+        {"q8_0", L4LM_TYPE_Q8_0}, {"q4_0", L4LM_TYPE_Q4_0}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(s, names[i].name) == 0)
+            return names[i].type;
+    usage("--type must be f32, f16, bf16, q8_0 or q4_0");
+    return 0;
+}
+
+static void parse_args(int argc, char **argv, opts *o)
+{
+    *o = (opts){.arch = "llama", .type = UINT32_MAX, .seed = 1, .rope_base = 10000.0f,
+                .eps = 1e-5f};
+    struct { const char *flag; uint32_t *dst; uint32_t max; } dims[] = {
+        {"--n-embd", &o->n_embd, L4LM_MAX_EMBD}, {"--n-ff", &o->n_ff, 1u << 20},
+        {"--n-layer", &o->n_layer, L4LM_MAX_LAYERS}, {"--n-head", &o->n_head, 1024},
+        {"--n-head-kv", &o->n_head_kv, 1024}, {"--n-vocab", &o->n_vocab, L4LM_MAX_VOCAB},
+        {"--ctx", &o->ctx, L4LM_MAX_CTX}};
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        size_t d = 0;
+        while (d < sizeof dims / sizeof dims[0] && strcmp(f, dims[d].flag) != 0)
+            d++;
+        if (strcmp(f, "--untied") == 0) {
+            o->untied = true;
+            continue;
+        }
+        if (!v)
+            usage("an option is missing its value");
+        i++;
+        if (d < sizeof dims / sizeof dims[0])
+            *dims[d].dst = (uint32_t)parse_uint(v, dims[d].max);
+        else if (strcmp(f, "-o") == 0)
+            o->out = v;
+        else if (strcmp(f, "--type") == 0)
+            o->type = parse_type(v);
+        else if (strcmp(f, "--seed") == 0)
+            o->seed = parse_uint(v, UINT64_MAX);
+        else if (strcmp(f, "--rope-base") == 0)
+            o->rope_base = parse_float(v);
+        else if (strcmp(f, "--eps") == 0)
+            o->eps = parse_float(v);
+        else if (strcmp(f, "--arch") == 0)
+            o->arch = v;
+        else if (strcmp(f, "--vocab-from") == 0)
+            o->vocab_from = v;
+        else
+            usage("unknown option");
+    }
+    if (o->n_head_kv == 0)
+        o->n_head_kv = o->n_head;
+}
+
+static void check_args(const opts *o)
+{
+    if (!o->out || o->type == UINT32_MAX)
+        usage("-o and --type are required");
+    if (!o->n_embd || !o->n_ff || !o->n_layer || !o->n_head || !o->ctx)
+        usage("--n-embd, --n-ff, --n-layer, --n-head and --ctx must be given and > 0");
+    if (strcmp(o->arch, "llama") != 0)
+        usage("only --arch llama is supported");
+    if (!o->vocab_from && o->n_vocab < FIRST_PIECE)
+        usage("--n-vocab must be at least 259 (<unk> <s> </s> and 256 byte tokens)");
+    if (o->n_embd % o->n_head || (o->n_embd / o->n_head) % 2)
+        usage("--n-embd must be n-head times an even head size");
+    if (o->n_head % o->n_head_kv)
+        usage("--n-head must be a multiple of --n-head-kv");
+    if ((o->type == L4LM_TYPE_Q8_0 || o->type == L4LM_TYPE_Q4_0) &&
+        (o->n_embd % QK || o->n_ff % QK))
+        usage("quantised types need --n-embd and --n-ff to be multiples of 32");
+}
+
+int main(int argc, char **argv)
+{
+    opts o;
+    buf b = {0}, vocab = {0};
+    parse_args(argc, argv, &o);
+    if (o.vocab_from) {
+        uint32_t n_vocab = put_vocab_from(&vocab, o.vocab_from);
+        if (o.n_vocab && o.n_vocab != n_vocab)
+            usage("--n-vocab differs from the --vocab-from vocabulary");
+        o.n_vocab = n_vocab;
+    }
+    check_args(&o);
+    if (!o.vocab_from)
+        put_vocab(&vocab, o.n_vocab);
+    tensor *t = calloc(MAX_TENSORS, sizeof *t);
+    uint64_t max_row = o.n_embd > o.n_ff ? o.n_embd : o.n_ff;
+    float *row = malloc(max_row * sizeof *row);
+    uint8_t *enc = malloc(max_row * sizeof *row);
+    if (!t || !row || !enc)
+        die("%s", "out of memory");
+    uint32_t n = layout(&o, t);
+    put_metadata(&b, &o, n, &vocab);
+    put_tensor_infos(&b, t, n);
+    static const uint8_t zeros[ALIGNMENT];
+    put(&b, zeros, l4lm_align_up(b.n, ALIGNMENT) - b.n);
+
+    FILE *f = fopen(o.out, "wb");
+    if (!f)
+        die("cannot create %s", o.out);
+    write_or_die(f, b.p, b.n, o.out);
+    uint64_t rng = o.seed;
+    for (uint32_t i = 0; i < n; i++) {
+        write_tensor(f, &t[i], &rng, row, enc, o.out);
+        uint64_t size = row_bytes(t[i].type, t[i].ne0) * t[i].ne1;
+        write_or_die(f, zeros, l4lm_align_up(size, ALIGNMENT) - size, o.out);
+    }
+    if (fclose(f) != 0) {
+        remove(o.out);
+        die("cannot write %s", o.out);
+    }
+    free(b.p);
+    free(vocab.p);
+    free(enc);
+    free(row);
+    free(t);
+    return 0;
+}
