@@ -62,4 +62,14 @@ static inline unsigned char *t_read_file(const char *path, size_t *size)
     if (buf) *size = (size_t)n;
     return buf;
 }
+/* Read ../shared/<rel> (malloc'd) or NULL. */
+static inline unsigned char *t_shared_file(const char *rel, size_t *size)
+{
+    const char *dir = t_shared();
+    char path[8192];
+    if (!dir)
+        return NULL;
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    return t_read_file(path, size);
+}
 #endif

@@ -136,7 +136,6 @@ static void fuzz_file(const char *label, const unsigned char *orig, size_t size,
 int main(int argc, char **argv)
 {
     const char *dir = t_shared();
-    char path[4096];
     size_t gsize, bsize, tsize;
     (void)argc;
     (void)argv;
@@ -144,12 +143,9 @@ int main(int argc, char **argv)
         T_SKIP("badinput", "../shared/models is absent");
         return 0;
     }
-    snprintf(path, sizeof path, "%s/models/stories260K.gguf", dir);
-    unsigned char *gguf = t_read_file(path, &gsize);
-    snprintf(path, sizeof path, "%s/models/stories260K.bin", dir);
-    unsigned char *bin = t_read_file(path, &bsize);
-    snprintf(path, sizeof path, "%s/models/tok512.bin", dir);
-    unsigned char *tok = t_read_file(path, &tsize);
+    unsigned char *gguf = t_shared_file("models/stories260K.gguf", &gsize);
+    unsigned char *bin = t_shared_file("models/stories260K.bin", &bsize);
+    unsigned char *tok = t_shared_file("models/tok512.bin", &tsize);
     if (!gguf || !bin || !tok) {
         T_FAIL("badinput", "cannot read the stories260K files");
         T_EXIT();

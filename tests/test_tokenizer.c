@@ -580,9 +580,11 @@ static void test_arena(vocab *gg)
     T_CHECK("arena_misaligned", l4lm_tok_init(&t, v, (char *)mem + 4, bytes, max_text) ==
                                     L4LM_E_ARG, "accepted");
     free(mem);
+    static unsigned char small[64] __attribute__((aligned(64)));
     T_CHECK("arena_too_much_text", l4lm_tok_arena_bytes(v, (size_t)1 << 31) == 0 &&
-                                       l4lm_tok_init(&t, v, gg->arena, 1 << 20, (size_t)1 << 31) ==
-                                           L4LM_E_LIMIT, "accepted");
+                                       l4lm_tok_init(&t, v, small, sizeof small,
+                                                     (size_t)1 << 31) == L4LM_E_LIMIT,
+            "accepted");
 
     /* exactly sized (ASan sees any byte past it): worst-case texts at max_text */
     mem = aligned_alloc(64, bytes);
@@ -611,6 +613,59 @@ static void test_arena(vocab *gg)
     st = l4lm_tok_encode(t, "", 0, false, ids, 0, &n);
     T_CHECK("empty_no_bos", st == L4LM_OK && n == 0, "n %zu", n);
     free(mem);
+}
+
+/* ------------------------------------------------ a hand-made vocabulary */
+
+/*
+** " aba": pairs " a" (-3), "ab" (id 8: the later duplicate, -2), "ba" (-1).
+** "ba" merges first, then " a": ids 9 7. Had the first "ab" (id 6, -1) been
+** used, "ab" would tie "ba" and win as the leftmost: 3 6 4.
+** "c" and "\xC3\xA9" have neither a piece nor byte tokens: unk per byte.
+*/
+static void test_synthetic(void)
+{
+    static const struct { const char *s; float score; } pieces[] = {
+        {"<unk>", 0}, {"\n<s>\n", 0}, {"\n</s>\n", 0}, {" ", 0}, {"a", 0}, {"b", 0},
+        {"ab", -1}, {"ba", -1}, {"ab", -2}, {" a", -3}};
+    unsigned char file[256];
+    size_t n = 4;
+    memset(file, 0, 4);
+    for (size_t i = 0; i < 10; i++) {
+        int32_t len = (int32_t)strlen(pieces[i].s);
+        memcpy(file + n, &pieces[i].score, 4);
+        memcpy(file + n + 4, &len, 4);
+        memcpy(file + n + 8, pieces[i].s, (size_t)len);
+        n += 8 + (size_t)len;
+    }
+    vocab vv;
+    memset(&vv, 0, sizeof vv);
+    l2c_vocab(file, n, 10, &vv.src);
+    if (!vocab_start(&vv, 16)) {
+        T_FAIL("synthetic", "init failed");
+        return;
+    }
+    int32_t ids[16];
+    l4lm_status st, st2, st3;
+    size_t k = encode(&vv, "aba", 3, false, ids, 16, &st);
+    T_CHECK("synthetic_duplicate_last_wins", st == L4LM_OK && k == 2 && ids[0] == 9 &&
+                                                 ids[1] == 7, "n %zu: %d %d", k, ids[0], ids[1]);
+    k = encode(&vv, "c\xC3\xA9", 3, true, ids, 16, &st);
+    T_CHECK("synthetic_unk_fallback", st == L4LM_OK && k == 5 && ids[0] == 1 && ids[1] == 3 &&
+                                          ids[2] == 0 && ids[3] == 0 && ids[4] == 0, "n %zu", k);
+    free(vv.arena);
+    vv.src.unk = -1;
+    vocab_start(&vv, 16);
+    encode(&vv, "c", 1, false, ids, 16, &st);
+    encode(&vv, "ab", 2, false, ids, 16, &st2);
+    free(vv.arena);
+    vv.src.add_space_prefix = false;
+    vocab_start(&vv, 16);
+    k = encode(&vv, "ab", 2, false, ids, 16, &st3);
+    T_CHECK("synthetic_no_unk", st == L4LM_E_TOKENIZER && st2 == L4LM_OK &&
+                                    st3 == L4LM_OK && k == 1 && ids[0] == 8,
+            "%d %d %d", st, st2, st3);
+    free(vv.arena);
 }
 
 /* ------------------------------------------------------- bad sources */
@@ -668,7 +723,9 @@ static void test_bad(vocab *l2c, vocab *gg)
     }
     memcpy(b + last_len_at, &orig, 4);
     T_CHECK("bad_piece_length", ok, "see above");
-    printf("# e.g. \"%s\"\n", (check_l2c(b, size - 1, 512, &err), err.what));
+    check_l2c(b, size - 1, 512, &err);
+    printf("# truncated tokenizer.bin: \"%s\" at %llu\n", err.what,
+           (unsigned long long)err.offset);
 
     l4lm_vocab_src v;
     l2c_vocab(b, size, 512, &v);
@@ -740,6 +797,7 @@ int main(int argc, char **argv)
     test_pieces(&tok512, &stories);
     test_random(&tok512, &stories, &spm);
     test_arena(&stories);
+    test_synthetic();
     test_bad(&tok512, &stories);
     vocab *all[] = {&tok512, &stories, &bin32k, &spm, &phi3};
     for (int i = 0; i < 5; i++)

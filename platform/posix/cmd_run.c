@@ -53,7 +53,10 @@ int l4lm_cmd_run(int argc, char **argv)
     if (eval_prompt(&c, ids, n_prompt))
         goto out;
     double t1 = l4lm_cli_now();
+    /* echo the prompt, then continue it */
     l4lm_detok d = {.after_bos = true};
+    for (size_t i = 0; i < n_prompt; i++)
+        put_token(&c, &d, ids[i]);
     int32_t eos = c.pm.m.vocab.eos, n_gen = 0;
     for (; n_gen < o.n_predict; n_gen++) {
         int32_t tok;

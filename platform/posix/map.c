@@ -92,8 +92,10 @@ int l4lm_posix_model_load(l4lm_posix_model *pm, const char *path, const char *to
     }
     l4lm_status st = l4lm_model_open(&pm->m, pm->bytes, pm->size, pm->tok, pm->tok_size);
     if (st) {
-        fprintf(stderr, "l4lm: %s: %s: %s (at byte %llu)\n", path, l4lm_strerror(st),
-                pm->m.err.what, (unsigned long long)pm->m.err.offset);
+        const char *what = pm->m.err.what;
+        fprintf(stderr, "l4lm: %s: %s%s%s (at byte %llu)\n", path, l4lm_strerror(st),
+                strcmp(what, l4lm_strerror(st)) ? ": " : "",
+                strcmp(what, l4lm_strerror(st)) ? what : "", (unsigned long long)pm->m.err.offset);
         l4lm_posix_model_unload(pm);
         return -1;
     }

@@ -148,12 +148,12 @@ float l4lm_powf(float x, float y)
         return (ax > 1) == (y > 0) ? inf : 0.0f;
     }
     int kind = int_kind(ay);
-    if (x < 0 && kind == 0)
-        return __builtin_nanf("");
     if (ax == 0)
         r = y < 0 ? inf : 0.0f;
     else if (ax == inf)
         r = y < 0 ? 0.0f : inf;
+    else if (x < 0 && kind == 0)
+        return __builtin_nanf("");
     else
         r = exp_to_float(y * log_d(ax));
     /* a negative base (-0 included) to an odd power keeps its sign */

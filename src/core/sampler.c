@@ -59,7 +59,9 @@ static bool before(const l4lm_session *s, uint32_t a, uint32_t b)
     return va > vb || (va == vb && a < b);
 }
 
-/* Heap sort of candidate ids, best first (no recursion, no extra memory). */
+/* Heap sort of candidate ids, best first (no recursion, no extra memory).
+** The heap keeps the worst candidate at its root, so each pop moves the
+** worst remaining one to the end. */
 static void sift_down(const l4lm_session *s, uint32_t *ids, uint32_t root, uint32_t n)
 {
     for (;;) {
@@ -79,7 +81,6 @@ static void sift_down(const l4lm_session *s, uint32_t *ids, uint32_t root, uint3
 
 static void sort_candidates(const l4lm_session *s, uint32_t *ids, uint32_t n)
 {
-    /* a max-heap on "worse", so popping puts the best at the front */
     for (uint32_t i = n / 2; i-- > 0;)
         sift_down(s, ids, i, n);
     for (uint32_t end = n; end-- > 1;) {
@@ -87,12 +88,6 @@ static void sort_candidates(const l4lm_session *s, uint32_t *ids, uint32_t n)
         ids[0] = ids[end];
         ids[end] = t;
         sift_down(s, ids, 0, end);
-    }
-    /* the heap was ordered by "before" as "less", so ids are worst-first: reverse */
-    for (uint32_t i = 0; i < n / 2; i++) {
-        uint32_t t = ids[i];
-        ids[i] = ids[n - 1 - i];
-        ids[n - 1 - i] = t;
     }
 }
 

@@ -1,0 +1,325 @@
+/*
+** server.c — the inference server's event-driven core. l4lm_serve_poll()
+** does a bounded amount of work (per client at most `slice` forward passes)
+** so it can run inside a Microkit notified() handler; doorbells are a
+** platform callback.
+**
+** Trust: the region is written by a possibly hostile client at any moment.
+** The server keeps the layout and its own ring counters privately and
+** never reads them back; it reads only the client's counters (checked by
+** the ring code), the request slot (each word loaded once), the request
+** body (copied into private memory, then checked) and cancel_id. Every
+** write goes to an offset computed from the private layout.
+**
+** Isolation: each client has its own engine session, request copy and
+** token buffer; a session is reset and reseeded at the start of every
+** request, so nothing of one request (or client) reaches another.
+*/
+#include "internal.h"
+#include "l4lm_serve.h"
+
+enum { IDLE, PROMPT, GENERATE };
+
+l4lm_status l4lm_server_init(l4lm_server *s, const l4lm_serve_engine *engine,
+                             const l4lm_shm_config *cfg, l4lm_serve_client *clients,
+                             uint32_t n_clients, uint32_t slice, l4lm_notify_fn notify,
+                             void *notify_ctx)
+{
+    if (!s || !engine || !cfg || !clients || !n_clients || !slice || !notify ||
+        !l4lm_shm_region_bytes(cfg, 0))
+        return L4LM_E_ARG;
+    __builtin_memset(clients, 0, n_clients * sizeof *clients);
+    s->engine = engine;
+    s->cfg = *cfg;
+    s->clients = clients;
+    s->n_clients = n_clients;
+    s->next = 0;
+    s->slice = slice;
+    s->notify = notify;
+    s->notify_ctx = notify_ctx;
+    return L4LM_OK;
+}
+
+static size_t body_bytes(const l4lm_shm_config *cfg)
+{
+    return ((size_t)cfg->max_request + 7) & ~(size_t)7;
+}
+
+size_t l4lm_serve_work_bytes(const l4lm_shm_config *cfg, uint32_t max_prompt_tokens)
+{
+    return body_bytes(cfg) + (size_t)max_prompt_tokens * sizeof(int32_t);
+}
+
+l4lm_status l4lm_serve_client_init(l4lm_server *s, uint32_t i, void *session, void *work,
+                                   size_t work_size)
+{
+    if (!s || i >= s->n_clients || !session || !work || ((uintptr_t)work & 7) ||
+        work_size < l4lm_serve_work_bytes(&s->cfg, 1))
+        return L4LM_E_ARG;
+    l4lm_serve_client *c = &s->clients[i];
+    size_t tok_cap = (work_size - body_bytes(&s->cfg)) / sizeof(int32_t);
+    c->session = session;
+    c->body = work;
+    c->tokens = (int32_t *)((uint8_t *)work + body_bytes(&s->cfg));
+    c->tok_cap = tok_cap > L4LM_MAX_CTX ? L4LM_MAX_CTX : (uint32_t)tok_cap;
+    return L4LM_OK;
+}
+
+l4lm_status l4lm_serve_attach(l4lm_server *s, uint32_t i, void *region, size_t size)
+{
+    if (!s || i >= s->n_clients || !s->clients[i].session || !region ||
+        ((uintptr_t)region & 63) || size > L4LM_SHM_MAX_REGION)
+        return L4LM_E_ARG;
+    l4lm_serve_client *c = &s->clients[i];
+    l4lm_status st = l4lm_shm_layout(&s->cfg, (uint32_t)size, &c->lay);
+    if (st)
+        return st;
+    /* Nothing a previous user of the region left behind may remain. */
+    __builtin_memset(region, 0, size);
+    l4lm_shm_header *h = region;
+    *h = c->lay;
+    h->magic = 0;
+    __atomic_store_n(&h->magic, L4LM_SHM_MAGIC, __ATOMIC_RELEASE);
+    uint8_t *base = region;
+    l4lm_ring_view(&c->req, base + c->lay.req_ring, c->lay.req_slots, sizeof(l4lm_shm_req), 0);
+    l4lm_ring_view(&c->resp, base + c->lay.resp_ring, c->lay.resp_slots,
+                   sizeof(l4lm_shm_resp), 0);
+    c->state = IDLE;
+    c->region = region;
+    return L4LM_OK;
+}
+
+void l4lm_serve_detach(l4lm_server *s, uint32_t i)
+{
+    if (s && i < s->n_clients) {
+        s->clients[i].region = 0;
+        s->clients[i].state = IDLE;
+    }
+}
+
+/* ---- writing responses (only into this client's slots and chunks) ---- */
+
+/* Response slots one token may need: its text in chunks, then a DONE. */
+static uint32_t slots_needed(const l4lm_serve_client *c)
+{
+    return (L4LM_SHM_TEXT_CAP + c->lay.resp_chunk - 1) / c->lay.resp_chunk + 1;
+}
+
+/* Write message k after the ring's tail; its text goes to the slot's own chunk. */
+static void put(l4lm_serve_client *c, uint32_t k, uint32_t kind, uint32_t status, int32_t value,
+                const char *text, size_t len)
+{
+    uint32_t slot = (c->resp.index + k) & (c->resp.n - 1);
+    uint32_t off = slot * c->lay.resp_chunk;
+    if (len > c->lay.resp_chunk)
+        len = c->lay.resp_chunk;
+    if (len)
+        __builtin_memcpy(c->region + c->lay.resp_data + off, text, len);
+    l4lm_shm_resp m = {c->id, kind, status, off, (uint32_t)len, value, c->n_prompt, c->n_gen};
+    __builtin_memcpy(l4lm_ring_slot(&c->resp, k), &m, sizeof m);
+}
+
+static void publish(l4lm_server *s, l4lm_serve_client *c, uint32_t k)
+{
+    if (!k)
+        return;
+    l4lm_ring_push(&c->resp, k);
+    if (l4lm_ring_wake_consumer(&c->resp))
+        s->notify(s->notify_ctx, (uint32_t)(c - s->clients));
+}
+
+/* The final message of the request; returns the messages written. */
+static uint32_t done(l4lm_serve_client *c, uint32_t k, uint32_t status, int32_t value,
+                     const char *why)
+{
+    put(c, k, L4LM_SHM_DONE, status, value, why, why ? l4lm_strlen(why) : 0);
+    c->state = IDLE;
+    return k + 1;
+}
+
+/* A token's text, split into chunk-sized TEXT messages and a final TOKEN. */
+static uint32_t put_token(l4lm_serve_client *c, int32_t tok, const char *text, size_t len)
+{
+    uint32_t k = 0, chunk = c->lay.resp_chunk;
+    for (; len > chunk; text += chunk, len -= chunk)
+        put(c, k++, L4LM_SHM_TEXT, 0, -1, text, chunk);
+    put(c, k++, L4LM_SHM_TOKEN, 0, tok, text, len);
+    return k;
+}
+
+/* ---- reading requests ---- */
+
+static bool cancelled(const l4lm_serve_client *c)
+{
+    const l4lm_shm_header *h = (const l4lm_shm_header *)c->region;
+    uint32_t id = __atomic_load_n(&h->cancel_id, __ATOMIC_ACQUIRE);
+    return id && id == c->id;
+}
+
+/* Copy the body into private memory, after checking the slot's words once each. */
+static uint32_t copy_body(l4lm_serve_client *c, uint32_t kind, uint32_t off, uint32_t len,
+                          const char **why)
+{
+    if (kind != L4LM_SHM_SUBMIT) {
+        *why = "unknown request kind";
+        return L4LM_SHM_E_KIND;
+    }
+    if (off > c->lay.req_data_size || len > c->lay.req_data_size - off) {
+        *why = "off/len outside the request data";
+        return L4LM_SHM_E_RANGE;
+    }
+    if (len > c->lay.max_request) {
+        *why = "body larger than max_request";
+        return L4LM_SHM_E_SIZE;
+    }
+    __builtin_memcpy(c->body, c->region + c->lay.req_data + off, len);
+    /* The compiler must read the private copy from here on, never the region. */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    return 0;
+}
+
+/* Reset the session, tokenize the prompt; then the prompt is fed in slices. */
+static uint32_t begin(l4lm_server *s, l4lm_serve_client *c)
+{
+    const l4lm_serve_engine *e = s->engine;
+    size_t n = 0;
+    e->start(c->session, c->rq.sampler.seed);
+    l4lm_status st = e->tokenize(c->session, c->rq.prompt, c->rq.prompt_len,
+                                 !(c->rq.flags & L4LM_SHM_NO_BOS), c->tokens, c->tok_cap, &n);
+    if (st)
+        return done(c, 0, L4LM_SHM_E_PROMPT, (int32_t)st, "prompt does not tokenize or fit");
+    if (n == 0 || n > c->tok_cap)
+        return done(c, 0, L4LM_SHM_E_PROMPT, L4LM_E_ARG, "prompt has no tokens");
+    c->n_prompt = (uint32_t)n;
+    c->n_fed = 0;
+    c->n_recent = 0;
+    c->detok = (l4lm_detok){.after_bos = true};
+    c->state = PROMPT;
+    return 0;
+}
+
+/* Take the next request off the ring; answer at once if it is bad. */
+static uint32_t start(l4lm_server *s, l4lm_serve_client *c)
+{
+    const uint32_t *slot = l4lm_ring_slot(&c->req, 0);
+    uint32_t kind = __atomic_load_n(&slot[0], __ATOMIC_RELAXED);
+    uint32_t len = __atomic_load_n(&slot[3], __ATOMIC_RELAXED);
+    c->id = __atomic_load_n(&slot[1], __ATOMIC_RELAXED);
+    c->n_prompt = c->n_gen = 0;
+    const char *why = 0;
+    uint32_t st = copy_body(c, kind, __atomic_load_n(&slot[2], __ATOMIC_RELAXED), len, &why);
+    l4lm_ring_pop(&c->req, 1); /* the client may reuse the slot and its data now */
+    if (l4lm_ring_wake_producer(&c->req))
+        s->notify(s->notify_ctx, (uint32_t)(c - s->clients));
+    if (!st)
+        st = l4lm_shm_request_decode(c->body, len, &c->rq, &why);
+    return st ? done(c, 0, st, 0, why) : begin(s, c);
+}
+
+/* ---- generation ---- */
+
+static uint32_t feed_prompt(l4lm_server *s, l4lm_serve_client *c, uint32_t *budget)
+{
+    uint32_t n = c->n_prompt - c->n_fed;
+    if (n > *budget)
+        n = *budget;
+    l4lm_status st = s->engine->eval(c->session, c->tokens + c->n_fed, n);
+    *budget -= n;
+    c->n_fed += n;
+    if (st == L4LM_E_CONTEXT_FULL)
+        return done(c, 0, L4LM_SHM_E_PROMPT, (int32_t)st, "prompt longer than the context");
+    if (st)
+        return done(c, 0, L4LM_SHM_E_ENGINE, (int32_t)st, "evaluation failed");
+    if (c->n_fed == c->n_prompt)
+        c->state = GENERATE;
+    return 0;
+}
+
+/* Slide the text through a window and look for a stop string ending in it. */
+static bool stop_hit(l4lm_serve_client *c, const char *text, size_t len)
+{
+    const l4lm_shm_request *r = &c->rq;
+    for (size_t i = 0; i < len && r->n_stop; i++) {
+        if (c->n_recent == L4LM_SHM_MAX_STOP_BYTES)
+            __builtin_memmove(c->recent, c->recent + 1, --c->n_recent);
+        c->recent[c->n_recent++] = (uint8_t)text[i];
+        for (uint32_t j = 0; j < r->n_stop; j++) {
+            uint32_t n = r->stop_len[j];
+            if (n <= c->n_recent && !__builtin_memcmp(c->recent + c->n_recent - n, r->stop[j], n))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* One token, in the order `l4lm run` uses: sample, stop on EOS, emit, feed it back. */
+static uint32_t generate(l4lm_server *s, l4lm_serve_client *c)
+{
+    const l4lm_serve_engine *e = s->engine;
+    int32_t tok;
+    if (c->n_gen >= c->rq.max_tokens)
+        return done(c, 0, L4LM_SHM_LENGTH, 0, 0);
+    l4lm_status st = e->sample(c->session, &c->rq.sampler, &tok);
+    if (st)
+        return done(c, 0, L4LM_SHM_E_ENGINE, (int32_t)st, "sampling failed");
+    if (!(c->rq.flags & L4LM_SHM_IGNORE_EOS) && e->is_eos(c->session, tok))
+        return done(c, 0, L4LM_SHM_EOS, 0, 0);
+    size_t len = e->detok(c->session, &c->detok, tok, c->text, sizeof c->text, &st);
+    if (st || len > sizeof c->text)
+        return done(c, 0, L4LM_SHM_E_ENGINE, (int32_t)st, "detokenizing failed");
+    c->n_gen++;
+    uint32_t k = put_token(c, tok, c->text, len);
+    if (stop_hit(c, c->text, len))
+        return done(c, k, L4LM_SHM_STOP, 0, 0);
+    if (c->n_gen == c->rq.max_tokens)
+        return done(c, k, L4LM_SHM_LENGTH, 0, 0);
+    st = e->eval(c->session, &tok, 1);
+    if (st == L4LM_E_CONTEXT_FULL)
+        return done(c, k, L4LM_SHM_CONTEXT_FULL, 0, 0);
+    if (st)
+        return done(c, k, L4LM_SHM_E_ENGINE, (int32_t)st, "evaluation failed");
+    return k;
+}
+
+/*
+** One client's turn. Every step first makes sure the response ring has room
+** for anything the step may write, so a step never blocks half-way.
+** True when the client still has work; false when it is idle or blocked
+** with its "signal me" flag set.
+*/
+static bool turn(l4lm_server *s, l4lm_serve_client *c)
+{
+    uint32_t budget = s->slice, need = slots_needed(c);
+    while (budget) {
+        if (l4lm_ring_free(&c->resp) < need && l4lm_ring_producer_sleep(&c->resp, need))
+            return false;
+        uint32_t k;
+        if (c->state == IDLE) {
+            if (!l4lm_ring_avail(&c->req) && l4lm_ring_consumer_sleep(&c->req))
+                return false;
+            budget--;
+            k = start(s, c);
+        } else if (cancelled(c)) {
+            k = done(c, 0, L4LM_SHM_CANCELLED, 0, 0);
+        } else if (c->state == PROMPT) {
+            k = feed_prompt(s, c, &budget);
+        } else {
+            budget--;
+            k = generate(s, c);
+        }
+        publish(s, c, k);
+    }
+    return true;
+}
+
+bool l4lm_serve_poll(l4lm_server *s)
+{
+    bool more = false;
+    for (uint32_t i = 0; i < s->n_clients; i++) {
+        l4lm_serve_client *c = &s->clients[(s->next + i) % s->n_clients];
+        if (c->region && turn(s, c))
+            more = true;
+    }
+    s->next = (s->next + 1) % s->n_clients;
+    return more;
+}
