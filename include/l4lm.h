@@ -163,6 +163,7 @@ typedef void (*l4lm_parallel_fn)(void *pctx, l4lm_task_fn task, void *arg, uint3
 typedef struct l4lm_run_opts {
     uint32_t n_ctx;            /* 0: the model's training context */
     l4lm_kv_type kv_type;
+    uint32_t n_batch;          /* tokens per forward batch (prefill); 0: 32, at most 512 */
     uint32_t max_prompt_bytes; /* longest text l4lm_tokenize accepts; 0: 16 * n_ctx */
     l4lm_parallel_fn parallel_for; /* NULL: single-threaded */
     void *parallel_ctx;

@@ -1,10 +1,11 @@
 # baremetal.mk — l4lm with no OS underneath: bootable images for QEMU.
-#   make baremetal-aarch64            build/baremetal/aarch64/l4lm.elf (virt, model embedded)
-#   make baremetal-x86_64             build/baremetal/x86_64/l4lm.elf (Multiboot, model embedded)
-#   make run-baremetal-aarch64 PROMPT="..."   boot it in QEMU, story on the serial console
-#   make run-baremetal-x86_64 PROMPT="..."
-#   make baremetal-aarch64-load BM_LOAD_MODEL=FILE   no model inside: QEMU's loader puts
-#        FILE at BM_LOAD_ADDR (run-baremetal-aarch64-load boots it)
+#   make baremetal-aarch64        build/baremetal/aarch64/l4lm.elf (QEMU virt, model embedded)
+#   make baremetal-x86_64         build/baremetal/x86_64/l4lm-multiboot.elf (Multiboot)
+#   make baremetal-x86_64-avx2    the same built with -mavx2 -mf16c (the core's AVX2 kernels)
+#   make run-baremetal-aarch64 PROMPT="..."   boot in QEMU; the story is on the serial console
+#   make run-baremetal-x86_64 PROMPT="..."    (and run-baremetal-x86_64-avx2)
+#   make baremetal-aarch64-load BM_LOAD_MODEL=FILE   no model inside: QEMU's loader places
+#        FILE at BM_LOAD_ADDR; run-baremetal-aarch64-load BM_LOAD_MODEL=FILE boots it
 # Knobs: BM_MODEL (default DEMO_MODEL), PROMPT, BM_TOKENS (128), BM_CTX (512).
 # The arena is a static .bss array of exactly the bytes l4lm_plan() asks for,
 # found at build time by running the driver's planning step on the host.
@@ -20,11 +21,17 @@ BM_LOAD_MODEL ?=
 AARCH64_CC ?= aarch64-linux-gnu-gcc
 X86_64_CC  ?= $(if $(filter x86_64,$(shell uname -m)),gcc,x86_64-linux-gnu-gcc)
 
-BM_CC_aarch64 = $(AARCH64_CC)
-BM_CC_x86_64  = $(X86_64_CC)
+# Object sets ("targets"): a port directory, a compiler and its flags.
 # No outline-atomics helpers (they live in libgcc); no red zone under exceptions.
+BM_PORT_aarch64 := aarch64
+BM_CC_aarch64 = $(AARCH64_CC)
 BM_ARCH_CFLAGS_aarch64 := -mno-outline-atomics
-BM_ARCH_CFLAGS_x86_64  := -mno-red-zone
+BM_PORT_x86_64 := x86_64
+BM_CC_x86_64 = $(X86_64_CC)
+BM_ARCH_CFLAGS_x86_64 := -mno-red-zone
+BM_PORT_x86_64-avx2 := x86_64
+BM_CC_x86_64-avx2 = $(X86_64_CC)
+BM_ARCH_CFLAGS_x86_64-avx2 := -mno-red-zone -mavx2 -mf16c
 # The core's flags (see CORE_CFLAGS) for the target compiler, plus a static,
 # position-dependent, section-per-function build for a small image.
 bm_cflags = -std=c11 $(OPT) -g -ffreestanding -nostdinc \
@@ -35,11 +42,13 @@ bm_cflags = -std=c11 $(OPT) -g -ffreestanding -nostdinc \
 
 BM_COMMON := print mem driver
 
-.PHONY: baremetal-aarch64 baremetal-x86_64 baremetal-aarch64-load \
-  run-baremetal-aarch64 run-baremetal-x86_64 run-baremetal-aarch64-load bm-force
+.PHONY: baremetal-aarch64 baremetal-aarch64-load baremetal-x86_64 baremetal-x86_64-avx2 \
+  run-baremetal-aarch64 run-baremetal-aarch64-load run-baremetal-x86_64 \
+  run-baremetal-x86_64-avx2 bm-force
 baremetal-aarch64: $(BM)/aarch64/l4lm.elf
 baremetal-aarch64-load: $(BM)/aarch64-load/l4lm.elf
 baremetal-x86_64: $(BM)/x86_64/l4lm-multiboot.elf
+baremetal-x86_64-avx2: $(BM)/x86_64-avx2/l4lm-multiboot.elf
 
 # The driver on the host: the reference ids for the test, and the planner.
 $(BM)/bm-host: $(BM_SRC)/common/hosted.c $(BM_COMMON:%=$(BM_SRC)/common/%.c) \
@@ -48,9 +57,9 @@ $(BM)/bm-host: $(BM_SRC)/common/hosted.c $(BM_COMMON:%=$(BM_SRC)/common/%.c) \
 	$(CC) $(HOST_CFLAGS) -I$(BM_SRC)/common $(BM_SRC)/common/hosted.c \
 	  $(BM_SRC)/common/driver.c $(BM_SRC)/common/print.c $(BUILD)/libl4lm.a $(LDLIBS) -o $@
 
-# Objects per architecture: the core, and the port plus common code
+# Objects of target $(1): the core, common code and the port
 # (mem.c must not be turned back into calls to itself).
-define bm_arch
+define bm_objects
 $(BM)/obj-$(1)/src/%.o: src/%.c include/l4lm.h $(wildcard src/core/*.h)
 	@mkdir -p $$(@D)
 	$$(BM_CC_$(1)) $$(call bm_cflags,$(1)) -c $$< -o $$@
@@ -58,20 +67,20 @@ $(BM)/obj-$(1)/common/%.o: $(BM_SRC)/common/%.c $(BM_SRC)/common/*.h include/l4l
 	@mkdir -p $$(@D)
 	$$(BM_CC_$(1)) $$(call bm_cflags,$(1)) $$(BM_MEM_FLAGS) -c $$< -o $$@
 $(BM)/obj-$(1)/common/mem.o: BM_MEM_FLAGS := -fno-builtin -fno-tree-loop-distribute-patterns
-$(BM)/obj-$(1)/port/%.o: $(BM_SRC)/$(1)/%.c $(BM_SRC)/common/bm.h
+$(BM)/obj-$(1)/port/%.o: $(BM_SRC)/$(BM_PORT_$(1))/%.c $(BM_SRC)/common/bm.h
 	@mkdir -p $$(@D)
 	$$(BM_CC_$(1)) $$(call bm_cflags,$(1)) -c $$< -o $$@
-$(BM)/obj-$(1)/port/%.o: $(BM_SRC)/$(1)/%.S
+$(BM)/obj-$(1)/port/%.o: $(BM_SRC)/$(BM_PORT_$(1))/%.S
 	@mkdir -p $$(@D)
 	$$(BM_CC_$(1)) -c $$< -o $$@
 BM_OBJ_$(1) := $(CORE_SRC:%.c=$(BM)/obj-$(1)/%.o) $(BM_COMMON:%=$(BM)/obj-$(1)/common/%.o) \
   $(BM)/obj-$(1)/port/start.o $(BM)/obj-$(1)/port/platform.o
 endef
-$(eval $(call bm_arch,aarch64))
-$(eval $(call bm_arch,x86_64))
+$(foreach t,aarch64 x86_64 x86_64-avx2,$(eval $(call bm_objects,$(t))))
 
-# One image: variant $(1) of architecture $(2), model file $(3) embedded or
-# (with $(4) = load) placed by QEMU at BM_LOAD_ADDR.
+# Image $(1) from target $(2)'s objects, with model file $(3) embedded or
+# (with $(4) = load) placed by QEMU's loader at BM_LOAD_ADDR.
+# config.h is regenerated on every make but replaced only when it changes.
 define bm_image
 $(BM)/$(1)/config.h: bm-force $(BM)/bm-host
 	@mkdir -p $$(@D)
@@ -90,24 +99,26 @@ $(BM)/$(1)/config.h: bm-force $(BM)/bm-host
 	  echo; } > $$@.tmp
 	@cmp -s $$@.tmp $$@ && rm $$@.tmp || mv $$@.tmp $$@
 $(BM)/$(1)/config.h: export L4LM_BM_PROMPT = $$(PROMPT)
-$(BM)/$(1)/%.o: $(BM_SRC)/common/%.c $(BM)/$(1)/config.h $(BM_SRC)/common/*.h
+$(BM)/$(1)/main.o: $(BM_SRC)/common/main.c $(BM)/$(1)/config.h $(BM_SRC)/common/*.h
 	$$(BM_CC_$(2)) $$(call bm_cflags,$(2)) -I$(BM)/$(1) -c $$< -o $$@
 $(BM)/$(1)/model.o: $(BM_SRC)/common/model.S $(BM)/$(1)/config.h $(3)
 	$$(BM_CC_$(2)) -I$(BM)/$(1) -c $$< -o $$@
 $(BM)/$(1)/l4lm.elf: $$(BM_OBJ_$(2)) $(BM)/$(1)/main.o $(if $(4),,$(BM)/$(1)/model.o) \
-    $(BM_SRC)/$(2)/link.ld
-	$$(BM_CC_$(2)) -nostdlib -static -no-pie -T $(BM_SRC)/$(2)/link.ld -Wl,--gc-sections \
-	  -Wl,--build-id=none $(if $(4),-Wl$$(comma)--defsym=l4lm_bm_load_addr=$(BM_LOAD_ADDR)) \
+    $(BM_SRC)/$(BM_PORT_$(2))/link.ld
+	$$(BM_CC_$(2)) -nostdlib -static -no-pie -T $(BM_SRC)/$(BM_PORT_$(2))/link.ld \
+	  -Wl,--gc-sections -Wl,--build-id=none \
+	  $(if $(4),-Wl$$(bm_comma)--defsym=l4lm_bm_load_addr=$(BM_LOAD_ADDR)) \
 	  -Wl,-Map=$$@.map -o $$@ $$(filter %.o,$$^)
 	@size $$@
 endef
-comma := ,
+bm_comma := ,
 $(eval $(call bm_image,aarch64,aarch64,$(BM_MODEL)))
 $(eval $(call bm_image,aarch64-load,aarch64,$(BM_LOAD_MODEL),load))
 $(eval $(call bm_image,x86_64,x86_64,$(BM_MODEL)))
+$(eval $(call bm_image,x86_64-avx2,x86_64-avx2,$(BM_MODEL)))
 
 # QEMU's Multiboot loader takes 32-bit ELF files only; the code is the same.
-$(BM)/x86_64/l4lm-multiboot.elf: $(BM)/x86_64/l4lm.elf
+$(BM)/%/l4lm-multiboot.elf: $(BM)/%/l4lm.elf
 	objcopy -O elf32-i386 $< $@
 
 run-baremetal-aarch64: $(BM)/aarch64/l4lm.elf
@@ -115,4 +126,6 @@ run-baremetal-aarch64: $(BM)/aarch64/l4lm.elf
 run-baremetal-aarch64-load: $(BM)/aarch64-load/l4lm.elf
 	$(BM_SRC)/qemu.sh aarch64 $< $(BM_LOAD_MODEL) $(BM_LOAD_ADDR)
 run-baremetal-x86_64: $(BM)/x86_64/l4lm-multiboot.elf
+	$(BM_SRC)/qemu.sh x86_64 $<
+run-baremetal-x86_64-avx2: $(BM)/x86_64-avx2/l4lm-multiboot.elf
 	$(BM_SRC)/qemu.sh x86_64 $<

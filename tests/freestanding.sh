@@ -25,7 +25,10 @@ check_arch() { # label, compiler prefix
     ${pfx}ld -r -o "$tmp/all.o" "$tmp"/*.o
     local undef glob
     undef=$(${pfx}nm -u "$tmp/all.o" | awk '{print $2}' | grep -vxE 'memcpy|memset|memmove|memcmp' | tr '\n' ' ')
-    glob=$(${pfx}nm "$tmp/all.o" | awk '$2 ~ /^[DdBbCcGgSs]$/ {print $3}' | tr '\n' ' ')
+    # writable = any object in .data/.bss/COMMON; const tables of pointers land in
+    # .data.rel.ro (read-only after relocation) and are allowed
+    glob=$(${pfx}objdump -t "$tmp/all.o" | awk '$NF != "" && ($0 ~ / \.(s?data|s?bss)[.\t ]/ || $0 ~ /\*COM\*/) \
+        && $0 !~ /\.data\.rel\.ro/ && $0 ~ / O / {print $NF}' | tr '\n' ' ')
     echo "  $label: nm -u: $(${pfx}nm -u "$tmp/all.o" | awk '{print $2}' | tr '\n' ' ')"
     [ -z "$undef" ] && echo "ok freestanding-$label-symbols" \
         || echo "FAIL freestanding-$label-symbols: references $undef"

@@ -19,12 +19,12 @@ typedef struct golden {
     size_t n_prompt, n_gen, n_top5;
 } golden;
 
-static int load_golden(const char *dir, const char *name, golden *g)
+static int load_golden(const char *name, golden *g)
 {
-    char path[4096];
+    char rel[256];
     size_t size;
-    snprintf(path, sizeof path, "%s/reference/%s.json", dir, name);
-    char *text = (char *)t_read_file(path, &size);
+    snprintf(rel, sizeof rel, "reference/%s.json", name);
+    char *text = (char *)t_shared_file(rel, &size);
     if (!text)
         return -1;
     text = realloc(text, size + 1);
@@ -112,16 +112,16 @@ static unsigned char *aligned_copy(unsigned char *p, size_t n)
     return a;
 }
 
-static int open_runner(runner *r, const char *dir, const char *model, const char *tok)
+static int open_runner(runner *r, const char *model, const char *tok)
 {
-    char path[4096];
+    char rel[256];
     memset(r, 0, sizeof *r);
     r->label = model;
-    snprintf(path, sizeof path, "%s/models/%s", dir, model);
-    r->bytes = t_read_file(path, &r->size);
+    snprintf(rel, sizeof rel, "models/%s", model);
+    r->bytes = t_shared_file(rel, &r->size);
     if (tok) {
-        snprintf(path, sizeof path, "%s/models/%s", dir, tok);
-        r->tok = t_read_file(path, &r->tok_size);
+        snprintf(rel, sizeof rel, "models/%s", tok);
+        r->tok = t_shared_file(rel, &r->tok_size);
     }
     if (!r->bytes || (tok && !r->tok))
         return -1;
@@ -131,22 +131,21 @@ static int open_runner(runner *r, const char *dir, const char *model, const char
 
 int main(void)
 {
-    const char *dir = t_shared();
     static const char *cases[] = {"once_upon_a_time", "lily_and_tom", "empty_prompt",
                                   "dog_said_hello"};
-    if (!dir) {
+    if (!t_shared()) {
         T_SKIP("golden", "../shared (models and reference outputs) is absent");
         return 0;
     }
     runner rs[2];
-    if (open_runner(&rs[0], dir, "stories260K.bin", "tok512.bin") ||
-        open_runner(&rs[1], dir, "stories260K.gguf", NULL)) {
+    if (open_runner(&rs[0], "stories260K.bin", "tok512.bin") ||
+        open_runner(&rs[1], "stories260K.gguf", NULL)) {
         T_FAIL("golden open", "cannot open the stories260K models");
         T_EXIT();
     }
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         static golden g;
-        if (load_golden(dir, cases[c], &g)) {
+        if (load_golden(cases[c], &g)) {
             T_FAIL(cases[c], "cannot read the reference file");
             continue;
         }

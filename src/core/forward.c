@@ -1,8 +1,12 @@
 /*
-** forward.c — the llama forward pass, one token at a time, read top to
-** bottom: embedding, then per layer RMSNorm -> attention with RoPE and a
-** grouped-query KV cache -> RMSNorm -> SwiGLU feed-forward, then the
-** final norm and the classifier.
+** forward.c — the llama forward pass, read top to bottom: embedding, then
+** per layer RMSNorm -> attention with RoPE and a grouped-query KV cache ->
+** RMSNorm -> SwiGLU feed-forward, then the final norm and the classifier.
+**
+** Tokens go through in batches of up to n_batch: every weight row is
+** loaded once per batch rather than once per token (prefill becomes a
+** matrix-matrix product). Each output element is still one dot product in
+** a fixed order, so a batch gives bit-for-bit the logits of one-at-a-time.
 */
 #include "session.h"
 
@@ -34,68 +38,82 @@ static void softmax(float *x, uint32_t n)
         x[i] *= inv;
 }
 
-typedef struct matvec_job {
+/* ------------------------------------------------ matrix times a batch */
+
+#define ROW_TILE 16 /* rows kept hot in cache while every token of the batch passes */
+
+typedef struct matmul_job {
     const l4lm_mat *w;
-    const void *act;
-    float *y;
-    uint32_t n_tasks;
-} matvec_job;
+    const uint8_t *act; /* n_b prepared rows, act_stride bytes apart */
+    size_t act_stride;
+    float *y;           /* n_b rows of y_stride floats */
+    uint32_t y_stride, n_b, n_tasks;
+} matmul_job;
 
-static void matvec_task(void *arg, uint32_t i)
+static void matmul_rows(const matmul_job *j, uint32_t r0, uint32_t r1)
 {
-    const matvec_job *j = arg;
+    const l4lm_mat *w = j->w;
+    for (uint32_t r = r0; r < r1; r += ROW_TILE) {
+        uint32_t end = r + ROW_TILE < r1 ? r + ROW_TILE : r1;
+        for (uint32_t b = 0; b < j->n_b; b++)
+            l4lm_matvec(w->type, w->data, j->act + b * j->act_stride, w->n_in,
+                        j->y + (size_t)b * j->y_stride, r, end);
+    }
+}
+
+static void matmul_task(void *arg, uint32_t i)
+{
+    const matmul_job *j = arg;
     uint32_t rows = j->w->n_out;
-    uint32_t r0 = (uint32_t)((uint64_t)rows * i / j->n_tasks);
-    uint32_t r1 = (uint32_t)((uint64_t)rows * (i + 1) / j->n_tasks);
-    l4lm_matvec(j->w->type, j->w->data, j->act, j->w->n_in, j->y, r0, r1);
+    matmul_rows(j, (uint32_t)((uint64_t)rows * i / j->n_tasks),
+                (uint32_t)((uint64_t)rows * (i + 1) / j->n_tasks));
 }
 
-/* y = W x for an x already prepared for W's type. Rows split across tasks;
-** each output is one dot product, so the result does not depend on them. */
-static void matvec_prepared(l4lm_session *s, const l4lm_mat *w, float *y)
+/* Y[b] = W X[b] for the n_b rows of x (x_stride floats apart). The rows are
+** prepared for W's type, unless same_input says the previous call had the
+** same x and its preparation for the same type can be reused. */
+static void matmul(l4lm_session *s, const l4lm_mat *w, const float *x, uint32_t x_stride,
+                   float *y, uint32_t y_stride, uint32_t n_b, bool same_input)
 {
-    matvec_job j = {w, s->act, y, s->n_threads};
+    size_t stride = l4lm_act_bytes(w->type, w->n_in);
+    uint8_t *act = s->act;
+    if (!same_input || s->act_type != w->type) {
+        for (uint32_t b = 0; b < n_b; b++)
+            l4lm_act_prepare(w->type, x + (size_t)b * x_stride, w->n_in, act + b * stride);
+        s->act_type = w->type;
+    }
+    matmul_job j = {w, act, stride, y, y_stride, n_b, s->n_threads};
     if (s->parallel_for && s->n_threads > 1 && w->n_out >= 64)
-        s->parallel_for(s->parallel_ctx, matvec_task, &j, j.n_tasks);
+        s->parallel_for(s->parallel_ctx, matmul_task, &j, j.n_tasks);
     else
-        l4lm_matvec(w->type, w->data, s->act, w->n_in, y, 0, w->n_out);
+        matmul_rows(&j, 0, w->n_out);
 }
 
-static void matvec(l4lm_session *s, const l4lm_mat *w, const float *x, float *y)
-{
-    l4lm_act_prepare(w->type, x, w->n_in, s->act);
-    matvec_prepared(s, w, y);
-}
+/* ------------------------------------------------------------- RoPE */
 
-/* Several matrices of one input; the input is prepared once per type. */
-static void matvec_same_input(l4lm_session *s, const float *x, const l4lm_mat *a, float *ya,
-                              const l4lm_mat *b, float *yb)
+/* cos/sin of pos * inv_freq[i] for every token of the batch. */
+static void rope_angles(l4lm_session *s, uint32_t pos, uint32_t n_b)
 {
-    matvec(s, a, x, ya);
-    if (b->type != a->type)
-        l4lm_act_prepare(b->type, x, b->n_in, s->act);
-    matvec_prepared(s, b, yb);
-}
-
-/* cos/sin of pos * inv_freq[i], shared by every head and layer of a token. */
-static void rope_angles(l4lm_session *s, uint32_t pos)
-{
-    for (uint32_t i = 0; i < s->hp.head_dim / 2; i++)
-        l4lm_sincosf((float)pos * s->rope_inv_freq[i], &s->rope_sin[i], &s->rope_cos[i]);
+    uint32_t half = s->hp.head_dim / 2;
+    for (uint32_t b = 0; b < n_b; b++)
+        for (uint32_t i = 0; i < half; i++)
+            l4lm_sincosf((float)(pos + b) * s->rope_inv_freq[i], &s->rope_sin[b * half + i],
+                         &s->rope_cos[b * half + i]);
 }
 
 /* Rotate each head of vec: NORMAL pairs (2i, 2i+1); NEOX pairs (i, i + d/2). */
-static void rope(const l4lm_session *s, float *vec, uint32_t n_heads)
+static void rope(const l4lm_session *s, float *vec, uint32_t n_heads, uint32_t b)
 {
     uint32_t d = s->hp.head_dim, half = d / 2;
+    const float *cs = s->rope_cos + b * half, *sn = s->rope_sin + b * half;
     bool neox = s->hp.rope == L4LM_ROPE_NEOX;
     for (uint32_t h = 0; h < n_heads; h++) {
         float *v = vec + h * d;
         for (uint32_t i = 0; i < half; i++) {
-            uint32_t a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
-            float c = s->rope_cos[i], sn = s->rope_sin[i], x0 = v[a], x1 = v[b];
-            v[a] = x0 * c - x1 * sn;
-            v[b] = x0 * sn + x1 * c;
+            uint32_t p = neox ? i : 2 * i, q = neox ? i + half : 2 * i + 1;
+            float x0 = v[p], x1 = v[q];
+            v[p] = x0 * cs[i] - x1 * sn[i];
+            v[q] = x0 * sn[i] + x1 * cs[i];
         }
     }
 }
@@ -147,84 +165,103 @@ static void cache_axpy(const l4lm_session *s, uint64_t at, float a, float *out, 
     }
 }
 
-/* ------------------------------------------------------------ the blocks */
+/* ------------------------------------------------------------ attention */
 
-/* Multi-head attention of the current token over positions 0..pos. */
-static void attention(l4lm_session *s, uint32_t layer, uint32_t pos)
+typedef struct attn_job {
+    l4lm_session *s;
+    uint32_t layer, pos, n_b;
+} attn_job;
+
+/* Head h of every token in the batch attends to positions 0..pos+b. */
+static void attention_head(void *arg, uint32_t h)
 {
+    const attn_job *j = arg;
+    l4lm_session *s = j->s;
     const l4lm_hparams *hp = &s->hp;
-    uint32_t d = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    uint32_t d = hp->head_dim, kv_dim = hp->n_head_kv * d;
+    uint32_t kv_off = (h / (hp->n_head / hp->n_head_kv)) * d;
     float scale = 1.0f / l4lm_sqrtf((float)d);
-    uint64_t base = cache_index(s, layer, 0);
-    for (uint32_t h = 0; h < hp->n_head; h++) {
-        const float *q = s->q + h * d;
-        float *att = s->att + (uint64_t)h * s->n_ctx;
-        uint32_t kv_off = (h / group) * d;
-        for (uint32_t t = 0; t <= pos; t++)
-            att[t] = cache_dot(s, base + (uint64_t)t * hp->n_head_kv * d + kv_off, q, d) * scale;
-        softmax(att, pos + 1);
-        float *out = s->xb + h * d;
+    uint64_t base = cache_index(s, j->layer, 0) + kv_off;
+    float *att = s->att + (uint64_t)h * s->n_ctx;
+    for (uint32_t b = 0; b < j->n_b; b++) {
+        const float *q = s->q + (size_t)b * hp->n_embd + h * d;
+        uint32_t last = j->pos + b;
+        for (uint32_t t = 0; t <= last; t++)
+            att[t] = cache_dot(s, base + (uint64_t)t * kv_dim, q, d) * scale;
+        softmax(att, last + 1);
+        float *out = s->xb + (size_t)b * hp->n_embd + h * d;
         __builtin_memset(out, 0, d * sizeof(float));
-        for (uint32_t t = 0; t <= pos; t++)
-            cache_axpy(s, base + (uint64_t)t * hp->n_head_kv * d + kv_off, att[t], out, d);
+        for (uint32_t t = 0; t <= last; t++)
+            cache_axpy(s, base + (uint64_t)t * kv_dim, att[t], out, d);
     }
 }
 
-static void attention_block(l4lm_session *s, const l4lm_layer *L, uint32_t layer, uint32_t pos)
+static void attention_block(l4lm_session *s, const l4lm_layer *L, uint32_t layer, uint32_t pos,
+                            uint32_t n_b)
 {
     const l4lm_hparams *hp = &s->hp;
-    uint32_t kv_dim = hp->n_head_kv * hp->head_dim;
-    rmsnorm(s->xb, s->x, &L->attn_norm, hp->n_embd, hp->rms_eps);
-    matvec(s, &L->wq, s->xb, s->q);
-    if (L->wk.type != L->wq.type)
-        l4lm_act_prepare(L->wk.type, s->xb, hp->n_embd, s->act);
-    matvec_prepared(s, &L->wk, s->k);
-    if (L->wv.type != L->wk.type)
-        l4lm_act_prepare(L->wv.type, s->xb, hp->n_embd, s->act);
-    matvec_prepared(s, &L->wv, s->v);
-    rope(s, s->q, hp->n_head);
-    rope(s, s->k, hp->n_head_kv);
-    cache_store(s, s->k_cache, cache_index(s, layer, pos), s->k, kv_dim);
-    cache_store(s, s->v_cache, cache_index(s, layer, pos), s->v, kv_dim);
-    attention(s, layer, pos);
-    matvec(s, &L->wo, s->xb, s->xb2);
-    for (uint32_t i = 0; i < hp->n_embd; i++)
+    uint32_t e = hp->n_embd, kv_dim = hp->n_head_kv * hp->head_dim;
+    for (uint32_t b = 0; b < n_b; b++)
+        rmsnorm(s->xb + b * e, s->x + b * e, &L->attn_norm, e, hp->rms_eps);
+    matmul(s, &L->wq, s->xb, e, s->q, e, n_b, false);
+    matmul(s, &L->wk, s->xb, e, s->k, kv_dim, n_b, true);
+    matmul(s, &L->wv, s->xb, e, s->v, kv_dim, n_b, true);
+    for (uint32_t b = 0; b < n_b; b++) {
+        rope(s, s->q + b * e, hp->n_head, b);
+        rope(s, s->k + b * kv_dim, hp->n_head_kv, b);
+        cache_store(s, s->k_cache, cache_index(s, layer, pos + b), s->k + b * kv_dim, kv_dim);
+        cache_store(s, s->v_cache, cache_index(s, layer, pos + b), s->v + b * kv_dim, kv_dim);
+    }
+    attn_job j = {s, layer, pos, n_b};
+    if (s->parallel_for && s->n_threads > 1)
+        s->parallel_for(s->parallel_ctx, attention_head, &j, hp->n_head);
+    else
+        for (uint32_t h = 0; h < hp->n_head; h++)
+            attention_head(&j, h);
+    matmul(s, &L->wo, s->xb, e, s->xb2, e, n_b, false);
+    for (uint32_t i = 0; i < n_b * e; i++)
         s->x[i] += s->xb2[i];
 }
 
 /* SwiGLU: down(silu(gate(x)) * up(x)). */
-static void ffn_block(l4lm_session *s, const l4lm_layer *L)
+static void ffn_block(l4lm_session *s, const l4lm_layer *L, uint32_t n_b)
 {
     const l4lm_hparams *hp = &s->hp;
-    rmsnorm(s->xb, s->x, &L->ffn_norm, hp->n_embd, hp->rms_eps);
-    matvec_same_input(s, s->xb, &L->w_gate, s->hb, &L->w_up, s->hb2);
-    for (uint32_t i = 0; i < hp->n_ff; i++) {
+    uint32_t e = hp->n_embd, f = hp->n_ff;
+    for (uint32_t b = 0; b < n_b; b++)
+        rmsnorm(s->xb + b * e, s->x + b * e, &L->ffn_norm, e, hp->rms_eps);
+    matmul(s, &L->w_gate, s->xb, e, s->hb, f, n_b, false);
+    matmul(s, &L->w_up, s->xb, e, s->hb2, f, n_b, true);
+    for (uint32_t i = 0; i < n_b * f; i++) {
         float g = s->hb[i];
         s->hb[i] = g / (1.0f + l4lm_expf(-g)) * s->hb2[i];
     }
-    matvec(s, &L->w_down, s->hb, s->xb);
-    for (uint32_t i = 0; i < hp->n_embd; i++)
+    matmul(s, &L->w_down, s->hb, f, s->xb, e, n_b, false);
+    for (uint32_t i = 0; i < n_b * e; i++)
         s->x[i] += s->xb[i];
 }
 
-static void forward(l4lm_session *s, int32_t token)
+/* n_b tokens at positions pos..pos+n_b-1; logits for the last one. */
+static void forward_batch(l4lm_session *s, const int32_t *tokens, uint32_t n_b)
 {
     const l4lm_hparams *hp = &s->hp;
-    uint32_t pos = s->pos;
+    uint32_t pos = s->pos, e = hp->n_embd;
     uint64_t row_bytes;
-    l4lm_row_bytes(s->w.tok_embd.type, hp->n_embd, &row_bytes);
-    l4lm_row_to_f32(s->w.tok_embd.type,
-                    (const uint8_t *)s->w.tok_embd.data + (uint64_t)token * row_bytes, s->x,
-                    hp->n_embd);
-    rope_angles(s, pos);
-    for (uint32_t l = 0; l < hp->n_layer; l++) {
-        attention_block(s, &s->layers[l], l, pos);
-        ffn_block(s, &s->layers[l]);
+    l4lm_row_bytes(s->w.tok_embd.type, e, &row_bytes);
+    for (uint32_t b = 0; b < n_b; b++) {
+        l4lm_row_to_f32(s->w.tok_embd.type,
+                        (const uint8_t *)s->w.tok_embd.data + (uint64_t)tokens[b] * row_bytes,
+                        s->x + b * e, e);
+        s->history[pos + b] = tokens[b];
     }
-    rmsnorm(s->xb, s->x, &s->w.out_norm, hp->n_embd, hp->rms_eps);
-    matvec(s, &s->w.output, s->xb, s->logits);
-    s->history[pos] = token;
-    s->pos = pos + 1;
+    rope_angles(s, pos, n_b);
+    for (uint32_t l = 0; l < hp->n_layer; l++) {
+        attention_block(s, &s->layers[l], l, pos, n_b);
+        ffn_block(s, &s->layers[l], n_b);
+    }
+    rmsnorm(s->xb, s->x + (n_b - 1) * e, &s->w.out_norm, e, hp->rms_eps);
+    matmul(s, &s->w.output, s->xb, e, s->logits, hp->n_vocab, 1, false);
+    s->pos = pos + n_b;
 }
 
 l4lm_status l4lm_eval(l4lm_session *s, const int32_t *tokens, size_t n, const float **logits)
@@ -236,8 +273,10 @@ l4lm_status l4lm_eval(l4lm_session *s, const int32_t *tokens, size_t n, const fl
             return L4LM_E_TOKEN;
     if (n > s->n_ctx - s->pos)
         return L4LM_E_CONTEXT_FULL;
-    for (size_t i = 0; i < n; i++)
-        forward(s, tokens[i]);
+    for (size_t i = 0; i < n; i += s->n_batch) {
+        size_t n_b = n - i < s->n_batch ? n - i : s->n_batch;
+        forward_batch(s, tokens + i, (uint32_t)n_b);
+    }
     if (n)
         s->have_logits = true;
     if (logits)

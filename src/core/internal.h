@@ -19,6 +19,8 @@
 #define L4LM_MAX_TENSORS (1u << 14) /* duplicate checks are quadratic */
 #define L4LM_MAX_KV (1u << 12)
 #define L4LM_MAX_TOKEN_BYTES 512 /* longest vocabulary piece */
+#define L4LM_MAX_BATCH 512
+#define L4LM_DEFAULT_BATCH 32
 
 /* ---- util.c: overflow-checked sizes, little-endian reads, small strings ---- */
 bool l4lm_add_ovf(uint64_t a, uint64_t b, uint64_t *r);

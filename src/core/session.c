@@ -9,7 +9,8 @@
 /* Offsets of every part of the arena; parts are 64-byte aligned. */
 typedef struct layout {
     uint64_t layers, k_cache, v_cache;
-    uint64_t x, xb, xb2, hb, hb2, q, k, v, att, act, rope, logits;
+    uint64_t x, xb, xb2, hb, hb2, q, k, v, att, act, rope, rope_cos, rope_sin, logits;
+    uint32_t n_batch;
     uint64_t cand_id, cand_val, cand_prob, seen, history;
     uint64_t tok, end;
     l4lm_plan_result plan;
@@ -53,8 +54,10 @@ static l4lm_status arena_layout(const l4lm_model *m, const l4lm_run_opts *o, lay
     uint32_t n_ctx = o->n_ctx ? o->n_ctx : hp->n_ctx_train;
     if (n_ctx == 0 || n_ctx > L4LM_MAX_CTX)
         return L4LM_E_LIMIT;
-    if (o->kv_type != L4LM_KV_F32 && o->kv_type != L4LM_KV_F16)
+    if ((o->kv_type != L4LM_KV_F32 && o->kv_type != L4LM_KV_F16) || o->n_batch > L4LM_MAX_BATCH)
         return L4LM_E_ARG;
+    lo->n_batch = o->n_batch ? o->n_batch : L4LM_DEFAULT_BATCH;
+    lo->n_batch = lo->n_batch < n_ctx ? lo->n_batch : n_ctx;
     uint64_t max_text = o->max_prompt_bytes ? o->max_prompt_bytes : 16 * (uint64_t)n_ctx;
     uint64_t kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim;
     uint64_t kv_elem = o->kv_type == L4LM_KV_F16 ? 2 : 4, cache_cells, off = 0, mark;
@@ -66,12 +69,14 @@ static l4lm_status arena_layout(const l4lm_model *m, const l4lm_run_opts *o, lay
          take_n(&off, &lo->v_cache, cache_cells, kv_elem);
     lo->plan.kv_cache = off - lo->plan.session;
     mark = off;
-    ok = ok && take_n(&off, &lo->x, hp->n_embd, 4) && take_n(&off, &lo->xb, hp->n_embd, 4) &&
-         take_n(&off, &lo->xb2, hp->n_embd, 4) && take_n(&off, &lo->hb, hp->n_ff, 4) &&
-         take_n(&off, &lo->hb2, hp->n_ff, 4) && take_n(&off, &lo->q, hp->n_embd, 4) &&
-         take_n(&off, &lo->k, kv_dim, 4) && take_n(&off, &lo->v, kv_dim, 4) &&
+    uint64_t nb = lo->n_batch, e = nb * hp->n_embd, f = nb * hp->n_ff, half = hp->head_dim / 2;
+    ok = ok && take_n(&off, &lo->x, e, 4) && take_n(&off, &lo->xb, e, 4) &&
+         take_n(&off, &lo->xb2, e, 4) && take_n(&off, &lo->hb, f, 4) &&
+         take_n(&off, &lo->hb2, f, 4) && take_n(&off, &lo->q, e, 4) &&
+         take_n(&off, &lo->k, nb * kv_dim, 4) && take_n(&off, &lo->v, nb * kv_dim, 4) &&
          take_n(&off, &lo->att, (uint64_t)hp->n_head * n_ctx, 4) &&
-         take(&off, &lo->act, act_size(m)) && take_n(&off, &lo->rope, hp->head_dim, 3 * 4) &&
+         take_n(&off, &lo->act, nb, act_size(m)) && take_n(&off, &lo->rope, half, 4) &&
+         take_n(&off, &lo->rope_cos, nb * half, 4) && take_n(&off, &lo->rope_sin, nb * half, 4) &&
          take_n(&off, &lo->logits, hp->n_vocab, 4);
     lo->plan.activations = off - mark;
     mark = off;
@@ -150,8 +155,9 @@ l4lm_status l4lm_session_init(l4lm_session **out, const l4lm_model *m, const l4l
     s->att = (float *)(a + lo.att);
     s->act = a + lo.act;
     s->rope_inv_freq = (float *)(a + lo.rope);
-    s->rope_cos = s->rope_inv_freq + s->hp.head_dim / 2;
-    s->rope_sin = s->rope_cos + s->hp.head_dim / 2;
+    s->rope_cos = (float *)(a + lo.rope_cos);
+    s->rope_sin = (float *)(a + lo.rope_sin);
+    s->n_batch = lo.n_batch;
     s->logits = (float *)(a + lo.logits);
     s->cand_id = (uint32_t *)(a + lo.cand_id);
     s->cand_val = (float *)(a + lo.cand_val);

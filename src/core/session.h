@@ -16,14 +16,17 @@ struct l4lm_session {
     l4lm_kv_type kv_type;
     void *k_cache;      /* (n_layer, n_ctx, kv_dim) F32 or F16 */
     void *v_cache;      /* (n_layer, n_ctx, kv_dim) */
-    /* activations of the token being evaluated */
-    float *x;           /* (n_embd) the residual stream */
-    float *xb, *xb2;    /* (n_embd) normed input / branch output */
-    float *hb, *hb2;    /* (n_ff) gate and up projections */
-    float *q, *k, *v;   /* (n_embd) and (kv_dim) twice */
+    /* activations of the batch being evaluated */
+    uint32_t n_batch;   /* tokens per forward batch */
+    float *x;           /* (n_batch, n_embd) the residual stream */
+    float *xb, *xb2;    /* (n_batch, n_embd) normed input / branch output */
+    float *hb, *hb2;    /* (n_batch, n_ff) gate and up projections */
+    float *q, *k, *v;   /* (n_batch, n_embd) and (n_batch, kv_dim) twice */
     float *att;         /* (n_head, n_ctx) attention scores */
-    void *act;          /* an activation prepared for the weight type */
-    float *rope_inv_freq, *rope_cos, *rope_sin; /* (head_dim/2) each */
+    void *act;          /* (n_batch) activations prepared for a weight type */
+    uint32_t act_type;  /* the type act was last prepared for */
+    float *rope_inv_freq;        /* (head_dim/2) */
+    float *rope_cos, *rope_sin;  /* (n_batch, head_dim/2) */
     float *logits;      /* (n_vocab) */
     bool have_logits;
     /* sampler */

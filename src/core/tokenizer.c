@@ -15,8 +15,10 @@
 ** O(log n). A final symbol that is not a piece is written as byte tokens
 ** <0xNN> (byte fallback), or as unk when the vocabulary has none.
 **
-** Known difference from llama.cpp: user-defined tokens (GGUF type 4) are not
-** split out of the text before BPE; they are merged like any other piece.
+** Known differences from llama.cpp: user-defined tokens (GGUF type 4) are not
+** split out of the text before BPE (they merge like any other piece); an
+** invalid UTF-8 byte is a symbol of its own (see tok_split); a byte with no
+** byte token gives unk (llama.cpp aborts).
 */
 #include "internal.h"
 

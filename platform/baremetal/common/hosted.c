@@ -58,7 +58,7 @@ int main(int argc, char **argv)
     size_t cap = strlen(argv[4]) + 2 + n_gen;
     l4lm_bm_job job = {
         .model = bytes, .model_size = size,
-        .arena = malloc(need), .arena_size = need,
+        .arena = aligned_alloc(64, (need + 63) / 64 * 64), .arena_size = need, /* as the images' */
         .prompt = argv[4], .prompt_len = strlen(argv[4]),
         .n_ctx = n_ctx, .n_generate = n_gen,
         .ids = malloc(cap * sizeof(int32_t)), .ids_cap = cap,

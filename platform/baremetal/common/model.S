@@ -10,3 +10,5 @@
 l4lm_bm_model_start:
     .incbin L4LM_BM_MODEL_FILE
 l4lm_bm_model_end:
+
+    .section .note.GNU-stack, "", %progbits   /* no executable stack */

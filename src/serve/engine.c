@@ -1,0 +1,41 @@
+/*
+** engine.c — the server's view of the real engine: each client's session
+** is an l4lm_session, driven through the public API exactly as `l4lm run`
+** drives it, so a request gives the tokens the CLI gives.
+*/
+#include "l4lm_serve.h"
+
+static void start(void *s, uint64_t seed)
+{
+    l4lm_session_reset(s);
+    l4lm_session_seed(s, seed);
+}
+
+static l4lm_status tokenize(void *s, const char *text, size_t len, bool add_bos, int32_t *out,
+                            size_t cap, size_t *n)
+{
+    return l4lm_tokenize(s, text, len, add_bos, out, cap, n);
+}
+
+static l4lm_status eval(void *s, const int32_t *tokens, size_t n)
+{
+    return l4lm_eval(s, tokens, n, 0);
+}
+
+static l4lm_status sample(void *s, const l4lm_sampler *sp, int32_t *token)
+{
+    return l4lm_sample(s, sp, token);
+}
+
+static size_t detok(void *s, l4lm_detok *d, int32_t token, char *buf, size_t cap,
+                    l4lm_status *st)
+{
+    return l4lm_detok_push(s, d, token, buf, cap, st);
+}
+
+static bool is_eos(void *s, int32_t token)
+{
+    return token == l4lm_session_model(s)->vocab.eos;
+}
+
+const l4lm_serve_engine l4lm_serve_engine_l4lm = {start, tokenize, eval, sample, detok, is_eos};

@@ -1,0 +1,80 @@
+/*
+** test_determinism.c — results must not depend on how work is split: the
+** logits are bit-for-bit the same whatever the batch size (prefill as one
+** matrix product or token by token) and the thread count.
+*/
+#include "l4lm.h"
+#include "posix.h"
+#include "t.h"
+
+#define STEPS 40
+
+/* Prompt + STEPS greedy tokens; all logits of every step into out. */
+static int run(const l4lm_model *m, uint32_t n_batch, uint32_t threads, float *out)
+{
+    l4lm_pool *pool = threads > 1 ? l4lm_pool_start(threads) : NULL;
+    l4lm_run_opts o = {.n_ctx = 128, .kv_type = L4LM_KV_F32, .n_batch = n_batch};
+    if (pool) {
+        o.parallel_for = l4lm_pool_parallel_for;
+        o.parallel_ctx = pool;
+        o.n_threads = threads;
+    }
+    l4lm_plan_result p;
+    l4lm_session *s;
+    int32_t ids[64];
+    size_t n;
+    const float *logits;
+    const char *text = "Once upon a time, Lily and Tom went to the park to play ball.";
+    int rc = -1;
+    if (l4lm_plan(m, &o, &p))
+        return -1;
+    void *arena = aligned_alloc(64, p.total);
+    l4lm_sampler greedy = l4lm_sampler_default();
+    if (!l4lm_session_init(&s, m, &o, arena, p.total) &&
+        !l4lm_tokenize(s, text, strlen(text), true, ids, 64, &n) &&
+        !l4lm_eval(s, ids, n, &logits)) {
+        rc = 0;
+        for (int k = 0; k < STEPS && !rc; k++) {
+            int32_t tok;
+            memcpy(out + (size_t)k * m->hp.n_vocab, logits, m->hp.n_vocab * sizeof(float));
+            rc = l4lm_sample(s, &greedy, &tok) || l4lm_eval(s, &tok, 1, &logits);
+        }
+    }
+    free(arena);
+    l4lm_pool_stop(pool);
+    return rc;
+}
+
+int main(void)
+{
+    size_t size;
+    unsigned char *bytes = t_shared_file("models/stories260K.gguf", &size);
+    l4lm_model m;
+    if (!bytes) {
+        T_SKIP("determinism", "../shared/models is absent");
+        return 0;
+    }
+    if (l4lm_model_open(&m, bytes, size, NULL, 0)) {
+        T_FAIL("determinism", "cannot open stories260K.gguf");
+        T_EXIT();
+    }
+    size_t n = (size_t)STEPS * m.hp.n_vocab;
+    float *ref = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
+    static const uint32_t configs[][2] = {{32, 2}, {7, 1}, {7, 3}, {512, 2}, {1, 2}};
+    if (run(&m, 1, 1, ref)) {
+        T_FAIL("determinism", "the one-token, one-thread run failed");
+        T_EXIT();
+    }
+    for (size_t c = 0; c < sizeof configs / sizeof *configs; c++) {
+        char name[96];
+        snprintf(name, sizeof name, "determinism batch %u threads %u", configs[c][0],
+                 configs[c][1]);
+        int rc = run(&m, configs[c][0], configs[c][1], got);
+        T_CHECK(name, !rc && !memcmp(ref, got, n * sizeof(float)),
+                "logits differ from batch 1 thread 1 (rc %d)", rc);
+    }
+    free(ref);
+    free(got);
+    free(bytes);
+    T_EXIT();
+}

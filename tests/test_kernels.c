@@ -1,0 +1,389 @@
+/*
+** test_kernels.c — the dot and matrix-vector kernels (kernels.c) against a
+** double-precision reference computed here from weights and activations
+** decoded by this file's own code, for every weight type and several sizes.
+**
+** Tolerances (u = 2^-24, S = sum |w_i * a_i| over the partner values):
+**  - vs the reference on the partner-converted activations: |err| <= (n/32 + 8) u S,
+**    a bound on float rounding for the kernels' order (32 lanes then a tree;
+**    or one rounding per block and a running block sum);
+**  - vs the unrounded activations: that, plus the activation rounding: F16
+**    2^-11 |x|, BF16 2^-8 |x|, Q8_0 d/2 + 127 |fp16(d) - d| per element.
+** The SIMD path (when built) must equal the portable path bit for bit.
+*/
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include "internal.h"
+#include "t.h"
+
+#define U (1.0 / 16777216.0)
+
+static uint64_t rng = 0x243f6a8885a308d3ull;
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+static double rnd01(void) { return rnd() / 4294967296.0; }
+static float rnd_sym(void) { return (float)(rnd01() * 2 - 1); }
+
+/* ---- this test's own decoding of the formats ---- */
+static double half_val(const uint8_t *p)
+{
+    int h = p[0] | p[1] << 8, e = (h >> 10) & 31, m = h & 1023;
+    double v = e == 0 ? ldexp(m, -24) : ldexp(1024 + m, e - 25); /* no inf/nan generated */
+    return (h & 0x8000) ? -v : v;
+}
+static double bf16_val(const uint8_t *p)
+{
+    uint32_t u = (uint32_t)(p[0] | p[1] << 8) << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static double f32_val(const uint8_t *p)
+{
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+}
+
+/* Element i of a row of type t (Q8_0 is also the activation layout). */
+static double elem(uint32_t t, const uint8_t *row, uint32_t i)
+{
+    const uint8_t *b;
+    switch (t) {
+    case L4LM_TYPE_F32: return f32_val(row + 4 * i);
+    case L4LM_TYPE_F16: return half_val(row + 2 * i);
+    case L4LM_TYPE_BF16: return bf16_val(row + 2 * i);
+    case L4LM_TYPE_Q8_0:
+        b = row + 34 * (i / 32);
+        return half_val(b) * (int8_t)b[2 + i % 32];
+    case L4LM_TYPE_Q4_0: {
+        b = row + 18 * (i / 32);
+        int j = i % 32, q = j < 16 ? b[2 + j] & 15 : b[2 + j - 16] >> 4;
+        return half_val(b) * (q - 8);
+    }
+    }
+    return NAN;
+}
+
+static uint32_t partner(uint32_t t)
+{
+    return t == L4LM_TYPE_Q4_0 ? L4LM_TYPE_Q8_0 : t;
+}
+
+static void put16(uint8_t *p, uint16_t h) { p[0] = (uint8_t)h, p[1] = (uint8_t)(h >> 8); }
+
+/* ggml's reference quantize_row_q8_0, with libm's roundf. */
+static void ref_quant_q8_0(const float *x, uint8_t *blk)
+{
+    float amax = 0;
+    for (int j = 0; j < 32; j++)
+        amax = fmaxf(amax, fabsf(x[j]));
+    float d = amax / 127, id = d ? 1.0f / d : 0.0f;
+    put16(blk, l4lm_f32_to_fp16(d));
+    for (int j = 0; j < 32; j++)
+        blk[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
+}
+
+/* Random row of type t; scale sets the magnitude. */
+static void make_row(uint32_t t, uint8_t *row, uint32_t n, float scale)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        float v = rnd_sym() * scale;
+        switch (t) {
+        case L4LM_TYPE_F32: memcpy(row + 4 * i, &v, 4); break;
+        case L4LM_TYPE_F16: put16(row + 2 * i, l4lm_f32_to_fp16(v)); break;
+        case L4LM_TYPE_BF16: put16(row + 2 * i, l4lm_f32_to_bf16(v)); break;
+        }
+    }
+    if (t == L4LM_TYPE_Q8_0 || t == L4LM_TYPE_Q4_0) {
+        uint32_t bb = t == L4LM_TYPE_Q8_0 ? 34 : 18;
+        for (uint32_t b = 0; b < n / 32; b++) {
+            uint8_t *blk = row + b * bb;
+            put16(blk, l4lm_f32_to_fp16((float)(rnd01() * scale / 64)));
+            for (uint32_t j = 2; j < bb; j++)
+                blk[j] = (uint8_t)rnd();
+            if (t == L4LM_TYPE_Q8_0 && (rnd() & 3) == 0)
+                blk[2 + rnd() % 32] = 0x80; /* -128: legal in files, hard for SIMD sign tricks */
+        }
+    }
+}
+
+/* Activations: blocks of very different magnitude, some all zero, some outliers. */
+static void make_x(float *x, uint32_t n, float maxscale)
+{
+    for (uint32_t b = 0; b < n; b += 32) {
+        float scale = (float)(maxscale * pow(10, -4 * rnd01()));
+        int kind = rnd() % 8;
+        for (uint32_t j = b; j < b + 32 && j < n; j++)
+            x[j] = kind == 0 ? 0.0f : rnd_sym() * scale;
+        if (kind == 1)
+            x[b + rnd() % 32 % (n - b)] = scale * 50 * (rnd() & 1 ? 1 : -1);
+    }
+}
+
+typedef struct {
+    double partner_ratio; /* max |err| / (u S) against the partner reference */
+    double exact_ratio;   /* max |err| / bound against the unrounded product */
+    long dots;
+    int simd_diff, sub_diff, act_diff, deq_diff;
+} result;
+
+/* FNV-1a over every result, printed so runs on different CPUs can be compared. */
+static uint64_t hash = 0xcbf29ce484222325ull;
+static void hash_float(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    for (int i = 0; i < 4; i++)
+        hash = (hash ^ ((u >> (8 * i)) & 255)) * 0x100000001b3ull;
+}
+
+/* Bound on |a_i - x_i| from converting activation x (block amax) to the partner. */
+static double act_err(uint32_t t, float x, float amax)
+{
+    switch (t) {
+    case L4LM_TYPE_F16: return fabs(x) * ldexp(1, -11) + ldexp(1, -25);
+    case L4LM_TYPE_BF16: return fabs(x) * ldexp(1, -8);
+    case L4LM_TYPE_Q8_0:
+    case L4LM_TYPE_Q4_0: {
+        double d = amax / 127.0;
+        return d / 2 * (1 + 1e-6) + 127 * fmax(d * ldexp(1, -11), ldexp(1, -25));
+    }
+    }
+    return 0;
+}
+
+static void check_type(uint32_t t, uint32_t n, uint32_t rows, result *res)
+{
+    uint64_t rb;
+    if (!l4lm_row_bytes(t, n, &rb))
+        return;
+    uint8_t *wbuf = malloc(rb * rows + 1), *w = wbuf + 1; /* deliberately unaligned */
+    float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * (rows + 2));
+    float *deq = malloc(sizeof(float) * n);
+    size_t ab = l4lm_act_bytes(t, n);
+    uint8_t *abuf = malloc(ab + 64), *act = abuf + 64;
+    double *ad = malloc(sizeof(double) * n);
+    for (uint32_t r = 0; r < rows; r++)
+        make_row(t, w + r * rb, n, (float)pow(10, 2 - 4 * rnd01()));
+    make_x(x, n, t == L4LM_TYPE_F16 ? 100.0f : 1000.0f);
+    l4lm_act_prepare(t, x, n, act);
+
+    /* the partner representation is exactly what ggml would make */
+    for (uint32_t i = 0; i < n; i++) {
+        uint16_t h, g;
+        if (t == L4LM_TYPE_F32) res->act_diff += memcmp(act + 4 * i, x + i, 4) != 0;
+        if (t == L4LM_TYPE_F16 || t == L4LM_TYPE_BF16) {
+            h = t == L4LM_TYPE_F16 ? l4lm_f32_to_fp16(x[i]) : l4lm_f32_to_bf16(x[i]);
+            memcpy(&g, act + 2 * i, 2);
+            res->act_diff += g != h;
+        }
+    }
+    if (partner(t) == L4LM_TYPE_Q8_0)
+        for (uint32_t b = 0; b < n / 32; b++) {
+            uint8_t blk[34];
+            ref_quant_q8_0(x + 32 * b, blk);
+            res->act_diff += memcmp(blk, act + 34 * b, 34) != 0;
+        }
+    for (uint32_t i = 0; i < n; i++)
+        ad[i] = elem(partner(t), act, i);
+
+    for (uint32_t r = 0; r < rows; r++) {
+        const uint8_t *row = w + r * rb;
+        l4lm_row_to_f32(t, row, deq, n);
+        double ref = 0, S = 0, exact = 0, bound = 0;
+        float amax = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            double wi = elem(t, row, i);
+            res->deq_diff += (double)deq[i] != wi;
+            if (i % 32 == 0) {
+                amax = 0;
+                for (uint32_t j = i; j < i + 32 && j < n; j++)
+                    amax = fmaxf(amax, fabsf(x[j]));
+            }
+            ref += wi * ad[i];
+            S += fabs(wi * ad[i]);
+            exact += wi * x[i];
+            bound += fabs(wi) * act_err(t, x[i], amax);
+        }
+        double kb = (n / 32.0 + 8) * U;
+        float got = l4lm_vec_dot(t, row, act, n);
+        double pr = S > 0 ? fabs(got - ref) / (U * S) : (got == 0 ? 0 : INFINITY);
+        double eb = bound + kb * S;
+        double er = eb > 0 ? fabs(got - exact) / eb : (got == exact ? 0 : INFINITY);
+        res->partner_ratio = fmax(res->partner_ratio, pr / (n / 32.0 + 8));
+        res->exact_ratio = fmax(res->exact_ratio, er);
+        res->simd_diff += memcmp(&got, &(float){l4lm_vec_dot_plain(t, row, act, n)}, 4) != 0;
+        hash_float(got);
+        res->dots++;
+    }
+
+    /* matvec: whole range equals the dots; any sub-range equals the whole */
+    float *full = malloc(sizeof(float) * rows);
+    l4lm_matvec(t, w, act, n, full, 0, rows);
+    for (uint32_t r = 0; r < rows; r++) {
+        float d = l4lm_vec_dot(t, w + r * rb, act, n);
+        res->sub_diff += memcmp(&d, full + r, 4) != 0;
+    }
+    for (int k = 0; k < 6; k++) {
+        uint32_t r0 = rnd() % rows, r1 = r0 + rnd() % (rows - r0 + 1);
+        for (uint32_t r = 0; r < rows + 2; r++)
+            y[r] = -12345.0f;
+        l4lm_matvec(t, w, act, n, y, r0, r1);
+        for (uint32_t r = 0; r < rows + 2; r++)
+            res->sub_diff += (r >= r0 && r < r1) ? memcmp(y + r, full + r, 4) != 0 : y[r] != -12345.0f;
+    }
+    free(full), free(wbuf), free(x), free(y), free(deq), free(abuf), free(ad);
+}
+
+static const char *tname(uint32_t t) { return l4lm_type_name((l4lm_type)t); }
+
+static void test_type(uint32_t t, int quick)
+{
+    static const uint32_t ns_float[] = {1, 7, 32, 33, 64, 100, 288, 4095, 4096};
+    static const uint32_t ns_quant[] = {32, 64, 96, 288, 2048, 4096};
+    int q = t == L4LM_TYPE_Q8_0 || t == L4LM_TYPE_Q4_0;
+    const uint32_t *ns = q ? ns_quant : ns_float;
+    size_t nn = q ? sizeof ns_quant / sizeof *ns_quant : sizeof ns_float / sizeof *ns_float;
+    result res = {0};
+    for (int rep = 0; rep < (quick ? 2 : 8); rep++)
+        for (size_t k = 0; k < nn; k++)
+            check_type(t, ns[k], ns[k] > 1000 ? 9 : 17, &res);
+    char name[64];
+    snprintf(name, sizeof name, "vec_dot %s", tname(t));
+    if (res.partner_ratio <= 1 && res.exact_ratio <= 1)
+        printf("ok %s: %ld dots; worst error %.3g of the partner bound, %.3g of the bound "
+               "vs unrounded x\n", name, res.dots, res.partner_ratio, res.exact_ratio);
+    else
+        T_FAIL(name, "worst %.3g of partner bound, %.3g of exact bound", res.partner_ratio,
+               res.exact_ratio);
+    snprintf(name, sizeof name, "act_prepare %s matches ggml", tname(t));
+    T_CHECK(name, res.act_diff == 0, "%d elements/blocks differ", res.act_diff);
+    snprintf(name, sizeof name, "row_to_f32 %s", tname(t));
+    T_CHECK(name, res.deq_diff == 0, "%d elements differ", res.deq_diff);
+    snprintf(name, sizeof name, "matvec %s sub-ranges", tname(t));
+    T_CHECK(name, res.sub_diff == 0, "%d outputs differ", res.sub_diff);
+    snprintf(name, sizeof name, "simd == plain %s", tname(t));
+    T_CHECK(name, res.simd_diff == 0, "%d dots differ", res.simd_diff);
+}
+
+/* |x - q d16| <= d/2 + |q| |d16 - d| for Q8_0 activations (d = amax/127 unrounded) */
+static void test_q8_bounds(void)
+{
+    float x[4096];
+    uint8_t act[4096 / 32 * 34];
+    double worst = 0;
+    int bad = 0;
+    for (int rep = 0; rep < 20; rep++) {
+        make_x(x, 4096, 1e4f);
+        l4lm_act_prepare(L4LM_TYPE_Q8_0, x, 4096, act);
+        for (int b = 0; b < 128; b++) {
+            float amax = 0;
+            for (int j = 0; j < 32; j++)
+                amax = fmaxf(amax, fabsf(x[32 * b + j]));
+            double d = amax / 127.0f, d16 = half_val(act + 34 * b);
+            for (int j = 0; j < 32; j++) {
+                int qv = (int8_t)act[34 * b + 2 + j];
+                double err = fabs(x[32 * b + j] - qv * d16);
+                double lim = d / 2 * (1 + 1e-6) + abs(qv) * fabs(d16 - d);
+                bad += err > lim;
+                if (lim > 0) worst = fmax(worst, err / lim);
+            }
+        }
+    }
+    T_CHECK("q8_0 quantise error <= d/2 (+ fp16 rounding of d)", bad == 0, "%d elements over", bad);
+    printf("# q8_0 worst error %.4f of its bound\n", worst);
+}
+
+/* Q4_0 weights quantised here as ggml's reference does; l4lm_row_to_f32 must
+** give values within d/2 of x (within d for the side that saturates at 15). */
+static void test_q4_bounds(void)
+{
+    float x[32 * 64], out[32 * 64];
+    uint8_t row[18 * 64];
+    int bad = 0;
+    double worst = 0;
+    for (int rep = 0; rep < 50; rep++) {
+        make_x(x, 32 * 64, 10.0f);
+        for (int b = 0; b < 64; b++) {
+            float mx = 0;
+            for (int j = 0; j < 32; j++)
+                if (fabsf(x[32 * b + j]) > fabsf(mx)) mx = x[32 * b + j];
+            float d = mx / -8, id = d ? 1.0f / d : 0.0f;
+            put16(row + 18 * b, l4lm_f32_to_fp16(d));
+            for (int j = 0; j < 16; j++) {
+                int q0 = (int)fminf(15.0f, x[32 * b + j] * id + 8.5f);
+                int q1 = (int)fminf(15.0f, x[32 * b + j + 16] * id + 8.5f);
+                row[18 * b + 2 + j] = (uint8_t)(q0 | q1 << 4);
+            }
+        }
+        l4lm_row_to_f32(L4LM_TYPE_Q4_0, row, out, 32 * 64);
+        for (int b = 0; b < 64; b++) {
+            double d16 = half_val(row + 18 * b), d = 0;
+            for (int j = 0; j < 32; j++) /* (not fmax: gcc 12 for aarch64 crashes on it) */
+                if (fabs(x[32 * b + j]) / 8 > d) d = fabs(x[32 * b + j]) / 8;
+            for (int j = 0; j < 32; j++) {
+                double v = x[32 * b + j], err = fabs(v - out[32 * b + j]);
+                int sat = fabs(v / d) >= 7.5 && (v > 0) == (d16 > 0);
+                double lim = (sat ? d : d / 2) * (1 + 1e-6) + 8 * fabs(fabs(d16) - d);
+                bad += err > lim;
+                if (lim > 0) worst = fmax(worst, err / lim);
+            }
+        }
+    }
+    T_CHECK("q4_0 dequantise error <= d/2", bad == 0, "%d elements over", bad);
+    printf("# q4_0 worst error %.4f of its bound\n", worst);
+}
+
+/* Zeros, infinities and NaNs in activations must not crash or invoke UB. */
+static void test_edges(void)
+{
+    float x[64] = {0};
+    uint8_t act[68], w[68] = {0};
+    l4lm_act_prepare(L4LM_TYPE_Q8_0, x, 64, act);
+    int ok = 1;
+    for (int i = 0; i < 68; i++) ok &= act[i] == 0;
+    /* d = 1 exactly: halves must round away from zero, as roundf does */
+    x[0] = 127.0f, x[1] = 2.5f, x[2] = -2.5f, x[3] = 0.5f, x[4] = -126.5f;
+    l4lm_act_prepare(L4LM_TYPE_Q8_0, x, 32, act);
+    ok &= (int8_t)act[3] == 3 && (int8_t)act[4] == -3 && act[5] == 1 && (int8_t)act[6] == -127;
+    x[3] = INFINITY, x[40] = NAN, x[41] = -1e-45f;
+    l4lm_act_prepare(L4LM_TYPE_Q8_0, x, 64, act);
+    (void)l4lm_vec_dot(L4LM_TYPE_Q8_0, w, act, 64);
+    float y[2] = {1, 1};
+    l4lm_matvec(5, w, act, 32, y, 0, 2); /* a type with no kernel: outputs 0 */
+    ok &= y[0] == 0 && y[1] == 0 && l4lm_act_bytes(5, 64) == 0 && l4lm_vec_dot(99, w, act, 32) == 0;
+    T_CHECK("kernel edge cases", ok, "zero block, roundf ties or unknown type wrong");
+}
+
+int main(int argc, char **argv)
+{
+    int quick = argc > 1 && strcmp(argv[1], "--asan") == 0;
+#if defined(__AVX2__)
+    printf("# SIMD path: AVX2%s\n",
+#ifdef __F16C__
+           " + F16C"
+#else
+           " (F16 in C: no F16C)"
+#endif
+    );
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+    printf("# SIMD path: NEON\n");
+#else
+    printf("# no SIMD path in this build: plain C only\n");
+#endif
+    const uint32_t types[] = {L4LM_TYPE_F32, L4LM_TYPE_F16, L4LM_TYPE_BF16, L4LM_TYPE_Q8_0,
+                              L4LM_TYPE_Q4_0};
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+        test_type(types[i], quick);
+    test_q8_bounds();
+    test_q4_bounds();
+    test_edges();
+    printf("# hash of all dot results: %016llx (equal on every CPU and build)\n",
+           (unsigned long long)hash);
+    T_EXIT();
+}
