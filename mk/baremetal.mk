@@ -98,7 +98,7 @@ $(BM)/$(1)/config.h: bm-force $(BM)/bm-host
 	  for b in $$$$(printf '%s' "$$$$L4LM_BM_PROMPT" | od -An -v -tu1); do printf '%s,' $$$$b; done; \
 	  echo; } > $$@.tmp
 	@cmp -s $$@.tmp $$@ && rm $$@.tmp || mv $$@.tmp $$@
-$(BM)/$(1)/config.h: export L4LM_BM_PROMPT = $$(PROMPT)
+$(BM)/$(1)/config.h: export L4LM_BM_PROMPT = $$(value PROMPT)
 $(BM)/$(1)/main.o: $(BM_SRC)/common/main.c $(BM)/$(1)/config.h $(BM_SRC)/common/*.h
 	$$(BM_CC_$(2)) $$(call bm_cflags,$(2)) -I$(BM)/$(1) -c $$< -o $$@
 $(BM)/$(1)/model.o: $(BM_SRC)/common/model.S $(BM)/$(1)/config.h $(3)

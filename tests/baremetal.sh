@@ -10,10 +10,11 @@ MODEL=$SHARED/models/stories260K.gguf
 REF=$SHARED/reference/once_upon_a_time.json
 BM=build/baremetal
 OUT=$BM/test
-LIMIT=${BM_TEST_TIMEOUT:-600}   # seconds per boot; a hang fails
+LIMIT=${BM_TEST_TIMEOUT:-180}   # seconds per boot; a hang fails
 N_REF=128                       # greedy tokens checked against the reference
 N_RANDOM=16                     # greedy tokens checked on the random model
 LOAD_ADDR=0x48000000
+CLI=${L4LM_CLI:-build/l4lm}        # the hosted command line
 failed=0
 
 ok() { echo "ok $1"; }
@@ -26,6 +27,7 @@ need_tools() {
 } >/dev/null
 
 if ! need_tools; then
+    export DEBIAN_FRONTEND=noninteractive
     { apt-get install -y qemu-system-arm qemu-system-x86 gcc-aarch64-linux-gnu ||
         { apt-get update && apt-get install -y qemu-system-arm qemu-system-x86 gcc-aarch64-linux-gnu; }
     } >/dev/null 2>&1
@@ -45,7 +47,7 @@ ids_of() { tr -d '\r' <"$1" | sed -n 's/^ids: //p' | tail -n 1; }
 
 # Greedy ids from the hosted CLI; model, context, count.
 greedy_cli() {
-    build/l4lm logits -m "$1" -p "Once upon a time" -n "$3" --ctx "$2" --kv f32 2>/dev/null |
+    "$CLI" logits -m "$1" -p "Once upon a time" -n "$3" --ctx "$2" --kv f32 2>/dev/null |
         awk '$1 == "step" { printf "%s%s", sep, $4; sep = " " }'
 }
 
@@ -75,6 +77,18 @@ check_nolibc() { # name, elf, nm
     fi
 }
 
+# The image's static arena is what `l4lm plan` prints for the same model and options.
+check_arena() { # config.h, model, context
+    local built planned
+    built=$(sed -n 's/^#define L4LM_BM_ARENA_BYTES //p' "$1")
+    planned=$("$CLI" plan -m "$2" --ctx "$3" --kv f32 2>/dev/null | awk '$1 == "total" { print $2 }')
+    if [ -n "$built" ] && [ "$built" = "$planned" ]; then
+        ok baremetal_arena_is_plan
+    else
+        fail baremetal_arena_is_plan "image arena '$built' bytes, l4lm plan says '$planned'"
+    fi
+}
+
 # Boot under a time limit; name, qemu.sh arguments... Sets $log.
 boot() {
     local name=$1; shift
@@ -90,7 +104,7 @@ boot() {
         return 1
     fi
     ok "baremetal_boot_$name"
-    echo "# $name: boot took $((SECONDS - t0)) s; $(tr -d '\r' <"$log" | grep -E '^(generate|image|arena|stack used):' | tr '\n' ';')"
+    echo "# $name: boot took $((SECONDS - t0)) s; $(tr -d '\r' <"$log" | grep -E '^(generate|image|stack used):' | tr '\n' ';')"
 }
 
 # Reference ids: llama2.c fp32, the first N_REF generated.
@@ -114,32 +128,40 @@ fi
 if [ "$cli_ids" = "$ref_ids" ]; then
     ok baremetal_cli_ids
 else
-    fail baremetal_cli_ids "build/l4lm logits differs from the reference: '${cli_ids:0:60}...'"
+    fail baremetal_cli_ids "$CLI logits differs from the reference: '${cli_ids:0:60}...'"
 fi
 
-for arch in aarch64 x86_64; do
-    image=$BM/$arch/l4lm.elf
-    [ "$arch" = x86_64 ] && boot_image=$BM/x86_64/l4lm-multiboot.elf || boot_image=$image
-    nm=nm; [ "$arch" = aarch64 ] && nm=aarch64-linux-gnu-nm
-    build "$arch" "baremetal-$arch" BM_MODEL="$MODEL" PROMPT="Once upon a time" BM_TOKENS="$N_REF" BM_CTX=512 || continue
-    check_nolibc "$arch" "$image" "$nm"
-    boot "$arch" "$arch" "$boot_image" || continue
+# x86_64-avx2 runs the core's AVX2 kernels: QEMU emulates AVX2 from 7.2 on.
+qemu_version=$(qemu-system-x86_64 --version | sed -n 's/.*version \([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+targets="aarch64 x86_64"
+if [ "$(printf '%s\n' "$qemu_version" | awk '{ print ($1 > 7 || ($1 == 7 && $2 >= 2)) }')" = 1 ]; then
+    targets="$targets x86_64-avx2"
+else
+    skip baremetal_x86_64-avx2 "QEMU $qemu_version has no AVX2 emulation (needs 7.2)"
+fi
+for t in $targets; do
+    case $t in
+    aarch64) boot_image=$BM/$t/l4lm.elf nm=aarch64-linux-gnu-nm port=aarch64 ;;
+    *) boot_image=$BM/$t/l4lm-multiboot.elf nm=nm port=x86_64 ;;
+    esac
+    build "$t" "baremetal-$t" BM_MODEL="$MODEL" PROMPT="Once upon a time" BM_TOKENS="$N_REF" BM_CTX=512 || continue
+    check_nolibc "$t" "$BM/$t/l4lm.elf" "$nm"
+    [ "$t" = aarch64 ] && check_arena "$BM/$t/config.h" "$MODEL" 512
+    boot "$t" "$port" "$boot_image" || continue
     got=$(ids_of "$log")
     if [ "$got" = "$ref_ids" ] && [ "$got" = "$host_ids" ]; then
-        ok "baremetal_ids_$arch"
+        ok "baremetal_ids_$t"
     else
-        fail "baremetal_ids_$arch" "ids differ from the reference/hosted build: got '${got:0:80}...'"
+        fail "baremetal_ids_$t" "ids differ from the reference/hosted build: got '${got:0:80}...'"
     fi
 done
 
-# A random-weight model of at least 64 MiB, placed by QEMU's loader.
+# A random-weight model of at least 64 MiB (71 MiB of Q8_0), placed by QEMU's loader.
 RANDOM_MODEL=$BM/random-q8_0.gguf
-if [ ! -f "$RANDOM_MODEL" ]; then
-    make --no-print-directory build/tools/mkgguf >/dev/null 2>&1
-    build/tools/mkgguf -o "$RANDOM_MODEL.tmp" --type q8_0 --n-embd 512 --n-ff 1536 --n-layer 12 \
-        --n-head 8 --n-head-kv 4 --n-vocab 32000 --ctx 256 --seed 4 --untied >"$OUT/mkgguf.log" 2>&1 &&
-        mv "$RANDOM_MODEL.tmp" "$RANDOM_MODEL"
-fi
+rm -f "$RANDOM_MODEL"
+make --no-print-directory build/tools/mkgguf >"$OUT/mkgguf.log" 2>&1 &&
+    build/tools/mkgguf -o "$RANDOM_MODEL" --type q8_0 --n-embd 512 --n-ff 1536 --n-layer 12 \
+        --n-head 8 --n-head-kv 4 --n-vocab 32000 --ctx 256 --seed 4 --untied >>"$OUT/mkgguf.log" 2>&1
 size=$(stat -c %s "$RANDOM_MODEL" 2>/dev/null || echo 0)
 if [ "$size" -lt $((64 << 20)) ]; then
     fail baremetal_loader "no random model of >= 64 MiB ($RANDOM_MODEL: $size bytes; see $OUT/mkgguf.log)"
@@ -154,6 +176,15 @@ elif build aarch64-load baremetal-aarch64-load BM_LOAD_MODEL="$RANDOM_MODEL" BM_
         ok baremetal_loader_ids
     else
         fail baremetal_loader_ids "image '$got' vs hosted driver '$want' vs CLI '$cli'"
+    fi
+    # The same image with no model at the load address: a clean failure
+    # status (3, not a GGUF file) must reach the host, not a hang or crash.
+    BM_TIMEOUT=$LIMIT platform/baremetal/qemu.sh aarch64 "$BM/aarch64-load/l4lm.elf" >"$OUT/nomodel.log" 2>&1
+    s=$?
+    if [ "$s" -eq 3 ] && tr -d '\r' <"$OUT/nomodel.log" | grep -qx 'status: 3'; then
+        ok baremetal_status_no_model
+    else
+        fail baremetal_status_no_model "expected exit status 3 without a model, got $s"
     fi
 fi
 exit $failed

@@ -21,6 +21,7 @@ typedef struct fake {
     uint32_t pos, n_ctx;
     uint64_t h, rng;
     bool have_logits;
+    uint32_t starts; /* requests begun, for the tests to count */
 } fake;
 
 static uint64_t fake_mix(uint64_t x)
@@ -35,6 +36,7 @@ static uint64_t fake_mix(uint64_t x)
 static void fake_start(void *s, uint64_t seed)
 {
     fake *f = s;
+    f->starts++;
     f->pos = 0;
     f->h = 0;
     f->rng = seed;

@@ -120,8 +120,10 @@ static void make_x(float *x, uint32_t n, float maxscale)
         int kind = rnd() % 8;
         for (uint32_t j = b; j < b + 32 && j < n; j++)
             x[j] = kind == 0 ? 0.0f : rnd_sym() * scale;
-        if (kind == 1)
-            x[b + rnd() % 32 % (n - b)] = scale * 50 * (rnd() & 1 ? 1 : -1);
+        if (kind == 1) {
+            uint32_t at = b + rnd() % 32 % (n - b);
+            x[at] = scale * 50 * (rnd() & 1 ? 1 : -1);
+        }
     }
 }
 

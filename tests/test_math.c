@@ -143,8 +143,10 @@ static void test_pow(long n)
         pow_case(&s, x, y);
         pow_case(&s, -x, (float)(int)y); /* negative base, integer power */
     }
-    for (long i = 0; i < n / 4; i++) /* any finite pair: overflow, underflow, subnormals */
-        pow_case(&s, float_of(rnd() & 0x7f7fffff), float_of(rnd() % 0x42000000 | (rnd() & 0x80000000)));
+    for (long i = 0; i < n / 4; i++) { /* any finite pair: overflow, underflow, subnormals */
+        uint32_t ux = rnd() & 0x7f7fffff, uy = rnd() % 0x42000000;
+        pow_case(&s, float_of(ux), float_of(uy | (rnd() & 0x80000000)));
+    }
     const float sp[] = {0.0f, -0.0f, 1.0f, -1.0f, 0.5f, -0.5f, 2.0f, -2.0f, 3.0f, -3.0f,
                         INFINITY, -INFINITY, NAN, 1e-40f, -1e-40f, 1e30f, 0.25f, 1.5f, -7.0f};
     const int nsp = sizeof sp / sizeof *sp;
@@ -256,7 +258,8 @@ static void test_fp16(long n)
     for (long i = 0; i < n; i++) {
         float fs[3];
         fs[0] = float_of(rnd());                          /* any float at all */
-        fs[1] = float_of((rnd() % 0x15800000 + 0x32800000) | (rnd() & 0x80000000)); /* 2^-26..2^17 */
+        uint32_t mag = rnd() % 0x15800000 + 0x32800000;      /* 2^-26..2^17 */
+        fs[1] = float_of(mag | (rnd() & 0x80000000));
         uint16_t h = (uint16_t)(rnd() % 0x7c00);          /* a tie between neighbours, or near */
         double mid = (half_value(h) + half_value((uint16_t)(h + 1))) / 2;
         fs[2] = nextafterf((float)mid, (rnd() & 1) ? INFINITY : 0) ;
@@ -312,7 +315,8 @@ static void test_bf16(long n)
     long wrong = 0;
     float worst = 0;
     for (long i = 0; i < n; i++) {
-        float f = float_of(i & 1 ? rnd() : (rnd() & 0xffff0000u) | 0x8000 | (rnd() & 1));
+        uint32_t u = rnd(), tie = (u & 0xffff0000u) | 0x8000 | (rnd() & 1); /* ties and near */
+        float f = float_of(i & 1 ? u : tie);
         if (l4lm_f32_to_bf16(f) != ref_to_bf16(f))
             wrong++, worst = f;
     }

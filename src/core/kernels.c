@@ -92,19 +92,26 @@ void l4lm_act_prepare(uint32_t wtype, const float *x, uint32_t n, void *act)
     }
 }
 
-/* The product of element i of the float types, written once for all three. */
-static inline float fprod(uint32_t t, const uint8_t *w, const uint8_t *a, uint32_t i)
+/* The product of one element of the float types, written once for all three. */
+static inline float fprod(uint32_t t, const uint8_t *w, const uint8_t *a)
 {
     switch (t) {
     case L4LM_TYPE_F16:
-        return l4lm_half_decode(l4lm_kern_ld16(w + 2 * (size_t)i)) *
-               l4lm_half_decode(l4lm_kern_ld16(a + 2 * (size_t)i));
+        return l4lm_half_decode(l4lm_kern_ld16(w)) * l4lm_half_decode(l4lm_kern_ld16(a));
     case L4LM_TYPE_BF16:
-        return l4lm_bf16_decode(l4lm_kern_ld16(w + 2 * (size_t)i)) *
-               l4lm_bf16_decode(l4lm_kern_ld16(a + 2 * (size_t)i));
+        return l4lm_bf16_decode(l4lm_kern_ld16(w)) * l4lm_bf16_decode(l4lm_kern_ld16(a));
     default:
-        return ld_f32(w + 4 * (size_t)i) * ld_f32(a + 4 * (size_t)i);
+        return ld_f32(w) * ld_f32(a);
     }
+}
+
+static inline __attribute__((always_inline)) void accumulate(uint32_t t, float *acc,
+                                                             const uint8_t *w, const uint8_t *a,
+                                                             uint32_t len)
+{
+    size_t es = t == L4LM_TYPE_F32 ? 4 : 2;
+    for (uint32_t j = 0; j < len; j++)
+        acc[j] += fprod(t, w + j * es, a + j * es);
 }
 
 /* Lane i % 32 takes element i; then a fixed tree sums the lanes. Inlined
@@ -113,6 +120,7 @@ static inline __attribute__((always_inline)) float dot_float(uint32_t t, const u
                                                               const uint8_t *a, uint32_t n,
                                                               bool simd)
 {
+    size_t es = t == L4LM_TYPE_F32 ? 4 : 2;
     float acc[L4LM_LANES] = {0};
     uint32_t i = 0;
 #ifdef L4LM_SIMD
@@ -121,11 +129,9 @@ static inline __attribute__((always_inline)) float dot_float(uint32_t t, const u
 #else
     (void)simd;
 #endif
-    for (; i + L4LM_LANES <= n; i += L4LM_LANES)
-        for (uint32_t j = 0; j < L4LM_LANES; j++)
-            acc[j] += fprod(t, w, a, i + j);
-    for (uint32_t j = 0; i + j < n; j++)
-        acc[j] += fprod(t, w, a, i + j);
+    for (; i + L4LM_LANES <= n; i += L4LM_LANES) /* fixed count: the compiler vectorises */
+        accumulate(t, acc, w + i * es, a + i * es, L4LM_LANES);
+    accumulate(t, acc, w + i * es, a + i * es, n - i);
     for (uint32_t half = L4LM_LANES / 2; half > 0; half /= 2)
         for (uint32_t j = 0; j < half; j++)
             acc[j] += acc[j + half];
@@ -151,6 +157,11 @@ static int32_t isum_q4_0(const uint8_t *wb, const uint8_t *ab)
     return s;
 }
 
+static float scale(const uint8_t *blk)
+{
+    return l4lm_half_decode(l4lm_kern_ld16(blk));
+}
+
 static float dot_quant(uint32_t t, const uint8_t *w, const uint8_t *a, uint32_t n, bool simd)
 {
     uint32_t nb = n / L4LM_QBLOCK;
@@ -163,10 +174,10 @@ static float dot_quant(uint32_t t, const uint8_t *w, const uint8_t *a, uint32_t 
     float sum = 0.0f;
     if (t == L4LM_TYPE_Q8_0) {
         for (uint32_t b = 0; b < nb; b++, w += L4LM_Q8_0_BYTES, a += L4LM_Q8_0_BYTES)
-            sum = l4lm_kern_block(sum, isum_q8_0(w, a), w, a);
+            sum = l4lm_kern_block(sum, isum_q8_0(w, a), scale(w), scale(a));
     } else {
         for (uint32_t b = 0; b < nb; b++, w += L4LM_Q4_0_BYTES, a += L4LM_Q8_0_BYTES)
-            sum = l4lm_kern_block(sum, isum_q4_0(w, a), w, a);
+            sum = l4lm_kern_block(sum, isum_q4_0(w, a), scale(w), scale(a));
     }
     return sum;
 }

@@ -30,13 +30,12 @@ static inline uint16_t l4lm_kern_ld16(const uint8_t *p)
     return h;
 }
 
-/* Adds one block: sum + isum * (d_w * d_x). The product of two fp16 scales
+/* Adds one block: sum + isum * (d_w * d_x), with the fp16 scales decoded by
+** the caller (in software or by an exact hardware conversion). Their product
 ** is exact in float, so only the multiply by isum and the add round. */
-static inline float l4lm_kern_block(float sum, int32_t isum, const uint8_t *wblock,
-                                    const uint8_t *ablock)
+static inline float l4lm_kern_block(float sum, int32_t isum, float dw, float dx)
 {
-    float d = l4lm_half_decode(l4lm_kern_ld16(wblock)) * l4lm_half_decode(l4lm_kern_ld16(ablock));
-    return sum + (float)isum * d;
+    return sum + (float)isum * (dw * dx);
 }
 
 #if defined(__x86_64__) && defined(__AVX2__)

@@ -62,6 +62,14 @@ static inline int32_t isum32(int8x16_t w0, int8x16_t w1, int8x16_t x0, int8x16_t
     return vaddvq_s32(vpadalq_s16(vpaddlq_s16(p0), p1));
 }
 
+/* A block's fp16 scale through the exact hardware conversion (fcvt). */
+static inline float scale(const uint8_t *blk)
+{
+    __fp16 h;
+    __builtin_memcpy(&h, blk, sizeof h);
+    return (float)h;
+}
+
 float l4lm_simd_dot_quant(uint32_t wtype, const uint8_t *w, const uint8_t *a, uint32_t nb)
 {
     float sum = 0.0f;
@@ -79,7 +87,7 @@ float l4lm_simd_dot_quant(uint32_t wtype, const uint8_t *w, const uint8_t *a, ui
             q0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(15))), eight);
             q1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), eight);
         }
-        sum = l4lm_kern_block(sum, isum32(q0, q1, x0, x1), w, a);
+        sum = l4lm_kern_block(sum, isum32(q0, q1, x0, x1), scale(w), scale(a));
     }
     return sum;
 }

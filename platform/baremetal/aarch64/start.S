@@ -35,7 +35,9 @@ at_el1:
     msr     vbar_el1, x0
     isb
 
-    /* MMU: 4 KiB granule, 32-bit VA walked from level 1 (four 1 GiB blocks). */
+    /* MMU: 4 KiB granule, 32-bit VA walked from level 1 (four 1 GiB blocks).
+    ** QEMU models no caches; on real silicon, invalidate the data cache by
+    ** set/way before turning it on. */
     ldr     x0, =MAIR
     msr     mair_el1, x0
     ldr     x0, =TCR

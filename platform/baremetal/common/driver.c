@@ -13,8 +13,6 @@ static int failed(const char *what, l4lm_status st)
     l4lm_bm_puts(what);
     l4lm_bm_puts(": ");
     l4lm_bm_puts(l4lm_strerror(st));
-    l4lm_bm_puts("\nstatus: ");
-    l4lm_bm_putu((uint64_t)st);
     l4lm_bm_putc('\n');
     return (int)st;
 }
@@ -104,16 +102,17 @@ size_t l4lm_bm_plan(const void *model, size_t size, uint32_t n_ctx)
     return p.total;
 }
 
-int l4lm_bm_generate(const l4lm_bm_job *job)
+/* Open the model and start a session in the job's arena; says what failed. */
+static l4lm_status start(const l4lm_bm_job *job, l4lm_model *m, l4lm_session **s,
+                         const char **what)
 {
-    l4lm_model m;
     l4lm_run_opts opts;
     l4lm_plan_result p;
-    l4lm_session *s;
-    l4lm_status st = open_and_plan(&m, job->model, job->model_size, job->n_ctx, &opts, &p);
+    *what = "model open/plan";
+    l4lm_status st = open_and_plan(m, job->model, job->model_size, job->n_ctx, &opts, &p);
     if (st != L4LM_OK)
-        return failed("model open/plan", st);
-    put_model(&m, job->model_size);
+        return st;
+    put_model(m, job->model_size);
     l4lm_bm_puts("arena: plan ");
     l4lm_bm_putu(p.total);
     l4lm_bm_puts(" bytes, have ");
@@ -121,12 +120,37 @@ int l4lm_bm_generate(const l4lm_bm_job *job)
     l4lm_bm_puts(" bytes (n_ctx ");
     l4lm_bm_putu(p.n_ctx);
     l4lm_bm_puts(")\n");
+    *what = "session init";
     if (p.total > job->arena_size)
-        return failed("arena", L4LM_E_ARENA);
-    st = l4lm_session_init(&s, &m, &opts, job->arena, job->arena_size);
-    if (st != L4LM_OK)
-        return failed("session init", st);
+        return L4LM_E_ARENA;
+    return l4lm_session_init(s, m, &opts, job->arena, job->arena_size);
+}
 
+/* Greedy tokens after the prompt, each streamed as soon as it is picked. */
+static l4lm_status generate(const l4lm_bm_job *job, l4lm_session *s, l4lm_detok *d,
+                            int32_t *gen)
+{
+    l4lm_sampler greedy = l4lm_sampler_default();
+    const float *logits;
+    l4lm_status st = L4LM_OK;
+    for (uint32_t i = 0; i < job->n_generate && st == L4LM_OK; i++) {
+        st = l4lm_sample(s, &greedy, &gen[i]);
+        if (st == L4LM_OK)
+            st = put_token(s, d, gen[i]);
+        if (st == L4LM_OK && i + 1 < job->n_generate)
+            st = l4lm_eval(s, &gen[i], 1, &logits);
+    }
+    return st;
+}
+
+int l4lm_bm_generate(const l4lm_bm_job *job)
+{
+    l4lm_model m;
+    l4lm_session *s;
+    const char *what;
+    l4lm_status st = start(job, &m, &s, &what);
+    if (st != L4LM_OK)
+        return failed(what, st);
     size_t n_prompt;
     st = l4lm_tokenize(s, job->prompt, job->prompt_len, true, job->ids, job->ids_cap, &n_prompt);
     if (st != L4LM_OK)
@@ -136,6 +160,7 @@ int l4lm_bm_generate(const l4lm_bm_job *job)
     put_ids("prompt ids:", job->ids, n_prompt);
     l4lm_bm_puts("---\n");
 
+    /* The prompt is echoed from its tokens, so the detokenizer sees BOS. */
     l4lm_detok d = {0};
     for (size_t i = 0; i < n_prompt && st == L4LM_OK; i++)
         st = put_token(s, &d, job->ids[i]);
@@ -146,16 +171,8 @@ int l4lm_bm_generate(const l4lm_bm_job *job)
     uint64_t t1 = l4lm_bm_now_ns();
     if (st != L4LM_OK)
         return failed("prompt", st);
-
-    l4lm_sampler greedy = l4lm_sampler_default();
     int32_t *gen = job->ids + n_prompt;
-    for (uint32_t i = 0; i < job->n_generate && st == L4LM_OK; i++) {
-        st = l4lm_sample(s, &greedy, &gen[i]);
-        if (st == L4LM_OK)
-            st = put_token(s, &d, gen[i]);
-        if (st == L4LM_OK && i + 1 < job->n_generate)
-            st = l4lm_eval(s, &gen[i], 1, &logits);
-    }
+    st = generate(job, s, &d, gen);
     uint64_t t2 = l4lm_bm_now_ns();
     if (st != L4LM_OK)
         return failed("generate", st);
@@ -163,6 +180,5 @@ int l4lm_bm_generate(const l4lm_bm_job *job)
     put_ids("ids:", gen, job->n_generate);
     put_timing("prompt: ", n_prompt, t0, t1);
     put_timing("generate: ", job->n_generate, t1, t2);
-    l4lm_bm_puts("status: 0\n");
     return 0;
 }

@@ -52,6 +52,7 @@ int main(int argc, char **argv)
         return 1;
     if (plan_only) {
         printf("%zu\n", need);
+        l4lm_posix_unmap(bytes, size);
         return 0;
     }
     uint32_t n_gen = (uint32_t)strtoul(argv[3], NULL, 10);
@@ -63,11 +64,15 @@ int main(int argc, char **argv)
         .n_ctx = n_ctx, .n_generate = n_gen,
         .ids = malloc(cap * sizeof(int32_t)), .ids_cap = cap,
     };
-    if (!job.arena || !job.ids) {
+    int status = 1;
+    if (job.arena && job.ids) {
+        status = l4lm_bm_generate(&job);
+        printf("status: %d\n", status);
+    } else {
         fprintf(stderr, "bm-host: out of memory\n");
-        return 1;
     }
-    int status = l4lm_bm_generate(&job);
-    fflush(stdout);
+    free(job.arena);
+    free(job.ids);
+    l4lm_posix_unmap(bytes, size);
     return status;
 }

@@ -40,11 +40,13 @@ static size_t stack_used(void)
     return (size_t)(__stack_top - p);
 }
 
-static void put_size(const char *label, size_t n)
+static void put_size(const char *label, size_t n, const char *note)
 {
     l4lm_bm_puts(label);
     l4lm_bm_putu(n);
-    l4lm_bm_puts(" bytes\n");
+    l4lm_bm_puts(" bytes");
+    l4lm_bm_puts(note);
+    l4lm_bm_putc('\n');
 }
 
 int l4lm_bm_main(void)
@@ -64,11 +66,19 @@ int l4lm_bm_main(void)
         .ids_cap = sizeof ids / sizeof ids[0],
     };
     int status = l4lm_bm_generate(&job);
-    put_size("image: ", (size_t)(__image_end - __image_start));
 #ifdef L4LM_BM_MODEL_ADDR
-    put_size("model loaded beside the image: ", MODEL_SIZE);
+    put_size("image: ", (size_t)(__image_end - __image_start), " (code, data, arena, stack)");
+    put_size("model beside the image: ", MODEL_SIZE, "");
+#else
+    put_size("image: ", (size_t)(__image_end - __image_start),
+             " (code, data, embedded model, arena, stack)");
 #endif
-    put_size("arena: ", sizeof arena);
-    put_size("stack used: ", stack_used());
+    l4lm_bm_puts("stack used: ");
+    l4lm_bm_putu(stack_used());
+    l4lm_bm_puts(" of ");
+    l4lm_bm_putu((size_t)(__stack_top - __stack_bottom));
+    l4lm_bm_puts(" bytes\nstatus: ");
+    l4lm_bm_putu((uint64_t)status);
+    l4lm_bm_putc('\n');
     return status;
 }
