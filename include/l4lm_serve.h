@@ -238,7 +238,7 @@ typedef struct l4lm_server {
     l4lm_serve_client *clients;
     uint32_t n_clients;
     uint32_t next;  /* round-robin: who goes first in the next poll */
-    uint32_t slice; /* forward passes per client per turn */
+    uint32_t slice; /* tokens generated per client per turn (prompt tokens: 8x) */
     l4lm_notify_fn notify;
     void *notify_ctx;
 } l4lm_server;
@@ -257,8 +257,8 @@ l4lm_status l4lm_serve_attach(l4lm_server *s, uint32_t i, void *region, size_t s
 /* Stop touching client i's region (its request, if any, is dropped). */
 void l4lm_serve_detach(l4lm_server *s, uint32_t i);
 /*
-** One round: every client gets a turn of at most slice forward passes, the
-** first client rotating. True when some client can go on right away; false
+** One round: every client gets a turn of at most slice generated tokens
+** (or 8 x slice prompt tokens), the first client rotating. True when some client can go on right away; false
 ** when all are idle or blocked with their "signal me" flags set.
 */
 bool l4lm_serve_poll(l4lm_server *s);

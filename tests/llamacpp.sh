@@ -6,17 +6,21 @@
 # run of stories260K (../shared/reference). Then, for random-weight models
 # written by build/tools/mkgguf (every weight type, two shapes), both engines
 # decode 32 greedy steps from the same ids with an F32 KV cache (llama.cpp:
-# flash attention off, prompt fed a token at a time so that every product is
-# its matrix-vector path, which rounds activations to the weight's partner
-# type exactly as l4lm does; its batched path differs from that by up to
-# 3e-2 on F16/BF16 weights) and tests/llamacpp/compare.mjs checks that the tokens
-# agree (near-ties excepted, see there) and the top-5 raw logits are within a
-# per-type tolerance, fixed from the arithmetic each type implies, not from
-# observed output:
-#   f32 1e-3 (summation order only); f16/bf16 5e-3 (activations rounded to
-#   the weight type in both engines); q8_0/q4_0 3e-2 (activations quantised to
-#   Q8_0: a rounding flip moves one element by a quantum). Two more cases use
-#   an F16 KV cache on both sides (3e-2, see below).
+# flash attention off; prompt fed a token at a time, so every product takes
+# the matrix-vector path that rounds activations to the weight's partner type
+# as l4lm does) and tests/llamacpp/compare.mjs checks that the greedy tokens
+# agree (near-ties excepted, see there) and the top-5 raw logits are within:
+#   f32 1e-3: no activation rounding, the engines differ only in summation
+#     order (expect ~1e-5);
+#   f16 2e-2, bf16 1e-1, q8_0/q4_0 3e-1: activations are rounded to F16/BF16
+#     or quantised to Q8_0 in both engines, so a 1-ulp summation difference
+#     now and then flips one rounding, moving an element by a whole step
+#     (2^-11, 2^-8, amax/127), and the flip cascades through later roundings.
+#     The bounds are llama.cpp's own spread under a like perturbation
+#     (flash attention on vs off, i.e. q rounded to F16: up to 1.9e-2, 7.1e-2
+#     and 3.1e-1 on these shapes), not l4lm's output. Real bugs (layout,
+#     RoPE, norms, GQA mapping) move logits by whole units (logit std ~4).
+# Two more cases use an F16 KV cache on both sides (2e-2 / 3e-1).
 cd "$(dirname "$0")/.." || exit 1
 dir=tests/llamacpp
 
@@ -41,20 +45,7 @@ trap 'rm -rf "$tmp"' EXIT
 if [ -f ../shared/reference/once_upon_a_time.json ]; then
     if nice node "$dir/ref.mjs" ../shared/models/stories260K.gguf "1 403 407 261 378" 64 \
         --ctx 512 >"$tmp/h.json" 2>"$tmp/h.err"; then
-        node -e '
-            const fs = require("fs");
-            const a = JSON.parse(fs.readFileSync(process.argv[1]));
-            const r = JSON.parse(fs.readFileSync(process.argv[2])).llamacpp_f32_kv_no_flash_attn;
-            let worst = 0, why = "";
-            if (String(a.generated_ids) !== String(r.generated_ids.slice(0, 64))) why = "greedy ids differ";
-            r.top5_logits_first_64_steps.forEach((s, k) => s.forEach(([id, l], j) => {
-                if (a.top5[k][j][0] !== id) why = `step ${k}: top-5 order differs`;
-                worst = Math.max(worst, Math.abs(a.top5[k][j][1] - l));
-            }));
-            if (!why && worst > 1e-4) why = `max |dlogit| ${worst} > 1e-4`;
-            console.log(why ? `FAIL llamacpp_harness: ${why}` :
-                `ok llamacpp_harness: stories260K 64 greedy ids and top-5 match the stored llama.cpp run, max |dlogit| ${worst.toExponential(2)} (tol 1e-4)`);
-        ' "$tmp/h.json" ../shared/reference/once_upon_a_time.json
+        node "$dir/golden.mjs" "$tmp/h.json" ../shared/reference/once_upon_a_time.json
     else
         echo "FAIL llamacpp_harness: ref.mjs failed: $(head -c 300 "$tmp/h.err")"
     fi
@@ -70,16 +61,19 @@ if build/l4lm logits 2>&1 | grep -q "unknown command"; then
 fi
 
 tol_of() { # weight type, KV type
-    case $1-$2 in
-    f32-f32) echo 1e-3 ;;
-    f16-f32 | bf16-f32) echo 5e-3 ;;
-    *) echo 3e-2 ;;
+    case $1 in
+    f32) [ "$2" = f32 ] && echo 1e-3 || echo 2e-2 ;;
+    f16) echo 2e-2 ;;
+    bf16) echo 1e-1 ;;
+    *) echo 3e-1 ;;
     esac
 }
 # mkgguf shape options: GQA 8:2 with a tied classifier; n_embd 512, untied,
 # another RoPE base and eps
-gqa="--n-embd 256 --n-ff 704 --n-layer 2 --n-head 8 --n-head-kv 2 --n-vocab 1000 --ctx 256 --seed 2"
-wide="--n-embd 512 --n-ff 1376 --n-layer 2 --n-head 8 --n-head-kv 8 --n-vocab 1024 --ctx 256 --untied --rope-base 500000 --eps 1e-6 --seed 3"
+declare -A shapes=(
+    [gqa]="--n-embd 256 --n-ff 704 --n-layer 2 --n-head 8 --n-head-kv 2 --n-vocab 1000 --ctx 256 --seed 2"
+    [wide]="--n-embd 512 --n-ff 1376 --n-layer 2 --n-head 8 --n-head-kv 8 --n-vocab 1024 --ctx 256 --untied --rope-base 500000 --eps 1e-6 --seed 3"
+)
 ids="1 300 451 602 753 904 315 517"
 n_gen=32
 
@@ -87,7 +81,7 @@ run_case() { # shape name, weight type, KV type
     local name="llamacpp_$1_$2" model="$tmp/$1-$2.gguf"
     [ "$3" = f32 ] || name="${name}_kv$3"
     # shellcheck disable=SC2086 # the shape options are meant to split
-    if ! build/tools/mkgguf -o "$model" --type "$2" ${!1} 2>"$tmp/err"; then
+    if ! build/tools/mkgguf -o "$model" --type "$2" ${shapes[$1]} 2>"$tmp/err"; then
         echo "FAIL $name: mkgguf: $(cat "$tmp/err")"
     elif ! nice node "$dir/ref.mjs" "$model" "$ids" $n_gen --ctx 256 --kv "$3" --fa off \
         --one-by-one >"$tmp/ref.json" 2>"$tmp/err"; then
@@ -99,12 +93,12 @@ run_case() { # shape name, weight type, KV type
     rm -f "$model"
 }
 
-for shape in gqa wide; do
+for s in gqa wide; do
     for type in f32 f16 bf16 q8_0 q4_0; do
-        run_case $shape $type f32
+        run_case $s $type f32
     done
 done
 # The F16 KV cache (l4lm's default): llama.cpp also rounds q and the softmax
-# weights to F16 for its F16 K/V products, hence the looser tolerance.
+# weights to F16 for its F16 K/V products, a perturbation like flash attention's.
 run_case gqa f32 f16
 run_case wide q8_0 f16

@@ -15,8 +15,8 @@
 ** The file is streamed: header, metadata and tensor infos first (every data
 ** offset follows from the shapes), then each tensor row by row, so a
 ** multi-gigabyte model never sits in memory. The same options and seed give
-** the same bytes. Quantised rows use ggml's reference quantisers, so llama.cpp
-** reads exactly the weights l4lm reads.
+** the same bytes. Quantised rows are bit-for-bit what ggml's reference
+** quantisers make of the same floats.
 */
 #include "internal.h"
 #include "posix.h"
@@ -520,8 +520,10 @@ static void parse_args(int argc, char **argv, opts *o)
             o->arch = v;
         else if (strcmp(f, "--vocab-from") == 0)
             o->vocab_from = v;
-        else
-            usage("unknown option");
+        else {
+            fprintf(stderr, "mkgguf: unknown option '%s'\n", f);
+            usage("invalid argument");
+        }
     }
     if (o->n_head_kv == 0)
         o->n_head_kv = o->n_head;

@@ -16,9 +16,8 @@ static void print_hparams(const l4lm_model *m)
                m->gguf.version, m->gguf.alignment, (unsigned long long)m->gguf.n_kv,
                (unsigned long long)m->gguf.n_tensors);
     printf("architecture   %s\n", hp->arch);
-    printf("n_vocab        %u (%s tokenizer, bos %d, eos %d)\n", hp->n_vocab,
-           m->vocab.format == L4LM_FORMAT_GGUF ? "SentencePiece BPE from GGUF"
-                                               : "SentencePiece BPE from tokenizer.bin",
+    printf("n_vocab        %u (SentencePiece BPE from %s, bos %d, eos %d)\n", hp->n_vocab,
+           m->vocab.format == L4LM_FORMAT_GGUF ? "GGUF metadata" : "tokenizer.bin",
            m->vocab.bos, m->vocab.eos);
     printf("n_embd         %u\nn_ff           %u\nn_layer        %u\n", hp->n_embd, hp->n_ff,
            hp->n_layer);

@@ -78,6 +78,7 @@ int l4lm_cmd_run(int argc, char **argv)
     }
     double t2 = l4lm_cli_now();
     printf("\n");
+    fflush(stdout);
     fprintf(stderr,
             "l4lm: prompt %zu tokens, %.1f tok/s; generated %d tokens, %.1f tok/s; arena %zu bytes\n",
             n_prompt, n_prompt / (t1 - t0), n_gen, n_gen / (t2 - t1 > 0 ? t2 - t1 : 1e-9),

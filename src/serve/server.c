@@ -20,12 +20,15 @@
 
 enum { IDLE, PROMPT, GENERATE };
 
+/* A turn's budget in units: a generated token costs this many, a prompt token one. */
+#define PROMPT_UNITS 8u
+
 l4lm_status l4lm_server_init(l4lm_server *s, const l4lm_serve_engine *engine,
                              const l4lm_shm_config *cfg, l4lm_serve_client *clients,
                              uint32_t n_clients, uint32_t slice, l4lm_notify_fn notify,
                              void *notify_ctx)
 {
-    if (!s || !engine || !cfg || !clients || !n_clients || !slice || !notify ||
+    if (!s || !engine || !cfg || !clients || !n_clients || !slice || slice > 65536 || !notify ||
         !l4lm_shm_region_bytes(cfg, 0))
         return L4LM_E_ARG;
     __builtin_memset(clients, 0, n_clients * sizeof *clients);
@@ -178,7 +181,11 @@ static uint32_t copy_body(l4lm_serve_client *c, uint32_t kind, uint32_t off, uin
     return 0;
 }
 
-/* Reset the session, tokenize the prompt; then the prompt is fed in slices. */
+/*
+** Reset the session and tokenize the prompt; the prompt is then fed in
+** slices. The prompt also goes through the detokenizer (its text is not
+** sent), so the continuation's text is exactly what `l4lm run` prints.
+*/
 static uint32_t begin(l4lm_server *s, l4lm_serve_client *c)
 {
     const l4lm_serve_engine *e = s->engine;
@@ -190,10 +197,12 @@ static uint32_t begin(l4lm_server *s, l4lm_serve_client *c)
         return done(c, 0, L4LM_SHM_E_PROMPT, (int32_t)st, "prompt does not tokenize or fit");
     if (n == 0 || n > c->tok_cap)
         return done(c, 0, L4LM_SHM_E_PROMPT, L4LM_E_ARG, "prompt has no tokens");
+    c->detok = (l4lm_detok){.after_bos = true};
+    for (size_t i = 0; i < n; i++)
+        e->detok(c->session, &c->detok, c->tokens[i], c->text, sizeof c->text, &st);
     c->n_prompt = (uint32_t)n;
     c->n_fed = 0;
     c->n_recent = 0;
-    c->detok = (l4lm_detok){.after_bos = true};
     c->state = PROMPT;
     return 0;
 }
@@ -222,7 +231,7 @@ static uint32_t feed_prompt(l4lm_server *s, l4lm_serve_client *c, uint32_t *budg
 {
     uint32_t n = c->n_prompt - c->n_fed;
     if (n > *budget)
-        n = *budget;
+        n = *budget; /* a prompt token costs one unit */
     l4lm_status st = s->engine->eval(c->session, c->tokens + c->n_fed, n);
     *budget -= n;
     c->n_fed += n;
@@ -282,14 +291,16 @@ static uint32_t generate(l4lm_server *s, l4lm_serve_client *c)
 }
 
 /*
-** One client's turn. Every step first makes sure the response ring has room
-** for anything the step may write, so a step never blocks half-way.
+** One client's turn: slice generated tokens, or PROMPT_UNITS times as many
+** prompt tokens (evaluated as a batch, they read the weights once), or
+** slice requests started. Every step first makes sure the response ring has
+** room for anything the step may write, so a step never blocks half-way.
 ** True when the client still has work; false when it is idle or blocked
 ** with its "signal me" flag set.
 */
 static bool turn(l4lm_server *s, l4lm_serve_client *c)
 {
-    uint32_t budget = s->slice, need = slots_needed(c);
+    uint32_t budget = s->slice * PROMPT_UNITS, need = slots_needed(c);
     while (budget) {
         if (l4lm_ring_free(&c->resp) < need && l4lm_ring_producer_sleep(&c->resp, need))
             return false;
@@ -297,14 +308,14 @@ static bool turn(l4lm_server *s, l4lm_serve_client *c)
         if (c->state == IDLE) {
             if (!l4lm_ring_avail(&c->req) && l4lm_ring_consumer_sleep(&c->req))
                 return false;
-            budget--;
+            budget -= budget < PROMPT_UNITS ? budget : PROMPT_UNITS;
             k = start(s, c);
         } else if (cancelled(c)) {
             k = done(c, 0, L4LM_SHM_CANCELLED, 0, 0);
         } else if (c->state == PROMPT) {
             k = feed_prompt(s, c, &budget);
         } else {
-            budget--;
+            budget -= budget < PROMPT_UNITS ? budget : PROMPT_UNITS;
             k = generate(s, c);
         }
         publish(s, c, k);

@@ -10,8 +10,9 @@
 // top5[k] are the five largest raw logits (before softmax) that chose
 // generated_ids[k]. Defaults: --ctx 512, --kv f32, --fa off (the closest
 // llama.cpp gets to plain fp32 arithmetic), --threads 2. --one-by-one feeds
-// the prompt a token at a time (other kernels, other summation order: a
-// measure of llama.cpp's own rounding noise).
+// the prompt a token at a time, so every product takes llama.cpp's
+// matrix-vector path (a batch of prompt tokens may take its matrix-matrix
+// kernels, which round F16/BF16 activations differently).
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 
 function usage(msg) {
@@ -28,20 +29,18 @@ function parseArgs(argv) {
     a.nGen = Number(argv[2]);
     if (a.ids.length === 0 || !a.ids.every(Number.isInteger)) usage("bad prompt ids");
     if (!Number.isInteger(a.nGen) || a.nGen < 1) usage("bad N_GEN");
-    for (let i = 3; i < argv.length; i += 2) {
-        if (argv[i] === "--one-by-one") {
-            a.oneByOne = true;
-            i--;
-            continue;
-        }
-        const v = argv[i + 1];
-        if (v === undefined) usage(`${argv[i]} needs a value`);
-        if (argv[i] === "--ctx") a.ctx = Number(v);
-        else if (argv[i] === "--kv") a.kv = v;
-        else if (argv[i] === "--fa") a.fa = v;
-        else if (argv[i] === "--threads") a.threads = Number(v);
-        else usage(`unknown option ${argv[i]}`);
+    const valued = { "--ctx": "ctx", "--kv": "kv", "--fa": "fa", "--threads": "threads" };
+    for (let i = 3; i < argv.length; i++) {
+        const key = valued[argv[i]];
+        if (argv[i] === "--one-by-one") a.oneByOne = true;
+        else if (!key) usage(`unknown option ${argv[i]}`);
+        else if (i + 1 >= argv.length) usage(`${argv[i]} needs a value`);
+        else a[key] = argv[++i];
     }
+    a.ctx = Number(a.ctx);
+    a.threads = Number(a.threads);
+    if (!Number.isInteger(a.ctx) || a.ctx < 1 || !Number.isInteger(a.threads) || a.threads < 1)
+        usage("bad --ctx/--threads");
     if (!["f32", "f16"].includes(a.kv) || !["on", "off"].includes(a.fa)) usage("bad --kv/--fa");
     if (a.ids.length + a.nGen > a.ctx) usage("prompt + N_GEN exceeds --ctx");
     return a;
