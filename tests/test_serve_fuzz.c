@@ -1,8 +1,8 @@
 /*
 ** test_serve_fuzz.c — a hostile client inside the process: a thread writes
 ** random bytes into its region (header, counters, slots, bodies, cancel_id),
-** mixed with half-valid requests so the server keeps parsing them, all while
-** the server polls. A well-behaved client on another region must get
+** mixed with half-valid requests so the server keeps parsing them
+** (serve_hostile.h), all while the server polls. A well-behaved client on another region must get
 ** exactly the reference stream every time. Both regions sit between
 ** PROT_NONE guard pages, so a stray access kills the test. Runs 3 seconds,
 ** or up to 10 until 200 hostile requests have reached the engine (the

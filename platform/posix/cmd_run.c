@@ -28,6 +28,26 @@ static int eval_prompt(l4lm_cli_ctx *c, const int32_t *ids, size_t n)
     return 0;
 }
 
+/* "1 2 3" into a malloc'd array; NULL after printing why. */
+static int32_t *parse_ids(const char *s, size_t *n)
+{
+    size_t cap = strlen(s) / 2 + 1, k = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    char *end;
+    while (ids && *s) {
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 0 || v > INT32_MAX) {
+            fprintf(stderr, "l4lm: --ids takes space-separated token ids\n");
+            free(ids);
+            return NULL;
+        }
+        ids[k++] = (int32_t)v;
+        s = end + strspn(end, " ,");
+    }
+    *n = k;
+    return ids;
+}
+
 static void put_token(l4lm_cli_ctx *c, l4lm_detok *d, int32_t tok)
 {
     char buf[1024];
@@ -46,7 +66,10 @@ int l4lm_cmd_run(int argc, char **argv)
     if (l4lm_cli_parse(argc, argv, &o))
         return 2;
     int32_t *ids = NULL;
-    if (l4lm_cli_session(&c, &o) || !(ids = l4lm_cli_tokens(&c, &o, &n_prompt)))
+    if (l4lm_cli_session(&c, &o))
+        goto out;
+    ids = o.ids ? parse_ids(o.ids, &n_prompt) : l4lm_cli_tokens(&c, &o, &n_prompt);
+    if (!ids)
         goto out;
     l4lm_session_seed(c.s, o.sampler.seed);
     double t0 = l4lm_cli_now();
@@ -113,26 +136,6 @@ int l4lm_cmd_tokenize(int argc, char **argv)
     l4lm_cli_close(&c);
     free(ids);
     return ids ? 0 : 1;
-}
-
-/* "1 2 3" into a malloc'd array; NULL after printing why. */
-static int32_t *parse_ids(const char *s, size_t *n)
-{
-    size_t cap = strlen(s) / 2 + 1, k = 0;
-    int32_t *ids = malloc(cap * sizeof *ids);
-    char *end;
-    while (ids && *s) {
-        long v = strtol(s, &end, 10);
-        if (end == s || v < 0 || v > INT32_MAX) {
-            fprintf(stderr, "l4lm: --ids takes space-separated token ids\n");
-            free(ids);
-            return NULL;
-        }
-        ids[k++] = (int32_t)v;
-        s = end + strspn(end, " ,");
-    }
-    *n = k;
-    return ids;
 }
 
 /* Print the top 5 logits as "id:logit", highest first, lowest id on ties. */

@@ -8,9 +8,9 @@
 
 static const char usage[] =
     "usage: l4lm COMMAND [options]\n"
-    "  run       -m MODEL [-z TOKENIZER] (-p TEXT | -f FILE) [-n N] [--temp T] [--top-k K]\n"
-    "            [--top-p P] [--min-p P] [--repeat-penalty R] [--repeat-last-n N] [--seed S]\n"
-    "            [--ctx N] [--kv f16|f32] [--threads N] [--ignore-eos]\n"
+    "  run       -m MODEL [-z TOKENIZER] (-p TEXT | -f FILE | --ids \"1 2 3\") [-n N] [--temp T]\n"
+    "            [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--repeat-last-n N]\n"
+    "            [--seed S] [--ctx N] [--kv f16|f32] [--threads N] [--ignore-eos]\n"
     "  info      -m MODEL [-z TOKENIZER]\n"
     "  tokenize  -m MODEL [-z TOKENIZER] (-p TEXT | -f FILE) [--no-bos] [--pieces]\n"
     "  plan      -m MODEL [-z TOKENIZER] [--ctx N] [--kv f16|f32]\n"

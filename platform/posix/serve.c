@@ -166,7 +166,6 @@ static int setup_slots(shm_server *S)
     for (uint32_t i = 0; i < S->n; i++) {
         slot *sl = &S->slots[i];
         l4lm_session *s = c->s;
-        sl->sock = sl->bell = -1;
         if (i > 0) {
             sl->arena = l4lm_posix_arena(c->plan.total);
             if (!sl->arena ||
@@ -191,6 +190,8 @@ static int setup(shm_server *S, const l4lm_cli_opts *o, const serve_opts *so)
     S->n = so->clients;
     S->clients = calloc(S->n, sizeof *S->clients);
     S->slots = calloc(S->n, sizeof *S->slots);
+    for (uint32_t i = 0; S->slots && i < S->n; i++)
+        S->slots[i].sock = S->slots[i].bell = -1;
     if (!S->clients || !S->slots || l4lm_cli_session(&S->cli, o))
         return -1;
     /* A request may carry the longest prompt the tokenizer takes, plus stop strings. */
@@ -329,8 +330,7 @@ static void teardown(shm_server *S, const char *path)
     }
     if (S->ep >= 0)
         close(S->ep);
-    if (S->cli.pm.bytes)
-        l4lm_cli_close(&S->cli);
+    l4lm_cli_close(&S->cli);
     free(S->clients);
     free(S->slots);
 }
@@ -398,7 +398,9 @@ static int client_run(l4lm_shm_conn *k, const l4lm_shm_request *r, const client_
     int st = l4lm_shm_submit_wait(k, r, &id), w = 0;
     if (st) {
         fprintf(stderr, "l4lm: cannot send the request: %s\n",
-                st < 0 ? "the server is gone" : l4lm_strerror((l4lm_status)st));
+                st < 0                 ? "the server is gone"
+                : st == L4LM_E_LIMIT ? "larger than the server takes (see --ctx)"
+                                       : l4lm_strerror((l4lm_status)st));
         return 1;
     }
     if (!co->print_ids) /* echo the prompt, then continue it, as `l4lm run` does */
