@@ -29,14 +29,21 @@ static void print_hparams(const l4lm_model *m)
     printf("output         %s\n", hp->tied_output ? "tied to token_embd" : "own classifier");
 }
 
+/* Parse the options and open the model; 0 on success. */
+static int open_model(int argc, char **argv, l4lm_cli_opts *o, l4lm_posix_model *pm)
+{
+    if (l4lm_cli_parse(argc, argv, o))
+        return 2;
+    return l4lm_posix_model_load(pm, o->model, o->tokenizer) ? 1 : 0;
+}
+
 int l4lm_cmd_info(int argc, char **argv)
 {
     l4lm_cli_opts o;
     l4lm_posix_model pm;
-    if (l4lm_cli_parse(argc, argv, &o))
-        return 2;
-    if (l4lm_posix_model_load(&pm, o.model, o.tokenizer))
-        return 1;
+    int rc = open_model(argc, argv, &o, &pm);
+    if (rc)
+        return rc;
     const l4lm_model *m = &pm.m;
     print_hparams(m);
     if (m->format == L4LM_FORMAT_GGUF) {
@@ -70,10 +77,9 @@ int l4lm_cmd_plan(int argc, char **argv)
 {
     l4lm_cli_opts o;
     l4lm_posix_model pm;
-    if (l4lm_cli_parse(argc, argv, &o))
-        return 2;
-    if (l4lm_posix_model_load(&pm, o.model, o.tokenizer))
-        return 1;
+    int rc = open_model(argc, argv, &o, &pm);
+    if (rc)
+        return rc;
     l4lm_run_opts ro = {.n_ctx = o.n_ctx, .kv_type = o.kv_type};
     l4lm_plan_result p;
     l4lm_status st = l4lm_plan(&pm.m, &ro, &p);

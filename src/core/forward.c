@@ -38,6 +38,21 @@ static void softmax(float *x, uint32_t n)
         x[i] *= inv;
 }
 
+/* xb[b] = RMSNorm(x[b]) * w for every token of the batch. */
+static void norm_batch(l4lm_session *s, float *out, const l4lm_mat *w, uint32_t n_b)
+{
+    uint32_t e = s->hp.n_embd;
+    for (uint32_t b = 0; b < n_b; b++)
+        rmsnorm(out + (size_t)b * e, s->x + (size_t)b * e, w, e, s->hp.rms_eps);
+}
+
+/* The residual connection: x += y over the batch. */
+static void add_residual(l4lm_session *s, const float *y, uint32_t n_b)
+{
+    for (uint32_t i = 0; i < n_b * s->hp.n_embd; i++)
+        s->x[i] += y[i];
+}
+
 /* ------------------------------------------------ matrix times a batch */
 
 #define ROW_TILE 16 /* rows kept hot in cache while every token of the batch passes */
@@ -201,8 +216,7 @@ static void attention_block(l4lm_session *s, const l4lm_layer *L, uint32_t layer
 {
     const l4lm_hparams *hp = &s->hp;
     uint32_t e = hp->n_embd, kv_dim = hp->n_head_kv * hp->head_dim;
-    for (uint32_t b = 0; b < n_b; b++)
-        rmsnorm(s->xb + b * e, s->x + b * e, &L->attn_norm, e, hp->rms_eps);
+    norm_batch(s, s->xb, &L->attn_norm, n_b);
     matmul(s, &L->wq, s->xb, e, s->q, e, n_b, false);
     matmul(s, &L->wk, s->xb, e, s->k, kv_dim, n_b, true);
     matmul(s, &L->wv, s->xb, e, s->v, kv_dim, n_b, true);
@@ -219,8 +233,7 @@ static void attention_block(l4lm_session *s, const l4lm_layer *L, uint32_t layer
         for (uint32_t h = 0; h < hp->n_head; h++)
             attention_head(&j, h);
     matmul(s, &L->wo, s->xb, e, s->xb2, e, n_b, false);
-    for (uint32_t i = 0; i < n_b * e; i++)
-        s->x[i] += s->xb2[i];
+    add_residual(s, s->xb2, n_b);
 }
 
 /* SwiGLU: down(silu(gate(x)) * up(x)). */
@@ -228,8 +241,7 @@ static void ffn_block(l4lm_session *s, const l4lm_layer *L, uint32_t n_b)
 {
     const l4lm_hparams *hp = &s->hp;
     uint32_t e = hp->n_embd, f = hp->n_ff;
-    for (uint32_t b = 0; b < n_b; b++)
-        rmsnorm(s->xb + b * e, s->x + b * e, &L->ffn_norm, e, hp->rms_eps);
+    norm_batch(s, s->xb, &L->ffn_norm, n_b);
     matmul(s, &L->w_gate, s->xb, e, s->hb, f, n_b, false);
     matmul(s, &L->w_up, s->xb, e, s->hb2, f, n_b, true);
     for (uint32_t i = 0; i < n_b * f; i++) {
@@ -237,8 +249,7 @@ static void ffn_block(l4lm_session *s, const l4lm_layer *L, uint32_t n_b)
         s->hb[i] = g / (1.0f + l4lm_expf(-g)) * s->hb2[i];
     }
     matmul(s, &L->w_down, s->hb, f, s->xb, e, n_b, false);
-    for (uint32_t i = 0; i < n_b * e; i++)
-        s->x[i] += s->xb[i];
+    add_residual(s, s->xb, n_b);
 }
 
 /* n_b tokens at positions pos..pos+n_b-1; logits for the last one. */
