@@ -39,7 +39,7 @@ $(BUILD)/libl4lm.a: $(CORE_OBJ) $(POSIX_OBJ)
 $(BUILD)/l4lm: platform/posix/main.c $(BUILD)/libl4lm.a
 	$(CC) $(HOST_CFLAGS) $< $(BUILD)/libl4lm.a $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: tests/%.c tests/t.h $(BUILD)/libl4lm.a
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/libl4lm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -Itests $< $(BUILD)/libl4lm.a $(LDLIBS) -o $@
 
