@@ -57,18 +57,24 @@ static void put_token(l4lm_cli_ctx *c, l4lm_detok *d, int32_t tok)
     fflush(stdout);
 }
 
+/* Parse options, start a session, and read the prompt's ids (from --ids or
+** the text); NULL after printing why. c is always safe to close. */
+static int32_t *start(int argc, char **argv, l4lm_cli_opts *o, l4lm_cli_ctx *c, size_t *n)
+{
+    memset(c, 0, sizeof *c);
+    *n = 0;
+    if (l4lm_cli_parse(argc, argv, o) || l4lm_cli_session(c, o))
+        return NULL;
+    return o->ids ? parse_ids(o->ids, n) : l4lm_cli_tokens(c, o, n);
+}
+
 int l4lm_cmd_run(int argc, char **argv)
 {
     l4lm_cli_opts o;
     l4lm_cli_ctx c;
     size_t n_prompt;
     int rc = 1;
-    if (l4lm_cli_parse(argc, argv, &o))
-        return 2;
-    int32_t *ids = NULL;
-    if (l4lm_cli_session(&c, &o))
-        goto out;
-    ids = o.ids ? parse_ids(o.ids, &n_prompt) : l4lm_cli_tokens(&c, &o, &n_prompt);
+    int32_t *ids = start(argc, argv, &o, &c, &n_prompt);
     if (!ids)
         goto out;
     l4lm_session_seed(c.s, o.sampler.seed);
@@ -118,11 +124,8 @@ int l4lm_cmd_tokenize(int argc, char **argv)
     l4lm_cli_opts o;
     l4lm_cli_ctx c;
     size_t n;
-    if (l4lm_cli_parse(argc, argv, &o))
-        return 2;
-    o.n_threads = 1;
-    int32_t *ids = NULL;
-    if (!l4lm_cli_session(&c, &o) && (ids = l4lm_cli_tokens(&c, &o, &n))) {
+    int32_t *ids = start(argc, argv, &o, &c, &n);
+    if (ids) {
         for (size_t i = 0; i < n; i++) {
             printf(i ? " %d" : "%d", ids[i]);
             if (o.pieces) {
@@ -162,14 +165,9 @@ int l4lm_cmd_logits(int argc, char **argv)
 {
     l4lm_cli_opts o;
     l4lm_cli_ctx c;
-    size_t n = 0;
+    size_t n;
     int rc = 1;
-    if (l4lm_cli_parse(argc, argv, &o))
-        return 2;
-    int32_t *ids = NULL;
-    if (l4lm_cli_session(&c, &o))
-        goto out;
-    ids = o.ids ? parse_ids(o.ids, &n) : l4lm_cli_tokens(&c, &o, &n);
+    int32_t *ids = start(argc, argv, &o, &c, &n);
     if (!ids || eval_prompt(&c, ids, n))
         goto out;
     printf("prompt");
