@@ -55,9 +55,11 @@ static const num_opt num_opts[] = {
 static int set_num(l4lm_cli_opts *o, const num_opt *no, const char *arg)
 {
     double v;
-    if (parse_num(arg, no->lo, no->hi, &v) || (no->kind && v != (double)(uint64_t)v))
-        return bad(no->kind ? "expected a whole number in range for" : "expected a number for",
-                   arg);
+    if (parse_num(arg, no->lo, no->hi, &v) || (no->kind && v != (double)(uint64_t)v)) {
+        fprintf(stderr, "l4lm: %s takes a %s from %g to %g, not '%s'\n", no->name,
+                no->kind ? "whole number" : "number", no->lo, no->hi, arg);
+        return -1;
+    }
     char *field = (char *)o + no->off;
     if (no->kind == 0)
         *(float *)field = (float)v;
@@ -70,6 +72,18 @@ static int set_num(l4lm_cli_opts *o, const num_opt *no, const char *arg)
     return 0;
 }
 
+#define N_NUM_OPTS (sizeof num_opts / sizeof *num_opts)
+
+static bool is_str_opt(const char *a)
+{
+    static const char *const names[] = {"-m", "-z", "-p", "-f", "--ids", "--kv"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (!strcmp(a, names[i]))
+            return true;
+    return false;
+}
+
+/* A string option known to is_str_opt; -1 after printing why it is bad. */
 static int set_str(l4lm_cli_opts *o, const char *name, const char *arg)
 {
     if (!strcmp(name, "-m"))
@@ -82,12 +96,11 @@ static int set_str(l4lm_cli_opts *o, const char *name, const char *arg)
         o->prompt_file = arg;
     else if (!strcmp(name, "--ids"))
         o->ids = arg;
-    else if (!strcmp(name, "--kv")) {
+    else { /* --kv */
         if (strcmp(arg, "f16") && strcmp(arg, "f32"))
             return bad("--kv takes f16 or f32, not", arg);
         o->kv_type = strcmp(arg, "f16") ? L4LM_KV_F32 : L4LM_KV_F16;
-    } else
-        return 1;
+    }
     return 0;
 }
 
@@ -121,21 +134,15 @@ int l4lm_cli_parse(int argc, char **argv, l4lm_cli_opts *o)
         const char *a = argv[i];
         if (!set_flag(o, a))
             continue;
-        if (i + 1 >= argc)
-            return strncmp(a, "-", 1) ? bad("unexpected argument", a) : bad("missing value for", a);
-        int r = set_str(o, a, argv[i + 1]);
-        if (r < 0)
-            return -1;
-        if (r == 0) {
-            i++;
-            continue;
-        }
         size_t k = 0;
-        while (k < sizeof num_opts / sizeof *num_opts && strcmp(num_opts[k].name, a))
+        while (k < N_NUM_OPTS && strcmp(num_opts[k].name, a))
             k++;
-        if (k == sizeof num_opts / sizeof *num_opts)
-            return bad("unknown option", a);
-        if (set_num(o, &num_opts[k], argv[++i]))
+        if (k == N_NUM_OPTS && !is_str_opt(a))
+            return bad(a[0] == '-' ? "unknown option" : "unexpected argument", a);
+        if (i + 1 >= argc)
+            return bad("missing value for", a);
+        const char *v = argv[++i];
+        if (k < N_NUM_OPTS ? set_num(o, &num_opts[k], v) : set_str(o, a, v))
             return -1;
     }
     if (!o->model)
