@@ -5,9 +5,12 @@ CC      ?= gcc
 BUILD   ?= build
 OPT     ?= -O2
 WARN    := -Wall -Wextra -Wshadow -Wvla -Werror
+# SIMD kernels are chosen at build time: on an x86_64 host with AVX2, F16C and
+# FMA the core uses the AVX2 paths (set SIMD= to build the portable C path).
+SIMD    ?= $(if $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw f16c /proc/cpuinfo && grep -qw fma /proc/cpuinfo && [ "$$(uname -m)" = x86_64 ] && echo y),-mavx2 -mf16c -mfma)
 # The core is freestanding: only the compiler's own headers.
 CORE_INC := -nostdinc -isystem $(shell $(CC) -print-file-name=include) -Iinclude -Isrc/core
-CORE_CFLAGS := -std=c11 $(OPT) -g -ffreestanding -fno-math-errno -ffp-contract=off $(WARN) $(CORE_INC) $(EXTRA_CFLAGS)
+CORE_CFLAGS := -std=c11 $(OPT) -g $(SIMD) -ffreestanding -fno-math-errno -ffp-contract=off $(WARN) $(CORE_INC) $(EXTRA_CFLAGS)
 HOST_CFLAGS := -std=gnu11 $(OPT) -g -ffp-contract=off $(WARN) -Iinclude -Isrc/core -Isrc/serve -Iplatform/posix $(EXTRA_CFLAGS)
 LDLIBS  := -lm -lpthread
 
@@ -24,7 +27,7 @@ TOOL_BIN  := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
 .PHONY: all demo test check clean bench fuzz
 all: $(BUILD)/l4lm $(TOOL_BIN)
 
-$(BUILD)/src/%.o: src/%.c include/l4lm.h src/core/internal.h $(wildcard src/serve/*.h include/*.h)
+$(BUILD)/src/%.o: src/%.c $(wildcard src/core/*.h src/serve/*.h include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -Isrc/serve -c $< -o $@
 
