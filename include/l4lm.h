@@ -137,12 +137,12 @@ typedef struct l4lm_vocab_src {
 typedef struct l4lm_model {
     l4lm_format format;
     l4lm_hparams hp;
-    l4lm_gguf gguf;        /* GGUF only */
-    const uint8_t *bytes;  /* the model blob */
+    l4lm_gguf gguf;       /* GGUF only */
+    const uint8_t *bytes; /* the model blob */
     uint64_t size;
     uint64_t weight_bytes; /* bytes of tensor data (the GGUF data section) */
     l4lm_vocab_src vocab;
-    l4lm_error err;        /* set when l4lm_model_open fails */
+    l4lm_error err; /* set when l4lm_model_open fails */
 } l4lm_model;
 
 /*
@@ -161,22 +161,22 @@ typedef void (*l4lm_task_fn)(void *arg, uint32_t i);
 typedef void (*l4lm_parallel_fn)(void *pctx, l4lm_task_fn task, void *arg, uint32_t n);
 
 typedef struct l4lm_run_opts {
-    uint32_t n_ctx;            /* 0: the model's training context */
+    uint32_t n_ctx; /* 0: the model's training context */
     l4lm_kv_type kv_type;
-    uint32_t n_batch;          /* tokens per forward batch (prefill); 0: 32, at most 512 */
-    uint32_t max_prompt_bytes; /* longest text l4lm_tokenize accepts; 0: 16 * n_ctx */
+    uint32_t n_batch;              /* tokens per forward batch (prefill); 0: 32, at most 512 */
+    uint32_t max_prompt_bytes;     /* longest text l4lm_tokenize accepts; 0: 16 * n_ctx */
     l4lm_parallel_fn parallel_for; /* NULL: single-threaded */
     void *parallel_ctx;
-    uint32_t n_threads;        /* how many tasks to split work into (1 if no pool) */
+    uint32_t n_threads; /* how many tasks to split work into (1 if no pool) */
 } l4lm_run_opts;
 
 /* Arena sizes, in bytes; total = the sum, each part aligned to 64. */
 typedef struct l4lm_plan_result {
     size_t total;
-    size_t session;     /* the session struct and layer table */
+    size_t session; /* the session struct and layer table */
     size_t kv_cache;
     size_t activations;
-    size_t scratch;     /* sampler and logits */
+    size_t scratch; /* sampler and logits */
     size_t tokenizer;
     uint32_t n_ctx;
     bool ctx_beyond_training; /* n_ctx > the model's training context */
@@ -195,8 +195,8 @@ uint32_t l4lm_session_n_ctx(const l4lm_session *s);
 const l4lm_model *l4lm_session_model(const l4lm_session *s);
 
 /* Text to ids, with BOS when add_bos and the vocabulary wants it. */
-l4lm_status l4lm_tokenize(l4lm_session *s, const char *text, size_t len, bool add_bos,
-                          int32_t *out, size_t cap, size_t *n_out);
+l4lm_status l4lm_tokenize(l4lm_session *s, const char *text, size_t len, bool add_bos, int32_t *out,
+                          size_t cap, size_t *n_out);
 
 /* Feed n tokens; *logits (n_vocab floats, in the arena) belong to the last one. */
 l4lm_status l4lm_eval(l4lm_session *s, const int32_t *tokens, size_t n, const float **logits);
@@ -229,8 +229,8 @@ typedef struct l4lm_detok {
     bool after_bos; /* strip the dummy-prefix space of the next piece */
     bool started;
 } l4lm_detok;
-size_t l4lm_detok_push(const l4lm_session *s, l4lm_detok *d, int32_t token, char *buf,
-                       size_t cap, l4lm_status *st);
+size_t l4lm_detok_push(const l4lm_session *s, l4lm_detok *d, int32_t token, char *buf, size_t cap,
+                       l4lm_status *st);
 /* The raw text of one token (▁ as space, <0xNN> as the byte), no special handling. */
 size_t l4lm_token_piece(const l4lm_session *s, int32_t token, char *buf, size_t cap);
 bool l4lm_token_is_special(const l4lm_session *s, int32_t token);

@@ -39,46 +39,46 @@
 extern "C" {
 #endif
 
-#define L4LM_SHM_MAGIC 0x4853344cu /* the bytes "L4SH" */
+#define L4LM_SHM_MAGIC   0x4853344cu /* the bytes "L4SH" */
 #define L4LM_SHM_VERSION 1u
 
-#define L4LM_SHM_MAX_SLOTS 4096u     /* ring slots: a power of two in [2, this] */
-#define L4LM_SHM_MAX_REGION 0x40000000u /* 1 GiB */
-#define L4LM_SHM_MAX_STOPS 4u        /* stop strings per request */
-#define L4LM_SHM_MAX_STOP_BYTES 32u  /* bytes per stop string */
-#define L4LM_SHM_REQ_FIXED 48u       /* bytes of a request body before the prompt */
-#define L4LM_SHM_MAX_TOKENS (1u << 20)
+#define L4LM_SHM_MAX_SLOTS      4096u       /* ring slots: a power of two in [2, this] */
+#define L4LM_SHM_MAX_REGION     0x40000000u /* 1 GiB */
+#define L4LM_SHM_MAX_STOPS      4u          /* stop strings per request */
+#define L4LM_SHM_MAX_STOP_BYTES 32u         /* bytes per stop string */
+#define L4LM_SHM_REQ_FIXED      48u         /* bytes of a request body before the prompt */
+#define L4LM_SHM_MAX_TOKENS     (1u << 20)
 /* Text the server may produce for one token: the detokeniser's 32 bytes plus
 ** the longest vocabulary piece (512), rounded up. */
 #define L4LM_SHM_TEXT_CAP 576u
 
 /* The region header (64 bytes at offset 0). Only cancel_id is client-written. */
 typedef struct l4lm_shm_header {
-    uint32_t magic;          /* L4LM_SHM_MAGIC, stored last (release) by the server */
-    uint32_t version;        /* L4LM_SHM_VERSION */
-    uint32_t region_size;    /* bytes of the whole region */
-    uint32_t header_size;    /* sizeof(l4lm_shm_header) */
-    uint32_t req_ring;       /* offset of the request ring control */
+    uint32_t magic;       /* L4LM_SHM_MAGIC, stored last (release) by the server */
+    uint32_t version;     /* L4LM_SHM_VERSION */
+    uint32_t region_size; /* bytes of the whole region */
+    uint32_t header_size; /* sizeof(l4lm_shm_header) */
+    uint32_t req_ring;    /* offset of the request ring control */
     uint32_t req_slots;
-    uint32_t resp_ring;      /* offset of the response ring control */
+    uint32_t resp_ring; /* offset of the response ring control */
     uint32_t resp_slots;
-    uint32_t resp_data;      /* offset of the response data area */
-    uint32_t resp_chunk;     /* its bytes per response slot (slot i owns chunk i) */
-    uint32_t req_data;       /* offset of the request data area */
+    uint32_t resp_data;  /* offset of the response data area */
+    uint32_t resp_chunk; /* its bytes per response slot (slot i owns chunk i) */
+    uint32_t req_data;   /* offset of the request data area */
     uint32_t req_data_size;
-    uint32_t max_request;    /* largest request body the server accepts */
+    uint32_t max_request; /* largest request body the server accepts */
     uint32_t reserved[2];
-    uint32_t cancel_id;      /* client: id of a request to cancel; 0 = none */
+    uint32_t cancel_id; /* client: id of a request to cancel; 0 = none */
 } l4lm_shm_header;
 
 /* Ring control (192 bytes); the slots follow it. One cache line per writer. */
 typedef struct l4lm_shm_ring {
-    uint32_t tail;              /* producer: slots ever published */
+    uint32_t tail; /* producer: slots ever published */
     uint32_t pad0[15];
-    uint32_t head;              /* consumer: slots ever consumed */
+    uint32_t head; /* consumer: slots ever consumed */
     uint32_t pad1[15];
-    uint32_t consumer_waiting;  /* consumer sets before sleeping; producer clears and signals */
-    uint32_t producer_waiting;  /* producer sets when full; consumer clears and signals */
+    uint32_t consumer_waiting; /* consumer sets before sleeping; producer clears and signals */
+    uint32_t producer_waiting; /* producer sets when full; consumer clears and signals */
     uint32_t pad2[14];
 } l4lm_shm_ring;
 
@@ -102,25 +102,25 @@ enum {
 
 /* Final status of a request (DONE); values are pinned. */
 typedef enum l4lm_shm_status {
-    L4LM_SHM_LENGTH = 0,        /* max_tokens generated */
-    L4LM_SHM_EOS = 1,           /* the model ended the text */
-    L4LM_SHM_STOP = 2,          /* a stop string appeared (its text was sent) */
-    L4LM_SHM_CANCELLED = 3,     /* cancel_id named the request */
-    L4LM_SHM_CONTEXT_FULL = 4,  /* the context filled up */
-    L4LM_SHM_E_KIND = 16,       /* unknown request kind */
-    L4LM_SHM_E_RANGE = 17,      /* off/len outside the request data area */
-    L4LM_SHM_E_SIZE = 18,       /* body too big, too small, or lengths inconsistent */
-    L4LM_SHM_E_OPTION = 19,     /* an option out of range (the text says which) */
-    L4LM_SHM_E_PROMPT = 20,     /* the prompt did not tokenize or fit (value: l4lm_status) */
-    L4LM_SHM_E_ENGINE = 21      /* the engine failed (value: l4lm_status) */
+    L4LM_SHM_LENGTH = 0,       /* max_tokens generated */
+    L4LM_SHM_EOS = 1,          /* the model ended the text */
+    L4LM_SHM_STOP = 2,         /* a stop string appeared (its text was sent) */
+    L4LM_SHM_CANCELLED = 3,    /* cancel_id named the request */
+    L4LM_SHM_CONTEXT_FULL = 4, /* the context filled up */
+    L4LM_SHM_E_KIND = 16,      /* unknown request kind */
+    L4LM_SHM_E_RANGE = 17,     /* off/len outside the request data area */
+    L4LM_SHM_E_SIZE = 18,      /* body too big, too small, or lengths inconsistent */
+    L4LM_SHM_E_OPTION = 19,    /* an option out of range (the text says which) */
+    L4LM_SHM_E_PROMPT = 20,    /* the prompt did not tokenize or fit (value: l4lm_status) */
+    L4LM_SHM_E_ENGINE = 21     /* the engine failed (value: l4lm_status) */
 } l4lm_shm_status;
 
 /* A response ring slot (32 bytes). */
 typedef struct l4lm_shm_resp {
     uint32_t id;
     uint32_t kind;
-    uint32_t status;   /* DONE: l4lm_shm_status; else 0 */
-    uint32_t off;      /* text: resp_chunk bytes at most, at resp_data + off */
+    uint32_t status; /* DONE: l4lm_shm_status; else 0 */
+    uint32_t off;    /* text: resp_chunk bytes at most, at resp_data + off */
     uint32_t len;
     int32_t value;     /* TOKEN: token id; DONE: an l4lm_status detail; TEXT: -1 */
     uint32_t n_prompt; /* usage so far: prompt tokens */
@@ -129,8 +129,8 @@ typedef struct l4lm_shm_resp {
 
 /* Request flags. */
 enum {
-    L4LM_SHM_NO_BOS = 1,     /* do not prepend BOS to the prompt */
-    L4LM_SHM_IGNORE_EOS = 2  /* keep generating past the end-of-text token */
+    L4LM_SHM_NO_BOS = 1,    /* do not prepend BOS to the prompt */
+    L4LM_SHM_IGNORE_EOS = 2 /* keep generating past the end-of-text token */
 };
 
 /* A request as the client builds it and as the server reads it after decoding. */
@@ -153,8 +153,8 @@ bool l4lm_shm_request_encode(const l4lm_shm_request *r, uint8_t *out, uint32_t c
 ** Check and decode a body held in private memory; r's pointers point into it.
 ** Returns L4LM_SHM_LENGTH (0) when valid, else an error status with *why set.
 */
-l4lm_shm_status l4lm_shm_request_decode(const uint8_t *body, uint32_t len,
-                                        l4lm_shm_request *r, const char **why);
+l4lm_shm_status l4lm_shm_request_decode(const uint8_t *body, uint32_t len, l4lm_shm_request *r,
+                                        const char **why);
 
 /* ---- layout ---- */
 typedef struct l4lm_shm_config {
@@ -178,7 +178,7 @@ typedef struct l4lm_ring {
     uint8_t *slots;     /* shared */
     uint32_t n;         /* slot count, a power of two (private) */
     uint32_t slot_size;
-    uint32_t index;     /* private copy of our own counter (tail or head) */
+    uint32_t index; /* private copy of our own counter (tail or head) */
 } l4lm_ring;
 
 void l4lm_ring_view(l4lm_ring *r, void *ctl, uint32_t n, uint32_t slot_size, uint32_t index);
@@ -199,8 +199,8 @@ bool l4lm_ring_producer_sleep(l4lm_ring *r, uint32_t need);
 /* ---- the engine, as the server sees it (one session per client) ---- */
 typedef struct l4lm_serve_engine {
     void (*start)(void *session, uint64_t seed); /* forget everything, seed the sampler */
-    l4lm_status (*tokenize)(void *session, const char *text, size_t len, bool add_bos,
-                            int32_t *out, size_t cap, size_t *n);
+    l4lm_status (*tokenize)(void *session, const char *text, size_t len, bool add_bos, int32_t *out,
+                            size_t cap, size_t *n);
     l4lm_status (*eval)(void *session, const int32_t *tokens, size_t n);
     l4lm_status (*sample)(void *session, const l4lm_sampler *sp, int32_t *token);
     size_t (*detok)(void *session, l4lm_detok *d, int32_t token, char *buf, size_t cap,
@@ -216,18 +216,18 @@ typedef void (*l4lm_notify_fn)(void *ctx, uint32_t client);
 
 /* The server's private state for one client; fields are not an API. */
 typedef struct l4lm_serve_client {
-    uint8_t *region;      /* NULL: detached */
-    l4lm_shm_header lay;  /* private copy of the layout; never re-read */
+    uint8_t *region;     /* NULL: detached */
+    l4lm_shm_header lay; /* private copy of the layout; never re-read */
     l4lm_ring req, resp;
     void *session;
-    uint8_t *body;        /* private copy of the request (max_request bytes) */
-    int32_t *tokens;      /* prompt tokens */
+    uint8_t *body;   /* private copy of the request (max_request bytes) */
+    int32_t *tokens; /* prompt tokens */
     uint32_t tok_cap;
-    uint32_t state;       /* idle, prompt or generate */
+    uint32_t state; /* idle, prompt or generate */
     uint32_t id, n_prompt, n_fed, n_gen;
-    l4lm_shm_request rq;  /* decoded; points into body */
+    l4lm_shm_request rq; /* decoded; points into body */
     l4lm_detok detok;
-    uint32_t n_recent;    /* bytes in recent */
+    uint32_t n_recent;                       /* bytes in recent */
     uint8_t recent[L4LM_SHM_MAX_STOP_BYTES]; /* the last text bytes, for stop strings */
     char text[L4LM_SHM_TEXT_CAP];
 } l4lm_serve_client;
@@ -258,7 +258,8 @@ l4lm_status l4lm_serve_attach(l4lm_server *s, uint32_t i, void *region, size_t s
 void l4lm_serve_detach(l4lm_server *s, uint32_t i);
 /*
 ** One round: every client gets a turn of at most slice generated tokens
-** (or 8 x slice prompt tokens), the first client rotating. True when some client can go on right away; false
+** (or 8 x slice prompt tokens), the first client rotating. True when some client can go on right
+*away; false
 ** when all are idle or blocked with their "signal me" flags set.
 */
 bool l4lm_serve_poll(l4lm_server *s);
@@ -276,9 +277,9 @@ typedef struct l4lm_shm_client {
     uint8_t *region;
     l4lm_shm_header lay;
     l4lm_ring req, resp;
-    uint32_t chunk;   /* request data bytes per request slot */
+    uint32_t chunk; /* request data bytes per request slot */
     uint32_t next_id;
-    uint32_t held;    /* response slots handed out by the last l4lm_shm_next */
+    uint32_t held; /* response slots handed out by the last l4lm_shm_next */
     void (*notify)(void *ctx);
     void *notify_ctx;
 } l4lm_shm_client;

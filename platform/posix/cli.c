@@ -67,8 +67,11 @@ static int set_num(l4lm_cli_opts *o, const num_opt *no, const char *arg)
         *(int32_t *)field = (int32_t)v;
     else if (no->kind == 2)
         *(uint32_t *)field = (uint32_t)v;
-    else
-        *(uint64_t *)field = strtoull(arg, NULL, 10);
+    else { /* exact beyond 2^53 when written as plain digits; "1e3" is 1000, not 1 */
+        char *end;
+        uint64_t u = strtoull(arg, &end, 10);
+        *(uint64_t *)field = *end ? (uint64_t)v : u;
+    }
     return 0;
 }
 

@@ -17,15 +17,16 @@ static void print_hparams(const l4lm_model *m)
                (unsigned long long)m->gguf.n_tensors);
     printf("architecture   %s\n", hp->arch);
     printf("n_vocab        %u (SentencePiece BPE from %s, bos %d, eos %d)\n", hp->n_vocab,
-           m->vocab.format == L4LM_FORMAT_GGUF ? "GGUF metadata" : "tokenizer.bin",
-           m->vocab.bos, m->vocab.eos);
+           m->vocab.format == L4LM_FORMAT_GGUF ? "GGUF metadata" : "tokenizer.bin", m->vocab.bos,
+           m->vocab.eos);
     printf("n_embd         %u\nn_ff           %u\nn_layer        %u\n", hp->n_embd, hp->n_ff,
            hp->n_layer);
     printf("n_head         %u\nn_head_kv      %u\nhead_dim       %u\n", hp->n_head, hp->n_head_kv,
            hp->head_dim);
     printf("n_ctx_train    %u\nrms_eps        %g\nrope_base      %g\nrope           %s\n",
            hp->n_ctx_train, hp->rms_eps, hp->rope_base,
-           hp->rope == L4LM_ROPE_NEOX ? "neox (pairs half a head apart)" : "normal (adjacent pairs)");
+           hp->rope == L4LM_ROPE_NEOX ? "neox (pairs half a head apart)"
+                                      : "normal (adjacent pairs)");
     printf("output         %s\n", hp->tied_output ? "tied to token_embd" : "own classifier");
 }
 

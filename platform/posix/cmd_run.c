@@ -16,8 +16,8 @@ static int eval_prompt(l4lm_cli_ctx *c, const int32_t *ids, size_t n)
         return -1;
     }
     if (n > c->plan.n_ctx) {
-        fprintf(stderr, "l4lm: the prompt has %zu tokens but the context holds %u (use --ctx)\n",
-                n, c->plan.n_ctx);
+        fprintf(stderr, "l4lm: the prompt has %zu tokens but the context holds %u (use --ctx)\n", n,
+                c->plan.n_ctx);
         return -1;
     }
     l4lm_status st = l4lm_eval(c->s, ids, n, NULL);
@@ -108,10 +108,11 @@ int l4lm_cmd_run(int argc, char **argv)
     double t2 = l4lm_cli_now();
     printf("\n");
     fflush(stdout);
-    fprintf(stderr,
-            "l4lm: prompt %zu tokens, %.1f tok/s; generated %d tokens, %.1f tok/s; arena %zu bytes\n",
-            n_prompt, n_prompt / (t1 - t0), n_gen, n_gen / (t2 - t1 > 0 ? t2 - t1 : 1e-9),
-            c.plan.total);
+    fprintf(
+        stderr,
+        "l4lm: prompt %zu tokens, %.1f tok/s; generated %d tokens, %.1f tok/s; arena %zu bytes\n",
+        n_prompt, n_prompt / (t1 - t0), n_gen, n_gen / (t2 - t1 > 0 ? t2 - t1 : 1e-9),
+        c.plan.total);
     rc = 0;
 out:
     free(ids);

@@ -54,8 +54,8 @@ static size_t page_round(size_t n)
 void *l4lm_posix_arena(size_t size)
 {
     size_t pg = (size_t)sysconf(_SC_PAGESIZE), body = page_round(size + 64);
-    uint8_t *base = mmap(NULL, body + 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                         -1, 0);
+    uint8_t *base =
+        mmap(NULL, body + 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED)
         return NULL;
     mprotect(base, pg, PROT_NONE);

@@ -168,8 +168,7 @@ static int setup_slots(shm_server *S)
         l4lm_session *s = c->s;
         if (i > 0) {
             sl->arena = l4lm_posix_arena(c->plan.total);
-            if (!sl->arena ||
-                l4lm_session_init(&s, &c->pm.m, &c->opts, sl->arena, c->plan.total)) {
+            if (!sl->arena || l4lm_session_init(&s, &c->pm.m, &c->opts, sl->arena, c->plan.total)) {
                 fprintf(stderr, "l4lm: cannot make the session of client %u\n", i);
                 return -1;
             }
@@ -213,8 +212,9 @@ static int setup(shm_server *S, const l4lm_cli_opts *o, const serve_opts *so)
     S->listen_fd = listen_on(so->socket);
     if (S->ep < 0 || S->listen_fd < 0 || watch(S, S->listen_fd, EPOLLIN, TAG_LISTEN, 0))
         return -1;
-    fprintf(stderr, "l4lm: serving up to %u clients on %s: region %zu bytes, arena %zu bytes each\n",
-            S->n, so->socket, S->region_size, S->cli.plan.total);
+    fprintf(stderr,
+            "l4lm: serving up to %u clients on %s: region %zu bytes, arena %zu bytes each\n", S->n,
+            so->socket, S->region_size, S->cli.plan.total);
     return 0;
 }
 
@@ -267,8 +267,7 @@ static void accept_client(shm_server *S)
     h.size = (uint32_t)S->region_size;
     h.index = i;
     int fds[2] = {memfd, sl->bell};
-    if (memfd < 0 || sl->bell < 0 ||
-        l4lm_serve_attach(&S->srv, i, sl->region, S->region_size) ||
+    if (memfd < 0 || sl->bell < 0 || l4lm_serve_attach(&S->srv, i, sl->region, S->region_size) ||
         l4lm_shm_send_fds(s, &h, fds, 2) || watch(S, s, EPOLLIN | EPOLLRDHUP, TAG_SOCK, i) ||
         watch(S, sl->bell, EPOLLIN | EPOLLET, TAG_BELL, i))
         drop(S, i);
@@ -398,9 +397,9 @@ static int client_run(l4lm_shm_conn *k, const l4lm_shm_request *r, const client_
     int st = l4lm_shm_submit_wait(k, r, &id), w = 0;
     if (st) {
         fprintf(stderr, "l4lm: cannot send the request: %s\n",
-                st < 0                 ? "the server is gone"
+                st < 0               ? "the server is gone"
                 : st == L4LM_E_LIMIT ? "larger than the server takes (see --ctx)"
-                                       : l4lm_strerror((l4lm_status)st));
+                                     : l4lm_strerror((l4lm_status)st));
         return 1;
     }
     if (!co->print_ids) /* echo the prompt, then continue it, as `l4lm run` does */
@@ -422,8 +421,8 @@ static int client_run(l4lm_shm_conn *k, const l4lm_shm_request *r, const client_
         return 1;
     }
     fprintf(stderr, "l4lm: %s%s%.*s: prompt %u tokens, generated %u tokens\n",
-            l4lm_shm_status_name(ev.status), ev.len ? ": " : "", (int)ev.len, ev.text,
-            ev.n_prompt, ev.n_gen);
+            l4lm_shm_status_name(ev.status), ev.len ? ": " : "", (int)ev.len, ev.text, ev.n_prompt,
+            ev.n_gen);
     return ev.status < L4LM_SHM_E_KIND ? 0 : 1;
 }
 
@@ -450,8 +449,8 @@ int l4lm_cmd_client(int argc, char **argv)
     l4lm_shm_conn k;
     rc = 1;
     if (prompt && l4lm_shm_connect(&k, co.socket, 2000, err, sizeof err) == 0) {
-        l4lm_shm_request r = {prompt, (uint32_t)len, (uint32_t)o.n_predict, 0, o.sampler,
-                              co.n_stop, {0}, {0}};
+        l4lm_shm_request r = {
+            prompt, (uint32_t)len, (uint32_t)o.n_predict, 0, o.sampler, co.n_stop, {0}, {0}};
         r.flags = (o.no_bos ? L4LM_SHM_NO_BOS : 0) | (o.ignore_eos ? L4LM_SHM_IGNORE_EOS : 0);
         for (uint32_t i = 0; i < co.n_stop; i++) {
             r.stop[i] = co.stop[i];

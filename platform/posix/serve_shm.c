@@ -48,8 +48,8 @@ int l4lm_shm_recv_fds(int sock, l4lm_shm_hello *h, int *fds, int n)
         struct cmsghdr align;
     } u;
     struct iovec iov = {h, sizeof *h};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                         .msg_controllen = sizeof u.buf};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
     if (n < 0 || n > MAX_FDS)
         return -1;
     ssize_t got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
@@ -66,8 +66,8 @@ int l4lm_shm_recv_fds(int sock, l4lm_shm_hello *h, int *fds, int n)
 uint8_t *l4lm_shm_map_guarded(int fd, size_t size)
 {
     size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    uint8_t *p = mmap(NULL, size + 2 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                      -1, 0);
+    uint8_t *p =
+        mmap(NULL, size + 2 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
     if (mmap(p + pg, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
@@ -140,8 +140,8 @@ int l4lm_shm_connect(l4lm_shm_conn *k, const char *path, int wait_ms, char *err,
     k->index = h.index;
     k->region = l4lm_shm_map_guarded(fds[0], h.size);
     close(fds[0]);
-    l4lm_status st = k->region ? l4lm_shm_client_open(&k->c, k->region, k->size, ring_server, k)
-                               : L4LM_E_ARG;
+    l4lm_status st =
+        k->region ? l4lm_shm_client_open(&k->c, k->region, k->size, ring_server, k) : L4LM_E_ARG;
     if (st) {
         snprintf(err, errcap, "bad region from the server: %s", l4lm_strerror(st));
         l4lm_shm_disconnect(k);

@@ -102,16 +102,16 @@ static size_t fail(l4lm_status *st, l4lm_status code)
 ** output byte each, so the output written so far is at most
 ** out - unread + 3 <= cap - unread, which is where the unread bytes begin.
 */
-size_t l4lm_detok_push(const l4lm_session *s, l4lm_detok *d, int32_t token, char *buf,
-                       size_t cap, l4lm_status *st)
+size_t l4lm_detok_push(const l4lm_session *s, l4lm_detok *d, int32_t token, char *buf, size_t cap,
+                       l4lm_status *st)
 {
     l4lm_status ignored;
     if (!st)
         st = &ignored;
     *st = L4LM_OK;
     const l4lm_tok *t = s ? l4lm_session_tok(s) : NULL;
-    if (!t || !d || !buf || (d->n_pending && (seq_len(d->pending[0]) < 2 ||
-                                               d->n_pending >= seq_len(d->pending[0]))))
+    if (!t || !d || !buf ||
+        (d->n_pending && (seq_len(d->pending[0]) < 2 || d->n_pending >= seq_len(d->pending[0]))))
         return fail(st, L4LM_E_ARG); /* a detok state we could not have left */
     const l4lm_vocab_src *v = &l4lm_session_model(s)->vocab;
     if (token >= 0 && (uint32_t)token >= v->n_vocab)

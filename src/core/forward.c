@@ -61,7 +61,7 @@ typedef struct matmul_job {
     const l4lm_mat *w;
     const uint8_t *act; /* n_b prepared rows, act_stride bytes apart */
     size_t act_stride;
-    float *y;           /* n_b rows of y_stride floats */
+    float *y; /* n_b rows of y_stride floats */
     uint32_t y_stride, n_b, n_tasks;
 } matmul_job;
 
@@ -87,8 +87,8 @@ static void matmul_task(void *arg, uint32_t i)
 /* Y[b] = W X[b] for the n_b rows of x (x_stride floats apart). The rows are
 ** prepared for W's type, unless same_input says the previous call had the
 ** same x and its preparation for the same type can be reused. */
-static void matmul(l4lm_session *s, const l4lm_mat *w, const float *x, uint32_t x_stride,
-                   float *y, uint32_t y_stride, uint32_t n_b, bool same_input)
+static void matmul(l4lm_session *s, const l4lm_mat *w, const float *x, uint32_t x_stride, float *y,
+                   uint32_t y_stride, uint32_t n_b, bool same_input)
 {
     size_t stride = l4lm_act_bytes(w->type, w->n_in);
     uint8_t *act = s->act;

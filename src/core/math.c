@@ -10,11 +10,11 @@
 #include "internal.h"
 #include "half.h"
 
-#define LN2 0x1.62e42fefa39efp-1
+#define LN2  0x1.62e42fefa39efp-1
 #define PIO4 0x1.921fb54442d18p-1
 /* ln2/32 in two parts; HI has 39 significant bits so k * HI is exact for |k| < 2^14. */
-#define LN2_32_HI 0x1.62e42fefa4000p-6
-#define LN2_32_LO (-0x1.8432a1b0e2634p-48)
+#define LN2_32_HI  0x1.62e42fefa4000p-6
+#define LN2_32_LO  (-0x1.8432a1b0e2634p-48)
 #define INV_LN2_32 0x1.71547652b82fep+5
 
 static double f64_from_bits(uint64_t u)
@@ -48,8 +48,9 @@ static double exp_d(double z)
     double r = (z - k * LN2_32_HI) - k * LN2_32_LO;
     int32_t j = (int32_t)((uint32_t)k & 31);
     int32_t m = (k - j) / 32;
-    double p = 1 + r * (1 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 +
-                                                                    r * (1.0 / 720))))));
+    double p =
+        1 + r * (1 + r * (1.0 / 2 +
+                          r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720))))));
     return exp2_j32[j] * p * f64_from_bits((uint64_t)(m + 1023) << 52);
 }
 
@@ -89,9 +90,16 @@ static double log_d(float x)
     }
     double m = l4lm_f32_from_bits(u);
     double s = (m - 1) / (m + 1), s2 = s * s;
-    double p = s2 * (1.0 / 3 + s2 * (1.0 / 5 + s2 * (1.0 / 7 + s2 * (1.0 / 9 + s2 * (1.0 / 11 +
-               s2 * (1.0 / 13 + s2 * (1.0 / 15 + s2 * (1.0 / 17 + s2 * (1.0 / 19 +
-               s2 * (1.0 / 21))))))))));
+    double p =
+        s2 * (1.0 / 3 +
+              s2 * (1.0 / 5 +
+                    s2 * (1.0 / 7 +
+                          s2 * (1.0 / 9 +
+                                s2 * (1.0 / 11 +
+                                      s2 * (1.0 / 13 +
+                                            s2 * (1.0 / 15 +
+                                                  s2 * (1.0 / 17 +
+                                                        s2 * (1.0 / 19 + s2 * (1.0 / 21))))))))));
     return e * LN2 + 2 * (s + s * p);
 }
 
@@ -179,8 +187,8 @@ static const uint32_t four_over_pi[9] = {
 static double reduce_pio2(uint32_t ux, uint32_t *quadrant)
 {
     uint64_t M = (ux & 0x7fffff) | 0x800000;
-    int32_t E = (int32_t)(ux >> 23) - 150;   /* >= -24 for |x| >= pi/4 */
-    uint32_t pos = (uint32_t)(E + 30);       /* first needed bit, counted in the table */
+    int32_t E = (int32_t)(ux >> 23) - 150; /* >= -24 for |x| >= pi/4 */
+    uint32_t pos = (uint32_t)(E + 30);     /* first needed bit, counted in the table */
     uint32_t k = pos >> 5, sh = pos & 31, w[3];
     for (int q = 0; q < 3; q++)
         w[q] = sh ? (four_over_pi[k + q] << sh) | (four_over_pi[k + q + 1] >> (32 - sh))
@@ -203,10 +211,15 @@ void l4lm_sincosf(float x, float *s, float *c)
     double r = ux < 0x3f490fdb ? (double)l4lm_f32_from_bits(ux) : reduce_pio2(ux, &n);
     /* Taylor series on |r| <= pi/4: the first omitted terms are below 1e-11 */
     double r2 = r * r;
-    double sr = r + r * r2 * (-1.0 / 6 + r2 * (1.0 / 120 + r2 * (-1.0 / 5040 +
-                r2 * (1.0 / 362880 + r2 * (-1.0 / 39916800)))));
-    double cr = 1 + r2 * (-1.0 / 2 + r2 * (1.0 / 24 + r2 * (-1.0 / 720 + r2 * (1.0 / 40320 +
-                r2 * (-1.0 / 3628800 + r2 * (1.0 / 479001600))))));
+    double sr =
+        r + r * r2 *
+                (-1.0 / 6 + r2 * (1.0 / 120 + r2 * (-1.0 / 5040 +
+                                                    r2 * (1.0 / 362880 + r2 * (-1.0 / 39916800)))));
+    double cr =
+        1 + r2 * (-1.0 / 2 +
+                  r2 * (1.0 / 24 +
+                        r2 * (-1.0 / 720 + r2 * (1.0 / 40320 +
+                                                 r2 * (-1.0 / 3628800 + r2 * (1.0 / 479001600))))));
     double sv = (n & 1) ? cr : sr, cv = (n & 1) ? sr : cr;
     if (n == 1 || n == 2)
         cv = -cv;

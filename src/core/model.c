@@ -47,7 +47,8 @@ static l4lm_status check_hparams(l4lm_hparams *hp, l4lm_error *err)
     hp->head_dim = hp->n_embd / hp->n_head;
     if (hp->head_dim % 2)
         return l4lm_fail(err, L4LM_E_HPARAMS, 0, "odd head dimension", 0, 0);
-    if (!(hp->rms_eps > 0.0f && hp->rms_eps < 1.0f) || !(hp->rope_base > 1.0f && hp->rope_base < 1e12f))
+    if (!(hp->rms_eps > 0.0f && hp->rms_eps < 1.0f) ||
+        !(hp->rope_base > 1.0f && hp->rope_base < 1e12f))
         return l4lm_fail(err, L4LM_E_HPARAMS, 0, "epsilon or RoPE base out of range", 0, 0);
     return L4LM_OK;
 }
@@ -79,7 +80,8 @@ static l4lm_status gguf_hparams(l4lm_model *m)
     arch_f32(g, hp, "attention.layer_norm_rms_epsilon", &hp->rms_eps);
     l4lm_tensor t;
     if (!l4lm_gguf_tensor(g, "token_embd.weight", &t))
-        return l4lm_fail(&m->err, L4LM_E_MISSING_TENSOR, 0, "missing tensor", "token_embd.weight", 17);
+        return l4lm_fail(&m->err, L4LM_E_MISSING_TENSOR, 0, "missing tensor", "token_embd.weight",
+                         17);
     hp->n_vocab = t.ne[1] <= L4LM_MAX_VOCAB ? (uint32_t)t.ne[1] : L4LM_MAX_VOCAB + 1;
     hp->tied_output = !l4lm_gguf_tensor(g, "output.weight", &t);
     l4lm_status st = check_hparams(hp, &m->err);
@@ -147,8 +149,8 @@ static l4lm_status gguf_vocab(l4lm_model *m)
 }
 
 /* A matrix of n_out rows of n_in, by name; also checks shape and type. */
-static l4lm_status gguf_mat(const l4lm_model *m, const char *name, uint32_t n_in,
-                            uint32_t n_out, l4lm_mat *out, l4lm_error *err)
+static l4lm_status gguf_mat(const l4lm_model *m, const char *name, uint32_t n_in, uint32_t n_out,
+                            l4lm_mat *out, l4lm_error *err)
 {
     l4lm_tensor t;
     if (!l4lm_gguf_tensor(&m->gguf, name, &t))
@@ -195,13 +197,14 @@ static l4lm_status gguf_layer(const l4lm_model *m, uint32_t l, l4lm_layer *y, l4
 {
     const l4lm_hparams *hp = &m->hp;
     uint32_t q = hp->n_head * hp->head_dim, kv = hp->n_head_kv * hp->head_dim;
-    static const char *const names[9] = {"attn_norm", "attn_q",   "attn_k",   "attn_v",  "attn_output",
-                                         "ffn_norm",  "ffn_gate", "ffn_up",   "ffn_down"};
+    static const char *const names[9] = {"attn_norm", "attn_q",      "attn_k",
+                                         "attn_v",    "attn_output", "ffn_norm",
+                                         "ffn_gate",  "ffn_up",      "ffn_down"};
     const uint32_t n_in[9] = {hp->n_embd, hp->n_embd, hp->n_embd, hp->n_embd, q,
                               hp->n_embd, hp->n_embd, hp->n_embd, hp->n_ff};
     const uint32_t n_out[9] = {1, q, kv, kv, hp->n_embd, 1, hp->n_ff, hp->n_ff, hp->n_embd};
-    l4lm_mat *dst[9] = {&y->attn_norm, &y->wq, &y->wk, &y->wv, &y->wo,
-                        &y->ffn_norm, &y->w_gate, &y->w_up, &y->w_down};
+    l4lm_mat *dst[9] = {&y->attn_norm, &y->wq,     &y->wk,   &y->wv,    &y->wo,
+                        &y->ffn_norm,  &y->w_gate, &y->w_up, &y->w_down};
     char name[48];
     for (int i = 0; i < 9; i++) {
         layer_name(name, l, names[i]);
@@ -297,13 +300,13 @@ static void l2c_weights(const l4lm_model *m, l4lm_weights *w, l4lm_layer *layers
     w->output = hp->tied_output ? w->tok_embd : l2c_mat(&p, d, hp->n_vocab, 1);
     for (uint32_t l = 0; layers && l < L; l++) {
         l4lm_mat *src[9] = {&att, &wq, &wk, &wv, &wo, &ffn, &w1, &w3, &w2};
-        l4lm_mat *dst[9] = {&layers[l].attn_norm, &layers[l].wq,     &layers[l].wk,
-                            &layers[l].wv,        &layers[l].wo,     &layers[l].ffn_norm,
-                            &layers[l].w_gate,    &layers[l].w_up,   &layers[l].w_down};
+        l4lm_mat *dst[9] = {&layers[l].attn_norm, &layers[l].wq,   &layers[l].wk,
+                            &layers[l].wv,        &layers[l].wo,   &layers[l].ffn_norm,
+                            &layers[l].w_gate,    &layers[l].w_up, &layers[l].w_down};
         for (int i = 0; i < 9; i++) {
             *dst[i] = *src[i];
-            dst[i]->data = (const uint8_t *)src[i]->data +
-                           (uint64_t)l * src[i]->n_in * src[i]->n_out * 4;
+            dst[i]->data =
+                (const uint8_t *)src[i]->data + (uint64_t)l * src[i]->n_in * src[i]->n_out * 4;
         }
     }
 }

@@ -201,8 +201,8 @@ const l4lm_tok *l4lm_session_tok(const l4lm_session *s)
     return s->tok;
 }
 
-l4lm_status l4lm_tokenize(l4lm_session *s, const char *text, size_t len, bool add_bos,
-                          int32_t *out, size_t cap, size_t *n_out)
+l4lm_status l4lm_tokenize(l4lm_session *s, const char *text, size_t len, bool add_bos, int32_t *out,
+                          size_t cap, size_t *n_out)
 {
     if (!s || (!text && len) || !out || !n_out)
         return L4LM_E_ARG;

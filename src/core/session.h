@@ -12,29 +12,29 @@ struct l4lm_session {
     l4lm_weights w;
     l4lm_layer *layers; /* (n_layer) */
     uint32_t n_ctx;
-    uint32_t pos;       /* tokens in the KV cache */
+    uint32_t pos; /* tokens in the KV cache */
     l4lm_kv_type kv_type;
-    void *k_cache;      /* (n_layer, n_ctx, kv_dim) F32 or F16 */
-    void *v_cache;      /* (n_layer, n_ctx, kv_dim) */
+    void *k_cache; /* (n_layer, n_ctx, kv_dim) F32 or F16 */
+    void *v_cache; /* (n_layer, n_ctx, kv_dim) */
     /* activations of the batch being evaluated */
-    uint32_t n_batch;   /* tokens per forward batch */
-    float *x;           /* (n_batch, n_embd) the residual stream */
-    float *xb, *xb2;    /* (n_batch, n_embd) normed input / branch output */
-    float *hb, *hb2;    /* (n_batch, n_ff) gate and up projections */
-    float *q, *k, *v;   /* (n_batch, n_embd) and (n_batch, kv_dim) twice */
-    float *att;         /* (n_head, n_ctx) attention scores */
-    void *act;          /* (n_batch) activations prepared for a weight type */
-    uint32_t act_type;  /* the type act was last prepared for */
-    float *rope_inv_freq;        /* (head_dim/2) */
-    float *rope_cos, *rope_sin;  /* (n_batch, head_dim/2) */
-    float *logits;      /* (n_vocab) */
+    uint32_t n_batch;           /* tokens per forward batch */
+    float *x;                   /* (n_batch, n_embd) the residual stream */
+    float *xb, *xb2;            /* (n_batch, n_embd) normed input / branch output */
+    float *hb, *hb2;            /* (n_batch, n_ff) gate and up projections */
+    float *q, *k, *v;           /* (n_batch, n_embd) and (n_batch, kv_dim) twice */
+    float *att;                 /* (n_head, n_ctx) attention scores */
+    void *act;                  /* (n_batch) activations prepared for a weight type */
+    uint32_t act_type;          /* the type act was last prepared for */
+    float *rope_inv_freq;       /* (head_dim/2) */
+    float *rope_cos, *rope_sin; /* (n_batch, head_dim/2) */
+    float *logits;              /* (n_vocab) */
     bool have_logits;
     /* sampler */
-    uint32_t *cand_id;  /* (n_vocab) candidates */
-    float *cand_val;    /* (n_vocab) their logits, after penalties */
-    float *cand_prob;   /* (n_vocab) probabilities of the sorted candidates */
-    uint8_t *seen;      /* (n_vocab bits) repetition-penalty marks, kept zero */
-    int32_t *history;   /* (n_ctx) every token fed, for the repetition penalty */
+    uint32_t *cand_id; /* (n_vocab) candidates */
+    float *cand_val;   /* (n_vocab) their logits, after penalties */
+    float *cand_prob;  /* (n_vocab) probabilities of the sorted candidates */
+    uint8_t *seen;     /* (n_vocab bits) repetition-penalty marks, kept zero */
+    int32_t *history;  /* (n_ctx) every token fed, for the repetition penalty */
     uint64_t rng;
     l4lm_tok *tok;
     l4lm_parallel_fn parallel_for;

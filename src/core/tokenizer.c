@@ -22,8 +22,14 @@
 */
 #include "internal.h"
 
-enum { TYPE_NORMAL = 1, TYPE_UNKNOWN = 2, TYPE_CONTROL = 3, TYPE_USER = 4, TYPE_UNUSED = 5,
-       TYPE_BYTE = 6 };
+enum {
+    TYPE_NORMAL = 1,
+    TYPE_UNKNOWN = 2,
+    TYPE_CONTROL = 3,
+    TYPE_USER = 4,
+    TYPE_UNUSED = 5,
+    TYPE_BYTE = 6
+};
 
 /* Longest text an arena can be planned for: keeps every index within 32 bits. */
 #define TOK_MAX_TEXT ((1u << 30) - 2)
@@ -43,9 +49,9 @@ struct l4lm_tok {
     uint32_t *sorted;     /* [n_vocab] ids ordered by piece bytes, then id */
     int32_t byte_id[256]; /* byte-fallback token of each byte, -1: none */
     size_t max_text;
-    uint8_t *norm;        /* [norm_cap] normalised text of one encode */
-    tok_sym *sym;         /* [max_text + 1] */
-    uint32_t *heap;       /* [max_text + 1] symbol ids, best pair first */
+    uint8_t *norm;  /* [norm_cap] normalised text of one encode */
+    tok_sym *sym;   /* [max_text + 1] */
+    uint32_t *heap; /* [max_text + 1] symbol ids, best pair first */
     uint32_t n_norm, n_heap;
 };
 
@@ -118,8 +124,7 @@ static bool id_ok(int32_t id, uint32_t n_vocab)
 ** (its length was matched to n_vocab by the loader). Fills off/len when given.
 ** Error offsets are relative to v->tokens.
 */
-static l4lm_status tok_walk(const l4lm_vocab_src *v, l4lm_error *err, uint32_t *off,
-                            uint16_t *len)
+static l4lm_status tok_walk(const l4lm_vocab_src *v, l4lm_error *err, uint32_t *off, uint16_t *len)
 {
     if (!v || !v->tokens)
         return l4lm_fail(err, L4LM_E_TOKENIZER, 0, "tokenizer: no vocabulary", NULL, 0);
@@ -155,8 +160,8 @@ static l4lm_status tok_walk(const l4lm_vocab_src *v, l4lm_error *err, uint32_t *
         return l4lm_fail(err, L4LM_E_TOKENIZER, pos,
                          "tokenizer: tokenizer.bin has more tokens than n_vocab", NULL, 0);
     if (!id_ok(v->bos, v->n_vocab) || !id_ok(v->eos, v->n_vocab) || !id_ok(v->unk, v->n_vocab))
-        return l4lm_fail(err, L4LM_E_TOKENIZER, 0, "tokenizer: bos/eos/unk id out of range",
-                         NULL, 0);
+        return l4lm_fail(err, L4LM_E_TOKENIZER, 0, "tokenizer: bos/eos/unk id out of range", NULL,
+                         0);
     return L4LM_OK;
 }
 
@@ -475,8 +480,7 @@ static void emit(int32_t *out, size_t cap, size_t *n, int32_t id)
 }
 
 /* Symbols -> ids: a piece as itself, anything else byte by byte. */
-static l4lm_status tok_emit(const l4lm_tok *t, uint32_t n_sym, int32_t *out, size_t cap,
-                            size_t *n)
+static l4lm_status tok_emit(const l4lm_tok *t, uint32_t n_sym, int32_t *out, size_t cap, size_t *n)
 {
     for (int32_t s = n_sym ? 0 : -1; s >= 0; s = t->sym[s].next) {
         uint32_t start = t->sym[s].start, len = sym_end(t, (uint32_t)s) - start;
@@ -501,8 +505,8 @@ static l4lm_status tok_emit(const l4lm_tok *t, uint32_t n_sym, int32_t *out, siz
 ** Writes up to cap ids to out. *n_out is the number of ids the text needs;
 ** when that exceeds cap the result is L4LM_E_BUFFER (out holds the first cap).
 */
-l4lm_status l4lm_tok_encode(l4lm_tok *t, const char *text, size_t len, bool add_bos,
-                            int32_t *out, size_t cap, size_t *n_out)
+l4lm_status l4lm_tok_encode(l4lm_tok *t, const char *text, size_t len, bool add_bos, int32_t *out,
+                            size_t cap, size_t *n_out)
 {
     if (!t || !n_out || (!text && len) || (!out && cap))
         return L4LM_E_ARG;

@@ -27,8 +27,7 @@ static l4lm_status sample(void *s, const l4lm_sampler *sp, int32_t *token)
     return l4lm_sample(s, sp, token);
 }
 
-static size_t detok(void *s, l4lm_detok *d, int32_t token, char *buf, size_t cap,
-                    l4lm_status *st)
+static size_t detok(void *s, l4lm_detok *d, int32_t token, char *buf, size_t cap, l4lm_status *st)
 {
     return l4lm_detok_push(s, d, token, buf, cap, st);
 }

@@ -119,8 +119,8 @@ static l4lm_shm_status decode_strings(const uint8_t *body, uint32_t len, l4lm_sh
     return L4LM_SHM_LENGTH;
 }
 
-l4lm_shm_status l4lm_shm_request_decode(const uint8_t *body, uint32_t len,
-                                        l4lm_shm_request *r, const char **why)
+l4lm_shm_status l4lm_shm_request_decode(const uint8_t *body, uint32_t len, l4lm_shm_request *r,
+                                        const char **why)
 {
     __builtin_memset(r, 0, sizeof *r);
     if (len < L4LM_SHM_REQ_FIXED)
@@ -150,7 +150,7 @@ l4lm_shm_status l4lm_shm_request_decode(const uint8_t *body, uint32_t len,
 const char *l4lm_shm_status_name(uint32_t status)
 {
     static const char *const done[] = {"length", "eos", "stop", "cancelled", "context-full"};
-    static const char *const errs[] = {"bad-kind", "bad-range", "bad-size",
+    static const char *const errs[] = {"bad-kind",   "bad-range",  "bad-size",
                                        "bad-option", "bad-prompt", "engine-error"};
     if (status < sizeof done / sizeof *done)
         return done[status];

@@ -70,8 +70,8 @@ l4lm_status l4lm_serve_client_init(l4lm_server *s, uint32_t i, void *session, vo
 
 l4lm_status l4lm_serve_attach(l4lm_server *s, uint32_t i, void *region, size_t size)
 {
-    if (!s || i >= s->n_clients || !s->clients[i].session || !region ||
-        ((uintptr_t)region & 63) || size > L4LM_SHM_MAX_REGION)
+    if (!s || i >= s->n_clients || !s->clients[i].session || !region || ((uintptr_t)region & 63) ||
+        size > L4LM_SHM_MAX_REGION)
         return L4LM_E_ARG;
     l4lm_serve_client *c = &s->clients[i];
     l4lm_status st = l4lm_shm_layout(&s->cfg, (uint32_t)size, &c->lay);
@@ -85,8 +85,7 @@ l4lm_status l4lm_serve_attach(l4lm_server *s, uint32_t i, void *region, size_t s
     __atomic_store_n(&h->magic, L4LM_SHM_MAGIC, __ATOMIC_RELEASE);
     uint8_t *base = region;
     l4lm_ring_view(&c->req, base + c->lay.req_ring, c->lay.req_slots, sizeof(l4lm_shm_req), 0);
-    l4lm_ring_view(&c->resp, base + c->lay.resp_ring, c->lay.resp_slots,
-                   sizeof(l4lm_shm_resp), 0);
+    l4lm_ring_view(&c->resp, base + c->lay.resp_ring, c->lay.resp_slots, sizeof(l4lm_shm_resp), 0);
     c->state = IDLE;
     c->region = region;
     return L4LM_OK;
