@@ -15,6 +15,7 @@
 //
 // --baseline loads the package and the CPU backend but no model, so its peak
 // RSS is what node itself costs before llama.cpp holds any weights.
+import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 
@@ -50,13 +51,29 @@ function parseArgs(argv) {
 // llama.cpp log lines worth keeping: how the defaults resolved.
 const KEEP = /flash_attn|Flash Attention|n_batch|n_ubatch|type_k|type_v|REPACK|buffer size|n_threads/i;
 
-// Wall seconds and CPU seconds (all threads of this process) of an async step.
+// Which of the prebuilt CPU variants (sse42 ... zen4) the loader picked.
+function cpuVariant() {
+    const m = readFileSync("/proc/self/maps", "utf8").match(/libggml-cpu-[\w-]+\.so/);
+    return m ? m[0] : null;
+}
+
+// Threads of this process now (node's own plus ggml's compute workers).
+const nThreads = () => readdirSync("/proc/self/task").length;
+
+// Wall seconds and CPU seconds (all threads of this process) of an async
+// step, and the most threads seen beyond those alive before it: ggml starts
+// threads-1 workers for each graph it computes, so this shows the thread
+// count really used even when a shared machine starves the process of CPU.
 async function timed(fn) {
+    const before = nThreads();
+    let peak = before;
+    const probe = setInterval(() => { peak = Math.max(peak, nThreads()); }, 5);
     const c0 = process.cpuUsage(), t0 = process.hrtime.bigint();
     const value = await fn();
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     const c = process.cpuUsage(c0);
-    return { value, wall, cpu: (c.user + c.system) / 1e6 };
+    clearInterval(probe);
+    return { value, wall, cpu: (c.user + c.system) / 1e6, extra: peak - before };
 }
 
 async function main() {
@@ -91,8 +108,10 @@ async function main() {
         n_prompt: a.ids.length, n_gen: a.nGen,
         prefill_tps: a.ids.length / pre.wall, decode_tps: a.nGen / dec.wall,
         prefill_cpu_per_wall: pre.cpu / pre.wall, decode_cpu_per_wall: dec.cpu / dec.wall,
+        prefill_extra_threads: pre.extra, decode_extra_threads: dec.extra,
         threads: context.currentThreads, context_size: context.contextSize,
         batch_size: context.batchSize, flash_attention_option: context.flashAttention,
+        cpu_variant: cpuVariant(),
         generated_ids: generated, llama_log: log,
     }) + "\n");
     await context.dispose();

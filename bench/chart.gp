@@ -1,0 +1,19 @@
+# chart.gp — the `make bench` chart: tok/s of l4lm and llama.cpp per case,
+# prefill and decode side by side. gnuplot -e "dat='bench.dat'; out='bench.png'" chart.gp
+set terminal pngcairo size 1100,450 font ",10" noenhanced
+set output out
+set multiplot layout 1,2 title "l4lm vs llama.cpp, TinyLlama-1.1B shape (random weights), medians"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set ylabel "tokens/s"
+set yrange [0:*]
+set grid ytics
+set xtics rotate by -30
+set key top right
+set title "prefill, 128 tokens"
+plot dat using 2:xtic(1) title "l4lm" lc rgb "#1f77b4", '' using 3 title "llama.cpp" lc rgb "#ff7f0e"
+set title "decode, 64 tokens"
+plot dat using 4:xtic(1) title "l4lm" lc rgb "#1f77b4", '' using 5 title "llama.cpp" lc rgb "#ff7f0e"
+unset multiplot
