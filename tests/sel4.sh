@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# sel4.sh — builds and boots l4lm on seL4 when the user points to one:
+#   MICROKIT_SDK=/path/to/microkit-sdk-X.Y.Z   the Microkit system (QEMU virt
+#       aarch64, two client PDs): every client's PASS, the streamed text equal
+#       to the hosted `l4lm run` with the same prompt, seed and sampler, the
+#       arena region equal to `l4lm plan`; then the same with a >= 64 MiB
+#       random-weight model placed by QEMU's loader instead of embedded.
+#   SEL4_PREFIX=/path/to/kernel/install   the x86_64 root task: its greedy ids
+#       equal the llama2.c reference and the hosted CLI's.
+# Without them it prints why it skipped: nothing passes without a real boot.
+cd "$(dirname "$0")/.." || exit 1
+SHARED=${L4LM_SHARED:-../shared}
+MODEL=$SHARED/models/stories260K.gguf
+REF=$SHARED/reference/once_upon_a_time.json
+CLI=${L4LM_CLI:-build/l4lm}
+OUT=build/sel4/test
+PROMPT="Once upon a time"
+failed=0
+
+ok() { echo "ok $1"; }
+fail() { echo "FAIL $1: $2"; failed=1; }
+skip() { echo "skip $1: $2"; }
+
+if [ -z "$MICROKIT_SDK" ] && [ -z "$SEL4_PREFIX" ]; then
+    skip sel4-microkit "MICROKIT_SDK is not set (a Microkit SDK, e.g. microkit-sdk-2.0.1)"
+    skip sel4-roottask "SEL4_PREFIX is not set (an x86_64 seL4 kernel install with KernelPrinting)"
+    exit 0
+fi
+if [ ! -f "$MODEL" ] || [ ! -x "$CLI" ]; then
+    skip sel4 "$MODEL or $CLI not found"
+    exit 0
+fi
+mkdir -p "$OUT"
+
+# Build with make; name, log, make arguments...
+build() {
+    local name=$1 log=$2; shift 2
+    if make --no-print-directory "$@" >"$log" 2>&1; then
+        ok "$name"
+    else
+        fail "$name" "make $* failed: $(tail -n 3 "$log" | tr '\n' ' ')"
+        return 1
+    fi
+}
+
+# A client's streamed text, glued back from its "name: |..." / "name: +..." lines.
+text_of() { # log, pd
+    tr -d '\r' <"$1" | awk -v p="$2: " 'index($0, p) == 1 {
+        m = substr($0, length(p) + 1, 1); t = substr($0, length(p) + 2)
+        if (m == "|") printf "%s\n", t; else if (m == "+") printf "%s", t }'
+}
+
+# The hosted run with the client's request: sampler, seed, context and KV type.
+hosted_text() { # model, n
+    "$CLI" run -m "$1" -p "$PROMPT" -n "$2" --temp 0.8 --top-k 40 --top-p 0.95 --min-p 0.05 \
+        --repeat-penalty 1 --repeat-last-n 64 --seed 42 --ctx 512 --kv f16 2>/dev/null
+}
+
+# Boot a Microkit build and check both clients; tag, build dir, model, n.
+microkit_boot() {
+    local tag=$1 dir=$2 model=$3 n=$4 load=$5 log=$2/boot.log t0=$SECONDS
+    SEL4_TIMEOUT=${SEL4_TEST_TIMEOUT:-300} platform/sel4/microkit/run.sh "$dir/loader.img" 2 \
+        ${load:+"$(realpath "$model")" "$load"} >"$log" 2>&1
+    if [ "$(tail -n 1 "$log")" = PASS ]; then
+        ok "sel4-microkit-pass-$tag"
+    else
+        fail "sel4-microkit-pass-$tag" "$(tr -d '\r' <"$log" | grep -E 'FAIL|MON\|ERROR|no verdict' | head -n 3 | tr '\n' ' ')"
+        return 1
+    fi
+    echo "# microkit $tag: boot to PASS $((SECONDS - t0)) s; $(tr -d '\r' <"$log" | grep -E '^infer: ' | tr '\n' ';')"
+    # Before Microkit 2.1 a PD has 4 KiB of stack and no guard page below it.
+    local stack
+    stack=$(tr -d '\r' <"$log" | sed -n 's/^infer: idle, stack used \([0-9]*\) .*/\1/p' | tail -n 1)
+    if [ -n "$stack" ] && [ "$stack" -lt 4096 ]; then
+        ok "sel4-microkit-stack-$tag"
+    else
+        fail "sel4-microkit-stack-$tag" "infer used '$stack' bytes of its 4 KiB stack page"
+    fi
+    # The continuation must be the hosted run's; the prompt is echoed as given
+    # (`l4lm run` echoes it through the detokenizer: the same for stories260K).
+    local want got cont
+    want=$(hosted_text "$model" "$n")
+    for pd in client0 client1; do
+        got=$(text_of "$log" $pd)
+        cont=${got#"$PROMPT"}
+        if [ -n "$cont" ] && [ "$cont" != "$got" ] && [ "${want%"$cont"}" != "$want" ]; then
+            ok "sel4-microkit-text-$tag-$pd"
+        else
+            fail "sel4-microkit-text-$tag-$pd" "streamed '${got:0:60}...' vs l4lm run '${want:0:60}...'"
+        fi
+    done
+}
+
+microkit_tests() {
+    local dir=$OUT/microkit args=(-C platform/sel4/microkit MICROKIT_SDK="$MICROKIT_SDK"
+        CLIENTS=2 CTX=512 KV=f16 N=32 SEED=42 TEMP=0.8 PROMPT="$PROMPT")
+    build sel4-microkit-build "$OUT/microkit.build" "${args[@]}" MODEL="$(realpath "$MODEL")" \
+        BUILD_DIR="$(realpath -m "$dir")" || return
+    local built planned
+    built=$(sed -n 's/^#define L4LM_SEL4_ARENA_BYTES \([0-9]*\).*/\1/p' "$dir/config.h")
+    planned=$("$CLI" plan -m "$MODEL" --ctx 512 --kv f16 2>/dev/null | awk '$1 == "total" { print $2 }')
+    if [ -n "$built" ] && [ "$built" = "$planned" ]; then
+        ok sel4-microkit-arena-is-plan
+    else
+        fail sel4-microkit-arena-is-plan "config.h arena '$built' bytes, l4lm plan says '$planned'"
+    fi
+    microkit_boot embedded "$dir" "$MODEL" 32
+
+    # A model too big to embed comfortably: placed at 3 GiB by QEMU's loader.
+    local big=$OUT/random-q8_0.gguf size
+    [ -f "$big" ] || { make --no-print-directory build/tools/mkgguf >"$OUT/mkgguf.log" 2>&1 &&
+        build/tools/mkgguf -o "$big" --type q8_0 --n-embd 512 --n-ff 1536 --n-layer 12 \
+            --n-head 8 --n-head-kv 4 --n-vocab 32000 --ctx 256 --seed 4 --untied >>"$OUT/mkgguf.log" 2>&1; }
+    size=$(stat -c %s "$big" 2>/dev/null || echo 0)
+    if [ "$size" -lt $((64 << 20)) ]; then
+        fail sel4-microkit-loaded "no random model of >= 64 MiB ($big: $size bytes)"
+        return
+    fi
+    dir=$OUT/microkit-loaded
+    build sel4-microkit-build-loaded "$OUT/microkit-loaded.build" "${args[@]}" N=6 \
+        MODEL="$(realpath "$big")" LOAD=0xc0000000 BUILD_DIR="$(realpath -m "$dir")" || return
+    microkit_boot loaded "$dir" "$big" 6 0xc0000000 || return
+    # The same image with zeros at the model's address: a clean failure.
+    local log=$dir/nomodel.log
+    if SEL4_TIMEOUT=60 SEL4_QEMU_MEM_MIB=4096 platform/sel4/microkit/run.sh "$dir/loader.img" 2 >"$log" 2>&1; then
+        fail sel4-microkit-no-model "the system passed without its model"
+    elif tr -d '\r' <"$log" | grep -q 'infer: FAIL: model open: '; then
+        ok sel4-microkit-no-model
+    else
+        fail sel4-microkit-no-model "no 'infer: FAIL: model open' line (see $log)"
+    fi
+}
+
+roottask_tests() {
+    local dir=$OUT/roottask log=$OUT/roottask/boot.log t0
+    build sel4-roottask-build "$OUT/roottask.build" -C platform/sel4/roottask \
+        SEL4_PREFIX="$SEL4_PREFIX" MODEL="$(realpath "$MODEL")" N=128 CTX=512 PROMPT="$PROMPT" \
+        BUILD_DIR="$(realpath -m "$dir")" || return
+    t0=$SECONDS
+    SEL4_TIMEOUT=${SEL4_TEST_TIMEOUT:-300} platform/sel4/roottask/run.sh "$dir/kernel32.elf" \
+        "$dir/roottask.elf" >"$log" 2>&1
+    local s=$?
+    if [ "$s" -ne 0 ] || ! tr -d '\r' <"$log" | grep -qx 'status: 0'; then
+        fail sel4-roottask-boot "exit status $s: $(tr -d '\r' <"$log" | grep -E 'error|status' | head -n 3 | tr '\n' ' ')"
+        return
+    fi
+    ok sel4-roottask-boot
+    echo "# roottask: boot to exit $((SECONDS - t0)) s; $(tr -d '\r' <"$log" | grep -E '^(arena|generate|stack used|model embedded)' | tr '\n' ';')"
+    local got ref cli
+    got=$(tr -d '\r' <"$log" | sed -n 's/^ids: //p' | tail -n 1)
+    ref=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(map(str, d["llama2c_fp32"]["generated_ids"][:128])))' "$REF" 2>/dev/null)
+    cli=$("$CLI" logits -m "$MODEL" -p "$PROMPT" -n 128 --ctx 512 --kv f32 2>/dev/null |
+        awk '$1 == "step" { printf "%s%s", sep, $4; sep = " " }')
+    if [ -n "$got" ] && [ "$got" = "$ref" ] && [ "$got" = "$cli" ]; then
+        ok sel4-roottask-ids
+    else
+        fail sel4-roottask-ids "root task '${got:0:60}...' vs reference '${ref:0:60}...' vs CLI '${cli:0:60}...'"
+    fi
+}
+
+need() { # test name, commands...
+    local name=$1; shift
+    for c in "$@"; do
+        if ! command -v "$c" >/dev/null; then
+            fail "$name" "$c not found"
+            return 1
+        fi
+    done
+}
+
+if [ -z "$MICROKIT_SDK" ]; then
+    skip sel4-microkit "MICROKIT_SDK is not set (a Microkit SDK, e.g. microkit-sdk-2.0.1)"
+elif need sel4-microkit qemu-system-aarch64; then
+    microkit_tests
+fi
+if [ -z "$SEL4_PREFIX" ]; then
+    skip sel4-roottask "SEL4_PREFIX is not set (an x86_64 seL4 kernel install with KernelPrinting)"
+elif need sel4-roottask qemu-system-x86_64 python3; then
+    roottask_tests
+fi
+exit $failed
