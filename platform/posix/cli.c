@@ -232,7 +232,8 @@ int32_t *l4lm_cli_tokens(l4lm_cli_ctx *c, const l4lm_cli_opts *o, size_t *n)
     char *text = l4lm_cli_prompt(o, &len);
     if (!text)
         return NULL;
-    size_t cap = len + 2;
+    /* a byte becomes at most 3 ids (a space as the byte tokens of "\xe2\x96\x81"), + prefix, BOS */
+    size_t cap = 3 * (len + 1) + 1;
     int32_t *ids = malloc(cap * sizeof *ids);
     l4lm_status st = ids ? l4lm_tokenize(c->s, text, len, !o->no_bos, ids, cap, n) : L4LM_E_ARG;
     free(text);

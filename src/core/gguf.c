@@ -52,9 +52,12 @@ static cursor cursor_at(const l4lm_gguf *g, uint64_t off)
     return c;
 }
 
+/* Returns st itself, not l4lm_fail's result, so that static analysis can see
+** every failure path return non-zero (l4lm_fail lives in another file). */
 static l4lm_status fail(const cursor *c, l4lm_status st, uint64_t off, const char *what)
 {
-    return l4lm_fail(c->err, st, off, what, (const char *)c->name, c->name_len);
+    l4lm_fail(c->err, st, off, what, (const char *)c->name, c->name_len);
+    return st;
 }
 
 static bool has(const cursor *c, uint64_t n)
@@ -475,7 +478,7 @@ static bool kv_unsigned(const l4lm_gguf_kv *kv, uint64_t *out)
         *out = l4lm_rd64(p);
         return true;
     case L4LM_GGUF_I8:
-        s = (int8_t)p[0];
+        s = (int8_t)p[0]; /* NOLINT(bugprone-signed-char-misuse,cert-str34-c): I8 is signed */
         break;
     case L4LM_GGUF_I16:
         s = (int16_t)l4lm_rd16(p);

@@ -107,9 +107,10 @@ static double softmax_sorted(const l4lm_session *s, const uint32_t *ids, uint32_
 /* How many sorted candidates survive top-p and min-p (at temperature 1). */
 static uint32_t nucleus(const l4lm_session *s, const l4lm_sampler *sp, uint32_t n, float *p)
 {
-    double sum = softmax_sorted(s, s->cand_id, n, 1.0f, p), acc = 0.0;
+    double sum = softmax_sorted(s, s->cand_id, n, 1.0f, p);
     uint32_t keep = n;
     if (sp->top_p < 1.0f) {
+        double acc = 0.0;
         for (uint32_t i = 0; i < n; i++) {
             acc += p[i] / sum;
             if (acc >= sp->top_p) {

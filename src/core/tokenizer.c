@@ -195,6 +195,7 @@ static uint32_t score_key(float f)
 {
     uint32_t u;
     if (f == 0.0f)
+        /* cppcheck-suppress duplicateConditionalAssign ; it turns -0 into +0 */
         f = 0.0f; /* -0 and +0 tie, as they compare equal */
     __builtin_memcpy(&u, &f, sizeof u);
     return (u & 0x80000000u) ? ~u : (u | 0x80000000u);

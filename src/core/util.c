@@ -62,7 +62,9 @@ static void append(char *dst, size_t cap, size_t *len, const char *src, size_t n
 {
     for (size_t i = 0; i < n && *len + 1 < cap; i++) {
         char c = src[i];
-        dst[(*len)++] = (c >= 32 && c < 127) ? c : '?';
+        if (c < 32 || c >= 127)
+            c = '?';
+        dst[(*len)++] = c;
     }
     dst[*len] = 0;
 }

@@ -115,7 +115,7 @@ static void put(l4lm_serve_client *c, uint32_t k, uint32_t kind, uint32_t status
     uint32_t off = slot * c->lay.resp_chunk;
     if (len > c->lay.resp_chunk)
         len = c->lay.resp_chunk;
-    if (len)
+    if (text && len)
         __builtin_memcpy(c->region + c->lay.resp_data + off, text, len);
     l4lm_shm_resp m = {c->id, kind, status, off, (uint32_t)len, value, c->n_prompt, c->n_gen};
     __builtin_memcpy(l4lm_ring_slot(&c->resp, k), &m, sizeof m);
@@ -325,6 +325,8 @@ static bool turn(l4lm_server *s, l4lm_serve_client *c)
 bool l4lm_serve_poll(l4lm_server *s)
 {
     bool more = false;
+    if (!s->n_clients) /* not initialised */
+        return false;
     for (uint32_t i = 0; i < s->n_clients; i++) {
         l4lm_serve_client *c = &s->clients[(s->next + i) % s->n_clients];
         if (c->region && turn(s, c))

@@ -1,0 +1,61 @@
+# fuzz.mk — libFuzzer harnesses (tests/fuzz/fuzz_*.c) for hostile input.
+#   make fuzz FUZZ_SECONDS=N   build, replay tests/corpus/, fuzz each harness N seconds
+#   make fuzz-build            the harnesses: clang -fsanitize=fuzzer,address,undefined
+#   make fuzz-cov              a coverage build; replays every corpus and prints
+#                              llvm-cov line coverage of each harness's target files
+# `make test` runs tests/fuzz.sh, which does the same with a short time per harness.
+# Everything lands in build-fuzz/ (fuzz/ sanitizer build, cov/ coverage build).
+
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := build-fuzz
+FUZZ_CC      := clang
+FUZZ_NAMES   := gguf l2c tokenizer serve cli
+FUZZ_POSIX   := platform/posix/cli.c platform/posix/map.c platform/posix/pool.c
+FUZZ_OPT     := -O1 -g -fno-omit-frame-pointer -ffp-contract=off
+# The core keeps its freestanding flags (clang's own headers only) and SIMD kernels.
+FUZZ_CORE_FLAGS = -std=c11 $(FUZZ_OPT) $(SIMD) -ffreestanding -fno-math-errno $(WARN) -nostdinc \
+  -isystem $(shell $(FUZZ_CC) -print-file-name=include) -Iinclude -Isrc/core -Isrc/serve
+# serve_fake.h has helpers the harness does not call.
+FUZZ_HOST_FLAGS = -std=gnu11 $(FUZZ_OPT) $(WARN) -Wno-unused-function -Iinclude -Isrc/core \
+  -Isrc/serve -Iplatform/posix -Itests -Itests/fuzz
+
+# Two variants: sanitizers (for finding bugs) and coverage (for measuring).
+FUZZ_INSTR_fuzz := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+FUZZ_LINK_fuzz  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_INSTR_cov  := -fprofile-instr-generate -fcoverage-mapping
+FUZZ_LINK_cov   := -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping
+
+.PHONY: fuzz fuzz-build fuzz-cov
+define fuzz_variant
+$(FUZZ_BUILD)/$(1)/obj/src/%.o: src/%.c include/l4lm.h include/l4lm_serve.h $(wildcard src/core/*.h)
+	@mkdir -p $$(@D)
+	$(FUZZ_CC) $$(FUZZ_CORE_FLAGS) $(FUZZ_INSTR_$(1)) -c $$< -o $$@
+$(FUZZ_BUILD)/$(1)/obj/platform/%.o: platform/%.c include/l4lm.h $(wildcard platform/posix/*.h)
+	@mkdir -p $$(@D)
+	$(FUZZ_CC) $$(FUZZ_HOST_FLAGS) $(FUZZ_INSTR_$(1)) -c $$< -o $$@
+FUZZ_OBJ_$(1) := $(CORE_SRC:%.c=$(FUZZ_BUILD)/$(1)/obj/%.o) \
+  $(SERVE_SRC:%.c=$(FUZZ_BUILD)/$(1)/obj/%.o) $(FUZZ_POSIX:%.c=$(FUZZ_BUILD)/$(1)/obj/%.o)
+$(FUZZ_BUILD)/$(1)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/serve_fake.h \
+    $$(FUZZ_OBJ_$(1))
+	$(FUZZ_CC) $$(FUZZ_HOST_FLAGS) $(FUZZ_LINK_$(1)) $$< $$(FUZZ_OBJ_$(1)) -lm -lpthread -o $$@
+endef
+$(foreach v,fuzz cov,$(eval $(call fuzz_variant,$(v))))
+# objects made by pattern rules are kept, not deleted as intermediates
+.SECONDARY: $(FUZZ_OBJ_fuzz) $(FUZZ_OBJ_cov)
+
+$(FUZZ_BUILD)/mkseeds: tests/fuzz/mkseeds.c $(BUILD)/libl4lm.a
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) $< $(BUILD)/libl4lm.a $(LDLIBS) -o $@
+
+fuzz-build: $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz/fuzz_%) $(FUZZ_BUILD)/mkseeds $(BUILD)/tools/mkgguf
+
+fuzz-cov: $(FUZZ_NAMES:%=$(FUZZ_BUILD)/cov/fuzz_%) fuzz-build
+	bash tests/fuzz.sh --coverage
+
+fuzz: fuzz-build
+	L4LM_FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz.sh
+
+clean: fuzz-clean
+.PHONY: fuzz-clean
+fuzz-clean:
+	rm -rf $(FUZZ_BUILD)

@@ -1,0 +1,165 @@
+/*
+** fuzz_tokenizer.c — libFuzzer harness: tokenizer encode of arbitrary bytes
+** and streaming decode of arbitrary ids, over real vocabularies loaded once
+** ($L4LM_FUZZ_MODELS: stories260K.gguf, the Llama SentencePiece vocabulary
+** in spm.gguf, stories260K.bin + tok512.bin; tiny.gguf always).
+**
+** Input: byte 0 picks the vocabulary, BOS and the decode buffer size; the
+** rest is the text, and read two bytes at a time, the token ids.
+** Checked besides memory safety: ids are in the vocabulary; a buffer of
+** exactly the needed size suffices and one less is refused; decoding
+** valid UTF-8 text's ids gives the text back (for vocabularies that pass
+** that on a sample at start-up, when no special or unknown id is involved);
+** the decoded stream of arbitrary ids is valid UTF-8 and respects the cap.
+*/
+#define _GNU_SOURCE /* memmem */
+#include "fuzz.h"
+
+#define MAX_TEXT 4096
+#define MAX_IDS  512
+
+typedef struct vocab {
+    uint8_t *model, *tok;
+    l4lm_model m;
+    l4lm_session *s;
+    bool round_trip; /* decode(encode(text)) == text holds for this vocabulary */
+} vocab;
+
+static vocab vocabs[4];
+static unsigned n_vocabs;
+static int32_t ids[3 * MAX_TEXT + 2], ids2[3 * MAX_TEXT + 2];
+static char out[MAX_IDS * 600 + MAX_TEXT * 8];
+
+/* Strict UTF-8, with the rules of the detokenizer: no overlongs, surrogates, > U+10FFFF. */
+static bool utf8_valid(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        uint8_t b = p[i];
+        size_t k = b < 0x80                 ? 1
+                   : b >= 0xC2 && b <= 0xDF ? 2
+                   : b >= 0xE0 && b <= 0xEF ? 3
+                   : b >= 0xF0 && b <= 0xF4 ? 4
+                                            : 0;
+        if (!k || n - i < k)
+            return false;
+        uint8_t lo = b == 0xE0 ? 0xA0 : b == 0xF0 ? 0x90 : 0x80;
+        uint8_t hi = b == 0xED ? 0x9F : b == 0xF4 ? 0x8F : 0xBF;
+        for (size_t j = 1; j < k; j++)
+            if (p[i + j] < (j == 1 ? lo : 0x80) || p[i + j] > (j == 1 ? hi : 0xBF))
+                return false;
+        i += k;
+    }
+    return true;
+}
+
+/* The text of ids through the streaming detokenizer, flushed at the end. */
+static size_t decode(const l4lm_session *s, const int32_t *v, size_t n, size_t cap)
+{
+    l4lm_detok d = {.after_bos = true};
+    l4lm_status st;
+    size_t len = 0;
+    for (size_t i = 0; i <= n; i++) {
+        size_t k = l4lm_detok_push(s, &d, i < n ? v[i] : -1, out + len, i < n ? cap : 600, &st);
+        FUZZ_CHECK(k <= cap || i == n, "wrote %zu bytes into %zu", k, cap);
+        FUZZ_CHECK(!st || !k, "an error with output");
+        len += k;
+    }
+    return len;
+}
+
+static bool has_special(const vocab *vb, const int32_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (l4lm_token_is_special(vb->s, v[i]) || v[i] == vb->m.vocab.unk)
+            return true;
+    return false;
+}
+
+static void add(const char *name, const char *tok_name)
+{
+    vocab *vb = &vocabs[n_vocabs];
+    size_t size, tok_size = 0;
+    void *arena;
+    if (!(vb->model = fuzz_load(name, &size)))
+        return;
+    if (tok_name && !(vb->tok = fuzz_load(tok_name, &tok_size)))
+        return;
+    l4lm_run_opts o = {.n_ctx = 16, .kv_type = L4LM_KV_F16, .max_prompt_bytes = MAX_TEXT};
+    if (l4lm_model_open(&vb->m, vb->model, size, vb->tok, tok_size) ||
+        !(vb->s = fuzz_session(&vb->m, &o, &arena))) {
+        fprintf(stderr, "fuzz_tokenizer: %s does not open\n", name);
+        abort();
+    }
+    static const char sample[] = "Hello world, a  b\tc\n d\xc3\xa9j\xc3\xa0 vu \xe2\x82\xac 42!";
+    size_t n, len = sizeof sample - 1;
+    vb->round_trip = !l4lm_tokenize(vb->s, sample, len, true, ids, 3 * MAX_TEXT, &n) &&
+                     decode(vb->s, ids, n, 600) == len && !memcmp(out, sample, len);
+    fprintf(stderr, "fuzz_tokenizer: %s: %u tokens, round trip %s\n", name, vb->m.hp.n_vocab,
+            vb->round_trip ? "checked" : "not checked");
+    n_vocabs++;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    add("stories260K.gguf", NULL);
+    add("spm.gguf", NULL);
+    add("stories260K.bin", "tok512.bin");
+    add("tiny.gguf", NULL);
+    if (!n_vocabs) {
+        fprintf(stderr, "fuzz_tokenizer: no vocabulary in $L4LM_FUZZ_MODELS\n");
+        abort();
+    }
+    return 0;
+}
+
+/* Encode text: every id valid, the exact buffer enough, one less refused. */
+static void encode(const vocab *vb, const char *text, size_t len, bool bos)
+{
+    size_t n = 0, n2 = 0;
+    l4lm_status st = l4lm_tokenize(vb->s, text, len, bos, ids, 3 * MAX_TEXT + 2, &n);
+    FUZZ_CHECK(st == L4LM_OK, "encode of %zu bytes: %s", len, l4lm_strerror(st));
+    for (size_t i = 0; i < n; i++)
+        FUZZ_CHECK(ids[i] >= 0 && (uint32_t)ids[i] < vb->m.hp.n_vocab, "id %d", (int)ids[i]);
+    FUZZ_CHECK(l4lm_tokenize(vb->s, text, len, bos, ids2, n, &n2) == L4LM_OK && n2 == n &&
+                   !memcmp(ids, ids2, n * sizeof *ids),
+               "the exact buffer gives another result");
+    if (n) {
+        st = l4lm_tokenize(vb->s, text, len, bos, ids2, n - 1, &n2);
+        FUZZ_CHECK(st == L4LM_E_BUFFER && n2 == n, "a short buffer gave %s", l4lm_strerror(st));
+    }
+    bool plain = utf8_valid((const uint8_t *)text, len) &&
+                 (vb->m.format != L4LM_FORMAT_GGUF || !memmem(text, len, "\xe2\x96\x81", 3));
+    if (vb->round_trip && plain && !has_special(vb, ids, n)) {
+        size_t got = decode(vb->s, ids, n, 600);
+        FUZZ_CHECK(got == len && !memcmp(out, text, len), "round trip: %zu bytes back of %zu", got,
+                   len);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const size_t caps[8] = {0, 1, 3, 4, 8, 35, 64, 600};
+    if (size < 1)
+        return 0;
+    const vocab *vb = &vocabs[data[0] % n_vocabs];
+    size_t len = size - 1 > MAX_TEXT ? MAX_TEXT : size - 1;
+    char *text = (char *)fuzz_copy(data + 1, len);
+    encode(vb, text, len, data[0] & 0x10);
+    /* arbitrary ids, mostly near the vocabulary, some far out */
+    size_t n = len / 2 > MAX_IDS ? MAX_IDS : len / 2;
+    uint32_t n_vocab = vb->m.hp.n_vocab;
+    char piece[600];
+    for (size_t i = 0; i < n; i++) {
+        uint16_t u = (uint16_t)(data[1 + 2 * i] | data[2 + 2 * i] << 8);
+        ids[i] = data[0] & 0x20 ? (int32_t)(int16_t)u : (int32_t)(u % (n_vocab + 8)) - 4;
+        size_t k = l4lm_token_piece(vb->s, ids[i], piece, caps[i % 8]);
+        FUZZ_CHECK(k <= caps[i % 8], "piece of %zu bytes in %zu", k, caps[i % 8]);
+        FUZZ_CHECK(ids[i] >= 0 && (uint32_t)ids[i] < n_vocab ? 1 : k == 0, "piece of a bad id");
+    }
+    size_t got = decode(vb->s, ids, n, caps[(data[0] >> 6) + 4]);
+    FUZZ_CHECK(utf8_valid((const uint8_t *)out, got), "decoded text is not UTF-8");
+    free(text);
+    return 0;
+}
