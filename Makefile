@@ -7,7 +7,9 @@ OPT     ?= -O2
 WARN    := -Wall -Wextra -Wshadow -Wvla -Werror
 # SIMD kernels are chosen at build time: on an x86_64 host with AVX2, F16C and
 # FMA the core uses the AVX2 paths (set SIMD= to build the portable C path).
-SIMD    ?= $(if $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw f16c /proc/cpuinfo && grep -qw fma /proc/cpuinfo && [ "$$(uname -m)" = x86_64 ] && echo y),-mavx2 -mf16c -mfma)
+# With AVX-512 VNNI as well, the integer dot products use it.
+SIMD    ?= $(if $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw f16c /proc/cpuinfo && grep -qw fma /proc/cpuinfo && [ "$$(uname -m)" = x86_64 ] && echo y),-mavx2 -mf16c -mfma) \
+           $(if $(shell grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null && grep -qw avx512vl /proc/cpuinfo && [ "$$(uname -m)" = x86_64 ] && echo y),-mavx512vl -mavx512vnni)
 # The core is freestanding: only the compiler's own headers.
 CORE_INC := -nostdinc -isystem $(shell $(CC) -print-file-name=include) -Iinclude -Isrc/core
 CORE_CFLAGS := -std=c11 $(OPT) -g $(SIMD) -ffreestanding -fno-math-errno -ffp-contract=off $(WARN) $(CORE_INC) $(EXTRA_CFLAGS)

@@ -1,15 +1,16 @@
 /*
-** test_kernels.c — the dot and matrix-vector kernels (kernels.c) against a
+** test_kernels.c — the dot and matrix kernels (kernels.c) against a
 ** double-precision reference computed here from weights and activations
 ** decoded by this file's own code, for every weight type and several sizes.
 **
 ** Tolerances (u = 2^-24, S = sum |w_i * a_i| over the partner values):
 **  - vs the reference on the partner-converted activations: |err| <= (n/32 + 8) u S,
-**    a bound on float rounding for the kernels' order (32 lanes then a tree;
-**    or one rounding per block and a running block sum);
+**    a bound on float rounding for the kernels' order (32 lanes, or one
+**    rounding per block and 8 lanes of block sums, then a tree);
 **  - vs the unrounded activations: that, plus the activation rounding: F16
 **    2^-11 |x|, BF16 2^-8 |x|, Q8_0 d/2 + 127 |fp16(d) - d| per element.
-** The SIMD path (when built) must equal the portable path bit for bit.
+** The SIMD path (when built) must equal the portable path bit for bit, and
+** the batched product must equal the single dots bit for bit.
 */
 #include <float.h>
 #include <math.h>
@@ -75,6 +76,34 @@ static uint32_t partner(uint32_t t)
 }
 
 static void put16(uint8_t *p, uint16_t h) { p[0] = (uint8_t)h, p[1] = (uint8_t)(h >> 8); }
+
+/* The prepared-activation layout as kernels.h documents it, decoded here.
+** Quantised rows: int8 q[32 nb], float d[nb], int32 s8[nb]; block j's
+** quants at 32 j, but whole groups of 8 blocks are interleaved: element
+** e of the group's block k at 32 (e / 4) + 4 k + e % 4. */
+static int act_quant(const uint8_t *act, uint32_t nb, uint32_t j, uint32_t e)
+{
+    if (j >= nb / 8 * 8)
+        return (int8_t)act[32 * j + e];
+    return (int8_t)act[32 * (j - j % 8) + 32 * (e / 4) + 4 * (j % 8) + e % 4];
+}
+static float act_scale(const uint8_t *act, uint32_t nb, uint32_t j)
+{
+    return (float)f32_val(act + 32 * nb + 4 * j);
+}
+static int32_t act_s8(const uint8_t *act, uint32_t nb, uint32_t j)
+{
+    int32_t v;
+    memcpy(&v, act + 36 * nb + 4 * j, 4);
+    return v;
+}
+/* Element i of a prepared activation row for weights of type t. */
+static double act_val(uint32_t t, const uint8_t *act, uint32_t n, uint32_t i)
+{
+    if (t == L4LM_TYPE_Q8_0 || t == L4LM_TYPE_Q4_0)
+        return (double)act_scale(act, n / 32, i / 32) * act_quant(act, n / 32, i / 32, i % 32);
+    return f32_val(act + 4 * i);
+}
 
 /* ggml's reference quantize_row_q8_0, with libm's roundf. */
 static void ref_quant_q8_0(const float *x, uint8_t *blk)
@@ -175,24 +204,31 @@ static void check_type(uint32_t t, uint32_t n, uint32_t rows, result *res)
     make_x(x, n, t == L4LM_TYPE_F16 ? 100.0f : 1000.0f);
     l4lm_act_prepare(t, x, n, act);
 
-    /* the partner representation is exactly what ggml would make */
+    /* the partner values are exactly what ggml would make */
     for (uint32_t i = 0; i < n; i++) {
-        uint16_t h, g;
-        if (t == L4LM_TYPE_F32) res->act_diff += memcmp(act + 4 * i, x + i, 4) != 0;
+        uint8_t h[2];
+        if (t == L4LM_TYPE_F32)
+            res->act_diff += memcmp(act + 4 * i, x + i, 4) != 0;
         if (t == L4LM_TYPE_F16 || t == L4LM_TYPE_BF16) {
-            h = t == L4LM_TYPE_F16 ? l4lm_f32_to_fp16(x[i]) : l4lm_f32_to_bf16(x[i]);
-            memcpy(&g, act + 2 * i, 2);
-            res->act_diff += g != h;
+            put16(h, t == L4LM_TYPE_F16 ? l4lm_f32_to_fp16(x[i]) : l4lm_f32_to_bf16(x[i]));
+            res->act_diff +=
+                f32_val(act + 4 * i) != (t == L4LM_TYPE_F16 ? half_val(h) : bf16_val(h));
         }
     }
     if (partner(t) == L4LM_TYPE_Q8_0)
         for (uint32_t b = 0; b < n / 32; b++) {
             uint8_t blk[34];
+            int sum = 0, bad = 0;
             ref_quant_q8_0(x + 32 * b, blk);
-            res->act_diff += memcmp(blk, act + 34 * b, 34) != 0;
+            for (uint32_t j = 0; j < 32; j++) {
+                bad |= act_quant(act, n / 32, b, j) != (int8_t)blk[2 + j];
+                sum += (int8_t)blk[2 + j];
+            }
+            bad |= act_scale(act, n / 32, b) != half_val(blk) || act_s8(act, n / 32, b) != 8 * sum;
+            res->act_diff += bad;
         }
     for (uint32_t i = 0; i < n; i++)
-        ad[i] = elem(partner(t), act, i);
+        ad[i] = act_val(t, act, n, i);
 
     for (uint32_t r = 0; r < rows; r++) {
         const uint8_t *row = w + r * rb;
@@ -242,19 +278,56 @@ static void check_type(uint32_t t, uint32_t n, uint32_t rows, result *res)
     free(full), free(wbuf), free(x), free(y), free(deq), free(abuf), free(ad);
 }
 
+/* The batched product: every output of l4lm_matmul equals l4lm_vec_dot's
+** bit for bit, for 1 to 9 activation rows (every tile width) and any row
+** range; nothing else is written. Returns the number of wrong outputs. */
+static int check_matmul(uint32_t t, uint32_t n, uint32_t rows)
+{
+    uint64_t rb;
+    if (!l4lm_row_bytes(t, n, &rb))
+        return 0;
+    uint32_t n_b = 1 + rnd() % 9, ys = rows + 3;
+    size_t ab = l4lm_act_bytes(t, n);
+    uint8_t *wbuf = malloc(rb * rows + 1), *w = wbuf + 1, *act = aligned_alloc(64, ab * n_b);
+    float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * ys * n_b);
+    for (uint32_t r = 0; r < rows; r++)
+        make_row(t, w + r * rb, n, (float)pow(10, 2 - 4 * rnd01()));
+    for (uint32_t b = 0; b < n_b; b++) {
+        make_x(x, n, t == L4LM_TYPE_F16 ? 100.0f : 1000.0f);
+        l4lm_act_prepare(t, x, n, act + b * ab);
+    }
+    for (size_t i = 0; i < (size_t)ys * n_b; i++)
+        y[i] = -12345.0f;
+    uint32_t r0 = rnd() % 4 == 0 ? 0 : rnd() % rows;
+    uint32_t r1 = rnd() % 4 == 0 ? rows : r0 + rnd() % (rows - r0 + 1);
+    l4lm_matmul(t, w, act, ab, n, y, ys, r0, r1, n_b);
+    int diff = 0;
+    for (uint32_t b = 0; b < n_b; b++)
+        for (uint32_t r = 0; r < ys; r++) {
+            float want =
+                r >= r0 && r < r1 ? l4lm_vec_dot(t, w + r * rb, act + b * ab, n) : -12345.0f;
+            diff += memcmp(&want, y + (size_t)b * ys + r, 4) != 0;
+        }
+    free(wbuf), free(act), free(x), free(y);
+    return diff;
+}
+
 static const char *tname(uint32_t t) { return l4lm_type_name((l4lm_type)t); }
 
 static void test_type(uint32_t t, int quick)
 {
     static const uint32_t ns_float[] = {1, 7, 32, 33, 64, 100, 288, 4095, 4096};
-    static const uint32_t ns_quant[] = {32, 64, 96, 288, 2048, 4096};
+    static const uint32_t ns_quant[] = {32, 64, 96, 288, 352, 640, 2048, 4096};
     int q = t == L4LM_TYPE_Q8_0 || t == L4LM_TYPE_Q4_0;
     const uint32_t *ns = q ? ns_quant : ns_float;
     size_t nn = q ? sizeof ns_quant / sizeof *ns_quant : sizeof ns_float / sizeof *ns_float;
     result res = {0};
+    int mm_diff = 0;
     for (int rep = 0; rep < (quick ? 2 : 8); rep++)
-        for (size_t k = 0; k < nn; k++)
+        for (size_t k = 0; k < nn; k++) {
             check_type(t, ns[k], ns[k] > 1000 ? 9 : 17, &res);
+            mm_diff += check_matmul(t, ns[k], ns[k] > 1000 ? 19 : 37);
+        }
     char name[64];
     snprintf(name, sizeof name, "vec_dot %s", tname(t));
     if (res.partner_ratio <= 1 && res.exact_ratio <= 1)
@@ -269,6 +342,8 @@ static void test_type(uint32_t t, int quick)
     T_CHECK(name, res.deq_diff == 0, "%d elements differ", res.deq_diff);
     snprintf(name, sizeof name, "matvec %s sub-ranges", tname(t));
     T_CHECK(name, res.sub_diff == 0, "%d outputs differ", res.sub_diff);
+    snprintf(name, sizeof name, "matmul %s == vec_dot", tname(t));
+    T_CHECK(name, mm_diff == 0, "%d outputs differ", mm_diff);
     snprintf(name, sizeof name, "simd == plain %s", tname(t));
     T_CHECK(name, res.simd_diff == 0, "%d dots differ", res.simd_diff);
 }
@@ -277,7 +352,7 @@ static void test_type(uint32_t t, int quick)
 static void test_q8_bounds(void)
 {
     float x[4096];
-    uint8_t act[4096 / 32 * 34];
+    static uint8_t act[4096 / 32 * 40];
     double worst = 0;
     int bad = 0;
     for (int rep = 0; rep < 20; rep++) {
@@ -287,9 +362,9 @@ static void test_q8_bounds(void)
             float amax = 0;
             for (int j = 0; j < 32; j++)
                 amax = fmaxf(amax, fabsf(x[32 * b + j]));
-            double d = amax / 127.0f, d16 = half_val(act + 34 * b);
+            double d = amax / 127.0f, d16 = act_scale(act, 128, b);
             for (int j = 0; j < 32; j++) {
-                int qv = (int8_t)act[34 * b + 2 + j];
+                int qv = act_quant(act, 128, b, j);
                 double err = fabs(x[32 * b + j] - qv * d16);
                 double lim = d / 2 * (1 + 1e-6) + abs(qv) * fabs(d16 - d);
                 bad += err > lim;
@@ -345,14 +420,16 @@ static void test_q4_bounds(void)
 static void test_edges(void)
 {
     float x[64] = {0};
-    uint8_t act[68], w[68] = {0};
+    uint8_t act[128], w[68] = {0};
     l4lm_act_prepare(L4LM_TYPE_Q8_0, x, 64, act);
-    int ok = 1;
-    for (int i = 0; i < 68; i++) ok &= act[i] == 0;
+    int ok = l4lm_act_bytes(L4LM_TYPE_Q8_0, 64) == sizeof act;
+    for (int i = 0; i < 80; i++)
+        ok &= act[i] == 0;
     /* d = 1 exactly: halves must round away from zero, as roundf does */
     x[0] = 127.0f, x[1] = 2.5f, x[2] = -2.5f, x[3] = 0.5f, x[4] = -126.5f;
     l4lm_act_prepare(L4LM_TYPE_Q8_0, x, 32, act);
-    ok &= (int8_t)act[3] == 3 && (int8_t)act[4] == -3 && act[5] == 1 && (int8_t)act[6] == -127;
+    ok &= act_scale(act, 1, 0) == 1.0f && act_s8(act, 1, 0) == 8 * (127 + 3 - 3 + 1 - 127);
+    ok &= (int8_t)act[1] == 3 && (int8_t)act[2] == -3 && act[3] == 1 && (int8_t)act[4] == -127;
     x[3] = INFINITY, x[40] = NAN, x[41] = -1e-45f;
     l4lm_act_prepare(L4LM_TYPE_Q8_0, x, 64, act);
     (void)l4lm_vec_dot(L4LM_TYPE_Q8_0, w, act, 64);
@@ -365,19 +442,7 @@ static void test_edges(void)
 int main(int argc, char **argv)
 {
     int quick = argc > 1 && strcmp(argv[1], "--asan") == 0;
-#if defined(__AVX2__)
-    printf("# SIMD path: AVX2%s\n",
-#ifdef __F16C__
-           " + F16C"
-#else
-           " (F16 in C: no F16C)"
-#endif
-    );
-#elif defined(__aarch64__) && defined(__ARM_NEON)
-    printf("# SIMD path: NEON\n");
-#else
-    printf("# no SIMD path in this build: plain C only\n");
-#endif
+    printf("# SIMD path of the kernels: %s\n", l4lm_kernels_simd());
     const uint32_t types[] = {L4LM_TYPE_F32, L4LM_TYPE_F16, L4LM_TYPE_BF16, L4LM_TYPE_Q8_0,
                               L4LM_TYPE_Q4_0};
     for (size_t i = 0; i < sizeof types / sizeof *types; i++)

@@ -8,6 +8,7 @@
 ** matrix-matrix product). Each output element is still one dot product in
 ** a fixed order, so a batch gives bit-for-bit the logits of one-at-a-time.
 */
+#include "half.h"
 #include "session.h"
 
 /* ------------------------------------------------------- building blocks */
@@ -55,8 +56,6 @@ static void add_residual(l4lm_session *s, const float *y, uint32_t n_b)
 
 /* ------------------------------------------------ matrix times a batch */
 
-#define ROW_TILE 16 /* rows kept hot in cache while every token of the batch passes */
-
 typedef struct matmul_job {
     const l4lm_mat *w;
     const uint8_t *act; /* n_b prepared rows, act_stride bytes apart */
@@ -68,12 +67,7 @@ typedef struct matmul_job {
 static void matmul_rows(const matmul_job *j, uint32_t r0, uint32_t r1)
 {
     const l4lm_mat *w = j->w;
-    for (uint32_t r = r0; r < r1; r += ROW_TILE) {
-        uint32_t end = r + ROW_TILE < r1 ? r + ROW_TILE : r1;
-        for (uint32_t b = 0; b < j->n_b; b++)
-            l4lm_matvec(w->type, w->data, j->act + b * j->act_stride, w->n_in,
-                        j->y + (size_t)b * j->y_stride, r, end);
-    }
+    l4lm_matmul(w->type, w->data, j->act, j->act_stride, w->n_in, j->y, j->y_stride, r0, r1, j->n_b);
 }
 
 static void matmul_task(void *arg, uint32_t i)
@@ -152,19 +146,12 @@ static void cache_store(l4lm_session *s, void *cache, uint64_t at, const float *
     }
 }
 
+/* q . K[at..at+n): the kernels' dot, so it is vectorised and in a fixed order. */
 static float cache_dot(const l4lm_session *s, uint64_t at, const float *q, uint32_t n)
 {
-    float sum = 0.0f;
-    if (s->kv_type == L4LM_KV_F16) {
-        const uint16_t *k = (const uint16_t *)s->k_cache + at;
-        for (uint32_t i = 0; i < n; i++)
-            sum += q[i] * l4lm_fp16_to_f32(k[i]);
-    } else {
-        const float *k = (const float *)s->k_cache + at;
-        for (uint32_t i = 0; i < n; i++)
-            sum += q[i] * k[i];
-    }
-    return sum;
+    if (s->kv_type == L4LM_KV_F16)
+        return l4lm_vec_dot(L4LM_TYPE_F16, (const uint16_t *)s->k_cache + at, q, n);
+    return l4lm_vec_dot(L4LM_TYPE_F32, (const float *)s->k_cache + at, q, n);
 }
 
 static void cache_axpy(const l4lm_session *s, uint64_t at, float a, float *out, uint32_t n)
@@ -172,7 +159,7 @@ static void cache_axpy(const l4lm_session *s, uint64_t at, float a, float *out, 
     if (s->kv_type == L4LM_KV_F16) {
         const uint16_t *v = (const uint16_t *)s->v_cache + at;
         for (uint32_t i = 0; i < n; i++)
-            out[i] += a * l4lm_fp16_to_f32(v[i]);
+            out[i] += a * l4lm_half_decode(v[i]); /* inline, so the loop vectorises */
     } else {
         const float *v = (const float *)s->v_cache + at;
         for (uint32_t i = 0; i < n; i++)

@@ -99,10 +99,17 @@ float l4lm_vec_dot(uint32_t wtype, const void *wrow, const void *act, uint32_t n
 /* y[r] = W[r] . x for r in [r0, r1); W has rows of n elements of wtype. */
 void l4lm_matvec(uint32_t wtype, const void *w, const void *act, uint32_t n, float *y,
                  uint32_t r0, uint32_t r1);
+/* y[b * y_stride + r] = W[r] . act_b for r in [r0, r1), b < n_b, act_b at
+** act + b * act_stride: each weight row is unpacked once per few activation
+** rows (prefill). Every output equals l4lm_vec_dot's bit for bit. */
+void l4lm_matmul(uint32_t wtype, const void *w, const void *act, size_t act_stride, uint32_t n,
+                 float *y, size_t y_stride, uint32_t r0, uint32_t r1, uint32_t n_b);
 /* Dequantize one row of n elements to floats. */
 void l4lm_row_to_f32(uint32_t wtype, const void *row, float *out, uint32_t n);
 /* l4lm_vec_dot without SIMD, for tests: the SIMD paths must match it bit for bit. */
 float l4lm_vec_dot_plain(uint32_t wtype, const void *wrow, const void *act, uint32_t n);
+/* The SIMD path this build of the kernels uses ("AVX2 + F16C", "NEON", "none"). */
+const char *l4lm_kernels_simd(void);
 
 /* ---- tokenizer.c: SentencePiece-style BPE; tables live in the arena ---- */
 typedef struct l4lm_tok l4lm_tok; /* opaque, placed in the arena */

@@ -1,8 +1,13 @@
 /*
 ** kernels_x86.c — AVX2 inner loops of the kernels, compiled only when the
-** build targets AVX2 (F16 also needs F16C). They keep the reduction order of
-** kernels.h — separate multiply and add, lane i % 32, exact integer block
-** sums — so they return exactly what the portable C path returns.
+** build targets AVX2 (F16 weights also need F16C); the quantised dots use
+** VNNI's dpbusd when the build also targets AVX-512 VNNI (with VL) or
+** AVX-VNNI. They keep the reduction order of kernels.h — separate multiply
+** and add, float lane i % 32, exact integer block sums into lane j % 8 — so
+** they return exactly what the portable C path returns.
+**
+** Each pass unpacks 8 blocks of one weight row once and dots them with up to
+** L4LM_TILE activation rows (prefill), or with one (decode).
 */
 #include "kernels.h"
 
@@ -12,96 +17,353 @@
 #define _MM_MALLOC_H_INCLUDED
 #include <immintrin.h>
 
-/* Eight elements of type t at p, as floats. */
-static inline __m256 load8(uint32_t t, const uint8_t *p)
+#define INLINE static inline __attribute__((always_inline))
+
+/* u8 x s8 dot products of 4 bytes into 32-bit lanes, where the CPU has them. */
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define L4LM_VNNI 1
+static inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s)
+{
+    return _mm256_dpbusd_epi32(acc, u, s);
+}
+#elif defined(__AVXVNNI__)
+#define L4LM_VNNI 1
+static inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s)
+{
+    return _mm256_dpbusd_avx_epi32(acc, u, s);
+}
+#endif
+/* Loops over registers must unroll for the registers to exist. */
+#define UNROLL _Pragma("GCC unroll 8")
+
+static inline __m256i load256(const uint8_t *p)
+{
+    return _mm256_loadu_si256((const __m256i *)p);
+}
+
+static inline __m128i load128(const uint8_t *p)
+{
+    return _mm_loadu_si128((const __m128i *)p);
+}
+
+/* The tree of kernels.h over 8 lanes, in the same order as the C code. */
+static inline float hsum8(__m256 v)
+{
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+/* One output from nv registers of lanes (nv = 4: the 32 float lanes; 1: the
+** 8 quantised ones). When the loop stopped short of n, the C code adds
+** the rest and sums. */
+INLINE float finish(uint32_t t, const uint8_t *w, const uint8_t *a, uint32_t n, uint32_t done,
+                    const __m256 *s, int nv)
+{
+    if (done == n) /* 32 lanes: j + 16, then j + 8, then the 8-lane tree */
+        return hsum8(nv == 1 ? s[0]
+                             : _mm256_add_ps(_mm256_add_ps(s[0], s[2]), _mm256_add_ps(s[1], s[3])));
+    float acc[L4LM_LANES];
+    for (int k = 0; k < nv; k++)
+        _mm256_storeu_ps(acc + 8 * k, s[k]);
+    return l4lm_kern_finish(t, w, a, n, done, acc);
+}
+
+/* Asks for the weight row L4LM_PREFETCH_ROWS ahead, whole: the hardware
+** prefetcher alone leaves decode well short of the memory bandwidth, and
+** prefill stalls at every new tile of rows (measured on zen4). Prefetches
+** never fault, so rows past the end cost nothing but a little bandwidth. */
+static inline void prefetch_row(const uint8_t *row, size_t rb)
+{
+    uintptr_t ahead = (uintptr_t)row + L4LM_PREFETCH_ROWS * rb;
+    for (size_t o = 0; o < rb; o += 64)
+        _mm_prefetch((const char *)(ahead + o), _MM_HINT_T1);
+}
+
+/* ---------------------------------------------------------- F32, F16, BF16 */
+
+/* Eight weights of type t at p, as floats. */
+INLINE __m256 load8(uint32_t t, const uint8_t *p)
 {
     switch (t) {
 #ifdef __F16C__
     case L4LM_TYPE_F16:
-        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        return _mm256_cvtph_ps(load128(p));
 #endif
     case L4LM_TYPE_BF16:
-        return _mm256_castsi256_ps(
-            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load128(p)), 16));
     default:
-        return _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)p));
+        return _mm256_loadu_ps((const float *)p);
     }
 }
 
-/* Registers s[k] hold lanes 8k..8k+7 of the 32. */
-static inline __attribute__((always_inline)) uint32_t lanes(uint32_t t, float acc[L4LM_LANES],
-                                                            const uint8_t *w, const uint8_t *a,
-                                                            uint32_t n)
+/* na (1 or 2) activation rows: s[a][k] holds lanes 8k..8k+7 of the 32, each
+** weight vector is loaded once for both rows. Returns the elements done. */
+INLINE uint32_t float_pass(uint32_t t, const uint8_t *w, const uint8_t *act, size_t st, uint32_t n,
+                           uint32_t na, __m256 s[][4])
 {
     size_t es = t == L4LM_TYPE_F32 ? 4 : 2;
-    __m256 s[4];
-    for (int k = 0; k < 4; k++)
-        s[k] = _mm256_setzero_ps();
+    UNROLL
+    for (uint32_t a = 0; a < na; a++) {
+        UNROLL
+        for (int k = 0; k < 4; k++)
+            s[a][k] = _mm256_setzero_ps();
+    }
     uint32_t i = 0;
-    for (; i + L4LM_LANES <= n; i += L4LM_LANES)
+    for (; i + L4LM_LANES <= n; i += L4LM_LANES) {
+        UNROLL
         for (int k = 0; k < 4; k++) {
-            size_t off = (i + 8 * (size_t)k) * es;
-            s[k] = _mm256_add_ps(s[k], _mm256_mul_ps(load8(t, w + off), load8(t, a + off)));
+            __m256 wv = load8(t, w + (i + 8 * (size_t)k) * es);
+            UNROLL
+            for (uint32_t a = 0; a < na; a++) {
+                const float *x = (const float *)(act + a * st) + i + 8 * k;
+                s[a][k] = _mm256_add_ps(s[a][k], _mm256_mul_ps(wv, _mm256_loadu_ps(x)));
+            }
         }
-    for (int k = 0; k < 4; k++)
-        _mm256_storeu_ps(acc + 8 * k, s[k]);
+    }
     return i;
 }
 
-uint32_t l4lm_simd_lanes(uint32_t wtype, float acc[L4LM_LANES], const uint8_t *w,
-                         const uint8_t *a, uint32_t n)
+INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys)
+{
+    for (uint32_t r = r0; r < r1; r++) {
+        const uint8_t *row = w + r * rb;
+        prefetch_row(row, rb);
+        for (uint32_t a = 0; a < na; a += 2) {
+            __m256 s[2][4];
+            uint32_t two = na - a >= 2, done;
+            if (two)
+                done = float_pass(t, row, act + a * st, st, n, 2, s);
+            else
+                done = float_pass(t, row, act + a * st, st, n, 1, s);
+            for (uint32_t k = 0; k <= two; k++)
+                y[(a + k) * ys + r] = finish(t, row, act + (a + k) * st, n, done, s[k], 4);
+        }
+    }
+}
+
+/* ------------------------------------------------------------- Q8_0, Q4_0 */
+
+/* Eight fp16 block scales, as floats; F16C converts exactly, like
+** l4lm_half_decode, only faster. */
+static inline __m256 halves8(__m128i h)
+{
+#ifdef __F16C__
+    return _mm256_cvtph_ps(h);
+#else
+    uint16_t v[8];
+    float f[8];
+    _mm_storeu_si128((__m128i *)v, h);
+    for (int k = 0; k < 8; k++)
+        f[k] = l4lm_half_decode(v[k]);
+    return _mm256_loadu_ps(f);
+#endif
+}
+
+/* The scales of 8 Q4_0 blocks at p. Block k's scale sits at 18 k, which is
+** 16-bit word k of the 16-byte chunk k: blends pick word k of chunk k. */
+static inline __m256 q4_0_scales(const uint8_t *p)
+{
+    __m256i b = _mm256_blend_epi16(load256(p), load256(p + 32), 0x0c);
+    __m256i c = _mm256_blend_epi16(load256(p + 64), load256(p + 96), 0xc0);
+    __m256i d = _mm256_blend_epi16(b, c, 0xf0); /* even k in the low half, odd k in the high */
+    return halves8(
+        _mm_blend_epi16(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1), 0xaa));
+}
+
+/* The scales of 8 Q8_0 blocks at p: block k's at 34 k, word k of the 32-byte chunk k. */
+static inline __m256 q8_0_scales(const uint8_t *p)
+{
+    __m128i a = _mm_blend_epi16(load128(p), load128(p + 32), 0x02);
+    __m128i b = _mm_blend_epi16(load128(p + 64), load128(p + 96), 0x08);
+    __m128i c = _mm_blend_epi16(load128(p + 128), load128(p + 160), 0x20);
+    __m128i d = _mm_blend_epi16(load128(p + 192), load128(p + 224), 0x80);
+    return halves8(_mm_blend_epi16(_mm_blend_epi16(a, b, 0x0c), _mm_blend_epi16(c, d, 0xc0), 0xf0));
+}
+
+/* Block sums of 8 blocks j.. in block order, to float lane j % 8: scaled by
+** dw * dx and added to sum, after subtracting offset times the sums s8. */
+INLINE __m256 add_blocks(__m256 sum, __m256i isum, __m256 dw, const uint8_t *a, uint32_t nb,
+                         uint32_t j, int offset)
+{
+    if (offset) {
+        __m256i s8 = load256(a + l4lm_kern_qa_s8(nb) + 4 * (size_t)j);
+        isum = _mm256_sub_epi32(isum, offset == 1 ? s8 : _mm256_slli_epi32(s8, 4));
+    }
+    __m256 dd = _mm256_mul_ps(dw, _mm256_loadu_ps((const float *)(a + l4lm_kern_qa_d(nb)) + j));
+    return _mm256_add_ps(sum, _mm256_mul_ps(_mm256_cvtepi32_ps(isum), dd));
+}
+
+/* Bytes 0..15 of 8 blocks at p, stride bytes apart, transposed to the
+** activation layout: 32-bit lane k of v[c] holds bytes 4c..4c+3 of block k. */
+INLINE void transpose8(const uint8_t *p, size_t stride, __m256i v[4])
+{
+    __m256i y[4];
+    UNROLL
+    for (int k = 0; k < 4; k++) /* blocks k | k + 4 */
+        y[k] = _mm256_inserti128_si256(_mm256_castsi128_si256(load128(p + k * stride)),
+                                       load128(p + (k + 4) * stride), 1);
+    __m256i t0 = _mm256_unpacklo_epi32(y[0], y[1]), t1 = _mm256_unpackhi_epi32(y[0], y[1]);
+    __m256i t2 = _mm256_unpacklo_epi32(y[2], y[3]), t3 = _mm256_unpackhi_epi32(y[2], y[3]);
+    v[0] = _mm256_unpacklo_epi64(t0, t2), v[1] = _mm256_unpackhi_epi64(t0, t2);
+    v[2] = _mm256_unpacklo_epi64(t1, t3), v[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+/* Q4_0, 8 blocks at a time; q[c] gets the nibbles of activation chunk c
+** (elements 4c..4c+3 of each block) as unsigned bytes. Without VNNI a
+** 16-bit lane sums 16 products of at most 15 * 127 of one block (30480)
+** before the last step widens to 32 bits: nothing saturates or wraps. */
+INLINE void q4_0_lanes(const uint8_t *w, const uint8_t *act, size_t st, uint32_t nb, uint32_t na,
+                       __m256 *sum)
+{
+    const __m256i low4 = _mm256_set1_epi8(15);
+    for (uint32_t a = 0; a < na; a++)
+        sum[a] = _mm256_setzero_ps();
+    for (uint32_t j = 0; j + 8 <= nb; j += 8) {
+        const uint8_t *wg = w + (size_t)j * L4LM_Q4_0_BYTES;
+        __m256i v[4], q[8];
+        transpose8(wg + 2, L4LM_Q4_0_BYTES, v);
+        UNROLL
+        for (int c = 0; c < 4; c++) {
+            q[c] = _mm256_and_si256(v[c], low4);
+            q[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v[c], 4), low4);
+        }
+        __m256 dw = q4_0_scales(wg);
+        for (uint32_t a = 0; a < na; a++) {
+            const uint8_t *x = act + a * st + (size_t)j * L4LM_QBLOCK;
+#ifdef L4LM_VNNI
+            __m256i isum = _mm256_setzero_si256();
+            UNROLL
+            for (int c = 0; c < 8; c++)
+                isum = dpbusd(isum, q[c], load256(x + 32 * c));
+#else
+            __m256i i16 = _mm256_setzero_si256();
+            UNROLL
+            for (int c = 0; c < 8; c++)
+                i16 = _mm256_add_epi16(i16, _mm256_maddubs_epi16(q[c], load256(x + 32 * c)));
+            __m256i isum = _mm256_madd_epi16(i16, _mm256_set1_epi16(1));
+#endif
+            sum[a] = add_blocks(sum[a], isum, dw, act + a * st, nb, j, 1);
+        }
+    }
+}
+
+/* Q8_0, 8 blocks at a time; q[c] gets the bytes of activation chunk c.
+** VNNI multiplies unsigned by signed bytes: the weights go in as w + 128,
+** and 128 * sum x = 16 * s8 comes off. Without VNNI, maddubs does the same
+** with w's sign moved onto x; with x in [-127, 127] no pair sum
+** saturates, even for w = -128. */
+INLINE void q8_0_lanes(const uint8_t *w, const uint8_t *act, size_t st, uint32_t nb, uint32_t na,
+                       __m256 *sum)
+{
+    for (uint32_t a = 0; a < na; a++)
+        sum[a] = _mm256_setzero_ps();
+    for (uint32_t j = 0; j + 8 <= nb; j += 8) {
+        const uint8_t *wg = w + (size_t)j * L4LM_Q8_0_BYTES;
+        __m256i q[8];
+        transpose8(wg + 2, L4LM_Q8_0_BYTES, q);
+        transpose8(wg + 18, L4LM_Q8_0_BYTES, q + 4);
+#ifdef L4LM_VNNI
+        UNROLL
+        for (int c = 0; c < 8; c++)
+            q[c] = _mm256_xor_si256(q[c], _mm256_set1_epi8(-128));
+#endif
+        __m256 dw = q8_0_scales(wg);
+        for (uint32_t a = 0; a < na; a++) {
+            const uint8_t *x = act + a * st + (size_t)j * L4LM_QBLOCK;
+            __m256i isum = _mm256_setzero_si256();
+            UNROLL
+            for (int c = 0; c < 8; c++) {
+#ifdef L4LM_VNNI
+                isum = dpbusd(isum, q[c], load256(x + 32 * c));
+#else
+                __m256i xs = _mm256_sign_epi8(load256(x + 32 * c), q[c]);
+                __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(q[c]), xs);
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+#endif
+            }
+#ifdef L4LM_VNNI
+            sum[a] = add_blocks(sum[a], isum, dw, act + a * st, nb, j, 16);
+#else
+            sum[a] = add_blocks(sum[a], isum, dw, act + a * st, nb, j, 0);
+#endif
+        }
+    }
+}
+
+INLINE void quant_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys)
+{
+    uint32_t nb = n / L4LM_QBLOCK, done = nb / 8 * 8 * L4LM_QBLOCK;
+    for (uint32_t r = r0; r < r1; r++) {
+        const uint8_t *row = w + r * rb;
+        prefetch_row(row, rb);
+        __m256 s[L4LM_TILE];
+        if (t == L4LM_TYPE_Q4_0)
+            q4_0_lanes(row, act, st, nb, na, s);
+        else
+            q8_0_lanes(row, act, st, nb, na, s);
+        for (uint32_t a = 0; a < na; a++)
+            y[a * ys + r] = finish(t, row, act + a * st, n, done, &s[a], 1);
+    }
+}
+
+/* One copy of the loops per type; decode's single activation row gets its own. */
+INLINE void rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st, uint32_t n,
+                 uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys)
+{
+    if (l4lm_kern_quant(t))
+        quant_rows(t, w, rb, act, st, n, na, r0, r1, y, ys);
+    else
+        float_rows(t, w, rb, act, st, n, na, r0, r1, y, ys);
+}
+
+INLINE void tile(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st, uint32_t n,
+                 uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys)
+{
+    if (na == 1)
+        rows(t, w, rb, act, st, n, 1, r0, r1, y, ys);
+    else
+        rows(t, w, rb, act, st, n, na, r0, r1, y, ys);
+}
+
+const char *l4lm_simd_name(void)
+{
+#if defined(L4LM_VNNI) && defined(__F16C__)
+    return "AVX2 + F16C + VNNI";
+#elif defined(__F16C__)
+    return "AVX2 + F16C";
+#else
+    return "AVX2 (F16 weights in C: no F16C)";
+#endif
+}
+
+bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const uint8_t *act,
+                      size_t act_stride, uint32_t n, uint32_t na, uint32_t r0, uint32_t r1,
+                      float *y, size_t y_stride)
 {
     switch (wtype) {
-    case L4LM_TYPE_F32: return lanes(L4LM_TYPE_F32, acc, w, a, n);
+    case L4LM_TYPE_F32:
+        tile(L4LM_TYPE_F32, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride);
+        break;
 #ifdef __F16C__
-    case L4LM_TYPE_F16: return lanes(L4LM_TYPE_F16, acc, w, a, n);
+    case L4LM_TYPE_F16:
+        tile(L4LM_TYPE_F16, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride);
+        break;
 #endif
-    case L4LM_TYPE_BF16: return lanes(L4LM_TYPE_BF16, acc, w, a, n);
-    default: return 0;
+    case L4LM_TYPE_BF16:
+        tile(L4LM_TYPE_BF16, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride);
+        break;
+    case L4LM_TYPE_Q8_0:
+        tile(L4LM_TYPE_Q8_0, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride);
+        break;
+    case L4LM_TYPE_Q4_0:
+        tile(L4LM_TYPE_Q4_0, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride);
+        break;
+    default:
+        return false;
     }
-}
-
-/* Q4_0's 16 bytes as 32 signed values: low nibbles first, then high ones. */
-static inline __m256i q4_unpack(const uint8_t *q)
-{
-    __m128i v = _mm_loadu_si128((const __m128i *)q), m = _mm_set1_epi8(15);
-    __m256i x = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
-    return _mm256_sub_epi8(x, _mm256_set1_epi8(8));
-}
-
-/* Exact sum of 32 int8 products. maddubs wants unsigned x signed, so the
-** sign of w moves onto x; with x in [-127, 127] (our Q8_0 activations) no
-** pair sum saturates, even for w = -128. */
-static inline int32_t isum32(__m256i w, __m256i x)
-{
-    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-    __m256i s = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
-    return _mm_cvtsi128_si32(h);
-}
-
-/* A block's fp16 scale; F16C converts exactly, like l4lm_half_decode, only faster. */
-static inline float scale(const uint8_t *blk)
-{
-#ifdef __F16C__
-    return _cvtsh_ss(l4lm_kern_ld16(blk));
-#else
-    return l4lm_half_decode(l4lm_kern_ld16(blk));
-#endif
-}
-
-float l4lm_simd_dot_quant(uint32_t wtype, const uint8_t *w, const uint8_t *a, uint32_t nb)
-{
-    float sum = 0.0f;
-    size_t wb = wtype == L4LM_TYPE_Q8_0 ? L4LM_Q8_0_BYTES : L4LM_Q4_0_BYTES;
-    for (uint32_t b = 0; b < nb; b++, w += wb, a += L4LM_Q8_0_BYTES) {
-        __m256i x = _mm256_loadu_si256((const __m256i *)(a + 2));
-        __m256i q = wtype == L4LM_TYPE_Q8_0 ? _mm256_loadu_si256((const __m256i *)(w + 2))
-                                            : q4_unpack(w + 2);
-        sum = l4lm_kern_block(sum, isum32(q, x), scale(w), scale(a));
-    }
-    return sum;
+    return true;
 }
 #endif

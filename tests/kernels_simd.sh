@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# kernels_simd.sh — every SIMD path of the kernels this machine can run, each
+# built from the same sources with its own compiler flags and put through
+# tests/test_kernels.c (which checks it against the portable C path and a
+# double-precision reference): the portable C path itself, AVX2 without and
+# with F16C, AVX2 with VNNI (AVX-512 VNNI or AVX-VNNI, where the CPU has
+# them), and NEON without and with sdot (natively on aarch64, else under
+# qemu-aarch64 when the cross compiler and qemu are installed). Every build
+# must pass and print the same hash of its dot results: the same bits on
+# every path, whichever one the main build picked.
+cd "$(dirname "$0")/.." || exit 1
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+# The test program and the modules it calls.
+SRC="kernels kernels_x86 kernels_arm math types util"
+hashes=()
+
+variant() { # label, compiler, runner (may be empty), core flags, link flags
+    local label=$1 cc=$2 run=$3 flags=$4 ldflags=$5 dir="$tmp/$1" inc out f
+    mkdir -p "$dir"
+    inc=$($cc -print-file-name=include)
+    for f in $SRC; do
+        # shellcheck disable=SC2086 # flag lists are meant to split
+        if ! $cc -std=c11 -O2 $flags -ffreestanding -fno-math-errno -ffp-contract=off -nostdinc \
+            -isystem "$inc" -Iinclude -Isrc/core -Wall -Wextra -Wshadow -Wvla -Werror \
+            -c "src/core/$f.c" -o "$dir/$f.o" 2>"$dir/err"; then
+            echo "FAIL kernels-simd-$label: src/core/$f.c does not build:"; head -5 "$dir/err"
+            return
+        fi
+    done
+    # shellcheck disable=SC2086
+    if ! $cc -std=gnu11 -O2 -ffp-contract=off -Iinclude -Isrc/core -Itests tests/test_kernels.c \
+        "$dir"/*.o -lm $ldflags -o "$dir/test" 2>"$dir/err"; then
+        echo "FAIL kernels-simd-$label: tests/test_kernels.c does not link:"; head -5 "$dir/err"
+        return
+    fi
+    # --asan: the short run, the same for every build, so the hashes compare
+    out=$($run "$dir/test" --asan 2>&1)
+    local fails path hash
+    fails=$(printf '%s\n' "$out" | grep '^FAIL')
+    path=$(printf '%s\n' "$out" | sed -n 's/^# SIMD path of the kernels: //p')
+    hash=$(printf '%s\n' "$out" | sed -n 's/^# hash of all dot results: \([0-9a-f]*\).*/\1/p')
+    if [ -n "$fails" ] || [ -z "$hash" ]; then
+        echo "FAIL kernels-simd-$label: test_kernels failed:"
+        printf '%s\n' "${fails:-$(printf '%s\n' "$out" | tail -3)}" | head -5
+        return
+    fi
+    echo "ok kernels-simd-$label: path \"$path\", hash $hash"
+    hashes+=("$label=$hash")
+}
+
+has() { grep -qw "$1" /proc/cpuinfo; }
+
+case $(uname -m) in
+x86_64)
+    variant x86-plain gcc "" ""
+    if has avx2 && has f16c && has fma; then
+        variant x86-avx2-nof16c gcc "" "-mavx2"
+        variant x86-avx2 gcc "" "-mavx2 -mf16c -mfma"
+    else
+        echo "skip kernels-simd-x86-avx2: this CPU has no AVX2/F16C/FMA"
+    fi
+    if has avx2 && has avx512vl && has avx512_vnni; then
+        variant x86-avx512vnni gcc "" "-mavx2 -mf16c -mfma -mavx512f -mavx512bw -mavx512vl -mavx512vnni"
+    else
+        echo "skip kernels-simd-x86-avx512vnni: this CPU has no AVX-512 VNNI"
+    fi
+    if has avx2 && has avx_vnni; then
+        variant x86-avxvnni gcc "" "-mavx2 -mf16c -mfma -mavxvnni"
+    else
+        echo "skip kernels-simd-x86-avxvnni: this CPU has no AVX-VNNI"
+    fi
+    for need in aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu qemu-aarch64-static:qemu-user-static; do
+        command -v "${need%%:*}" >/dev/null || apt-get install -y "${need#*:}" >/dev/null 2>&1
+    done
+    if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64-static >/dev/null; then
+        variant arm-neon aarch64-linux-gnu-gcc "qemu-aarch64-static -cpu max" "" "-static"
+        variant arm-neon-dotprod aarch64-linux-gnu-gcc "qemu-aarch64-static -cpu max" \
+            "-march=armv8.2-a+dotprod" "-static"
+    else
+        echo "skip kernels-simd-arm: needs aarch64-linux-gnu-gcc and qemu-aarch64-static"
+    fi
+    ;;
+aarch64)
+    variant arm-neon gcc "" ""
+    if has asimddp; then
+        variant arm-neon-dotprod gcc "" "-march=armv8.2-a+dotprod"
+    else
+        echo "skip kernels-simd-arm-neon-dotprod: this CPU has no sdot"
+    fi
+    ;;
+*)
+    echo "skip kernels-simd: no SIMD paths for $(uname -m)"
+    ;;
+esac
+
+distinct=$(printf '%s\n' "${hashes[@]}" | cut -d= -f2 | sort -u | wc -l)
+if [ "${#hashes[@]}" -lt 2 ]; then
+    echo "skip kernels-simd-same-bits: fewer than two builds to compare"
+elif [ "$distinct" -eq 1 ]; then
+    echo "ok kernels-simd-same-bits: ${#hashes[@]} builds agree"
+else
+    echo "FAIL kernels-simd-same-bits: the builds disagree: ${hashes[*]}"
+fi
