@@ -227,38 +227,12 @@ INLINE void quant_lanes(uint32_t t, const uint8_t *w, const uint8_t *act, size_t
     }
 }
 
-INLINE void quant_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys)
-{
-    uint32_t nb = n / L4LM_QBLOCK, done = nb / 8 * 8 * L4LM_QBLOCK;
-    for (uint32_t r = r0; r < r1; r++) {
-        const uint8_t *row = w + r * rb;
-        prefetch_row(row, rb);
-        float32x4_t s[L4LM_TILE][2];
-        quant_lanes(t, row, act, st, nb, na, s);
-        for (uint32_t a = 0; a < na; a++)
-            y[a * ys + r] = finish(t, row, act + a * st, n, done, s[a], 2);
-    }
-}
+/* The 8 quantised lanes of one activation row: two 4-float registers. */
+#define ACC_VEC float32x4_t
+#define ACC_VECS 2
+#define SIMD_F16 1
 
-/* One copy of the loops per type; decode's single activation row gets its own. */
-INLINE void rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st, uint32_t n,
-                 uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys)
-{
-    if (l4lm_kern_quant(t))
-        quant_rows(t, w, rb, act, st, n, na, r0, r1, y, ys);
-    else
-        float_rows(t, w, rb, act, st, n, na, r0, r1, y, ys);
-}
-
-INLINE void tile(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st, uint32_t n,
-                 uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys)
-{
-    if (na == 1)
-        rows(t, w, rb, act, st, n, 1, r0, r1, y, ys);
-    else
-        rows(t, w, rb, act, st, n, na, r0, r1, y, ys);
-}
+#include "kernels_tile.h"
 
 const char *l4lm_simd_name(void)
 {
@@ -269,29 +243,4 @@ const char *l4lm_simd_name(void)
 #endif
 }
 
-bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const uint8_t *act,
-                      size_t act_stride, uint32_t n, uint32_t na, uint32_t r0, uint32_t r1,
-                      float *y, size_t y_stride)
-{
-    switch (wtype) {
-    case L4LM_TYPE_F32:
-        tile(L4LM_TYPE_F32, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride);
-        break;
-    case L4LM_TYPE_F16:
-        tile(L4LM_TYPE_F16, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride);
-        break;
-    case L4LM_TYPE_BF16:
-        tile(L4LM_TYPE_BF16, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride);
-        break;
-    case L4LM_TYPE_Q8_0:
-        tile(L4LM_TYPE_Q8_0, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride);
-        break;
-    case L4LM_TYPE_Q4_0:
-        tile(L4LM_TYPE_Q4_0, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride);
-        break;
-    default:
-        return false;
-    }
-    return true;
-}
 #endif
