@@ -117,6 +117,7 @@ typedef struct l4lm_hparams {
     float rms_eps;
     float rope_base;
     l4lm_rope rope;
+    bool qkv_bias;    /* Q, K and V projections add a bias (qwen2) */
     bool tied_output; /* the classifier reuses the token embedding */
 } l4lm_hparams;
 

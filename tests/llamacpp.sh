@@ -69,10 +69,11 @@ tol_of() { # weight type, KV type
     esac
 }
 # mkgguf shape options: GQA 8:2 with a tied classifier; n_embd 512, untied,
-# another RoPE base and eps
+# another RoPE base and eps; the qwen2 architecture
 declare -A shapes=(
     [gqa]="--n-embd 256 --n-ff 704 --n-layer 2 --n-head 8 --n-head-kv 2 --n-vocab 1000 --ctx 256 --seed 2"
     [wide]="--n-embd 512 --n-ff 1376 --n-layer 2 --n-head 8 --n-head-kv 8 --n-vocab 1024 --ctx 256 --untied --rope-base 500000 --eps 1e-6 --seed 3"
+    [qwen2]="--arch qwen2 --n-embd 256 --n-ff 704 --n-layer 2 --n-head 8 --n-head-kv 2 --n-vocab 1000 --ctx 256 --untied --rope-base 1000000 --eps 1e-6 --seed 4"
 )
 ids="1 300 451 602 753 904 315 517"
 n_gen=32
@@ -102,3 +103,6 @@ done
 # weights to F16 for its F16 K/V products, a perturbation like flash attention's.
 run_case gqa f32 f16
 run_case wide q8_0 f16
+# qwen2: Q/K/V biases and NeoX RoPE (pairs half a head apart)
+run_case qwen2 f32 f32
+run_case qwen2 q8_0 f32

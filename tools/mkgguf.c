@@ -5,7 +5,7 @@
 **
 **   mkgguf -o FILE --type f32|f16|bf16|q8_0|q4_0 --n-embd N --n-ff N
 **          --n-layer N --n-head N [--n-head-kv N] --n-vocab N --ctx N
-**          [--seed S] [--untied] [--rope-base B] [--eps E] [--arch llama]
+**          [--seed S] [--untied] [--rope-base B] [--eps E] [--arch llama|qwen2]
 **          [--vocab-from MODEL.gguf]
 **
 ** The vocabulary is a synthetic SentencePiece-shaped one (<unk> <s> </s>, the
@@ -31,7 +31,7 @@
 #define QK 32 /* elements per Q8_0 / Q4_0 block */
 #define N_BYTE_TOKENS 256
 #define FIRST_PIECE (3 + N_BYTE_TOKENS) /* <unk> <s> </s>, then <0x00>..<0xFF> */
-#define MAX_TENSORS (3 + 9 * L4LM_MAX_LAYERS)
+#define MAX_TENSORS (3 + 12 * L4LM_MAX_LAYERS)
 
 typedef struct opts {
     const char *out, *arch, *vocab_from;
@@ -329,6 +329,10 @@ static uint32_t layout(const opts *o, tensor *t)
             snprintf(name, sizeof name, "blk.%u.%s.weight", l, blk[i]);
             add(t, &n, name, shape[i][0], shape[i][1], o->type);
         }
+        for (int i = 1; i <= 3 && !strcmp(o->arch, "qwen2"); i++) { /* Q, K, V biases */
+            snprintf(name, sizeof name, "blk.%u.%s.bias", l, blk[i]);
+            add(t, &n, name, shape[i][1], 1, o->type);
+        }
     }
     add(t, &n, "output_norm.weight", e, 1, o->type);
     if (o->untied)
@@ -428,7 +432,9 @@ static void write_tensor(FILE *f, const tensor *t, uint64_t *rng, float *row, ui
     float a = sqrtf(3.0f) * weight_gain(t->name) / sqrtf((float)t->ne0);
     for (uint64_t r = 0; r < t->ne1; r++) {
         for (uint64_t i = 0; i < t->ne0; i++)
-            row[i] = t->is_norm ? 1.0f + rng_uniform(rng, 0.2f) : rng_uniform(rng, a);
+            row[i] = !t->is_norm               ? rng_uniform(rng, a)
+                     : strstr(t->name, ".bias") ? rng_uniform(rng, 0.5f)
+                                                : 1.0f + rng_uniform(rng, 0.2f);
         encode_row(t->type, row, t->ne0, enc);
         write_or_die(f, enc, row_bytes(t->type, t->ne0), path);
     }
@@ -442,7 +448,7 @@ static void usage(const char *why)
             "mkgguf: %s\n"
             "usage: mkgguf -o FILE --type f32|f16|bf16|q8_0|q4_0 --n-embd N --n-ff N\n"
             "              --n-layer N --n-head N [--n-head-kv N] --n-vocab N --ctx N\n"
-            "              [--seed S] [--untied] [--rope-base B] [--eps E] [--arch llama]\n"
+            "              [--seed S] [--untied] [--rope-base B] [--eps E] [--arch llama|qwen2]\n"
             "              [--vocab-from MODEL.gguf]\n",
             why);
     exit(2);
@@ -535,8 +541,8 @@ static void check_args(const opts *o)
         usage("-o and --type are required");
     if (!o->n_embd || !o->n_ff || !o->n_layer || !o->n_head || !o->ctx)
         usage("--n-embd, --n-ff, --n-layer, --n-head and --ctx must be given and > 0");
-    if (strcmp(o->arch, "llama") != 0)
-        usage("only --arch llama is supported");
+    if (strcmp(o->arch, "llama") != 0 && strcmp(o->arch, "qwen2") != 0)
+        usage("--arch takes llama or qwen2");
     if (!o->vocab_from && o->n_vocab < FIRST_PIECE)
         usage("--n-vocab must be at least 259 (<unk> <s> </s> and 256 byte tokens)");
     if (o->n_embd % o->n_head || (o->n_embd / o->n_head) % 2)

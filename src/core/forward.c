@@ -54,6 +54,14 @@ static void add_residual(l4lm_session *s, const float *y, uint32_t n_b)
         s->x[i] += y[i];
 }
 
+/* y += bias, when the layer has one. */
+static void add_bias(float *y, const l4lm_mat *bias)
+{
+    const float *b = bias->data;
+    for (uint32_t i = 0; b && i < bias->n_in; i++)
+        y[i] += b[i];
+}
+
 /* ------------------------------------------------ matrix times a batch */
 
 typedef struct matmul_job {
@@ -67,7 +75,8 @@ typedef struct matmul_job {
 static void matmul_rows(const matmul_job *j, uint32_t r0, uint32_t r1)
 {
     const l4lm_mat *w = j->w;
-    l4lm_matmul(w->type, w->data, j->act, j->act_stride, w->n_in, j->y, j->y_stride, r0, r1, j->n_b);
+    l4lm_matmul(w->type, w->data, j->act, j->act_stride, w->n_in, j->y, j->y_stride, r0, r1,
+                j->n_b);
 }
 
 static void matmul_task(void *arg, uint32_t i)
@@ -208,6 +217,9 @@ static void attention_block(l4lm_session *s, const l4lm_layer *L, uint32_t layer
     matmul(s, &L->wk, s->xb, e, s->k, kv_dim, n_b, true);
     matmul(s, &L->wv, s->xb, e, s->v, kv_dim, n_b, true);
     for (uint32_t b = 0; b < n_b; b++) {
+        add_bias(s->q + b * e, &L->bq);
+        add_bias(s->k + b * kv_dim, &L->bk);
+        add_bias(s->v + b * kv_dim, &L->bv);
         rope(s, s->q + b * e, hp->n_head, b);
         rope(s, s->k + b * kv_dim, hp->n_head_kv, b);
         cache_store(s, s->k_cache, cache_index(s, layer, pos + b), s->k + b * kv_dim, kv_dim);

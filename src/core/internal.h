@@ -141,6 +141,7 @@ typedef struct l4lm_layer {
     l4lm_mat w_gate;    /* (n_ff, n_embd) */
     l4lm_mat w_up;      /* (n_ff, n_embd) */
     l4lm_mat w_down;    /* (n_embd, n_ff) */
+    l4lm_mat bq, bk, bv; /* (n_out of wq/wk/wv) biases (qwen2); data NULL when absent */
 } l4lm_layer;
 
 typedef struct l4lm_weights {

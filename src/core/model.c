@@ -55,6 +55,28 @@ static l4lm_status check_hparams(l4lm_hparams *hp, l4lm_error *err)
 
 /* ------------------------------------------------------------------ GGUF */
 
+/* The llama-like architectures: how they differ from llama. RoPE pairing
+** follows the architecture: llama GGUFs had their Q/K rows permuted at
+** conversion so adjacent pairs rotate; qwen2 rotates pairs half a head apart. */
+typedef struct arch_info {
+    const char *name;
+    l4lm_rope rope;
+    bool qkv_bias;
+} arch_info;
+
+static const arch_info archs[] = {
+    {"llama", L4LM_ROPE_NORMAL, false},
+    {"qwen2", L4LM_ROPE_NEOX, true},
+};
+
+static const arch_info *find_arch(const char *name, uint64_t len)
+{
+    for (size_t i = 0; i < sizeof archs / sizeof *archs; i++)
+        if (l4lm_streq(name, len, archs[i].name))
+            return &archs[i];
+    return 0;
+}
+
 static l4lm_status gguf_hparams(l4lm_model *m)
 {
     const l4lm_gguf *g = &m->gguf;
@@ -63,10 +85,12 @@ static l4lm_status gguf_hparams(l4lm_model *m)
     uint64_t len;
     if (!l4lm_gguf_str(g, "general.architecture", &arch, &len))
         return l4lm_fail(&m->err, L4LM_E_ARCH, 0, "no general.architecture", 0, 0);
-    if (!l4lm_streq(arch, len, "llama"))
+    const arch_info *ai = find_arch(arch, len);
+    if (!ai)
         return l4lm_fail(&m->err, L4LM_E_ARCH, 0, "unsupported architecture", arch, len);
-    __builtin_memcpy(hp->arch, "llama", 6);
-    hp->rope = L4LM_ROPE_NORMAL; /* llama GGUFs have Q/K rows permuted for adjacent pairs */
+    __builtin_memcpy(hp->arch, ai->name, l4lm_strlen(ai->name) + 1);
+    hp->rope = ai->rope;
+    hp->qkv_bias = ai->qkv_bias;
     hp->rms_eps = 1e-5f;
     hp->rope_base = 10000.0f;
     arch_u32(g, hp, "context_length", &hp->n_ctx_train);
@@ -161,7 +185,7 @@ static l4lm_status gguf_mat(const l4lm_model *m, const char *name, uint32_t n_in
         return l4lm_fail(err, L4LM_E_SHAPE, t.offset, "tensor has the wrong shape", name,
                          l4lm_strlen(name));
     if (n_out == 1 && t.type != L4LM_TYPE_F32)
-        return l4lm_fail(err, L4LM_E_TYPE, t.offset, "norm weights must be F32", name,
+        return l4lm_fail(err, L4LM_E_TYPE, t.offset, "norm weights and biases must be F32", name,
                          l4lm_strlen(name));
     /* the kernels read F32 as floats and every other type by 16-bit fields */
     if ((uintptr_t)t.data & (t.type == L4LM_TYPE_F32 ? 3u : 1u))
@@ -174,7 +198,7 @@ static l4lm_status gguf_mat(const l4lm_model *m, const char *name, uint32_t n_in
     return L4LM_OK;
 }
 
-/* "blk.<l>.<suffix>.weight" */
+/* "blk.<l>.<suffix>" */
 static void layer_name(char *buf, uint32_t l, const char *suffix)
 {
     char digits[12];
@@ -188,27 +212,38 @@ static void layer_name(char *buf, uint32_t l, const char *suffix)
     while (nd)
         buf[n++] = digits[--nd];
     buf[n++] = '.';
-    size_t sl = l4lm_strlen(suffix);
-    __builtin_memcpy(buf + n, suffix, sl);
-    __builtin_memcpy(buf + n + sl, ".weight", 8);
+    __builtin_memcpy(buf + n, suffix, l4lm_strlen(suffix) + 1);
 }
 
 static l4lm_status gguf_layer(const l4lm_model *m, uint32_t l, l4lm_layer *y, l4lm_error *err)
 {
     const l4lm_hparams *hp = &m->hp;
-    uint32_t q = hp->n_head * hp->head_dim, kv = hp->n_head_kv * hp->head_dim;
-    static const char *const names[9] = {"attn_norm", "attn_q",      "attn_k",
-                                         "attn_v",    "attn_output", "ffn_norm",
-                                         "ffn_gate",  "ffn_up",      "ffn_down"};
-    const uint32_t n_in[9] = {hp->n_embd, hp->n_embd, hp->n_embd, hp->n_embd, q,
-                              hp->n_embd, hp->n_embd, hp->n_embd, hp->n_ff};
-    const uint32_t n_out[9] = {1, q, kv, kv, hp->n_embd, 1, hp->n_ff, hp->n_ff, hp->n_embd};
-    l4lm_mat *dst[9] = {&y->attn_norm, &y->wq,     &y->wk,   &y->wv,    &y->wo,
-                        &y->ffn_norm,  &y->w_gate, &y->w_up, &y->w_down};
+    uint32_t e = hp->n_embd, f = hp->n_ff, q = hp->n_head * hp->head_dim;
+    uint32_t kv = hp->n_head_kv * hp->head_dim;
+    /* name, row length, rows (1: a vector), where; the biases only with qkv_bias */
+    const struct {
+        const char *name;
+        uint32_t n_in, n_out;
+        l4lm_mat *dst;
+    } t[12] = {
+        {"attn_norm.weight", e, 1, &y->attn_norm},
+        {"attn_q.weight", e, q, &y->wq},
+        {"attn_k.weight", e, kv, &y->wk},
+        {"attn_v.weight", e, kv, &y->wv},
+        {"attn_output.weight", q, e, &y->wo},
+        {"ffn_norm.weight", e, 1, &y->ffn_norm},
+        {"ffn_gate.weight", e, f, &y->w_gate},
+        {"ffn_up.weight", e, f, &y->w_up},
+        {"ffn_down.weight", f, e, &y->w_down},
+        {"attn_q.bias", q, 1, &y->bq},
+        {"attn_k.bias", kv, 1, &y->bk},
+        {"attn_v.bias", kv, 1, &y->bv},
+    };
     char name[48];
-    for (int i = 0; i < 9; i++) {
-        layer_name(name, l, names[i]);
-        l4lm_status st = gguf_mat(m, name, n_in[i], n_out[i], dst[i], err);
+    y->bq = y->bk = y->bv = (l4lm_mat){0};
+    for (int i = 0; i < (hp->qkv_bias ? 12 : 9); i++) {
+        layer_name(name, l, t[i].name);
+        l4lm_status st = gguf_mat(m, name, t[i].n_in, t[i].n_out, t[i].dst, err);
         if (st)
             return st;
     }
@@ -300,6 +335,7 @@ static void l2c_weights(const l4lm_model *m, l4lm_weights *w, l4lm_layer *layers
     w->output = hp->tied_output ? w->tok_embd : l2c_mat(&p, d, hp->n_vocab, 1);
     for (uint32_t l = 0; layers && l < L; l++) {
         l4lm_mat *src[9] = {&att, &wq, &wk, &wv, &wo, &ffn, &w1, &w3, &w2};
+        layers[l].bq = layers[l].bk = layers[l].bv = (l4lm_mat){0};
         l4lm_mat *dst[9] = {&layers[l].attn_norm, &layers[l].wq,   &layers[l].wk,
                             &layers[l].wv,        &layers[l].wo,   &layers[l].ffn_norm,
                             &layers[l].w_gate,    &layers[l].w_up, &layers[l].w_down};
