@@ -62,6 +62,15 @@ static void add_bias(float *y, const l4lm_mat *bias)
         y[i] += b[i];
 }
 
+/* Below this many multiply-adds a job is over before threads could help:
+** waking them costs more than it saves (tiny models, short contexts). */
+#define MIN_PARALLEL_WORK (1u << 17)
+
+static bool worth_threads(const l4lm_session *s, uint64_t work)
+{
+    return s->parallel_for && s->n_threads > 1 && work >= MIN_PARALLEL_WORK;
+}
+
 /* ------------------------------------------------ matrix times a batch */
 
 typedef struct matmul_job {
@@ -101,7 +110,7 @@ static void matmul(l4lm_session *s, const l4lm_mat *w, const float *x, uint32_t 
         s->act_type = w->type;
     }
     matmul_job j = {w, act, stride, y, y_stride, n_b, s->n_threads};
-    if (s->parallel_for && s->n_threads > 1 && w->n_out >= 64)
+    if (worth_threads(s, (uint64_t)w->n_out * w->n_in * n_b))
         s->parallel_for(s->parallel_ctx, matmul_task, &j, j.n_tasks);
     else
         matmul_rows(&j, 0, w->n_out);
@@ -226,7 +235,7 @@ static void attention_block(l4lm_session *s, const l4lm_layer *L, uint32_t layer
         cache_store(s, s->v_cache, cache_index(s, layer, pos + b), s->v + b * kv_dim, kv_dim);
     }
     attn_job j = {s, layer, pos, n_b};
-    if (s->parallel_for && s->n_threads > 1)
+    if (worth_threads(s, (uint64_t)(pos + n_b) * n_b * hp->n_head * hp->head_dim))
         s->parallel_for(s->parallel_ctx, attention_head, &j, hp->n_head);
     else
         for (uint32_t h = 0; h < hp->n_head; h++)
