@@ -59,9 +59,7 @@ static bool before(const l4lm_session *s, uint32_t a, uint32_t b)
     return va > vb || (va == vb && a < b);
 }
 
-/* Heap sort of candidate ids, best first (no recursion, no extra memory).
-** The heap keeps the worst candidate at its root, so each pop moves the
-** worst remaining one to the end. */
+/* A heap of candidate ids that keeps the worst one at its root. */
 static void sift_down(const l4lm_session *s, uint32_t *ids, uint32_t root, uint32_t n)
 {
     for (;;) {
@@ -79,11 +77,19 @@ static void sift_down(const l4lm_session *s, uint32_t *ids, uint32_t root, uint3
     }
 }
 
-static void sort_candidates(const l4lm_session *s, uint32_t *ids, uint32_t n)
+/* The best k of the n candidates ids[0..n), best first, into ids[0..k). The
+** heap holds the best k seen so far with the worst at the root; popping the
+** worst to the end then sorts them. O(n log k), no recursion, no memory. */
+static void top_candidates(const l4lm_session *s, uint32_t *ids, uint32_t n, uint32_t k)
 {
-    for (uint32_t i = n / 2; i-- > 0;)
-        sift_down(s, ids, i, n);
-    for (uint32_t end = n; end-- > 1;) {
+    for (uint32_t i = k / 2; i-- > 0;)
+        sift_down(s, ids, i, k);
+    for (uint32_t i = k; i < n; i++)
+        if (before(s, ids[i], ids[0])) {
+            ids[0] = ids[i];
+            sift_down(s, ids, 0, k);
+        }
+    for (uint32_t end = k; end-- > 1;) {
         uint32_t t = ids[0];
         ids[0] = ids[end];
         ids[end] = t;
@@ -162,9 +168,9 @@ l4lm_status l4lm_sample(l4lm_session *s, const l4lm_sampler *sp, int32_t *token)
     }
     for (uint32_t i = 0; i < n; i++)
         s->cand_id[i] = i;
-    sort_candidates(s, s->cand_id, n);
-    if (sp->top_k > 0 && (uint32_t)sp->top_k < n)
-        n = (uint32_t)sp->top_k;
+    uint32_t k = sp->top_k > 0 && (uint32_t)sp->top_k < n ? (uint32_t)sp->top_k : n;
+    top_candidates(s, s->cand_id, n, k);
+    n = k;
     *token = (int32_t)draw(s, sp, n);
     return L4LM_OK;
 }
