@@ -439,6 +439,43 @@ static void test_edges(void)
     T_CHECK("kernel edge cases", ok, "zero block, roundf ties or unknown type wrong");
 }
 
+/* F16 activation rounding on its edges, whichever path does it (F16C or C):
+** round to nearest even, overflow to inf, half subnormals, and every NaN to
+** the plain quiet NaN of its sign. Expected bits worked out by hand. */
+static void test_f16_round(void)
+{
+    static const uint32_t in[][2] = {
+        {0x477fe000, 0x477fe000}, /* 65504, the largest half */
+        {0x477fefff, 0x477fe000}, /* just under the tie: down */
+        {0x477ff000, 0x7f800000}, /* 65520, the tie: to even, which is inf */
+        {0x4e6e6b28, 0x7f800000}, /* 1e9 */
+        {0xff800000, 0xff800000}, /* -inf */
+        {0x7f800001, 0x7fc00000}, /* signalling NaN with a payload */
+        {0xffa12345, 0xffc00000}, /* negative NaN */
+        {0x33800000, 0x33800000}, /* 2^-24, the smallest half */
+        {0x33000000, 0x00000000}, /* 2^-25, the tie: to even zero */
+        {0x33400000, 0x33800000}, /* 1.5 * 2^-25: up */
+        {0x33c00000, 0x34000000}, /* 3 * 2^-25, the tie: to even 2^-23 */
+        {0x32800000, 0x00000000}, /* 2^-26 */
+        {0x80000001, 0x80000000}, /* -1e-45 keeps its sign */
+        {0x3f801000, 0x3f800000}, /* 1 + 2^-11, the tie: down to even */
+        {0x3f803000, 0x3f804000}, /* 1 + 3 * 2^-11, the tie: up to even */
+        {0x387fffff, 0x38800000}, /* just under 2^-14: up to the smallest normal */
+        {0xc0490fdb, 0xc0490000}, /* -pi */
+        {0x7f800000, 0x7f800000}, /* inf, in the C tail */
+        {0x7fffffff, 0x7fc00000}, /* NaN, in the C tail */
+    };
+    enum { N = sizeof in / sizeof *in };
+    float x[N], o[N];
+    int bad = 0;
+    for (int i = 0; i < N; i++)
+        memcpy(x + i, in[i], 4);
+    l4lm_act_prepare(L4LM_TYPE_F16, x, N, o);
+    for (int i = 0; i < N; i++)
+        bad += memcmp(o + i, &in[i][1], 4) != 0;
+    T_CHECK("F16 activation rounding edges", bad == 0, "%d of %d values wrong", bad, N);
+}
+
 int main(int argc, char **argv)
 {
     int quick = argc > 1 && strcmp(argv[1], "--asan") == 0;
@@ -450,6 +487,7 @@ int main(int argc, char **argv)
     test_q8_bounds();
     test_q4_bounds();
     test_edges();
+    test_f16_round();
     printf("# hash of all dot results: %016llx (equal on every CPU and build)\n",
            (unsigned long long)hash);
     T_EXIT();

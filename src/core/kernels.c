@@ -129,10 +129,15 @@ void l4lm_act_prepare(uint32_t wtype, const float *x, uint32_t n, void *act)
     case L4LM_TYPE_F32:
         __builtin_memcpy(o, x, (size_t)n * 4);
         break;
-    case L4LM_TYPE_F16:
-        for (uint32_t i = 0; i < n; i++)
+    case L4LM_TYPE_F16: {
+        uint32_t i = 0;
+#ifdef L4LM_SIMD_F16_ROUND
+        i = l4lm_simd_round_f16(x, n, o);
+#endif
+        for (; i < n; i++)
             o[i] = l4lm_half_decode(l4lm_f32_to_fp16(x[i]));
         break;
+    }
     case L4LM_TYPE_BF16:
         for (uint32_t i = 0; i < n; i++)
             o[i] = l4lm_bf16_decode(l4lm_f32_to_bf16(x[i]));
@@ -286,7 +291,7 @@ void l4lm_matmul(uint32_t wtype, const void *w, const void *act, size_t act_stri
             float *yb = y + b * y_stride;
 #ifdef L4LM_SIMD
             if (known &&
-                l4lm_simd_matmul(wtype, w, rb, ab, act_stride, n, na, rt, re, yb, y_stride))
+                l4lm_simd_matmul(wtype, w, rb, ab, act_stride, n, na, rt, re, yb, y_stride, b == 0))
                 continue;
 #endif
             for (uint32_t r = rt; r < re; r++)

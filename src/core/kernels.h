@@ -95,12 +95,20 @@ float l4lm_kern_finish(uint32_t wtype, const uint8_t *w, const uint8_t *a, uint3
 #define L4LM_SIMD 1
 /* l4lm_matmul for rows r0..r1-1 of w (row_bytes apart) and na <=
 ** L4LM_TILE activation rows; false, with nothing written, for a type it
-** does not handle. */
+** does not handle. ahead: prefetch the rows L4LM_PREFETCH_ROWS further on,
+** which only the first pass over a tile of rows needs. */
 bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const uint8_t *act,
                       size_t act_stride, uint32_t n, uint32_t na, uint32_t r0, uint32_t r1,
-                      float *y, size_t y_stride);
+                      float *y, size_t y_stride, bool ahead);
 /* What the SIMD path uses, for l4lm_kernels_simd. */
 const char *l4lm_simd_name(void);
+#endif
+
+#if defined(L4LM_SIMD_X86) && defined(__F16C__)
+#define L4LM_SIMD_F16_ROUND 1
+/* o[i] = x[i] rounded to F16, as l4lm_half_decode(l4lm_f32_to_fp16(x[i]))
+** gives it, for a leading part of the row; returns how many it did. */
+uint32_t l4lm_simd_round_f16(const float *x, uint32_t n, float *o);
 #endif
 
 #endif

@@ -100,11 +100,13 @@ INLINE uint32_t float_pass(uint32_t t, const uint8_t *w, const uint8_t *act, siz
 }
 
 INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys)
+                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
+                       bool ahead)
 {
     for (uint32_t r = r0; r < r1; r++) {
         const uint8_t *row = w + r * rb;
-        prefetch_row(row, rb);
+        if (ahead)
+            prefetch_row(row, rb);
         for (uint32_t a = 0; a < na; a += 2) {
             float32x4_t s[2][8];
             uint32_t two = na - a >= 2, done;

@@ -9,12 +9,14 @@
 */
 
 INLINE void quant_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys)
+                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
+                       bool ahead)
 {
     uint32_t nb = n / L4LM_QBLOCK, done = nb / 8 * 8 * L4LM_QBLOCK;
     for (uint32_t r = r0; r < r1; r++) {
         const uint8_t *row = w + r * rb;
-        prefetch_row(row, rb);
+        if (ahead)
+            prefetch_row(row, rb);
         ACC_VEC s[L4LM_TILE][ACC_VECS];
         quant_lanes(t, row, act, st, nb, na, s);
         for (uint32_t a = 0; a < na; a++)
@@ -24,44 +26,44 @@ INLINE void quant_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
 
 /* One copy of the loops per type; decode's single activation row gets its own. */
 INLINE void rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st, uint32_t n,
-                 uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys)
+                 uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys, bool ahead)
 {
     if (l4lm_kern_quant(t))
-        quant_rows(t, w, rb, act, st, n, na, r0, r1, y, ys);
+        quant_rows(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
     else
-        float_rows(t, w, rb, act, st, n, na, r0, r1, y, ys);
+        float_rows(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 }
 
 INLINE void tile(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st, uint32_t n,
-                 uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys)
+                 uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys, bool ahead)
 {
     if (na == 1)
-        rows(t, w, rb, act, st, n, 1, r0, r1, y, ys);
+        rows(t, w, rb, act, st, n, 1, r0, r1, y, ys, ahead);
     else
-        rows(t, w, rb, act, st, n, na, r0, r1, y, ys);
+        rows(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 }
 
 bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const uint8_t *act,
                       size_t act_stride, uint32_t n, uint32_t na, uint32_t r0, uint32_t r1,
-                      float *y, size_t y_stride)
+                      float *y, size_t y_stride, bool ahead)
 {
     switch (wtype) {
     case L4LM_TYPE_F32:
-        tile(L4LM_TYPE_F32, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride);
+        tile(L4LM_TYPE_F32, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
         break;
 #ifdef SIMD_F16
     case L4LM_TYPE_F16:
-        tile(L4LM_TYPE_F16, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride);
+        tile(L4LM_TYPE_F16, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
         break;
 #endif
     case L4LM_TYPE_BF16:
-        tile(L4LM_TYPE_BF16, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride);
+        tile(L4LM_TYPE_BF16, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
         break;
     case L4LM_TYPE_Q8_0:
-        tile(L4LM_TYPE_Q8_0, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride);
+        tile(L4LM_TYPE_Q8_0, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
         break;
     case L4LM_TYPE_Q4_0:
-        tile(L4LM_TYPE_Q4_0, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride);
+        tile(L4LM_TYPE_Q4_0, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
         break;
     default:
         return false;

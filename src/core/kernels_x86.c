@@ -125,11 +125,13 @@ INLINE uint32_t float_pass(uint32_t t, const uint8_t *w, const uint8_t *act, siz
 }
 
 INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys)
+                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
+                       bool ahead)
 {
     for (uint32_t r = r0; r < r1; r++) {
         const uint8_t *row = w + r * rb;
-        prefetch_row(row, rb);
+        if (ahead)
+            prefetch_row(row, rb);
         for (uint32_t a = 0; a < na; a += 2) {
             __m256 s[2][4];
             uint32_t two = na - a >= 2, done;
@@ -142,6 +144,25 @@ INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
         }
     }
 }
+
+#ifdef __F16C__
+/* F16C rounds to nearest even like l4lm_f32_to_fp16, overflow to inf and
+** half subnormals included; only a NaN differs, keeping its payload where
+** the C code makes every NaN the plain quiet one of its sign. */
+uint32_t l4lm_simd_round_f16(const float *x, uint32_t n, float *o)
+{
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MIN));
+    const __m256 qnan = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000));
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 r = _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+        __m256 nan = _mm256_or_ps(_mm256_and_ps(v, sign), qnan);
+        _mm256_storeu_ps(o + i, _mm256_blendv_ps(r, nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+    }
+    return i;
+}
+#endif
 
 /* ------------------------------------------------------------- Q8_0, Q4_0 */
 
