@@ -11,9 +11,9 @@ WARN    := -Wall -Wextra -Wshadow -Wvla -Werror
 SIMD    ?= $(if $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw f16c /proc/cpuinfo && grep -qw fma /proc/cpuinfo && [ "$$(uname -m)" = x86_64 ] && echo y),-mavx2 -mf16c -mfma) \
            $(if $(shell grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null && grep -qw avx512vl /proc/cpuinfo && [ "$$(uname -m)" = x86_64 ] && echo y),-mavx512vl -mavx512vnni)
 # The core is freestanding: only the compiler's own headers.
-CORE_INC := -nostdinc -isystem $(shell $(CC) -print-file-name=include) -Iinclude -Isrc/core
+CORE_INC := -nostdinc -isystem $(shell $(CC) -print-file-name=include) -Iinclude -Isrc -Isrc/core
 CORE_CFLAGS := -std=c11 $(OPT) -g $(SIMD) -ffreestanding -fno-math-errno -ffp-contract=off $(WARN) $(CORE_INC) $(EXTRA_CFLAGS)
-HOST_CFLAGS := -std=gnu11 $(OPT) -g -ffp-contract=off $(WARN) -Iinclude -Isrc/core -Isrc/serve -Iplatform/posix $(EXTRA_CFLAGS)
+HOST_CFLAGS := -std=gnu11 $(OPT) -g -ffp-contract=off $(WARN) -Iinclude -Isrc -Isrc/core -Isrc/serve -Iplatform/posix $(EXTRA_CFLAGS)
 LDLIBS  := -lm -lpthread
 
 CORE_SRC  := $(sort $(wildcard src/core/*.c))

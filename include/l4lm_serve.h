@@ -20,7 +20,7 @@
 ** doorbell only rings when the other side sleeps.
 **
 ** Server side (freestanding, event driven):
-**   l4lm_server_init(&srv, &l4lm_serve_engine_l4lm, &cfg, clients, n, slice, notify, ctx);
+**   l4lm_server_init(&srv, l4lm_serve_engine_l4lm(), &cfg, clients, n, slice, notify, ctx);
 **   l4lm_serve_client_init(&srv, i, session_i, work_i, work_size);   // per client
 **   l4lm_serve_attach(&srv, i, region_i, region_size);               // writes the header
 **   on any doorbell:  while (l4lm_serve_poll(&srv)) {}               // bounded steps
@@ -208,8 +208,9 @@ typedef struct l4lm_serve_engine {
     bool (*is_eos)(void *session, int32_t token);
 } l4lm_serve_engine;
 
-/* The real engine: session is an l4lm_session *. */
-extern const l4lm_serve_engine l4lm_serve_engine_l4lm;
+/* The real engine: session is an l4lm_session *. (A function, not a global:
+** the serve layer keeps no global symbols, writable or not.) */
+const l4lm_serve_engine *l4lm_serve_engine_l4lm(void);
 
 /* ---- server ---- */
 typedef void (*l4lm_notify_fn)(void *ctx, uint32_t client);

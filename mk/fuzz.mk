@@ -14,9 +14,9 @@ FUZZ_POSIX   := platform/posix/cli.c platform/posix/map.c platform/posix/pool.c
 FUZZ_OPT     := -O1 -g -fno-omit-frame-pointer -ffp-contract=off
 # The core keeps its freestanding flags (clang's own headers only) and SIMD kernels.
 FUZZ_CORE_FLAGS = -std=c11 $(FUZZ_OPT) $(SIMD) -ffreestanding -fno-math-errno $(WARN) -nostdinc \
-  -isystem $(shell $(FUZZ_CC) -print-file-name=include) -Iinclude -Isrc/core -Isrc/serve
+  -isystem $(shell $(FUZZ_CC) -print-file-name=include) -Iinclude -Isrc -Isrc/core -Isrc/serve
 # serve_fake.h has helpers the harness does not call.
-FUZZ_HOST_FLAGS = -std=gnu11 $(FUZZ_OPT) $(WARN) -Wno-unused-function -Iinclude -Isrc/core \
+FUZZ_HOST_FLAGS = -std=gnu11 $(FUZZ_OPT) $(WARN) -Wno-unused-function -Iinclude -Isrc -Isrc/core \
   -Isrc/serve -Iplatform/posix -Itests -Itests/fuzz
 
 # Two variants: sanitizers (for finding bugs) and coverage (for measuring).

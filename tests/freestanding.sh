@@ -15,7 +15,7 @@ check_arch() { # label, compiler prefix
     for f in src/core/*.c src/serve/*.c; do
         [ -f "$f" ] || continue
         if ! (cd "$tmp" && $cc -std=c11 -O2 -ffreestanding -fno-math-errno -ffp-contract=off \
-              -nostdinc -isystem "$inc" -I"$OLDPWD/include" -I"$OLDPWD/src/core" -I"$OLDPWD/src/serve" \
+              -nostdinc -isystem "$inc" -I"$OLDPWD/include" -I"$OLDPWD/src" -I"$OLDPWD/src/core" -I"$OLDPWD/src/serve" \
               -Wall -Wextra -Wshadow -Wvla -Werror -fcallgraph-info=su \
               -c "$OLDPWD/$f" -o "$(basename "$f" .c).o") 2>"$tmp/err"; then
             echo "FAIL freestanding-$label: $f does not build freestanding:"; head -5 "$tmp/err"

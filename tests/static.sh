@@ -19,7 +19,7 @@ if ! command -v cppcheck >/dev/null; then
     echo "skip static-cppcheck: cppcheck is not installed and apt-get failed"
 elif out=$(nice cppcheck --enable=warning,style,performance,portability --std=c11 -q \
         --inline-suppr --suppress=invalidPointerCast --error-exitcode=1 \
-        -Iinclude -Isrc/core -Isrc/serve $SRC 2>&1) && [ -z "$out" ]; then
+        -Iinclude -Isrc -Isrc/core -Isrc/serve $SRC 2>&1) && [ -z "$out" ]; then
     echo "ok static-cppcheck: $(echo $SRC | wc -w) files, no findings"
 else
     echo "FAIL static-cppcheck: findings:"; printf '%s\n' "$out" | head -40
@@ -29,7 +29,7 @@ if [ -z "$TIDY" ]; then
     echo "skip static-clang-tidy: clang-tidy is not installed and apt-get failed"
     exit 0
 fi
-CFLAGS="-std=c11 -ffreestanding -fno-math-errno -nostdinc -isystem $(clang -print-file-name=include 2>/dev/null || gcc -print-file-name=include) -Iinclude -Isrc/core -Isrc/serve"
+CFLAGS="-std=c11 -ffreestanding -fno-math-errno -nostdinc -isystem $(clang -print-file-name=include 2>/dev/null || gcc -print-file-name=include) -Iinclude -Isrc -Isrc/core -Isrc/serve"
 # shellcheck disable=SC2086
 out=$(nice "$TIDY" --quiet $SRC -- $CFLAGS 2>&1 | grep -E '(warning|error):')
 # The kernels again with the SIMD paths the Makefile builds on this host.

@@ -201,7 +201,7 @@ static int setup(shm_server *S, const l4lm_cli_opts *o, const serve_opts *so)
     size_t pg = (size_t)sysconf(_SC_PAGESIZE);
     uint32_t bytes = l4lm_shm_region_bytes(&cfg, cfg.req_slots * cfg.max_request);
     S->region_size = (bytes + pg - 1) / pg * pg;
-    if (!bytes || l4lm_server_init(&S->srv, &l4lm_serve_engine_l4lm, &cfg, S->clients, S->n,
+    if (!bytes || l4lm_server_init(&S->srv, l4lm_serve_engine_l4lm(), &cfg, S->clients, S->n,
                                    so->slice, ring_client, S)) {
         fprintf(stderr, "l4lm: cannot lay out the client regions\n");
         return -1;

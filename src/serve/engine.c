@@ -37,4 +37,8 @@ static bool is_eos(void *s, int32_t token)
     return token == l4lm_session_model(s)->vocab.eos;
 }
 
-const l4lm_serve_engine l4lm_serve_engine_l4lm = {start, tokenize, eval, sample, detok, is_eos};
+const l4lm_serve_engine *l4lm_serve_engine_l4lm(void)
+{
+    static const l4lm_serve_engine engine = {start, tokenize, eval, sample, detok, is_eos};
+    return &engine;
+}

@@ -8,7 +8,7 @@
 **  28 i32 repeat_last_n                  32 u64 seed
 **  40 u32 prompt_len  44 u32 n_stop      48 prompt bytes, then n_stop x (u32 len, bytes)
 */
-#include "internal.h"
+#include "core/internal.h"
 #include "l4lm_serve.h"
 
 static void wr32(uint8_t *p, uint32_t v)

@@ -15,7 +15,7 @@
 ** token buffer; a session is reset and reseeded at the start of every
 ** request, so nothing of one request (or client) reaches another.
 */
-#include "internal.h"
+#include "core/internal.h"
 #include "l4lm_serve.h"
 
 enum { IDLE, PROMPT, GENERATE };

@@ -256,7 +256,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     l4lm_server srv;
     l4lm_serve_client cl[N_CLIENTS];
     l4lm_shm_client cli[N_CLIENTS];
-    l4lm_server_init(&srv, use_real ? &l4lm_serve_engine_l4lm : &fake_engine, &cfg, cl, N_CLIENTS,
+    l4lm_server_init(&srv, use_real ? l4lm_serve_engine_l4lm() : &fake_engine, &cfg, cl, N_CLIENTS,
                      1 + (mode >> 2) % 4, ring_client, NULL);
     check_answers = !use_real;
     q_head = q_tail = 0;

@@ -112,7 +112,7 @@ static l4lm_status start(const char **what)
         l4lm_serve_work_bytes(&cfg, plan.n_ctx) != L4LM_SEL4_WORK_BYTES)
         return L4LM_E_ARENA;
     *what = "server init";
-    st = l4lm_server_init(&server, &l4lm_serve_engine_l4lm, &cfg, clients, L4LM_SEL4_N_CLIENTS,
+    st = l4lm_server_init(&server, l4lm_serve_engine_l4lm(), &cfg, clients, L4LM_SEL4_N_CLIENTS,
                           SLICE, ring_client, 0);
     for (uint32_t i = 0; i < L4LM_SEL4_N_CLIENTS && st == L4LM_OK; i++) {
         *what = "client setup";
