@@ -99,27 +99,6 @@ INLINE uint32_t float_pass(uint32_t t, const uint8_t *w, const uint8_t *act, siz
     return i;
 }
 
-INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
-                       bool ahead)
-{
-    for (uint32_t r = r0; r < r1; r++) {
-        const uint8_t *row = w + r * rb;
-        if (ahead)
-            prefetch_row(row, rb);
-        for (uint32_t a = 0; a < na; a += 2) {
-            float32x4_t s[2][8];
-            uint32_t two = na - a >= 2, done;
-            if (two)
-                done = float_pass(t, row, act + a * st, st, n, 2, s);
-            else
-                done = float_pass(t, row, act + a * st, st, n, 1, s);
-            for (uint32_t k = 0; k <= two; k++)
-                y[(a + k) * ys + r] = finish(t, row, act + (a + k) * st, n, done, s[k], 8);
-        }
-    }
-}
-
 /* ------------------------------------------------------------- Q8_0, Q4_0 */
 
 /* Four fp16 block scales at p, p + stride, ..., as floats (exact conversion). */
@@ -230,9 +209,10 @@ INLINE void quant_lanes(uint32_t t, const uint8_t *w, const uint8_t *act, size_t
 }
 
 /* The 8 quantised lanes of one activation row: two 4-float registers. */
-#define ACC_VEC float32x4_t
-#define ACC_VECS 2
-#define SIMD_F16 1
+#define ACC_VEC    float32x4_t
+#define ACC_VECS   2
+#define FLOAT_VECS 8 /* the 32 float lanes of one activation row */
+#define SIMD_F16   1
 
 #include "kernels_tile.h"
 

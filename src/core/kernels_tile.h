@@ -4,9 +4,31 @@
 ** per weight type. Included once, near the end, by kernels_x86.c and
 ** kernels_arm.c after each defines its own primitives: ACC_VEC and ACC_VECS
 ** (the registers holding one activation row's 8 quantised lanes),
-** quant_lanes(), float_rows(), finish(), prefetch_row(), INLINE, and
+** FLOAT_VECS (those holding its 32 float lanes), float_pass(),
+** quant_lanes(), finish(), prefetch_row(), INLINE, and
 ** SIMD_F16 when it has an F16 path.
 */
+
+INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
+                       bool ahead)
+{
+    for (uint32_t r = r0; r < r1; r++) {
+        const uint8_t *row = w + r * rb;
+        if (ahead)
+            prefetch_row(row, rb);
+        for (uint32_t a = 0; a < na; a += 2) {
+            ACC_VEC s[2][FLOAT_VECS];
+            uint32_t two = na - a >= 2, done;
+            if (two)
+                done = float_pass(t, row, act + a * st, st, n, 2, s);
+            else
+                done = float_pass(t, row, act + a * st, st, n, 1, s);
+            for (uint32_t k = 0; k <= two; k++)
+                y[(a + k) * ys + r] = finish(t, row, act + (a + k) * st, n, done, s[k], FLOAT_VECS);
+        }
+    }
+}
 
 INLINE void quant_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
                        uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,

@@ -124,27 +124,6 @@ INLINE uint32_t float_pass(uint32_t t, const uint8_t *w, const uint8_t *act, siz
     return i;
 }
 
-INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
-                       bool ahead)
-{
-    for (uint32_t r = r0; r < r1; r++) {
-        const uint8_t *row = w + r * rb;
-        if (ahead)
-            prefetch_row(row, rb);
-        for (uint32_t a = 0; a < na; a += 2) {
-            __m256 s[2][4];
-            uint32_t two = na - a >= 2, done;
-            if (two)
-                done = float_pass(t, row, act + a * st, st, n, 2, s);
-            else
-                done = float_pass(t, row, act + a * st, st, n, 1, s);
-            for (uint32_t k = 0; k <= two; k++)
-                y[(a + k) * ys + r] = finish(t, row, act + (a + k) * st, n, done, s[k], 4);
-        }
-    }
-}
-
 #ifdef __F16C__
 /* F16C rounds to nearest even like l4lm_f32_to_fp16, overflow to inf and
 ** half subnormals included; only a NaN differs, keeping its payload where
@@ -324,8 +303,9 @@ INLINE void quant_lanes(uint32_t t, const uint8_t *w, const uint8_t *act, size_t
 }
 
 /* The 8 quantised lanes of one activation row: one 8-float register. */
-#define ACC_VEC __m256
-#define ACC_VECS 1
+#define ACC_VEC    __m256
+#define ACC_VECS   1
+#define FLOAT_VECS 4 /* the 32 float lanes of one activation row */
 #ifdef __F16C__
 #define SIMD_F16 1
 #endif
