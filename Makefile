@@ -23,8 +23,9 @@ CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(SERVE_SRC:%.c=$(BUILD)/%.o)
 POSIX_OBJ := $(POSIX_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-TOOL_SRC  := $(sort $(wildcard tools/*.c))
-TOOL_BIN  := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
+# A tool is tools/NAME.c, or a directory tools/NAME/ of .c files (main.c among them).
+TOOL_NAME := $(sort $(patsubst tools/%.c,%,$(wildcard tools/*.c)) $(patsubst tools/%/main.c,%,$(wildcard tools/*/main.c)))
+TOOL_BIN  := $(TOOL_NAME:%=$(BUILD)/tools/%)
 
 .PHONY: all demo test check clean bench fuzz
 all: $(BUILD)/l4lm $(TOOL_BIN)
@@ -48,9 +49,10 @@ $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/libl4lm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -Itests $< $(BUILD)/libl4lm.a $(LDLIBS) -o $@
 
-$(BUILD)/tools/%: tools/%.c $(BUILD)/libl4lm.a
+.SECONDEXPANSION:
+$(TOOL_BIN): $(BUILD)/tools/%: $$(wildcard tools/%.c tools/%/*.c tools/%/*.h) $(BUILD)/libl4lm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) $< $(BUILD)/libl4lm.a $(LDLIBS) -o $@
+	$(CC) $(HOST_CFLAGS) $(filter %.c,$^) $(BUILD)/libl4lm.a $(LDLIBS) -o $@
 
 # The demo: find the model beside the checkout, or download it once.
 DEMO_MODEL ?= $(firstword $(wildcard ../shared/models/stories260K.gguf) models/stories260K.gguf)
@@ -65,7 +67,7 @@ demo: all $(DEMO_MODEL)
 test: all $(TEST_BIN)
 	$(MAKE) --no-print-directory BUILD=build-asan CC=clang OPT=-O1 \
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-	  build-asan/l4lm $(TEST_SRC:tests/%.c=build-asan/tests/%) $(TOOL_SRC:tools/%.c=build-asan/tools/%)
+	  build-asan/l4lm $(TEST_SRC:tests/%.c=build-asan/tests/%) $(TOOL_NAME:%=build-asan/tools/%)
 	bash tests/run.sh
 
 clean:

@@ -1,5 +1,5 @@
 /*
-** mkgguf.c — writes a llama-architecture GGUF v3 model with seeded random
+** mkgguf/main.c — writes a llama-architecture GGUF v3 model with seeded random
 ** weights, for cross-checks against llama.cpp and for benchmarks at real
 ** shapes (speed does not depend on weight values).
 **
@@ -20,6 +20,7 @@
 */
 #include "internal.h"
 #include "posix.h"
+#include "quant.h"
 
 #include <errno.h>
 #include <math.h>
@@ -28,7 +29,6 @@
 #include <string.h>
 
 #define ALIGNMENT 32
-#define QK 32 /* elements per Q8_0 / Q4_0 block */
 #define N_BYTE_TOKENS 256
 #define FIRST_PIECE (3 + N_BYTE_TOKENS) /* <unk> <s> </s>, then <0x00>..<0xFF> */
 #define MAX_TENSORS (3 + 12 * L4LM_MAX_LAYERS)
@@ -231,73 +231,6 @@ static uint32_t put_vocab_from(buf *b, const char *path)
     return (uint32_t)n_vocab;
 }
 
-/* ---- tensor types: row sizes and encoding ---- */
-
-static uint64_t row_bytes(uint32_t type, uint64_t n)
-{
-    switch (type) {
-    case L4LM_TYPE_F32: return 4 * n;
-    case L4LM_TYPE_F16:
-    case L4LM_TYPE_BF16: return 2 * n;
-    case L4LM_TYPE_Q8_0: return n / QK * (2 + QK);
-    default: return n / QK * (2 + QK / 2); /* Q4_0 */
-    }
-}
-
-static void put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-/* ggml's reference Q8_0: d = amax/127, q = round(x * (1/d)). */
-static void quant_q8_0(const float *x, uint8_t *out)
-{
-    float amax = 0.0f;
-    for (int j = 0; j < QK; j++)
-        amax = fmaxf(amax, fabsf(x[j]));
-    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-    put_u16(out, l4lm_f32_to_fp16(d));
-    for (int j = 0; j < QK; j++)
-        out[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
-}
-
-/* ggml's reference Q4_0: the signed value of largest magnitude maps to -8;
-** element j goes to the low nibble of byte j, element j+16 to its high nibble. */
-static void quant_q4_0(const float *x, uint8_t *out)
-{
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < QK; j++) {
-        if (amax < fabsf(x[j])) { /* strict: the first of equal magnitudes wins */
-            amax = fabsf(x[j]);
-            max = x[j];
-        }
-    }
-    float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-    put_u16(out, l4lm_f32_to_fp16(d));
-    for (int j = 0; j < QK / 2; j++) {
-        int lo = (int8_t)(x[j] * id + 8.5f), hi = (int8_t)(x[j + QK / 2] * id + 8.5f);
-        out[2 + j] = (uint8_t)((lo < 15 ? lo : 15) | (hi < 15 ? hi : 15) << 4);
-    }
-}
-
-static void encode_row(uint32_t type, const float *x, uint64_t n, uint8_t *out)
-{
-    for (uint64_t i = 0; type == L4LM_TYPE_Q8_0 && i < n; i += QK)
-        quant_q8_0(x + i, out + i / QK * (2 + QK));
-    for (uint64_t i = 0; type == L4LM_TYPE_Q4_0 && i < n; i += QK)
-        quant_q4_0(x + i, out + i / QK * (2 + QK / 2));
-    for (uint64_t i = 0; type == L4LM_TYPE_F16 && i < n; i++)
-        put_u16(out + 2 * i, l4lm_f32_to_fp16(x[i]));
-    for (uint64_t i = 0; type == L4LM_TYPE_BF16 && i < n; i++)
-        put_u16(out + 2 * i, l4lm_f32_to_bf16(x[i]));
-    for (uint64_t i = 0; type == L4LM_TYPE_F32 && i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &x[i], 4);
-        for (int k = 0; k < 4; k++)
-            out[4 * i + k] = (uint8_t)(u >> (8 * k));
-    }
-}
 
 /* ---- the model layout ---- */
 
@@ -395,7 +328,7 @@ static void put_tensor_infos(buf *b, const tensor *t, uint32_t n)
             put_le(b, t[i].ne1, 8);
         put_le(b, t[i].type, 4);
         put_le(b, off, 8);
-        off = l4lm_align_up(off + row_bytes(t[i].type, t[i].ne0) * t[i].ne1, ALIGNMENT);
+        off = l4lm_align_up(off + mkgguf_row_bytes(t[i].type, t[i].ne0) * t[i].ne1, ALIGNMENT);
     }
 }
 
@@ -435,8 +368,8 @@ static void write_tensor(FILE *f, const tensor *t, uint64_t *rng, float *row, ui
             row[i] = !t->is_norm               ? rng_uniform(rng, a)
                      : strstr(t->name, ".bias") ? rng_uniform(rng, 0.5f)
                                                 : 1.0f + rng_uniform(rng, 0.2f);
-        encode_row(t->type, row, t->ne0, enc);
-        write_or_die(f, enc, row_bytes(t->type, t->ne0), path);
+        mkgguf_encode_row(t->type, row, t->ne0, enc);
+        write_or_die(f, enc, mkgguf_row_bytes(t->type, t->ne0), path);
     }
 }
 
@@ -587,7 +520,7 @@ int main(int argc, char **argv)
     uint64_t rng = o.seed;
     for (uint32_t i = 0; i < n; i++) {
         write_tensor(f, &t[i], &rng, row, enc, o.out);
-        uint64_t size = row_bytes(t[i].type, t[i].ne0) * t[i].ne1;
+        uint64_t size = mkgguf_row_bytes(t[i].type, t[i].ne0) * t[i].ne1;
         write_or_die(f, zeros, l4lm_align_up(size, ALIGNMENT) - size, o.out);
     }
     if (fclose(f) != 0) {
