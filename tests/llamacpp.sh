@@ -22,24 +22,8 @@
 #     RoPE, norms, GQA mapping) move logits by whole units (logit std ~4).
 # Two more cases use an F16 KV cache on both sides (2e-2 / 3e-1).
 cd "$(dirname "$0")/.." || exit 1
-dir=tests/llamacpp
 
-skip_all() { echo "skip llamacpp: $1"; exit 0; }
-command -v node >/dev/null || skip_all "node not installed"
-command -v npm >/dev/null || skip_all "npm not installed"
-
-# Install once. `npm ci` refuses the lock file when the registry cannot serve
-# some other-platform optional packages (they are then absent from the lock);
-# `npm install --no-save` installs exactly the locked versions instead.
-if [ ! -d "$dir/node_modules/node-llama-cpp" ]; then
-    if ! (cd "$dir" && npm ci >/dev/null 2>&1); then
-        log=$(cd "$dir" && npm install --no-save --prefer-offline 2>&1) ||
-            skip_all "npm install failed: $(printf '%s\n' "$log" | grep -m1 'error code')"
-    fi
-fi
-
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
+. tests/llamacpp/common.sh
 
 # 1. The harness reproduces llama.cpp's stored run (F32 KV, no flash attention).
 if [ -f ../shared/reference/once_upon_a_time.json ]; then
@@ -53,21 +37,8 @@ else
     echo "skip llamacpp_harness: ../shared/reference not found"
 fi
 
-# 2. l4lm against llama.cpp on random-weight models.
-[ -x build/tools/mkgguf ] || { echo "FAIL llamacpp: build/tools/mkgguf missing (run make)"; exit 1; }
-[ -x build/l4lm ] || { echo "FAIL llamacpp: build/l4lm missing (run make)"; exit 1; }
-if build/l4lm logits 2>&1 | grep -q "unknown command"; then
-    skip_all "build/l4lm has no 'logits' subcommand yet"
-fi
 
-tol_of() { # weight type, KV type
-    case $1 in
-    f32) [ "$2" = f32 ] && echo 1e-3 || echo 2e-2 ;;
-    f16) echo 2e-2 ;;
-    bf16) echo 1e-1 ;;
-    *) echo 3e-1 ;;
-    esac
-}
+# 2. l4lm against llama.cpp on random-weight models.
 # mkgguf shape options: GQA 8:2 with a tied classifier; n_embd 512, untied,
 # another RoPE base and eps; the qwen2 architecture
 declare -A shapes=(
@@ -75,25 +46,6 @@ declare -A shapes=(
     [wide]="--n-embd 512 --n-ff 1376 --n-layer 2 --n-head 8 --n-head-kv 8 --n-vocab 1024 --ctx 256 --untied --rope-base 500000 --eps 1e-6 --seed 3"
     [qwen2]="--arch qwen2 --n-embd 256 --n-ff 704 --n-layer 2 --n-head 8 --n-head-kv 2 --n-vocab 1000 --ctx 256 --untied --rope-base 1000000 --eps 1e-6 --seed 4"
 )
-ids="1 300 451 602 753 904 315 517"
-n_gen=32
-
-run_case() { # shape name, weight type, KV type
-    local name="llamacpp_$1_$2" model="$tmp/$1-$2.gguf"
-    [ "$3" = f32 ] || name="${name}_kv$3"
-    # shellcheck disable=SC2086 # the shape options are meant to split
-    if ! build/tools/mkgguf -o "$model" --type "$2" ${shapes[$1]} 2>"$tmp/err"; then
-        echo "FAIL $name: mkgguf: $(cat "$tmp/err")"
-    elif ! nice node "$dir/ref.mjs" "$model" "$ids" $n_gen --ctx 256 --kv "$3" --fa off \
-        --one-by-one >"$tmp/ref.json" 2>"$tmp/err"; then
-        echo "FAIL $name: llama.cpp (ref.mjs): $(head -c 300 "$tmp/err")"
-    else
-        nice node "$dir/compare.mjs" "$name" "$tmp/ref.json" "$(tol_of "$2" "$3")" \
-            build/l4lm logits -m "$model" --ctx 256 --kv "$3"
-    fi
-    rm -f "$model"
-}
-
 for s in gqa wide; do
     for type in f32 f16 bf16 q8_0 q4_0; do
         run_case $s $type f32
