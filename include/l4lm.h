@@ -10,7 +10,7 @@
 **   l4lm_model_open(&m, bytes, size, NULL, 0);
 **   l4lm_plan(&m, &opts, &p);                  // p.total = exact arena bytes
 **   l4lm_session_init(&s, &m, &opts, arena, p.total);
-**   l4lm_tokenize(s, "Once upon a time", 16, true, ids, cap, &n);
+**   l4lm_tokenize(s, "Once upon a time", 16, L4LM_TOK_BOS, ids, cap, &n);
 **   l4lm_eval(s, ids, n, &logits);             // logits of the last token
 **   l4lm_sample(s, &sampler, &next);
 **
@@ -60,7 +60,16 @@ typedef enum l4lm_type {
     L4LM_TYPE_F32 = 0,
     L4LM_TYPE_F16 = 1,
     L4LM_TYPE_Q4_0 = 2,
+    L4LM_TYPE_Q4_1 = 3,
+    L4LM_TYPE_Q5_0 = 6,
+    L4LM_TYPE_Q5_1 = 7,
     L4LM_TYPE_Q8_0 = 8,
+    L4LM_TYPE_Q2_K = 10, /* the K-quants: 256-element super-blocks */
+    L4LM_TYPE_Q3_K = 11,
+    L4LM_TYPE_Q4_K = 12,
+    L4LM_TYPE_Q5_K = 13,
+    L4LM_TYPE_Q6_K = 14,
+    L4LM_TYPE_Q8_K = 15,
     L4LM_TYPE_BF16 = 30,
     L4LM_TYPE_COUNT = 40 /* one past the largest ggml id known to us */
 } l4lm_type;
@@ -112,14 +121,34 @@ typedef struct l4lm_hparams {
     uint32_t n_layer;
     uint32_t n_head;
     uint32_t n_head_kv;
-    uint32_t head_dim;
+    uint32_t head_dim; /* attention.key_length; n_embd / n_head when absent */
     uint32_t n_ctx_train;
     float rms_eps;
     float rope_base;
     l4lm_rope rope;
-    bool qkv_bias;    /* Q, K and V projections add a bias (qwen2) */
-    bool tied_output; /* the classifier reuses the token embedding */
+    bool qkv_bias;         /* Q, K and V projections add a bias (qwen2) */
+    bool qk_norm;          /* per-head RMSNorm of q and k before RoPE (qwen3) */
+    float rope_freq_scale; /* linear RoPE scaling: angles times 1/factor (1: none) */
+    bool tied_output;      /* the classifier reuses the token embedding */
+    /* the gemma family (zero for the other architectures) */
+    bool gemma;           /* embeddings times sqrt(n_embd), GELU-gated FFN, q scaled by q_scale */
+    bool post_norms;      /* RMSNorm of each branch output before the residual add (gemma2/3) */
+    float q_scale;        /* gemma: q times this before the dot products */
+    float attn_softcap;   /* 0: off; else scores become c tanh(scores / c) (gemma2) */
+    float final_softcap;  /* 0: off; else logits become c tanh(logits / c) */
+    uint32_t n_swa;       /* 0: off; else local layers see the last n_swa positions */
+    uint32_t swa_pattern; /* layer l is local iff l % p < p - 1 (0: every layer) */
+    float rope_base_swa;  /* RoPE base and linear scale of the local layers */
+    float rope_freq_scale_swa;
 } l4lm_hparams;
+
+/* Byte-level BPE pre-tokenizers (GGUF tokenizer.ggml.pre); NONE: SentencePiece. */
+typedef enum l4lm_pretok {
+    L4LM_PRE_NONE = 0,
+    L4LM_PRE_GPT2 = 1,   /* "gpt-2" and its aliases */
+    L4LM_PRE_LLAMA3 = 2, /* "llama-bpe", "llama3", ... (whole-word tokens skip the merges) */
+    L4LM_PRE_QWEN2 = 3   /* "qwen2", "deepseek-r1-qwen" */
+} l4lm_pretok;
 
 /* Where the vocabulary lives in the caller's bytes. */
 typedef struct l4lm_vocab_src {
@@ -129,9 +158,15 @@ typedef struct l4lm_vocab_src {
     uint64_t tokens_size;
     const uint8_t *scores; /* GGUF: f32 array, or NULL */
     const uint8_t *types;  /* GGUF: i32 array, or NULL */
-    int32_t bos, eos, unk;
+    int32_t bos, eos, unk; /* -1: none */
     bool add_bos;
+    bool add_eos;
     bool add_space_prefix;
+    bool special_rstrip; /* whitespace after a special token is dropped (Phi-3, by general.name) */
+    l4lm_pretok pre;     /* byte-level BPE when not L4LM_PRE_NONE */
+    const uint8_t *merges; /* BPE: string array payload of "left right" merges, rank order */
+    uint64_t merges_size;  /* bytes from merges to the end of the blob */
+    uint32_t n_merges;
 } l4lm_vocab_src;
 
 /* An open model: caller-owned, read-only after l4lm_model_open(). */
@@ -195,9 +230,18 @@ uint32_t l4lm_session_pos(const l4lm_session *s);
 uint32_t l4lm_session_n_ctx(const l4lm_session *s);
 const l4lm_model *l4lm_session_model(const l4lm_session *s);
 
-/* Text to ids, with BOS when add_bos and the vocabulary wants it. */
-l4lm_status l4lm_tokenize(l4lm_session *s, const char *text, size_t len, bool add_bos, int32_t *out,
-                          size_t cap, size_t *n_out);
+/*
+** Text to ids. flags: L4LM_TOK_BOS adds BOS (and EOS) where the vocabulary
+** asks for them (tokenizer.ggml.add_bos_token / add_eos_token); passing
+** true means L4LM_TOK_BOS. L4LM_TOK_SPECIAL turns the text of control and
+** unknown tokens (<|im_start|>, <s>, ...) into those tokens; user-defined
+** tokens are always matched, as in llama.cpp. *n_out is the number of ids
+** the text needs; above cap the result is L4LM_E_BUFFER.
+*/
+#define L4LM_TOK_BOS     1u
+#define L4LM_TOK_SPECIAL 2u
+l4lm_status l4lm_tokenize(l4lm_session *s, const char *text, size_t len, uint32_t flags,
+                          int32_t *out, size_t cap, size_t *n_out);
 
 /* Feed n tokens; *logits (n_vocab floats, in the arena) belong to the last one. */
 l4lm_status l4lm_eval(l4lm_session *s, const int32_t *tokens, size_t n, const float **logits);
@@ -235,6 +279,36 @@ size_t l4lm_detok_push(const l4lm_session *s, l4lm_detok *d, int32_t token, char
 /* The raw text of one token (▁ as space, <0xNN> as the byte), no special handling. */
 size_t l4lm_token_piece(const l4lm_session *s, int32_t token, char *buf, size_t cap);
 bool l4lm_token_is_special(const l4lm_session *s, int32_t token);
+
+/*
+** Chat templates, built in (no Jinja engine): the family of the GGUF key
+** tokenizer.chat_template is recognised by the substrings llama.cpp's
+** llama_chat_detect_template looks for, and rendered as llama.cpp renders
+** it. No template, or one of a family not built in, gives ChatML (as in
+** llama.cpp). Roles are rendered as given ("system", "user", "assistant";
+** others as llama.cpp treats them); role and content must not be NULL and
+** the role not empty (else L4LM_E_ARG). BOS is not written: tokenize the
+** text with L4LM_TOK_BOS | L4LM_TOK_SPECIAL so the markers become tokens.
+*/
+typedef struct l4lm_chat_msg {
+    const char *role;
+    const char *content;
+} l4lm_chat_msg; /* NUL-terminated strings */
+/* Render msgs with the model's chat template; add_assistant appends the
+** assistant turn's opening. *len excludes the NUL written after it.
+** L4LM_E_BUFFER when cap is too small: then *len is the length needed
+** (without the NUL), so a NULL buf with cap 0 asks for the size. */
+l4lm_status l4lm_chat_format(const l4lm_model *m, const l4lm_chat_msg *msgs, size_t n_msgs,
+                             bool add_assistant, char *buf, size_t cap, size_t *len);
+/* Name of the recognised template ("chatml", "llama3", "llama2-sys", "gemma",
+** "phi3", "glmedge", ... as llama.cpp names them). */
+const char *l4lm_chat_template_name(const l4lm_model *m);
+/* The tokens that end an assistant turn, for stopping generation: the
+** template's end-of-turn marker when the vocabulary has it as one token
+** (<|im_end|>, <|eot_id|>, <end_of_turn>, <|end|>, ...), then the ids of
+** tokenizer.ggml.eot_token_id and eom_token_id, then EOS; distinct, at most
+** 4. Writes up to cap ids and returns how many it wrote. */
+size_t l4lm_chat_stop_tokens(const l4lm_model *m, int32_t *ids, size_t cap);
 
 const char *l4lm_strerror(l4lm_status st);
 const char *l4lm_type_name(l4lm_type t);

@@ -22,7 +22,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 declare -A TARGETS=(
     [gguf]="src/core/gguf.c src/core/model.c src/core/session.c src/core/forward.c src/core/types.c"
     [l2c]="src/core/model.c src/core/tokenizer.c"
-    [tokenizer]="src/core/tokenizer.c src/core/detok.c"
+    [tokenizer]="src/core/tokenizer.c src/core/tok_spm.c src/core/tok_bpe.c src/core/tok_merge.c src/core/pretok.c src/core/detok.c"
     [serve]="src/serve/server.c src/serve/request.c src/serve/ring.c src/serve/client.c src/serve/layout.c src/serve/engine.c"
     [cli]="platform/posix/cli.c"
 )
@@ -59,6 +59,10 @@ if [ -f "$SHARED/models/stories260K.gguf" ]; then
     done
     mkmodel "$B/models/spm.gguf" --type q4_0 --n-embd 32 --n-ff 32 --n-layer 1 --n-head 2 \
         --n-head-kv 1 --ctx 16 --vocab-from "$SHARED/vocab/ggml-vocab-llama-spm.gguf"
+    for v in qwen2 gpt-2; do # byte-level BPE
+        mkmodel "$B/models/$v.gguf" --type q4_0 --n-embd 32 --n-ff 32 --n-layer 1 --n-head 2 \
+            --n-head-kv 1 --ctx 16 --vocab-from "$SHARED/vocab/ggml-vocab-$v.gguf"
+    done
 else
     echo "# ../shared is absent: the tokenizer and serve harnesses use a synthetic vocabulary only"
 fi

@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # kernels_simd.sh — every SIMD path of the kernels this machine can run, each
 # built from the same sources with its own compiler flags and put through
-# tests/test_kernels.c (which checks it against the portable C path and a
-# double-precision reference): the portable C path itself, AVX2 without and
-# with F16C, AVX2 with VNNI (AVX-512 VNNI or AVX-VNNI, where the CPU has
-# them), and NEON without and with sdot (natively on aarch64, else under
-# qemu-aarch64 when the cross compiler and qemu are installed). Every build
-# must pass and print the same hash of its dot results: the same bits on
-# every path, whichever one the main build picked.
+# tests/test_kernels.c and tests/test_kquant.c (which check it against the
+# portable C path and a double-precision reference): the portable C path
+# itself, AVX2 without and with F16C, AVX2 with VNNI (AVX-512 VNNI or
+# AVX-VNNI, where the CPU has them), and NEON without and with sdot
+# (natively on aarch64, else under qemu-aarch64 when the cross compiler and
+# qemu are installed). Every build must pass and print the same hash of its
+# dot results: the same bits on every path, whichever one the main build
+# picked.
 cd "$(dirname "$0")/.." || exit 1
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-# The test program and the modules it calls.
-SRC="kernels kernels_x86 kernels_arm math types util"
+# The test program and the modules it calls: every kernels*.c, and helpers.
+SRC=""
+for f in src/core/kernels*.c; do
+    SRC+="$(basename "$f" .c) "
+done
+SRC+="math types util"
 hashes=()
 
 variant() { # label, compiler, runner (may be empty), core flags, link flags
@@ -28,25 +33,29 @@ variant() { # label, compiler, runner (may be empty), core flags, link flags
             return
         fi
     done
-    # shellcheck disable=SC2086
-    if ! $cc -std=gnu11 -O2 -ffp-contract=off -Iinclude -Isrc/core -Itests tests/test_kernels.c \
-        "$dir"/*.o -lm $ldflags -o "$dir/test" 2>"$dir/err"; then
-        echo "FAIL kernels-simd-$label: tests/test_kernels.c does not link:"; head -5 "$dir/err"
-        return
-    fi
-    # --asan: the short run, the same for every build, so the hashes compare
-    out=$($run "$dir/test" --asan 2>&1)
-    local fails path hash
-    fails=$(printf '%s\n' "$out" | grep '^FAIL')
-    path=$(printf '%s\n' "$out" | sed -n 's/^# SIMD path of the kernels: //p')
-    hash=$(printf '%s\n' "$out" | sed -n 's/^# hash of all dot results: \([0-9a-f]*\).*/\1/p')
-    if [ -n "$fails" ] || [ -z "$hash" ]; then
-        echo "FAIL kernels-simd-$label: test_kernels failed:"
-        printf '%s\n' "${fails:-$(printf '%s\n' "$out" | tail -3)}" | head -5
-        return
-    fi
-    echo "ok kernels-simd-$label: path \"$path\", hash $hash"
-    hashes+=("$label=$hash")
+    # Each test program of the kernels; the build's hash joins theirs.
+    local prog fails path hash all=""
+    for prog in test_kernels test_kquant; do
+        # shellcheck disable=SC2086
+        if ! $cc -std=gnu11 -O2 -ffp-contract=off -Iinclude -Isrc/core -Itests tests/$prog.c \
+            "$dir"/*.o -lm $ldflags -o "$dir/$prog" 2>"$dir/err"; then
+            echo "FAIL kernels-simd-$label: tests/$prog.c does not link:"; head -5 "$dir/err"
+            return
+        fi
+        # --asan: the short run, the same for every build, so the hashes compare
+        out=$($run "$dir/$prog" --asan 2>&1)
+        fails=$(printf '%s\n' "$out" | grep '^FAIL')
+        path=$(printf '%s\n' "$out" | sed -n 's/^# SIMD path of the kernels: //p')
+        hash=$(printf '%s\n' "$out" | sed -n 's/^# hash of all dot results: \([0-9a-f]*\).*/\1/p')
+        if [ -n "$fails" ] || [ -z "$hash" ]; then
+            echo "FAIL kernels-simd-$label: $prog failed:"
+            printf '%s\n' "${fails:-$(printf '%s\n' "$out" | tail -3)}" | head -5
+            return
+        fi
+        all="$all${all:+-}$hash"
+    done
+    echo "ok kernels-simd-$label: path \"$path\", hash $all"
+    hashes+=("$label=$all")
 }
 
 has() { grep -qw "$1" /proc/cpuinfo; }

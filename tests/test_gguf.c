@@ -10,61 +10,7 @@
 #include "internal.h"
 #include "t.h"
 
-/* ---- a tiny GGUF writer ---- */
-
-typedef struct wbuf {
-    unsigned char *p;
-    size_t n, cap;
-} wbuf;
-
-static void put(wbuf *b, const void *src, size_t n)
-{
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p)
-            abort();
-    }
-    memcpy(b->p + b->n, src, n);
-    b->n += n;
-}
-
-static void wle(wbuf *b, uint64_t v, int bytes) /* little-endian integer */
-{
-    for (int i = 0; i < bytes; i++) {
-        unsigned char c = (unsigned char)(v >> (8 * i));
-        put(b, &c, 1);
-    }
-}
-
-static void w32(wbuf *b, uint32_t v)
-{
-    wle(b, v, 4);
-}
-static void w64(wbuf *b, uint64_t v)
-{
-    wle(b, v, 8);
-}
-
-static void wf32(wbuf *b, float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    w32(b, u);
-}
-
-static void wf64(wbuf *b, double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, 8);
-    w64(b, u);
-}
-
-static void wstr(wbuf *b, const char *s)
-{
-    w64(b, strlen(s));
-    put(b, s, strlen(s));
-}
+#include "gguf_write.h"
 
 static void wheader(wbuf *b, uint32_t version, uint64_t n_tensors, uint64_t n_kv)
 {
@@ -587,9 +533,9 @@ static void test_tensor_errors(void)
     expect("gguf_tensor_type_unknown", &b, L4LM_E_TYPE);
     b = one_tensor("t", 1, ne, 4, 16); /* an id ggml retired */
     expect("gguf_tensor_type_retired", &b, L4LM_E_TYPE);
-    b = one_tensor("blk.0.ffn_up.weight", 2, (const uint64_t[]){256, 2}, 12, 2 * 144);
+    b = one_tensor("blk.0.ffn_up.weight", 2, (const uint64_t[]){256, 2}, 16, 2 * 66);
     expect_msg("gguf_tensor_type_unsupported", &b, L4LM_E_TYPE,
-               "unsupported tensor type q4_K 'blk.0.ffn_up.weight'", ANY_OFFSET);
+               "unsupported tensor type iq2_xxs 'blk.0.ffn_up.weight'", ANY_OFFSET);
     b = one_tensor("t", 1, (const uint64_t[]){33}, L4LM_TYPE_Q8_0, 68);
     expect("gguf_q8_0_partial_block", &b, L4LM_E_TENSOR_INFO);
     b = one_tensor("t", 1, (const uint64_t[]){64}, L4LM_TYPE_Q8_0, 68);

@@ -11,8 +11,18 @@
 #include "internal.h"
 #include "t.h"
 
-static uint32_t bits_of(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-static float float_of(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static uint32_t bits_of(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static float float_of(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint32_t rnd(void)
@@ -20,7 +30,10 @@ static uint32_t rnd(void)
     rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
     return (uint32_t)(rng >> 16);
 }
-static double rnd01(void) { return rnd() / 4294967296.0; }
+static double rnd01(void)
+{
+    return rnd() / 4294967296.0;
+}
 
 static int quick;      /* --asan: fewer samples */
 static int exhaustive; /* L4LM_EXHAUSTIVE=1: every float */
@@ -40,7 +53,11 @@ static double ulp_err(float got, double ref)
     return fabs(got - ref) / ulp;
 }
 
-typedef struct { double ulp, rel; long n; float worst; } stat;
+typedef struct {
+    double ulp, rel;
+    long n;
+    float worst;
+} stat;
 
 /* FNV-1a over every result, printed so runs on different CPUs can be compared. */
 static uint64_t hash = 0xcbf29ce484222325ull;
@@ -57,7 +74,8 @@ static void account(stat *s, float x, float got, double ref)
         s->worst = x;
     }
     /* relative error means little for subnormal results: count normal ones */
-    if (fabs(ref) >= FLT_MIN && isfinite(ref) && isfinite(got) && fabs(got - ref) / fabs(ref) > s->rel)
+    if (fabs(ref) >= FLT_MIN && isfinite(ref) && isfinite(got) &&
+        fabs(got - ref) / fabs(ref) > s->rel)
         s->rel = fabs(got - ref) / fabs(ref);
 }
 
@@ -72,14 +90,15 @@ static void report(const char *name, const stat *s, double bound)
 }
 
 /* Visit floats with bit patterns lo..hi (both >= 0), about n of them, with sign. */
-#define SWEEP(u, lo, hi, n)                                                               \
-    for (uint64_t u##_step = exhaustive ? 1 : ((hi) - (lo)) / (n) + 1, u = (lo); u <= (hi); \
+#define SWEEP(u, lo, hi, n)                                                                        \
+    for (uint64_t u##_step = exhaustive ? 1 : ((hi) - (lo)) / (n) + 1, u = (lo); u <= (hi);        \
          u += u##_step)
 
 static void sweep_unary(stat *s, float (*f)(float), double (*ref)(double), float lo, float hi,
                         long n, int neg)
 {
-    SWEEP(u, bits_of(lo), bits_of(hi), n) {
+    SWEEP(u, bits_of(lo), bits_of(hi), n)
+    {
         float x = float_of((uint32_t)u | (neg ? 0x80000000u : 0));
         account(s, x, f(x), ref((double)x));
     }
@@ -147,8 +166,9 @@ static void test_pow(long n)
         uint32_t ux = rnd() & 0x7f7fffff, uy = rnd() % 0x42000000;
         pow_case(&s, float_of(ux), float_of(uy | (rnd() & 0x80000000)));
     }
-    const float sp[] = {0.0f, -0.0f, 1.0f, -1.0f, 0.5f, -0.5f, 2.0f, -2.0f, 3.0f, -3.0f,
-                        INFINITY, -INFINITY, NAN, 1e-40f, -1e-40f, 1e30f, 0.25f, 1.5f, -7.0f};
+    const float sp[] = {0.0f,    -0.0f, 1.0f,  -1.0f,    0.5f,      -0.5f, 2.0f,
+                        -2.0f,   3.0f,  -3.0f, INFINITY, -INFINITY, NAN,   1e-40f,
+                        -1e-40f, 1e30f, 0.25f, 1.5f,     -7.0f};
     const int nsp = sizeof sp / sizeof *sp;
     for (int i = 0; i < nsp; i++)
         for (int j = 0; j < nsp; j++)
@@ -182,9 +202,9 @@ static void test_sincos(long n)
         uint32_t sg = neg ? 0x80000000u : 0;
         SWEEP(u, 0, bits_of(1.0f), n) sincos_case(&ss, &cs, float_of((uint32_t)u | sg));
         SWEEP(u, bits_of(1.0f), bits_of(1048576.0f), 2 * n)
-            sincos_case(&ss, &cs, float_of((uint32_t)u | sg));
+        sincos_case(&ss, &cs, float_of((uint32_t)u | sg));
         SWEEP(u, bits_of(1048576.0f), bits_of(FLT_MAX), n)
-            sincos_case(&ss, &cs, float_of((uint32_t)u | sg));
+        sincos_case(&ss, &cs, float_of((uint32_t)u | sg));
     }
     /* the hard cases: floats next to multiples of pi/2, where r cancels most */
     for (long k = 1; k < 100000000; k += k < 200000 ? (quick ? 97 : 1) : 997) {
@@ -200,6 +220,60 @@ static void test_sincos(long n)
     sincos_case(&ss, &cs, NAN);
     report("sinf", &ss, 1.0);
     report("cosf", &cs, 1.0);
+}
+
+static void test_tanh(long n)
+{
+    stat s = {0};
+    sweep_unary(&s, l4lm_tanhf, tanh, 0.0f, 12.0f, n, 0);
+    sweep_unary(&s, l4lm_tanhf, tanh, 0.0f, 12.0f, n, 1);
+    sweep_unary(&s, l4lm_tanhf, tanh, 0x1p-13f, 0x1p-11f, n / 8, 0); /* the switch to x - x^3/3 */
+    sweep_unary(&s, l4lm_tanhf, tanh, 9.0f, 9.2f, n / 8, 1);         /* the switch to 1 */
+    const float sp[] = {INFINITY, -INFINITY, FLT_MAX, -FLT_MAX, 0.0f, -0.0f, 1e-40f, 50.0f};
+    for (size_t i = 0; i < sizeof sp / sizeof *sp; i++)
+        account(&s, sp[i], l4lm_tanhf(sp[i]), tanh((double)sp[i]));
+    account(&s, NAN, l4lm_tanhf(NAN), NAN);
+    T_CHECK("tanhf keeps -0", signbit(l4lm_tanhf(-0.0f)), "tanhf(-0) = %a", l4lm_tanhf(-0.0f));
+    report("tanhf", &s, 1.0);
+}
+
+static uint16_t ref_to_fp16(float f);
+static double half_value(uint16_t h);
+
+/* GELU against ggml's recipe evaluated with libm's tanhf and the test's own
+** half rounding, on a grid of 65536 points in [-10, 10) and random floats in
+** [-12, 12); and against the same formula in double, within half precision. */
+static void test_gelu(long n)
+{
+    long wrong = 0, far = 0, cnt = 0;
+    float worst = 0;
+    for (long i = 0; i < n + 65536; i++) {
+        float x = i < 65536 ? (float)(i - 32768) / 3276.8f : (float)(rnd01() * 24 - 12);
+        float want;
+        if (x <= -10.0f)
+            want = 0.0f;
+        else if (x >= 10.0f)
+            want = x;
+        else {
+            float h = (float)half_value(ref_to_fp16(x));
+            const float c = 0.79788456080286535588f, a = 0.044715f; /* ggml's constants */
+            float g = 0.5f * h * (1.0f + tanhf(c * h * (1.0f + a * h * h)));
+            want = (float)half_value(ref_to_fp16(g));
+        }
+        float got = l4lm_gelu(x);
+        double exact = 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * x * (1 + 0.044715 * (double)x * x)));
+        cnt++;
+        if (bits_of(got) != bits_of(want) && !(got == 0 && want == 0))
+            wrong++, worst = x;
+        /* two half roundings (of x, and of the result; GELU' < 1.13), plus
+        ** the spacing of subnormal halves */
+        far += fabs(got - exact) > fabs(exact) * 0x1p-11 + fabs((double)x) * 0x1p-10 + 0x1p-23;
+    }
+    if (wrong == 0 && far == 0)
+        printf("ok gelu: %ld inputs equal ggml's recipe (libm tanhf), all near exact GELU\n", cnt);
+    else
+        T_FAIL("gelu", "%ld of %ld differ from the recipe (e.g. x=%a: %a), %ld far from GELU",
+               wrong, cnt, worst, l4lm_gelu(worst), far);
 }
 
 /* ---- fp16: the test's own decoding, and nearest-value encoding ---- */
@@ -221,7 +295,10 @@ static uint16_t ref_to_fp16(float f)
     int lo = 0, hi = 0x7c00; /* largest h with half_value(h) <= a */
     while (lo < hi) {
         int mid = (lo + hi + 1) / 2;
-        if (half_value((uint16_t)mid) <= a) lo = mid; else hi = mid - 1;
+        if (half_value((uint16_t)mid) <= a)
+            lo = mid;
+        else
+            hi = mid - 1;
     }
     int h = lo;
     if (h < 0x7c00) {
@@ -257,27 +334,31 @@ static void test_fp16(long n)
     float worst = 0;
     for (long i = 0; i < n; i++) {
         float fs[3];
-        fs[0] = float_of(rnd());                          /* any float at all */
-        uint32_t mag = rnd() % 0x15800000 + 0x32800000;      /* 2^-26..2^17 */
+        fs[0] = float_of(rnd());                        /* any float at all */
+        uint32_t mag = rnd() % 0x15800000 + 0x32800000; /* 2^-26..2^17 */
         fs[1] = float_of(mag | (rnd() & 0x80000000));
-        uint16_t h = (uint16_t)(rnd() % 0x7c00);          /* a tie between neighbours, or near */
+        uint16_t h = (uint16_t)(rnd() % 0x7c00); /* a tie between neighbours, or near */
         double mid = (half_value(h) + half_value((uint16_t)(h + 1))) / 2;
-        fs[2] = nextafterf((float)mid, (rnd() & 1) ? INFINITY : 0) ;
-        if (rnd() & 1) fs[2] = (float)mid;
+        fs[2] = nextafterf((float)mid, (rnd() & 1) ? INFINITY : 0);
+        if (rnd() & 1)
+            fs[2] = (float)mid;
         for (int k = 0; k < 3; k++, cnt++)
             if (l4lm_f32_to_fp16(fs[k]) != ref_to_fp16(fs[k]))
                 wrong++, worst = fs[k];
     }
     /* every float at the subnormal and overflow edges */
-    SWEEP(u, bits_of(0x1p-26f), bits_of(0x1p-13f), n) {
+    SWEEP(u, bits_of(0x1p-26f), bits_of(0x1p-13f), n)
+    {
         float f = float_of((uint32_t)u);
         cnt++;
-        if (l4lm_f32_to_fp16(f) != ref_to_fp16(f)) wrong++, worst = f;
+        if (l4lm_f32_to_fp16(f) != ref_to_fp16(f))
+            wrong++, worst = f;
     }
     for (uint32_t u = bits_of(65000.0f); u <= bits_of(70000.0f); u++) {
         float f = float_of(u);
         cnt++;
-        if (l4lm_f32_to_fp16(f) != ref_to_fp16(f)) wrong++, worst = f;
+        if (l4lm_f32_to_fp16(f) != ref_to_fp16(f))
+            wrong++, worst = f;
     }
     if (wrong == 0)
         printf("ok f32_to_fp16: %ld floats match nearest-even search\n", cnt);
@@ -295,7 +376,7 @@ static uint16_t ref_to_bf16(float f)
     uint32_t lo = u & 0xffff0000u;
     double vlo = fabs((double)float_of(lo)), a = fabs((double)f);
     double vhi = ((lo + 0x10000) & 0x7fffffff) == 0x7f800000 ? ldexp(1, 128)
-                                                              : fabs((double)float_of(lo + 0x10000));
+                                                             : fabs((double)float_of(lo + 0x10000));
     uint32_t q = lo >> 16;
     if (vhi - a < a - vlo || (vhi - a == a - vlo && (q & 1)))
         q++;
@@ -339,6 +420,8 @@ int main(int argc, char **argv)
     test_sqrt(n);
     test_pow(quick ? n / 4 : n);
     test_sincos(n / 2);
+    test_tanh(n);
+    test_gelu(quick ? n / 8 : n);
     test_fp16(quick ? n / 4 : n);
     test_bf16(n);
     printf("# hash of all results: %016llx (equal on every CPU and build)\n",

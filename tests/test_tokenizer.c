@@ -10,285 +10,15 @@
 
 #include <stdint.h>
 
+#include "tok_vocab.h"
+
 static bool asan;
-
-/*
-** detok.c reaches the tokenizer through a session. The vocab-only GGUFs have
-** no weights, so no real session can be made from them: this test stands in
-** for session.c with the two accessors detok.c uses.
-*/
-struct l4lm_session {
-    const l4lm_tok *tok;
-    l4lm_model model;
-};
-
-const l4lm_tok *l4lm_session_tok(const l4lm_session *s)
-{
-    return s->tok;
-}
-
-const l4lm_model *l4lm_session_model(const l4lm_session *s)
-{
-    return &s->model;
-}
-
-/* ------------------------------------------------------------ sources */
-
-typedef struct vocab {
-    unsigned char *file;
-    size_t size;
-    l4lm_vocab_src src;
-    void *arena;
-    l4lm_session sess; /* sess.tok: the tokenizer */
-} vocab;
-
-static uint64_t le(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-/* A minimal GGUF walk (independent of gguf.c) to find the tokenizer keys. */
-typedef struct rd {
-    const unsigned char *p;
-    size_t size, pos;
-    int bad;
-} rd;
-
-static uint64_t take(rd *r, size_t n)
-{
-    if (r->bad || r->size - r->pos < n) {
-        r->bad = 1;
-        return 0;
-    }
-    uint64_t v = n <= 8 ? le(r->p + r->pos, (int)n) : 0;
-    r->pos += n;
-    return v;
-}
-
-static size_t scalar_size(uint32_t type)
-{
-    static const size_t sz[13] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
-    return type < 13 ? sz[type] : 0;
-}
-
-static void skip_value(rd *r, uint32_t type)
-{
-    if (type == 8) {
-        take(r, take(r, 8));
-    } else if (type == 9) {
-        uint32_t at = (uint32_t)take(r, 4);
-        uint64_t n = take(r, 8);
-        for (uint64_t i = 0; i < n && !r->bad; i++)
-            if (at == 8)
-                take(r, take(r, 8));
-            else if (scalar_size(at))
-                take(r, scalar_size(at));
-            else
-                r->bad = 1;
-    } else if (scalar_size(type)) {
-        take(r, scalar_size(type));
-    } else {
-        r->bad = 1;
-    }
-}
-
-static bool gguf_vocab(const unsigned char *b, size_t size, l4lm_vocab_src *v)
-{
-    rd r = {b, size, 0, 0};
-    memset(v, 0, sizeof *v);
-    v->format = L4LM_FORMAT_GGUF;
-    v->bos = v->eos = v->unk = -1;
-    v->add_bos = v->add_space_prefix = true;
-    if (take(&r, 4) != 0x46554747u || take(&r, 4) < 2)
-        return false;
-    take(&r, 8);
-    uint64_t n_kv = take(&r, 8);
-    for (uint64_t i = 0; i < n_kv && !r.bad; i++) {
-        uint64_t klen = take(&r, 8);
-        size_t kpos = r.pos;
-        take(&r, klen);
-        if (r.bad)
-            break;
-        char key[128] = "";
-        if (klen < sizeof key)
-            memcpy(key, b + kpos, klen);
-        uint32_t type = (uint32_t)take(&r, 4);
-        size_t vpos = r.pos, payload = vpos + 12;
-        skip_value(&r, type);
-        if (r.bad)
-            break;
-        if (!strcmp(key, "tokenizer.ggml.tokens")) {
-            v->n_vocab = (uint32_t)le(b + vpos + 4, 8);
-            v->tokens = b + payload;
-            v->tokens_size = r.pos - payload;
-        } else if (!strcmp(key, "tokenizer.ggml.scores")) {
-            v->scores = b + payload;
-        } else if (!strcmp(key, "tokenizer.ggml.token_type")) {
-            v->types = b + payload;
-        } else if (!strcmp(key, "tokenizer.ggml.bos_token_id")) {
-            v->bos = (int32_t)le(b + vpos, 4);
-        } else if (!strcmp(key, "tokenizer.ggml.eos_token_id")) {
-            v->eos = (int32_t)le(b + vpos, 4);
-        } else if (!strcmp(key, "tokenizer.ggml.unknown_token_id")) {
-            v->unk = (int32_t)le(b + vpos, 4);
-        } else if (!strcmp(key, "tokenizer.ggml.add_bos_token")) {
-            v->add_bos = b[vpos] != 0;
-        } else if (!strcmp(key, "tokenizer.ggml.add_space_prefix")) {
-            v->add_space_prefix = b[vpos] != 0;
-        }
-    }
-    return !r.bad && v->tokens;
-}
-
-/* llama2.c's tokenizer.bin, as model.c describes it. */
-static void l2c_vocab(const unsigned char *b, size_t size, uint32_t n_vocab, l4lm_vocab_src *v)
-{
-    memset(v, 0, sizeof *v);
-    v->format = L4LM_FORMAT_LLAMA2C;
-    v->n_vocab = n_vocab;
-    v->tokens = b;
-    v->tokens_size = size;
-    v->bos = 1;
-    v->eos = 2;
-    v->unk = 0;
-    v->add_bos = v->add_space_prefix = true;
-}
-
-static bool vocab_start(vocab *vv, size_t max_text)
-{
-    size_t bytes = l4lm_tok_arena_bytes(&vv->src, max_text);
-    l4lm_tok *t = NULL;
-    vv->arena = bytes ? aligned_alloc(64, bytes) : NULL;
-    if (!vv->arena || l4lm_tok_init(&t, &vv->src, vv->arena, bytes, max_text) != L4LM_OK)
-        return false;
-    vv->sess.tok = t;
-    vv->sess.model.vocab = vv->src;
-    return true;
-}
-
-/* Loads shared/<rel>; n_vocab 0 means GGUF. */
-static bool vocab_load(vocab *vv, const char *shared, const char *rel, uint32_t n_vocab)
-{
-    char path[4096];
-    memset(vv, 0, sizeof *vv);
-    snprintf(path, sizeof path, "%s/%s", shared, rel);
-    vv->file = t_read_file(path, &vv->size);
-    if (!vv->file)
-        return false;
-    if (n_vocab)
-        l2c_vocab(vv->file, vv->size, n_vocab, &vv->src);
-    else if (!gguf_vocab(vv->file, vv->size, &vv->src))
-        return false;
-    return vocab_start(vv, 4096);
-}
-
-static void vocab_free(vocab *vv)
-{
-    free(vv->arena);
-    free(vv->file);
-}
-
-static l4lm_tok *tok_of(vocab *vv)
-{
-    return (l4lm_tok *)vv->sess.tok;
-}
-
-/* ------------------------------------------------------------ helpers */
-
-static size_t encode(vocab *vv, const char *text, size_t len, bool bos, int32_t *ids,
-                     size_t cap, l4lm_status *st)
-{
-    size_t n = 0;
-    *st = l4lm_tok_encode(tok_of(vv), text, len, bos, ids, cap, &n);
-    return n;
-}
-
-static bool ids_equal(const int32_t *a, size_t na, const double *b, size_t nb)
-{
-    if (na != nb)
-        return false;
-    for (size_t i = 0; i < na; i++)
-        if (a[i] != (int32_t)b[i])
-            return false;
-    return true;
-}
-
-static void ids_text(const int32_t *ids, size_t n, char *out, size_t cap)
-{
-    size_t w = 0;
-    out[0] = 0;
-    for (size_t i = 0; i < n && w + 12 < cap; i++)
-        w += (size_t)snprintf(out + w, cap - w, "%d ", ids[i]);
-}
-
-/* Is s[0..n) complete, valid UTF-8 (no overlongs, surrogates, > U+10FFFF)? */
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        size_t k = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
-                 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-        if (!k || n - i < k)
-            return false;
-        uint32_t cp = k == 1 ? c : c & (0x7F >> k);
-        for (size_t j = 1; j < k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + j] & 0x3F);
-        }
-        static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min_cp[k] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += k;
-    }
-    return true;
-}
-
-/*
-** Streams ids through l4lm_detok_push into out; every chunk must be valid,
-** complete UTF-8. Ends with a flush (token -1). Returns the text length, or
-** (size_t)-1 if a push failed or emitted a partial character.
-*/
-static size_t stream(vocab *vv, const int32_t *ids, size_t n, bool after_bos, char *out,
-                     size_t cap)
-{
-    l4lm_detok d = {{0}, 0, after_bos, false};
-    char buf[600];
-    size_t w = 0;
-    for (size_t i = 0; i <= n; i++) {
-        l4lm_status st;
-        size_t k = l4lm_detok_push(&vv->sess, &d, i < n ? ids[i] : -1, buf, sizeof buf, &st);
-        if (st != L4LM_OK || !utf8_valid((unsigned char *)buf, k) || w + k >= cap)
-            return (size_t)-1;
-        memcpy(out + w, buf, k);
-        w += k;
-    }
-    out[w] = 0;
-    return w;
-}
 
 /* ------------------------------------------------------- golden refs */
 
 static const char *k_cases[] = {"once_upon_a_time", "lily_and_tom", "empty_prompt",
                                 "dog_said_hello"};
 
-static char *read_text(const char *shared, const char *rel)
-{
-    char path[4096];
-    size_t n;
-    snprintf(path, sizeof path, "%s/%s", shared, rel);
-    char *s = (char *)t_read_file(path, &n);
-    if (s) {
-        s = realloc(s, n + 1);
-        s[n] = 0;
-    }
-    return s;
-}
-
-/* Prompt ids of llama2.c and llama.cpp, and detokenised generated text. */
 static void test_reference(const char *shared, vocab *vv, const char *label)
 {
     for (size_t c = 0; c < sizeof k_cases / sizeof *k_cases; c++) {
@@ -311,8 +41,10 @@ static void test_reference(const char *shared, vocab *vv, const char *label)
         l4lm_status st;
         size_t n = encode(vv, prompt, strlen(prompt), true, ids, 64, &st);
         ids_text(ids, n, why, sizeof why);
-        T_CHECK(name, st == L4LM_OK && ids_equal(ids, n, want[0], nw[0]) &&
-                          ids_equal(ids, n, want[1], nw[1]), "status %d, got %s", st, why);
+        T_CHECK(name,
+                st == L4LM_OK && ids_equal(ids, n, want[0], nw[0]) &&
+                    ids_equal(ids, n, want[1], nw[1]),
+                "status %d, got %s", st, why);
 
         /* generated ids -> text: llama2.c's decode rules, specials as "" */
         static double gen[256];
@@ -326,94 +58,12 @@ static void test_reference(const char *shared, vocab *vv, const char *label)
         static char got[8192];
         size_t k = stream(vv, gids, ng, nw[0] == 1, got, sizeof got);
         snprintf(name, sizeof name, "%s_generated_text_%s", label, k_cases[c]);
-        T_CHECK(name, want_text && k != (size_t)-1 && !strcmp(got, want_text),
-                "got \"%.60s\"", k == (size_t)-1 ? "(stream failed)" : got);
+        T_CHECK(name, want_text && k != (size_t)-1 && !strcmp(got, want_text), "got \"%.60s\"",
+                k == (size_t)-1 ? "(stream failed)" : got);
         free(want_text);
         free(prompt);
         free(js);
     }
-}
-
-/* ------------------------------------------ llama.cpp tokenizer vectors */
-
-typedef struct vectors {
-    char *inp, *out;
-    const char *text[64];
-    size_t len[64];
-    double ids[64][320];
-    size_t n_ids[64];
-    size_t n;
-} vectors;
-
-static bool vectors_load(const char *shared, const char *name, vectors *vc)
-{
-    char rel[256];
-    static const char sep[] = "\n__ggml_vocab_test__\n";
-    snprintf(rel, sizeof rel, "vocab/%s.inp", name);
-    vc->inp = read_text(shared, rel);
-    snprintf(rel, sizeof rel, "vocab/%s.out", name);
-    vc->out = read_text(shared, rel);
-    vc->n = 0;
-    if (!vc->inp || !vc->out)
-        return false;
-    char *p = vc->inp, *q;
-    while ((q = strstr(p, sep)) && vc->n < 64) {
-        vc->text[vc->n] = p;
-        vc->len[vc->n++] = (size_t)(q - p);
-        p = q + sizeof sep - 1;
-    }
-    char *line = vc->out;
-    for (size_t i = 0; i < vc->n; i++) {
-        char *eol = strchr(line, '\n');
-        if (!eol)
-            return false;
-        *eol = 0;
-        size_t k = 0;
-        for (char *s = line, *e; k < 320; s = e, k++) {
-            vc->ids[i][k] = strtod(s, &e);
-            if (e == s)
-                break;
-        }
-        vc->n_ids[i] = k;
-        line = eol + 1;
-    }
-    return vc->n > 0;
-}
-
-/* Every vector exactly, and decode(encode(x)) == x. */
-static void test_vectors(const char *shared, vocab *vv, const char *vname, const char *label)
-{
-    static vectors vc;
-    char name[256], why[2048];
-    snprintf(name, sizeof name, "%s_vectors", label);
-    if (!vectors_load(shared, vname, &vc)) {
-        T_FAIL(name, "cannot read %s.inp/.out", vname);
-        return;
-    }
-    size_t pass = 0, round = 0;
-    for (size_t i = 0; i < vc.n; i++) {
-        static int32_t ids[512];
-        static char text[4096];
-        l4lm_status st;
-        size_t n = encode(vv, vc.text[i], vc.len[i], false, ids, 512, &st);
-        if (st == L4LM_OK && ids_equal(ids, n, vc.ids[i], vc.n_ids[i])) {
-            pass++;
-        } else {
-            ids_text(ids, n, why, sizeof why);
-            printf("# %s case %zu: status %d, got %.200s\n", label, i, st, why);
-        }
-        size_t k = stream(vv, ids, n, true, text, sizeof text);
-        if (k == vc.len[i] && !memcmp(text, vc.text[i], k))
-            round++;
-        else
-            printf("# %s case %zu: round trip gave \"%.80s\"\n", label, i, text);
-    }
-    printf("# %s: %zu/%zu vectors match, %zu/%zu round-trip\n", label, pass, vc.n, round, vc.n);
-    T_CHECK(name, pass == vc.n, "%zu of %zu vectors match", pass, vc.n);
-    snprintf(name, sizeof name, "%s_roundtrip", label);
-    T_CHECK(name, round == vc.n, "%zu of %zu round-trip", round, vc.n);
-    free(vc.inp);
-    free(vc.out);
 }
 
 /* ------------------------------------------------- streaming and pieces */
@@ -426,7 +76,8 @@ static size_t push(vocab *vv, l4lm_detok *d, int32_t id, char *buf, size_t cap, 
 /* Multi-byte text fed as single byte tokens never yields half a character. */
 static void test_stream(vocab *vv)
 {
-    const char *text = "\xC3\x84pfel \xF0\x9F\xA6\x99 \xE2\x9C\x85 C\xE1\xBB\xAD" "a";
+    const char *text = "\xC3\x84pfel \xF0\x9F\xA6\x99 \xE2\x9C\x85 C\xE1\xBB\xAD"
+                       "a";
     int32_t ids[64];
     size_t n = strlen(text);
     bool bytes_ok = true;
@@ -453,7 +104,10 @@ static void test_stream(vocab *vv)
         w += m;
     }
     T_CHECK("stream_invalid_as_fffd",
-            w == 10 && !memcmp(all, "\xEF\xBF\xBD" "A\xEF\xBF\xBD\xEF\xBF\xBD", 10),
+            w == 10 && !memcmp(all,
+                               "\xEF\xBF\xBD"
+                               "A\xEF\xBF\xBD\xEF\xBF\xBD",
+                               10),
             "got %zu bytes", w);
 
     /* BOS hides itself and the dummy-prefix space of the next piece */
@@ -462,16 +116,15 @@ static void test_stream(vocab *vv)
     size_t m2 = push(vv, &d, 15043, buf, sizeof buf, &st); /* "▁Hello" */
     size_t m3 = push(vv, &d, 3186, buf + m2, sizeof buf - m2, &st);
     size_t m4 = push(vv, &d, 2, buf + m2 + m3, sizeof buf - m2 - m3, &st);
-    T_CHECK("stream_bos_strips_space", m1 == 0 && m4 == 0 && m2 + m3 == 11 &&
-                                           !memcmp(buf, "Hello world", 11) && st == L4LM_OK,
+    T_CHECK("stream_bos_strips_space",
+            m1 == 0 && m4 == 0 && m2 + m3 == 11 && !memcmp(buf, "Hello world", 11) && st == L4LM_OK,
             "got %zu+%zu \"%.*s\"", m2, m3, (int)(m2 + m3), buf);
 
     d = (l4lm_detok){{0}, 0, false, false};
     push(vv, &d, 3 + 0xE2, buf, sizeof buf, &st);
     l4lm_detok before = d;
     size_t m = push(vv, &d, 15043, buf, 8, &st); /* 3 held + " Hello": needs 9+3 */
-    T_CHECK("stream_small_buffer", m == 0 && st == L4LM_E_BUFFER &&
-                                       !memcmp(&d, &before, sizeof d),
+    T_CHECK("stream_small_buffer", m == 0 && st == L4LM_E_BUFFER && !memcmp(&d, &before, sizeof d),
             "wrote %zu, status %d", m, st);
     m = push(vv, &d, (int32_t)vv->src.n_vocab, buf, sizeof buf, &st);
     T_CHECK("stream_bad_token", m == 0 && st == L4LM_E_TOKEN, "status %d", st);
@@ -496,17 +149,18 @@ static void test_pieces(vocab *l2c, vocab *gg)
         same &= special || (na == nb && !memcmp(a, b, na));
     }
     T_CHECK("piece_formats_agree", same, "tok512.bin and stories260K.gguf differ");
-    T_CHECK("special_ids", l4lm_tok_is_special(tok_of(gg), 0) && l4lm_tok_is_special(tok_of(gg), 2) &&
-                               !l4lm_tok_is_special(tok_of(gg), 3) &&
-                               l4lm_tok_is_special(tok_of(l2c), 0) &&
-                               !l4lm_tok_is_special(tok_of(l2c), 300) &&
-                               !l4lm_tok_is_special(tok_of(l2c), 512) &&
-                               !l4lm_tok_is_special(tok_of(gg), -1),
+    T_CHECK("special_ids",
+            l4lm_tok_is_special(tok_of(gg), 0) && l4lm_tok_is_special(tok_of(gg), 2) &&
+                !l4lm_tok_is_special(tok_of(gg), 3) && l4lm_tok_is_special(tok_of(l2c), 0) &&
+                !l4lm_tok_is_special(tok_of(l2c), 300) && !l4lm_tok_is_special(tok_of(l2c), 512) &&
+                !l4lm_tok_is_special(tok_of(gg), -1),
             "wrong special set");
     n = l4lm_tok_piece(tok_of(gg), 403, buf, 3); /* "▁Once" -> " Once", cut at 3 */
     T_CHECK("piece_truncates", n == 3 && !memcmp(buf, " On", 3), "len %zu", n);
-    T_CHECK("piece_bad_id", l4lm_tok_piece(tok_of(gg), 512, buf, 16) == 0 &&
-                                l4lm_tok_piece(tok_of(gg), -5, buf, 16) == 0, "non-zero");
+    T_CHECK("piece_bad_id",
+            l4lm_tok_piece(tok_of(gg), 512, buf, 16) == 0 &&
+                l4lm_tok_piece(tok_of(gg), -5, buf, 16) == 0,
+            "non-zero");
 }
 
 /* ------------------------------------------------------ random inputs */
@@ -520,8 +174,20 @@ static uint32_t rnd(uint64_t *s)
 /* Random text over letters, spaces, punctuation, multi-byte and stray bytes. */
 static size_t random_text(uint64_t *seed, char *out, size_t max, bool valid)
 {
-    static const char *parts[] = {"a", "e", "th", "s", " ", "  ", ".", "\n", "\xC3\xA9",
-                                  "\xE2\x9C\x85", "\xF0\x9F\xA6\x99", "\xD0\xB6", "3", "'"};
+    static const char *parts[] = {"a",
+                                  "e",
+                                  "th",
+                                  "s",
+                                  " ",
+                                  "  ",
+                                  ".",
+                                  "\n",
+                                  "\xC3\xA9",
+                                  "\xE2\x9C\x85",
+                                  "\xF0\x9F\xA6\x99",
+                                  "\xD0\xB6",
+                                  "3",
+                                  "'"};
     static const char *bad[] = {"\x80", "\xC3", "\xE2\x9C", "\xFF", "\xED\xA0\x80"};
     size_t n = 0, k = rnd(seed) % 40;
     for (size_t i = 0; i < k; i++) {
@@ -573,17 +239,17 @@ static void test_arena(vocab *gg)
     size_t max_text = 300, bytes = l4lm_tok_arena_bytes(v, max_text);
     l4lm_tok *t = NULL;
     void *mem = aligned_alloc(64, bytes + 64);
-    T_CHECK("arena_deterministic", bytes && bytes % 64 == 0 &&
-                                       bytes == l4lm_tok_arena_bytes(v, max_text), "%zu", bytes);
+    T_CHECK("arena_deterministic",
+            bytes && bytes % 64 == 0 && bytes == l4lm_tok_arena_bytes(v, max_text), "%zu", bytes);
     T_CHECK("arena_one_short", l4lm_tok_init(&t, v, mem, bytes - 1, max_text) == L4LM_E_ARENA,
             "accepted");
-    T_CHECK("arena_misaligned", l4lm_tok_init(&t, v, (char *)mem + 4, bytes, max_text) ==
-                                    L4LM_E_ARG, "accepted");
+    T_CHECK("arena_misaligned",
+            l4lm_tok_init(&t, v, (char *)mem + 4, bytes, max_text) == L4LM_E_ARG, "accepted");
     free(mem);
     static unsigned char small[64] __attribute__((aligned(64)));
-    T_CHECK("arena_too_much_text", l4lm_tok_arena_bytes(v, (size_t)1 << 31) == 0 &&
-                                       l4lm_tok_init(&t, v, small, sizeof small,
-                                                     (size_t)1 << 31) == L4LM_E_LIMIT,
+    T_CHECK("arena_too_much_text",
+            l4lm_tok_arena_bytes(v, (size_t)1 << 31) == 0 &&
+                l4lm_tok_init(&t, v, small, sizeof small, (size_t)1 << 31) == L4LM_E_LIMIT,
             "accepted");
 
     /* exactly sized (ASan sees any byte past it): worst-case texts at max_text */
@@ -600,12 +266,12 @@ static void test_arena(vocab *gg)
     }
     T_CHECK("arena_exact_full_text", ok, "status %d", st);
     T_CHECK("prompt_too_long",
-            st == L4LM_OK &&
-                l4lm_tok_encode(t, text, max_text + 1, true, ids, 1024, &n) ==
-                    L4LM_E_PROMPT_TOO_LONG, "accepted");
+            st == L4LM_OK && l4lm_tok_encode(t, text, max_text + 1, true, ids, 1024, &n) ==
+                                 L4LM_E_PROMPT_TOO_LONG,
+            "accepted");
     st = st ? st : l4lm_tok_encode(t, "Once upon a time", 16, true, ids, 4, &n);
-    T_CHECK("buffer_too_small", st == L4LM_E_BUFFER && n == 5 && ids[3] == 261,
-            "status %d n %zu", st, n);
+    T_CHECK("buffer_too_small", st == L4LM_E_BUFFER && n == 5 && ids[3] == 261, "status %d n %zu",
+            st, n);
     st = l4lm_tok_encode(t, "Once upon a time", 16, true, ids, 5, &n);
     T_CHECK("buffer_exact", st == L4LM_OK && n == 5, "status %d", st);
     st = l4lm_tok_encode(t, "", 0, true, ids, 5, &n);
@@ -625,9 +291,11 @@ static void test_arena(vocab *gg)
 */
 static void test_synthetic(void)
 {
-    static const struct { const char *s; float score; } pieces[] = {
-        {"<unk>", 0}, {"\n<s>\n", 0}, {"\n</s>\n", 0}, {" ", 0}, {"a", 0}, {"b", 0},
-        {"ab", -1}, {"ba", -1}, {"ab", -2}, {" a", -3}};
+    static const struct {
+        const char *s;
+        float score;
+    } pieces[] = {{"<unk>", 0}, {"\n<s>\n", 0}, {"\n</s>\n", 0}, {" ", 0},   {"a", 0},
+                  {"b", 0},     {"ab", -1},     {"ba", -1},      {"ab", -2}, {" a", -3}};
     unsigned char file[256];
     size_t n = 4;
     memset(file, 0, 4);
@@ -648,11 +316,13 @@ static void test_synthetic(void)
     int32_t ids[16];
     l4lm_status st, st2, st3;
     size_t k = encode(&vv, "aba", 3, false, ids, 16, &st);
-    T_CHECK("synthetic_duplicate_last_wins", st == L4LM_OK && k == 2 && ids[0] == 9 &&
-                                                 ids[1] == 7, "n %zu: %d %d", k, ids[0], ids[1]);
+    T_CHECK("synthetic_duplicate_last_wins", st == L4LM_OK && k == 2 && ids[0] == 9 && ids[1] == 7,
+            "n %zu: %d %d", k, ids[0], ids[1]);
     k = encode(&vv, "c\xC3\xA9", 3, true, ids, 16, &st);
-    T_CHECK("synthetic_unk_fallback", st == L4LM_OK && k == 5 && ids[0] == 1 && ids[1] == 3 &&
-                                          ids[2] == 0 && ids[3] == 0 && ids[4] == 0, "n %zu", k);
+    T_CHECK("synthetic_unk_fallback",
+            st == L4LM_OK && k == 5 && ids[0] == 1 && ids[1] == 3 && ids[2] == 0 && ids[3] == 0 &&
+                ids[4] == 0,
+            "n %zu", k);
     free(vv.arena);
     vv.src.unk = -1;
     vocab_start(&vv, 16);
@@ -662,16 +332,15 @@ static void test_synthetic(void)
     vv.src.add_space_prefix = false;
     vocab_start(&vv, 16);
     k = encode(&vv, "ab", 2, false, ids, 16, &st3);
-    T_CHECK("synthetic_no_unk", st == L4LM_E_TOKENIZER && st2 == L4LM_OK &&
-                                    st3 == L4LM_OK && k == 1 && ids[0] == 8,
+    T_CHECK("synthetic_no_unk",
+            st == L4LM_E_TOKENIZER && st2 == L4LM_OK && st3 == L4LM_OK && k == 1 && ids[0] == 8,
             "%d %d %d", st, st2, st3);
     free(vv.arena);
 }
 
 /* ------------------------------------------------------- bad sources */
 
-static l4lm_status check_l2c(const unsigned char *b, size_t size, uint32_t n_vocab,
-                             l4lm_error *err)
+static l4lm_status check_l2c(const unsigned char *b, size_t size, uint32_t n_vocab, l4lm_error *err)
 {
     l4lm_vocab_src v;
     l2c_vocab(b, size, n_vocab, &v);
@@ -724,8 +393,7 @@ static void test_bad(vocab *l2c, vocab *gg)
     memcpy(b + last_len_at, &orig, 4);
     T_CHECK("bad_piece_length", ok, "see above");
     check_l2c(b, size - 1, 512, &err);
-    printf("# truncated tokenizer.bin: \"%s\" at %llu\n", err.what,
-           (unsigned long long)err.offset);
+    printf("# truncated tokenizer.bin: \"%s\" at %llu\n", err.what, (unsigned long long)err.offset);
 
     l4lm_vocab_src v;
     l2c_vocab(b, size, 512, &v);
@@ -734,21 +402,21 @@ static void test_bad(vocab *l2c, vocab *gg)
     v.bos = 1;
     v.unk = -2;
     l4lm_status st2 = l4lm_tok_check(&v, &err);
-    T_CHECK("bad_special_ids", st == L4LM_E_TOKENIZER && st2 == L4LM_E_TOKENIZER, "%d %d", st,
-            st2);
+    T_CHECK("bad_special_ids", st == L4LM_E_TOKENIZER && st2 == L4LM_E_TOKENIZER, "%d %d", st, st2);
     l2c_vocab(NULL, 0, 512, &v);
     T_CHECK("bad_no_tokens", l4lm_tok_check(&v, &err) == L4LM_E_TOKENIZER, "accepted");
     l2c_vocab(b, size, 512, &v);
     v.format = (l4lm_format)7;
-    T_CHECK("bad_format", l4lm_tok_check(&v, &err) == L4LM_E_TOKENIZER &&
-                              l4lm_tok_arena_bytes(&v, 10) == 0, "accepted");
+    T_CHECK("bad_format",
+            l4lm_tok_check(&v, &err) == L4LM_E_TOKENIZER && l4lm_tok_arena_bytes(&v, 10) == 0,
+            "accepted");
 
     /* init validates too, with the same verdict */
     l2c_vocab(b, size - 3, 512, &v);
     static unsigned char arena[1 << 16] __attribute__((aligned(64)));
     l4lm_tok *t;
-    T_CHECK("bad_init_rejects", l4lm_tok_init(&t, &v, arena, sizeof arena, 100) ==
-                                    L4LM_E_TRUNCATED, "accepted");
+    T_CHECK("bad_init_rejects", l4lm_tok_init(&t, &v, arena, sizeof arena, 100) == L4LM_E_TRUNCATED,
+            "accepted");
 
     /* GGUF: array cut short, and a string length of 2^64-1 */
     v = gg->src;
@@ -791,8 +459,8 @@ int main(int argc, char **argv)
     int32_t ids[8];
     l4lm_status st;
     size_t n = encode(&bin32k, "Hello world", 11, false, ids, 8, &st);
-    T_CHECK("tokenizer_bin_hello_world", st == L4LM_OK && n == 2 && ids[0] == 15043 &&
-                                             ids[1] == 3186, "n %zu", n);
+    T_CHECK("tokenizer_bin_hello_world",
+            st == L4LM_OK && n == 2 && ids[0] == 15043 && ids[1] == 3186, "n %zu", n);
     test_stream(&spm);
     test_pieces(&tok512, &stories);
     test_random(&tok512, &stories, &spm);

@@ -31,14 +31,15 @@ int main(void)
 {
     int ok = info_is(L4LM_TYPE_F32, "f32", 1, 4) && info_is(L4LM_TYPE_F16, "f16", 1, 2) &&
              info_is(L4LM_TYPE_BF16, "bf16", 1, 2) && info_is(L4LM_TYPE_Q8_0, "q8_0", 32, 34) &&
-             info_is(L4LM_TYPE_Q4_0, "q4_0", 32, 18);
+             info_is(L4LM_TYPE_Q4_0, "q4_0", 32, 18) && info_is(L4LM_TYPE_Q4_1, "q4_1", 32, 20) &&
+             info_is(L4LM_TYPE_Q5_0, "q5_0", 32, 22) && info_is(L4LM_TYPE_Q5_1, "q5_1", 32, 24);
     T_CHECK("types_supported", ok, "a supported type has the wrong layout or name");
 
-    ok = !l4lm_type_info(3) && !l4lm_type_info(4) && !l4lm_type_info(12) && !l4lm_type_info(39) &&
+    ok = !l4lm_type_info(9) && !l4lm_type_info(4) && !l4lm_type_info(16) && !l4lm_type_info(39) &&
          !l4lm_type_info(L4LM_TYPE_COUNT) && !l4lm_type_info(UINT32_MAX);
-    ok &= !strcmp(l4lm_type_name((l4lm_type)12), "q4_K") &&
+    ok &= !strcmp(l4lm_type_name((l4lm_type)16), "iq2_xxs") &&
           !strcmp(l4lm_type_name((l4lm_type)14), "q6_K") &&
-          !strcmp(l4lm_type_name((l4lm_type)3), "q4_1") &&
+          !strcmp(l4lm_type_name((l4lm_type)9), "q8_1") &&
           !strcmp(l4lm_type_name((l4lm_type)4), "unknown") &&
           !strcmp(l4lm_type_name(L4LM_TYPE_COUNT), "unknown") &&
           !strcmp(l4lm_type_name((l4lm_type)-1), "unknown");
@@ -46,10 +47,12 @@ int main(void)
 
     ok = row_is(L4LM_TYPE_F32, 10, 40) && row_is(L4LM_TYPE_F16, 3, 6) &&
          row_is(L4LM_TYPE_BF16, 7, 14) && row_is(L4LM_TYPE_Q8_0, 64, 68) &&
-         row_is(L4LM_TYPE_Q4_0, 96, 54) && row_is(L4LM_TYPE_Q4_0, 0, 0);
+         row_is(L4LM_TYPE_Q4_0, 96, 54) && row_is(L4LM_TYPE_Q4_0, 0, 0) &&
+         row_is(L4LM_TYPE_Q4_1, 64, 40) && row_is(L4LM_TYPE_Q5_0, 96, 66) &&
+         row_is(L4LM_TYPE_Q5_1, 32, 24);
     ok &= row_fails(L4LM_TYPE_Q8_0, 33) && row_fails(L4LM_TYPE_Q4_0, 16) &&
-          row_fails(L4LM_TYPE_F32, (uint64_t)1 << 62) &&
-          row_fails(L4LM_TYPE_BF16, (uint64_t)1 << 63) && row_fails(12, 256) &&
+          row_fails(L4LM_TYPE_Q5_1, 48) && row_fails(L4LM_TYPE_F32, (uint64_t)1 << 62) &&
+          row_fails(L4LM_TYPE_BF16, (uint64_t)1 << 63) && row_fails(16, 256) &&
           row_fails(L4LM_TYPE_COUNT, 1);
     T_CHECK("types_row_bytes", ok, "row sizes wrong or partial blocks/overflow accepted");
 

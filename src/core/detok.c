@@ -1,10 +1,10 @@
 /*
 ** detok.c — token ids back to text, one token at a time, for streaming.
 **
-** Pieces are joined as they come. Special tokens give no text. The first
-** piece after BOS (or at the start, when the caller sets after_bos) loses
-** its leading space: that space is SentencePiece's dummy prefix, and both
-** llama2.c and llama.cpp drop it. A UTF-8 character split over several byte
+** Pieces are joined as they come. Special tokens give no text. For
+** SentencePiece vocabularies the first piece after BOS (or at the start,
+** when the caller sets after_bos) loses its leading space: that space is the
+** dummy prefix, and both llama2.c and llama.cpp drop it. A UTF-8 character split over several byte
 ** tokens is held in d->pending until it is complete, so a chunk never ends
 ** inside a character. Bytes that cannot form valid UTF-8 (a stray byte, a
 ** sequence cut short by another token, overlongs, surrogates) are written
@@ -129,8 +129,8 @@ size_t l4lm_detok_push(const l4lm_session *s, l4lm_detok *d, int32_t token, char
     size_t n = l4lm_tok_piece(t, token, buf, cap), skip = 0;
     if (n >= cap) /* may have been cut: l4lm_tok_piece fills at most cap */
         return fail(st, L4LM_E_BUFFER);
-    if (d->after_bos && n && buf[0] == ' ')
-        skip = 1;
+    if (d->after_bos && n && buf[0] == ' ' && v->pre == L4LM_PRE_NONE && v->add_space_prefix)
+        skip = 1; /* byte-level BPE has no dummy prefix: its spaces are real */
     n -= skip;
     const uint8_t *in = (const uint8_t *)buf + cap - n;
     __builtin_memmove(buf + cap - n, buf + skip, n);

@@ -7,8 +7,9 @@
 ** loaded once per batch rather than once per token (prefill becomes a
 ** matrix-matrix product). Each output element is still one dot product in
 ** a fixed order, so a batch gives bit-for-bit the logits of one-at-a-time.
+** Threads share each step by rows, elements or heads (split(), attention),
+** never within one output, so the thread count does not change the bits.
 */
-#include "half.h"
 #include "session.h"
 
 /* ------------------------------------------------------- building blocks */
@@ -29,22 +30,13 @@ static void softmax(float *x, uint32_t n)
     float max = x[0];
     for (uint32_t i = 1; i < n; i++)
         max = x[i] > max ? x[i] : max;
+    l4lm_vec_exp(x, max, n);
     double sum = 0.0;
-    for (uint32_t i = 0; i < n; i++) {
-        x[i] = l4lm_expf(x[i] - max);
+    for (uint32_t i = 0; i < n; i++)
         sum += x[i];
-    }
     float inv = (float)(1.0 / sum);
     for (uint32_t i = 0; i < n; i++)
         x[i] *= inv;
-}
-
-/* xb[b] = RMSNorm(x[b]) * w for every token of the batch. */
-static void norm_batch(l4lm_session *s, float *out, const l4lm_mat *w, uint32_t n_b)
-{
-    uint32_t e = s->hp.n_embd;
-    for (uint32_t b = 0; b < n_b; b++)
-        rmsnorm(out + (size_t)b * e, s->x + (size_t)b * e, w, e, s->hp.rms_eps);
 }
 
 /* The residual connection: x += y over the batch. */
@@ -71,29 +63,82 @@ static bool worth_threads(const l4lm_session *s, uint64_t work)
     return s->parallel_for && s->n_threads > 1 && work >= MIN_PARALLEL_WORK;
 }
 
+/* Work on n independent items (rows, elements) split into one contiguous
+** range per thread: which thread does an item never changes its bits. */
+typedef void range_fn(void *arg, uint32_t lo, uint32_t hi);
+
+typedef struct range_job {
+    range_fn *fn;
+    void *arg;
+    uint32_t n, n_tasks;
+} range_job;
+
+static void range_task(void *arg, uint32_t i)
+{
+    const range_job *j = arg;
+    j->fn(j->arg, (uint32_t)((uint64_t)j->n * i / j->n_tasks),
+          (uint32_t)((uint64_t)j->n * (i + 1) / j->n_tasks));
+}
+
+static void split(l4lm_session *s, uint64_t work, uint32_t n, range_fn *fn, void *arg)
+{
+    range_job j = {fn, arg, n, s->n_threads};
+    if (worth_threads(s, work))
+        s->parallel_for(s->parallel_ctx, range_task, &j, j.n_tasks);
+    else
+        fn(arg, 0, n);
+}
+
+typedef struct norm_job {
+    const l4lm_session *s;
+    float *out;
+    const float *x;
+    const l4lm_mat *w;
+} norm_job;
+
+static void norm_rows(void *arg, uint32_t b0, uint32_t b1)
+{
+    const norm_job *j = arg;
+    uint32_t e = j->s->hp.n_embd;
+    for (uint32_t b = b0; b < b1; b++)
+        rmsnorm(j->out + (size_t)b * e, j->x + (size_t)b * e, j->w, e, j->s->hp.rms_eps);
+}
+
+/* out[b] = RMSNorm(x[b]) * w for every token of the batch (in place when
+** out is x: Gemma 2/3 normalise each branch output before the residual add). */
+static void norm_batch(l4lm_session *s, float *out, const float *x, const l4lm_mat *w, uint32_t n_b)
+{
+    norm_job j = {s, out, x, w};
+    split(s, (uint64_t)n_b * s->hp.n_embd, n_b, norm_rows, &j);
+}
+
 /* ------------------------------------------------ matrix times a batch */
 
 typedef struct matmul_job {
     const l4lm_mat *w;
-    const uint8_t *act; /* n_b prepared rows, act_stride bytes apart */
+    const float *x; /* n_b rows, x_stride floats apart */
+    uint32_t x_stride;
+    uint8_t *act; /* n_b prepared rows, act_stride bytes apart */
     size_t act_stride;
     float *y; /* n_b rows of y_stride floats */
-    uint32_t y_stride, n_b, n_tasks;
+    uint32_t y_stride, n_b;
 } matmul_job;
 
-static void matmul_rows(const matmul_job *j, uint32_t r0, uint32_t r1)
+/* Activation rows b0..b1-1 prepared for the weight type. */
+static void prepare_rows(void *arg, uint32_t b0, uint32_t b1)
 {
+    const matmul_job *j = arg;
+    for (uint32_t b = b0; b < b1; b++)
+        l4lm_act_prepare(j->w->type, j->x + (size_t)b * j->x_stride, j->w->n_in,
+                         j->act + b * j->act_stride);
+}
+
+static void matmul_rows(void *arg, uint32_t r0, uint32_t r1)
+{
+    const matmul_job *j = arg;
     const l4lm_mat *w = j->w;
     l4lm_matmul(w->type, w->data, j->act, j->act_stride, w->n_in, j->y, j->y_stride, r0, r1,
                 j->n_b);
-}
-
-static void matmul_task(void *arg, uint32_t i)
-{
-    const matmul_job *j = arg;
-    uint32_t rows = j->w->n_out;
-    matmul_rows(j, (uint32_t)((uint64_t)rows * i / j->n_tasks),
-                (uint32_t)((uint64_t)rows * (i + 1) / j->n_tasks));
 }
 
 /* Y[b] = W X[b] for the n_b rows of x (x_stride floats apart). The rows are
@@ -102,37 +147,38 @@ static void matmul_task(void *arg, uint32_t i)
 static void matmul(l4lm_session *s, const l4lm_mat *w, const float *x, uint32_t x_stride, float *y,
                    uint32_t y_stride, uint32_t n_b, bool same_input)
 {
-    size_t stride = l4lm_act_bytes(w->type, w->n_in);
-    uint8_t *act = s->act;
+    matmul_job j = {w, x, x_stride, s->act, l4lm_act_bytes(w->type, w->n_in), y, y_stride, n_b};
     if (!same_input || s->act_type != w->type) {
-        for (uint32_t b = 0; b < n_b; b++)
-            l4lm_act_prepare(w->type, x + (size_t)b * x_stride, w->n_in, act + b * stride);
+        split(s, (uint64_t)w->n_in * n_b, n_b, prepare_rows, &j);
         s->act_type = w->type;
     }
-    matmul_job j = {w, act, stride, y, y_stride, n_b, s->n_threads};
-    if (worth_threads(s, (uint64_t)w->n_out * w->n_in * n_b))
-        s->parallel_for(s->parallel_ctx, matmul_task, &j, j.n_tasks);
-    else
-        matmul_rows(&j, 0, w->n_out);
+    split(s, (uint64_t)w->n_out * w->n_in * n_b, w->n_out, matmul_rows, &j);
 }
 
 /* ------------------------------------------------------------- RoPE */
 
-/* cos/sin of pos * inv_freq[i] for every token of the batch. */
+/* cos/sin of pos * inv_freq[i] for every token of the batch, for each RoPE
+** set (a second one for sliding-window layers, see session.h). */
 static void rope_angles(l4lm_session *s, uint32_t pos, uint32_t n_b)
 {
     uint32_t half = s->hp.head_dim / 2;
-    for (uint32_t b = 0; b < n_b; b++)
-        for (uint32_t i = 0; i < half; i++)
-            l4lm_sincosf((float)(pos + b) * s->rope_inv_freq[i], &s->rope_sin[b * half + i],
-                         &s->rope_cos[b * half + i]);
+    for (uint32_t set = 0; set < (s->hp.n_swa ? 2u : 1u); set++) {
+        const float *f = s->rope_inv_freq + set * half;
+        size_t at = (size_t)set * s->n_batch * half;
+        for (uint32_t b = 0; b < n_b; b++)
+            for (uint32_t i = 0; i < half; i++)
+                l4lm_sincosf((float)(pos + b) * f[i], &s->rope_sin[at + b * half + i],
+                             &s->rope_cos[at + b * half + i]);
+    }
 }
 
-/* Rotate each head of vec: NORMAL pairs (2i, 2i+1); NEOX pairs (i, i + d/2). */
-static void rope(const l4lm_session *s, float *vec, uint32_t n_heads, uint32_t b)
+/* Rotate each head of vec: NORMAL pairs (2i, 2i+1); NEOX pairs (i, i + d/2).
+** A sliding-window layer (local) takes the second set of angles. */
+static void rope(const l4lm_session *s, float *vec, uint32_t n_heads, uint32_t b, bool local)
 {
     uint32_t d = s->hp.head_dim, half = d / 2;
-    const float *cs = s->rope_cos + b * half, *sn = s->rope_sin + b * half;
+    size_t at = (local ? (size_t)s->n_batch * half : 0) + b * half;
+    const float *cs = s->rope_cos + at, *sn = s->rope_sin + at;
     bool neox = s->hp.rope == L4LM_ROPE_NEOX;
     for (uint32_t h = 0; h < n_heads; h++) {
         float *v = vec + h * d;
@@ -164,55 +210,103 @@ static void cache_store(l4lm_session *s, void *cache, uint64_t at, const float *
     }
 }
 
-/* q . K[at..at+n): the kernels' dot, so it is vectorised and in a fixed order. */
-static float cache_dot(const l4lm_session *s, uint64_t at, const float *q, uint32_t n)
+/* The kernels' type for the cache's elements, and where element at is. */
+static uint32_t cache_type(const l4lm_session *s)
 {
-    if (s->kv_type == L4LM_KV_F16)
-        return l4lm_vec_dot(L4LM_TYPE_F16, (const uint16_t *)s->k_cache + at, q, n);
-    return l4lm_vec_dot(L4LM_TYPE_F32, (const float *)s->k_cache + at, q, n);
+    return s->kv_type == L4LM_KV_F16 ? L4LM_TYPE_F16 : L4LM_TYPE_F32;
 }
 
-static void cache_axpy(const l4lm_session *s, uint64_t at, float a, float *out, uint32_t n)
+static const void *cache_at(const l4lm_session *s, const void *cache, uint64_t at)
 {
-    if (s->kv_type == L4LM_KV_F16) {
-        const uint16_t *v = (const uint16_t *)s->v_cache + at;
-        for (uint32_t i = 0; i < n; i++)
-            out[i] += a * l4lm_half_decode(v[i]); /* inline, so the loop vectorises */
-    } else {
-        const float *v = (const float *)s->v_cache + at;
-        for (uint32_t i = 0; i < n; i++)
-            out[i] += a * v[i];
-    }
+    return (const uint8_t *)cache + at * (s->kv_type == L4LM_KV_F16 ? 2 : 4);
 }
 
 /* ------------------------------------------------------------ attention */
 
 typedef struct attn_job {
     l4lm_session *s;
+    const l4lm_layer *L;
     uint32_t layer, pos, n_b;
+    bool local; /* a sliding-window layer */
 } attn_job;
 
-/* Head h of every token in the batch attends to positions 0..pos+b. */
+/* Gemma 2: x becomes c tanh(x / c), in ggml's order (x times 1/c first). */
+static void softcap(float *x, uint32_t n, float c)
+{
+    float inv = 1.0f / c;
+    for (uint32_t i = 0; i < n; i++)
+        x[i] = l4lm_tanhf(x[i] * inv) * c;
+}
+
+/* Head h of every token in the batch attends to positions 0..pos+b, or on
+** a sliding-window layer to the last n_swa of them. The cache keeps every
+** position (simplest; a ring of n_swa would save memory on local layers). */
 static void attention_head(void *arg, uint32_t h)
 {
     const attn_job *j = arg;
     l4lm_session *s = j->s;
     const l4lm_hparams *hp = &s->hp;
-    uint32_t d = hp->head_dim, kv_dim = hp->n_head_kv * d;
+    uint32_t d = hp->head_dim, kv_dim = hp->n_head_kv * d, q_dim = hp->n_head * d;
     uint32_t kv_off = (h / (hp->n_head / hp->n_head_kv)) * d;
-    float scale = 1.0f / l4lm_sqrtf((float)d);
+    float scale = hp->gemma ? 1.0f : 1.0f / l4lm_sqrtf((float)d); /* gemma scaled q instead */
     uint64_t base = cache_index(s, j->layer, 0) + kv_off;
     float *att = s->att + (uint64_t)h * s->n_ctx;
     for (uint32_t b = 0; b < j->n_b; b++) {
-        const float *q = s->q + (size_t)b * hp->n_embd + h * d;
+        const float *q = s->q + (size_t)b * q_dim + h * d;
         uint32_t last = j->pos + b;
-        for (uint32_t t = 0; t <= last; t++)
-            att[t] = cache_dot(s, base + (uint64_t)t * kv_dim, q, d) * scale;
-        softmax(att, last + 1);
-        float *out = s->xb + (size_t)b * hp->n_embd + h * d;
-        __builtin_memset(out, 0, d * sizeof(float));
-        for (uint32_t t = 0; t <= last; t++)
-            cache_axpy(s, base + (uint64_t)t * kv_dim, att[t], out, d);
+        uint32_t first = j->local && last >= hp->n_swa ? last - hp->n_swa + 1 : 0;
+        uint64_t at = base + (uint64_t)first * kv_dim;
+        uint32_t n_pos = last + 1 - first;
+        /* the scores, then the weighted sum of the values: several cached
+        ** rows per kernel call, so SIMD keeps its sums in registers */
+        l4lm_vec_dots(cache_type(s), cache_at(s, s->k_cache, at), kv_dim, q, d, n_pos, att + first);
+        for (uint32_t t = first; t <= last; t++)
+            att[t] *= scale;
+        if (hp->attn_softcap > 0.0f)
+            softcap(att + first, n_pos, hp->attn_softcap);
+        softmax(att + first, n_pos);
+        l4lm_vec_wsum(cache_type(s), cache_at(s, s->v_cache, at), kv_dim, att + first, n_pos,
+                      s->xb + (size_t)b * q_dim + h * d, d);
+    }
+}
+
+/* Qwen3 and Gemma 3 normalise each head of q and k on its own before RoPE. */
+static void head_norm(const l4lm_session *s, float *vec, const l4lm_mat *w, uint32_t n_heads)
+{
+    uint32_t d = s->hp.head_dim;
+    for (uint32_t h = 0; w->data && h < n_heads; h++)
+        rmsnorm(vec + h * d, vec + h * d, w, d, s->hp.rms_eps);
+}
+
+/* Layer l of a model with a sliding window is local when l % p < p - 1
+** (gemma2: every other layer, gemma3: five of every six); p = 0: all. */
+static bool is_local(const l4lm_hparams *hp, uint32_t l)
+{
+    uint32_t p = hp->swa_pattern;
+    return hp->n_swa && (p == 0 || l % p < p - 1);
+}
+
+/* Tokens b0..b1-1 of the batch: biases, per-head norms and RoPE on their q
+** and k, then k and v into the cache. */
+static void qkv_rows(void *arg, uint32_t b0, uint32_t b1)
+{
+    const attn_job *j = arg;
+    l4lm_session *s = j->s;
+    const l4lm_hparams *hp = &s->hp;
+    const l4lm_layer *L = j->L;
+    uint32_t kv_dim = hp->n_head_kv * hp->head_dim, q_dim = hp->n_head * hp->head_dim;
+    for (uint32_t b = b0; b < b1; b++) {
+        add_bias(s->q + b * q_dim, &L->bq);
+        add_bias(s->k + b * kv_dim, &L->bk);
+        add_bias(s->v + b * kv_dim, &L->bv);
+        head_norm(s, s->q + b * q_dim, &L->q_norm, hp->n_head);
+        head_norm(s, s->k + b * kv_dim, &L->k_norm, hp->n_head_kv);
+        rope(s, s->q + b * q_dim, hp->n_head, b, j->local);
+        rope(s, s->k + b * kv_dim, hp->n_head_kv, b, j->local);
+        for (uint32_t i = 0; hp->gemma && i < q_dim; i++) /* after RoPE, as llama.cpp */
+            s->q[b * q_dim + i] *= hp->q_scale;
+        cache_store(s, s->k_cache, cache_index(s, j->layer, j->pos + b), s->k + b * kv_dim, kv_dim);
+        cache_store(s, s->v_cache, cache_index(s, j->layer, j->pos + b), s->v + b * kv_dim, kv_dim);
     }
 }
 
@@ -220,43 +314,48 @@ static void attention_block(l4lm_session *s, const l4lm_layer *L, uint32_t layer
                             uint32_t n_b)
 {
     const l4lm_hparams *hp = &s->hp;
+    bool local = is_local(hp, layer);
     uint32_t e = hp->n_embd, kv_dim = hp->n_head_kv * hp->head_dim;
-    norm_batch(s, s->xb, &L->attn_norm, n_b);
-    matmul(s, &L->wq, s->xb, e, s->q, e, n_b, false);
+    uint32_t q_dim = hp->n_head * hp->head_dim; /* may differ from n_embd (qwen3) */
+    norm_batch(s, s->xb, s->x, &L->attn_norm, n_b);
+    matmul(s, &L->wq, s->xb, e, s->q, q_dim, n_b, false);
     matmul(s, &L->wk, s->xb, e, s->k, kv_dim, n_b, true);
     matmul(s, &L->wv, s->xb, e, s->v, kv_dim, n_b, true);
-    for (uint32_t b = 0; b < n_b; b++) {
-        add_bias(s->q + b * e, &L->bq);
-        add_bias(s->k + b * kv_dim, &L->bk);
-        add_bias(s->v + b * kv_dim, &L->bv);
-        rope(s, s->q + b * e, hp->n_head, b);
-        rope(s, s->k + b * kv_dim, hp->n_head_kv, b);
-        cache_store(s, s->k_cache, cache_index(s, layer, pos + b), s->k + b * kv_dim, kv_dim);
-        cache_store(s, s->v_cache, cache_index(s, layer, pos + b), s->v + b * kv_dim, kv_dim);
-    }
-    attn_job j = {s, layer, pos, n_b};
+    attn_job j = {s, L, layer, pos, n_b, local};
+    split(s, (uint64_t)n_b * (q_dim + 2 * kv_dim), n_b, qkv_rows, &j);
     if (worth_threads(s, (uint64_t)(pos + n_b) * n_b * hp->n_head * hp->head_dim))
         s->parallel_for(s->parallel_ctx, attention_head, &j, hp->n_head);
     else
         for (uint32_t h = 0; h < hp->n_head; h++)
             attention_head(&j, h);
-    matmul(s, &L->wo, s->xb, e, s->xb2, e, n_b, false);
+    matmul(s, &L->wo, s->xb, q_dim, s->xb2, e, n_b, false);
+    if (hp->post_norms)
+        norm_batch(s, s->xb2, s->xb2, &L->attn_post_norm, n_b);
     add_residual(s, s->xb2, n_b);
 }
 
-/* SwiGLU: down(silu(gate(x)) * up(x)). */
+/* hb = silu(hb) * hb2 over elements i0..i1-1; gemma's GeGLU has gelu for silu. */
+static void glu(void *arg, uint32_t i0, uint32_t i1)
+{
+    l4lm_session *s = arg;
+    if (!s->hp.gemma)
+        l4lm_vec_silu_mul(s->hb + i0, s->hb2 + i0, i1 - i0);
+    for (uint32_t i = i0; s->hp.gemma && i < i1; i++)
+        s->hb[i] = l4lm_gelu(s->hb[i]) * s->hb2[i];
+}
+
+/* SwiGLU: down(silu(gate(x)) * up(x)), or gemma's GeGLU. */
 static void ffn_block(l4lm_session *s, const l4lm_layer *L, uint32_t n_b)
 {
     const l4lm_hparams *hp = &s->hp;
     uint32_t e = hp->n_embd, f = hp->n_ff;
-    norm_batch(s, s->xb, &L->ffn_norm, n_b);
+    norm_batch(s, s->xb, s->x, &L->ffn_norm, n_b);
     matmul(s, &L->w_gate, s->xb, e, s->hb, f, n_b, false);
     matmul(s, &L->w_up, s->xb, e, s->hb2, f, n_b, true);
-    for (uint32_t i = 0; i < n_b * f; i++) {
-        float g = s->hb[i];
-        s->hb[i] = g / (1.0f + l4lm_expf(-g)) * s->hb2[i];
-    }
+    split(s, (uint64_t)n_b * f, n_b * f, glu, s);
     matmul(s, &L->w_down, s->hb, f, s->xb, e, n_b, false);
+    if (hp->post_norms)
+        norm_batch(s, s->xb, s->xb, &L->ffn_post_norm, n_b);
     add_residual(s, s->xb, n_b);
 }
 
@@ -273,6 +372,9 @@ static void forward_batch(l4lm_session *s, const int32_t *tokens, uint32_t n_b)
                         s->x + b * e, e);
         s->history[pos + b] = tokens[b];
     }
+    float embd_scale = l4lm_sqrtf((float)e); /* gemma scales the embeddings by sqrt(n_embd) */
+    for (uint32_t i = 0; hp->gemma && i < n_b * e; i++)
+        s->x[i] *= embd_scale;
     rope_angles(s, pos, n_b);
     for (uint32_t l = 0; l < hp->n_layer; l++) {
         attention_block(s, &s->layers[l], l, pos, n_b);
@@ -280,6 +382,8 @@ static void forward_batch(l4lm_session *s, const int32_t *tokens, uint32_t n_b)
     }
     rmsnorm(s->xb, s->x + (n_b - 1) * e, &s->w.out_norm, e, hp->rms_eps);
     matmul(s, &s->w.output, s->xb, e, s->logits, hp->n_vocab, 1, false);
+    if (hp->final_softcap > 0.0f)
+        softcap(s->logits, hp->n_vocab, hp->final_softcap);
     s->pos = pos + n_b;
 }
 

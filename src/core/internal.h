@@ -9,18 +9,19 @@
 
 #define L4LM_ALIGN 64
 /* Documented limits on what a model file may declare. */
-#define L4LM_MAX_DIMS 4
-#define L4LM_MAX_LAYERS 1024
-#define L4LM_MAX_VOCAB (1u << 21)
-#define L4LM_MAX_EMBD (1u << 16)
-#define L4LM_MAX_CTX (1u << 20)
-#define L4LM_MAX_NAME 256      /* longest tensor name (ggml: 64) */
-#define L4LM_MAX_STRING (1u << 24)
-#define L4LM_MAX_TENSORS (1u << 14) /* duplicate checks are quadratic */
-#define L4LM_MAX_KV (1u << 12)
+#define L4LM_MAX_DIMS        4
+#define L4LM_MAX_LAYERS      1024
+#define L4LM_MAX_VOCAB       (1u << 21)
+#define L4LM_MAX_EMBD        (1u << 16)
+#define L4LM_MAX_HEAD_DIM    1024 /* attention.key_length */
+#define L4LM_MAX_CTX         (1u << 20)
+#define L4LM_MAX_NAME        256 /* longest tensor name (ggml: 64) */
+#define L4LM_MAX_STRING      (1u << 24)
+#define L4LM_MAX_TENSORS     (1u << 14) /* duplicate checks are quadratic */
+#define L4LM_MAX_KV          (1u << 12)
 #define L4LM_MAX_TOKEN_BYTES 512 /* longest vocabulary piece */
-#define L4LM_MAX_BATCH 512
-#define L4LM_DEFAULT_BATCH 32
+#define L4LM_MAX_BATCH       512
+#define L4LM_DEFAULT_BATCH   32
 
 /* ---- util.c: overflow-checked sizes, little-endian reads, small strings ---- */
 bool l4lm_add_ovf(uint64_t a, uint64_t b, uint64_t *r);
@@ -35,24 +36,37 @@ bool l4lm_streq(const char *a, size_t alen, const char *b); /* b NUL-terminated 
 /* Write "prefix" + name into err->what (truncating), set status and offset. */
 l4lm_status l4lm_fail(l4lm_error *err, l4lm_status st, uint64_t off, const char *what,
                       const char *name, size_t name_len);
+/* The same with a decimal index as the name ("piece too long '42'"). */
+l4lm_status l4lm_fail_index(l4lm_error *err, l4lm_status st, uint64_t off, const char *what,
+                            uint32_t index);
 
 /* ---- gguf.c: GGUF v2/v3 reader; open validates every byte it will ever read ---- */
 enum l4lm_gguf_vtype {
-    L4LM_GGUF_U8 = 0, L4LM_GGUF_I8 = 1, L4LM_GGUF_U16 = 2, L4LM_GGUF_I16 = 3,
-    L4LM_GGUF_U32 = 4, L4LM_GGUF_I32 = 5, L4LM_GGUF_F32 = 6, L4LM_GGUF_BOOL = 7,
-    L4LM_GGUF_STRING = 8, L4LM_GGUF_ARRAY = 9, L4LM_GGUF_U64 = 10, L4LM_GGUF_I64 = 11,
-    L4LM_GGUF_F64 = 12, L4LM_GGUF_VTYPE_COUNT = 13
+    L4LM_GGUF_U8 = 0,
+    L4LM_GGUF_I8 = 1,
+    L4LM_GGUF_U16 = 2,
+    L4LM_GGUF_I16 = 3,
+    L4LM_GGUF_U32 = 4,
+    L4LM_GGUF_I32 = 5,
+    L4LM_GGUF_F32 = 6,
+    L4LM_GGUF_BOOL = 7,
+    L4LM_GGUF_STRING = 8,
+    L4LM_GGUF_ARRAY = 9,
+    L4LM_GGUF_U64 = 10,
+    L4LM_GGUF_I64 = 11,
+    L4LM_GGUF_F64 = 12,
+    L4LM_GGUF_VTYPE_COUNT = 13
 };
 
 typedef struct l4lm_gguf_kv {
     const char *key;
     uint32_t key_len;
-    uint32_t type;        /* enum l4lm_gguf_vtype */
-    const uint8_t *val;   /* the value bytes (after the type) */
+    uint32_t type;      /* enum l4lm_gguf_vtype */
+    const uint8_t *val; /* the value bytes (after the type) */
     uint64_t val_size;
-    uint32_t arr_type;    /* for arrays */
+    uint32_t arr_type; /* for arrays */
     uint64_t arr_n;
-    const uint8_t *arr;   /* first element */
+    const uint8_t *arr; /* first element */
 } l4lm_gguf_kv;
 
 l4lm_status l4lm_gguf_open(l4lm_gguf *g, const void *bytes, size_t size, l4lm_error *err);
@@ -69,8 +83,8 @@ bool l4lm_gguf_tensor(const l4lm_gguf *g, const char *name, l4lm_tensor *t);
 
 /* ---- types.c: block layouts ---- */
 typedef struct l4lm_type_traits {
-    char name[8];         /* an array, not a pointer: the table needs no relocation */
-    uint32_t block;       /* elements per block (0: unsupported) */
+    char name[8];   /* an array, not a pointer: the table needs no relocation */
+    uint32_t block; /* elements per block (0: unsupported) */
     uint32_t block_bytes;
 } l4lm_type_traits;
 const l4lm_type_traits *l4lm_type_info(uint32_t t); /* NULL if unknown/unsupported */
@@ -79,10 +93,16 @@ bool l4lm_row_bytes(uint32_t t, uint64_t n, uint64_t *bytes);
 
 /* ---- math.c: the engine's own float math (no libm) ---- */
 float l4lm_expf(float x);
+/* The 32 doubles 2^(j/32) l4lm_expf's double exp uses, for the kernels'
+** SIMD copy of it (the same operations, so the same bits). */
+const double *l4lm_exp2_j32(void);
 float l4lm_logf(float x);
 float l4lm_sqrtf(float x);
 float l4lm_powf(float x, float y);
 void l4lm_sincosf(float x, float *s, float *c);
+float l4lm_tanhf(float x);
+/* GELU (tanh approximation) through half precision, as ggml's CPU backend computes it */
+float l4lm_gelu(float x);
 float l4lm_fp16_to_f32(uint16_t h);
 uint16_t l4lm_f32_to_fp16(float f);
 float l4lm_bf16_to_f32(uint16_t h);
@@ -97,8 +117,8 @@ size_t l4lm_act_bytes(uint32_t wtype, uint32_t n);
 void l4lm_act_prepare(uint32_t wtype, const float *x, uint32_t n, void *act);
 float l4lm_vec_dot(uint32_t wtype, const void *wrow, const void *act, uint32_t n);
 /* y[r] = W[r] . x for r in [r0, r1); W has rows of n elements of wtype. */
-void l4lm_matvec(uint32_t wtype, const void *w, const void *act, uint32_t n, float *y,
-                 uint32_t r0, uint32_t r1);
+void l4lm_matvec(uint32_t wtype, const void *w, const void *act, uint32_t n, float *y, uint32_t r0,
+                 uint32_t r1);
 /* y[b * y_stride + r] = W[r] . act_b for r in [r0, r1), b < n_b, act_b at
 ** act + b * act_stride: each weight row is unpacked once per few activation
 ** rows (prefill). Every output equals l4lm_vec_dot's bit for bit. */
@@ -108,6 +128,23 @@ void l4lm_matmul(uint32_t wtype, const void *w, const void *act, size_t act_stri
 void l4lm_row_to_f32(uint32_t wtype, const void *row, float *out, uint32_t n);
 /* l4lm_vec_dot without SIMD, for tests: the SIMD paths must match it bit for bit. */
 float l4lm_vec_dot_plain(uint32_t wtype, const void *wrow, const void *act, uint32_t n);
+/* out[i] += a * row[i] for an F32 or F16 row (attention's weighted sum of
+** cached values): a separate multiply and add, the same bits on every path. */
+void l4lm_vec_axpy(uint32_t type, const void *row, float a, float *out, uint32_t n);
+/* out[r] = l4lm_vec_dot(type, row r, x, n) for r < n_rows, the rows (F32 or
+** F16) stride elements apart: attention's scores of one query against the
+** cached keys, in one call so SIMD can reduce several rows at once. */
+void l4lm_vec_dots(uint32_t type, const void *rows, size_t stride, const float *x, uint32_t n,
+                   uint32_t n_rows, float *out);
+/* out[i] = 0 + a[0] row 0[i] + a[1] row 1[i] + ... in that order, as
+** l4lm_vec_axpy row after row gives it: attention's weighted sum of n_rows
+** cached values (F32 or F16, stride elements apart), kept in registers. */
+void l4lm_vec_wsum(uint32_t type, const void *rows, size_t stride, const float *a, uint32_t n_rows,
+                   float *out, uint32_t n);
+/* x[i] = l4lm_expf(x[i] - sub) (softmax), and g[i] = g[i] / (1 + l4lm_expf(-g[i]))
+** * u[i] (SwiGLU): the same bits as those scalar expressions, vectorised. */
+void l4lm_vec_exp(float *x, float sub, uint32_t n);
+void l4lm_vec_silu_mul(float *g, const float *u, uint32_t n);
 /* The SIMD path this build of the kernels uses ("AVX2 + F16C", "NEON", "none"). */
 const char *l4lm_kernels_simd(void);
 
@@ -116,12 +153,14 @@ typedef struct l4lm_tok l4lm_tok; /* opaque, placed in the arena */
 size_t l4lm_tok_arena_bytes(const l4lm_vocab_src *v, size_t max_text);
 l4lm_status l4lm_tok_init(l4lm_tok **t, const l4lm_vocab_src *v, void *mem, size_t mem_size,
                           size_t max_text);
-l4lm_status l4lm_tok_encode(l4lm_tok *t, const char *text, size_t len, bool add_bos,
-                            int32_t *out, size_t cap, size_t *n_out);
+l4lm_status l4lm_tok_encode(l4lm_tok *t, const char *text, size_t len, uint32_t flags, int32_t *out,
+                            size_t cap, size_t *n_out);
 size_t l4lm_tok_piece(const l4lm_tok *t, int32_t id, char *buf, size_t cap);
 bool l4lm_tok_is_special(const l4lm_tok *t, int32_t id);
-/* Validate a vocabulary source (called by model open): every piece readable. */
+/* Validate a vocabulary source (called by model open): every piece and merge readable. */
 l4lm_status l4lm_tok_check(const l4lm_vocab_src *v, l4lm_error *err);
+/* The pre-tokenizer named by tokenizer.ggml.pre; L4LM_PRE_NONE if not supported. */
+l4lm_pretok l4lm_tok_pre_named(const char *name, size_t len);
 
 /* ---- model.c: the weights of the llama architecture, used in place ---- */
 typedef struct l4lm_mat {
@@ -132,22 +171,25 @@ typedef struct l4lm_mat {
 } l4lm_mat;
 
 typedef struct l4lm_layer {
-    l4lm_mat attn_norm; /* (n_embd) */
-    l4lm_mat wq;        /* (n_head * head_dim rows, n_embd) */
-    l4lm_mat wk;        /* (n_head_kv * head_dim, n_embd) */
-    l4lm_mat wv;        /* (n_head_kv * head_dim, n_embd) */
-    l4lm_mat wo;        /* (n_embd, n_head * head_dim) */
-    l4lm_mat ffn_norm;  /* (n_embd) */
-    l4lm_mat w_gate;    /* (n_ff, n_embd) */
-    l4lm_mat w_up;      /* (n_ff, n_embd) */
-    l4lm_mat w_down;    /* (n_embd, n_ff) */
-    l4lm_mat bq, bk, bv; /* (n_out of wq/wk/wv) biases (qwen2); data NULL when absent */
+    l4lm_mat attn_norm;      /* (n_embd) */
+    l4lm_mat wq;             /* (n_head * head_dim rows, n_embd) */
+    l4lm_mat wk;             /* (n_head_kv * head_dim, n_embd) */
+    l4lm_mat wv;             /* (n_head_kv * head_dim, n_embd) */
+    l4lm_mat wo;             /* (n_embd, n_head * head_dim) */
+    l4lm_mat ffn_norm;       /* (n_embd) */
+    l4lm_mat w_gate;         /* (n_ff, n_embd) */
+    l4lm_mat w_up;           /* (n_ff, n_embd) */
+    l4lm_mat w_down;         /* (n_embd, n_ff) */
+    l4lm_mat bq, bk, bv;     /* (n_out of wq/wk/wv) biases (qwen2); data NULL when absent */
+    l4lm_mat q_norm, k_norm; /* (head_dim) per-head norms (qwen3); data NULL when absent */
+    l4lm_mat attn_post_norm, ffn_post_norm; /* (n_embd) branch-output norms (gemma2/3) */
 } l4lm_layer;
 
 typedef struct l4lm_weights {
-    l4lm_mat tok_embd; /* (n_vocab rows, n_embd) */
-    l4lm_mat out_norm; /* (n_embd) */
-    l4lm_mat output;   /* (n_vocab, n_embd); tok_embd when tied */
+    l4lm_mat tok_embd;   /* (n_vocab rows, n_embd) */
+    l4lm_mat out_norm;   /* (n_embd) */
+    l4lm_mat output;     /* (n_vocab, n_embd); tok_embd when tied */
+    l4lm_mat rope_freqs; /* (head_dim/2) divisors of the RoPE frequencies (Llama 3); or NULL */
 } l4lm_weights;
 
 /* Resolve the global weights and, when layers != NULL, every layer's. */

@@ -1,18 +1,23 @@
 /*
 ** kernels.c — dot products and matrix products over the weight types F32,
-** F16, BF16, Q8_0 and Q4_0, in portable C. kernels_x86.c and kernels_arm.c
+** F16, BF16 and the 32-element block types Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, in
+** portable C (the K-quants live in kernels_k.c). kernels_x86.c and kernels_arm.c
 ** run the same arithmetic in SIMD when the build targets AVX2 or NEON, in the
 ** same order (kernels.h), so all paths agree bit for bit.
 **
 ** As in ggml, the activations are first converted to the weight type's
 ** partner type, which makes results match llama.cpp's: F32 stays F32, F16
-** and BF16 activations are rounded to F16/BF16, and Q8_0/Q4_0 weights meet
-** activations quantised to Q8_0 blocks the way ggml's reference
-** quantize_row_q8_0 does (laid out for the kernels, see kernels.h).
-** Weight rows may be unaligned.
+** and BF16 activations are rounded to F16/BF16, and Q8_0/Q4_0/Q5_0 weights
+** meet activations quantised to Q8_0 blocks the way ggml's reference
+** quantize_row_q8_0 does, Q4_1/Q5_1 weights Q8_1 blocks as
+** quantize_row_q8_1 makes them (laid out for the kernels, see kernels.h).
+** Weight rows may be unaligned. Attention's scores and weighted sums over
+** the KV cache, and the exp of softmax and SwiGLU, have vectorised helpers
+** here too (l4lm_vec_dots, _wsum, _exp, _silu_mul), each the same bits as
+** its scalar expression.
 */
 #include <float.h>
-#include "kernels.h"
+#include "kernels_k.h"
 
 #define ROW_TILE 16 /* weight rows kept in cache while a tile of activations passes */
 
@@ -37,7 +42,8 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
 
 static bool has_kernel(uint32_t t)
 {
-    return t == L4LM_TYPE_F32 || t == L4LM_TYPE_F16 || t == L4LM_TYPE_BF16 || l4lm_kern_quant(t);
+    return t == L4LM_TYPE_F32 || t == L4LM_TYPE_F16 || t == L4LM_TYPE_BF16 || l4lm_kern_quant(t) ||
+           l4lm_kq_type(t);
 }
 
 size_t l4lm_act_bytes(uint32_t wtype, uint32_t n)
@@ -45,7 +51,9 @@ size_t l4lm_act_bytes(uint32_t wtype, uint32_t n)
     uint64_t bytes;
     if (!has_kernel(wtype))
         return 0;
-    if (l4lm_kern_quant(wtype))
+    if (l4lm_kq_type(wtype))
+        bytes = l4lm_kq_act_bytes(n);
+    else if (l4lm_kern_quant(wtype))
         bytes = (uint64_t)(n / L4LM_QBLOCK) * (L4LM_QBLOCK + 8);
     else
         bytes = (uint64_t)n * 4;
@@ -62,14 +70,19 @@ static inline int32_t round_away(float v)
 }
 
 /* ggml's reference: d = amax / 127, q = round(x / d), d rounded to fp16.
-** Stores the quants in q, returns d; *sum gets the sum of the quants. */
+** Stores the quants in q, returns d (not yet rounded to fp16); *sum gets
+** the sum of the quants. */
 static float quantize_q8_0(const float *x, int8_t q[L4LM_QBLOCK], int32_t *sum)
 {
     uint32_t top = 0; /* max |x| as bits, which order like the values; NaN and inf above all */
+#ifdef L4LM_SIMD_QUANT
+    top = l4lm_simd_abs_top(x);
+#else
     for (int j = 0; j < L4LM_QBLOCK; j++) {
         uint32_t u = l4lm_f32_bits(x[j]) & 0x7fffffffu;
         top = u > top ? u : top;
     }
+#endif
     float amax = l4lm_f32_from_bits(top);
     bool finite = top < 0x7f800000u;
     if (!finite) { /* NaNs do not count */
@@ -83,10 +96,14 @@ static float quantize_q8_0(const float *x, int8_t q[L4LM_QBLOCK], int32_t *sum)
     float id = d != 0.0f ? 1.0f / d : 0.0f;
     int32_t s = 0;
     if (finite && id <= FLT_MAX) { /* |x * id| <= 127 (+ rounding): the common, branch-free loop */
+#ifdef L4LM_SIMD_QUANT
+        s = l4lm_simd_round_q(x, id, q);
+#else
         for (int j = 0; j < L4LM_QBLOCK; j++) {
             q[j] = (int8_t)round_away(x[j] * id);
             s += q[j];
         }
+#endif
     } else { /* NaN gives 0 and the rest saturates, instead of undefined conversions */
         for (int j = 0; j < L4LM_QBLOCK; j++) {
             float v = x[j] * id;
@@ -95,7 +112,12 @@ static float quantize_q8_0(const float *x, int8_t q[L4LM_QBLOCK], int32_t *sum)
         }
     }
     *sum = s;
-    return l4lm_half_decode(l4lm_f32_to_fp16(d));
+    return d;
+}
+
+static float round_fp16(float v)
+{
+    return l4lm_half_decode(l4lm_f32_to_fp16(v));
 }
 
 /* Where element i of block j goes in a quantised activation row (kernels.h). */
@@ -107,16 +129,19 @@ static size_t quant_slot(uint32_t nb, uint32_t j, uint32_t i)
     return group + 32 * (i / 4) + 4 * (j % L4LM_QGROUP) + i % 4;
 }
 
-static void prepare_quant(const float *x, uint32_t n, uint8_t *o)
+/* Q8_0 blocks, or Q8_1 (the same, and s = d * sum) for weights of type t. */
+static void prepare_quant(uint32_t t, const float *x, uint32_t n, uint8_t *o)
 {
     uint32_t nb = n / L4LM_QBLOCK;
     for (uint32_t j = 0; j < nb; j++) {
         int8_t q[L4LM_QBLOCK];
         int32_t sum;
-        float d = quantize_q8_0(x + (size_t)j * L4LM_QBLOCK, q, &sum);
+        float d = quantize_q8_0(x + (size_t)j * L4LM_QBLOCK, q, &sum), d16 = round_fp16(d);
         int32_t s8 = 8 * sum;
-        __builtin_memcpy(o + l4lm_kern_qa_d(nb) + 4 * (size_t)j, &d, sizeof d);
-        __builtin_memcpy(o + l4lm_kern_qa_s8(nb) + 4 * (size_t)j, &s8, sizeof s8);
+        float s = l4lm_kern_q8_1(t) ? round_fp16((float)sum * d) : 0.0f;
+        __builtin_memcpy(o + l4lm_kern_qa_d(nb) + 4 * (size_t)j, &d16, sizeof d16);
+        __builtin_memcpy(o + l4lm_kern_qa_s8(nb) + 4 * (size_t)j,
+                         l4lm_kern_q8_1(t) ? (const void *)&s : &s8, 4);
         for (uint32_t i = 0; i < L4LM_QBLOCK; i += 4)
             __builtin_memcpy(o + quant_slot(nb, j, i), q + i, 4);
     }
@@ -144,9 +169,14 @@ void l4lm_act_prepare(uint32_t wtype, const float *x, uint32_t n, void *act)
         break;
     case L4LM_TYPE_Q8_0:
     case L4LM_TYPE_Q4_0:
-        prepare_quant(x, n, act);
+    case L4LM_TYPE_Q4_1:
+    case L4LM_TYPE_Q5_0:
+    case L4LM_TYPE_Q5_1:
+        prepare_quant(wtype, x, n, act);
         break;
     default:
+        if (l4lm_kq_type(wtype))
+            l4lm_kq_act_prepare(x, n, act);
         break;
     }
 }
@@ -190,32 +220,47 @@ static float scale(const uint8_t *blk)
     return l4lm_half_decode(l4lm_kern_ld16(blk));
 }
 
-/* Blocks from..nb-1 into lane j % 8. */
-static void lanes_quant(uint32_t t, const uint8_t *w, const uint8_t *a, uint32_t nb, uint32_t from,
-                        float *acc)
+static uint32_t ld_u32(const uint8_t *p)
+{
+    uint32_t v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* The integer quant of element e of weight block b: Q8_0's signed byte, or
+** the nibble types' unsigned value (with Q5's fifth bit from qh). */
+static inline int32_t wquant(uint32_t t, const uint8_t *b, uint32_t e)
+{
+    if (t == L4LM_TYPE_Q8_0)
+        return (int8_t)b[2 + e];
+    const uint8_t *qs = b + l4lm_kern_qs(t);
+    int32_t q = e < 16 ? qs[e] & 15 : qs[e - 16] >> 4;
+    if (l4lm_kern_q5(t))
+        q |= (int32_t)(ld_u32(b + l4lm_kern_qh(t)) >> e & 1) << 4;
+    return q;
+}
+
+/* Blocks from..nb-1 into lane j % 8. Inlined with a constant t, as above. */
+static inline __attribute__((always_inline)) void
+lanes_quant(uint32_t t, const uint8_t *w, const uint8_t *a, uint32_t nb, uint32_t from, float *acc)
 {
     for (uint32_t j = from; j < nb; j++) {
+        const uint8_t *b = w + (size_t)j * l4lm_kern_bbytes(t);
+        const uint8_t *sa = a + l4lm_kern_qa_s8(nb) + 4 * (size_t)j; /* s8, or Q8_1's s */
         int32_t isum = 0;
-        if (t == L4LM_TYPE_Q8_0) {
-            const uint8_t *b = w + (size_t)j * L4LM_Q8_0_BYTES + 2;
-            for (uint32_t c = 0; c < L4LM_QBLOCK; c += 4) { /* 4 quants at a time stay together */
-                const int8_t *x = (const int8_t *)a + quant_slot(nb, j, c);
-                for (uint32_t i = 0; i < 4; i++)
-                    isum += (int8_t)b[c + i] * x[i];
-            }
-        } else {
-            const uint8_t *b = w + (size_t)j * L4LM_Q4_0_BYTES + 2;
-            for (uint32_t c = 0; c < 16; c += 4) {
-                const int8_t *lo = (const int8_t *)a + quant_slot(nb, j, c);
-                const int8_t *hi = (const int8_t *)a + quant_slot(nb, j, c + 16);
-                for (int i = 0; i < 4; i++)
-                    isum += (b[c + i] & 15) * lo[i] + (b[c + i] >> 4) * hi[i];
-            }
-            isum -= ld_i32(a + l4lm_kern_qa_s8(nb) + 4 * (size_t)j);
+        for (uint32_t c = 0; c < L4LM_QBLOCK; c += 4) { /* 4 quants at a time stay together */
+            const int8_t *x = (const int8_t *)a + quant_slot(nb, j, c);
+            for (uint32_t i = 0; i < 4; i++)
+                isum += wquant(t, b, c + i) * x[i];
         }
-        float dw = scale(w + (size_t)j * (t == L4LM_TYPE_Q8_0 ? L4LM_Q8_0_BYTES : L4LM_Q4_0_BYTES));
-        float dx = ld_f32(a + l4lm_kern_qa_d(nb) + 4 * (size_t)j);
-        acc[j % L4LM_QLANES] = l4lm_kern_block(acc[j % L4LM_QLANES], isum, dw, dx);
+        if (l4lm_kern_offset(t))
+            isum -= l4lm_kern_offset(t) * ld_i32(sa);
+        float dw = scale(b), dx = ld_f32(a + l4lm_kern_qa_d(nb) + 4 * (size_t)j);
+        float *lane = acc + j % L4LM_QLANES;
+        if (l4lm_kern_q8_1(t))
+            *lane = l4lm_kern_block_min(*lane, isum, dw, dx, scale(b + 2), ld_f32(sa));
+        else
+            *lane = l4lm_kern_block(*lane, isum, dw, dx);
     }
 }
 
@@ -241,9 +286,23 @@ float l4lm_kern_finish(uint32_t t, const uint8_t *w, const uint8_t *a, uint32_t 
     case L4LM_TYPE_BF16:
         lanes_float(L4LM_TYPE_BF16, w, a, n, done, acc);
         break;
-    default:
-        lanes_quant(t, w, a, n / L4LM_QBLOCK, done / L4LM_QBLOCK, acc);
+    case L4LM_TYPE_Q8_0:
+        lanes_quant(L4LM_TYPE_Q8_0, w, a, n / L4LM_QBLOCK, done / L4LM_QBLOCK, acc);
         return reduce(acc, L4LM_QLANES);
+    case L4LM_TYPE_Q4_0:
+        lanes_quant(L4LM_TYPE_Q4_0, w, a, n / L4LM_QBLOCK, done / L4LM_QBLOCK, acc);
+        return reduce(acc, L4LM_QLANES);
+    case L4LM_TYPE_Q4_1:
+        lanes_quant(L4LM_TYPE_Q4_1, w, a, n / L4LM_QBLOCK, done / L4LM_QBLOCK, acc);
+        return reduce(acc, L4LM_QLANES);
+    case L4LM_TYPE_Q5_0:
+        lanes_quant(L4LM_TYPE_Q5_0, w, a, n / L4LM_QBLOCK, done / L4LM_QBLOCK, acc);
+        return reduce(acc, L4LM_QLANES);
+    case L4LM_TYPE_Q5_1:
+        lanes_quant(L4LM_TYPE_Q5_1, w, a, n / L4LM_QBLOCK, done / L4LM_QBLOCK, acc);
+        return reduce(acc, L4LM_QLANES);
+    default:
+        break;
     }
     return reduce(acc, L4LM_LANES);
 }
@@ -251,15 +310,85 @@ float l4lm_kern_finish(uint32_t t, const uint8_t *w, const uint8_t *a, uint32_t 
 /* The whole dot in C. */
 static float dot_plain(uint32_t t, const uint8_t *w, const uint8_t *a, uint32_t n)
 {
+    if (l4lm_kq_type(t))
+        return l4lm_kq_dot(t, w, a, n);
     float acc[L4LM_LANES] = {0};
     return l4lm_kern_finish(t, w, a, n, 0, acc);
 }
 
+/* One row straight to the SIMD loop: attention calls this for every cached
+** position, so the tiling of l4lm_matmul would cost more than the dot. */
 float l4lm_vec_dot(uint32_t wtype, const void *wrow, const void *act, uint32_t n)
 {
     float y = 0.0f;
+#ifdef L4LM_SIMD
+    if (has_kernel(wtype) && !l4lm_kq_type(wtype) &&
+        l4lm_simd_matmul(wtype, wrow, 0, act, 0, n, 1, 0, 1, &y, 0, false))
+        return y;
+#endif
     l4lm_matmul(wtype, wrow, act, 0, n, &y, 0, 0, 1, 1);
     return y;
+}
+
+void l4lm_vec_axpy(uint32_t type, const void *row, float a, float *out, uint32_t n)
+{
+    const uint8_t *p = row;
+    uint32_t i = 0;
+    if (type == L4LM_TYPE_F16) {
+#ifdef L4LM_SIMD_AXPY_F16
+        i = l4lm_simd_axpy_f16(p, a, out, n);
+#endif
+        for (; i < n; i++)
+            out[i] += a * l4lm_half_decode(l4lm_kern_ld16(p + 2 * (size_t)i));
+    } else if (type == L4LM_TYPE_F32) {
+        for (; i < n; i++)
+            out[i] += a * ld_f32(p + 4 * (size_t)i);
+    }
+}
+
+void l4lm_vec_dots(uint32_t type, const void *rows, size_t stride, const float *x, uint32_t n,
+                   uint32_t n_rows, float *out)
+{
+    size_t es = type == L4LM_TYPE_F16 ? 2 : 4;
+    uint32_t r = 0;
+#ifdef L4LM_SIMD_DOTS
+    r = l4lm_simd_dots(type, rows, stride * es, x, n, n_rows, out);
+#endif
+    for (; r < n_rows; r++)
+        out[r] = l4lm_vec_dot(type, (const uint8_t *)rows + r * stride * es, x, n);
+}
+
+void l4lm_vec_wsum(uint32_t type, const void *rows, size_t stride, const float *a, uint32_t n_rows,
+                   float *out, uint32_t n)
+{
+    size_t es = type == L4LM_TYPE_F16 ? 2 : 4;
+    uint32_t i = 0;
+#ifdef L4LM_SIMD_DOTS
+    i = l4lm_simd_wsum(type, rows, stride * es, a, n_rows, out, n);
+#endif
+    __builtin_memset(out + i, 0, (n - i) * sizeof(float));
+    for (uint32_t r = 0; i < n && r < n_rows; r++)
+        l4lm_vec_axpy(type, (const uint8_t *)rows + (r * stride + i) * es, a[r], out + i, n - i);
+}
+
+void l4lm_vec_exp(float *x, float sub, uint32_t n)
+{
+    uint32_t i = 0;
+#ifdef L4LM_SIMD_EXP
+    i = l4lm_simd_exp(x, sub, n);
+#endif
+    for (; i < n; i++)
+        x[i] = l4lm_expf(x[i] - sub);
+}
+
+void l4lm_vec_silu_mul(float *g, const float *u, uint32_t n)
+{
+    uint32_t i = 0;
+#ifdef L4LM_SIMD_EXP
+    i = l4lm_simd_silu_mul(g, u, n);
+#endif
+    for (; i < n; i++)
+        g[i] = g[i] / (1.0f + l4lm_expf(-g[i])) * u[i];
 }
 
 float l4lm_vec_dot_plain(uint32_t wtype, const void *wrow, const void *act, uint32_t n)
@@ -276,17 +405,24 @@ const char *l4lm_kernels_simd(void)
 #endif
 }
 
-/* Rows in tiles of ROW_TILE; within a tile, activations L4LM_TILE at a time,
-** so both the weight tile and the activation tile stay in cache. */
+/* Rows in tiles of ROW_TILE; within a tile, activations up to L4LM_TILE at
+** a time (at least 2, at most L4LM_ACT_TILE_BYTES of them), so both the
+** weight tile and the activation tile stay in cache. */
 void l4lm_matmul(uint32_t wtype, const void *w, const void *act, size_t act_stride, uint32_t n,
                  float *y, size_t y_stride, uint32_t r0, uint32_t r1, uint32_t n_b)
 {
     uint64_t rb = 0;
     bool known = has_kernel(wtype) && l4lm_row_bytes(wtype, n, &rb);
+    if (known && l4lm_kq_type(wtype)) { /* K-quants tile their own way (kernels_k.c) */
+        l4lm_kq_matmul(wtype, w, rb, act, act_stride, n, y, y_stride, r0, r1, n_b);
+        return;
+    }
+    size_t fit = act_stride ? L4LM_ACT_TILE_BYTES / act_stride : L4LM_TILE;
+    uint32_t tile = fit < 2 ? 2 : fit > L4LM_TILE ? L4LM_TILE : (uint32_t)fit;
     for (uint32_t rt = r0; rt < r1; rt += ROW_TILE) {
         uint32_t re = rt + min_u32(r1 - rt, ROW_TILE);
-        for (uint32_t b = 0; b < n_b; b += L4LM_TILE) {
-            uint32_t na = min_u32(n_b - b, L4LM_TILE);
+        for (uint32_t b = 0; b < n_b; b += tile) {
+            uint32_t na = min_u32(n_b - b, tile);
             const uint8_t *ab = (const uint8_t *)act + b * act_stride;
             float *yb = y + b * y_stride;
 #ifdef L4LM_SIMD
@@ -309,6 +445,18 @@ void l4lm_matvec(uint32_t wtype, const void *w, const void *act, uint32_t n, flo
     l4lm_matmul(wtype, w, act, 0, n, y, 0, r0, r1, 1);
 }
 
+/* One weight block as ggml's dequantize_row_* gives it: q d, (q - 8) d,
+** (q - 16) d, or q d + m. */
+static void quant_to_f32(uint32_t t, const uint8_t *b, float *out)
+{
+    int32_t zero = l4lm_kern_offset(t) * 8;
+    float d = scale(b), m = l4lm_kern_q8_1(t) ? scale(b + 2) : 0.0f;
+    for (uint32_t e = 0; e < L4LM_QBLOCK; e++) {
+        float v = (float)(wquant(t, b, e) - zero) * d;
+        out[e] = l4lm_kern_q8_1(t) ? v + m : v;
+    }
+}
+
 void l4lm_row_to_f32(uint32_t wtype, const void *row, float *out, uint32_t n)
 {
     const uint8_t *p = row;
@@ -322,22 +470,16 @@ void l4lm_row_to_f32(uint32_t wtype, const void *row, float *out, uint32_t n)
             out[i] = fweight(wtype, p + 2 * (size_t)i);
         break;
     case L4LM_TYPE_Q8_0:
-        for (uint32_t b = 0; b < n / L4LM_QBLOCK; b++, p += L4LM_Q8_0_BYTES, out += L4LM_QBLOCK) {
-            float d = scale(p);
-            for (int j = 0; j < L4LM_QBLOCK; j++)
-                out[j] = (float)(int8_t)p[2 + j] * d;
-        }
-        break;
     case L4LM_TYPE_Q4_0:
-        for (uint32_t b = 0; b < n / L4LM_QBLOCK; b++, p += L4LM_Q4_0_BYTES, out += L4LM_QBLOCK) {
-            float d = scale(p);
-            for (int j = 0; j < L4LM_QBLOCK / 2; j++) {
-                out[j] = (float)((p[2 + j] & 15) - 8) * d;
-                out[j + 16] = (float)((p[2 + j] >> 4) - 8) * d;
-            }
-        }
+    case L4LM_TYPE_Q4_1:
+    case L4LM_TYPE_Q5_0:
+    case L4LM_TYPE_Q5_1:
+        for (uint32_t b = 0; b < n / L4LM_QBLOCK; b++, out += L4LM_QBLOCK)
+            quant_to_f32(wtype, p + b * l4lm_kern_bbytes(wtype), out);
         break;
     default:
+        if (l4lm_kq_type(wtype))
+            l4lm_kq_row_to_f32(wtype, row, out, n);
         break;
     }
 }

@@ -7,10 +7,14 @@
 ** Reduction order of one dot product:
 **  - F32, F16, BF16 (both sides as float): element i is multiplied, rounded,
 **    and added into lane i % 32 (no fused multiply-add).
-**  - Q8_0, Q4_0 weights against Q8 activations: block j's integer sum isum_j
-**    is exact; (float)isum_j * (dw_j * dx_j) is added into lane j % 8. The
+**  - the 32-element block types against Q8 activations: block j's integer
+**    sum isum_j (of the weights' integer quants times the activation's) is
+**    exact; (float)isum_j * (dw_j * dx_j) is added into lane j % 8. The
 **    scale product of two fp16 values is exact in float, so only the
-**    multiply by isum_j and the add round.
+**    multiply by isum_j and the add round. Q4_1 and Q5_1, whose weights are
+**    dw q + m, add (float)isum_j * (dw_j * dx_j) + m_j * s_j instead (s_j:
+**    the activation block's fp16 dx * sum x; m_j * s_j is exact), as ggml's
+**    vec_dot does.
 **  Then a fixed tree sums the lanes: lane j takes lane j + h, for h = half
 **  the lanes, then half that, down to 1. Lanes are what lets SIMD keep 8 or
 **  32 independent sums in registers.
@@ -18,18 +22,24 @@
 ** Prepared activations (l4lm_act_prepare), one row of n elements:
 **  - F32, F16, BF16: n floats, rounded to F16/BF16 values for those types
 **    (stored widened, so the kernels convert only the weights).
-**  - Q8_0, Q4_0 weights: the quants and scales of ggml's quantize_row_q8_0,
-**    nb = n / 32 blocks, as
+**  - Q8_0, Q4_0, Q5_0 weights: the quants and scales of ggml's
+**    quantize_row_q8_0; Q4_1, Q5_1: those of quantize_row_q8_1 (the same
+**    quants and scales, and s). nb = n / 32 blocks, as
 **        int8  q[32 nb]   at 0          the quants, in the order below
 **        float d[nb]      at 32 nb      block scales (fp16 values)
-**        int32 s8[nb]     at 36 nb      8 * the sum of the block's quants
+**        int32 s8[nb]     at 36 nb      8 * the sum of the block's quants,
+**     or float s[nb]      at 36 nb      for Q8_1: fp16(sum * unrounded d)
 **    Block j's quants are at 32 j in element order, except in whole groups
 **    of 8 blocks (j < nb - nb % 8), which are interleaved by 4 bytes:
 **    element e of the group's block k is at 32 (e / 4) + 4 k + e % 4 of
 **    the group's 256 bytes. So 32-bit lane k of a vector holds block k:
 **    the weights, transposed the same way, meet their quants without
-**    shuffles, and one vector's lanes sum 8 blocks at once. Q4_0's
-**    nibbles are used unsigned (0..15): sum (w - 8) x = sum w x - s8.
+**    shuffles, and one vector's lanes sum 8 blocks at once. Q4_0's and
+**    Q5_0's quants are used unsigned (0..15, 0..31): sum (w - 8) x =
+**    sum w x - s8 and sum (w - 16) x = sum w x - 2 s8.
+**  Weight blocks (ggml's, 32 elements): fp16 d, [fp16 m,] [u32 qh,] qs[16]
+**  for the nibble types, element e < 16 in the low nibble of qs[e], e + 16
+**  in its high nibble; Q5's fifth bit of element e is bit e of qh.
 **  Rows are padded to L4LM_ALIGN bytes.
 */
 #ifndef L4LM_KERNELS_H
@@ -41,12 +51,25 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "the kernels read ggml's little-endian blocks with native loads");
 
-#define L4LM_LANES         32 /* float lanes; the quantised dots use the first 8 */
-#define L4LM_QLANES        8
-#define L4LM_TILE          8 /* activation rows one pass over a weight row serves */
+#define L4LM_LANES  32 /* float lanes; the quantised dots use the first 8 */
+#define L4LM_QLANES 8
+#define L4LM_TILE   8 /* activation rows one pass over a weight row serves */
+/* Bytes of activations one tile of them may take (kernels.c). With VNNI
+** and AVX-512 the passes are cheap enough that level-2 bandwidth shows:
+** wide rows (the FFN's down projection) then go fewer at a time, to stay in
+** level 1 (~10% on zen4, Q4_0). Elsewhere all L4LM_TILE rows measured best,
+** as they share each weight row's unpacking more. */
+#if defined(__x86_64__) && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define L4LM_ACT_TILE_BYTES ((size_t)32768)
+#else
+#define L4LM_ACT_TILE_BYTES SIZE_MAX
+#endif
 #define L4LM_QBLOCK        32
 #define L4LM_Q8_0_BYTES    34 /* fp16 d, int8 q[32] */
 #define L4LM_Q4_0_BYTES    18 /* fp16 d, 16 bytes: element j low nibble, j + 16 high */
+#define L4LM_Q4_1_BYTES    20 /* fp16 d, fp16 m, the nibbles */
+#define L4LM_Q5_0_BYTES    22 /* fp16 d, u32 qh, the nibbles */
+#define L4LM_Q5_1_BYTES    24 /* fp16 d, fp16 m, u32 qh, the nibbles */
 #define L4LM_QGROUP        8  /* blocks per SIMD step, interleaved in activations */
 #define L4LM_PREFETCH_ROWS 16 /* how far ahead the SIMD loops ask for weight rows */
 
@@ -59,7 +82,53 @@ static inline uint16_t l4lm_kern_ld16(const uint8_t *p)
 
 static inline bool l4lm_kern_quant(uint32_t t)
 {
-    return t == L4LM_TYPE_Q8_0 || t == L4LM_TYPE_Q4_0;
+    return t == L4LM_TYPE_Q8_0 || t == L4LM_TYPE_Q4_0 || t == L4LM_TYPE_Q4_1 ||
+           t == L4LM_TYPE_Q5_0 || t == L4LM_TYPE_Q5_1;
+}
+
+/* The types whose activations are ggml's Q8_1 (weights dw q + m). */
+static inline bool l4lm_kern_q8_1(uint32_t t)
+{
+    return t == L4LM_TYPE_Q4_1 || t == L4LM_TYPE_Q5_1;
+}
+
+static inline bool l4lm_kern_q5(uint32_t t)
+{
+    return t == L4LM_TYPE_Q5_0 || t == L4LM_TYPE_Q5_1;
+}
+
+/* Bytes of a weight block of a quantised type, and where in it the
+** nibbles and (Q5) the fifth bits are. */
+static inline size_t l4lm_kern_bbytes(uint32_t t)
+{
+    switch (t) {
+    case L4LM_TYPE_Q8_0:
+        return L4LM_Q8_0_BYTES;
+    case L4LM_TYPE_Q4_1:
+        return L4LM_Q4_1_BYTES;
+    case L4LM_TYPE_Q5_0:
+        return L4LM_Q5_0_BYTES;
+    case L4LM_TYPE_Q5_1:
+        return L4LM_Q5_1_BYTES;
+    default:
+        return L4LM_Q4_0_BYTES;
+    }
+}
+
+static inline size_t l4lm_kern_qs(uint32_t t)
+{
+    return l4lm_kern_bbytes(t) - 16;
+}
+
+static inline size_t l4lm_kern_qh(uint32_t t)
+{
+    return t == L4LM_TYPE_Q5_1 ? 4 : 2;
+}
+
+/* What Q4_0 and Q5_0 take off the unsigned sums: this many times s8. */
+static inline int l4lm_kern_offset(uint32_t t)
+{
+    return t == L4LM_TYPE_Q4_0 ? 1 : t == L4LM_TYPE_Q5_0 ? 2 : 0;
 }
 
 /* Offsets of a quantised activation row's scales and sums (nb blocks). */
@@ -77,6 +146,13 @@ static inline size_t l4lm_kern_qa_s8(uint32_t nb)
 static inline float l4lm_kern_block(float lane, int32_t isum, float dw, float dx)
 {
     return lane + (float)isum * (dw * dx);
+}
+
+/* The same for Q4_1, Q5_1: min m and the activation's s add m * s. */
+static inline float l4lm_kern_block_min(float lane, int32_t isum, float dw, float dx, float m,
+                                        float s)
+{
+    return lane + ((float)isum * (dw * dx) + m * s);
 }
 
 #if defined(__x86_64__) && defined(__AVX2__)
@@ -104,7 +180,36 @@ bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const 
 const char *l4lm_simd_name(void);
 #endif
 
+#ifdef L4LM_SIMD_X86
+#define L4LM_SIMD_EXP 1
+/* l4lm_vec_exp and l4lm_vec_silu_mul for a leading part of the row, the
+** same bits; return how many elements they did. */
+uint32_t l4lm_simd_exp(float *x, float sub, uint32_t n);
+uint32_t l4lm_simd_silu_mul(float *g, const float *u, uint32_t n);
+/* Quantising a block of 32 activations (kernels.c, quantize_q8_0): the
+** largest |x| as bits, and q = round(x id), halves away from zero, for
+** finite x and id with |x id| <= 127.5; returns the sum of the q. */
+#define L4LM_SIMD_QUANT 1
+uint32_t l4lm_simd_abs_top(const float *x);
+int32_t l4lm_simd_round_q(const float *x, float id, int8_t *q);
+#endif
+
+#if (defined(L4LM_SIMD_X86) && defined(__F16C__)) || defined(L4LM_SIMD_ARM)
+#define L4LM_SIMD_AXPY_F16 1
+/* l4lm_vec_axpy of an F16 row for a leading part of it (the widening is
+** exact, then a separate multiply and add); returns how many it did. */
+uint32_t l4lm_simd_axpy_f16(const uint8_t *v, float a, float *out, uint32_t n);
+#endif
+
 #if defined(L4LM_SIMD_X86) && defined(__F16C__)
+#define L4LM_SIMD_DOTS 1
+/* l4lm_vec_dots for a leading part of the rows (row_bytes apart), the same
+** bits as l4lm_vec_dot gives each; returns how many rows it did. */
+uint32_t l4lm_simd_dots(uint32_t type, const uint8_t *rows, size_t row_bytes, const float *x,
+                        uint32_t n, uint32_t n_rows, float *out);
+/* l4lm_vec_wsum for a leading part of the columns; returns how many. */
+uint32_t l4lm_simd_wsum(uint32_t type, const uint8_t *rows, size_t row_bytes, const float *a,
+                        uint32_t n_rows, float *out, uint32_t n);
 #define L4LM_SIMD_F16_ROUND 1
 /* o[i] = x[i] rounded to F16, as l4lm_half_decode(l4lm_f32_to_fp16(x[i]))
 ** gives it, for a leading part of the row; returns how many it did. */

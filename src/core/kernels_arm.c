@@ -99,7 +99,19 @@ INLINE uint32_t float_pass(uint32_t t, const uint8_t *w, const uint8_t *act, siz
     return i;
 }
 
-/* ------------------------------------------------------------- Q8_0, Q4_0 */
+/* The widening is exact, as l4lm_half_decode (NaNs quieted, payloads kept). */
+uint32_t l4lm_simd_axpy_f16(const uint8_t *v, float a, float *out, uint32_t n)
+{
+    const float32x4_t av = vdupq_n_f32(a);
+    uint32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t x = vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(v + 2 * (size_t)i)));
+        vst1q_f32(out + i, vaddq_f32(vld1q_f32(out + i), vmulq_f32(av, x)));
+    }
+    return i;
+}
+
+/* --------------------------------------- Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 */
 
 /* Four fp16 block scales at p, p + stride, ..., as floats (exact conversion). */
 static inline float32x4_t scales4(const uint8_t *p, size_t stride)
@@ -136,11 +148,13 @@ static inline void transpose4(const uint8_t *p, size_t stride, int8x16_t v[4])
 INLINE int32x4_t block_sums(const int8x16_t *w, const uint8_t *x)
 {
 #ifdef __ARM_FEATURE_DOTPROD
-    int32x4_t acc = vdupq_n_s32(0);
+    int32x4_t s0 = vdupq_n_s32(0), s1 = vdupq_n_s32(0); /* two chains overlap */
     UNROLL
-    for (int c = 0; c < 8; c++)
-        acc = vdotq_s32(acc, w[c], vreinterpretq_s8_u8(vld1q_u8(x + 32 * c)));
-    return acc;
+    for (int c = 0; c < 8; c += 2) {
+        s0 = vdotq_s32(s0, w[c], vreinterpretq_s8_u8(vld1q_u8(x + 32 * c)));
+        s1 = vdotq_s32(s1, w[c + 1], vreinterpretq_s8_u8(vld1q_u8(x + 32 * c + 32)));
+    }
+    return vaddq_s32(s0, s1);
 #else
     int32x4_t lo = vdupq_n_s32(0), hi = vdupq_n_s32(0); /* blocks 0 0 1 1, 2 2 3 3 */
     UNROLL
@@ -157,53 +171,94 @@ INLINE int32x4_t block_sums(const int8x16_t *w, const uint8_t *x)
 #endif
 }
 
-/* Block sums of 4 blocks j.. in block order, to float lanes j % 8 (half
-** of them): scaled by dw * dx and added to sum, after subtracting Q4_0's
-** offset sums s8. */
-INLINE float32x4_t add_blocks(float32x4_t sum, int32x4_t isum, float32x4_t dw, const uint8_t *a,
-                              uint32_t nb, uint32_t j, bool offset)
+/* Block sums of 4 blocks j.. of type t in block order, to float lanes
+** j % 8 (half of them): less Q4_0's or Q5_0's offset times the sums s8,
+** scaled by dw * dx, plus (Q4_1, Q5_1) the mins mw times the activations'
+** s, added to sum. */
+INLINE float32x4_t add_blocks(uint32_t t, float32x4_t sum, int32x4_t isum, float32x4_t dw,
+                              float32x4_t mw, const uint8_t *a, uint32_t nb, uint32_t j)
 {
-    if (offset)
-        isum = vsubq_s32(isum,
-                         vreinterpretq_s32_u8(vld1q_u8(a + l4lm_kern_qa_s8(nb) + 4 * (size_t)j)));
+    uint8x16_t s = vld1q_u8(a + l4lm_kern_qa_s8(nb) + 4 * (size_t)j); /* s8, or Q8_1's s */
+    if (l4lm_kern_offset(t))
+        isum = vsubq_s32(isum, vmulq_n_s32(vreinterpretq_s32_u8(s), l4lm_kern_offset(t)));
     float32x4_t dx = vreinterpretq_f32_u8(vld1q_u8(a + l4lm_kern_qa_d(nb) + 4 * (size_t)j));
-    return vaddq_f32(sum, vmulq_f32(vcvtq_f32_s32(isum), vmulq_f32(dw, dx)));
+    float32x4_t p = vmulq_f32(vcvtq_f32_s32(isum), vmulq_f32(dw, dx));
+    if (l4lm_kern_q8_1(t))
+        p = vaddq_f32(p, vmulq_f32(mw, vreinterpretq_f32_u8(s)));
+    return vaddq_f32(sum, p);
 }
 
-/* Q4_0 or Q8_0, 8 blocks at a time as two halves of 4 (block k of a half
-** in lane k); q[h][c] gets the weights of activation chunk c, Q4_0's
-** nibbles as unsigned values 0..15, which int8 holds. */
+/* The fifth bits of Q5 quants for activation chunk c (elements 4c..4c+3
+** of each block: bits 4c..4c+3 of qh, which lane k of h holds for block
+** k), as 16 or 0 in the chunk's bytes: byte c / 2 of each lane goes to
+** all four bytes, and byte i keeps bit 4 (c % 2) + i. */
+INLINE int8x16_t fifth_bits(uint8x16_t h, int c)
+{
+    static const uint8_t spread[16] = {0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12};
+    uint8x16_t bytes = vqtbl1q_u8(h, vaddq_u8(vld1q_u8(spread), vdupq_n_u8((uint8_t)(c / 2))));
+    uint8x16_t bit = vreinterpretq_u8_u32(vdupq_n_u32(c % 2 ? 0x80402010u : 0x08040201u));
+    return vreinterpretq_s8_u8(vandq_u8(vtstq_u8(bytes, bit), vdupq_n_u8(16)));
+}
+
+/* The 32-bit words at p, p + stride, ..., p + 3 stride. */
+static inline uint8x16_t words4(const uint8_t *p, size_t stride)
+{
+    uint32_t v[4];
+    for (int k = 0; k < 4; k++)
+        __builtin_memcpy(v + k, p + k * stride, 4);
+    return vreinterpretq_u8_u32(vld1q_u32(v));
+}
+
+/* Block k's weights, in lane k, for activation chunks 0..7 (q[c]) of the
+** 4 blocks at p: Q8_0's bytes, or the nibble types' quants, unsigned
+** (0..15, 0..31 with Q5's fifth bits), which int8 holds. */
+INLINE void quants4(uint32_t t, const uint8_t *p, int8x16_t q[8])
+{
+    size_t bb = l4lm_kern_bbytes(t);
+    if (t == L4LM_TYPE_Q8_0) {
+        transpose4(p + 2, bb, q);
+        transpose4(p + 18, bb, q + 4);
+        return;
+    }
+    transpose4(p + l4lm_kern_qs(t), bb, q);
+    UNROLL
+    for (int c = 0; c < 4; c++) {
+        q[c + 4] = vreinterpretq_s8_u8(vshrq_n_u8(vreinterpretq_u8_s8(q[c]), 4));
+        q[c] = vandq_s8(q[c], vdupq_n_s8(15));
+    }
+    if (l4lm_kern_q5(t)) {
+        uint8x16_t h = words4(p + l4lm_kern_qh(t), bb);
+        UNROLL
+        for (int c = 0; c < 8; c++)
+            q[c] = vorrq_s8(q[c], fifth_bits(h, c));
+    }
+}
+
+/* The quantised types, 8 blocks at a time as two halves of 4 (block k of
+** a half in lane k); q[h][c] gets the weights of activation chunk c. */
 INLINE void quant_lanes(uint32_t t, const uint8_t *w, const uint8_t *act, size_t st, uint32_t nb,
                         uint32_t na, float32x4_t sum[][2])
 {
-    size_t bb = t == L4LM_TYPE_Q4_0 ? L4LM_Q4_0_BYTES : L4LM_Q8_0_BYTES;
+    size_t bb = l4lm_kern_bbytes(t);
     for (uint32_t a = 0; a < na; a++)
         sum[a][0] = sum[a][1] = vdupq_n_f32(0.0f);
     for (uint32_t j = 0; j + 8 <= nb; j += 8) {
         const uint8_t *wg = w + j * bb;
         int8x16_t q[2][8];
-        float32x4_t dw[2];
+        float32x4_t dw[2], mw[2];
         UNROLL
         for (int h = 0; h < 2; h++) {
             const uint8_t *wh = wg + 4 * h * bb;
-            transpose4(wh + 2, bb, q[h]);
-            if (t == L4LM_TYPE_Q4_0) {
-                UNROLL
-                for (int c = 0; c < 4; c++) {
-                    q[h][c + 4] = vreinterpretq_s8_u8(vshrq_n_u8(vreinterpretq_u8_s8(q[h][c]), 4));
-                    q[h][c] = vandq_s8(q[h][c], vdupq_n_s8(15));
-                }
-            } else {
-                transpose4(wh + 18, bb, q[h] + 4);
-            }
+            quants4(t, wh, q[h]);
             dw[h] = scales4(wh, bb);
+            mw[h] = l4lm_kern_q8_1(t) ? scales4(wh + 2, bb) : vdupq_n_f32(0.0f);
         }
         for (uint32_t a = 0; a < na; a++) {
             const uint8_t *x = act + a * st + (size_t)j * L4LM_QBLOCK;
             UNROLL
             for (int h = 0; h < 2; h++)
-                sum[a][h] = add_blocks(sum[a][h], block_sums(q[h], x + 16 * h), dw[h], act + a * st,
-                                       nb, j + 4 * h, t == L4LM_TYPE_Q4_0);
+                sum[a][h] = add_blocks(t, sum[a][h], block_sums(q[h], x + 16 * h), dw[h], mw[h],
+                                       act + a * st, nb, j + 4 * h);
         }
     }
 }

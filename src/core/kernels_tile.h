@@ -6,7 +6,8 @@
 ** (the registers holding one activation row's 8 quantised lanes),
 ** FLOAT_VECS (those holding its 32 float lanes), float_pass(),
 ** quant_lanes(), finish(), prefetch_row(), INLINE, and
-** SIMD_F16 when it has an F16 path.
+** SIMD_F16 when it has an F16 path, QUANT_PAIRS when it has quant_pair()
+** (quant_lanes for two weight rows at once).
 */
 
 INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
@@ -34,8 +35,23 @@ INLINE void quant_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
                        uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
                        bool ahead)
 {
-    uint32_t nb = n / L4LM_QBLOCK, done = nb / 8 * 8 * L4LM_QBLOCK;
-    for (uint32_t r = r0; r < r1; r++) {
+    uint32_t nb = n / L4LM_QBLOCK, done = nb / 8 * 8 * L4LM_QBLOCK, r = r0;
+#ifdef QUANT_PAIRS
+    for (; na > 1 && r + 2 <= r1; r += 2) {
+        const uint8_t *row = w + r * rb;
+        if (ahead) {
+            prefetch_row(row, rb);
+            prefetch_row(row + rb, rb);
+        }
+        ACC_VEC s[2][L4LM_TILE][ACC_VECS];
+        quant_pair(t, row, rb, act, st, nb, na, s[0], s[1]);
+        for (uint32_t a = 0; a < na; a++)
+            for (uint32_t k = 0; k < 2; k++)
+                y[a * ys + r + k] =
+                    finish(t, row + k * rb, act + a * st, n, done, s[k][a], ACC_VECS);
+    }
+#endif
+    for (; r < r1; r++) {
         const uint8_t *row = w + r * rb;
         if (ahead)
             prefetch_row(row, rb);
@@ -86,6 +102,15 @@ bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const 
         break;
     case L4LM_TYPE_Q4_0:
         tile(L4LM_TYPE_Q4_0, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
+        break;
+    case L4LM_TYPE_Q4_1:
+        tile(L4LM_TYPE_Q4_1, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
+        break;
+    case L4LM_TYPE_Q5_0:
+        tile(L4LM_TYPE_Q5_0, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
+        break;
+    case L4LM_TYPE_Q5_1:
+        tile(L4LM_TYPE_Q5_1, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
         break;
     default:
         return false;

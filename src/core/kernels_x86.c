@@ -7,7 +7,10 @@
 ** they return exactly what the portable C path returns.
 **
 ** Each pass unpacks 8 blocks of one weight row once and dots them with up to
-** L4LM_TILE activation rows (prefill), or with one (decode).
+** L4LM_TILE activation rows (prefill), or with one (decode); with AVX-512's
+** 32 registers, prefill's quantised passes take two weight rows at once.
+** Attention's helpers, the exp of softmax and SwiGLU and the quantising of
+** activations are here too, each the same bits as kernels.c's C.
 */
 #include "kernels.h"
 
@@ -35,6 +38,8 @@ static inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s)
 #endif
 /* Loops over registers must unroll for the registers to exist. */
 #define UNROLL _Pragma("GCC unroll 8")
+/* Loops over activation rows: two per trip halve the loop overhead. */
+#define UNROLL2 _Pragma("GCC unroll 2")
 
 static inline __m256i load256(const uint8_t *p)
 {
@@ -141,9 +146,240 @@ uint32_t l4lm_simd_round_f16(const float *x, uint32_t n, float *o)
     }
     return i;
 }
+
+/* F16C widens exactly, as l4lm_half_decode (NaNs quieted, payloads kept). */
+uint32_t l4lm_simd_axpy_f16(const uint8_t *v, float a, float *out, uint32_t n)
+{
+    const __m256 av = _mm256_set1_ps(a);
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_cvtph_ps(load128(v + 2 * (size_t)i));
+        _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_loadu_ps(out + i), _mm256_mul_ps(av, x)));
+    }
+    return i;
+}
+
+/* One row's dot as l4lm_vec_dot does it, up to the last 8 lanes: the 32
+** lanes of float_pass, then lane j + 16 and lane j + 8, as finish(). */
+INLINE __m256 dot_lanes(uint32_t t, const uint8_t *row, const float *x, uint32_t n)
+{
+    __m256 s[1][4];
+    float_pass(t, row, (const uint8_t *)x, 0, n, 1, s);
+    return _mm256_add_ps(_mm256_add_ps(s[0][0], s[0][2]), _mm256_add_ps(s[0][1], s[0][3]));
+}
+
+/* hsum8 of 8 rows' lanes at once, in its order (lane j + 4, j + 2, j + 1):
+** lane r of the result is row r's sum. */
+static inline __m256 hsum8x8(const __m256 v[8])
+{
+    __m256 h[4];
+    UNROLL
+    for (int k = 0; k < 4; k++) /* j + 4: row 2k in the low half, 2k + 1 in the high */
+        h[k] = _mm256_add_ps(_mm256_permute2f128_ps(v[2 * k], v[2 * k + 1], 0x20),
+                             _mm256_permute2f128_ps(v[2 * k], v[2 * k + 1], 0x31));
+    __m256 g[2];
+    UNROLL
+    for (int k = 0; k < 2; k++) { /* j + 2: rows 4k, 4k + 2 (low half), 4k + 1, 4k + 3 (high) */
+        __m256d a = _mm256_castps_pd(h[2 * k]), b = _mm256_castps_pd(h[2 * k + 1]);
+        g[k] = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(a, b)),
+                             _mm256_castpd_ps(_mm256_unpackhi_pd(a, b)));
+    }
+    __m256 r = _mm256_add_ps(_mm256_shuffle_ps(g[0], g[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm256_shuffle_ps(g[0], g[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    /* j + 1 left rows 0 2 4 6 | 1 3 5 7 */
+    return _mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+INLINE uint32_t dots(uint32_t t, const uint8_t *rows, size_t rb, const float *x, uint32_t n,
+                     uint32_t n_rows, float *out)
+{
+    uint32_t r = 0;
+    for (; r + 8 <= n_rows; r += 8) {
+        __m256 v[8];
+        UNROLL
+        for (int k = 0; k < 8; k++)
+            v[k] = dot_lanes(t, rows + (r + k) * rb, x, n);
+        _mm256_storeu_ps(out + r, hsum8x8(v));
+    }
+    for (; r < n_rows; r++)
+        out[r] = hsum8(dot_lanes(t, rows + r * rb, x, n));
+    return r;
+}
+
+uint32_t l4lm_simd_dots(uint32_t t, const uint8_t *rows, size_t rb, const float *x, uint32_t n,
+                        uint32_t n_rows, float *out)
+{
+    if (n % L4LM_LANES)
+        return 0;
+    if (t == L4LM_TYPE_F16)
+        return dots(L4LM_TYPE_F16, rows, rb, x, n, n_rows, out);
+    if (t == L4LM_TYPE_F32)
+        return dots(L4LM_TYPE_F32, rows, rb, x, n, n_rows, out);
+    return 0;
+}
+
+/* 32 columns at a time, their sums in registers while the rows pass. */
+INLINE uint32_t wsum(uint32_t t, const uint8_t *rows, size_t rb, const float *a, uint32_t n_rows,
+                     float *out, uint32_t n)
+{
+    size_t es = t == L4LM_TYPE_F32 ? 4 : 2;
+    uint32_t i = 0;
+    for (; i + L4LM_LANES <= n; i += L4LM_LANES) {
+        __m256 s[4];
+        UNROLL
+        for (int k = 0; k < 4; k++)
+            s[k] = _mm256_setzero_ps();
+        for (uint32_t r = 0; r < n_rows; r++) {
+            __m256 ar = _mm256_set1_ps(a[r]);
+            UNROLL
+            for (int k = 0; k < 4; k++)
+                s[k] = _mm256_add_ps(s[k],
+                                     _mm256_mul_ps(ar, load8(t, rows + r * rb + (i + 8 * k) * es)));
+        }
+        UNROLL
+        for (int k = 0; k < 4; k++)
+            _mm256_storeu_ps(out + i + 8 * k, s[k]);
+    }
+    return i;
+}
+
+uint32_t l4lm_simd_wsum(uint32_t t, const uint8_t *rows, size_t rb, const float *a, uint32_t n_rows,
+                        float *out, uint32_t n)
+{
+    if (t == L4LM_TYPE_F16)
+        return wsum(L4LM_TYPE_F16, rows, rb, a, n_rows, out, n);
+    if (t == L4LM_TYPE_F32)
+        return wsum(L4LM_TYPE_F32, rows, rb, a, n_rows, out, n);
+    return 0;
+}
 #endif
 
-/* ------------------------------------------------------------- Q8_0, Q4_0 */
+/* ------------------------------------------------------------ exp */
+
+/* math.c's constants: ln2/32 in two parts, and 32/ln2. */
+#define LN2_32_HI  0x1.62e42fefa4000p-6
+#define LN2_32_LO  (-0x1.8432a1b0e2634p-48)
+#define INV_LN2_32 0x1.71547652b82fep+5
+
+/* e^z of 4 doubles in [-104, 88], rounded to float: math.c's exp_d, the
+** same double operations in the same order, so the same bits. */
+static inline __m128 exp4(__m256d z, const double *tab)
+{
+    __m256d t = _mm256_mul_pd(z, _mm256_set1_pd(INV_LN2_32));
+    __m256d neg = _mm256_cmp_pd(t, _mm256_setzero_pd(), _CMP_LT_OQ);
+    __m256d half = _mm256_blendv_pd(_mm256_set1_pd(0.5), _mm256_set1_pd(-0.5), neg);
+    __m128i k = _mm256_cvttpd_epi32(_mm256_add_pd(t, half)); /* t +- 0.5, truncated */
+    __m256d kd = _mm256_cvtepi32_pd(k);
+    __m256d r = _mm256_sub_pd(_mm256_sub_pd(z, _mm256_mul_pd(kd, _mm256_set1_pd(LN2_32_HI))),
+                              _mm256_mul_pd(kd, _mm256_set1_pd(LN2_32_LO)));
+    __m128i j = _mm_and_si128(k, _mm_set1_epi32(31));
+    __m128i m = _mm_srai_epi32(_mm_sub_epi32(k, j), 5); /* (k - j) / 32, exact */
+    const double c[] = {1.0 / 120, 1.0 / 24, 1.0 / 6, 1.0 / 2, 1, 1};
+    __m256d p = _mm256_set1_pd(1.0 / 720);
+    for (int i = 0; i < 6; i++)
+        p = _mm256_add_pd(_mm256_set1_pd(c[i]), _mm256_mul_pd(r, p));
+    __m256i e =
+        _mm256_slli_epi64(_mm256_cvtepi32_epi64(_mm_add_epi32(m, _mm_set1_epi32(1023))), 52);
+    __m256d v =
+        _mm256_mul_pd(_mm256_mul_pd(_mm256_i32gather_pd(tab, j, 8), p), _mm256_castsi256_pd(e));
+    return _mm256_cvtpd_ps(v);
+}
+
+/* l4lm_expf of 8 floats, where all lie in [-104, 88] (*ok), where the
+** scalar code computes nothing different; false otherwise (NaN included). */
+static inline __m256 exp8(__m256 z, const double *tab, bool *ok)
+{
+    __m256 in = _mm256_and_ps(_mm256_cmp_ps(z, _mm256_set1_ps(-104.0f), _CMP_GE_OQ),
+                              _mm256_cmp_ps(z, _mm256_set1_ps(88.0f), _CMP_LE_OQ));
+    *ok = _mm256_movemask_ps(in) == 0xff;
+    __m128 lo = exp4(_mm256_cvtps_pd(_mm256_castps256_ps128(z)), tab);
+    __m128 hi = exp4(_mm256_cvtps_pd(_mm256_extractf128_ps(z, 1)), tab);
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
+}
+
+/* Both leave 8 with a value out of exp8's range (rare) to l4lm_expf. */
+uint32_t l4lm_simd_exp(float *x, float sub, uint32_t n)
+{
+    const double *tab = l4lm_exp2_j32();
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        bool ok;
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(sub)), tab, &ok);
+        if (ok)
+            _mm256_storeu_ps(x + i, e);
+        else
+            for (uint32_t k = i; k < i + 8; k++)
+                x[k] = l4lm_expf(x[k] - sub);
+    }
+    return i;
+}
+
+uint32_t l4lm_simd_silu_mul(float *g, const float *u, uint32_t n)
+{
+    const double *tab = l4lm_exp2_j32();
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MIN));
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        bool ok;
+        __m256 gv = _mm256_loadu_ps(g + i);
+        __m256 e = exp8(_mm256_xor_ps(gv, sign), tab, &ok);
+        __m256 y = _mm256_div_ps(gv, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+        if (ok)
+            _mm256_storeu_ps(g + i, _mm256_mul_ps(y, _mm256_loadu_ps(u + i)));
+        else
+            for (uint32_t k = i; k < i + 8; k++)
+                g[k] = g[k] / (1.0f + l4lm_expf(-g[k])) * u[k];
+    }
+    return i;
+}
+
+/* ------------------------------------------------ quantising activations */
+
+static inline int32_t hsum_i32(__m256i v)
+{
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm_cvtsi128_si32(_mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1))));
+}
+
+uint32_t l4lm_simd_abs_top(const float *x)
+{
+    const __m256i abs = _mm256_set1_epi32(0x7fffffff);
+    __m256i m = _mm256_setzero_si256();
+    UNROLL
+    for (int k = 0; k < 4; k++) /* sign cleared, the bits compare as signed ints */
+        m = _mm256_max_epi32(m, _mm256_and_si256(load256((const uint8_t *)(x + 8 * k)), abs));
+    __m128i h = _mm_max_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+    h = _mm_max_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
+    return (uint32_t)_mm_cvtsi128_si32(
+        _mm_max_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1))));
+}
+
+/* round_away of kernels.c: truncate, then one step away from zero when the
+** (exact) fraction is a half or more; a true compare is -1. */
+int32_t l4lm_simd_round_q(const float *x, float id, int8_t *q)
+{
+    const __m256 half = _mm256_set1_ps(0.5f), idv = _mm256_set1_ps(id);
+    __m256i r[4], sum = _mm256_setzero_si256();
+    UNROLL
+    for (int k = 0; k < 4; k++) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), idv);
+        __m256i t = _mm256_cvttps_epi32(v);
+        __m256 frac = _mm256_sub_ps(v, _mm256_cvtepi32_ps(t));
+        t = _mm256_sub_epi32(t, _mm256_castps_si256(_mm256_cmp_ps(frac, half, _CMP_GE_OQ)));
+        t = _mm256_add_epi32(t, _mm256_castps_si256(_mm256_cmp_ps(
+                                    frac, _mm256_sub_ps(_mm256_setzero_ps(), half), _CMP_LE_OQ)));
+        r[k] = t;
+        sum = _mm256_add_epi32(sum, t);
+    }
+    /* the packs work within 128-bit halves: 32-bit groups come out 0 2 4 6 1 3 5 7 */
+    __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
+    b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)q, b);
+    return hsum_i32(sum);
+}
+
+/* --------------------------------------- Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 */
 
 /* Eight fp16 block scales, as floats; F16C converts exactly, like
 ** l4lm_half_decode, only faster. */
@@ -183,16 +419,42 @@ static inline __m256 q8_0_scales(const uint8_t *p)
 }
 
 /* Block sums of 8 blocks j.. in block order, to float lane j % 8: scaled by
-** dw * dx and added to sum, after subtracting offset times the sums s8. */
+** dw * dx and added to sum, after subtracting offset (a power of 2) times
+** the sums s8. */
 INLINE __m256 add_blocks(__m256 sum, __m256i isum, __m256 dw, const uint8_t *a, uint32_t nb,
                          uint32_t j, int offset)
 {
     if (offset) {
         __m256i s8 = load256(a + l4lm_kern_qa_s8(nb) + 4 * (size_t)j);
-        isum = _mm256_sub_epi32(isum, offset == 1 ? s8 : _mm256_slli_epi32(s8, 4));
+        isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(s8, __builtin_ctz((unsigned)offset)));
     }
     __m256 dd = _mm256_mul_ps(dw, _mm256_loadu_ps((const float *)(a + l4lm_kern_qa_d(nb)) + j));
     return _mm256_add_ps(sum, _mm256_mul_ps(_mm256_cvtepi32_ps(isum), dd));
+}
+
+/* The same for Q4_1 and Q5_1: their mins mw times the activations' s join
+** each block's product before it goes into the lane. */
+INLINE __m256 add_blocks_min(__m256 sum, __m256i isum, __m256 dw, __m256 mw, const uint8_t *a,
+                             uint32_t nb, uint32_t j)
+{
+    __m256 dd = _mm256_mul_ps(dw, _mm256_loadu_ps((const float *)(a + l4lm_kern_qa_d(nb)) + j));
+    __m256 ms = _mm256_mul_ps(mw, _mm256_loadu_ps((const float *)(a + l4lm_kern_qa_s8(nb)) + j));
+    return _mm256_add_ps(sum, _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(isum), dd), ms));
+}
+
+/* The first 4 bytes of 8 blocks at p, stride bytes apart: lane k holds block k's. */
+static inline __m256i gather8(const uint8_t *p, size_t stride)
+{
+    __m256i at = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                    _mm256_set1_epi32((int)stride));
+    return _mm256_i32gather_epi32((const int *)p, at, 1);
+}
+
+/* The fp16 values in the low 16 bits of each 32-bit lane, as floats. */
+static inline __m256 low_halves(__m256i v)
+{
+    v = _mm256_and_si256(v, _mm256_set1_epi32(0xffff));
+    return halves8(_mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
 }
 
 /* Bytes 0..15 of 8 blocks at p, stride bytes apart, transposed to the
@@ -210,97 +472,200 @@ INLINE void transpose8(const uint8_t *p, size_t stride, __m256i v[4])
     v[2] = _mm256_unpacklo_epi64(t1, t3), v[3] = _mm256_unpackhi_epi64(t1, t3);
 }
 
-/* Q4_0, 8 blocks at a time; q[c] gets the nibbles of activation chunk c
-** (elements 4c..4c+3 of each block) as unsigned bytes. Without VNNI a
-** 16-bit lane sums 16 products of at most 15 * 127 of one block (30480)
-** before the last step widens to 32 bits: nothing saturates or wraps. */
-INLINE void q4_0_lanes(const uint8_t *w, const uint8_t *act, size_t st, uint32_t nb, uint32_t na,
-                       __m256 *sum)
+/* Q5's fifth bits of activation chunk c (elements 4c..4c+3 of each block:
+** bits 4c..4c+3 of qh, which lane k of h holds for block k), as 16 or 0
+** in the chunk's bytes: byte c / 2 of each lane goes to all four bytes,
+** and byte i keeps bit 4 (c % 2) + i. */
+INLINE __m256i fifth_bits(__m256i h, int c)
 {
-    const __m256i low4 = _mm256_set1_epi8(15);
-    for (uint32_t a = 0; a < na; a++)
-        sum[a] = _mm256_setzero_ps();
-    for (uint32_t j = 0; j + 8 <= nb; j += 8) {
-        const uint8_t *wg = w + (size_t)j * L4LM_Q4_0_BYTES;
-        __m256i v[4], q[8];
-        transpose8(wg + 2, L4LM_Q4_0_BYTES, v);
-        UNROLL
-        for (int c = 0; c < 4; c++) {
-            q[c] = _mm256_and_si256(v[c], low4);
-            q[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v[c], 4), low4);
-        }
-        __m256 dw = q4_0_scales(wg);
-        for (uint32_t a = 0; a < na; a++) {
-            const uint8_t *x = act + a * st + (size_t)j * L4LM_QBLOCK;
-#ifdef L4LM_VNNI
-            __m256i isum = _mm256_setzero_si256();
-            UNROLL
-            for (int c = 0; c < 8; c++)
-                isum = dpbusd(isum, q[c], load256(x + 32 * c));
-#else
-            __m256i i16 = _mm256_setzero_si256();
-            UNROLL
-            for (int c = 0; c < 8; c++)
-                i16 = _mm256_add_epi16(i16, _mm256_maddubs_epi16(q[c], load256(x + 32 * c)));
-            __m256i isum = _mm256_madd_epi16(i16, _mm256_set1_epi16(1));
-#endif
-            sum[a] = add_blocks(sum[a], isum, dw, act + a * st, nb, j, 1);
-        }
-    }
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12, 0,
+                                            0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12);
+    __m256i bytes =
+        _mm256_shuffle_epi8(h, _mm256_add_epi8(spread, _mm256_set1_epi8((char)(c / 2))));
+    __m256i bit = _mm256_set1_epi32(c % 2 ? (int)0x80402010u : 0x08040201);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit),
+                            _mm256_set1_epi8(16));
 }
 
-/* Q8_0, 8 blocks at a time; q[c] gets the bytes of activation chunk c.
-** VNNI multiplies unsigned by signed bytes: the weights go in as w + 128,
-** and 128 * sum x = 16 * s8 comes off. Without VNNI, maddubs does the same
-** with w's sign moved onto x; with x in [-127, 127] no pair sum
-** saturates, even for w = -128. */
-INLINE void q8_0_lanes(const uint8_t *w, const uint8_t *act, size_t st, uint32_t nb, uint32_t na,
-                       __m256 *sum)
+/* Lane k of isum[r]: the exact sum of block k's products of row r's quants
+** q[r][c] (unsigned bytes, at most 15, or 31 when five; Q8_0's w + 128
+** under VNNI) with the signed activation chunks at x + 32 c, for nr (1 or
+** 2) weight rows. VNNI loads each chunk once for both rows, and runs two
+** chains of dot products per row so that they overlap (integer sums: any
+** order). Without VNNI (nr is 1) a 16-bit lane sums products of one block
+** before widening to 32 bits: 16 of at most 15 * 127 (30480), or 8 of at
+** most 31 * 127 (31496); nothing saturates or wraps. */
+INLINE void unsigned_sums(__m256i q[][8], uint32_t nr, const uint8_t *x, bool five, __m256i *isum)
 {
-    for (uint32_t a = 0; a < na; a++)
-        sum[a] = _mm256_setzero_ps();
-    for (uint32_t j = 0; j + 8 <= nb; j += 8) {
-        const uint8_t *wg = w + (size_t)j * L4LM_Q8_0_BYTES;
-        __m256i q[8];
-        transpose8(wg + 2, L4LM_Q8_0_BYTES, q);
-        transpose8(wg + 18, L4LM_Q8_0_BYTES, q + 4);
+#ifdef L4LM_VNNI
+    (void)five;
+    __m256i s[2][2];
+    UNROLL
+    for (uint32_t r = 0; r < nr; r++)
+        s[r][0] = s[r][1] = _mm256_setzero_si256();
+    UNROLL
+    for (int c = 0; c < 8; c += 2) {
+        __m256i x0 = load256(x + 32 * c), x1 = load256(x + 32 * c + 32);
+        UNROLL
+        for (uint32_t r = 0; r < nr; r++) {
+            s[r][0] = dpbusd(s[r][0], q[r][c], x0);
+            s[r][1] = dpbusd(s[r][1], q[r][c + 1], x1);
+        }
+    }
+    UNROLL
+    for (uint32_t r = 0; r < nr; r++)
+        isum[r] = _mm256_add_epi32(s[r][0], s[r][1]);
+#else
+    const __m256i ones = _mm256_set1_epi16(1);
+    (void)nr;
+    __m256i i16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    UNROLL
+    for (int c = 0; c < 8; c++)
+        i16[five && c >= 4] = _mm256_add_epi16(i16[five && c >= 4],
+                                               _mm256_maddubs_epi16(q[0][c], load256(x + 32 * c)));
+    isum[0] = _mm256_madd_epi16(i16[0], ones);
+    if (five)
+        isum[0] = _mm256_add_epi32(isum[0], _mm256_madd_epi16(i16[1], ones));
+#endif
+}
+
+#ifndef L4LM_VNNI
+/* Q8_0 without VNNI: maddubs with w's sign moved onto x (kernels' q8_0 note). */
+INLINE __m256i signed_sums(const __m256i *q, const uint8_t *x)
+{
+    __m256i isum = _mm256_setzero_si256();
+    UNROLL
+    for (int c = 0; c < 8; c++) {
+        __m256i xs = _mm256_sign_epi8(load256(x + 32 * c), q[c]);
+        __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(q[c]), xs);
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+    }
+    return isum;
+}
+#endif
+
+/* 8 blocks of a weight row at wg, unpacked: q[c] gets the quants of
+** activation chunk c (elements 4c..4c+3 of each block), dw and mw the
+** blocks' scales and mins. The nibble types' quants are unsigned bytes
+** (with Q5's fifth bits). Q8_0's are its bytes; VNNI multiplies unsigned by
+** signed bytes, so they go in as w + 128, and 128 * sum x = 16 * s8 comes
+** off. Without VNNI, maddubs does the same with w's sign moved onto x;
+** with x in [-127, 127] no pair sum saturates, even for w = -128. */
+INLINE void unpack8(uint32_t t, const uint8_t *wg, __m256i q[8], __m256 *dw, __m256 *mw)
+{
+    const size_t bb = l4lm_kern_bbytes(t);
+    *mw = _mm256_setzero_ps();
+    if (t == L4LM_TYPE_Q8_0) {
+        transpose8(wg + 2, bb, q);
+        transpose8(wg + 18, bb, q + 4);
 #ifdef L4LM_VNNI
         UNROLL
         for (int c = 0; c < 8; c++)
             q[c] = _mm256_xor_si256(q[c], _mm256_set1_epi8(-128));
 #endif
-        __m256 dw = q8_0_scales(wg);
-        for (uint32_t a = 0; a < na; a++) {
-            const uint8_t *x = act + a * st + (size_t)j * L4LM_QBLOCK;
-            __m256i isum = _mm256_setzero_si256();
-            UNROLL
-            for (int c = 0; c < 8; c++) {
-#ifdef L4LM_VNNI
-                isum = dpbusd(isum, q[c], load256(x + 32 * c));
-#else
-                __m256i xs = _mm256_sign_epi8(load256(x + 32 * c), q[c]);
-                __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(q[c]), xs);
-                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+        *dw = q8_0_scales(wg);
+        return;
+    }
+    const __m256i low4 = _mm256_set1_epi8(15);
+    __m256i v[4];
+    transpose8(wg + l4lm_kern_qs(t), bb, v);
+    UNROLL
+    for (int c = 0; c < 4; c++) {
+        q[c] = _mm256_and_si256(v[c], low4);
+        q[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v[c], 4), low4);
+    }
+    if (l4lm_kern_q5(t)) {
+        __m256i h = gather8(wg + l4lm_kern_qh(t), bb);
+        UNROLL
+        for (int c = 0; c < 8; c++)
+            q[c] = _mm256_or_si256(q[c], fifth_bits(h, c));
+    }
+    if (t == L4LM_TYPE_Q4_0) {
+        *dw = q4_0_scales(wg);
+    } else { /* d, and m (or Q5_0's first qh bits), in each block's first 4 bytes */
+        __m256i dm = gather8(wg, bb);
+        *dw = low_halves(dm);
+        if (l4lm_kern_q8_1(t))
+            *mw = low_halves(_mm256_srli_epi32(dm, 16));
+    }
+}
+
+/* Activation row x (its scales and sums at a) against 8 unpacked blocks
+** of nr weight rows: adds block group j into sum[r][a]. */
+INLINE void group_row(uint32_t t, __m256i q[][8], const __m256 *dw, const __m256 *mw, uint32_t nr,
+                      const uint8_t *x, const uint8_t *a_row, uint32_t nb, uint32_t j,
+                      __m256 *sum[2], uint32_t a)
+{
+    __m256i isum[2];
+#ifndef L4LM_VNNI
+    if (t == L4LM_TYPE_Q8_0)
+        isum[0] = signed_sums(q[0], x);
+    else
 #endif
-            }
+        unsigned_sums(q, nr, x, l4lm_kern_q5(t), isum);
 #ifdef L4LM_VNNI
-            sum[a] = add_blocks(sum[a], isum, dw, act + a * st, nb, j, 16);
+    const int q8_offset = 16;
 #else
-            sum[a] = add_blocks(sum[a], isum, dw, act + a * st, nb, j, 0);
+    const int q8_offset = 0;
 #endif
+    UNROLL
+    for (uint32_t r = 0; r < nr; r++) {
+        if (l4lm_kern_q8_1(t))
+            sum[r][a] = add_blocks_min(sum[r][a], isum[r], dw[r], mw[r], a_row, nb, j);
+        else
+            sum[r][a] = add_blocks(sum[r][a], isum[r], dw[r], a_row, nb, j,
+                                   t == L4LM_TYPE_Q8_0 ? q8_offset : l4lm_kern_offset(t));
+    }
+}
+
+/* The quantised types, 8 blocks at a time, for nr weight rows (rb bytes
+** apart; 2 only with VNNI and AVX-512's 32 registers) and
+** na activation rows: sum[r][a] gets activation row a's lanes of row r. */
+INLINE void quant_group(uint32_t t, const uint8_t *w, size_t rb, uint32_t nr, const uint8_t *act,
+                        size_t st, uint32_t nb, uint32_t na, __m256 *sum[2])
+{
+    const size_t bb = l4lm_kern_bbytes(t);
+    for (uint32_t r = 0; r < nr; r++)
+        for (uint32_t a = 0; a < na; a++)
+            sum[r][a] = _mm256_setzero_ps();
+    for (uint32_t j = 0; j + 8 <= nb; j += 8) {
+        __m256i q[2][8];
+        __m256 dw[2], mw[2];
+        UNROLL
+        for (uint32_t r = 0; r < nr; r++)
+            unpack8(t, w + r * rb + (size_t)j * bb, q[r], &dw[r], &mw[r]);
+        const uint8_t *x = act + (size_t)j * L4LM_QBLOCK;
+        if (nr == 1) {
+            UNROLL2 /* one row's registers leave room for two activation rows per trip */
+                for (uint32_t a = 0; a < na; a++)
+                    group_row(t, q, dw, mw, 1, x + a * st, act + a * st, nb, j, sum, a);
+        } else {
+            for (uint32_t a = 0; a < na; a++)
+                group_row(t, q, dw, mw, nr, x + a * st, act + a * st, nb, j, sum, a);
         }
     }
 }
 
-/* Both quantised types through one entry point, for kernels_tile.h. */
+/* The quantised types through one entry point, for kernels_tile.h. */
 INLINE void quant_lanes(uint32_t t, const uint8_t *w, const uint8_t *act, size_t st, uint32_t nb,
                         uint32_t na, __m256 sum[][1])
 {
-    if (t == L4LM_TYPE_Q4_0)
-        q4_0_lanes(w, act, st, nb, na, &sum[0][0]);
-    else
-        q8_0_lanes(w, act, st, nb, na, &sum[0][0]);
+    __m256 *s[2] = {&sum[0][0], 0};
+    quant_group(t, w, 0, 1, act, st, nb, na, s);
 }
+
+#if defined(L4LM_VNNI) && defined(__AVX512VL__)
+/* Two weight rows, rb bytes apart, in one pass over the activations:
+** each activation chunk is loaded once for both (~10% on zen4). Their 16
+** registers of quants need AVX-512's 32 (AVX-VNNI alone has 16). */
+#define QUANT_PAIRS 1
+INLINE void quant_pair(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                       uint32_t nb, uint32_t na, __m256 s0[][1], __m256 s1[][1])
+{
+    __m256 *s[2] = {&s0[0][0], &s1[0][0]};
+    quant_group(t, w, rb, 2, act, st, nb, na, s);
+}
+#endif
 
 /* The 8 quantised lanes of one activation row: one 8-float register. */
 #define ACC_VEC    __m256

@@ -110,6 +110,11 @@ float l4lm_expf(float x)
     return exp_to_float(x);
 }
 
+const double *l4lm_exp2_j32(void)
+{
+    return exp2_j32;
+}
+
 float l4lm_logf(float x)
 {
     if (x != x)
@@ -237,6 +242,47 @@ void l4lm_sincosf(float x, float *s, float *c)
         sv = -sv;
     *s = (float)(x < 0 ? -sv : sv);
     *c = (float)cv;
+}
+
+/*
+** tanh(x) = (e^2|x| - 1) / (e^2|x| + 1) with the sign of x, in double. The
+** subtraction loses about log2(1/|x|) bits, harmless above 2^-12; below it
+** x - x^3/3 is exact to double precision. Beyond |x| = 9.1 the float is 1.
+*/
+float l4lm_tanhf(float x)
+{
+    if (x != x)
+        return x + x;
+    bool neg = l4lm_f32_bits(x) >> 31; /* -0 included */
+    double a = neg ? -(double)x : (double)x, t;
+    if (a < 0x1p-12)
+        t = a - a * a * a / 3;
+    else if (a > 9.1)
+        t = 1.0;
+    else {
+        double e = exp_d(2 * a);
+        t = (e - 1) / (e + 1);
+    }
+    return (float)(neg ? -t : t);
+}
+
+/*
+** GELU with the tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))),
+** as ggml's CPU backend gives it for float input: x <= -10 gives 0, x >= 10
+** gives x, and in between x is rounded to half precision, the formula is
+** evaluated in float (in ggml's operation order) and the result rounded to
+** half again (ggml reads it from a table built that way).
+*/
+float l4lm_gelu(float x)
+{
+    if (x <= -10.0f)
+        return 0.0f;
+    if (x >= 10.0f || x != x)
+        return x;
+    float h = l4lm_fp16_to_f32(l4lm_f32_to_fp16(x));
+    const float c = 0.79788456080286535588f, a = 0.044715f;
+    float g = 0.5f * h * (1.0f + l4lm_tanhf(c * h * (1.0f + a * h * h)));
+    return l4lm_fp16_to_f32(l4lm_f32_to_fp16(g));
 }
 
 float l4lm_fp16_to_f32(uint16_t h)

@@ -34,6 +34,13 @@ static uint32_t max_u32(uint32_t a, uint32_t b)
     return a > b ? a : b;
 }
 
+/* The attention output of one token: n_head heads of head_dim (qwen3 and
+** gemma have n_head * head_dim != n_embd). */
+static uint32_t q_dim(const l4lm_hparams *hp)
+{
+    return hp->n_head * hp->head_dim;
+}
+
 /* The largest prepared-activation buffer any matrix of the model needs. */
 static uint64_t act_size(const l4lm_model *m)
 {
@@ -41,7 +48,8 @@ static uint64_t act_size(const l4lm_model *m)
     for (uint32_t t = 0; t < L4LM_TYPE_COUNT; t++) {
         if (!l4lm_type_info(t))
             continue;
-        uint64_t a = l4lm_act_bytes(t, max_u32(m->hp.n_embd, m->hp.n_ff));
+        uint32_t n = max_u32(max_u32(m->hp.n_embd, m->hp.n_ff), q_dim(&m->hp));
+        uint64_t a = l4lm_act_bytes(t, n);
         most = a > most ? a : most;
     }
     return most;
@@ -70,9 +78,11 @@ static l4lm_status arena_layout(const l4lm_model *m, const l4lm_run_opts *o, lay
     lo->plan.kv_cache = off - lo->plan.session;
     mark = off;
     uint64_t nb = lo->n_batch, e = nb * hp->n_embd, f = nb * hp->n_ff, half = hp->head_dim / 2;
-    ok = ok && take_n(&off, &lo->x, e, 4) && take_n(&off, &lo->xb, e, 4) &&
+    half *= hp->n_swa ? 2 : 1;   /* the sliding-window layers' RoPE tables follow */
+    uint64_t q = nb * q_dim(hp); /* xb also holds the attention output */
+    ok = ok && take_n(&off, &lo->x, e, 4) && take_n(&off, &lo->xb, e > q ? e : q, 4) &&
          take_n(&off, &lo->xb2, e, 4) && take_n(&off, &lo->hb, f, 4) &&
-         take_n(&off, &lo->hb2, f, 4) && take_n(&off, &lo->q, e, 4) &&
+         take_n(&off, &lo->hb2, f, 4) && take_n(&off, &lo->q, q, 4) &&
          take_n(&off, &lo->k, nb * kv_dim, 4) && take_n(&off, &lo->v, nb * kv_dim, 4) &&
          take_n(&off, &lo->att, (uint64_t)hp->n_head * n_ctx, 4) &&
          take_n(&off, &lo->act, nb, act_size(m)) && take_n(&off, &lo->rope, half, 4) &&
@@ -108,13 +118,26 @@ l4lm_status l4lm_plan(const l4lm_model *m, const l4lm_run_opts *o, l4lm_plan_res
     return st;
 }
 
-/* RoPE inverse frequencies base^(-2i/d), computed once per session. */
-static void rope_init(l4lm_session *s)
+/* RoPE inverse frequencies base^(-2i/d), computed once per session; each
+** divided by its rope_freqs factor (Llama 3) and scaled linearly. */
+static void rope_freqs(const l4lm_session *s, float *inv_freq, float base, float scale,
+                       const float *factor)
 {
     uint32_t half = s->hp.head_dim / 2;
-    for (uint32_t i = 0; i < half; i++)
-        s->rope_inv_freq[i] =
-            1.0f / l4lm_powf(s->hp.rope_base, (float)(2 * i) / (float)s->hp.head_dim);
+    for (uint32_t i = 0; i < half; i++) {
+        float f = 1.0f / l4lm_powf(base, (float)(2 * i) / (float)s->hp.head_dim);
+        inv_freq[i] = (factor ? f / factor[i] : f) * scale;
+    }
+}
+
+/* Set 0 for every layer; set 1 for the sliding-window layers (gemma2/3). */
+static void rope_init(l4lm_session *s)
+{
+    const l4lm_hparams *hp = &s->hp;
+    rope_freqs(s, s->rope_inv_freq, hp->rope_base, hp->rope_freq_scale, s->w.rope_freqs.data);
+    if (hp->n_swa)
+        rope_freqs(s, s->rope_inv_freq + hp->head_dim / 2, hp->rope_base_swa,
+                   hp->rope_freq_scale_swa, 0);
 }
 
 l4lm_status l4lm_session_init(l4lm_session **out, const l4lm_model *m, const l4lm_run_opts *o,
@@ -201,10 +224,10 @@ const l4lm_tok *l4lm_session_tok(const l4lm_session *s)
     return s->tok;
 }
 
-l4lm_status l4lm_tokenize(l4lm_session *s, const char *text, size_t len, bool add_bos, int32_t *out,
-                          size_t cap, size_t *n_out)
+l4lm_status l4lm_tokenize(l4lm_session *s, const char *text, size_t len, uint32_t flags,
+                          int32_t *out, size_t cap, size_t *n_out)
 {
     if (!s || (!text && len) || !out || !n_out)
         return L4LM_E_ARG;
-    return l4lm_tok_encode(s->tok, text ? text : "", len, add_bos, out, cap, n_out);
+    return l4lm_tok_encode(s->tok, text ? text : "", len, flags, out, cap, n_out);
 }

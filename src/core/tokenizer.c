@@ -1,63 +1,41 @@
 /*
-** tokenizer.c — SentencePiece-style BPE over a vocabulary used in place.
+** tokenizer.c — text to token ids and back, over a vocabulary used in place.
 **
 ** The pieces stay where the model loader found them (a GGUF string array or a
 ** llama2.c tokenizer.bin). The arena holds only tables: each piece's offset
-** and length, the ids sorted by piece text (a binary search stands in for a
-** hash map), the byte-fallback map, and the scratch of one encode.
+** and length, a hash table from piece text to id, the special tokens by first
+** byte, the BPE merge rules, and the scratch of one encode. Two tokenizers
+** share them: SentencePiece-style BPE (tok_spm.c: Llama 2, Phi-3, llama2.c)
+** and byte-level BPE (tok_bpe.c: GPT-2, Llama 3, Qwen2).
 **
-** Encoding follows llama.cpp's SPM tokenizer, which llama2.c's encode also
-** matches: normalise the text (GGUF: ' ' -> U+2581 "▁"; a leading space as the
-** dummy prefix), split it into UTF-8 characters, then repeatedly merge the
-** adjacent pair whose concatenation is a piece with the highest score, ties
-** going to the leftmost pair. Each symbol keeps the score of the pair it
-** starts, and the pairs sit in an indexed max-heap, so a merge costs
-** O(log n). A final symbol that is not a piece is written as byte tokens
-** <0xNN> (byte fallback), or as unk when the vocabulary has none.
+** Encoding first cuts special tokens out of the text, as llama.cpp does:
+** user-defined tokens always, control and unknown tokens when asked
+** (L4LM_TOK_SPECIAL). Like llama.cpp, a token whose text is on its list of
+** end-of-generation markers (</s>, <|im_end|>, ...) counts as a control
+** token whatever its type. The text between them goes to the tokenizer
+** fragment by fragment; for SentencePiece each fragment at the start or
+** after a special token gets the dummy-prefix space. Phi-3 models drop the
+** whitespace after most special tokens (llama.cpp's RSTRIP attribute).
 **
-** Known differences from llama.cpp: user-defined tokens (GGUF type 4) are not
-** split out of the text before BPE (they merge like any other piece); an
-** invalid UTF-8 byte is a symbol of its own (see tok_split); a byte with no
-** byte token gives unk (llama.cpp aborts).
+** Known differences from llama.cpp: llama.cpp cuts out the longest special
+** tokens first over the whole text, here at each position the longest one
+** starting there wins (they differ only for overlapping special texts);
+** of the lstrip/rstrip attributes only Phi-3's rstrip is applied; llama.cpp
+** also makes the first-found fill-in-the-middle tokens control tokens, not
+** done here; an invalid UTF-8 byte in SPM
+** text is a symbol of its own (see tok_spm.c); a byte with no byte token
+** gives unk (llama.cpp aborts).
 */
-#include "internal.h"
+#include "tok.h"
 
-enum {
-    TYPE_NORMAL = 1,
-    TYPE_UNKNOWN = 2,
-    TYPE_CONTROL = 3,
-    TYPE_USER = 4,
-    TYPE_UNUSED = 5,
-    TYPE_BYTE = 6
-};
-
-/* Longest text an arena can be planned for: keeps every index within 32 bits. */
-#define TOK_MAX_TEXT ((1u << 30) - 2)
-
-/* One character or merged run of the normalised text, in a doubly linked list. */
-typedef struct tok_sym {
-    uint32_t start;     /* first byte in norm; the symbol ends where next starts */
-    int32_t prev, next; /* live neighbours, -1 at the ends */
-    int32_t slot;       /* heap position of the pair (this, next); -1: not a piece */
-    uint32_t key;       /* that pair's score as an ordered integer */
-} tok_sym;
-
-struct l4lm_tok {
-    l4lm_vocab_src v;
-    uint32_t *off;        /* [n_vocab] piece offset from v.tokens */
-    uint16_t *len;        /* [n_vocab] piece length in bytes */
-    uint32_t *sorted;     /* [n_vocab] ids ordered by piece bytes, then id */
-    int32_t byte_id[256]; /* byte-fallback token of each byte, -1: none */
-    size_t max_text;
-    uint8_t *norm;  /* [norm_cap] normalised text of one encode */
-    tok_sym *sym;   /* [max_text + 1] */
-    uint32_t *heap; /* [max_text + 1] symbol ids, best pair first */
-    uint32_t n_norm, n_heap;
-};
+/* Longest text an arena can be planned for: keeps every index (BPE: 6 bytes
+** per byte of text) within 32 bits. */
+#define TOK_MAX_TEXT ((1u << 28) - 2)
 
 /* Where each table lives, as offsets from the arena start. */
 typedef struct tok_layout {
-    uint64_t off, len, sorted, norm, sym, heap, total;
+    uint64_t off, len, hash, special, norm, sym, heap, cps, rule, rule_hash, total;
+    uint32_t hash_slots, rule_slots, n_special;
 } tok_layout;
 
 /* Reserves count*size bytes at *at (64-aligned); false on overflow. */
@@ -70,23 +48,94 @@ static bool carve(uint64_t *at, uint64_t count, uint64_t size, uint64_t *where)
     return !l4lm_add_ovf(*at, l4lm_align_up(n, L4LM_ALIGN), at);
 }
 
+/* GGUF token type; without a type array every token is normal. */
+static int32_t type_of(const l4lm_vocab_src *v, uint32_t id)
+{
+    return v->types ? (int32_t)l4lm_rd32(v->types + 4 * (size_t)id) : TYPE_NORMAL;
+}
+
+int32_t l4lm_tok_type(const l4lm_tok *t, uint32_t id)
+{
+    return type_of(&t->v, id);
+}
+
+/* Tokens that may be cut out of the text whole. */
+static bool special_type(int32_t type)
+{
+    return type == TYPE_UNKNOWN || type == TYPE_CONTROL || type == TYPE_USER;
+}
+
+/* The end-of-generation texts llama.cpp makes control tokens whatever their type. */
+static const char k_control_texts[TOK_N_CONTROL_TEXTS][28] = {
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<\xEF\xBD\234end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
+    "[e~["}; /* \234: 0x9C */
+
+static bool control_text(const l4lm_tok *t, int32_t id)
+{
+    for (int i = 0; i < TOK_N_CONTROL_TEXTS; i++)
+        if (t->control_text[i] == id)
+            return true;
+    return false;
+}
+
+static uint32_t count_special(const l4lm_vocab_src *v)
+{
+    uint32_t n = 0;
+    for (uint32_t id = 0; v->format == L4LM_FORMAT_GGUF && v->types && id < v->n_vocab; id++)
+        n += special_type(type_of(v, id));
+    return n;
+}
+
 /* One function sizes and places the tables, so plan and init always agree. */
 static l4lm_status tok_layout_of(const l4lm_vocab_src *v, size_t max_text, tok_layout *L)
 {
     if (!v || v->n_vocab == 0 ||
-        (v->format != L4LM_FORMAT_GGUF && v->format != L4LM_FORMAT_LLAMA2C))
+        (v->format != L4LM_FORMAT_GGUF && v->format != L4LM_FORMAT_LLAMA2C) ||
+        (uint32_t)v->pre > L4LM_PRE_QWEN2 ||
+        (v->pre != L4LM_PRE_NONE && v->format != L4LM_FORMAT_GGUF))
         return L4LM_E_TOKENIZER;
     if (v->n_vocab > L4LM_MAX_VOCAB || max_text > TOK_MAX_TEXT)
         return L4LM_E_LIMIT;
-    uint64_t n_sym = (uint64_t)max_text + 1; /* the dummy prefix adds one character */
-    uint64_t norm_per_char = v->format == L4LM_FORMAT_GGUF ? 3 : 1; /* ' ' grows to "▁" */
+    bool bpe = v->pre != L4LM_PRE_NONE;
+    /* SPM: a symbol per byte and the dummy prefix, ' ' growing to "▁".
+    ** BPE: a bad byte becomes U+FFFD, 3 symbols of 2 bytes each. */
+    uint64_t n_sym = bpe ? 3 * (uint64_t)max_text + 1 : (uint64_t)max_text + 1;
+    uint64_t n_norm = bpe ? 6 * (uint64_t)max_text + 1 : 3 * n_sym;
+    L->hash_slots = 16;
+    while (L->hash_slots < 2 * v->n_vocab)
+        L->hash_slots *= 2;
+    L->rule_slots = bpe ? (uint32_t)l4lm_bpe_rule_slots(v->n_merges) : 0;
+    L->n_special = count_special(v) + TOK_N_CONTROL_TEXTS;
     uint64_t at = l4lm_align_up(sizeof(struct l4lm_tok), L4LM_ALIGN);
     bool ok = carve(&at, v->n_vocab, sizeof(uint32_t), &L->off) &&
               carve(&at, v->n_vocab, sizeof(uint16_t), &L->len) &&
-              carve(&at, v->n_vocab, sizeof(uint32_t), &L->sorted) &&
-              carve(&at, n_sym, norm_per_char, &L->norm) &&
-              carve(&at, n_sym, sizeof(tok_sym), &L->sym) &&
-              carve(&at, n_sym, sizeof(uint32_t), &L->heap);
+              carve(&at, L->hash_slots, sizeof(uint32_t), &L->hash) &&
+              carve(&at, L->n_special, sizeof(uint32_t), &L->special) &&
+              carve(&at, n_norm, 1, &L->norm) && carve(&at, n_sym, sizeof(tok_sym), &L->sym) &&
+              carve(&at, n_sym, sizeof(uint32_t), &L->heap) &&
+              carve(&at, bpe ? max_text : 0, sizeof(uint32_t), &L->cps) &&
+              carve(&at, bpe ? v->n_merges : 0, sizeof(tok_merge_rule), &L->rule) &&
+              carve(&at, L->rule_slots, sizeof(uint32_t), &L->rule_hash);
     L->total = at;
     return ok && at <= SIZE_MAX ? L4LM_OK : L4LM_E_OVERFLOW;
 }
@@ -97,20 +146,31 @@ size_t l4lm_tok_arena_bytes(const l4lm_vocab_src *v, size_t max_text)
     return tok_layout_of(v, max_text, &L) == L4LM_OK ? (size_t)L.total : 0;
 }
 
-/* ---- validating the source ---- */
-
-/* Fails with the token index as the name, e.g. "tokenizer: piece too long '42'". */
-static l4lm_status tok_fail(l4lm_error *err, l4lm_status st, uint64_t off, const char *what,
-                            uint32_t index)
+l4lm_pretok l4lm_tok_pre_named(const char *name, size_t len)
 {
-    char num[10];
-    size_t n = sizeof num;
-    do {
-        num[--n] = (char)('0' + index % 10);
-        index /= 10;
-    } while (index && n);
-    return l4lm_fail(err, st, off, what, num + n, sizeof num - n);
+    static const struct {
+        char name[16];
+        l4lm_pretok pre;
+    } names[] = {
+        {"gpt-2", L4LM_PRE_GPT2},
+        {"phi-2", L4LM_PRE_GPT2},
+        {"mpt", L4LM_PRE_GPT2},
+        {"olmo", L4LM_PRE_GPT2},
+        {"llama-bpe", L4LM_PRE_LLAMA3},
+        {"llama3", L4LM_PRE_LLAMA3},
+        {"llama-v3", L4LM_PRE_LLAMA3},
+        {"falcon3", L4LM_PRE_LLAMA3},
+        {"pixtral", L4LM_PRE_LLAMA3},
+        {"qwen2", L4LM_PRE_QWEN2},
+        {"deepseek-r1-qwen", L4LM_PRE_QWEN2},
+    };
+    for (size_t i = 0; name && i < sizeof names / sizeof *names; i++)
+        if (l4lm_streq(name, len, names[i].name))
+            return names[i].pre;
+    return L4LM_PRE_NONE;
 }
+
+/* ---- validating the source ---- */
 
 static bool id_ok(int32_t id, uint32_t n_vocab)
 {
@@ -140,16 +200,17 @@ static l4lm_status tok_walk(const l4lm_vocab_src *v, l4lm_error *err, uint32_t *
     for (uint32_t i = 0; i < v->n_vocab; i++) {
         /* GGUF: u64 length, bytes. llama2.c: f32 score, i32 length, bytes. */
         if (size - pos < 8)
-            return tok_fail(err, L4LM_E_TRUNCATED, pos, "tokenizer: truncated at piece", i);
+            return l4lm_fail_index(err, L4LM_E_TRUNCATED, pos, "tokenizer: truncated at piece", i);
         const uint8_t *p = v->tokens + pos;
         uint64_t n = gguf ? l4lm_rd64(p) : (uint64_t)(int64_t)(int32_t)l4lm_rd32(p + 4);
         if (!gguf && (int64_t)n < 0)
-            return tok_fail(err, L4LM_E_TOKENIZER, pos, "tokenizer: negative length of piece", i);
+            return l4lm_fail_index(err, L4LM_E_TOKENIZER, pos,
+                                   "tokenizer: negative length of piece", i);
         if (n > L4LM_MAX_TOKEN_BYTES)
-            return tok_fail(err, L4LM_E_LIMIT, pos, "tokenizer: too long piece", i);
+            return l4lm_fail_index(err, L4LM_E_LIMIT, pos, "tokenizer: too long piece", i);
         pos += 8;
         if (size - pos < n)
-            return tok_fail(err, L4LM_E_TRUNCATED, pos, "tokenizer: truncated piece", i);
+            return l4lm_fail_index(err, L4LM_E_TRUNCATED, pos, "tokenizer: truncated piece", i);
         if (off) {
             off[i] = (uint32_t)pos; /* pos < n_vocab * 520 + 4 fits 32 bits */
             len[i] = (uint16_t)n;
@@ -162,7 +223,9 @@ static l4lm_status tok_walk(const l4lm_vocab_src *v, l4lm_error *err, uint32_t *
     if (!id_ok(v->bos, v->n_vocab) || !id_ok(v->eos, v->n_vocab) || !id_ok(v->unk, v->n_vocab))
         return l4lm_fail(err, L4LM_E_TOKENIZER, 0, "tokenizer: bos/eos/unk id out of range", NULL,
                          0);
-    return L4LM_OK;
+    if ((uint32_t)v->pre > L4LM_PRE_QWEN2 || (v->pre && !gguf))
+        return l4lm_fail(err, L4LM_E_TOKENIZER, 0, "tokenizer: unknown pre-tokenizer", NULL, 0);
+    return v->pre ? l4lm_bpe_check(v, err) : L4LM_OK;
 }
 
 l4lm_status l4lm_tok_check(const l4lm_vocab_src *v, l4lm_error *err)
@@ -177,37 +240,11 @@ static const uint8_t *tok_text(const l4lm_tok *t, uint32_t id)
     return t->v.tokens + t->off[id];
 }
 
-static float tok_score(const l4lm_tok *t, uint32_t id)
+float l4lm_tok_score(const l4lm_tok *t, uint32_t id)
 {
     if (t->v.format == L4LM_FORMAT_LLAMA2C) /* the score precedes the length */
         return l4lm_rdf32(tok_text(t, id) - 8);
     return t->v.scores ? l4lm_rdf32(t->v.scores + 4 * (size_t)id) : 0.0f;
-}
-
-/* GGUF token type; without a type array every token is normal. */
-static int32_t tok_type(const l4lm_tok *t, uint32_t id)
-{
-    return t->v.types ? (int32_t)l4lm_rd32(t->v.types + 4 * (size_t)id) : TYPE_NORMAL;
-}
-
-/* Scores as unsigned integers that order like the floats (NaN sorts to an end). */
-static uint32_t score_key(float f)
-{
-    uint32_t u;
-    if (f == 0.0f)
-        /* cppcheck-suppress duplicateConditionalAssign ; it turns -0 into +0 */
-        f = 0.0f; /* -0 and +0 tie, as they compare equal */
-    __builtin_memcpy(&u, &f, sizeof u);
-    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
-
-static int bytes_cmp(const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
-{
-    size_t n = na < nb ? na : nb;
-    int c = n ? __builtin_memcmp(a, b, n) : 0;
-    if (c)
-        return c;
-    return (na > nb) - (na < nb);
 }
 
 static int hexval(uint8_t c)
@@ -228,61 +265,51 @@ static int piece_byte(const uint8_t *p, size_t n)
     return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
 }
 
-/* ---- piece -> id: ids sorted by text (heapsort: no recursion, no memory) ---- */
+/* ---- piece -> id: open addressing over FNV-1a hashes ---- */
 
-static bool id_less(const l4lm_tok *t, uint32_t a, uint32_t b)
-{
-    int c = bytes_cmp(tok_text(t, a), t->len[a], tok_text(t, b), t->len[b]);
-    return c < 0 || (c == 0 && a < b);
-}
-
-static void sort_sift(const l4lm_tok *t, uint32_t *a, size_t i, size_t n)
-{
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n)
-            return;
-        if (c + 1 < n && id_less(t, a[c], a[c + 1]))
-            c++;
-        if (!id_less(t, a[i], a[c]))
-            return;
-        uint32_t tmp = a[i];
-        a[i] = a[c];
-        a[c] = tmp;
-        i = c;
-    }
-}
-
-static void sort_ids(const l4lm_tok *t, uint32_t *a, size_t n)
+static uint32_t fnv(uint32_t h, const uint8_t *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        a[i] = (uint32_t)i;
-    for (size_t i = n / 2; i-- > 0;)
-        sort_sift(t, a, i, n);
-    for (size_t end = n; end-- > 1;) {
-        uint32_t tmp = a[0];
-        a[0] = a[end];
-        a[end] = tmp;
-        sort_sift(t, a, 0, end);
-    }
+        h = (h ^ s[i]) * 16777619u;
+    return h;
 }
 
-/* The id of the piece s[0..n), or -1. Equal pieces: the highest id wins, as in llama.cpp. */
-static int32_t tok_find(const l4lm_tok *t, const uint8_t *s, size_t n)
+static bool piece_is(const l4lm_tok *t, uint32_t id, const uint8_t *a, size_t na, const uint8_t *b,
+                     size_t nb)
 {
-    size_t lo = 0, hi = t->v.n_vocab; /* find the first entry sorting after s */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        uint32_t id = t->sorted[mid];
-        if (bytes_cmp(tok_text(t, id), t->len[id], s, n) <= 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == 0)
+    const uint8_t *p = tok_text(t, id);
+    return t->len[id] == na + nb && (!na || !__builtin_memcmp(p, a, na)) &&
+           (!nb || !__builtin_memcmp(p + na, b, nb));
+}
+
+/* The slot holding the piece a b, or the empty slot where it would go. */
+static uint32_t hash_slot(const l4lm_tok *t, const uint8_t *a, size_t na, const uint8_t *b,
+                          size_t nb)
+{
+    uint32_t h = fnv(fnv(2166136261u, a, na), b, nb) & t->hash_mask;
+    while (t->hash[h] && !piece_is(t, t->hash[h] - 1, a, na, b, nb))
+        h = (h + 1) & t->hash_mask;
+    return h;
+}
+
+int32_t l4lm_tok_find2(const l4lm_tok *t, const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
+{
+    if (na + nb > L4LM_MAX_TOKEN_BYTES)
         return -1;
-    uint32_t id = t->sorted[lo - 1];
-    return bytes_cmp(tok_text(t, id), t->len[id], s, n) == 0 ? (int32_t)id : -1;
+    return (int32_t)t->hash[hash_slot(t, a, na, b, nb)] - 1;
+}
+
+int32_t l4lm_tok_find(const l4lm_tok *t, const uint8_t *s, size_t n)
+{
+    return l4lm_tok_find2(t, s, n, NULL, 0);
+}
+
+/* Equal pieces: the highest id wins, as in llama.cpp. */
+static void build_hash(l4lm_tok *t)
+{
+    __builtin_memset(t->hash, 0, ((size_t)t->hash_mask + 1) * sizeof *t->hash);
+    for (uint32_t id = 0; id < t->v.n_vocab; id++)
+        t->hash[hash_slot(t, tok_text(t, id), t->len[id], NULL, 0)] = id + 1;
 }
 
 /* Byte fallback: <0xNN> as llama.cpp spells it, else the byte as a one-byte piece. */
@@ -292,9 +319,50 @@ static void build_byte_map(l4lm_tok *t)
     for (int b = 0; b < 256; b++) {
         uint8_t name[6] = {'<', '0', 'x', (uint8_t)hex[b >> 4], (uint8_t)hex[b & 15], '>'};
         uint8_t raw = (uint8_t)b;
-        int32_t id = tok_find(t, name, sizeof name);
-        t->byte_id[b] = id >= 0 ? id : tok_find(t, &raw, 1);
+        int32_t id = l4lm_tok_find(t, name, sizeof name);
+        t->byte_id[b] = id >= 0 ? id : l4lm_tok_find(t, &raw, 1);
     }
+}
+
+/* Control, unknown and user-defined tokens, and those with a control text. */
+static bool is_special_entry(const l4lm_tok *t, uint32_t id)
+{
+    return t->len[id] && (special_type(l4lm_tok_type(t, id)) || control_text(t, (int32_t)id));
+}
+
+/* Special tokens grouped by first byte (a counting sort), longest first within a group. */
+static void build_specials(l4lm_tok *t)
+{
+    for (int i = 0; i < TOK_N_CONTROL_TEXTS; i++) {
+        size_t n = l4lm_strlen(k_control_texts[i]);
+        t->control_text[i] = l4lm_tok_find(t, (const uint8_t *)k_control_texts[i], n);
+    }
+    uint32_t *at = t->special_at;
+    __builtin_memset(at, 0, sizeof t->special_at);
+    for (uint32_t id = 0; id < t->v.n_vocab; id++)
+        if (is_special_entry(t, id))
+            at[tok_text(t, id)[0] + 1]++;
+    for (int b = 0; b < 256; b++)
+        at[b + 1] += at[b];
+    t->n_special = at[256];
+    for (uint32_t id = 0; id < t->v.n_vocab; id++) {
+        if (!is_special_entry(t, id))
+            continue;
+        bool always = l4lm_tok_type(t, id) == TYPE_USER && !control_text(t, (int32_t)id);
+        t->special[at[tok_text(t, id)[0]]++] = id | (always ? SPECIAL_ALWAYS : 0);
+    }
+    for (int b = 256; b > 0; b--) /* each at[b] moved to its group's end: shift back */
+        at[b] = at[b - 1];
+    at[0] = 0;
+    for (int b = 0; b < 256; b++) /* insertion sort, stable: longest first */
+        for (uint32_t i = at[b] + 1; i < at[b + 1]; i++) {
+            uint32_t e = t->special[i], j = i;
+            for (; j > at[b] &&
+                   t->len[t->special[j - 1] & ~SPECIAL_ALWAYS] < t->len[e & ~SPECIAL_ALWAYS];
+                 j--)
+                t->special[j] = t->special[j - 1];
+            t->special[j] = e;
+        }
 }
 
 l4lm_status l4lm_tok_init(l4lm_tok **out, const l4lm_vocab_src *v, void *mem, size_t mem_size,
@@ -313,200 +381,84 @@ l4lm_status l4lm_tok_init(l4lm_tok **out, const l4lm_vocab_src *v, void *mem, si
     l4lm_tok *t = mem;
     __builtin_memset(t, 0, sizeof *t);
     t->v = *v;
+    t->bpe = v->pre != L4LM_PRE_NONE;
     t->off = (uint32_t *)(void *)(base + L.off);
     t->len = (uint16_t *)(void *)(base + L.len);
-    t->sorted = (uint32_t *)(void *)(base + L.sorted);
+    t->hash = (uint32_t *)(void *)(base + L.hash);
+    t->hash_mask = L.hash_slots - 1;
+    t->special = (uint32_t *)(void *)(base + L.special);
     t->norm = base + L.norm;
     t->sym = (tok_sym *)(void *)(base + L.sym);
     t->heap = (uint32_t *)(void *)(base + L.heap);
+    t->cps = (uint32_t *)(void *)(base + L.cps);
+    t->rule = (tok_merge_rule *)(void *)(base + L.rule);
+    t->rule_hash = (uint32_t *)(void *)(base + L.rule_hash);
+    t->rule_mask = L.rule_slots ? L.rule_slots - 1 : 0;
     t->max_text = max_text;
     st = tok_walk(v, NULL, t->off, t->len);
     if (st != L4LM_OK)
         return st;
-    sort_ids(t, t->sorted, v->n_vocab);
+    build_hash(t);
     build_byte_map(t);
+    build_specials(t);
+    st = t->bpe ? l4lm_bpe_init(t) : L4LM_OK;
+    if (st != L4LM_OK)
+        return st;
     *out = t;
     return L4LM_OK;
 }
 
-/* ---- the pair heap: best score first, ties to the leftmost symbol ---- */
-
-static bool pair_better(const l4lm_tok *t, uint32_t a, uint32_t b)
-{
-    uint32_t ka = t->sym[a].key, kb = t->sym[b].key;
-    return ka > kb || (ka == kb && a < b);
-}
-
-static void heap_put(l4lm_tok *t, uint32_t pos, uint32_t s)
-{
-    t->heap[pos] = s;
-    t->sym[s].slot = (int32_t)pos;
-}
-
-static void heap_up(l4lm_tok *t, uint32_t pos)
-{
-    uint32_t s = t->heap[pos];
-    while (pos > 0 && pair_better(t, s, t->heap[(pos - 1) / 2])) {
-        heap_put(t, pos, t->heap[(pos - 1) / 2]);
-        pos = (pos - 1) / 2;
-    }
-    heap_put(t, pos, s);
-}
-
-static void heap_down(l4lm_tok *t, uint32_t pos)
-{
-    uint32_t s = t->heap[pos];
-    for (;;) {
-        uint32_t c = 2 * pos + 1;
-        if (c >= t->n_heap)
-            break;
-        if (c + 1 < t->n_heap && pair_better(t, t->heap[c + 1], t->heap[c]))
-            c++;
-        if (!pair_better(t, t->heap[c], s))
-            break;
-        heap_put(t, pos, t->heap[c]);
-        pos = c;
-    }
-    heap_put(t, pos, s);
-}
-
-static void heap_remove(l4lm_tok *t, uint32_t s)
-{
-    int32_t pos = t->sym[s].slot;
-    if (pos < 0)
-        return;
-    t->sym[s].slot = -1;
-    uint32_t last = t->heap[--t->n_heap];
-    if ((uint32_t)pos == t->n_heap)
-        return;
-    heap_put(t, (uint32_t)pos, last);
-    heap_up(t, (uint32_t)pos);
-    heap_down(t, (uint32_t)t->sym[last].slot);
-}
-
-static uint32_t sym_end(const l4lm_tok *t, uint32_t s)
-{
-    int32_t next = t->sym[s].next;
-    return next >= 0 ? t->sym[next].start : t->n_norm;
-}
-
-/* Re-evaluates the pair starting at symbol s: in the heap iff it is a piece. */
-static void pair_update(l4lm_tok *t, int32_t s)
-{
-    if (s < 0)
-        return;
-    heap_remove(t, (uint32_t)s);
-    if (t->sym[s].next < 0)
-        return;
-    uint32_t start = t->sym[s].start, n = sym_end(t, (uint32_t)t->sym[s].next) - start;
-    int32_t id = n <= L4LM_MAX_TOKEN_BYTES ? tok_find(t, t->norm + start, n) : -1;
-    if (id < 0)
-        return;
-    t->sym[s].key = score_key(tok_score(t, (uint32_t)id));
-    heap_put(t, t->n_heap++, (uint32_t)s);
-    heap_up(t, (uint32_t)t->sym[s].slot);
-}
-
 /* ---- encoding ---- */
 
-/* Text -> norm: the dummy prefix, and ' ' -> "▁" for GGUF (llama2.c pieces keep spaces). */
-static void tok_normalise(l4lm_tok *t, const char *text, size_t len)
+/* The length of the special token at text[i], its id in *id; 0 if none. */
+static size_t special_match(const l4lm_tok *t, const uint8_t *text, size_t len, size_t i,
+                            bool parse_special, int32_t *id)
 {
-    bool gguf = t->v.format == L4LM_FORMAT_GGUF;
-    uint32_t n = 0;
-    for (size_t i = 0; i < len + 1; i++) {
-        uint8_t c = i == 0 ? ' ' : (uint8_t)text[i - 1];
-        if (i == 0 && (len == 0 || !t->v.add_space_prefix))
+    uint8_t b = text[i];
+    for (uint32_t j = t->special_at[b]; j < t->special_at[b + 1]; j++) {
+        uint32_t s = t->special[j] & ~SPECIAL_ALWAYS;
+        size_t n = t->len[s];
+        if (!parse_special && !(t->special[j] & SPECIAL_ALWAYS))
             continue;
-        if (c == ' ' && gguf) {
-            t->norm[n++] = 0xE2;
-            t->norm[n++] = 0x96;
-            t->norm[n++] = 0x81;
-        } else {
-            t->norm[n++] = c;
+        if (n <= len - i && !__builtin_memcmp(text + i, tok_text(t, s), n)) {
+            *id = (int32_t)s;
+            return n;
         }
     }
-    t->n_norm = n;
+    return 0;
 }
 
-/*
-** One symbol per UTF-8 character. A lead byte whose continuation bytes are
-** missing is a symbol of its own, as is a stray continuation byte; so every
-** symbol starts at a byte of the original text (or the prefix) and there are
-** at most len + 1 of them. For valid UTF-8 this is llama.cpp's split; for
-** invalid bytes llama.cpp lets a lead byte swallow whatever follows.
-*/
-static uint32_t tok_split(l4lm_tok *t)
+/* Phi-3: the whitespace after a special token goes, but after these three. */
+static size_t rstrip(const l4lm_tok *t, int32_t id, const uint8_t *text, size_t len, size_t i)
 {
-    static const uint8_t seq_len[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-    const uint8_t *p = t->norm;
-    uint32_t n_sym = 0;
-    for (uint32_t at = 0; at < t->n_norm; n_sym++) {
-        tok_sym *s = &t->sym[n_sym];
-        s->start = at;
-        s->prev = (int32_t)n_sym - 1;
-        s->slot = -1;
-        uint32_t n = seq_len[p[at] >> 4], k = 1;
-        while (k < n && at + k < t->n_norm && (p[at + k] & 0xC0) == 0x80)
-            k++;
-        at += k == n ? n : 1;
-        s->next = at < t->n_norm ? (int32_t)n_sym + 1 : -1;
-    }
-    return n_sym;
+    static const char keep[3][16] = {"<unk>", "<s>", "<|endoftext|>"};
+    if (!t->v.special_rstrip)
+        return i;
+    for (int k = 0; k < 3; k++)
+        if (l4lm_streq((const char *)tok_text(t, (uint32_t)id), t->len[id], keep[k]))
+            return i;
+    while (i < len && (text[i] == ' ' || (text[i] >= '\t' && text[i] <= '\r')))
+        i++;
+    return i;
 }
 
-static void tok_merge(l4lm_tok *t, uint32_t n_sym)
+/* Plain text between special tokens. */
+static l4lm_status fragment(l4lm_tok *t, const uint8_t *text, size_t len, bool *after_special,
+                            int32_t *out, size_t cap, size_t *n)
 {
-    t->n_heap = 0;
-    for (uint32_t s = 0; s + 1 < n_sym; s++)
-        pair_update(t, (int32_t)s);
-    while (t->n_heap) {
-        uint32_t l = t->heap[0];
-        int32_t r = t->sym[l].next;
-        heap_remove(t, l);
-        heap_remove(t, (uint32_t)r);
-        t->sym[l].next = t->sym[r].next;
-        if (t->sym[r].next >= 0)
-            t->sym[t->sym[r].next].prev = (int32_t)l;
-        pair_update(t, t->sym[l].prev);
-        pair_update(t, (int32_t)l);
-    }
-}
-
-static void emit(int32_t *out, size_t cap, size_t *n, int32_t id)
-{
-    if (*n < cap)
-        out[*n] = id;
-    (*n)++;
-}
-
-/* Symbols -> ids: a piece as itself, anything else byte by byte. */
-static l4lm_status tok_emit(const l4lm_tok *t, uint32_t n_sym, int32_t *out, size_t cap, size_t *n)
-{
-    for (int32_t s = n_sym ? 0 : -1; s >= 0; s = t->sym[s].next) {
-        uint32_t start = t->sym[s].start, len = sym_end(t, (uint32_t)s) - start;
-        int32_t id = len <= L4LM_MAX_TOKEN_BYTES ? tok_find(t, t->norm + start, len) : -1;
-        if (id >= 0) {
-            emit(out, cap, n, id);
-            continue;
-        }
-        for (uint32_t i = 0; i < len; i++) {
-            int32_t b = t->byte_id[t->norm[start + i]];
-            if (b < 0)
-                b = t->v.unk;
-            if (b < 0)
-                return L4LM_E_TOKENIZER; /* neither byte tokens nor unk */
-            emit(out, cap, n, b);
-        }
-    }
-    return L4LM_OK;
+    if (!len)
+        return L4LM_OK;
+    bool prefix = t->v.add_space_prefix && *after_special;
+    *after_special = false;
+    return t->bpe ? l4lm_bpe_encode(t, text, len, out, cap, n)
+                  : l4lm_spm_encode(t, text, len, prefix, out, cap, n);
 }
 
 /*
 ** Writes up to cap ids to out. *n_out is the number of ids the text needs;
 ** when that exceeds cap the result is L4LM_E_BUFFER (out holds the first cap).
 */
-l4lm_status l4lm_tok_encode(l4lm_tok *t, const char *text, size_t len, bool add_bos, int32_t *out,
+l4lm_status l4lm_tok_encode(l4lm_tok *t, const char *text, size_t len, uint32_t flags, int32_t *out,
                             size_t cap, size_t *n_out)
 {
     if (!t || !n_out || (!text && len) || (!out && cap))
@@ -514,15 +466,30 @@ l4lm_status l4lm_tok_encode(l4lm_tok *t, const char *text, size_t len, bool add_
     *n_out = 0;
     if (len > t->max_text)
         return L4LM_E_PROMPT_TOO_LONG;
-    size_t n = 0;
-    if (add_bos && t->v.add_bos && t->v.bos >= 0)
-        emit(out, cap, &n, t->v.bos);
-    tok_normalise(t, text, len);
-    uint32_t n_sym = tok_split(t);
-    tok_merge(t, n_sym);
-    l4lm_status st = tok_emit(t, n_sym, out, cap, &n);
+    const uint8_t *p = (const uint8_t *)text;
+    bool add = flags & L4LM_TOK_BOS, parse = flags & L4LM_TOK_SPECIAL, after_special = true;
+    size_t n = 0, from = 0;
+    l4lm_status st = L4LM_OK;
+    if (add && t->v.add_bos && t->v.bos >= 0)
+        l4lm_tok_emit(out, cap, &n, t->v.bos);
+    for (size_t i = 0; t->n_special && i < len && st == L4LM_OK;) {
+        int32_t id;
+        size_t k = special_match(t, p, len, i, parse, &id);
+        if (!k) {
+            i++;
+            continue;
+        }
+        st = fragment(t, p + from, i - from, &after_special, out, cap, &n);
+        l4lm_tok_emit(out, cap, &n, id);
+        after_special = true;
+        from = i = rstrip(t, id, p, len, i + k);
+    }
+    if (st == L4LM_OK)
+        st = fragment(t, p + from, len - from, &after_special, out, cap, &n);
     if (st != L4LM_OK)
         return st;
+    if (add && t->v.add_eos && t->v.eos >= 0)
+        l4lm_tok_emit(out, cap, &n, t->v.eos);
     *n_out = n;
     return n > cap ? L4LM_E_BUFFER : L4LM_OK;
 }
@@ -538,16 +505,18 @@ bool l4lm_tok_is_special(const l4lm_tok *t, int32_t id)
     if (t->v.format == L4LM_FORMAT_LLAMA2C)
         return id == t->v.unk;
     /* what llama.cpp renders as "" when not asked for special text */
-    int32_t type = tok_type(t, (uint32_t)id);
-    return type == TYPE_UNKNOWN || type == TYPE_CONTROL || type == TYPE_UNUSED;
+    int32_t type = l4lm_tok_type(t, (uint32_t)id);
+    return type == TYPE_UNKNOWN || type == TYPE_CONTROL || type == TYPE_UNUSED ||
+           control_text(t, id);
 }
 
 /*
-** The text of a token: "▁" as a space (GGUF normal tokens), a byte token
-** <0xNN> as its byte, anything else (control, user-defined, llama2.c BOS
-** "\n<s>\n") as stored. Writes at most cap bytes, cutting the piece there
-** (possibly inside a UTF-8 character), and returns the bytes written; 0 for
-** an id outside the vocabulary.
+** The text of a token: a normal token's bytes ("▁" as a space for SPM; GPT-2
+** characters as their bytes for BPE), a byte token <0xNN> as its byte,
+** anything else (control, user-defined, llama2.c BOS "\n<s>\n") as stored.
+** Writes at most cap bytes, cutting the piece there (possibly inside a UTF-8
+** character), and returns the bytes written; 0 for an id outside the
+** vocabulary.
 */
 size_t l4lm_tok_piece(const l4lm_tok *t, int32_t id, char *buf, size_t cap)
 {
@@ -555,7 +524,7 @@ size_t l4lm_tok_piece(const l4lm_tok *t, int32_t id, char *buf, size_t cap)
         return 0;
     const uint8_t *p = tok_text(t, (uint32_t)id);
     size_t n = t->len[id], w = 0;
-    int32_t type = t->v.format == L4LM_FORMAT_GGUF ? tok_type(t, (uint32_t)id) : TYPE_BYTE;
+    int32_t type = t->v.format == L4LM_FORMAT_GGUF ? l4lm_tok_type(t, (uint32_t)id) : TYPE_BYTE;
     int byte = type == TYPE_BYTE ? piece_byte(p, n) : -1;
     if (byte >= 0) {
         if (cap)
@@ -564,6 +533,8 @@ size_t l4lm_tok_piece(const l4lm_tok *t, int32_t id, char *buf, size_t cap)
     }
     bool unescape = t->v.format == L4LM_FORMAT_GGUF && type != TYPE_UNKNOWN &&
                     type != TYPE_CONTROL && type != TYPE_USER && type != TYPE_UNUSED;
+    if (unescape && t->bpe)
+        return l4lm_bpe_piece(p, n, buf, cap);
     for (size_t i = 0; i < n && w < cap; i++) {
         if (unescape && n - i >= 3 && p[i] == 0xE2 && p[i + 1] == 0x96 && p[i + 2] == 0x81) {
             buf[w++] = ' ';

@@ -9,22 +9,24 @@
 ** Indexed by ggml type id. block == 0 marks a type ggml knows but l4lm does
 ** not run yet; an empty name marks an id ggml has retired (or never used).
 ** Q8_0: fp16 scale + 32 int8.  Q4_0: fp16 scale + 32 nibbles in 16 bytes.
+** Q4_1: fp16 scale and min + nibbles.  Q5_0: fp16 scale, 32 fifth bits,
+** nibbles.  Q5_1: fp16 scale and min, fifth bits, nibbles.
 */
 static const l4lm_type_traits types[L4LM_TYPE_COUNT] = {
     [L4LM_TYPE_F32] = {"f32", 1, 4},
     [L4LM_TYPE_F16] = {"f16", 1, 2},
     [L4LM_TYPE_Q4_0] = {"q4_0", 32, 18},
-    [3] = {"q4_1", 0, 0},
-    [6] = {"q5_0", 0, 0},
-    [7] = {"q5_1", 0, 0},
+    [L4LM_TYPE_Q4_1] = {"q4_1", 32, 20},
+    [L4LM_TYPE_Q5_0] = {"q5_0", 32, 22},
+    [L4LM_TYPE_Q5_1] = {"q5_1", 32, 24},
     [L4LM_TYPE_Q8_0] = {"q8_0", 32, 34},
     [9] = {"q8_1", 0, 0},
-    [10] = {"q2_K", 0, 0},
-    [11] = {"q3_K", 0, 0},
-    [12] = {"q4_K", 0, 0},
-    [13] = {"q5_K", 0, 0},
-    [14] = {"q6_K", 0, 0},
-    [15] = {"q8_K", 0, 0},
+    [L4LM_TYPE_Q2_K] = {"q2_K", 256, 84}, /* the K-quants: see kernels_k.c */
+    [L4LM_TYPE_Q3_K] = {"q3_K", 256, 110},
+    [L4LM_TYPE_Q4_K] = {"q4_K", 256, 144},
+    [L4LM_TYPE_Q5_K] = {"q5_K", 256, 176},
+    [L4LM_TYPE_Q6_K] = {"q6_K", 256, 210},
+    [L4LM_TYPE_Q8_K] = {"q8_K", 256, 292},
     [16] = {"iq2_xxs", 0, 0},
     [17] = {"iq2_xs", 0, 0},
     [18] = {"iq3_xxs", 0, 0},

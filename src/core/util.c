@@ -86,3 +86,15 @@ l4lm_status l4lm_fail(l4lm_error *err, l4lm_status st, uint64_t off, const char 
     }
     return st;
 }
+
+l4lm_status l4lm_fail_index(l4lm_error *err, l4lm_status st, uint64_t off, const char *what,
+                            uint32_t index)
+{
+    char num[10];
+    size_t n = sizeof num;
+    do {
+        num[--n] = (char)('0' + index % 10);
+        index /= 10;
+    } while (index && n);
+    return l4lm_fail(err, st, off, what, num + n, sizeof num - n);
+}

@@ -2,9 +2,10 @@
 ** fuzz_tokenizer.c — libFuzzer harness: tokenizer encode of arbitrary bytes
 ** and streaming decode of arbitrary ids, over real vocabularies loaded once
 ** ($L4LM_FUZZ_MODELS: stories260K.gguf, the Llama SentencePiece vocabulary
-** in spm.gguf, stories260K.bin + tok512.bin; tiny.gguf always).
+** in spm.gguf, stories260K.bin + tok512.bin, the byte-level BPE vocabularies
+** of Qwen2 and GPT-2 in qwen2.gguf and gpt-2.gguf; tiny.gguf always).
 **
-** Input: byte 0 picks the vocabulary, BOS and the decode buffer size; the
+** Input: byte 0 picks the vocabulary, the flags and the decode buffer size; the
 ** rest is the text, and read two bytes at a time, the token ids.
 ** Checked besides memory safety: ids are in the vocabulary; a buffer of
 ** exactly the needed size suffices and one less is refused; decoding
@@ -25,7 +26,7 @@ typedef struct vocab {
     bool round_trip; /* decode(encode(text)) == text holds for this vocabulary */
 } vocab;
 
-static vocab vocabs[4];
+static vocab vocabs[6];
 static unsigned n_vocabs;
 static int32_t ids[3 * MAX_TEXT + 2], ids2[3 * MAX_TEXT + 2];
 static char out[MAX_IDS * 600 + MAX_TEXT * 8];
@@ -107,6 +108,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     add("spm.gguf", NULL);
     add("stories260K.bin", "tok512.bin");
     add("tiny.gguf", NULL);
+    add("qwen2.gguf", NULL);
+    add("gpt-2.gguf", NULL);
     if (!n_vocabs) {
         fprintf(stderr, "fuzz_tokenizer: no vocabulary in $L4LM_FUZZ_MODELS\n");
         abort();
@@ -115,18 +118,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* Encode text: every id valid, the exact buffer enough, one less refused. */
-static void encode(const vocab *vb, const char *text, size_t len, bool bos)
+static void encode(const vocab *vb, const char *text, size_t len, uint32_t flags)
 {
     size_t n = 0, n2 = 0;
-    l4lm_status st = l4lm_tokenize(vb->s, text, len, bos, ids, 3 * MAX_TEXT + 2, &n);
+    l4lm_status st = l4lm_tokenize(vb->s, text, len, flags, ids, 3 * MAX_TEXT + 2, &n);
     FUZZ_CHECK(st == L4LM_OK, "encode of %zu bytes: %s", len, l4lm_strerror(st));
     for (size_t i = 0; i < n; i++)
         FUZZ_CHECK(ids[i] >= 0 && (uint32_t)ids[i] < vb->m.hp.n_vocab, "id %d", (int)ids[i]);
-    FUZZ_CHECK(l4lm_tokenize(vb->s, text, len, bos, ids2, n, &n2) == L4LM_OK && n2 == n &&
+    FUZZ_CHECK(l4lm_tokenize(vb->s, text, len, flags, ids2, n, &n2) == L4LM_OK && n2 == n &&
                    !memcmp(ids, ids2, n * sizeof *ids),
                "the exact buffer gives another result");
     if (n) {
-        st = l4lm_tokenize(vb->s, text, len, bos, ids2, n - 1, &n2);
+        st = l4lm_tokenize(vb->s, text, len, flags, ids2, n - 1, &n2);
         FUZZ_CHECK(st == L4LM_E_BUFFER && n2 == n, "a short buffer gave %s", l4lm_strerror(st));
     }
     bool plain = utf8_valid((const uint8_t *)text, len) &&
@@ -146,7 +149,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const vocab *vb = &vocabs[data[0] % n_vocabs];
     size_t len = size - 1 > MAX_TEXT ? MAX_TEXT : size - 1;
     char *text = (char *)fuzz_copy(data + 1, len);
-    encode(vb, text, len, data[0] & 0x10);
+    uint32_t flags = (data[0] & 0x10 ? L4LM_TOK_BOS : 0) | (data[0] & 0x08 ? L4LM_TOK_SPECIAL : 0);
+    encode(vb, text, len, flags);
     /* arbitrary ids, mostly near the vocabulary, some far out */
     size_t n = len / 2 > MAX_IDS ? MAX_IDS : len / 2;
     uint32_t n_vocab = vb->m.hp.n_vocab;

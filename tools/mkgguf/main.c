@@ -3,14 +3,35 @@
 ** weights, for cross-checks against llama.cpp and for benchmarks at real
 ** shapes (speed does not depend on weight values).
 **
-**   mkgguf -o FILE --type f32|f16|bf16|q8_0|q4_0 --n-embd N --n-ff N
+**   mkgguf -o FILE --type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1
+**          |q2_k|q3_k|q4_k|q5_k|q6_k|q4_k_m
+**          --n-embd N --n-ff N
 **          --n-layer N --n-head N [--n-head-kv N] --n-vocab N --ctx N
-**          [--seed S] [--untied] [--rope-base B] [--eps E] [--arch llama|qwen2]
-**          [--vocab-from MODEL.gguf]
+**          [--seed S] [--untied] [--rope-base B] [--eps E]
+**          [--arch llama|qwen2|qwen3|phi3|exaone|gemma|gemma2|gemma3]
+**          [--head-dim N] [--rope-freqs]
+**          [--rope-scale F] [--vocab-from MODEL.gguf] [--chat-template FILE]
+**          [--swa N] [--swa-pattern P] [--softcap-attn C] [--softcap-final C]
+**
+** Each --arch writes llama.cpp's tensor layout for it: qwen2 adds Q/K/V
+** biases; qwen3 per-head q/k norms (attn_q_norm, attn_k_norm); phi3 fuses
+** Q, K, V into attn_qkv and gate and up into ffn_up (gate rows first);
+** exaone has llama's tensors (its graph is llama's with NeoX RoPE).
+** --head-dim sets attention.key_length apart from n_embd / n_head;
+** --rope-freqs adds Llama 3's rope_freqs.weight (random divisors in [1, 8));
+** --rope-scale writes linear RoPE scaling by that factor.
+** gemma (--arch gemma|gemma2|gemma3) ties the classifier; gemma2/3 add the
+** post_attention_norm and post_ffw_norm of each layer, gemma3 the q/k norms.
+** --swa writes attention.sliding_window (gemma2 always writes it: 4096 by
+** default, as do its soft-caps: --softcap-attn 50, --softcap-final 30);
+** --swa-pattern attention.sliding_window_pattern; gemma3 writes a final
+** soft-cap only when --softcap-final is given.
 **
 ** The vocabulary is a synthetic SentencePiece-shaped one (<unk> <s> </s>, the
 ** 256 byte tokens, then made-up pieces), or with --vocab-from every
 ** tokenizer.* key of another GGUF copied verbatim (n_vocab then follows it).
+** --chat-template writes FILE's text as tokenizer.chat_template (in place of
+** a copied one).
 **
 ** The file is streamed: header, metadata and tensor infos first (every data
 ** offset follows from the shapes), then each tensor row by row, so a
@@ -28,18 +49,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ALIGNMENT 32
+#define ALIGNMENT     32
 #define N_BYTE_TOKENS 256
-#define FIRST_PIECE (3 + N_BYTE_TOKENS) /* <unk> <s> </s>, then <0x00>..<0xFF> */
-#define MAX_TENSORS (3 + 12 * L4LM_MAX_LAYERS)
+#define FIRST_PIECE   (3 + N_BYTE_TOKENS) /* <unk> <s> </s>, then <0x00>..<0xFF> */
+#define MAX_TENSORS   (4 + 12 * L4LM_MAX_LAYERS)
 
 typedef struct opts {
     const char *out, *arch, *vocab_from;
-    uint32_t type; /* l4lm_type */
+    const char *chat_template; /* a file of Jinja text, or NULL */
+    uint32_t type;             /* l4lm_type */
     uint32_t n_embd, n_ff, n_layer, n_head, n_head_kv, n_vocab, ctx;
+    uint32_t head_dim; /* 0: n_embd / n_head, and no attention.key_length key */
     uint64_t seed;
-    bool untied;
-    float rope_base, eps;
+    bool untied, rope_freqs;
+    bool q4_k_m;                       /* type Q4_K, mixed with Q5_K/Q6_K as llama.cpp's Q4_K_M */
+    float rope_base, eps, rope_scale;  /* rope_scale 0: no scaling keys */
+    uint32_t swa, swa_pattern;         /* gemma2/3; 0: not written (gemma2: 4096) */
+    float softcap_attn, softcap_final; /* gemma2/3; 0: not written (gemma2: 50, 30) */
 } opts;
 
 /* One tensor: ne0 is the row length (the input dimension), ne1 the rows. */
@@ -71,7 +97,8 @@ static void put(buf *b, const void *src, size_t n)
     if (b->n + n > b->cap) {
         b->cap = (b->n + n) * 2;
         b->p = realloc(b->p, b->cap);
-        if (!b->p) die("%s", "out of memory");
+        if (!b->p)
+            die("%s", "out of memory");
     }
     memcpy(b->p + b->n, src, n);
     b->n += n;
@@ -199,8 +226,9 @@ static void put_vocab(buf *b, uint32_t n_vocab)
     put_le(b, 1, 1);
 }
 
-/* Copies every tokenizer.* key/value of the GGUF at path; returns its n_vocab. */
-static uint32_t put_vocab_from(buf *b, const char *path)
+/* Copies every tokenizer.* key/value of the GGUF at path (but its chat
+** template when skip_template); returns its n_vocab. */
+static uint32_t put_vocab_from(buf *b, const char *path, bool skip_template)
 {
     char why[256];
     size_t size;
@@ -216,7 +244,8 @@ static uint32_t put_vocab_from(buf *b, const char *path)
     for (uint64_t i = 0; i < g.n_kv; i++) {
         if (l4lm_gguf_kv_at(&g, i, &kv) != L4LM_OK)
             die("--vocab-from: bad key/value in %s", path);
-        if (kv.key_len < 10 || memcmp(kv.key, "tokenizer.", 10) != 0)
+        if (kv.key_len < 10 || memcmp(kv.key, "tokenizer.", 10) != 0 ||
+            (skip_template && l4lm_streq(kv.key, kv.key_len, "tokenizer.chat_template")))
             continue;
         put_str(b, kv.key, kv.key_len);
         put_le(b, kv.type, 4);
@@ -231,11 +260,22 @@ static uint32_t put_vocab_from(buf *b, const char *path)
     return (uint32_t)n_vocab;
 }
 
+/* tokenizer.chat_template: the text of the file at path, as it is. */
+static void put_chat_template(buf *b, const char *path)
+{
+    char why[256];
+    size_t size;
+    const void *p = l4lm_posix_map(path, &size, why, sizeof why);
+    if (!p)
+        die("--chat-template: %s", why);
+    kv_head(b, "tokenizer.chat_template", L4LM_GGUF_STRING);
+    put_str(b, p, size);
+    l4lm_posix_unmap(p, size);
+}
 
 /* ---- the model layout ---- */
 
-static void add(tensor *t, uint32_t *n, const char *name, uint64_t ne0, uint64_t ne1,
-                uint32_t type)
+static void add(tensor *t, uint32_t *n, const char *name, uint64_t ne0, uint64_t ne1, uint32_t type)
 {
     tensor *x = &t[(*n)++];
     snprintf(x->name, sizeof x->name, "%s", name);
@@ -245,31 +285,65 @@ static void add(tensor *t, uint32_t *n, const char *name, uint64_t ne0, uint64_t
     x->type = x->is_norm ? L4LM_TYPE_F32 : type; /* norms stay F32, as in llama.cpp */
 }
 
+static uint32_t head_dim(const opts *o)
+{
+    return o->head_dim ? o->head_dim : o->n_embd / o->n_head;
+}
+
+/* "blk.<l>.<suffix>" */
+static void add_blk(tensor *t, uint32_t *n, uint32_t l, const char *suffix, uint64_t ne0,
+                    uint64_t ne1, uint32_t type)
+{
+    char name[48];
+    snprintf(name, sizeof name, "blk.%u.%s", l, suffix);
+    add(t, n, name, ne0, ne1, type);
+}
+
+/* llama.cpp's tensors for the architecture, {ne0, ne1} each, in the order of
+** its converter (the order only fixes the file bytes). */
 static uint32_t layout(const opts *o, tensor *t)
 {
-    static const char *const blk[] = {"attn_norm", "attn_q", "attn_k", "attn_v",
-                                      "attn_output", "ffn_norm", "ffn_gate", "ffn_up",
-                                      "ffn_down"};
-    uint64_t e = o->n_embd, kv = (uint64_t)o->n_embd / o->n_head * o->n_head_kv, ff = o->n_ff;
-    /* {ne0, ne1} of each block tensor, in the order of blk[] */
-    const uint64_t shape[9][2] = {{e, 1}, {e, e}, {e, kv}, {e, kv}, {e, e},
-                                  {e, 1}, {e, ff}, {e, ff}, {ff, e}};
-    uint32_t n = 0;
-    char name[48];
-    add(t, &n, "token_embd.weight", e, o->n_vocab, o->type);
+    uint64_t e = o->n_embd, d = head_dim(o), ff = o->n_ff, q = d * o->n_head;
+    uint64_t kv = d * o->n_head_kv;
+    uint32_t n = 0, ty = o->type;
+    bool qwen2 = !strcmp(o->arch, "qwen2"), qwen3 = !strcmp(o->arch, "qwen3");
+    bool phi3 = !strcmp(o->arch, "phi3"), gemma3 = !strcmp(o->arch, "gemma3");
+    bool post_norms = gemma3 || !strcmp(o->arch, "gemma2");
+    add(t, &n, "token_embd.weight", e, o->n_vocab, ty);
+    if (o->rope_freqs)
+        add(t, &n, "rope_freqs.weight", d / 2, 1, ty);
     for (uint32_t l = 0; l < o->n_layer; l++) {
-        for (int i = 0; i < 9; i++) {
-            snprintf(name, sizeof name, "blk.%u.%s.weight", l, blk[i]);
-            add(t, &n, name, shape[i][0], shape[i][1], o->type);
+        add_blk(t, &n, l, "attn_norm.weight", e, 1, ty);
+        if (phi3) {
+            add_blk(t, &n, l, "attn_qkv.weight", e, q + 2 * kv, ty);
+        } else {
+            add_blk(t, &n, l, "attn_q.weight", e, q, ty);
+            add_blk(t, &n, l, "attn_k.weight", e, kv, ty);
+            add_blk(t, &n, l, "attn_v.weight", e, kv, ty);
         }
-        for (int i = 1; i <= 3 && !strcmp(o->arch, "qwen2"); i++) { /* Q, K, V biases */
-            snprintf(name, sizeof name, "blk.%u.%s.bias", l, blk[i]);
-            add(t, &n, name, shape[i][1], 1, o->type);
+        add_blk(t, &n, l, "attn_output.weight", q, e, ty);
+        add_blk(t, &n, l, "ffn_norm.weight", e, 1, ty);
+        if (!phi3)
+            add_blk(t, &n, l, "ffn_gate.weight", e, ff, ty);
+        add_blk(t, &n, l, "ffn_up.weight", e, phi3 ? 2 * ff : ff, ty);
+        add_blk(t, &n, l, "ffn_down.weight", ff, e, ty);
+        if (qwen2) {
+            add_blk(t, &n, l, "attn_q.bias", q, 1, ty);
+            add_blk(t, &n, l, "attn_k.bias", kv, 1, ty);
+            add_blk(t, &n, l, "attn_v.bias", kv, 1, ty);
+        }
+        if (qwen3 || gemma3) {
+            add_blk(t, &n, l, "attn_q_norm.weight", d, 1, ty);
+            add_blk(t, &n, l, "attn_k_norm.weight", d, 1, ty);
+        }
+        if (post_norms) {
+            add_blk(t, &n, l, "post_attention_norm.weight", e, 1, ty);
+            add_blk(t, &n, l, "post_ffw_norm.weight", e, 1, ty);
         }
     }
-    add(t, &n, "output_norm.weight", e, 1, o->type);
+    add(t, &n, "output_norm.weight", e, 1, ty);
     if (o->untied)
-        add(t, &n, "output.weight", e, o->n_vocab, o->type);
+        add(t, &n, "output.weight", e, o->n_vocab, ty);
     return n;
 }
 
@@ -277,12 +351,55 @@ static uint32_t layout(const opts *o, tensor *t)
 static uint32_t file_type(uint32_t type)
 {
     switch (type) {
-    case L4LM_TYPE_F32: return 0;
-    case L4LM_TYPE_F16: return 1;
-    case L4LM_TYPE_Q4_0: return 2;
-    case L4LM_TYPE_Q8_0: return 7;
-    default: return 32; /* BF16 */
+    case L4LM_TYPE_F32:
+        return 0;
+    case L4LM_TYPE_F16:
+        return 1;
+    case L4LM_TYPE_Q4_0:
+        return 2;
+    case L4LM_TYPE_Q4_1:
+        return 3;
+    case L4LM_TYPE_Q8_0:
+        return 7;
+    case L4LM_TYPE_Q5_0:
+        return 8;
+    case L4LM_TYPE_Q5_1:
+        return 9;
+    case L4LM_TYPE_Q2_K:
+        return 10;
+    case L4LM_TYPE_Q3_K:
+        return 11; /* the _S variants: all tensors of the type */
+    case L4LM_TYPE_Q4_K:
+        return 14;
+    case L4LM_TYPE_Q5_K:
+        return 16;
+    case L4LM_TYPE_Q6_K:
+        return 18;
+    default:
+        return 32; /* BF16 */
     }
+}
+
+/* gemma2's window and soft-caps (always, as its converter writes them);
+** gemma3's only when asked for. */
+static void put_gemma_keys(buf *b, const opts *o)
+{
+    char key[64];
+    bool g2 = !strcmp(o->arch, "gemma2");
+    if (!g2 && strcmp(o->arch, "gemma3"))
+        return;
+#define KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, o->arch), key)
+    float attn = o->softcap_attn > 0.0f ? o->softcap_attn : 50.0f;
+    float final = o->softcap_final > 0.0f ? o->softcap_final : 30.0f;
+    if (g2 || o->softcap_attn > 0.0f)
+        kv_f32(b, KEY("attn_logit_softcapping"), attn);
+    if (g2 || o->softcap_final > 0.0f)
+        kv_f32(b, KEY("final_logit_softcapping"), final);
+    if (g2 || o->swa)
+        kv_u32(b, KEY("attention.sliding_window"), o->swa ? o->swa : 4096);
+    if (o->swa_pattern)
+        kv_u32(b, KEY("attention.sliding_window_pattern"), o->swa_pattern);
+#undef KEY
 }
 
 /* Header and metadata; vocab holds the tokenizer key/values already encoded. */
@@ -297,7 +414,7 @@ static void put_metadata(buf *b, const opts *o, uint32_t n_tensors, const buf *v
     kv_str(b, "general.architecture", a);
     kv_str(b, "general.name", "l4lm random weights");
     kv_u32(b, "general.alignment", ALIGNMENT);
-    kv_u32(b, "general.file_type", file_type(o->type));
+    kv_u32(b, "general.file_type", o->q4_k_m ? 15 : file_type(o->type));
 #define KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, a), key)
     kv_u32(b, KEY("vocab_size"), o->n_vocab);
     kv_u32(b, KEY("context_length"), o->ctx);
@@ -308,7 +425,16 @@ static void put_metadata(buf *b, const opts *o, uint32_t n_tensors, const buf *v
     kv_u32(b, KEY("attention.head_count_kv"), o->n_head_kv);
     kv_f32(b, KEY("rope.freq_base"), o->rope_base);
     kv_f32(b, KEY("attention.layer_norm_rms_epsilon"), o->eps);
-    kv_u32(b, KEY("rope.dimension_count"), o->n_embd / o->n_head);
+    kv_u32(b, KEY("rope.dimension_count"), head_dim(o));
+    if (o->head_dim) {
+        kv_u32(b, KEY("attention.key_length"), o->head_dim);
+        kv_u32(b, KEY("attention.value_length"), o->head_dim);
+    }
+    if (o->rope_scale > 0.0f) {
+        kv_str(b, KEY("rope.scaling.type"), "linear");
+        kv_f32(b, KEY("rope.scaling.factor"), o->rope_scale);
+    }
+    put_gemma_keys(b, o);
 #undef KEY
     put(b, vocab->p, vocab->n);
     b->n_kv += vocab->n_kv;
@@ -365,9 +491,10 @@ static void write_tensor(FILE *f, const tensor *t, uint64_t *rng, float *row, ui
     float a = sqrtf(3.0f) * weight_gain(t->name) / sqrtf((float)t->ne0);
     for (uint64_t r = 0; r < t->ne1; r++) {
         for (uint64_t i = 0; i < t->ne0; i++)
-            row[i] = !t->is_norm               ? rng_uniform(rng, a)
-                     : strstr(t->name, ".bias") ? rng_uniform(rng, 0.5f)
-                                                : 1.0f + rng_uniform(rng, 0.2f);
+            row[i] = !t->is_norm                      ? rng_uniform(rng, a)
+                     : strstr(t->name, ".bias")       ? rng_uniform(rng, 0.5f)
+                     : strstr(t->name, "rope_freqs.") ? 4.5f + rng_uniform(rng, 3.5f)
+                                                      : 1.0f + rng_uniform(rng, 0.2f);
         mkgguf_encode_row(t->type, row, t->ne0, enc);
         write_or_die(f, enc, mkgguf_row_bytes(t->type, t->ne0), path);
     }
@@ -379,10 +506,15 @@ static void usage(const char *why)
 {
     fprintf(stderr,
             "mkgguf: %s\n"
-            "usage: mkgguf -o FILE --type f32|f16|bf16|q8_0|q4_0 --n-embd N --n-ff N\n"
+            "usage: mkgguf -o FILE --type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1\n"
+            "              |q2_k|q3_k|q4_k|q5_k|q6_k|q4_k_m\n"
+            "              --n-embd N --n-ff N\n"
             "              --n-layer N --n-head N [--n-head-kv N] --n-vocab N --ctx N\n"
-            "              [--seed S] [--untied] [--rope-base B] [--eps E] [--arch llama|qwen2]\n"
-            "              [--vocab-from MODEL.gguf]\n",
+            "              [--seed S] [--untied] [--rope-base B] [--eps E]\n"
+            "              [--arch llama|qwen2|qwen3|phi3|exaone|gemma|gemma2|gemma3]\n"
+            "              [--head-dim N] [--rope-freqs]\n"
+            "              [--rope-scale F] [--vocab-from MODEL.gguf] [--chat-template FILE]\n"
+            "              [--swa N] [--swa-pattern P] [--softcap-attn C] [--softcap-final C]\n",
             why);
     exit(2);
 }
@@ -412,25 +544,40 @@ static float parse_float(const char *s)
 
 static uint32_t parse_type(const char *s)
 {
-    static const struct { const char *name; uint32_t type; } names[] = {
-        {"f32", L4LM_TYPE_F32}, {"f16", L4LM_TYPE_F16}, {"bf16", L4LM_TYPE_BF16},
-        {"q8_0", L4LM_TYPE_Q8_0}, {"q4_0", L4LM_TYPE_Q4_0}};
+    static const struct {
+        const char *name;
+        uint32_t type;
+    } names[] = {{"f32", L4LM_TYPE_F32},   {"f16", L4LM_TYPE_F16},    {"bf16", L4LM_TYPE_BF16},
+                 {"q8_0", L4LM_TYPE_Q8_0}, {"q4_0", L4LM_TYPE_Q4_0},  {"q4_1", L4LM_TYPE_Q4_1},
+                 {"q5_0", L4LM_TYPE_Q5_0}, {"q5_1", L4LM_TYPE_Q5_1},  {"q2_k", L4LM_TYPE_Q2_K},
+                 {"q3_k", L4LM_TYPE_Q3_K}, {"q4_k", L4LM_TYPE_Q4_K},  {"q5_k", L4LM_TYPE_Q5_K},
+                 {"q6_k", L4LM_TYPE_Q6_K}, {"q4_k_m", L4LM_TYPE_Q4_K}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(s, names[i].name) == 0)
             return names[i].type;
-    usage("--type must be f32, f16, bf16, q8_0 or q4_0");
+    usage("--type must be f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, "
+          "q5_k, q6_k or q4_k_m");
     return 0;
 }
 
 static void parse_args(int argc, char **argv, opts *o)
 {
-    *o = (opts){.arch = "llama", .type = UINT32_MAX, .seed = 1, .rope_base = 10000.0f,
-                .eps = 1e-5f};
-    struct { const char *flag; uint32_t *dst; uint32_t max; } dims[] = {
-        {"--n-embd", &o->n_embd, L4LM_MAX_EMBD}, {"--n-ff", &o->n_ff, 1u << 20},
-        {"--n-layer", &o->n_layer, L4LM_MAX_LAYERS}, {"--n-head", &o->n_head, 1024},
-        {"--n-head-kv", &o->n_head_kv, 1024}, {"--n-vocab", &o->n_vocab, L4LM_MAX_VOCAB},
-        {"--ctx", &o->ctx, L4LM_MAX_CTX}};
+    *o =
+        (opts){.arch = "llama", .type = UINT32_MAX, .seed = 1, .rope_base = 10000.0f, .eps = 1e-5f};
+    struct {
+        const char *flag;
+        uint32_t *dst;
+        uint32_t max;
+    } dims[] = {{"--n-embd", &o->n_embd, L4LM_MAX_EMBD},
+                {"--n-ff", &o->n_ff, 1u << 20},
+                {"--n-layer", &o->n_layer, L4LM_MAX_LAYERS},
+                {"--n-head", &o->n_head, 1024},
+                {"--n-head-kv", &o->n_head_kv, 1024},
+                {"--n-vocab", &o->n_vocab, L4LM_MAX_VOCAB},
+                {"--ctx", &o->ctx, L4LM_MAX_CTX},
+                {"--head-dim", &o->head_dim, L4LM_MAX_HEAD_DIM},
+                {"--swa", &o->swa, UINT32_MAX},
+                {"--swa-pattern", &o->swa_pattern, UINT32_MAX}};
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         size_t d = 0;
@@ -438,6 +585,10 @@ static void parse_args(int argc, char **argv, opts *o)
             d++;
         if (strcmp(f, "--untied") == 0) {
             o->untied = true;
+            continue;
+        }
+        if (strcmp(f, "--rope-freqs") == 0) {
+            o->rope_freqs = true;
             continue;
         }
         if (!v)
@@ -448,17 +599,25 @@ static void parse_args(int argc, char **argv, opts *o)
         else if (strcmp(f, "-o") == 0)
             o->out = v;
         else if (strcmp(f, "--type") == 0)
-            o->type = parse_type(v);
+            o->type = parse_type(v), o->q4_k_m = !strcmp(v, "q4_k_m");
         else if (strcmp(f, "--seed") == 0)
             o->seed = parse_uint(v, UINT64_MAX);
         else if (strcmp(f, "--rope-base") == 0)
             o->rope_base = parse_float(v);
         else if (strcmp(f, "--eps") == 0)
             o->eps = parse_float(v);
+        else if (strcmp(f, "--rope-scale") == 0)
+            o->rope_scale = parse_float(v);
+        else if (strcmp(f, "--softcap-attn") == 0)
+            o->softcap_attn = parse_float(v);
+        else if (strcmp(f, "--softcap-final") == 0)
+            o->softcap_final = parse_float(v);
         else if (strcmp(f, "--arch") == 0)
             o->arch = v;
         else if (strcmp(f, "--vocab-from") == 0)
             o->vocab_from = v;
+        else if (strcmp(f, "--chat-template") == 0)
+            o->chat_template = v;
         else {
             fprintf(stderr, "mkgguf: unknown option '%s'\n", f);
             usage("invalid argument");
@@ -468,23 +627,42 @@ static void parse_args(int argc, char **argv, opts *o)
         o->n_head_kv = o->n_head;
 }
 
+static bool is_gemma(const opts *o)
+{
+    return !strncmp(o->arch, "gemma", 5) &&
+           (!o->arch[5] || !strcmp(o->arch + 5, "2") || !strcmp(o->arch + 5, "3"));
+}
+
 static void check_args(const opts *o)
 {
     if (!o->out || o->type == UINT32_MAX)
         usage("-o and --type are required");
     if (!o->n_embd || !o->n_ff || !o->n_layer || !o->n_head || !o->ctx)
         usage("--n-embd, --n-ff, --n-layer, --n-head and --ctx must be given and > 0");
-    if (strcmp(o->arch, "llama") != 0 && strcmp(o->arch, "qwen2") != 0)
-        usage("--arch takes llama or qwen2");
+    if (strcmp(o->arch, "llama") && strcmp(o->arch, "qwen2") && strcmp(o->arch, "qwen3") &&
+        strcmp(o->arch, "phi3") && strcmp(o->arch, "exaone") && !is_gemma(o))
+        usage("--arch takes llama, qwen2, qwen3, phi3, exaone, gemma, gemma2 or gemma3");
+    if (o->untied && is_gemma(o) && strcmp(o->arch, "gemma3"))
+        usage("gemma and gemma2 always tie the classifier (llama.cpp has no output.weight)");
+    if ((o->swa || o->swa_pattern || o->softcap_attn > 0.0f || o->softcap_final > 0.0f) &&
+        strcmp(o->arch, "gemma2") && strcmp(o->arch, "gemma3"))
+        usage("--swa, --swa-pattern and --softcap-* are for gemma2 and gemma3");
+    if (o->rope_freqs && strcmp(o->arch, "llama") && strcmp(o->arch, "exaone"))
+        usage("--rope-freqs is for --arch llama or exaone (llama.cpp reads it there)");
     if (!o->vocab_from && o->n_vocab < FIRST_PIECE)
         usage("--n-vocab must be at least 259 (<unk> <s> </s> and 256 byte tokens)");
-    if (o->n_embd % o->n_head || (o->n_embd / o->n_head) % 2)
-        usage("--n-embd must be n-head times an even head size");
+    if ((!o->head_dim && o->n_embd % o->n_head) || head_dim(o) % 2)
+        usage("--n-embd must be n-head times an even head size (or give an even --head-dim)");
+    if (o->head_dim && !strcmp(o->arch, "phi3") && o->head_dim * o->n_head != o->n_embd)
+        usage("phi3 needs --head-dim times --n-head = --n-embd");
     if (o->n_head % o->n_head_kv)
         usage("--n-head must be a multiple of --n-head-kv");
-    if ((o->type == L4LM_TYPE_Q8_0 || o->type == L4LM_TYPE_Q4_0) &&
-        (o->n_embd % QK || o->n_ff % QK))
-        usage("quantised types need --n-embd and --n-ff to be multiples of 32");
+    if (mkgguf_k_block_bytes(o->type) &&
+        (o->n_embd % QK_K || o->n_ff % QK_K || head_dim(o) * o->n_head % QK_K))
+        usage("K-quant types need --n-embd, --n-ff and n-head * head-dim multiples of 256");
+    if (l4lm_type_info(o->type)->block == QK &&
+        (o->n_embd % QK || o->n_ff % QK || head_dim(o) * o->n_head % QK))
+        usage("quantised types need --n-embd, --n-ff and n-head * head-dim multiples of 32");
 }
 
 int main(int argc, char **argv)
@@ -493,7 +671,7 @@ int main(int argc, char **argv)
     buf b = {0}, vocab = {0};
     parse_args(argc, argv, &o);
     if (o.vocab_from) {
-        uint32_t n_vocab = put_vocab_from(&vocab, o.vocab_from);
+        uint32_t n_vocab = put_vocab_from(&vocab, o.vocab_from, o.chat_template != NULL);
         if (o.n_vocab && o.n_vocab != n_vocab)
             usage("--n-vocab differs from the --vocab-from vocabulary");
         o.n_vocab = n_vocab;
@@ -501,13 +679,20 @@ int main(int argc, char **argv)
     check_args(&o);
     if (!o.vocab_from)
         put_vocab(&vocab, o.n_vocab);
+    if (o.chat_template)
+        put_chat_template(&vocab, o.chat_template);
     tensor *t = calloc(MAX_TENSORS, sizeof *t);
     uint64_t max_row = o.n_embd > o.n_ff ? o.n_embd : o.n_ff;
+    if ((uint64_t)head_dim(&o) * o.n_head > max_row) /* the row of attn_output */
+        max_row = (uint64_t)head_dim(&o) * o.n_head;
     float *row = malloc(max_row * sizeof *row);
     uint8_t *enc = malloc(max_row * sizeof *row);
     if (!t || !row || !enc)
         die("%s", "out of memory");
     uint32_t n = layout(&o, t);
+    for (uint32_t i = 0; o.q4_k_m && i < n; i++)
+        if (!t[i].is_norm)
+            t[i].type = mkgguf_q4_k_m_type(t[i].name, o.n_layer, o.untied);
     put_metadata(&b, &o, n, &vocab);
     put_tensor_infos(&b, t, n);
     static const uint8_t zeros[ALIGNMENT];

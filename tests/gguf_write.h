@@ -1,0 +1,160 @@
+/*
+** gguf_write.h — a tiny growable byte buffer with GGUF's little-endian
+** writers, for tests that build GGUF files by hand (test_gguf, test_arch,
+** test_gemma), and the tiny all-F32 models of the architecture tests.
+** Tests only: it aborts when out of memory.
+*/
+#ifndef L4LM_TEST_GGUF_WRITE_H
+#define L4LM_TEST_GGUF_WRITE_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "l4lm.h"
+
+typedef struct wbuf {
+    unsigned char *p;
+    size_t n, cap;
+    int n_kv; /* key/value pairs written, for writers that count them */
+} wbuf;
+
+static inline void put(wbuf *b, const void *src, size_t n)
+{
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 64;
+        b->p = realloc(b->p, b->cap);
+        if (!b->p)
+            abort();
+    }
+    memcpy(b->p + b->n, src, n);
+    b->n += n;
+}
+
+static inline void wle(wbuf *b, uint64_t v, int bytes) /* little-endian integer */
+{
+    for (int i = 0; i < bytes; i++) {
+        unsigned char c = (unsigned char)(v >> (8 * i));
+        put(b, &c, 1);
+    }
+}
+
+static inline void w32(wbuf *b, uint32_t v)
+{
+    wle(b, v, 4);
+}
+
+static inline void w64(wbuf *b, uint64_t v)
+{
+    wle(b, v, 8);
+}
+
+static inline void wf32(wbuf *b, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    w32(b, u);
+}
+
+static inline void wf64(wbuf *b, double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    w64(b, u);
+}
+
+static inline void wstr(wbuf *b, const char *s)
+{
+    w64(b, strlen(s));
+    put(b, s, strlen(s));
+}
+
+/* ---- tiny all-F32 models (test_arch, test_gemma) ---- */
+
+typedef struct wmtensor {
+    char name[48];
+    uint64_t ne0, ne1; /* ne1 0: a vector */
+} wmtensor;
+
+/* A GGUF v3 file of the n_kv metadata pairs already in kvs and n F32
+** tensors, element j of tensor t being value(t->name, j, ctx); the data
+** aligned to 32 as GGUF's default. The caller frees the bytes. */
+static inline unsigned char *
+gguf_write_f32_model(const wbuf *kvs, uint64_t n_kv, const wmtensor *t, int n,
+                     float (*value)(const char *, uint64_t, const void *), const void *ctx,
+                     size_t *size)
+{
+    wbuf b = {0};
+    put(&b, "GGUF", 4);
+    w32(&b, 3);
+    w64(&b, (uint64_t)n);
+    w64(&b, n_kv);
+    put(&b, kvs->p, kvs->n);
+    uint64_t off = 0;
+    for (int i = 0; i < n; i++) {
+        wstr(&b, t[i].name);
+        w32(&b, t[i].ne1 ? 2 : 1);
+        w64(&b, t[i].ne0);
+        if (t[i].ne1)
+            w64(&b, t[i].ne1);
+        w32(&b, 0); /* F32 */
+        w64(&b, off);
+        off += (t[i].ne0 * (t[i].ne1 ? t[i].ne1 : 1) * 4 + 31) / 32 * 32;
+    }
+    while (b.n % 32)
+        put(&b, "", 1);
+    for (int i = 0; i < n; i++) {
+        uint64_t count = t[i].ne0 * (t[i].ne1 ? t[i].ne1 : 1);
+        for (uint64_t j = 0; j < count; j++)
+            wf32(&b, value(t[i].name, j, ctx));
+        while (b.n % 32)
+            put(&b, "", 1);
+    }
+    *size = b.n;
+    return b.p;
+}
+
+/* Open an exact-size copy of bytes (AddressSanitizer then sees any read
+** past the end); when it opens, plan, and evaluate ids in batches of
+** n_batch with an F32 KV cache of n_ctx; keep the last logits in out
+** (n_vocab floats, all must be finite). what gets the open error text. */
+static inline l4lm_status test_open_run(unsigned char *bytes, size_t size, uint32_t n_ctx,
+                                        uint32_t n_batch, const int32_t *ids, size_t n_ids,
+                                        float *out, uint32_t n_vocab, char *what, size_t cap)
+{
+    unsigned char *copy = malloc(size);
+    if (!copy)
+        abort();
+    memcpy(copy, bytes, size);
+    free(bytes);
+    l4lm_model m;
+    l4lm_status st = l4lm_model_open(&m, copy, size, NULL, 0);
+    snprintf(what, cap, "%s", m.err.what);
+    if (!st) {
+        l4lm_run_opts o = {.n_ctx = n_ctx, .kv_type = L4LM_KV_F32, .n_batch = n_batch};
+        l4lm_plan_result p;
+        l4lm_session *s = NULL;
+        void *arena = NULL;
+        const float *logits = NULL;
+        st = l4lm_plan(&m, &o, &p);
+        if (!st && !(arena = aligned_alloc(64, (p.total + 63) / 64 * 64)))
+            st = L4LM_E_ARENA;
+        if (!st)
+            st = l4lm_session_init(&s, &m, &o, arena, p.total);
+        if (!st)
+            st = l4lm_eval(s, ids, n_ids, &logits);
+        for (uint32_t i = 0; !st && i < n_vocab; i++) {
+            out[i] = logits[i];
+            if (!(logits[i] > -1e30f && logits[i] < 1e30f)) {
+                snprintf(what, cap, "logit %u is %g", i, logits[i]);
+                st = L4LM_E_STATE;
+            }
+        }
+        free(arena);
+    }
+    free(copy);
+    return st;
+}
+
+#endif
