@@ -112,7 +112,10 @@ typedef enum l4lm_shm_status {
     L4LM_SHM_E_SIZE = 18,      /* body too big, too small, or lengths inconsistent */
     L4LM_SHM_E_OPTION = 19,    /* an option out of range (the text says which) */
     L4LM_SHM_E_PROMPT = 20,    /* the prompt did not tokenize or fit (value: l4lm_status) */
-    L4LM_SHM_E_ENGINE = 21     /* the engine failed (value: l4lm_status) */
+    L4LM_SHM_E_ENGINE = 21,    /* the engine failed (value: l4lm_status) */
+    L4LM_SHM_E_UPSTREAM =
+        22, /* gateway: the upstream failed or is unreachable (value: HTTP status or 0) */
+    L4LM_SHM_E_TIMEOUT = 23 /* gateway: the upstream did not connect or answer in time */
 } l4lm_shm_status;
 
 /* A response ring slot (32 bytes). */
@@ -206,7 +209,21 @@ typedef struct l4lm_serve_engine {
     size_t (*detok)(void *session, l4lm_detok *d, int32_t token, char *buf, size_t cap,
                     l4lm_status *st);
     bool (*is_eos)(void *session, int32_t token);
+    /*
+    ** Optional, for an engine whose tokens come from elsewhere (the gateway);
+    ** NULL for a local engine. request: after start, the whole request.
+    ** wait: before each generated token; 0 when sample has a token now,
+    ** L4LM_SERVE_WAIT when none has arrived yet (the client's turn ends; the
+    ** platform polls again when one does), else the request ends with that
+    ** status (*value and *why set). end: the request is over or its client
+    ** left; drop whatever still works on it.
+    */
+    void (*request)(void *session, const l4lm_shm_request *r);
+    uint32_t (*wait)(void *session, int32_t *value, const char **why);
+    void (*end)(void *session);
 } l4lm_serve_engine;
+
+#define L4LM_SERVE_WAIT 0xffffffffu /* from engine->wait: nothing yet (never on the wire) */
 
 /* The real engine: session is an l4lm_session *. (A function, not a global:
 ** the serve layer keeps no global symbols, writable or not.) */

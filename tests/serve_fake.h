@@ -13,8 +13,8 @@
 
 #include "l4lm_serve.h"
 
-#define FAKE_EOS 2
-#define FAKE_LONG 259
+#define FAKE_EOS        2
+#define FAKE_LONG       259
 #define FAKE_LONG_BYTES 150
 
 typedef struct fake {
@@ -43,8 +43,8 @@ static void fake_start(void *s, uint64_t seed)
     f->have_logits = false;
 }
 
-static l4lm_status fake_tokenize(void *s, const char *text, size_t len, bool add_bos,
-                                 int32_t *out, size_t cap, size_t *n)
+static l4lm_status fake_tokenize(void *s, const char *text, size_t len, bool add_bos, int32_t *out,
+                                 size_t cap, size_t *n)
 {
     (void)s;
     size_t k = 0;
@@ -108,8 +108,8 @@ static bool fake_is_eos(void *s, int32_t token)
     return token == FAKE_EOS;
 }
 
-static const l4lm_serve_engine fake_engine = {fake_start,  fake_tokenize, fake_eval,
-                                              fake_sample, fake_detok,    fake_is_eos};
+static const l4lm_serve_engine fake_engine = {
+    fake_start, fake_tokenize, fake_eval, fake_sample, fake_detok, fake_is_eos, 0, 0, 0};
 
 /* What a request must give: tokens, text and the final DONE. */
 typedef struct stream {
@@ -139,7 +139,7 @@ static void reference(const l4lm_shm_request *r, uint32_t n_ctx, stream *e)
     }
     e->status = L4LM_SHM_LENGTH;
     while (e->n_gen < r->max_tokens) {
-        int32_t tok;
+        int32_t tok = 0;
         l4lm_status st;
         fake_sample(&f, &r->sampler, &tok);
         if (tok == FAKE_EOS && !(r->flags & L4LM_SHM_IGNORE_EOS)) {

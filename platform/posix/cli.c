@@ -31,6 +31,20 @@ static int parse_num(const char *s, double lo, double hi, double *out)
 }
 
 /* Options that take a number: name, where, range, integral? */
+int l4lm_cli_whole(const char *name, const char *val, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (!*val || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "l4lm: %s takes a whole number in [%ld, %ld], not '%s'\n", name, lo, hi,
+                val);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 typedef struct num_opt {
     const char *name;
     double lo, hi;
@@ -79,7 +93,7 @@ static int set_num(l4lm_cli_opts *o, const num_opt *no, const char *arg)
 
 static bool is_str_opt(const char *a)
 {
-    static const char *const names[] = {"-m", "-z", "-p", "-f", "--ids", "--kv"};
+    static const char *const names[] = {"-m", "-z", "-p", "-f", "--ids", "--kv", "--system"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (!strcmp(a, names[i]))
             return true;
@@ -99,6 +113,8 @@ static int set_str(l4lm_cli_opts *o, const char *name, const char *arg)
         o->prompt_file = arg;
     else if (!strcmp(name, "--ids"))
         o->ids = arg;
+    else if (!strcmp(name, "--system"))
+        o->system = arg;
     else { /* --kv */
         if (strcmp(arg, "f16") && strcmp(arg, "f32"))
             return bad("--kv takes f16 or f32, not", arg);
@@ -115,6 +131,8 @@ static int set_flag(l4lm_cli_opts *o, const char *name)
         o->pieces = true;
     else if (!strcmp(name, "--ignore-eos"))
         o->ignore_eos = true;
+    else if (!strcmp(name, "--special"))
+        o->special = true;
     else
         return 1;
     return 0;
@@ -232,10 +250,12 @@ int32_t *l4lm_cli_tokens(l4lm_cli_ctx *c, const l4lm_cli_opts *o, size_t *n)
     char *text = l4lm_cli_prompt(o, &len);
     if (!text)
         return NULL;
-    /* a byte becomes at most 3 ids (a space as the byte tokens of "\xe2\x96\x81"), + prefix, BOS */
-    size_t cap = 3 * (len + 1) + 1;
+    /* a byte becomes at most 3 ids (a space as the byte tokens of "\xe2\x96\x81"; a bad
+    ** byte as the 3 characters of U+FFFD in byte-level BPE), + prefix, BOS, EOS */
+    size_t cap = 3 * (len + 1) + 2;
+    uint32_t flags = (o->no_bos ? 0 : L4LM_TOK_BOS) | (o->special ? L4LM_TOK_SPECIAL : 0);
     int32_t *ids = malloc(cap * sizeof *ids);
-    l4lm_status st = ids ? l4lm_tokenize(c->s, text, len, !o->no_bos, ids, cap, n) : L4LM_E_ARG;
+    l4lm_status st = ids ? l4lm_tokenize(c->s, text, len, flags, ids, cap, n) : L4LM_E_ARG;
     free(text);
     if (st) {
         fprintf(stderr, "l4lm: cannot tokenize the prompt: %s\n", l4lm_strerror(st));

@@ -10,11 +10,13 @@
 
 typedef struct l4lm_cli_opts {
     const char *model, *tokenizer, *prompt, *prompt_file, *ids;
+    const char *system; /* chat: the system message, or NULL */
     int32_t n_predict;
     uint32_t n_ctx, n_threads;
     l4lm_kv_type kv_type;
     l4lm_sampler sampler;
     bool no_bos, pieces, ignore_eos;
+    bool special; /* --special: text like <|im_start|> becomes its control token */
 } l4lm_cli_opts;
 
 typedef struct l4lm_cli_ctx {
@@ -33,4 +35,6 @@ void l4lm_cli_close(l4lm_cli_ctx *c);
 char *l4lm_cli_prompt(const l4lm_cli_opts *o, size_t *len);
 int32_t *l4lm_cli_tokens(l4lm_cli_ctx *c, const l4lm_cli_opts *o, size_t *n);
 double l4lm_cli_now(void);
+/* Parse a decimal whole number in [lo, hi]; prints why and returns -1 if it is not one. */
+int l4lm_cli_whole(const char *name, const char *val, long lo, long hi, long *out);
 #endif

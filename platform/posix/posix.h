@@ -36,4 +36,7 @@ int l4lm_cmd_plan(int argc, char **argv);
 int l4lm_cmd_logits(int argc, char **argv);
 int l4lm_cmd_serve_shm(int argc, char **argv);
 int l4lm_cmd_client(int argc, char **argv);
+int l4lm_cmd_chat(int argc, char **argv);
+int l4lm_cmd_gateway(int argc, char **argv);
+int l4lm_cmd_serve(int argc, char **argv);
 #endif

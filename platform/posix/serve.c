@@ -3,24 +3,15 @@
 ** service as two Linux processes.
 **
 ** The server owns the model and one session (arena) per client slot. Each
-** connecting client gets a fresh sealed memfd region, mapped here between
-** PROT_NONE guard pages, and an eventfd doorbell; the server core
-** (src/serve) does the rest. One thread: epoll for sockets and doorbells,
-** then l4lm_serve_poll() rounds until every client is idle or blocked.
+** connecting client gets a fresh sealed memfd region, mapped between
+** PROT_NONE guard pages, and an eventfd doorbell (serve_host.c); the server
+** core (src/serve) does the rest.
 */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "serve_shm.h"
@@ -68,14 +59,9 @@ static int split_args(int argc, char **argv, const char *const *valued, const ch
 
 static int whole(const char *name, const char *val, long lo, long hi, uint32_t *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(val, &end, 10);
-    if (!*val || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "l4lm: %s takes a whole number in [%ld, %ld], not '%s'\n", name, lo, hi,
-                val);
+    long v;
+    if (l4lm_cli_whole(name, val, lo, hi, &v))
         return -1;
-    }
     *out = (uint32_t)v;
     return 0;
 }
@@ -99,85 +85,28 @@ static int take_serve(void *p, const char *name, const char *val)
     return whole(name, val, 1, 4096, &o->slice);
 }
 
-typedef struct slot {
-    int sock, bell; /* -1 when the slot is free */
-    uint8_t *region;
-    void *arena, *work;
-} slot;
-
 typedef struct shm_server {
     l4lm_cli_ctx cli; /* the model, the pool, the plan and client 0's session */
-    l4lm_server srv;
-    l4lm_serve_client *clients;
-    slot *slots;
+    l4lm_shm_host host;
+    void **sessions;
+    void **arenas; /* clients 1..n-1: an arena of the same plan each */
     uint32_t n;
-    size_t region_size;
-    int listen_fd, ep;
 } shm_server;
 
-enum { TAG_LISTEN, TAG_SOCK, TAG_BELL };
-
-static volatile sig_atomic_t stop_serving;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_serving = 1;
-}
-
-/* The server's doorbell: one byte, never blocking; a full socket already rings. */
-static void ring_client(void *ctx, uint32_t i)
-{
-    shm_server *S = ctx;
-    if (send(S->slots[i].sock, "!", 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN)
-        return; /* a gone client is dropped when its socket reports it */
-}
-
-static int watch(shm_server *S, int fd, uint32_t events, uint32_t tag, uint32_t i)
-{
-    struct epoll_event ev = {.events = events, .data.u64 = (uint64_t)tag << 32 | i};
-    return epoll_ctl(S->ep, EPOLL_CTL_ADD, fd, &ev);
-}
-
-static int listen_on(const char *path)
-{
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof a.sun_path) {
-        fprintf(stderr, "l4lm: socket path too long: '%s'\n", path);
-        return -1;
-    }
-    strcpy(a.sun_path, path);
-    unlink(path);
-    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 16)) {
-        fprintf(stderr, "l4lm: cannot listen on '%s': %s\n", path, strerror(errno));
-        if (s >= 0)
-            close(s);
-        return -1;
-    }
-    return s;
-}
-
 /* Client 0 uses the CLI's session; the others get an arena of the same plan each. */
-static int setup_slots(shm_server *S)
+static int make_sessions(shm_server *S)
 {
     l4lm_cli_ctx *c = &S->cli;
-    size_t work = l4lm_serve_work_bytes(&S->srv.cfg, c->plan.n_ctx);
-    for (uint32_t i = 0; i < S->n; i++) {
-        slot *sl = &S->slots[i];
-        l4lm_session *s = c->s;
-        if (i > 0) {
-            sl->arena = l4lm_posix_arena(c->plan.total);
-            if (!sl->arena || l4lm_session_init(&s, &c->pm.m, &c->opts, sl->arena, c->plan.total)) {
-                fprintf(stderr, "l4lm: cannot make the session of client %u\n", i);
-                return -1;
-            }
-        }
-        sl->work = aligned_alloc(64, (work + 63) & ~(size_t)63);
-        if (!sl->work || l4lm_serve_client_init(&S->srv, i, s, sl->work, work)) {
-            fprintf(stderr, "l4lm: cannot set up client %u\n", i);
+    S->sessions[0] = c->s;
+    for (uint32_t i = 1; i < S->n; i++) {
+        l4lm_session *s;
+        S->arenas[i] = l4lm_posix_arena(c->plan.total);
+        if (!S->arenas[i] ||
+            l4lm_session_init(&s, &c->pm.m, &c->opts, S->arenas[i], c->plan.total)) {
+            fprintf(stderr, "l4lm: cannot make the session of client %u\n", i);
             return -1;
         }
+        S->sessions[i] = s;
     }
     return 0;
 }
@@ -185,153 +114,35 @@ static int setup_slots(shm_server *S)
 static int setup(shm_server *S, const l4lm_cli_opts *o, const serve_opts *so)
 {
     memset(S, 0, sizeof *S);
-    S->listen_fd = S->ep = -1;
+    S->host.listen_fd = S->host.ep = -1;
     S->n = so->clients;
-    S->clients = calloc(S->n, sizeof *S->clients);
-    S->slots = calloc(S->n, sizeof *S->slots);
-    for (uint32_t i = 0; S->slots && i < S->n; i++)
-        S->slots[i].sock = S->slots[i].bell = -1;
-    if (!S->clients || !S->slots || l4lm_cli_session(&S->cli, o))
+    S->sessions = calloc(S->n, sizeof *S->sessions);
+    S->arenas = calloc(S->n, sizeof *S->arenas);
+    if (!S->sessions || !S->arenas || l4lm_cli_session(&S->cli, o) || make_sessions(S))
         return -1;
     /* A request may carry the longest prompt the tokenizer takes, plus stop strings. */
     l4lm_shm_config cfg = l4lm_shm_config_default();
     uint64_t max_req = L4LM_SHM_REQ_FIXED + 16ull * S->cli.plan.n_ctx +
                        L4LM_SHM_MAX_STOPS * (4 + L4LM_SHM_MAX_STOP_BYTES);
     cfg.max_request = max_req < (1u << 24) ? (uint32_t)max_req : 1u << 24;
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    uint32_t bytes = l4lm_shm_region_bytes(&cfg, cfg.req_slots * cfg.max_request);
-    S->region_size = (bytes + pg - 1) / pg * pg;
-    if (!bytes || l4lm_server_init(&S->srv, l4lm_serve_engine_l4lm(), &cfg, S->clients, S->n,
-                                   so->slice, ring_client, S)) {
-        fprintf(stderr, "l4lm: cannot lay out the client regions\n");
-        return -1;
-    }
-    if (setup_slots(S))
-        return -1;
-    S->ep = epoll_create1(EPOLL_CLOEXEC);
-    S->listen_fd = listen_on(so->socket);
-    if (S->ep < 0 || S->listen_fd < 0 || watch(S, S->listen_fd, EPOLLIN, TAG_LISTEN, 0))
+    if (l4lm_shm_host_open(&S->host, so->socket, l4lm_serve_engine_l4lm(), &cfg, S->sessions, S->n,
+                           so->slice, S->cli.plan.n_ctx))
         return -1;
     fprintf(stderr,
             "l4lm: serving up to %u clients on %s: region %zu bytes, arena %zu bytes each\n", S->n,
-            so->socket, S->region_size, S->cli.plan.total);
+            so->socket, S->host.region_size, S->cli.plan.total);
     return 0;
-}
-
-static void drop(shm_server *S, uint32_t i)
-{
-    slot *sl = &S->slots[i];
-    l4lm_serve_detach(&S->srv, i);
-    if (sl->sock >= 0)
-        close(sl->sock); /* closing removes them from the epoll set */
-    if (sl->bell >= 0)
-        close(sl->bell);
-    l4lm_shm_unmap_guarded(sl->region, S->region_size);
-    sl->sock = sl->bell = -1;
-    sl->region = NULL;
-}
-
-/* A fresh, sealed region: the client can neither shrink it (SIGBUS here) nor grow it. */
-static int new_region(shm_server *S, slot *sl)
-{
-    int fd = memfd_create("l4lm-client", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0)
-        return -1;
-    if (ftruncate(fd, (off_t)S->region_size) ||
-        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) ||
-        !(sl->region = l4lm_shm_map_guarded(fd, S->region_size))) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static void accept_client(shm_server *S)
-{
-    int s = accept4(S->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-    if (s < 0)
-        return;
-    uint32_t i = 0;
-    while (i < S->n && S->slots[i].sock >= 0)
-        i++;
-    l4lm_shm_hello h = {0, 0};
-    if (i == S->n) {
-        l4lm_shm_send_fds(s, &h, NULL, 0); /* no free slot */
-        close(s);
-        return;
-    }
-    slot *sl = &S->slots[i];
-    int memfd = new_region(S, sl);
-    sl->sock = s;
-    sl->bell = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    h.size = (uint32_t)S->region_size;
-    h.index = i;
-    int fds[2] = {memfd, sl->bell};
-    if (memfd < 0 || sl->bell < 0 || l4lm_serve_attach(&S->srv, i, sl->region, S->region_size) ||
-        l4lm_shm_send_fds(s, &h, fds, 2) || watch(S, s, EPOLLIN | EPOLLRDHUP, TAG_SOCK, i) ||
-        watch(S, sl->bell, EPOLLIN | EPOLLET, TAG_BELL, i))
-        drop(S, i);
-    if (memfd >= 0)
-        close(memfd);
-}
-
-/* Bytes from a client mean nothing; end of file means it is gone. */
-static void client_socket(shm_server *S, uint32_t i, uint32_t events)
-{
-    char junk[4096];
-    ssize_t n = recv(S->slots[i].sock, junk, sizeof junk, MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN) || (events & (EPOLLHUP | EPOLLERR)))
-        drop(S, i);
-}
-
-/*
-** The doorbell eventfd is edge-triggered and never read: a read could block
-** if the client cleared O_NONBLOCK on the shared file or drained it first.
-*/
-static void serve_loop(shm_server *S)
-{
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigprocmask(SIG_BLOCK, &block, &old);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    bool more = false;
-    while (!stop_serving) {
-        struct epoll_event ev[32];
-        int n = epoll_pwait(S->ep, ev, 32, more ? 0 : -1, &old);
-        if (n < 0 && errno != EINTR)
-            break;
-        for (int k = 0; k < n; k++) {
-            uint32_t tag = (uint32_t)(ev[k].data.u64 >> 32), i = (uint32_t)ev[k].data.u64;
-            if (tag == TAG_LISTEN)
-                accept_client(S);
-            else if (tag == TAG_SOCK && S->slots[i].sock >= 0)
-                client_socket(S, i, ev[k].events);
-        }
-        more = l4lm_serve_poll(&S->srv);
-    }
-    sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 static void teardown(shm_server *S, const char *path)
 {
-    for (uint32_t i = 0; S->slots && i < S->n; i++) {
-        drop(S, i);
-        if (S->slots[i].arena)
-            l4lm_posix_arena_free(S->slots[i].arena, S->cli.plan.total);
-        free(S->slots[i].work);
-    }
-    if (S->listen_fd >= 0) {
-        close(S->listen_fd);
-        unlink(path);
-    }
-    if (S->ep >= 0)
-        close(S->ep);
+    l4lm_shm_host_close(&S->host, path);
+    for (uint32_t i = 1; S->arenas && i < S->n; i++)
+        if (S->arenas[i])
+            l4lm_posix_arena_free(S->arenas[i], S->cli.plan.total);
     l4lm_cli_close(&S->cli);
-    free(S->clients);
-    free(S->slots);
+    free(S->sessions);
+    free(S->arenas);
 }
 
 int l4lm_cmd_serve_shm(int argc, char **argv)
@@ -354,7 +165,7 @@ int l4lm_cmd_serve_shm(int argc, char **argv)
     }
     shm_server S;
     if (setup(&S, &o, &so) == 0) {
-        serve_loop(&S);
+        l4lm_shm_host_run(&S.host);
         rc = 0;
     }
     teardown(&S, so.socket);

@@ -7,6 +7,7 @@
 ** the server). The server's doorbell to the client is a byte on the socket
 ** (sent with MSG_DONTWAIT, so a client cannot make the server block); a
 ** closed socket tells either side the other is gone. docs/protocol.md says why.
+** serve_host.c is the server's side of it, serve_shm.c the rest.
 */
 #ifndef L4LM_SERVE_SHM_H
 #define L4LM_SERVE_SHM_H
@@ -28,6 +29,30 @@ int l4lm_shm_recv_fds(int sock, l4lm_shm_hello *h, int *fds, int n);
 /* Map size bytes of fd shared, between two PROT_NONE pages; NULL on failure. */
 uint8_t *l4lm_shm_map_guarded(int fd, size_t size);
 void l4lm_shm_unmap_guarded(uint8_t *p, size_t size);
+
+/* ---- the server side, for any engine (serve_host.c) ---- */
+typedef struct l4lm_shm_host {
+    l4lm_server srv;
+    l4lm_serve_client *clients;
+    struct l4lm_shm_host_slot *slots;
+    uint32_t n;
+    size_t region_size;
+    int listen_fd, ep, wake;
+} l4lm_shm_host;
+
+/*
+** Listen on path and serve n client slots, client i with sessions[i] and work
+** memory for max_prompt_tokens; the regions hold cfg with room for a maximal
+** request in every request slot. 0, or -1 with a line printed.
+*/
+int l4lm_shm_host_open(l4lm_shm_host *H, const char *path, const l4lm_serve_engine *engine,
+                       const l4lm_shm_config *cfg, void *const *sessions, uint32_t n,
+                       uint32_t slice, uint32_t max_prompt_tokens);
+/* Also poll when fd (a non-blocking eventfd, drained by the loop) becomes readable. */
+int l4lm_shm_host_wake_on(l4lm_shm_host *H, int fd);
+/* Serve until SIGINT or SIGTERM. */
+void l4lm_shm_host_run(l4lm_shm_host *H);
+void l4lm_shm_host_close(l4lm_shm_host *H, const char *path);
 
 /* A client's connection. */
 typedef struct l4lm_shm_conn {

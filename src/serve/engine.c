@@ -39,6 +39,7 @@ static bool is_eos(void *s, int32_t token)
 
 const l4lm_serve_engine *l4lm_serve_engine_l4lm(void)
 {
-    static const l4lm_serve_engine engine = {start, tokenize, eval, sample, detok, is_eos};
+    /* A local engine: no request, wait or end hooks. */
+    static const l4lm_serve_engine engine = {start, tokenize, eval, sample, detok, is_eos, 0, 0, 0};
     return &engine;
 }

@@ -150,8 +150,8 @@ l4lm_shm_status l4lm_shm_request_decode(const uint8_t *body, uint32_t len, l4lm_
 const char *l4lm_shm_status_name(uint32_t status)
 {
     static const char *const done[] = {"length", "eos", "stop", "cancelled", "context-full"};
-    static const char *const errs[] = {"bad-kind",   "bad-range",  "bad-size",
-                                       "bad-option", "bad-prompt", "engine-error"};
+    static const char *const errs[] = {"bad-kind",   "bad-range",    "bad-size", "bad-option",
+                                       "bad-prompt", "engine-error", "upstream", "timeout"};
     if (status < sizeof done / sizeof *done)
         return done[status];
     if (status >= L4LM_SHM_E_KIND && status - L4LM_SHM_E_KIND < sizeof errs / sizeof *errs)

@@ -14,6 +14,10 @@
 ** Isolation: each client has its own engine session, request copy and
 ** token buffer; a session is reset and reseeded at the start of every
 ** request, so nothing of one request (or client) reaches another.
+**
+** An engine whose tokens come from elsewhere (the gateway) answers wait()
+** before each token; while it has none the client's turn ends as if it were
+** blocked, and the platform polls again when one arrives.
 */
 #include "core/internal.h"
 #include "l4lm_serve.h"
@@ -94,6 +98,8 @@ l4lm_status l4lm_serve_attach(l4lm_server *s, uint32_t i, void *region, size_t s
 void l4lm_serve_detach(l4lm_server *s, uint32_t i)
 {
     if (s && i < s->n_clients) {
+        if (s->clients[i].state != IDLE && s->engine->end)
+            s->engine->end(s->clients[i].session);
         s->clients[i].region = 0;
         s->clients[i].state = IDLE;
     }
@@ -190,6 +196,8 @@ static uint32_t begin(l4lm_server *s, l4lm_serve_client *c)
     const l4lm_serve_engine *e = s->engine;
     size_t n = 0;
     e->start(c->session, c->rq.sampler.seed);
+    if (e->request)
+        e->request(c->session, &c->rq);
     l4lm_status st = e->tokenize(c->session, c->rq.prompt, c->rq.prompt_len,
                                  !(c->rq.flags & L4LM_SHM_NO_BOS), c->tokens, c->tok_cap, &n);
     if (st)
@@ -299,7 +307,10 @@ static uint32_t generate(l4lm_server *s, l4lm_serve_client *c)
 */
 static bool turn(l4lm_server *s, l4lm_serve_client *c)
 {
-    uint32_t budget = s->slice * PROMPT_UNITS, need = slots_needed(c);
+    const l4lm_serve_engine *e = s->engine;
+    uint32_t budget = s->slice * PROMPT_UNITS, need = slots_needed(c), w;
+    int32_t value = 0;
+    const char *why = 0;
     while (budget) {
         if (l4lm_ring_free(&c->resp) < need && l4lm_ring_producer_sleep(&c->resp, need))
             return false;
@@ -313,11 +324,17 @@ static bool turn(l4lm_server *s, l4lm_serve_client *c)
             k = done(c, 0, L4LM_SHM_CANCELLED, 0, 0);
         } else if (c->state == PROMPT) {
             k = feed_prompt(s, c, &budget);
+        } else if (e->wait && (w = e->wait(c->session, &value, &why)) != 0) {
+            if (w == L4LM_SERVE_WAIT)
+                return false; /* the platform polls again when a token arrives */
+            k = done(c, 0, w, value, why);
         } else {
             budget -= budget < PROMPT_UNITS ? budget : PROMPT_UNITS;
             k = generate(s, c);
         }
         publish(s, c, k);
+        if (c->state == IDLE && e->end)
+            e->end(c->session);
     }
     return true;
 }
