@@ -14,7 +14,7 @@
 # tests/llamacpp.sh uses), driven by bench/llamacpp_bench.mjs at its defaults.
 #
 # Knobs: BENCH_QUICK=1 (4 layers, same widths: a fast check of the harness),
-# BENCH_REPS (3), BENCH_TYPES ("q4_0 q8_0 f16"), BENCH_THREADS ("1 2"),
+# BENCH_REPS (3), BENCH_TYPES ("q4_0 q8_0 f16 q4_k_m"), BENCH_THREADS ("1 2"),
 # BENCH_NICE (10), BENCH_MODELS (bench/models), BENCH_BUILD (build: where
 # l4lm and tools/mkgguf are).
 #
@@ -25,7 +25,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 
 reps=${BENCH_REPS:-3}
-types=${BENCH_TYPES:-"q4_0 q8_0 f16"}
+types=${BENCH_TYPES:-"q4_0 q8_0 f16 q4_k_m"}
 threads=${BENCH_THREADS:-"1 2"}
 models=${BENCH_MODELS:-bench/models}
 results=bench/results

@@ -20,8 +20,11 @@ import { pathToFileURL } from "node:url";
 const require = createRequire(new URL("../tests/llamacpp/package.json", import.meta.url));
 const { readGgufFileInfo } = await import(pathToFileURL(require.resolve("node-llama-cpp")));
 
-// Bytes per block and elements per block of the GGML types the bench writes.
-const TYPE_SIZE = { 0: [4, 1], 1: [2, 1], 2: [18, 32], 8: [34, 32], 30: [2, 1] };
+// Bytes per block and elements per block of the GGML types mkgguf writes.
+const TYPE_SIZE = {
+    0: [4, 1], 1: [2, 1], 2: [18, 32], 3: [20, 32], 6: [22, 32], 7: [24, 32], 8: [34, 32],
+    10: [84, 256], 11: [110, 256], 12: [144, 256], 13: [176, 256], 14: [210, 256], 30: [2, 1],
+};
 
 async function weightBytesPerToken(file) {
     const info = await readGgufFileInfo(file, { sourceType: "filesystem" });
