@@ -290,7 +290,9 @@ INLINE void rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, si
         for (uint32_t a = 0; a < na; a++)
             acc[a] = _mm256_setzero_ps();
         for (uint32_t b0 = 0; b0 < nb; b0 += LANES) {
-            uint32_t cnt = nb - b0 < LANES ? nb - b0 : LANES;
+            uint32_t cnt = LANES; /* super-blocks in this group of lanes */
+            if (nb - b0 < LANES)
+                cnt = nb - b0;
             for (uint32_t k = 0; k < cnt; k += 2) { /* pairs; an odd last one with zeros */
                 __m256i i0[KQ_TILE], m0[KQ_TILE], i1[KQ_TILE], m1[KQ_TILE];
                 uint32_t b = b0 + k, h1 = 0;
