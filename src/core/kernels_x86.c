@@ -102,6 +102,63 @@ INLINE __m256 load8(uint32_t t, const uint8_t *p)
     }
 }
 
+#ifdef __AVX512F__
+/* Sixteen weights of type t at p, as floats. */
+INLINE __m512 load16(uint32_t t, const uint8_t *p)
+{
+    switch (t) {
+#ifdef __F16C__
+    case L4LM_TYPE_F16:
+        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+#endif
+    case L4LM_TYPE_BF16:
+        return _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+    default:
+        return _mm512_loadu_ps((const float *)p);
+    }
+}
+
+/* The upper eight floats of v. */
+static inline __m256 high8(__m512 v)
+{
+    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+}
+
+/* na (1 or 2) activation rows: s[a][k] holds lanes 8k..8k+7 of the 32, each
+** weight vector is loaded once for both rows. Returns the elements done.
+** With AVX-512 two 16-lane registers hold the same 32 lanes, element for
+** element (multiply, then add), so the bits do not change; half the
+** instructions per weight byte let one core keep more loads in flight. */
+INLINE uint32_t float_pass(uint32_t t, const uint8_t *w, const uint8_t *act, size_t st, uint32_t n,
+                           uint32_t na, __m256 s[][4])
+{
+    size_t es = t == L4LM_TYPE_F32 ? 4 : 2;
+    __m512 z[2][2] = {{_mm512_setzero_ps(), _mm512_setzero_ps()},
+                      {_mm512_setzero_ps(), _mm512_setzero_ps()}};
+    uint32_t i = 0;
+    for (; i + L4LM_LANES <= n; i += L4LM_LANES) {
+        UNROLL
+        for (int k = 0; k < 2; k++) {
+            __m512 wv = load16(t, w + (i + 16 * (size_t)k) * es);
+            UNROLL
+            for (uint32_t a = 0; a < na; a++) {
+                const float *x = (const float *)(act + a * st) + i + 16 * k;
+                z[a][k] = _mm512_add_ps(z[a][k], _mm512_mul_ps(wv, _mm512_loadu_ps(x)));
+            }
+        }
+    }
+    UNROLL
+    for (uint32_t a = 0; a < na; a++) {
+        UNROLL
+        for (int k = 0; k < 2; k++) {
+            s[a][2 * k] = _mm512_castps512_ps256(z[a][k]);
+            s[a][2 * k + 1] = high8(z[a][k]);
+        }
+    }
+    return i;
+}
+#else
 /* na (1 or 2) activation rows: s[a][k] holds lanes 8k..8k+7 of the 32, each
 ** weight vector is loaded once for both rows. Returns the elements done. */
 INLINE uint32_t float_pass(uint32_t t, const uint8_t *w, const uint8_t *act, size_t st, uint32_t n,
@@ -128,6 +185,7 @@ INLINE uint32_t float_pass(uint32_t t, const uint8_t *w, const uint8_t *act, siz
     }
     return i;
 }
+#endif
 
 #ifdef __F16C__
 /* F16C rounds to nearest even like l4lm_f32_to_fp16, overflow to inf and
