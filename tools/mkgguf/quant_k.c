@@ -58,6 +58,24 @@ static float signed_extreme(const float *x, int n)
     return max;
 }
 
+/* Quantise x at iscale to [-nmax, nmax) (into L, offset by bias, when L is
+** given) and return the x^2-weighted sums sum w x l and sum w l^2. */
+static void try_scale(int n, int nmax, const float *x, float iscale, int8_t *L, int bias,
+                      float *sumlx, float *suml2)
+{
+    float slx = 0, sl2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
+        if (L)
+            L[i] = (int8_t)(l + bias);
+        float w = x[i] * x[i];
+        slx += w * x[i] * l;
+        sl2 += w * l * l;
+    }
+    *sumlx = slx;
+    *suml2 = sl2;
+}
+
 /* Symmetric quants in [-nmax, nmax) with weights x^2 (ggml's
 ** make_qx_quants, rmse_type 1): the first guess from the signed extreme,
 ** then 18 nearby scales, each kept if it lowers the weighted error.
@@ -69,29 +87,16 @@ static float qx_quants(int n, int nmax, const float *x, int8_t *L)
         memset(L, 0, (size_t)n);
         return 0.0f;
     }
-    float iscale = -nmax / max, sumlx = 0, suml2 = 0;
-    for (int i = 0; i < n; i++) {
-        int l = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
-        L[i] = (int8_t)(l + nmax);
-        float w = x[i] * x[i];
-        sumlx += w * x[i] * l;
-        suml2 += w * l * l;
-    }
+    float iscale = -nmax / max, sumlx, suml2;
+    try_scale(n, nmax, x, iscale, L, nmax, &sumlx, &suml2);
     float scale = suml2 ? sumlx / suml2 : 0.0f, best = scale * sumlx;
     for (int is = -9; is <= 9; is++) {
         if (is == 0)
             continue;
         iscale = -(nmax + 0.1f * is) / max;
-        sumlx = suml2 = 0;
-        for (int i = 0; i < n; i++) {
-            int l = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
-            float w = x[i] * x[i];
-            sumlx += w * x[i] * l;
-            suml2 += w * l * l;
-        }
+        try_scale(n, nmax, x, iscale, NULL, 0, &sumlx, &suml2);
         if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-            for (int i = 0; i < n; i++)
-                L[i] = (int8_t)(nmax + clampi(nearest(iscale * x[i]), -nmax, nmax - 1));
+            try_scale(n, nmax, x, iscale, L, nmax, &sumlx, &suml2);
             scale = sumlx / suml2;
             best = scale * sumlx;
         }
@@ -109,14 +114,8 @@ static float q3_quants(int n, int nmax, const float *x, int8_t *L)
         memset(L, 0, (size_t)n);
         return 0.0f;
     }
-    float iscale = -nmax / max, sumlx = 0, suml2 = 0;
-    for (int i = 0; i < n; i++) {
-        int l = clampi(nearest(iscale * x[i]), -nmax, nmax - 1);
-        L[i] = (int8_t)l;
-        float w = x[i] * x[i];
-        sumlx += w * x[i] * l;
-        suml2 += w * l * l;
-    }
+    float iscale = -nmax / max, sumlx, suml2;
+    try_scale(n, nmax, x, iscale, L, 0, &sumlx, &suml2);
     for (int round = 0; round < 5; round++) {
         int changed = 0;
         for (int i = 0; i < n; i++) {
