@@ -5,6 +5,7 @@
 #ifndef L4LM_T_H
 #define L4LM_T_H
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,4 +73,12 @@ static inline unsigned char *t_shared_file(const char *rel, size_t *size)
     snprintf(path, sizeof path, "%s/%s", dir, rel);
     return t_read_file(path, size);
 }
+
+/* Test data from a xorshift64 generator; each test keeps its own state. */
+static inline uint32_t t_xorshift(uint64_t *s)
+{
+    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+    return (uint32_t)(*s >> 16);
+}
+
 #endif

@@ -27,8 +27,7 @@
 static uint64_t rng = 0x243f6a8885a308d3ull;
 static uint32_t rnd(void)
 {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (uint32_t)(rng >> 16);
+    return t_xorshift(&rng);
 }
 static double rnd01(void)
 {

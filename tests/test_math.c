@@ -27,8 +27,7 @@ static float float_of(uint32_t u)
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint32_t rnd(void)
 {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (uint32_t)(rng >> 16);
+    return t_xorshift(&rng);
 }
 static double rnd01(void)
 {

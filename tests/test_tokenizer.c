@@ -165,41 +165,26 @@ static void test_pieces(vocab *l2c, vocab *gg)
 
 /* ------------------------------------------------------ random inputs */
 
-static uint32_t rnd(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (uint32_t)(*s >> 33);
-}
-
 /* Random text over letters, spaces, punctuation, multi-byte and stray bytes. */
 static size_t random_text(uint64_t *seed, char *out, size_t max, bool valid)
 {
-    static const char *parts[] = {"a",
-                                  "e",
-                                  "th",
-                                  "s",
-                                  " ",
-                                  "  ",
-                                  ".",
-                                  "\n",
-                                  "\xC3\xA9",
-                                  "\xE2\x9C\x85",
-                                  "\xF0\x9F\xA6\x99",
-                                  "\xD0\xB6",
-                                  "3",
-                                  "'"};
-    static const char *bad[] = {"\x80", "\xC3", "\xE2\x9C", "\xFF", "\xED\xA0\x80"};
-    size_t n = 0, k = rnd(seed) % 40;
-    for (size_t i = 0; i < k; i++) {
-        bool b = !valid && rnd(seed) % 6 == 0;
-        const char *p = b ? bad[rnd(seed) % 5] : parts[rnd(seed) % 14];
-        size_t m = strlen(p);
-        if (n + m > max)
-            break;
-        memcpy(out + n, p, m);
-        n += m;
-    }
-    return n;
+    static const char *const parts[] = {"a",
+                                        "e",
+                                        "th",
+                                        "s",
+                                        " ",
+                                        "  ",
+                                        ".",
+                                        "\n",
+                                        "\xC3\xA9",
+                                        "\xE2\x9C\x85",
+                                        "\xF0\x9F\xA6\x99",
+                                        "\xD0\xB6",
+                                        "3",
+                                        "'"};
+    static const char *const bad[] = {"\x80", "\xC3", "\xE2\x9C", "\xFF", "\xED\xA0\x80"};
+    return random_pieces(seed, parts, sizeof parts / sizeof *parts, bad, sizeof bad / sizeof *bad,
+                         valid, out, max);
 }
 
 /* The two spellings of the stories260K vocabulary tokenise alike; valid text round-trips. */

@@ -117,7 +117,7 @@ static size_t join(vocab *vv, const char *const *parts, const int32_t *specials,
 static void test_special(vocab *qwen, vocab *llama3)
 {
     static const char text[] = "<|im_start|>user\nHi there<|im_end|>\n[PAD151646]x";
-    static const char *parts[] = {"", "user\nHi there", "\n", "x"};
+    static const char *const parts[] = {"", "user\nHi there", "\n", "x"};
     static const int32_t marks[] = {151644, 151645, 151646, -1};
     int32_t want[256], got[256], none[256];
     size_t nw = join(qwen, parts, marks, 4, want), m;
@@ -190,59 +190,45 @@ static void test_flags(vocab *gpt2, vocab *llama3)
 
 /* ----------------------------------------------------- random texts */
 
-static uint32_t rnd(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (uint32_t)(*s >> 33);
-}
-
 /* Letters of several scripts, digits, contractions, every kind of space, marks, emoji. */
 static size_t random_text(uint64_t *seed, char *out, size_t max, bool valid)
 {
-    static const char *parts[] = {"a",
-                                  "Th",
-                                  "e",
-                                  " ",
-                                  "  ",
-                                  "\t",
-                                  "\n",
-                                  "\r\n",
-                                  "'s",
-                                  "'LL",
-                                  "'Re",
-                                  "'",
-                                  "3",
-                                  "1234",
-                                  "\xD9\xA3",
-                                  "\xEF\xBC\x97",
-                                  ".",
-                                  ",!?",
-                                  "(",
-                                  "\xC3\xA9",
-                                  "e\xCC\x81",
-                                  "\xD0\xB6",
-                                  "\xE4\xBD\xA0\xE5\xA5\xBD",
-                                  "\xE3\x80\x80",
-                                  "\xC2\xA0",
-                                  "\xF0\x9F\xA6\x99",
-                                  "\xE2\x80\xA8",
-                                  "\xE0\xA4\xB9\xE0\xA4\xBF",
-                                  "\xCE\xA9",
-                                  "<|im_end|>",
-                                  "\x7F",
-                                  "\x01"};
-    static const char *bad[] = {"\x80", "\xC3", "\xE2\x9C", "\xFF", "\xED\xA0\x80", "\xF8\x88"};
-    size_t n = 0, k = rnd(seed) % 40, n_parts = sizeof parts / sizeof *parts;
-    for (size_t i = 0; i < k; i++) {
-        bool b = !valid && rnd(seed) % 6 == 0;
-        const char *p = b ? bad[rnd(seed) % 6] : parts[rnd(seed) % n_parts];
-        size_t m = strlen(p);
-        if (n + m > max)
-            break;
-        memcpy(out + n, p, m);
-        n += m;
-    }
-    return n;
+    static const char *const parts[] = {"a",
+                                        "Th",
+                                        "e",
+                                        " ",
+                                        "  ",
+                                        "\t",
+                                        "\n",
+                                        "\r\n",
+                                        "'s",
+                                        "'LL",
+                                        "'Re",
+                                        "'",
+                                        "3",
+                                        "1234",
+                                        "\xD9\xA3",
+                                        "\xEF\xBC\x97",
+                                        ".",
+                                        ",!?",
+                                        "(",
+                                        "\xC3\xA9",
+                                        "e\xCC\x81",
+                                        "\xD0\xB6",
+                                        "\xE4\xBD\xA0\xE5\xA5\xBD",
+                                        "\xE3\x80\x80",
+                                        "\xC2\xA0",
+                                        "\xF0\x9F\xA6\x99",
+                                        "\xE2\x80\xA8",
+                                        "\xE0\xA4\xB9\xE0\xA4\xBF",
+                                        "\xCE\xA9",
+                                        "<|im_end|>",
+                                        "\x7F",
+                                        "\x01"};
+    static const char *const bad[] = {"\x80", "\xC3",         "\xE2\x9C",
+                                      "\xFF", "\xED\xA0\x80", "\xF8\x88"};
+    return random_pieces(seed, parts, sizeof parts / sizeof *parts, bad, sizeof bad / sizeof *bad,
+                         valid, out, max);
 }
 
 /* Valid text comes back byte for byte; any text gives ids in range and valid UTF-8. */

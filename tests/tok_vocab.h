@@ -272,6 +272,31 @@ static bool utf8_valid(const unsigned char *s, size_t n)
 ** complete UTF-8. Ends with a flush (token -1). Returns the text length, or
 ** (size_t)-1 if a push failed or emitted a partial character.
 */
+/* A linear congruential generator for the random-text tests. */
+static uint32_t rnd(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(*s >> 33);
+}
+
+/* Up to 40 pieces of parts (and, unless valid, now and then one of bad)
+** joined into out, at most max bytes; returns the length. */
+static size_t random_pieces(uint64_t *seed, const char *const *parts, size_t n_parts,
+                            const char *const *bad, size_t n_bad, bool valid, char *out, size_t max)
+{
+    size_t n = 0, k = rnd(seed) % 40;
+    for (size_t i = 0; i < k; i++) {
+        bool b = !valid && rnd(seed) % 6 == 0;
+        const char *p = b ? bad[rnd(seed) % n_bad] : parts[rnd(seed) % n_parts];
+        size_t m = strlen(p);
+        if (n + m > max)
+            break;
+        memcpy(out + n, p, m);
+        n += m;
+    }
+    return n;
+}
+
 static size_t stream(vocab *vv, const int32_t *ids, size_t n, bool after_bos, char *out, size_t cap)
 {
     l4lm_detok d = {{0}, 0, after_bos, false};
