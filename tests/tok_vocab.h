@@ -10,6 +10,7 @@
 
 #include "internal.h"
 #include "t.h"
+#include "utf8.h"
 
 /*
 ** detok.c reaches the tokenizer through a session. The vocab-only GGUFs have
@@ -241,37 +242,6 @@ static void ids_text(const int32_t *ids, size_t n, char *out, size_t cap)
         w += (size_t)snprintf(out + w, cap - w, "%d ", ids[i]);
 }
 
-/* Is s[0..n) complete, valid UTF-8 (no overlongs, surrogates, > U+10FFFF)? */
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        size_t k = c < 0x80                 ? 1
-                   : c >= 0xC2 && c <= 0xDF ? 2
-                   : c >= 0xE0 && c <= 0xEF ? 3
-                   : c >= 0xF0 && c <= 0xF4 ? 4
-                                            : 0;
-        if (!k || n - i < k)
-            return false;
-        uint32_t cp = k == 1 ? c : c & (0x7F >> k);
-        for (size_t j = 1; j < k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + j] & 0x3F);
-        }
-        static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min_cp[k] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += k;
-    }
-    return true;
-}
-
-/*
-** Streams ids through l4lm_detok_push into out; every chunk must be valid,
-** complete UTF-8. Ends with a flush (token -1). Returns the text length, or
-** (size_t)-1 if a push failed or emitted a partial character.
-*/
 /* A linear congruential generator for the random-text tests. */
 static uint32_t rnd(uint64_t *s)
 {
@@ -297,6 +267,11 @@ static size_t random_pieces(uint64_t *seed, const char *const *parts, size_t n_p
     return n;
 }
 
+/*
+** Streams ids through l4lm_detok_push into out; every chunk must be valid,
+** complete UTF-8. Ends with a flush (token -1). Returns the text length, or
+** (size_t)-1 if a push failed or emitted a partial character.
+*/
 static size_t stream(vocab *vv, const int32_t *ids, size_t n, bool after_bos, char *out, size_t cap)
 {
     l4lm_detok d = {{0}, 0, after_bos, false};

@@ -15,6 +15,7 @@
 */
 #define _GNU_SOURCE /* memmem */
 #include "fuzz.h"
+#include "utf8.h"
 
 #define MAX_TEXT 4096
 #define MAX_IDS  512
@@ -30,28 +31,6 @@ static vocab vocabs[6];
 static unsigned n_vocabs;
 static int32_t ids[3 * MAX_TEXT + 2], ids2[3 * MAX_TEXT + 2];
 static char out[MAX_IDS * 600 + MAX_TEXT * 8];
-
-/* Strict UTF-8, with the rules of the detokenizer: no overlongs, surrogates, > U+10FFFF. */
-static bool utf8_valid(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        uint8_t b = p[i];
-        size_t k = b < 0x80                 ? 1
-                   : b >= 0xC2 && b <= 0xDF ? 2
-                   : b >= 0xE0 && b <= 0xEF ? 3
-                   : b >= 0xF0 && b <= 0xF4 ? 4
-                                            : 0;
-        if (!k || n - i < k)
-            return false;
-        uint8_t lo = b == 0xE0 ? 0xA0 : b == 0xF0 ? 0x90 : 0x80;
-        uint8_t hi = b == 0xED ? 0x9F : b == 0xF4 ? 0x8F : 0xBF;
-        for (size_t j = 1; j < k; j++)
-            if (p[i + j] < (j == 1 ? lo : 0x80) || p[i + j] > (j == 1 ? hi : 0xBF))
-                return false;
-        i += k;
-    }
-    return true;
-}
 
 /* The text of ids through the streaming detokenizer, flushed at the end. */
 static size_t decode(const l4lm_session *s, const int32_t *v, size_t n, size_t cap)
