@@ -281,6 +281,7 @@ static void check_type(uint32_t t, uint32_t n, uint32_t rows, result *res)
             put16(h, t == L4LM_TYPE_F16 ? l4lm_f32_to_fp16(x[i]) : l4lm_f32_to_bf16(x[i]));
             res->act_diff +=
                 f32_val(act + 4 * i) != (t == L4LM_TYPE_F16 ? half_val(h) : bf16_val(h));
+            res->act_diff += memcmp(act + 4 * (size_t)n + 2 * i, h, 2) != 0; /* the halves */
         }
     }
     if (is_quant(t))
@@ -399,7 +400,9 @@ static const char *tname(uint32_t t)
 
 static void test_type(uint32_t t, int quick)
 {
-    static const uint32_t ns_float[] = {1, 7, 32, 33, 64, 100, 288, 4095, 4096};
+    /* 4136 and 8224: decode takes F32 rows (above 4096) and F16/BF16 rows
+    ** (above 8192) in groups (kernels.h, L4LM_DECODE_ACT_BYTES). */
+    static const uint32_t ns_float[] = {1, 7, 32, 33, 64, 100, 288, 4095, 4096, 4136, 8224};
     static const uint32_t ns_quant[] = {32, 64, 96, 288, 352, 640, 2048, 4096};
     int q = is_quant(t);
     const uint32_t *ns = q ? ns_quant : ns_float;
@@ -595,13 +598,17 @@ static void test_f16_round(void)
         {0x7fffffff, 0x7fc00000}, /* NaN, in the C tail */
     };
     enum { N = sizeof in / sizeof *in };
-    float x[N], o[N];
-    int bad = 0;
+    float x[N], o[N + N / 2 + 16]; /* the floats, then the halves */
+    int bad = l4lm_act_bytes(L4LM_TYPE_F16, N) > sizeof o;
     for (int i = 0; i < N; i++)
         memcpy(x + i, in[i], 4);
     l4lm_act_prepare(L4LM_TYPE_F16, x, N, o);
-    for (int i = 0; i < N; i++)
-        bad += memcmp(o + i, &in[i][1], 4) != 0;
+    const uint8_t *halves = (const uint8_t *)(o + N);
+    for (int i = 0; i < N; i++) {
+        uint8_t h[2];
+        put16(h, l4lm_f32_to_fp16(x[i]));
+        bad += memcmp(o + i, &in[i][1], 4) != 0 || memcmp(halves + 2 * i, h, 2) != 0;
+    }
     T_CHECK("F16 activation rounding edges", bad == 0, "%d of %d values wrong", bad, N);
 }
 

@@ -56,7 +56,7 @@ size_t l4lm_act_bytes(uint32_t wtype, uint32_t n)
     else if (l4lm_kern_quant(wtype))
         bytes = (uint64_t)(n / L4LM_QBLOCK) * (L4LM_QBLOCK + 8);
     else
-        bytes = (uint64_t)n * 4;
+        bytes = (uint64_t)n * (wtype == L4LM_TYPE_F32 ? 4 : 6);
     return (size_t)l4lm_align_up(bytes, L4LM_ALIGN);
 }
 
@@ -155,18 +155,25 @@ void l4lm_act_prepare(uint32_t wtype, const float *x, uint32_t n, void *act)
         __builtin_memcpy(o, x, (size_t)n * 4);
         break;
     case L4LM_TYPE_F16: {
+        uint16_t *h = (uint16_t *)(o + n);
         uint32_t i = 0;
 #ifdef L4LM_SIMD_F16_ROUND
-        i = l4lm_simd_round_f16(x, n, o);
+        i = l4lm_simd_round_f16(x, n, o, h);
 #endif
-        for (; i < n; i++)
-            o[i] = l4lm_half_decode(l4lm_f32_to_fp16(x[i]));
+        for (; i < n; i++) {
+            h[i] = l4lm_f32_to_fp16(x[i]);
+            o[i] = l4lm_half_decode(h[i]);
+        }
         break;
     }
-    case L4LM_TYPE_BF16:
-        for (uint32_t i = 0; i < n; i++)
-            o[i] = l4lm_bf16_decode(l4lm_f32_to_bf16(x[i]));
+    case L4LM_TYPE_BF16: {
+        uint16_t *h = (uint16_t *)(o + n);
+        for (uint32_t i = 0; i < n; i++) {
+            h[i] = l4lm_f32_to_bf16(x[i]);
+            o[i] = l4lm_bf16_decode(h[i]);
+        }
         break;
+    }
     case L4LM_TYPE_Q8_0:
     case L4LM_TYPE_Q4_0:
     case L4LM_TYPE_Q4_1:
@@ -354,8 +361,8 @@ void l4lm_vec_dots(uint32_t type, const void *rows, size_t stride, const float *
 #ifdef L4LM_SIMD_DOTS
     r = l4lm_simd_dots(type, rows, stride * es, x, n, n_rows, out);
 #endif
-    for (; r < n_rows; r++)
-        out[r] = l4lm_vec_dot(type, (const uint8_t *)rows + r * stride * es, x, n);
+    for (; r < n_rows; r++) /* x is floats, not a prepared row: the C path reads it so */
+        out[r] = dot_plain(type, (const uint8_t *)rows + r * stride * es, (const uint8_t *)x, n);
 }
 
 void l4lm_vec_wsum(uint32_t type, const void *rows, size_t stride, const float *a, uint32_t n_rows,
@@ -363,7 +370,7 @@ void l4lm_vec_wsum(uint32_t type, const void *rows, size_t stride, const float *
 {
     size_t es = type == L4LM_TYPE_F16 ? 2 : 4;
     uint32_t i = 0;
-#ifdef L4LM_SIMD_DOTS
+#ifdef L4LM_SIMD_WSUM
     i = l4lm_simd_wsum(type, rows, stride * es, a, n_rows, out, n);
 #endif
     __builtin_memset(out + i, 0, (n - i) * sizeof(float));

@@ -20,8 +20,10 @@
 **  32 independent sums in registers.
 **
 ** Prepared activations (l4lm_act_prepare), one row of n elements:
-**  - F32, F16, BF16: n floats, rounded to F16/BF16 values for those types
-**    (stored widened, so the kernels convert only the weights).
+**  - F32: n floats. F16, BF16: n floats rounded to F16/BF16 values (stored
+**    widened, so prefill's kernels convert only the weights), then the
+**    same n values as halves at 4 n (l4lm_kern_halves): decode's kernels
+**    read those, as half the bytes stay in level 1 beside the weights.
 **  - Q8_0, Q4_0, Q5_0 weights: the quants and scales of ggml's
 **    quantize_row_q8_0; Q4_1, Q5_1: those of quantize_row_q8_1 (the same
 **    quants and scales, and s). nb = n / 32 blocks, as
@@ -64,6 +66,11 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 #else
 #define L4LM_ACT_TILE_BYTES SIZE_MAX
 #endif
+/* Activation bytes above which decode takes float weight rows in groups
+** (kernels_x86.c, float_group): one row at a time is fastest while the
+** activations and a weight row share level 1 (n up to 4096 on zen4). */
+#define L4LM_DECODE_ACT_BYTES ((size_t)16384)
+
 #define L4LM_QBLOCK        32
 #define L4LM_Q8_0_BYTES    34 /* fp16 d, int8 q[32] */
 #define L4LM_Q4_0_BYTES    18 /* fp16 d, 16 bytes: element j low nibble, j + 16 high */
@@ -78,6 +85,12 @@ static inline uint16_t l4lm_kern_ld16(const uint8_t *p)
     uint16_t h;
     __builtin_memcpy(&h, p, sizeof h);
     return h;
+}
+
+/* The halves of a prepared F16 or BF16 activation row of n elements. */
+static inline const uint8_t *l4lm_kern_halves(const uint8_t *act, uint32_t n)
+{
+    return act + 4 * (size_t)n;
 }
 
 static inline bool l4lm_kern_quant(uint32_t t)
@@ -201,19 +214,24 @@ int32_t l4lm_simd_round_q(const float *x, float id, int8_t *q);
 uint32_t l4lm_simd_axpy_f16(const uint8_t *v, float a, float *out, uint32_t n);
 #endif
 
-#if defined(L4LM_SIMD_X86) && defined(__F16C__)
+#if (defined(L4LM_SIMD_X86) && defined(__F16C__)) || defined(L4LM_SIMD_ARM)
 #define L4LM_SIMD_DOTS 1
-/* l4lm_vec_dots for a leading part of the rows (row_bytes apart), the same
-** bits as l4lm_vec_dot gives each; returns how many rows it did. */
+/* l4lm_vec_dots for a leading part of the rows (row_bytes apart) against
+** x as floats, the same bits as the C path gives each; returns how many
+** rows it did. */
 uint32_t l4lm_simd_dots(uint32_t type, const uint8_t *rows, size_t row_bytes, const float *x,
                         uint32_t n, uint32_t n_rows, float *out);
+#endif
+
+#if defined(L4LM_SIMD_X86) && defined(__F16C__)
+#define L4LM_SIMD_WSUM 1
 /* l4lm_vec_wsum for a leading part of the columns; returns how many. */
 uint32_t l4lm_simd_wsum(uint32_t type, const uint8_t *rows, size_t row_bytes, const float *a,
                         uint32_t n_rows, float *out, uint32_t n);
 #define L4LM_SIMD_F16_ROUND 1
-/* o[i] = x[i] rounded to F16, as l4lm_half_decode(l4lm_f32_to_fp16(x[i]))
-** gives it, for a leading part of the row; returns how many it did. */
-uint32_t l4lm_simd_round_f16(const float *x, uint32_t n, float *o);
+/* h[i] = l4lm_f32_to_fp16(x[i]) and o[i] = l4lm_half_decode(h[i]), for a
+** leading part of the row; returns how many it did. */
+uint32_t l4lm_simd_round_f16(const float *x, uint32_t n, float *o, uint16_t *h);
 #endif
 
 #endif

@@ -46,9 +46,10 @@ INLINE float finish(uint32_t t, const uint8_t *w, const uint8_t *a, uint32_t n, 
 }
 
 /* Asks for the weight row L4LM_PREFETCH_ROWS ahead, whole: the hardware
-** prefetcher alone leaves decode well short of the memory bandwidth, and
-** prefill stalls at every new tile of rows (measured on zen4). Prefetches
-** never fault, so rows past the end cost nothing but a little bandwidth. */
+** prefetcher alone leaves decode of quantised rows well short of the memory
+** bandwidth, and prefill stalls at every new tile of rows (measured on
+** zen4; decode of float rows does better without, kernels_tile.h).
+** Prefetches never fault, so rows past the end cost only a little bandwidth. */
 static inline void prefetch_row(const uint8_t *row, size_t rb)
 {
     uintptr_t ahead = (uintptr_t)row + L4LM_PREFETCH_ROWS * rb;
@@ -71,12 +72,13 @@ INLINE float32x4_t load4(uint32_t t, const uint8_t *p)
     }
 }
 
-/* na (1 or 2) activation rows: s[a][k] holds lanes 4k..4k+3 of the 32, each
-** weight vector is loaded once for both rows. Returns the elements done. */
-INLINE uint32_t float_pass(uint32_t t, const uint8_t *w, const uint8_t *act, size_t st, uint32_t n,
-                           uint32_t na, float32x4_t s[][8])
+/* na (1 or 2) activation rows of type at (F32, or t's halves): s[a][k]
+** holds lanes 4k..4k+3 of the 32, each weight vector is loaded once for
+** both rows. Returns the elements done. */
+INLINE uint32_t float_pass(uint32_t t, uint32_t at, const uint8_t *w, const uint8_t *act, size_t st,
+                           uint32_t n, uint32_t na, float32x4_t s[][8])
 {
-    size_t es = t == L4LM_TYPE_F32 ? 4 : 2;
+    size_t es = t == L4LM_TYPE_F32 ? 4 : 2, xs = at == L4LM_TYPE_F32 ? 4 : 2;
     UNROLL
     for (uint32_t a = 0; a < na; a++) {
         UNROLL
@@ -90,8 +92,7 @@ INLINE uint32_t float_pass(uint32_t t, const uint8_t *w, const uint8_t *act, siz
             float32x4_t wv = load4(t, w + (i + 4 * (size_t)k) * es);
             UNROLL
             for (uint32_t a = 0; a < na; a++) {
-                float32x4_t x =
-                    vreinterpretq_f32_u8(vld1q_u8(act + a * st + 4 * ((size_t)i + 4 * k)));
+                float32x4_t x = load4(at, act + a * st + (i + 4 * (size_t)k) * xs);
                 s[a][k] = vaddq_f32(s[a][k], vmulq_f32(wv, x));
             }
         }
@@ -270,6 +271,29 @@ INLINE void quant_lanes(uint32_t t, const uint8_t *w, const uint8_t *act, size_t
 #define SIMD_F16   1
 
 #include "kernels_tile.h"
+
+/* Rows against float activations (attention's keys and query), one at a time. */
+INLINE uint32_t dots(uint32_t t, const uint8_t *rows, size_t rb, const float *x, uint32_t n,
+                     uint32_t n_rows, float *out)
+{
+    const uint8_t *xb = (const uint8_t *)x;
+    for (uint32_t r = 0; r < n_rows; r++) {
+        float32x4_t s[1][FLOAT_VECS];
+        uint32_t done = float_pass(t, L4LM_TYPE_F32, rows + r * rb, xb, 0, n, 1, s);
+        out[r] = finish(t, rows + r * rb, xb, n, done, s[0], FLOAT_VECS);
+    }
+    return n_rows;
+}
+
+uint32_t l4lm_simd_dots(uint32_t t, const uint8_t *rows, size_t rb, const float *x, uint32_t n,
+                        uint32_t n_rows, float *out)
+{
+    if (t == L4LM_TYPE_F16)
+        return dots(L4LM_TYPE_F16, rows, rb, x, n, n_rows, out);
+    if (t == L4LM_TYPE_F32)
+        return dots(L4LM_TYPE_F32, rows, rb, x, n, n_rows, out);
+    return 0;
+}
 
 const char *l4lm_simd_name(void)
 {

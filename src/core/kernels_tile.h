@@ -6,14 +6,43 @@
 ** (the registers holding one activation row's 8 quantised lanes),
 ** FLOAT_VECS (those holding its 32 float lanes), float_pass(),
 ** quant_lanes(), finish(), prefetch_row(), INLINE, and
-** SIMD_F16 when it has an F16 path, QUANT_PAIRS when it has quant_pair()
-** (quant_lanes for two weight rows at once).
+** SIMD_F16 when it has an F16 path, FLOAT_GROUP when it has float_group()
+** (decode over several weight rows at once), QUANT_PAIRS when it has
+** quant_pair() (quant_lanes for two weight rows at once).
 */
+
+/* Decode: the one activation row read as halves for F16 and BF16 (the same
+** values), and the rows left to the hardware prefetcher: asking for them
+** as well cost a fifth of the bandwidth (zen4, F16, one core). */
+INLINE void float_decode(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, uint32_t n,
+                         uint32_t r0, uint32_t r1, float *y)
+{
+    const uint8_t *x = t == L4LM_TYPE_F32 ? act : l4lm_kern_halves(act, n);
+    uint32_t r = r0;
+#ifdef FLOAT_GROUP
+    size_t xb = (size_t)n * (t == L4LM_TYPE_F32 ? 4 : 2);
+    for (; xb > L4LM_DECODE_ACT_BYTES && r + FLOAT_GROUP <= r1; r += FLOAT_GROUP) {
+        ACC_VEC s[FLOAT_GROUP][FLOAT_VECS];
+        uint32_t done = float_group(t, w + r * rb, rb, x, n, s);
+        for (uint32_t k = 0; k < FLOAT_GROUP; k++)
+            y[r + k] = finish(t, w + (r + k) * rb, act, n, done, s[k], FLOAT_VECS);
+    }
+#endif
+    for (; r < r1; r++) {
+        ACC_VEC s[1][FLOAT_VECS];
+        uint32_t done = float_pass(t, t, w + r * rb, x, 0, n, 1, s);
+        y[r] = finish(t, w + r * rb, act, n, done, s[0], FLOAT_VECS);
+    }
+}
 
 INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
                        uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
                        bool ahead)
 {
+    if (na == 1) {
+        float_decode(t, w, rb, act, n, r0, r1, y);
+        return;
+    }
     for (uint32_t r = r0; r < r1; r++) {
         const uint8_t *row = w + r * rb;
         if (ahead)
@@ -22,9 +51,9 @@ INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
             ACC_VEC s[2][FLOAT_VECS];
             uint32_t two = na - a >= 2, done;
             if (two)
-                done = float_pass(t, row, act + a * st, st, n, 2, s);
+                done = float_pass(t, L4LM_TYPE_F32, row, act + a * st, st, n, 2, s);
             else
-                done = float_pass(t, row, act + a * st, st, n, 1, s);
+                done = float_pass(t, L4LM_TYPE_F32, row, act + a * st, st, n, 1, s);
             for (uint32_t k = 0; k <= two; k++)
                 y[(a + k) * ys + r] = finish(t, row, act + (a + k) * st, n, done, s[k], FLOAT_VECS);
         }

@@ -75,9 +75,10 @@ INLINE float finish(uint32_t t, const uint8_t *w, const uint8_t *a, uint32_t n, 
 }
 
 /* Asks for the weight row L4LM_PREFETCH_ROWS ahead, whole: the hardware
-** prefetcher alone leaves decode well short of the memory bandwidth, and
-** prefill stalls at every new tile of rows (measured on zen4). Prefetches
-** never fault, so rows past the end cost nothing but a little bandwidth. */
+** prefetcher alone leaves decode of quantised rows well short of the memory
+** bandwidth, and prefill stalls at every new tile of rows (measured on
+** zen4; decode of float rows does better without, kernels_tile.h).
+** Prefetches never fault, so rows past the end cost only a little bandwidth. */
 static inline void prefetch_row(const uint8_t *row, size_t rb)
 {
     uintptr_t ahead = (uintptr_t)row + L4LM_PREFETCH_ROWS * rb;
@@ -125,15 +126,26 @@ static inline __m256 high8(__m512 v)
     return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
 }
 
-/* na (1 or 2) activation rows: s[a][k] holds lanes 8k..8k+7 of the 32, each
-** weight vector is loaded once for both rows. Returns the elements done.
-** With AVX-512 two 16-lane registers hold the same 32 lanes, element for
-** element (multiply, then add), so the bits do not change; half the
-** instructions per weight byte let one core keep more loads in flight. */
-INLINE uint32_t float_pass(uint32_t t, const uint8_t *w, const uint8_t *act, size_t st, uint32_t n,
-                           uint32_t na, __m256 s[][4])
+/* The 32 lanes of two 16-lane registers as four 8-lane ones. */
+INLINE void lanes32(const __m512 z[2], __m256 s[4])
 {
-    size_t es = t == L4LM_TYPE_F32 ? 4 : 2;
+    UNROLL
+    for (int k = 0; k < 2; k++) {
+        s[2 * k] = _mm512_castps512_ps256(z[k]);
+        s[2 * k + 1] = high8(z[k]);
+    }
+}
+
+/* na (1 or 2) activation rows of type at (F32, or t's halves): s[a][k]
+** holds lanes 8k..8k+7 of the 32, each weight vector is loaded once for
+** both rows. Returns the elements done. With AVX-512 two 16-lane
+** registers hold the same 32 lanes, element for element (multiply, then
+** add), so the bits do not change; half the instructions per weight byte
+** let one core keep more loads in flight. */
+INLINE uint32_t float_pass(uint32_t t, uint32_t at, const uint8_t *w, const uint8_t *act, size_t st,
+                           uint32_t n, uint32_t na, __m256 s[][4])
+{
+    size_t es = t == L4LM_TYPE_F32 ? 4 : 2, xs = at == L4LM_TYPE_F32 ? 4 : 2;
     __m512 z[2][2] = {{_mm512_setzero_ps(), _mm512_setzero_ps()},
                       {_mm512_setzero_ps(), _mm512_setzero_ps()}};
     uint32_t i = 0;
@@ -143,28 +155,55 @@ INLINE uint32_t float_pass(uint32_t t, const uint8_t *w, const uint8_t *act, siz
             __m512 wv = load16(t, w + (i + 16 * (size_t)k) * es);
             UNROLL
             for (uint32_t a = 0; a < na; a++) {
-                const float *x = (const float *)(act + a * st) + i + 16 * k;
-                z[a][k] = _mm512_add_ps(z[a][k], _mm512_mul_ps(wv, _mm512_loadu_ps(x)));
+                const uint8_t *x = act + a * st + (i + 16 * (size_t)k) * xs;
+                z[a][k] = _mm512_add_ps(z[a][k], _mm512_mul_ps(wv, load16(at, x)));
             }
         }
     }
     UNROLL
-    for (uint32_t a = 0; a < na; a++) {
+    for (uint32_t a = 0; a < na; a++)
+        lanes32(z[a], s[a]);
+    return i;
+}
+
+/* Decode over wide rows: FLOAT_GROUP weight rows against the one activation
+** row (of t's elements), each activation vector loaded once for all of
+** them. Wide activations (22 KB of floats at n 5632) and the weights
+** streaming past do not both fit in level 1, and one row at a time then
+** reads at two thirds of the bandwidth (zen4). Each row's lanes add up as
+** in float_pass. */
+#define FLOAT_GROUP 8
+INLINE uint32_t float_group(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *x, uint32_t n,
+                            __m256 s[][4])
+{
+    size_t es = t == L4LM_TYPE_F32 ? 4 : 2;
+    __m512 z[FLOAT_GROUP][2];
+    UNROLL
+    for (int r = 0; r < FLOAT_GROUP; r++)
+        z[r][0] = z[r][1] = _mm512_setzero_ps();
+    uint32_t i = 0;
+    for (; i + L4LM_LANES <= n; i += L4LM_LANES) {
+        __m512 x0 = load16(t, x + i * es), x1 = load16(t, x + (i + 16) * es);
+        const uint8_t *p = w + i * es;
         UNROLL
-        for (int k = 0; k < 2; k++) {
-            s[a][2 * k] = _mm512_castps512_ps256(z[a][k]);
-            s[a][2 * k + 1] = high8(z[a][k]);
+        for (int r = 0; r < FLOAT_GROUP; r++, p += rb) {
+            z[r][0] = _mm512_add_ps(z[r][0], _mm512_mul_ps(load16(t, p), x0));
+            z[r][1] = _mm512_add_ps(z[r][1], _mm512_mul_ps(load16(t, p + 16 * es), x1));
         }
     }
+    UNROLL
+    for (int r = 0; r < FLOAT_GROUP; r++)
+        lanes32(z[r], s[r]);
     return i;
 }
 #else
-/* na (1 or 2) activation rows: s[a][k] holds lanes 8k..8k+7 of the 32, each
-** weight vector is loaded once for both rows. Returns the elements done. */
-INLINE uint32_t float_pass(uint32_t t, const uint8_t *w, const uint8_t *act, size_t st, uint32_t n,
-                           uint32_t na, __m256 s[][4])
+/* na (1 or 2) activation rows of type at (F32, or t's halves): s[a][k]
+** holds lanes 8k..8k+7 of the 32, each weight vector is loaded once for
+** both rows. Returns the elements done. */
+INLINE uint32_t float_pass(uint32_t t, uint32_t at, const uint8_t *w, const uint8_t *act, size_t st,
+                           uint32_t n, uint32_t na, __m256 s[][4])
 {
-    size_t es = t == L4LM_TYPE_F32 ? 4 : 2;
+    size_t es = t == L4LM_TYPE_F32 ? 4 : 2, xs = at == L4LM_TYPE_F32 ? 4 : 2;
     UNROLL
     for (uint32_t a = 0; a < na; a++) {
         UNROLL
@@ -178,8 +217,8 @@ INLINE uint32_t float_pass(uint32_t t, const uint8_t *w, const uint8_t *act, siz
             __m256 wv = load8(t, w + (i + 8 * (size_t)k) * es);
             UNROLL
             for (uint32_t a = 0; a < na; a++) {
-                const float *x = (const float *)(act + a * st) + i + 8 * k;
-                s[a][k] = _mm256_add_ps(s[a][k], _mm256_mul_ps(wv, _mm256_loadu_ps(x)));
+                const uint8_t *x = act + a * st + (i + 8 * (size_t)k) * xs;
+                s[a][k] = _mm256_add_ps(s[a][k], _mm256_mul_ps(wv, load8(at, x)));
             }
         }
     }
@@ -191,7 +230,7 @@ INLINE uint32_t float_pass(uint32_t t, const uint8_t *w, const uint8_t *act, siz
 /* F16C rounds to nearest even like l4lm_f32_to_fp16, overflow to inf and
 ** half subnormals included; only a NaN differs, keeping its payload where
 ** the C code makes every NaN the plain quiet one of its sign. */
-uint32_t l4lm_simd_round_f16(const float *x, uint32_t n, float *o)
+uint32_t l4lm_simd_round_f16(const float *x, uint32_t n, float *o, uint16_t *h)
 {
     const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MIN));
     const __m256 qnan = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000));
@@ -200,7 +239,9 @@ uint32_t l4lm_simd_round_f16(const float *x, uint32_t n, float *o)
         __m256 v = _mm256_loadu_ps(x + i);
         __m256 r = _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
         __m256 nan = _mm256_or_ps(_mm256_and_ps(v, sign), qnan);
-        _mm256_storeu_ps(o + i, _mm256_blendv_ps(r, nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+        r = _mm256_blendv_ps(r, nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        _mm256_storeu_ps(o + i, r); /* r's halves: the C code's, the NaN's too */
+        _mm_storeu_si128((__m128i *)(h + i), _mm256_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT));
     }
     return i;
 }
@@ -222,7 +263,7 @@ uint32_t l4lm_simd_axpy_f16(const uint8_t *v, float a, float *out, uint32_t n)
 INLINE __m256 dot_lanes(uint32_t t, const uint8_t *row, const float *x, uint32_t n)
 {
     __m256 s[1][4];
-    float_pass(t, row, (const uint8_t *)x, 0, n, 1, s);
+    float_pass(t, L4LM_TYPE_F32, row, (const uint8_t *)x, 0, n, 1, s);
     return _mm256_add_ps(_mm256_add_ps(s[0][0], s[0][2]), _mm256_add_ps(s[0][1], s[0][3]));
 }
 
