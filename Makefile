@@ -5,21 +5,37 @@ CC      ?= gcc
 BUILD   ?= build
 OPT     ?= -O2
 WARN    := -Wall -Wextra -Wshadow -Wvla -Werror
-# SIMD kernels are chosen at build time: on an x86_64 host with AVX2, F16C and
-# FMA the core uses the AVX2 paths (set SIMD= to build the portable C path).
-# With AVX-512 VNNI as well, the integer dot products use it.
-SIMD    ?= $(if $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw f16c /proc/cpuinfo && grep -qw fma /proc/cpuinfo && [ "$$(uname -m)" = x86_64 ] && echo y),-mavx2 -mf16c -mfma) \
-           $(if $(shell grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null && grep -qw avx512vl /proc/cpuinfo && [ "$$(uname -m)" = x86_64 ] && echo y),-mavx512vl -mavx512vnni)
+# SIMD kernels. The hosted build on an x86_64 host carries every x86 variant
+# of them (SIMD_VARIANTS, each file of SIMD_SRC compiled once per variant
+# with its flags) and platform/posix/simd.c picks the best this CPU runs at
+# start-up; L4LM_SIMD=avx512|avxvnni|avx2|none in the environment picks
+# another. SIMD=flags builds the one variant those flags give instead, as
+# freestanding targets do (SIMD= is the portable C path). SIMD_HOST: the
+# flags of the best variant this host runs (fuzz builds and static checks).
+SIMD_FLAGS_avx2    := -mavx2 -mf16c -mfma
+SIMD_FLAGS_avxvnni := $(SIMD_FLAGS_avx2) -mavxvnni
+SIMD_FLAGS_avx512  := $(SIMD_FLAGS_avx2) -mavx512f -mavx512vl -mavx512vnni
+SIMD_SRC := src/core/kernels_x86.c src/core/kernels_k_x86.c
+cpu_has   = $(shell grep -qw $(1) /proc/cpuinfo 2>/dev/null && [ "$$(uname -m)" = x86_64 ] && echo y)
+SIMD_HOST := $(if $(and $(call cpu_has,avx2),$(call cpu_has,f16c),$(call cpu_has,fma)),\
+               $(if $(and $(call cpu_has,avx512_vnni),$(call cpu_has,avx512vl)),$(SIMD_FLAGS_avx512),\
+               $(if $(call cpu_has,avx_vnni),$(SIMD_FLAGS_avxvnni),$(SIMD_FLAGS_avx2))))
+ifeq ($(origin SIMD)$(shell uname -m),undefinedx86_64)
+SIMD_VARIANTS := avx512 avxvnni avx2
+SIMD :=
+endif
 # The core is freestanding: only the compiler's own headers.
 CORE_INC := -nostdinc -isystem $(shell $(CC) -print-file-name=include) -Iinclude -Isrc -Isrc/core
-CORE_CFLAGS := -std=c11 $(OPT) -g $(SIMD) -ffreestanding -fno-math-errno -ffp-contract=off $(WARN) $(CORE_INC) $(EXTRA_CFLAGS)
-HOST_CFLAGS := -std=gnu11 $(OPT) -g -ffp-contract=off $(WARN) -Iinclude -Isrc -Isrc/core -Isrc/serve -Iplatform/posix $(EXTRA_CFLAGS)
+CORE_CFLAGS := -std=c11 $(OPT) -g $(SIMD) $(if $(SIMD_VARIANTS),-DL4LM_SIMD_DISPATCH) -ffreestanding \
+               -fno-math-errno -ffp-contract=off $(WARN) $(CORE_INC) $(EXTRA_CFLAGS)
+HOST_CFLAGS := -std=gnu11 $(OPT) -g -ffp-contract=off $(WARN) -Iinclude -Isrc -Isrc/core -Isrc/serve -Iplatform/posix $(if $(SIMD_VARIANTS),-DL4LM_SIMD_DISPATCH) $(EXTRA_CFLAGS)
 LDLIBS  := -lm -lpthread
 
 CORE_SRC  := $(sort $(wildcard src/core/*.c))
 SERVE_SRC := $(sort $(wildcard src/serve/*.c))
 POSIX_SRC := $(sort $(filter-out platform/posix/main.c,$(wildcard platform/posix/*.c)))
-CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(SERVE_SRC:%.c=$(BUILD)/%.o)
+CORE_OBJ  := $(filter-out $(if $(SIMD_VARIANTS),$(SIMD_SRC:%.c=$(BUILD)/%.o)),$(CORE_SRC:%.c=$(BUILD)/%.o)) \
+             $(foreach v,$(SIMD_VARIANTS),$(SIMD_SRC:%.c=$(BUILD)/%-$(v).o)) $(SERVE_SRC:%.c=$(BUILD)/%.o)
 POSIX_OBJ := $(POSIX_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -34,9 +50,19 @@ $(BUILD)/src/%.o: src/%.c $(wildcard src/core/*.h src/serve/*.h include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -Isrc/serve -c $< -o $@
 
+# One object per SIMD file and variant: kernels.h appends the variant to its entry points.
+define simd_variant
+$(BUILD)/src/core/%-$(1).o: src/core/%.c $(wildcard src/core/*.h include/*.h)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CORE_CFLAGS) $$(SIMD_FLAGS_$(1)) -DL4LM_SIMD_VARIANT=$(1) -c $$< -o $$@
+endef
+$(foreach v,$(SIMD_VARIANTS),$(eval $(call simd_variant,$(v))))
+
 $(BUILD)/platform/%.o: platform/%.c include/l4lm.h $(wildcard platform/posix/*.h include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -c $< -o $@
+
+$(BUILD)/platform/posix/simd.o: $(wildcard src/core/*.h)
 
 $(BUILD)/libl4lm.a: $(CORE_OBJ) $(POSIX_OBJ)
 	@rm -f $@

@@ -12,8 +12,9 @@ FUZZ_CC      := clang
 FUZZ_NAMES   := gguf l2c tokenizer serve cli
 FUZZ_POSIX   := platform/posix/cli.c platform/posix/map.c platform/posix/pool.c
 FUZZ_OPT     := -O1 -g -fno-omit-frame-pointer -ffp-contract=off
-# The core keeps its freestanding flags (clang's own headers only) and SIMD kernels.
-FUZZ_CORE_FLAGS = -std=c11 $(FUZZ_OPT) $(SIMD) -ffreestanding -fno-math-errno $(WARN) -nostdinc \
+# The core keeps its freestanding flags (clang's own headers only) and SIMD
+# kernels: the one variant of SIMD, or the best this host runs.
+FUZZ_CORE_FLAGS = -std=c11 $(FUZZ_OPT) $(if $(SIMD_VARIANTS),$(SIMD_HOST),$(SIMD)) -ffreestanding -fno-math-errno $(WARN) -nostdinc \
   -isystem $(shell $(FUZZ_CC) -print-file-name=include) -Iinclude -Isrc -Isrc/core -Isrc/serve
 # serve_fake.h has helpers the harness does not call.
 FUZZ_HOST_FLAGS = -std=gnu11 $(FUZZ_OPT) $(WARN) -Wno-unused-function -Iinclude -Isrc -Isrc/core \

@@ -8,7 +8,10 @@
 # (natively on aarch64, else under qemu-aarch64 when the cross compiler and
 # qemu are installed). Every build must pass and print the same hash of its
 # dot results: the same bits on every path, whichever one the main build
-# picked.
+# picked. On x86_64 the main build (build/, from `make`) carries the x86
+# variants itself and picks one at start-up: each it can run here, forced
+# with L4LM_SIMD, and none must give the same hashes again, and left to
+# itself it must pick the best.
 cd "$(dirname "$0")/.." || exit 1
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
@@ -60,6 +63,92 @@ variant() { # label, compiler, runner (may be empty), core flags, link flags
 
 has() { grep -qw "$1" /proc/cpuinfo; }
 
+# The test programs of the main build under L4LM_SIMD=$2 (empty: its own choice).
+dispatch() { # label, L4LM_SIMD value
+    local prog out fails path="" hash all=""
+    for prog in test_kernels test_kquant; do
+        out=$(L4LM_SIMD=$2 "build/tests/$prog" --asan 2>&1)
+        fails=$(printf '%s\n' "$out" | grep -E '^FAIL|^l4lm: L4LM_SIMD')
+        path=$(printf '%s\n' "$out" | sed -n 's/^# SIMD path of the kernels: //p')
+        hash=$(printf '%s\n' "$out" | sed -n 's/^# hash of all dot results: \([0-9a-f]*\).*/\1/p')
+        if [ -n "$fails" ] || [ -z "$hash" ]; then
+            echo "FAIL kernels-simd-$1: $prog failed:"
+            printf '%s\n' "${fails:-$(printf '%s\n' "$out" | tail -3)}" | head -5
+            return 1
+        fi
+        all="$all${all:+-}$hash"
+    done
+    echo "ok kernels-simd-$1: path \"$path\", hash $all"
+    hashes+=("$1=$all")
+    picked=$path
+}
+
+dispatch_all() {
+    if [ ! -x build/tests/test_kernels ] || [ ! -x build/tests/test_kquant ] ||
+        ! L4LM_SIMD=none build/tests/test_kernels --asan | grep -q '^# SIMD path of the kernels: none'; then
+        echo "skip kernels-simd-dispatch: build/ is not a build with run-time dispatch (make first)"
+        return
+    fi
+    local best=none picked
+    dispatch dispatch-none none
+    if has avx2 && has f16c && has fma; then
+        dispatch dispatch-avx2 avx2 && best=$picked
+    fi
+    if has avx2 && has f16c && has fma && has avx_vnni; then
+        dispatch dispatch-avxvnni avxvnni && best=$picked
+    fi
+    if has avx2 && has f16c && has fma && has avx512vl && has avx512_vnni; then
+        dispatch dispatch-avx512 avx512 && best=$picked
+    fi
+    dispatch dispatch-default "" || return
+    [ "$picked" = "$best" ] && echo "ok kernels-simd-dispatch-best: picked \"$picked\"" ||
+        echo "FAIL kernels-simd-dispatch-best: picked \"$picked\", the best here is \"$best\""
+    dispatch_logits
+    dispatch_qemu
+}
+
+# The choice itself on other CPUs, under qemu-x86_64: one without AVX
+# (Westmere) must get the C path, QEMU's "max" CPU (AVX2, FMA and F16C but
+# no AVX-512) the avx2 variant, and both the logits of this CPU.
+dispatch_qemu() {
+    local q=qemu-x86_64-static cpu want m="$tmp/q8_0.gguf" ids="1 20 299 4 50 6" native got path
+    command -v $q >/dev/null || { echo "skip kernels-simd-dispatch-qemu: $q is not installed"; return; }
+    [ -f "$m" ] || return
+    native=$(build/l4lm logits -m "$m" --ids "$ids" -n 4 2>/dev/null)
+    for cpu in Westmere:none max:"AVX2 + F16C"; do
+        want=${cpu#*:} cpu=${cpu%%:*}
+        path=$($q -cpu "$cpu" build/l4lm info -m "$m" 2>/dev/null | sed -n 's/^kernels *//p')
+        got=$($q -cpu "$cpu" build/l4lm logits -m "$m" --ids "$ids" -n 4 2>/dev/null)
+        if [ "$path" = "$want" ] && [ -n "$got" ] && [ "$got" = "$native" ]; then
+            echo "ok kernels-simd-dispatch-qemu-$cpu: picked \"$path\", the same logits"
+        else
+            echo "FAIL kernels-simd-dispatch-qemu-$cpu: picked \"$path\" (want \"$want\"), logits ${got:+differ}${got:-missing}"
+        fi
+    done
+}
+
+# The whole forward pass: l4lm's logits for small models of each kind of
+# weight type, under every variant the CPU runs, must be the same text.
+dispatch_logits() {
+    local t v m out want bad=""
+    [ -x build/l4lm ] && [ -x build/tools/mkgguf ] || return
+    for t in f16 bf16 q8_0 q4_0 q5_1 q4_k_m q6_k; do
+        m="$tmp/$t.gguf"
+        build/tools/mkgguf -o "$m" --type "$t" --n-embd 256 --n-ff 512 --n-layer 2 --n-head 4 \
+            --n-head-kv 2 --n-vocab 300 --ctx 64 --seed 7 >/dev/null 2>&1 || { bad+=" $t:mkgguf"; continue; }
+        want=""
+        for v in none avx2 avxvnni avx512 ""; do
+            out=$(L4LM_SIMD=$v build/l4lm logits -m "$m" --ids "1 20 299 4 50 6" -n 4 --threads 2 2>/dev/null |
+                grep -v '^l4lm: L4LM_SIMD') # variants this CPU lacks run its best
+            [ -n "$out" ] || { bad+=" $t:${v:-default}:no-output"; continue; }
+            [ -z "$want" ] && want=$out
+            [ "$out" = "$want" ] || bad+=" $t:${v:-default}"
+        done
+    done
+    [ -z "$bad" ] && echo "ok kernels-simd-dispatch-logits: 7 weight types, the same logits under every variant" ||
+        echo "FAIL kernels-simd-dispatch-logits: differ or failed:$bad"
+}
+
 case $(uname -m) in
 x86_64)
     variant x86-plain gcc "" ""
@@ -79,6 +168,7 @@ x86_64)
     else
         echo "skip kernels-simd-x86-avxvnni: this CPU has no AVX-VNNI"
     fi
+    dispatch_all
     for need in aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu qemu-aarch64-static:qemu-user-static; do
         command -v "${need%%:*}" >/dev/null || apt-get install -y "${need#*:}" >/dev/null 2>&1
     done

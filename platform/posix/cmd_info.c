@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "internal.h"
 
 static void print_hparams(const l4lm_model *m)
 {
@@ -28,6 +29,7 @@ static void print_hparams(const l4lm_model *m)
            hp->rope == L4LM_ROPE_NEOX ? "neox (pairs half a head apart)"
                                       : "normal (adjacent pairs)");
     printf("output         %s\n", hp->tied_output ? "tied to token_embd" : "own classifier");
+    printf("kernels        %s\n", l4lm_kernels_simd()); /* this build on this CPU (simd.c) */
 }
 
 /* Parse the options and open the model; 0 on success. */

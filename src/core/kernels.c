@@ -76,13 +76,12 @@ static float quantize_q8_0(const float *x, int8_t q[L4LM_QBLOCK], int32_t *sum)
 {
     uint32_t top = 0; /* max |x| as bits, which order like the values; NaN and inf above all */
 #ifdef L4LM_SIMD_QUANT
-    top = l4lm_simd_abs_top(x);
-#else
-    for (int j = 0; j < L4LM_QBLOCK; j++) {
-        uint32_t u = l4lm_f32_bits(x[j]) & 0x7fffffffu;
-        top = u > top ? u : top;
-    }
+    if (!l4lm_simd_abs_top(x, &top))
 #endif
+        for (int j = 0; j < L4LM_QBLOCK; j++) {
+            uint32_t u = l4lm_f32_bits(x[j]) & 0x7fffffffu;
+            top = u > top ? u : top;
+        }
     float amax = l4lm_f32_from_bits(top);
     bool finite = top < 0x7f800000u;
     if (!finite) { /* NaNs do not count */
@@ -97,13 +96,12 @@ static float quantize_q8_0(const float *x, int8_t q[L4LM_QBLOCK], int32_t *sum)
     int32_t s = 0;
     if (finite && id <= FLT_MAX) { /* |x * id| <= 127 (+ rounding): the common, branch-free loop */
 #ifdef L4LM_SIMD_QUANT
-        s = l4lm_simd_round_q(x, id, q);
-#else
-        for (int j = 0; j < L4LM_QBLOCK; j++) {
-            q[j] = (int8_t)round_away(x[j] * id);
-            s += q[j];
-        }
+        if (!l4lm_simd_round_q(x, id, q, &s))
 #endif
+            for (int j = 0; j < L4LM_QBLOCK; j++) {
+                q[j] = (int8_t)round_away(x[j] * id);
+                s += q[j];
+            }
     } else { /* NaN gives 0 and the rest saturates, instead of undefined conversions */
         for (int j = 0; j < L4LM_QBLOCK; j++) {
             float v = x[j] * id;
@@ -413,7 +411,7 @@ const char *l4lm_kernels_simd(void)
 }
 
 /* Rows in tiles of ROW_TILE; within a tile, activations up to L4LM_TILE at
-** a time (at least 2, at most L4LM_ACT_TILE_BYTES of them), so both the
+** a time (at least 2, at most l4lm_simd_act_tile() bytes of them), so both the
 ** weight tile and the activation tile stay in cache. */
 void l4lm_matmul(uint32_t wtype, const void *w, const void *act, size_t act_stride, uint32_t n,
                  float *y, size_t y_stride, uint32_t r0, uint32_t r1, uint32_t n_b)
@@ -424,7 +422,12 @@ void l4lm_matmul(uint32_t wtype, const void *w, const void *act, size_t act_stri
         l4lm_kq_matmul(wtype, w, rb, act, act_stride, n, y, y_stride, r0, r1, n_b);
         return;
     }
-    size_t fit = act_stride ? L4LM_ACT_TILE_BYTES / act_stride : L4LM_TILE;
+#ifdef L4LM_SIMD
+    size_t most = l4lm_simd_act_tile();
+#else
+    size_t most = L4LM_ACT_TILE_BYTES;
+#endif
+    size_t fit = act_stride ? most / act_stride : L4LM_TILE;
     uint32_t tile = fit < 2 ? 2 : fit > L4LM_TILE ? L4LM_TILE : (uint32_t)fit;
     for (uint32_t rt = r0; rt < r1; rt += ROW_TILE) {
         uint32_t re = rt + min_u32(r1 - rt, ROW_TILE);

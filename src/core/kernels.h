@@ -180,7 +180,33 @@ static inline float l4lm_kern_block_min(float lane, int32_t isum, float dw, floa
 float l4lm_kern_finish(uint32_t wtype, const uint8_t *w, const uint8_t *a, uint32_t n,
                        uint32_t done, float *acc);
 
-#if defined(L4LM_SIMD_X86) || defined(L4LM_SIMD_ARM)
+/* A hosted x86_64 build (L4LM_SIMD_DISPATCH, see the Makefile) compiles
+** the SIMD files once per CPU variant, with L4LM_SIMD_VARIANT set to the
+** variant's name, which the defines below append to every entry point;
+** platform/posix/simd.c defines the plain names, each passing its call to
+** the variant picked at start-up. The rest of the core calls the entry
+** points the same way in every build. */
+#ifdef L4LM_SIMD_VARIANT
+#define L4LM_SIMD_NAME2(name, v) name##_##v
+#define L4LM_SIMD_NAME(name, v)  L4LM_SIMD_NAME2(name, v)
+#define l4lm_simd_matmul         L4LM_SIMD_NAME(l4lm_simd_matmul, L4LM_SIMD_VARIANT)
+#define l4lm_simd_kq_rows        L4LM_SIMD_NAME(l4lm_simd_kq_rows, L4LM_SIMD_VARIANT)
+#define l4lm_simd_name           L4LM_SIMD_NAME(l4lm_simd_name, L4LM_SIMD_VARIANT)
+#define l4lm_simd_act_tile       L4LM_SIMD_NAME(l4lm_simd_act_tile, L4LM_SIMD_VARIANT)
+#define l4lm_simd_exp            L4LM_SIMD_NAME(l4lm_simd_exp, L4LM_SIMD_VARIANT)
+#define l4lm_simd_silu_mul       L4LM_SIMD_NAME(l4lm_simd_silu_mul, L4LM_SIMD_VARIANT)
+#define l4lm_simd_abs_top        L4LM_SIMD_NAME(l4lm_simd_abs_top, L4LM_SIMD_VARIANT)
+#define l4lm_simd_round_q        L4LM_SIMD_NAME(l4lm_simd_round_q, L4LM_SIMD_VARIANT)
+#define l4lm_simd_axpy_f16       L4LM_SIMD_NAME(l4lm_simd_axpy_f16, L4LM_SIMD_VARIANT)
+#define l4lm_simd_dots           L4LM_SIMD_NAME(l4lm_simd_dots, L4LM_SIMD_VARIANT)
+#define l4lm_simd_wsum           L4LM_SIMD_NAME(l4lm_simd_wsum, L4LM_SIMD_VARIANT)
+#define l4lm_simd_round_f16      L4LM_SIMD_NAME(l4lm_simd_round_f16, L4LM_SIMD_VARIANT)
+#endif
+#ifdef L4LM_SIMD_DISPATCH
+#define L4LM_SIMD_ANY 1 /* every entry point exists; the portable variant does nothing */
+#endif
+
+#if defined(L4LM_SIMD_X86) || defined(L4LM_SIMD_ARM) || defined(L4LM_SIMD_ANY)
 #define L4LM_SIMD 1
 /* l4lm_matmul for rows r0..r1-1 of w (row_bytes apart) and na <=
 ** L4LM_TILE activation rows; false, with nothing written, for a type it
@@ -191,30 +217,32 @@ bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const 
                       float *y, size_t y_stride, bool ahead);
 /* What the SIMD path uses, for l4lm_kernels_simd. */
 const char *l4lm_simd_name(void);
+/* The bytes of activations one tile of them may take (L4LM_ACT_TILE_BYTES
+** of the variant). */
+size_t l4lm_simd_act_tile(void);
 #endif
 
-#ifdef L4LM_SIMD_X86
+#if defined(L4LM_SIMD_X86) || defined(L4LM_SIMD_ANY)
 #define L4LM_SIMD_EXP 1
 /* l4lm_vec_exp and l4lm_vec_silu_mul for a leading part of the row, the
 ** same bits; return how many elements they did. */
 uint32_t l4lm_simd_exp(float *x, float sub, uint32_t n);
 uint32_t l4lm_simd_silu_mul(float *g, const float *u, uint32_t n);
 /* Quantising a block of 32 activations (kernels.c, quantize_q8_0): the
-** largest |x| as bits, and q = round(x id), halves away from zero, for
-** finite x and id with |x id| <= 127.5; returns the sum of the q. */
+** largest |x| as bits into *top, and q = round(x id), halves away from
+** zero, for finite x and id with |x id| <= 127.5, their sum into *sum.
+** Each returns whether it did it. */
 #define L4LM_SIMD_QUANT 1
-uint32_t l4lm_simd_abs_top(const float *x);
-int32_t l4lm_simd_round_q(const float *x, float id, int8_t *q);
+bool l4lm_simd_abs_top(const float *x, uint32_t *top);
+bool l4lm_simd_round_q(const float *x, float id, int8_t *q, int32_t *sum);
 #endif
 
-#if (defined(L4LM_SIMD_X86) && defined(__F16C__)) || defined(L4LM_SIMD_ARM)
+#if (defined(L4LM_SIMD_X86) && defined(__F16C__)) || defined(L4LM_SIMD_ARM) ||                     \
+    defined(L4LM_SIMD_ANY)
 #define L4LM_SIMD_AXPY_F16 1
 /* l4lm_vec_axpy of an F16 row for a leading part of it (the widening is
 ** exact, then a separate multiply and add); returns how many it did. */
 uint32_t l4lm_simd_axpy_f16(const uint8_t *v, float a, float *out, uint32_t n);
-#endif
-
-#if (defined(L4LM_SIMD_X86) && defined(__F16C__)) || defined(L4LM_SIMD_ARM)
 #define L4LM_SIMD_DOTS 1
 /* l4lm_vec_dots for a leading part of the rows (row_bytes apart) against
 ** x as floats, the same bits as the C path gives each; returns how many
@@ -223,7 +251,7 @@ uint32_t l4lm_simd_dots(uint32_t type, const uint8_t *rows, size_t row_bytes, co
                         uint32_t n, uint32_t n_rows, float *out);
 #endif
 
-#if defined(L4LM_SIMD_X86) && defined(__F16C__)
+#if (defined(L4LM_SIMD_X86) && defined(__F16C__)) || defined(L4LM_SIMD_ANY)
 #define L4LM_SIMD_WSUM 1
 /* l4lm_vec_wsum for a leading part of the columns; returns how many. */
 uint32_t l4lm_simd_wsum(uint32_t type, const uint8_t *rows, size_t row_bytes, const float *a,

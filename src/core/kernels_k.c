@@ -239,7 +239,7 @@ void l4lm_kq_matmul(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act,
             const uint8_t *ab = act + b * st;
             float *yb = y + b * ys;
 #ifdef L4LM_KQ_SIMD
-            if (l4lm_kq_simd_rows(t, w, rb, ab, st, n, na, rt, re, yb, ys, b == 0))
+            if (l4lm_simd_kq_rows(t, w, rb, ab, st, n, na, rt, re, yb, ys, b == 0))
                 continue;
 #endif
             for (uint32_t r = rt; r < re; r++)

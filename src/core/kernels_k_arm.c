@@ -150,7 +150,7 @@ INLINE void rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, si
     }
 }
 
-bool l4lm_kq_simd_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+bool l4lm_simd_kq_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
                        uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
                        bool ahead)
 {

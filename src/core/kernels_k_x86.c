@@ -357,7 +357,7 @@ ROWS(q6_k_prefill, L4LM_TYPE_Q6_K, na)
 typedef void rows_fn(const uint8_t *, size_t, const uint8_t *, size_t, uint32_t, uint32_t, uint32_t,
                      uint32_t, float *, size_t, bool);
 
-bool l4lm_kq_simd_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+bool l4lm_simd_kq_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
                        uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
                        bool ahead)
 {

@@ -441,7 +441,7 @@ static inline int32_t hsum_i32(__m256i v)
     return _mm_cvtsi128_si32(_mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1))));
 }
 
-uint32_t l4lm_simd_abs_top(const float *x)
+bool l4lm_simd_abs_top(const float *x, uint32_t *top)
 {
     const __m256i abs = _mm256_set1_epi32(0x7fffffff);
     __m256i m = _mm256_setzero_si256();
@@ -450,13 +450,14 @@ uint32_t l4lm_simd_abs_top(const float *x)
         m = _mm256_max_epi32(m, _mm256_and_si256(load256((const uint8_t *)(x + 8 * k)), abs));
     __m128i h = _mm_max_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
     h = _mm_max_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
-    return (uint32_t)_mm_cvtsi128_si32(
+    *top = (uint32_t)_mm_cvtsi128_si32(
         _mm_max_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1))));
+    return true;
 }
 
 /* round_away of kernels.c: truncate, then one step away from zero when the
 ** (exact) fraction is a half or more; a true compare is -1. */
-int32_t l4lm_simd_round_q(const float *x, float id, int8_t *q)
+bool l4lm_simd_round_q(const float *x, float id, int8_t *q, int32_t *s)
 {
     const __m256 half = _mm256_set1_ps(0.5f), idv = _mm256_set1_ps(id);
     __m256i r[4], sum = _mm256_setzero_si256();
@@ -475,7 +476,8 @@ int32_t l4lm_simd_round_q(const float *x, float id, int8_t *q)
     __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
     b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256((__m256i *)q, b);
-    return hsum_i32(sum);
+    *s = hsum_i32(sum);
+    return true;
 }
 
 /* --------------------------------------- Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 */
@@ -778,7 +780,9 @@ INLINE void quant_pair(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
 
 const char *l4lm_simd_name(void)
 {
-#if defined(L4LM_VNNI) && defined(__F16C__)
+#if defined(L4LM_VNNI) && defined(__F16C__) && defined(__AVX512F__)
+    return "AVX-512 + VNNI";
+#elif defined(L4LM_VNNI) && defined(__F16C__)
     return "AVX2 + F16C + VNNI";
 #elif defined(__F16C__)
     return "AVX2 + F16C";
