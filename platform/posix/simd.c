@@ -18,11 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* X(variant, entry point) for every entry point of kernels.h. */
-#define ENTRY_POINTS(X, v)                                                                         \
-    X(v, matmul)                                                                                   \
-    X(v, kq_rows) X(v, name) X(v, act_tile) X(v, exp) X(v, silu_mul) X(v, abs_top) X(v, round_q)   \
-        X(v, axpy_f16) X(v, dots) X(v, wsum) X(v, round_f16)
+/* X(variant, entry point) for every entry point of kernels.h (kept from
+** clang-format, which reflows the list differently on every run). */
+// clang-format off
+#define ENTRY_POINTS(X, v) \
+    X(v, matmul) X(v, kq_rows) X(v, name) X(v, act_tile) \
+    X(v, exp) X(v, silu_mul) X(v, abs_top) X(v, round_q) \
+    X(v, axpy_f16) X(v, dots) X(v, wsum) X(v, round_f16)
+// clang-format on
 #define DECLARE(v, e) extern __typeof__(l4lm_simd_##e) l4lm_simd_##e##_##v;
 #define MEMBER(v, e)  __typeof__(l4lm_simd_##e) *e;
 #define POINTER(v, e) .e = l4lm_simd_##e##_##v,
