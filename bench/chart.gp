@@ -9,6 +9,7 @@ set style fill solid 0.8 border -1
 set boxwidth 0.9
 set ylabel "tokens/s"
 set yrange [0:*]
+set offsets 0, 0, graph 0.12, 0 # headroom above the tallest bar for the key
 set grid ytics
 set xtics rotate by -30
 set key top right
