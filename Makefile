@@ -5,23 +5,33 @@ CC      ?= gcc
 BUILD   ?= build
 OPT     ?= -O2
 WARN    := -Wall -Wextra -Wshadow -Wvla -Werror
-# SIMD kernels. The hosted build on an x86_64 host carries every x86 variant
-# of them (SIMD_VARIANTS, each file of SIMD_SRC compiled once per variant
-# with its flags) and platform/posix/simd.c picks the best this CPU runs at
-# start-up; L4LM_SIMD=avx512|avxvnni|avx2|none in the environment picks
-# another. SIMD=flags builds the one variant those flags give instead, as
-# freestanding targets do (SIMD= is the portable C path). SIMD_HOST: the
-# flags of the best variant this host runs (fuzz builds and static checks).
+# SIMD kernels. The hosted build carries every variant of them for its host
+# (SIMD_VARIANTS: each file of SIMD_SRC compiled once per variant, with its
+# flags) and platform/posix/simd.c picks the best this CPU runs at start-up;
+# L4LM_SIMD=VARIANT|none in the environment picks another. SIMD=flags
+# builds the one variant those flags give instead, as freestanding targets
+# do (SIMD= is the portable C path on x86_64). SIMD_HOST: the flags of the
+# best variant this host runs (fuzz builds and static checks).
 SIMD_FLAGS_avx2    := -mavx2 -mf16c -mfma
 SIMD_FLAGS_avxvnni := $(SIMD_FLAGS_avx2) -mavxvnni
 SIMD_FLAGS_avx512  := $(SIMD_FLAGS_avx2) -mavx512f -mavx512vl -mavx512vnni
-SIMD_SRC := src/core/kernels_x86.c src/core/kernels_k_x86.c
-cpu_has   = $(shell grep -qw $(1) /proc/cpuinfo 2>/dev/null && [ "$$(uname -m)" = x86_64 ] && echo y)
+SIMD_FLAGS_dotprod := -march=armv8.2-a+dotprod
+SIMD_FLAGS_neon    :=
+HOST_ARCH := $(shell uname -m)
+cpu_has   = $(shell grep -qw $(1) /proc/cpuinfo 2>/dev/null && echo y)
+ifeq ($(HOST_ARCH),x86_64)
 SIMD_HOST := $(if $(and $(call cpu_has,avx2),$(call cpu_has,f16c),$(call cpu_has,fma)),\
                $(if $(and $(call cpu_has,avx512_vnni),$(call cpu_has,avx512vl)),$(SIMD_FLAGS_avx512),\
                $(if $(call cpu_has,avx_vnni),$(SIMD_FLAGS_avxvnni),$(SIMD_FLAGS_avx2))))
-ifeq ($(origin SIMD)$(shell uname -m),undefinedx86_64)
-SIMD_VARIANTS := avx512 avxvnni avx2
+HOST_VARIANTS := avx512 avxvnni avx2
+SIMD_SRC := src/core/kernels_x86.c src/core/kernels_k_x86.c
+else ifeq ($(HOST_ARCH),aarch64)
+SIMD_HOST := $(if $(call cpu_has,asimddp),$(SIMD_FLAGS_dotprod))
+HOST_VARIANTS := dotprod neon
+SIMD_SRC := src/core/kernels_arm.c src/core/kernels_k_arm.c
+endif
+ifeq ($(origin SIMD),undefined)
+SIMD_VARIANTS := $(HOST_VARIANTS)
 SIMD :=
 endif
 # The core is freestanding: only the compiler's own headers.

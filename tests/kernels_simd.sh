@@ -8,10 +8,12 @@
 # (natively on aarch64, else under qemu-aarch64 when the cross compiler and
 # qemu are installed). Every build must pass and print the same hash of its
 # dot results: the same bits on every path, whichever one the main build
-# picked. On x86_64 the main build (build/, from `make`) carries the x86
-# variants itself and picks one at start-up: each it can run here, forced
-# with L4LM_SIMD, and none must give the same hashes again, and left to
-# itself it must pick the best.
+# picked. The hosted build carries its host's variants and picks one at
+# start-up (platform/posix/simd.c): on x86_64 the main build (build/, from
+# `make`) under each variant this CPU runs, forced with L4LM_SIMD, and none
+# must give the same hashes again, left to itself pick the best, and under
+# qemu-x86_64 pick what the emulated CPU has; the aarch64 hosted choice is
+# built the Makefile's way and run under qemu-aarch64 on two CPUs.
 cd "$(dirname "$0")/.." || exit 1
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
@@ -23,64 +25,91 @@ done
 SRC+="math types util"
 hashes=()
 
-variant() { # label, compiler, runner (may be empty), core flags, link flags
-    local label=$1 cc=$2 run=$3 flags=$4 ldflags=$5 dir="$tmp/$1" inc out f
-    mkdir -p "$dir"
+# Compiles the kernels' modules into $dir: every one with the core flags,
+# or, with variants given, kernels_arm/kernels_k_arm once per variant (as
+# the Makefile's hosted aarch64 build does) and platform/posix/simd.c.
+compile() { # label, compiler, core flags, dir, [variant:flags ...]
+    local label=$1 cc=$2 flags=$3 dir=$4 inc f v
+    shift 4
     inc=$($cc -print-file-name=include)
+    local core="-std=c11 -O2 -ffreestanding -fno-math-errno -ffp-contract=off -nostdinc -isystem $inc"
+    core+=" -Iinclude -Isrc/core -Wall -Wextra -Wshadow -Wvla -Werror"
     for f in $SRC; do
-        # shellcheck disable=SC2086 # flag lists are meant to split
-        if ! $cc -std=c11 -O2 $flags -ffreestanding -fno-math-errno -ffp-contract=off -nostdinc \
-            -isystem "$inc" -Iinclude -Isrc/core -Wall -Wextra -Wshadow -Wvla -Werror \
-            -c "src/core/$f.c" -o "$dir/$f.o" 2>"$dir/err"; then
-            echo "FAIL kernels-simd-$label: src/core/$f.c does not build:"; head -5 "$dir/err"
-            return
-        fi
+        if [ $# -gt 0 ] && { [ "$f" = kernels_arm ] || [ "$f" = kernels_k_arm ]; }; then
+            for v in "$@"; do
+                # shellcheck disable=SC2086 # flag lists are meant to split
+                $cc $core $flags ${v#*:} -DL4LM_SIMD_VARIANT="${v%%:*}" -c "src/core/$f.c" \
+                    -o "$dir/$f-${v%%:*}.o" 2>"$dir/err" || break
+            done
+        else
+            # shellcheck disable=SC2086
+            $cc $core $flags -c "src/core/$f.c" -o "$dir/$f.o" 2>"$dir/err"
+        fi || { echo "FAIL kernels-simd-$label: src/core/$f.c does not build:"; head -5 "$dir/err"; return 1; }
     done
-    # Each test program of the kernels; the build's hash joins theirs.
-    local prog fails path hash all=""
+    # shellcheck disable=SC2086
+    if [ $# -gt 0 ] && ! $cc -std=gnu11 -O2 $flags -Iinclude -Isrc/core -Werror -c \
+        platform/posix/simd.c -o "$dir/simd.o" 2>"$dir/err"; then
+        echo "FAIL kernels-simd-$label: platform/posix/simd.c does not build:"; head -5 "$dir/err"
+        return 1
+    fi
+}
+
+# Links each test program of the kernels in $dir and runs it (runner may be
+# empty, env: NAME=VALUE for it); the build's hash joins theirs.
+check() { # label, compiler, runner, link flags, dir, env
+    local label=$1 cc=$2 run=$3 ldflags=$4 dir=$5 env=$6 prog out fails path hash all=""
     for prog in test_kernels test_kquant; do
         # shellcheck disable=SC2086
-        if ! $cc -std=gnu11 -O2 -ffp-contract=off -Iinclude -Isrc/core -Itests tests/$prog.c \
-            "$dir"/*.o -lm $ldflags -o "$dir/$prog" 2>"$dir/err"; then
+        if [ ! -x "$dir/$prog" ] && ! $cc -std=gnu11 -O2 -ffp-contract=off -Iinclude -Isrc/core \
+            -Itests tests/$prog.c "$dir"/*.o -lm $ldflags -o "$dir/$prog" 2>"$dir/err"; then
             echo "FAIL kernels-simd-$label: tests/$prog.c does not link:"; head -5 "$dir/err"
-            return
+            return 1
         fi
         # --asan: the short run, the same for every build, so the hashes compare
-        out=$($run "$dir/$prog" --asan 2>&1)
-        fails=$(printf '%s\n' "$out" | grep '^FAIL')
+        # shellcheck disable=SC2086
+        out=$(env $env $run "$dir/$prog" --asan 2>&1)
+        fails=$(printf '%s\n' "$out" | grep -E '^FAIL|^l4lm: L4LM_SIMD')
         path=$(printf '%s\n' "$out" | sed -n 's/^# SIMD path of the kernels: //p')
         hash=$(printf '%s\n' "$out" | sed -n 's/^# hash of all dot results: \([0-9a-f]*\).*/\1/p')
         if [ -n "$fails" ] || [ -z "$hash" ]; then
             echo "FAIL kernels-simd-$label: $prog failed:"
             printf '%s\n' "${fails:-$(printf '%s\n' "$out" | tail -3)}" | head -5
-            return
+            return 1
         fi
         all="$all${all:+-}$hash"
     done
     echo "ok kernels-simd-$label: path \"$path\", hash $all"
     hashes+=("$label=$all")
+    picked=$path
+}
+
+variant() { # label, compiler, runner (may be empty), core flags, link flags
+    mkdir -p "$tmp/$1"
+    compile "$1" "$2" "$4" "$tmp/$1" && check "$1" "$2" "$3" "$5" "$tmp/$1" ""
+}
+
+# The hosted aarch64 build's run-time choice, built as the Makefile builds
+# it, on the CPUs qemu offers: cortex-a53 (no sdot) must get neon, max
+# dotprod; L4LM_SIMD picks either, or none.
+arm_dispatch() { # compiler, qemu
+    local dir="$tmp/arm-dispatch" cpu want
+    mkdir -p "$dir"
+    compile arm-dispatch "$1" -DL4LM_SIMD_DISPATCH "$dir" neon: dotprod:-march=armv8.2-a+dotprod ||
+        return
+    for cpu in cortex-a53:NEON max:"NEON + dotprod"; do
+        want=${cpu#*:} cpu=${cpu%%:*}
+        check "arm-dispatch-$cpu" "$1" "$2 -cpu $cpu" -static "$dir" "" &&
+            { [ "$picked" = "$want" ] || echo "FAIL kernels-simd-arm-dispatch-$cpu: picked \"$picked\", want \"$want\""; }
+    done
+    check arm-dispatch-max-neon "$1" "$2 -cpu max" -static "$dir" L4LM_SIMD=neon
+    check arm-dispatch-max-none "$1" "$2 -cpu max" -static "$dir" L4LM_SIMD=none
 }
 
 has() { grep -qw "$1" /proc/cpuinfo; }
 
 # The test programs of the main build under L4LM_SIMD=$2 (empty: its own choice).
 dispatch() { # label, L4LM_SIMD value
-    local prog out fails path="" hash all=""
-    for prog in test_kernels test_kquant; do
-        out=$(L4LM_SIMD=$2 "build/tests/$prog" --asan 2>&1)
-        fails=$(printf '%s\n' "$out" | grep -E '^FAIL|^l4lm: L4LM_SIMD')
-        path=$(printf '%s\n' "$out" | sed -n 's/^# SIMD path of the kernels: //p')
-        hash=$(printf '%s\n' "$out" | sed -n 's/^# hash of all dot results: \([0-9a-f]*\).*/\1/p')
-        if [ -n "$fails" ] || [ -z "$hash" ]; then
-            echo "FAIL kernels-simd-$1: $prog failed:"
-            printf '%s\n' "${fails:-$(printf '%s\n' "$out" | tail -3)}" | head -5
-            return 1
-        fi
-        all="$all${all:+-}$hash"
-    done
-    echo "ok kernels-simd-$1: path \"$path\", hash $all"
-    hashes+=("$1=$all")
-    picked=$path
+    check "$1" cc "" "" build/tests "L4LM_SIMD=$2"
 }
 
 dispatch_all() {
@@ -176,6 +205,7 @@ x86_64)
         variant arm-neon aarch64-linux-gnu-gcc "qemu-aarch64-static -cpu max" "" "-static"
         variant arm-neon-dotprod aarch64-linux-gnu-gcc "qemu-aarch64-static -cpu max" \
             "-march=armv8.2-a+dotprod" "-static"
+        arm_dispatch aarch64-linux-gnu-gcc qemu-aarch64-static
     else
         echo "skip kernels-simd-arm: needs aarch64-linux-gnu-gcc and qemu-aarch64-static"
     fi
