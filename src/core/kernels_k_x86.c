@@ -31,8 +31,8 @@
 #else
 #define KQ_TILE 4
 #endif
-#define LANES   L4LM_KQ_LANES
-#define UNROLL  _Pragma("GCC unroll 8")
+#define LANES  L4LM_KQ_LANES
+#define UNROLL _Pragma("GCC unroll 8")
 
 /* acc + the pairwise products of the int16 lanes of p and s (exact: the
 ** callers keep every product pair far from int32's limits). */
