@@ -107,13 +107,24 @@ arm_dispatch() { # compiler, qemu
 
 has() { grep -qw "$1" /proc/cpuinfo; }
 
-# The test programs of the main build under L4LM_SIMD=$2 (empty: its own choice).
+# The test programs of the main build under L4LM_SIMD=$2 (empty: its own
+# choice), and its tests of the SIMD helpers (attention's dots and sums,
+# exp, SwiGLU) against their C, which have no hash to compare.
 dispatch() { # label, L4LM_SIMD value
-    check "$1" cc "" "" build/tests "L4LM_SIMD=$2"
+    check "$1" cc "" "" build/tests "L4LM_SIMD=$2" || return
+    local out
+    out=$(L4LM_SIMD=$2 build/tests/test_prefill_kernels 2>&1)
+    if printf '%s\n' "$out" | grep -q '^FAIL' || ! printf '%s\n' "$out" | grep -q '^ok'; then
+        echo "FAIL kernels-simd-$1-helpers: test_prefill_kernels:"
+        printf '%s\n' "$out" | grep -v '^ok' | head -5
+        return 1
+    fi
+    echo "ok kernels-simd-$1-helpers: $(printf '%s\n' "$out" | grep -c '^ok') checks of test_prefill_kernels"
 }
 
 dispatch_all() {
     if [ ! -x build/tests/test_kernels ] || [ ! -x build/tests/test_kquant ] ||
+        [ ! -x build/tests/test_prefill_kernels ] ||
         ! L4LM_SIMD=none build/tests/test_kernels --asan | grep -q '^# SIMD path of the kernels: none'; then
         echo "skip kernels-simd-dispatch: build/ is not a build with run-time dispatch (make first)"
         return
