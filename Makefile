@@ -24,7 +24,7 @@ SIMD_HOST := $(if $(and $(call cpu_has,avx2),$(call cpu_has,f16c),$(call cpu_has
                $(if $(and $(call cpu_has,avx512_vnni),$(call cpu_has,avx512vl)),$(SIMD_FLAGS_avx512),\
                $(if $(call cpu_has,avx_vnni),$(SIMD_FLAGS_avxvnni),$(SIMD_FLAGS_avx2))))
 HOST_VARIANTS := avx512 avxvnni avx2
-SIMD_SRC := src/core/kernels_x86.c src/core/kernels_k_x86.c
+SIMD_SRC := src/core/kernels_x86.c src/core/kernels_x86_vec.c src/core/kernels_k_x86.c
 else ifeq ($(HOST_ARCH),aarch64)
 SIMD_HOST := $(if $(call cpu_has,asimddp),$(SIMD_FLAGS_dotprod))
 HOST_VARIANTS := dotprod neon

@@ -9,8 +9,9 @@
 ** Each pass unpacks 8 blocks of one weight row once and dots them with up to
 ** L4LM_TILE activation rows (prefill), or with one (decode); with AVX-512's
 ** 32 registers, prefill's quantised passes take two weight rows at once.
-** Attention's helpers, the exp of softmax and SwiGLU and the quantising of
-** activations are here too, each the same bits as kernels.c's C.
+** Attention's helpers (float dots and weighted sums) and the F16 rounding
+** of activations are here too, each the same bits as kernels.c's C; the
+** element-wise helpers are in kernels_x86_vec.c.
 */
 #include "kernels.h"
 
@@ -352,133 +353,6 @@ uint32_t l4lm_simd_wsum(uint32_t t, const uint8_t *rows, size_t rb, const float 
     return 0;
 }
 #endif
-
-/* ------------------------------------------------------------ exp */
-
-/* math.c's constants: ln2/32 in two parts, and 32/ln2. */
-#define LN2_32_HI  0x1.62e42fefa4000p-6
-#define LN2_32_LO  (-0x1.8432a1b0e2634p-48)
-#define INV_LN2_32 0x1.71547652b82fep+5
-
-/* e^z of 4 doubles in [-104, 88], rounded to float: math.c's exp_d, the
-** same double operations in the same order, so the same bits. */
-static inline __m128 exp4(__m256d z, const double *tab)
-{
-    __m256d t = _mm256_mul_pd(z, _mm256_set1_pd(INV_LN2_32));
-    __m256d neg = _mm256_cmp_pd(t, _mm256_setzero_pd(), _CMP_LT_OQ);
-    __m256d half = _mm256_blendv_pd(_mm256_set1_pd(0.5), _mm256_set1_pd(-0.5), neg);
-    __m128i k = _mm256_cvttpd_epi32(_mm256_add_pd(t, half)); /* t +- 0.5, truncated */
-    __m256d kd = _mm256_cvtepi32_pd(k);
-    __m256d r = _mm256_sub_pd(_mm256_sub_pd(z, _mm256_mul_pd(kd, _mm256_set1_pd(LN2_32_HI))),
-                              _mm256_mul_pd(kd, _mm256_set1_pd(LN2_32_LO)));
-    __m128i j = _mm_and_si128(k, _mm_set1_epi32(31));
-    __m128i m = _mm_srai_epi32(_mm_sub_epi32(k, j), 5); /* (k - j) / 32, exact */
-    const double c[] = {1.0 / 120, 1.0 / 24, 1.0 / 6, 1.0 / 2, 1, 1};
-    __m256d p = _mm256_set1_pd(1.0 / 720);
-    for (int i = 0; i < 6; i++)
-        p = _mm256_add_pd(_mm256_set1_pd(c[i]), _mm256_mul_pd(r, p));
-    __m256i e =
-        _mm256_slli_epi64(_mm256_cvtepi32_epi64(_mm_add_epi32(m, _mm_set1_epi32(1023))), 52);
-    __m256d v =
-        _mm256_mul_pd(_mm256_mul_pd(_mm256_i32gather_pd(tab, j, 8), p), _mm256_castsi256_pd(e));
-    return _mm256_cvtpd_ps(v);
-}
-
-/* l4lm_expf of 8 floats, where all lie in [-104, 88] (*ok), where the
-** scalar code computes nothing different; false otherwise (NaN included). */
-static inline __m256 exp8(__m256 z, const double *tab, bool *ok)
-{
-    __m256 in = _mm256_and_ps(_mm256_cmp_ps(z, _mm256_set1_ps(-104.0f), _CMP_GE_OQ),
-                              _mm256_cmp_ps(z, _mm256_set1_ps(88.0f), _CMP_LE_OQ));
-    *ok = _mm256_movemask_ps(in) == 0xff;
-    __m128 lo = exp4(_mm256_cvtps_pd(_mm256_castps256_ps128(z)), tab);
-    __m128 hi = exp4(_mm256_cvtps_pd(_mm256_extractf128_ps(z, 1)), tab);
-    return _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
-}
-
-/* Both leave 8 with a value out of exp8's range (rare) to l4lm_expf. */
-uint32_t l4lm_simd_exp(float *x, float sub, uint32_t n)
-{
-    const double *tab = l4lm_exp2_j32();
-    uint32_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        bool ok;
-        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(sub)), tab, &ok);
-        if (ok)
-            _mm256_storeu_ps(x + i, e);
-        else
-            for (uint32_t k = i; k < i + 8; k++)
-                x[k] = l4lm_expf(x[k] - sub);
-    }
-    return i;
-}
-
-uint32_t l4lm_simd_silu_mul(float *g, const float *u, uint32_t n)
-{
-    const double *tab = l4lm_exp2_j32();
-    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MIN));
-    uint32_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        bool ok;
-        __m256 gv = _mm256_loadu_ps(g + i);
-        __m256 e = exp8(_mm256_xor_ps(gv, sign), tab, &ok);
-        __m256 y = _mm256_div_ps(gv, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
-        if (ok)
-            _mm256_storeu_ps(g + i, _mm256_mul_ps(y, _mm256_loadu_ps(u + i)));
-        else
-            for (uint32_t k = i; k < i + 8; k++)
-                g[k] = g[k] / (1.0f + l4lm_expf(-g[k])) * u[k];
-    }
-    return i;
-}
-
-/* ------------------------------------------------ quantising activations */
-
-static inline int32_t hsum_i32(__m256i v)
-{
-    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
-    return _mm_cvtsi128_si32(_mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1))));
-}
-
-bool l4lm_simd_abs_top(const float *x, uint32_t *top)
-{
-    const __m256i abs = _mm256_set1_epi32(0x7fffffff);
-    __m256i m = _mm256_setzero_si256();
-    UNROLL
-    for (int k = 0; k < 4; k++) /* sign cleared, the bits compare as signed ints */
-        m = _mm256_max_epi32(m, _mm256_and_si256(load256((const uint8_t *)(x + 8 * k)), abs));
-    __m128i h = _mm_max_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
-    h = _mm_max_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
-    *top = (uint32_t)_mm_cvtsi128_si32(
-        _mm_max_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1))));
-    return true;
-}
-
-/* round_away of kernels.c: truncate, then one step away from zero when the
-** (exact) fraction is a half or more; a true compare is -1. */
-bool l4lm_simd_round_q(const float *x, float id, int8_t *q, int32_t *s)
-{
-    const __m256 half = _mm256_set1_ps(0.5f), idv = _mm256_set1_ps(id);
-    __m256i r[4], sum = _mm256_setzero_si256();
-    UNROLL
-    for (int k = 0; k < 4; k++) {
-        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), idv);
-        __m256i t = _mm256_cvttps_epi32(v);
-        __m256 frac = _mm256_sub_ps(v, _mm256_cvtepi32_ps(t));
-        t = _mm256_sub_epi32(t, _mm256_castps_si256(_mm256_cmp_ps(frac, half, _CMP_GE_OQ)));
-        t = _mm256_add_epi32(t, _mm256_castps_si256(_mm256_cmp_ps(
-                                    frac, _mm256_sub_ps(_mm256_setzero_ps(), half), _CMP_LE_OQ)));
-        r[k] = t;
-        sum = _mm256_add_epi32(sum, t);
-    }
-    /* the packs work within 128-bit halves: 32-bit groups come out 0 2 4 6 1 3 5 7 */
-    __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
-    b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256((__m256i *)q, b);
-    *s = hsum_i32(sum);
-    return true;
-}
 
 /* --------------------------------------- Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 */
 
