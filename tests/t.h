@@ -81,4 +81,22 @@ static inline uint32_t t_xorshift(uint64_t *s)
     return (uint32_t)(*s >> 16);
 }
 
+/* FNV-1a over the bits of every result a kernel test computes, printed at
+** the end so builds and CPUs can be compared (tests/kernels_simd.sh). */
+static uint64_t t_hash __attribute__((unused)) = 0xcbf29ce484222325ull;
+
+static inline void t_hash_float(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    for (int i = 0; i < 4; i++)
+        t_hash = (t_hash ^ ((u >> (8 * i)) & 255)) * 0x100000001b3ull;
+}
+
+static inline void t_print_hash(void)
+{
+    printf("# hash of all dot results: %016llx (equal on every CPU and build)\n",
+           (unsigned long long)t_hash);
+}
+
 #endif

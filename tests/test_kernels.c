@@ -226,16 +226,6 @@ typedef struct {
     int simd_diff, sub_diff, act_diff, deq_diff;
 } result;
 
-/* FNV-1a over every result, printed so runs on different CPUs can be compared. */
-static uint64_t hash = 0xcbf29ce484222325ull;
-static void hash_float(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    for (int i = 0; i < 4; i++)
-        hash = (hash ^ ((u >> (8 * i)) & 255)) * 0x100000001b3ull;
-}
-
 /* Bound on |a_i - x_i| from converting activation x (block amax) to the partner. */
 static double act_err(uint32_t t, float x, float amax)
 {
@@ -336,7 +326,7 @@ static void check_type(uint32_t t, uint32_t n, uint32_t rows, result *res)
         res->partner_ratio = fmax(res->partner_ratio, pr / (n / 32.0 + 8));
         res->exact_ratio = fmax(res->exact_ratio, er);
         res->simd_diff += memcmp(&got, &(float){l4lm_vec_dot_plain(t, row, act, n)}, 4) != 0;
-        hash_float(got);
+        t_hash_float(got);
         res->dots++;
     }
 
@@ -625,7 +615,6 @@ int main(int argc, char **argv)
     test_edges();
     test_f16_round();
     test_axpy();
-    printf("# hash of all dot results: %016llx (equal on every CPU and build)\n",
-           (unsigned long long)hash);
+    t_print_hash();
     T_EXIT();
 }
