@@ -10,13 +10,14 @@ skip_all() { echo "skip llamacpp: $1"; exit 0; }
 command -v node >/dev/null || skip_all "node not installed"
 command -v npm >/dev/null || skip_all "npm not installed"
 
-# Install once. `npm ci` refuses the lock file when the registry cannot serve
-# some other-platform optional packages (they are then absent from the lock);
-# `npm install --no-save` installs exactly the locked versions instead.
+# Install once, exactly the locked versions. When `npm ci` fails its own
+# errors are shown and every case is skipped (no fallback that could install
+# something else). The lock lists all of node-llama-cpp's optional platform
+# packages (.npmrc omits them from installs): without them `npm ci` refuses it.
 if [ ! -d "$dir/node_modules/node-llama-cpp" ]; then
-    if ! (cd "$dir" && npm ci >/dev/null 2>&1); then
-        log=$(cd "$dir" && npm install --no-save --prefer-offline 2>&1) ||
-            skip_all "npm install failed: $(printf '%s\n' "$log" | grep -m1 'error code')"
+    if ! log=$(cd "$dir" && npm ci 2>&1); then
+        printf '%s\n' "$log" | grep -m20 'npm error' >&2
+        skip_all "npm ci failed in $dir (its errors are above)"
     fi
 fi
 
