@@ -5,7 +5,8 @@
 ** header fields (counts, lengths, types, offsets, dims); the llama2.c
 ** checkpoint and tokenizer.bin likewise. Each copy sits in an exact-size
 ** heap block (ASan catches any read past it). Every open must either fail
-** with a status or give a model that plans, runs and samples cleanly.
+** with a status, repeated in m.err.status with a non-empty m.err.what, or
+** give a model that plans, runs and samples cleanly.
 */
 #include "l4lm.h"
 #include "t.h"
@@ -22,6 +23,8 @@ static uint64_t next_rand(void)
 typedef struct tally {
     long opened, refused, ran;
     long by_status[L4LM_STATUS_COUNT];
+    long silent;     /* refusals without a proper status and message */
+    char first[160]; /* the first of them, described */
 } tally;
 
 /* Use a model the way a program would; any crash or overread fails the test. */
@@ -54,9 +57,32 @@ static void exercise(const l4lm_model *m, tally *t)
     free(arena);
 }
 
+/*
+** A refused open must say why: a known status, the same status in m->err,
+** and a non-empty, terminated message (what a program prints to its user).
+*/
+static void check_error(const l4lm_model *m, l4lm_status st, size_t n, tally *t)
+{
+    const char *text = l4lm_strerror(st);
+    const char *what = m->err.what;
+    const char *why = NULL;
+    if ((int)st <= 0 || (int)st >= L4LM_STATUS_COUNT || !text || !text[0])
+        why = "an unknown status";
+    else if (m->err.status != st)
+        why = "err.status differs from the returned status";
+    else if (!memchr(what, 0, sizeof m->err.what))
+        why = "err.what is not terminated";
+    else if (!what[0])
+        why = "err.what is empty";
+    if (!why)
+        return;
+    if (!t->silent++)
+        snprintf(t->first, sizeof t->first, "%zu-byte file: status %d, %s", n, (int)st, why);
+}
+
 /* Open a copy of bytes[0..n) in an exact-size heap block. */
-static void try_open(const unsigned char *bytes, size_t n, const unsigned char *tok,
-                     size_t tok_n, tally *t)
+static void try_open(const unsigned char *bytes, size_t n, const unsigned char *tok, size_t tok_n,
+                     tally *t)
 {
     unsigned char *copy = malloc(n ? n : 1);
     memcpy(copy, bytes, n);
@@ -64,13 +90,13 @@ static void try_open(const unsigned char *bytes, size_t n, const unsigned char *
     if (tok)
         memcpy(tcopy, tok, tok_n);
     l4lm_model m;
+    memset(&m, 0xa5, sizeof m); /* so a field the open leaves unset shows */
     l4lm_status st = l4lm_model_open(&m, copy, n, tcopy, tok_n);
     if (st) {
         t->refused++;
         if (st < L4LM_STATUS_COUNT)
             t->by_status[st]++;
-        if (!l4lm_strerror(st) || !m.err.what[0])
-            T_FAIL("badinput error text", "status %d without a message", st);
+        check_error(&m, st, n, t);
     } else {
         t->opened++;
         exercise(&m, t);
@@ -82,9 +108,27 @@ static void try_open(const unsigned char *bytes, size_t n, const unsigned char *
 /* Overwrite 1, 2, 4 or 8 bytes at off with a random or extreme value. */
 static void corrupt(unsigned char *p, size_t size, size_t off)
 {
-    static const uint64_t extremes[] = {0, 1, 2, 3, 4, 5, 12, 13, 31, 32, 33, 64, 0x7f, 0x80,
-                                        0xff, 0xffff, 0x7fffffff, 0x80000000u, 0xffffffffu,
-                                        0x100000000ull, 0x7fffffffffffffffull,
+    static const uint64_t extremes[] = {0,
+                                        1,
+                                        2,
+                                        3,
+                                        4,
+                                        5,
+                                        12,
+                                        13,
+                                        31,
+                                        32,
+                                        33,
+                                        64,
+                                        0x7f,
+                                        0x80,
+                                        0xff,
+                                        0xffff,
+                                        0x7fffffff,
+                                        0x80000000u,
+                                        0xffffffffu,
+                                        0x100000000ull,
+                                        0x7fffffffffffffffull,
                                         0xffffffffffffffffull};
     size_t width = (size_t)1 << (next_rand() % 4);
     uint64_t v = next_rand() % 3 ? extremes[next_rand() % (sizeof extremes / 8)] : next_rand();
@@ -92,9 +136,8 @@ static void corrupt(unsigned char *p, size_t size, size_t off)
         p[off + i] = (unsigned char)(v >> (8 * i));
 }
 
-static void fuzz_file(const char *label, const unsigned char *orig, size_t size,
-                      size_t header_end, const unsigned char *tok, size_t tok_n, long rounds,
-                      int corrupt_tok)
+static void fuzz_file(const char *label, const unsigned char *orig, size_t size, size_t header_end,
+                      const unsigned char *tok, size_t tok_n, long rounds, int corrupt_tok)
 {
     tally t = {0};
     unsigned char *work = malloc(size), *twork = tok ? malloc(tok_n) : NULL;
@@ -123,6 +166,9 @@ static void fuzz_file(const char *label, const unsigned char *orig, size_t size,
     }
     snprintf(name, sizeof name, "badinput %s corrupted", label);
     T_OK(name);
+    snprintf(name, sizeof name, "badinput %s refusals explained", label);
+    T_CHECK(name, t.refused > 0 && t.silent == 0, "%ld of %ld refusals lack a status/message (%s)",
+            t.silent, t.refused, t.silent ? t.first : "none refused");
     printf("  %s: %ld opens refused, %ld opened (%ld ran a session); statuses:", label, t.refused,
            t.opened, t.ran);
     for (int s = 1; s < L4LM_STATUS_COUNT; s++)
