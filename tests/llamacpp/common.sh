@@ -16,7 +16,7 @@ command -v npm >/dev/null || skip_all "npm not installed"
 # packages (.npmrc omits them from installs): without them `npm ci` refuses it.
 if [ ! -d "$dir/node_modules/node-llama-cpp" ]; then
     if ! log=$(cd "$dir" && npm ci 2>&1); then
-        printf '%s\n' "$log" | grep -m20 'npm error' >&2
+        printf '%s\n' "$log" | grep 'npm error' | sed '/npm error Usage:/,$d' | head -20 >&2
         skip_all "npm ci failed in $dir (its errors are above)"
     fi
 fi
