@@ -272,6 +272,11 @@ l4lm_status l4lm_serve_client_init(l4lm_server *s, uint32_t i, void *session, vo
                                    size_t work_size);
 /* Zero the region (64-byte aligned), write its header; client i is then served. */
 l4lm_status l4lm_serve_attach(l4lm_server *s, uint32_t i, void *region, size_t size);
+/* The same for a region known to be all zero (a fresh memfd): no page is written but the header's.
+ */
+l4lm_status l4lm_serve_attach_zeroed(l4lm_server *s, uint32_t i, void *region, size_t size);
+/* Client i has a request in progress. */
+bool l4lm_serve_busy(const l4lm_server *s, uint32_t i);
 /* Stop touching client i's region (its request, if any, is dropped). */
 void l4lm_serve_detach(l4lm_server *s, uint32_t i);
 /*

@@ -243,6 +243,13 @@ char *l4lm_cli_prompt(const l4lm_cli_opts *o, size_t *len)
     return text;
 }
 
+size_t l4lm_cli_token_cap(size_t len)
+{
+    /* a byte becomes at most 3 ids (a space as the byte tokens of "\xe2\x96\x81"; a bad
+    ** byte as the 3 characters of U+FFFD in byte-level BPE), + prefix, BOS, EOS */
+    return 3 * (len + 1) + 2;
+}
+
 /* Tokenize the prompt into a malloc'd array; NULL after printing why. */
 int32_t *l4lm_cli_tokens(l4lm_cli_ctx *c, const l4lm_cli_opts *o, size_t *n)
 {
@@ -250,9 +257,7 @@ int32_t *l4lm_cli_tokens(l4lm_cli_ctx *c, const l4lm_cli_opts *o, size_t *n)
     char *text = l4lm_cli_prompt(o, &len);
     if (!text)
         return NULL;
-    /* a byte becomes at most 3 ids (a space as the byte tokens of "\xe2\x96\x81"; a bad
-    ** byte as the 3 characters of U+FFFD in byte-level BPE), + prefix, BOS, EOS */
-    size_t cap = 3 * (len + 1) + 2;
+    size_t cap = l4lm_cli_token_cap(len);
     uint32_t flags = (o->no_bos ? 0 : L4LM_TOK_BOS) | (o->special ? L4LM_TOK_SPECIAL : 0);
     int32_t *ids = malloc(cap * sizeof *ids);
     l4lm_status st = ids ? l4lm_tokenize(c->s, text, len, flags, ids, cap, n) : L4LM_E_ARG;

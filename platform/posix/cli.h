@@ -34,6 +34,8 @@ int l4lm_cli_session(l4lm_cli_ctx *c, const l4lm_cli_opts *o);
 void l4lm_cli_close(l4lm_cli_ctx *c);
 char *l4lm_cli_prompt(const l4lm_cli_opts *o, size_t *len);
 int32_t *l4lm_cli_tokens(l4lm_cli_ctx *c, const l4lm_cli_opts *o, size_t *n);
+/* The ids l4lm_tokenize may write for len bytes of text (every front end sizes its buffer so). */
+size_t l4lm_cli_token_cap(size_t len);
 double l4lm_cli_now(void);
 /* Parse a decimal whole number in [lo, hi]; prints why and returns -1 if it is not one. */
 int l4lm_cli_whole(const char *name, const char *val, long lo, long hi, long *out);

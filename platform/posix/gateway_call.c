@@ -130,10 +130,11 @@ static bool token_id(const cJSON *x, int32_t *id)
 */
 static bool push_chunk(gw_call *c, const cJSON *ids, const char *text, size_t len)
 {
-    int n = cJSON_IsArray(ids) ? cJSON_GetArraySize(ids) : 0;
+    /* walked by its links: cJSON_GetArrayItem(ids, i) walks from the start each time */
+    const cJSON *last = cJSON_IsArray(ids) ? ids->child : NULL;
     int32_t id = -1;
-    for (int i = 0; i + 1 < n; i++)
-        if (!token_id(cJSON_GetArrayItem(ids, i), &id) || !push(c, id, "", 0))
+    for (; last && last->next; last = last->next)
+        if (!token_id(last, &id) || !push(c, id, "", 0))
             return false;
     while (len > L4LM_SHM_TEXT_CAP) {
         size_t cut = L4LM_SHM_TEXT_CAP;
@@ -145,9 +146,9 @@ static bool push_chunk(gw_call *c, const cJSON *ids, const char *text, size_t le
         len -= cut;
     }
     id = -1;
-    if (n && !token_id(cJSON_GetArrayItem(ids, n - 1), &id))
+    if (last && !token_id(last, &id))
         return false;
-    if (!n && !len)
+    if (!last && !len)
         return true; /* e.g. the final chunk that only says why it finished */
     return push(c, id, text, (uint32_t)len);
 }
@@ -160,7 +161,8 @@ static void on_event(gw_call *c, const char *data, size_t n)
         return;
     }
     cJSON *j = cJSON_ParseWithLength(data, n);
-    const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "choices"), 0);
+    const cJSON *choices = cJSON_GetObjectItemCaseSensitive(j, "choices");
+    const cJSON *ch = cJSON_IsArray(choices) ? choices->child : NULL;
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(ch, "text");
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(ch, "tokens");

@@ -19,6 +19,7 @@
 #define HTTP_MAX_STOPS       4   /* stop strings per request (as OpenAI) */
 #define HTTP_MAX_STOP_BYTES  256 /* bytes of one stop string */
 #define HTTP_MAX_STOP_TOKENS 4   /* chat: end-of-turn token ids */
+#define HTTP_JSON_MAX_DEPTH  32  /* nesting of a request body */
 
 /* An OpenAI-style error: the HTTP status and the body's fields. */
 typedef struct http_error {
@@ -77,6 +78,7 @@ typedef struct http_server {
     char model_name[256];
     uint32_t n_slots, queue_cap, threads;
     size_t max_body;
+    size_t max_items; /* values in a request body (http_json_bounded) */
     int32_t chat_stops[HTTP_MAX_STOP_TOKENS];
     size_t n_chat_stops;
     http_slot *slots;
@@ -110,6 +112,8 @@ bool http_json_num(const cJSON *o, const char *key, double lo, double hi, bool w
                    http_error *e);
 bool http_json_bool(const cJSON *o, const char *key, bool *out, http_error *e);
 char *http_json_print(cJSON *j); /* prints and deletes j; NULL when out of memory */
+/* The body nests at most HTTP_JSON_MAX_DEPTH deep and has at most max_items values; else a 400. */
+bool http_json_bounded(const char *s, size_t n, size_t max_items, http_error *e);
 
 /* http_api.c */
 bool http_api_parse(http_server *S, const cJSON *req, bool chat, http_job *j, http_error *e);

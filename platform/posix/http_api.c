@@ -101,15 +101,13 @@ static bool parse_stop(const cJSON *req, http_job *j, http_error *e)
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, "stop");
     if (!v || cJSON_IsNull(v))
         return true;
-    const cJSON *one = v, *it;
-    int n = cJSON_IsString(v) ? 1 : cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
-    if (n < 0 || n > HTTP_MAX_STOPS) {
+    const cJSON *it = cJSON_IsArray(v) ? v->child : cJSON_IsString(v) ? v : NULL;
+    if (!it || (cJSON_IsArray(v) && cJSON_GetArraySize(v) > HTTP_MAX_STOPS)) {
         http_err(e, 400, "stop", "invalid_value",
                  "'stop' must be a string or an array of at most %d strings", HTTP_MAX_STOPS);
         return false;
     }
-    for (int i = 0; i < n; i++) {
-        it = cJSON_IsArray(v) ? cJSON_GetArrayItem(v, i) : one;
+    for (; it; it = it == v ? NULL : it->next) {
         size_t len = cJSON_IsString(it) ? strlen(it->valuestring) : 0;
         if (len == 0 || len > HTTP_MAX_STOP_BYTES) {
             http_err(e, 400, "stop", "invalid_value", "each stop string must have 1 to %d bytes",
@@ -124,34 +122,53 @@ static bool parse_stop(const cJSON *req, http_job *j, http_error *e)
     return true;
 }
 
+/*
+** A prompt of token ids, read in one pass over the array's links (an
+** indexed read walks from the start each time: quadratic). More ids than
+** the context holds are refused before anything is allocated.
+*/
+static bool parse_prompt_ids(const http_server *S, const cJSON *v, http_job *j, http_error *e)
+{
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    if (n > S->plan.n_ctx) {
+        http_err(e, 400, "prompt", "context_length_exceeded",
+                 "the prompt has %zu tokens but the context holds %u", n, S->plan.n_ctx);
+        return false;
+    }
+    if (!(j->prompt_ids = malloc(n * sizeof *j->prompt_ids))) {
+        http_err(e, 500, NULL, NULL, "out of memory");
+        return false;
+    }
+    const cJSON *id;
+    cJSON_ArrayForEach(id, v)
+    {
+        double x = cJSON_IsNumber(id) ? id->valuedouble : -1;
+        if (!(x >= 0 && x < S->pm.m.hp.n_vocab) || x != (int32_t)x) {
+            http_err(e, 400, "prompt", "invalid_value", "prompt token %zu is not an id below %u",
+                     j->n_prompt_ids, S->pm.m.hp.n_vocab);
+            return false;
+        }
+        j->prompt_ids[j->n_prompt_ids++] = (int32_t)x;
+    }
+    return true;
+}
+
 /* The prompt: a string, an array of one string, or an array of token ids. */
 static bool parse_prompt(const http_server *S, const cJSON *req, http_job *j, http_error *e)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, "prompt");
-    int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 0;
-    if (n == 1 && cJSON_IsString(cJSON_GetArrayItem(v, 0)))
-        v = cJSON_GetArrayItem(v, 0);
-    if (cJSON_IsString(v)) {
-        j->prompt_len = strlen(v->valuestring);
-        j->prompt = strdup(v->valuestring);
-    } else if (n > 0 && cJSON_IsNumber(cJSON_GetArrayItem(v, 0))) {
-        j->prompt_ids = malloc((size_t)n * sizeof *j->prompt_ids);
-        for (int i = 0; j->prompt_ids && i < n; i++) {
-            const cJSON *id = cJSON_GetArrayItem(v, i);
-            double x = cJSON_IsNumber(id) ? id->valuedouble : -1;
-            if (!(x >= 0 && x < S->pm.m.hp.n_vocab) || x != (int32_t)x) {
-                http_err(e, 400, "prompt", "invalid_value", "prompt token %d is not an id below %u",
-                         i, S->pm.m.hp.n_vocab);
-                return false;
-            }
-            j->prompt_ids[j->n_prompt_ids++] = (int32_t)x;
-        }
-    } else {
+    const cJSON *first = cJSON_IsArray(v) ? v->child : NULL;
+    if (cJSON_IsString(first) && !first->next)
+        v = first;
+    if (cJSON_IsNumber(first))
+        return parse_prompt_ids(S, v, j, e);
+    if (!cJSON_IsString(v)) {
         http_err(e, 400, "prompt", "invalid_value",
                  "'prompt' must be a string, or an array of token ids (one prompt only)");
         return false;
     }
-    if (!j->prompt && !j->prompt_ids) {
+    j->prompt_len = strlen(v->valuestring);
+    if (!(j->prompt = strdup(v->valuestring))) {
         http_err(e, 500, NULL, NULL, "out of memory");
         return false;
     }
@@ -199,8 +216,8 @@ static bool parse_messages(const http_server *S, const cJSON *req, http_job *j, 
     }
     l4lm_chat_msg *msgs = calloc((size_t)n, sizeof *msgs);
     bool ok = msgs != NULL;
-    for (int i = 0; ok && i < n; i++) {
-        const cJSON *m = cJSON_GetArrayItem(v, i);
+    const cJSON *m = v->child;
+    for (int i = 0; ok && m; i++, m = m->next) { /* by the links: an indexed read is quadratic */
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
         msgs[i].role = cJSON_IsString(role) && *role->valuestring ? role->valuestring : NULL;
         msgs[i].content = message_content(cJSON_GetObjectItemCaseSensitive(m, "content"));

@@ -84,3 +84,33 @@ bool http_json_bool(const cJSON *o, const char *key, bool *out, http_error *e)
     *out = cJSON_IsTrue(v);
     return true;
 }
+
+/*
+** Before cJSON sees a body: its nesting and its count of values, in one
+** pass over the bytes (strings skipped). The parse after it is then bounded
+** in time and in nodes (about 64 bytes each), whatever --max-body allows.
+*/
+bool http_json_bounded(const char *s, size_t n, size_t max_items, http_error *e)
+{
+    size_t items = 0, depth = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (in_str) {
+            i += ch == '\\'; /* an escape: the next byte cannot end the string */
+            in_str = ch != '"';
+            continue;
+        }
+        in_str = ch == '"';
+        depth += ch == '[' || ch == '{';
+        depth -= (ch == ']' || ch == '}') && depth > 0;
+        items += ch == ',' || ch == '[' || ch == '{';
+        if (depth > HTTP_JSON_MAX_DEPTH || items > max_items) {
+            http_err(e, 400, NULL, "json_too_complex",
+                     "the body nests deeper than %d or has more than %zu values",
+                     HTTP_JSON_MAX_DEPTH, max_items);
+            return false;
+        }
+    }
+    return true;
+}

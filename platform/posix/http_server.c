@@ -6,9 +6,13 @@
 **   GET  /v1/models, /v1/models/ID, /health           (http_api.c)
 ** Anything else gets a 404 or 405 with an OpenAI-style error body.
 **
-** libmicrohttpd runs one thread per connection (bounded by --max-conn), so
-** a connection may block while its job waits and runs; the slots' workers
-** (http_slots.c) do the generating. SIGINT or SIGTERM stops the server.
+** libmicrohttpd runs one thread per connection (bounded by --max-conn, and
+** per client address by --max-conn-per-ip), so a connection may block while
+** its job waits and runs; the slots' workers (http_slots.c) do the
+** generating. A request's headers and body must arrive within --timeout
+** seconds (a watchdog here shuts the socket of one that does not: an idle
+** timeout alone lets a client that trickles a byte now and then hold its
+** connection forever). SIGINT or SIGTERM stops the server.
 */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "http.h"
 
@@ -25,7 +31,7 @@
 
 typedef struct serve_opts {
     const char *host, *port, *alias;
-    uint32_t parallel, queue, threads, max_conn;
+    uint32_t parallel, queue, threads, max_conn, max_conn_ip, timeout;
     uint64_t max_body;
 } serve_opts;
 
@@ -37,8 +43,12 @@ typedef struct serve_num {
 
 #define SOFF(f) offsetof(serve_opts, f)
 static const serve_num serve_nums[] = {
-    {"--parallel", 1, 256, SOFF(parallel)},         {"--queue", 0, 65536, SOFF(queue)},
-    {"--threads", 1, 256, SOFF(threads)},           {"--max-conn", 1, 4096, SOFF(max_conn)},
+    {"--parallel", 1, 256, SOFF(parallel)},
+    {"--queue", 0, 65536, SOFF(queue)},
+    {"--threads", 1, 256, SOFF(threads)},
+    {"--max-conn", 1, 4096, SOFF(max_conn)},
+    {"--max-conn-per-ip", 0, 4096, SOFF(max_conn_ip)},
+    {"--timeout", 1, 3600, SOFF(timeout)},
     {"--max-body", 1024, 1u << 30, SOFF(max_body)},
 };
 
@@ -85,7 +95,7 @@ static int take_opt(serve_opts *so, const char *name, const char *val)
 /* Ours into so; the rest (model, context, sampling defaults) through l4lm_cli_parse. */
 static int parse(int argc, char **argv, serve_opts *so, l4lm_cli_opts *o)
 {
-    *so = (serve_opts){"127.0.0.1", "8080", NULL, 1, 64, 1, 256, 1u << 20};
+    *so = (serve_opts){"127.0.0.1", "8080", NULL, 1, 64, 1, 256, 64, 30, 1u << 20};
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     int n = 0, rc = rest ? 0 : -1;
     for (int i = 0; rc == 0 && i < argc; i++) {
@@ -128,6 +138,136 @@ int http_send_error(struct MHD_Connection *c, const http_error *e)
     return http_send_json(c, (unsigned)e->status, http_err_body(e));
 }
 
+/* ----------------------------------------------------------- watchdog */
+
+/*
+** Every connection is on the watchdog's list from accept to close. While a
+** request's headers or body are due, its deadline is armed; a thread looks
+** every WATCH_NS and shuts down (both ways) the socket of one that is late:
+** its libmicrohttpd thread then sees end of file and closes it. The
+** deadline is disarmed while a request is answered and armed again for the
+** next request on the connection. libmicrohttpd tells us a connection is
+** closed before it closes the socket, so the descriptor shut is never a
+** reused one (both happen under mu).
+*/
+#define WATCH_NS 200000000L
+
+typedef struct watched {
+    struct watched *prev, *next;
+    struct watchdog *w;
+    int fd;
+    double deadline; /* 0: not armed */
+} watched;
+
+typedef struct watchdog {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    watched *head;
+    double timeout;
+    bool stop;
+    pthread_t thread;
+} watchdog;
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Shut every late socket (every armed one when all is true); caller holds mu. */
+static void shut_late(watchdog *w, bool all)
+{
+    double t = mono_now();
+    for (watched *k = w->head; k; k = k->next)
+        if (k->deadline > 0 && (all || t > k->deadline)) {
+            shutdown(k->fd, SHUT_RDWR);
+            k->deadline = 0;
+        }
+}
+
+static void *watch_loop(void *arg)
+{
+    watchdog *w = arg;
+    pthread_mutex_lock(&w->mu);
+    while (!w->stop) {
+        shut_late(w, false);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += WATCH_NS;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* libmicrohttpd's connection notice: on the list from accept to close. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **ctx,
+                          enum MHD_ConnectionNotificationCode what)
+{
+    watchdog *w = cls;
+    watched *k = *ctx;
+    if (what == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci || !(k = calloc(1, sizeof *k)))
+            return; /* unwatched: the idle timeout still applies */
+        *k = (watched){NULL, NULL, w, ci->connect_fd, mono_now() + w->timeout};
+        pthread_mutex_lock(&w->mu);
+        k->next = w->head;
+        if (w->head)
+            w->head->prev = k;
+        w->head = k;
+        pthread_mutex_unlock(&w->mu);
+        *ctx = k;
+    } else if (k) {
+        pthread_mutex_lock(&w->mu);
+        if (k->prev)
+            k->prev->next = k->next;
+        else
+            w->head = k->next;
+        if (k->next)
+            k->next->prev = k->prev;
+        pthread_mutex_unlock(&w->mu);
+        free(k);
+        *ctx = NULL;
+    }
+}
+
+/* Arm (a request is due within the timeout) or disarm the connection's deadline. */
+static void watch_arm(struct MHD_Connection *c, bool on)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    watched *k = ci ? ci->socket_context : NULL;
+    if (!k)
+        return;
+    pthread_mutex_lock(&k->w->mu);
+    k->deadline = on ? mono_now() + k->w->timeout : 0;
+    pthread_mutex_unlock(&k->w->mu);
+}
+
+static int watch_start(watchdog *w, unsigned timeout)
+{
+    *w = (watchdog){.timeout = timeout};
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    return pthread_create(&w->thread, NULL, watch_loop, w);
+}
+
+static void watch_stop(watchdog *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+}
+
 /* ------------------------------------------------------------ routing */
 
 typedef struct request {
@@ -140,7 +280,10 @@ typedef struct request {
 static int generate(http_server *S, struct MHD_Connection *c, const request *r, bool chat)
 {
     http_error e = {0};
-    cJSON *req = cJSON_ParseWithLength(r->body ? r->body : "", r->len);
+    const char *body = r->body ? r->body : "";
+    if (!http_json_bounded(body, r->len, S->max_items, &e))
+        return http_send_error(c, &e);
+    cJSON *req = cJSON_ParseWithLength(body, r->len);
     http_job *j = req ? http_job_new() : NULL;
     if (!req)
         http_err(&e, 400, NULL, "invalid_json", "the body is not valid JSON");
@@ -235,6 +378,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    watch_arm(c, false); /* the request is in: what follows is the answer */
     if (r->too_big) {
         http_err(&e, 413, NULL, "request_too_large", "the body is larger than %zu bytes",
                  S->max_body);
@@ -246,8 +390,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
                          enum MHD_RequestTerminationCode why)
 {
-    (void)cls, (void)c, (void)why;
+    (void)cls, (void)why;
     request *r = *ctx;
+    watch_arm(c, true); /* the next request on this connection is due within the timeout */
     if (r)
         free(r->body);
     free(r);
@@ -256,7 +401,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 
 /* ------------------------------------------------------------- daemon */
 
-static struct MHD_Daemon *start_daemon(http_server *S, const serve_opts *so)
+static struct MHD_Daemon *start_daemon(http_server *S, const serve_opts *so, watchdog *w)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
@@ -271,8 +416,10 @@ static struct MHD_Daemon *start_daemon(http_server *S, const serve_opts *so)
                      (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, S, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)so->max_conn, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)60, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)so->max_conn, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)so->max_conn_ip, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)so->timeout,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, w, MHD_OPTION_END);
     if (!d)
         fprintf(stderr, "l4lm: cannot listen on %s port %s (in use?)\n", so->host, so->port);
     freeaddrinfo(ai);
@@ -295,9 +442,16 @@ static int serve(http_server *S, const serve_opts *so)
         return 1;
     name_model(S, so);
     S->n_chat_stops = l4lm_chat_stop_tokens(&S->pm.m, S->chat_stops, HTTP_MAX_STOP_TOKENS);
-    struct MHD_Daemon *d = start_daemon(S, so);
-    if (!d)
+    /* A request needs at most a context of token ids, or messages and their parts. */
+    S->max_items = 4 * (size_t)S->plan.n_ctx + 1024;
+    watchdog w;
+    if (watch_start(&w, so->timeout))
         return 1;
+    struct MHD_Daemon *d = start_daemon(S, so, &w);
+    if (!d) {
+        watch_stop(&w);
+        return 1;
+    }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     fprintf(stderr,
             "l4lm: serving %s on http://%s:%u: %u slots, queue %u, context %u, "
@@ -312,19 +466,27 @@ static int serve(http_server *S, const serve_opts *so)
     sigwait(&stop, &sig);
     fprintf(stderr, "l4lm: signal %d: stopping\n", sig);
     http_slots_stop(S); /* running jobs end at their next token, waiting readers see it */
+    pthread_mutex_lock(&w.mu);
+    shut_late(&w, true); /* requests still arriving are not waited for */
+    pthread_mutex_unlock(&w.mu);
     MHD_stop_daemon(d);
+    watch_stop(&w);
     return 0;
 }
 
 static const char serve_usage[] =
     "usage: l4lm serve -m MODEL [--host 127.0.0.1] [--port 8080] [--parallel N] [--ctx N]\n"
-    "                  [--threads N] [--queue N] [--max-body BYTES] [--max-conn N] [--alias NAME]\n"
+    "                  [--threads N] [--queue N] [--max-body BYTES] [--max-conn N]\n"
+    "                  [--max-conn-per-ip N] [--timeout SECONDS] [--alias NAME]\n"
     "                  [sampling options as run: the defaults of requests that leave them out]\n"
     "  --parallel N   slots: requests generated at once, each in its own session (1)\n"
     "  --threads N    threads per slot (1)\n"
     "  --queue N      requests that may wait for a slot; more get HTTP 429 (64)\n"
     "  --max-body N   largest request body in bytes; larger get HTTP 413 (1048576)\n"
     "  --max-conn N   connections at once (256)\n"
+    "  --max-conn-per-ip N  connections at once from one client address; 0: no limit (64)\n"
+    "  --timeout S    a request's headers and body must arrive within S seconds, and an\n"
+    "                 idle connection is closed after S seconds (30)\n"
     "  --alias NAME   the model's name in the API (the file name)\n"
     "  --port 0 picks a free port; the log line 'serving ... on http://HOST:PORT' names it\n";
 

@@ -177,7 +177,7 @@ static int32_t *prompt_ids(http_slot *sl, http_job *j, size_t *n)
         *n = j->n_prompt_ids;
         return j->prompt_ids;
     }
-    size_t cap = 3 * (j->prompt_len + 1) + 1; /* as l4lm_cli_tokens: 3 ids a byte at most, + BOS */
+    size_t cap = l4lm_cli_token_cap(j->prompt_len);
     int32_t *ids = malloc(cap * sizeof *ids);
     uint32_t flags = (j->add_bos ? L4LM_TOK_BOS : 0) | (j->chat ? L4LM_TOK_SPECIAL : 0);
     l4lm_status st =

@@ -9,7 +9,7 @@
 ** streaming one gets server-sent events ("data: {chunk}\n\n" ... "data:
 ** [DONE]\n\n") as the worker releases text.
 **
-** Waiting wakes every 100 ms to look at the socket: a client that hung up
+** Waiting wakes every 100 ms to look at the socket: a broken connection
 ** cancels its job even while it is still queued or between two writes.
 */
 #define _GNU_SOURCE
@@ -23,11 +23,15 @@
 
 #define WAIT_NS 100000000L /* how often a waiting reader looks at its client */
 
-/* The client has closed its side (or the socket broke). */
+/*
+** The connection is broken. A client that only shut its sending side after
+** a whole request (end of file to us) still reads the answer, so that is no
+** hang-up; one that closed altogether is found when a write to it fails.
+*/
 static bool client_gone(int fd)
 {
-    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
-    return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+    struct pollfd p = {.fd = fd, .events = 0};
+    return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR));
 }
 
 /* Wait (mu held) for the job to change, at most WAIT_NS; false (and the

@@ -71,6 +71,8 @@ static int whole(const char *name, const char *val, long lo, long hi, uint32_t *
 typedef struct serve_opts {
     const char *socket;
     uint32_t clients, slice;
+    uint32_t idle;    /* --idle-timeout seconds; 0: never */
+    uint32_t per_pid; /* --clients-per-pid; 0: all but one slot */
 } serve_opts;
 
 static int take_serve(void *p, const char *name, const char *val)
@@ -82,6 +84,10 @@ static int take_serve(void *p, const char *name, const char *val)
     }
     if (!strcmp(name, "--clients"))
         return whole(name, val, 1, 64, &o->clients);
+    if (!strcmp(name, "--idle-timeout"))
+        return whole(name, val, 0, 86400, &o->idle);
+    if (!strcmp(name, "--clients-per-pid"))
+        return whole(name, val, 1, 64, &o->per_pid);
     return whole(name, val, 1, 4096, &o->slice);
 }
 
@@ -128,6 +134,9 @@ static int setup(shm_server *S, const l4lm_cli_opts *o, const serve_opts *so)
     if (l4lm_shm_host_open(&S->host, so->socket, l4lm_serve_engine_l4lm(), &cfg, S->sessions, S->n,
                            so->slice, S->cli.plan.n_ctx))
         return -1;
+    S->host.idle_ms = so->idle * 1000;
+    if (so->per_pid)
+        S->host.per_pid = so->per_pid;
     fprintf(stderr,
             "l4lm: serving up to %u clients on %s: region %zu bytes, arena %zu bytes each\n", S->n,
             so->socket, S->host.region_size, S->cli.plan.total);
@@ -147,9 +156,10 @@ static void teardown(shm_server *S, const char *path)
 
 int l4lm_cmd_serve_shm(int argc, char **argv)
 {
-    static const char *const valued[] = {"--socket", "--clients", "--slice", NULL};
+    static const char *const valued[] = {"--socket",       "--clients",         "--slice",
+                                         "--idle-timeout", "--clients-per-pid", NULL};
     static const char *const flags[] = {NULL};
-    serve_opts so = {NULL, 4, 8};
+    serve_opts so = {NULL, 4, 8, 60, 0};
     l4lm_cli_opts o;
     int n_rest, rc = 1;
     char **rest = calloc((size_t)argc + 1, sizeof *rest);

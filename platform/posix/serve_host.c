@@ -8,6 +8,13 @@
 ** optional wake descriptor (an engine whose tokens arrive from elsewhere
 ** rings it), then l4lm_serve_poll() rounds until every client is idle or
 ** blocked.
+**
+** No client may keep what it no longer uses: a dropped client's socket and
+** doorbell leave the epoll set explicitly (the client holds a copy of the
+** doorbell, so closing ours would not), each region is a fresh memfd whose
+** zero pages the kernel supplies on first touch (none is written here but
+** the header's), a client with no request in progress for idle_ms is
+** dropped, and one process (SO_PEERCRED) holds at most per_pid slots.
 */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "serve_shm.h"
@@ -29,7 +37,16 @@ struct l4lm_shm_host_slot {
     int sock, bell; /* -1 when the slot is free */
     uint8_t *region;
     void *work;
+    pid_t pid;     /* the peer process (SO_PEERCRED) */
+    int64_t heard; /* when it last rang or had a request in progress (ms) */
 };
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 enum { TAG_LISTEN, TAG_SOCK, TAG_BELL, TAG_WAKE };
 
@@ -87,6 +104,8 @@ int l4lm_shm_host_open(l4lm_shm_host *H, const char *path, const l4lm_serve_engi
         return -1;
     for (uint32_t i = 0; i < n; i++)
         H->slots[i].sock = H->slots[i].bell = -1;
+    H->idle_ms = 60000;
+    H->per_pid = n > 1 ? n - 1 : 1;
     /* Every request slot can hold a maximal body. */
     size_t pg = (size_t)sysconf(_SC_PAGESIZE);
     uint32_t bytes = l4lm_shm_region_bytes(cfg, cfg->req_slots * cfg->max_request);
@@ -121,10 +140,15 @@ static void drop(l4lm_shm_host *H, uint32_t i)
 {
     struct l4lm_shm_host_slot *sl = &H->slots[i];
     l4lm_serve_detach(&H->srv, i);
-    if (sl->sock >= 0)
-        close(sl->sock); /* closing removes them from the epoll set */
-    if (sl->bell >= 0)
+    /* The client may still hold the doorbell's file: closing ours would leave it watched. */
+    if (sl->sock >= 0) {
+        epoll_ctl(H->ep, EPOLL_CTL_DEL, sl->sock, NULL);
+        close(sl->sock);
+    }
+    if (sl->bell >= 0) {
+        epoll_ctl(H->ep, EPOLL_CTL_DEL, sl->bell, NULL);
         close(sl->bell);
+    }
     l4lm_shm_unmap_guarded(sl->region, H->region_size);
     sl->sock = sl->bell = -1;
     sl->region = NULL;
@@ -145,14 +169,27 @@ static int new_region(l4lm_shm_host *H, struct l4lm_shm_host_slot *sl)
     return fd;
 }
 
+/* A free slot for the peer process pid, or H->n when none (or it holds per_pid already). */
+static uint32_t free_slot(const l4lm_shm_host *H, pid_t pid)
+{
+    uint32_t free = H->n, held = 0;
+    for (uint32_t i = 0; i < H->n; i++) {
+        if (H->slots[i].sock < 0 && free == H->n)
+            free = i;
+        held += H->slots[i].sock >= 0 && H->slots[i].pid == pid;
+    }
+    return held < H->per_pid ? free : H->n;
+}
+
 static void accept_client(l4lm_shm_host *H)
 {
     int s = accept4(H->listen_fd, NULL, NULL, SOCK_CLOEXEC);
     if (s < 0)
         return;
-    uint32_t i = 0;
-    while (i < H->n && H->slots[i].sock >= 0)
-        i++;
+    struct ucred cred = {0};
+    socklen_t len = sizeof cred;
+    getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+    uint32_t i = free_slot(H, cred.pid);
     l4lm_shm_hello h = {0, 0};
     if (i == H->n) {
         l4lm_shm_send_fds(s, &h, NULL, 0); /* no free slot */
@@ -162,11 +199,14 @@ static void accept_client(l4lm_shm_host *H)
     struct l4lm_shm_host_slot *sl = &H->slots[i];
     int memfd = new_region(H, sl);
     sl->sock = s;
+    sl->pid = cred.pid;
+    sl->heard = now_ms();
     sl->bell = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     h.size = (uint32_t)H->region_size;
     h.index = i;
     int fds[2] = {memfd, sl->bell};
-    if (memfd < 0 || sl->bell < 0 || l4lm_serve_attach(&H->srv, i, sl->region, H->region_size) ||
+    if (memfd < 0 || sl->bell < 0 ||
+        l4lm_serve_attach_zeroed(&H->srv, i, sl->region, H->region_size) ||
         l4lm_shm_send_fds(s, &h, fds, 2) || watch(H, s, EPOLLIN | EPOLLRDHUP, TAG_SOCK, i) ||
         watch(H, sl->bell, EPOLLIN | EPOLLET, TAG_BELL, i))
         drop(H, i);
@@ -181,6 +221,21 @@ static void client_socket(l4lm_shm_host *H, uint32_t i, uint32_t events)
     ssize_t n = recv(H->slots[i].sock, junk, sizeof junk, MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN) || (events & (EPOLLHUP | EPOLLERR)))
         drop(H, i);
+}
+
+/* Drop the clients that have had no request in progress, nor rung, for idle_ms. */
+static void drop_idle(l4lm_shm_host *H)
+{
+    int64_t t = now_ms();
+    for (uint32_t i = 0; i < H->n; i++) {
+        struct l4lm_shm_host_slot *sl = &H->slots[i];
+        if (sl->sock < 0)
+            continue;
+        if (l4lm_serve_busy(&H->srv, i))
+            sl->heard = t;
+        else if (H->idle_ms && t - sl->heard > (int64_t)H->idle_ms)
+            drop(H, i);
+    }
 }
 
 /* Our own wake eventfd (non-blocking): empty it so it stops reporting. */
@@ -208,7 +263,9 @@ void l4lm_shm_host_run(l4lm_shm_host *H)
     bool more = false;
     while (!stop_serving) {
         struct epoll_event ev[32];
-        int n = epoll_pwait(H->ep, ev, 32, more ? 0 : -1, &old);
+        /* with an idle limit, wake now and then to apply it */
+        int wait = more ? 0 : H->idle_ms ? (int)(H->idle_ms < 4000 ? H->idle_ms / 4 : 1000) : -1;
+        int n = epoll_pwait(H->ep, ev, 32, wait, &old);
         if (n < 0 && errno != EINTR)
             break;
         for (int k = 0; k < n; k++) {
@@ -217,10 +274,13 @@ void l4lm_shm_host_run(l4lm_shm_host *H)
                 accept_client(H);
             else if (tag == TAG_SOCK && H->slots[i].sock >= 0)
                 client_socket(H, i, ev[k].events);
+            else if (tag == TAG_BELL)
+                H->slots[i].heard = now_ms();
             else if (tag == TAG_WAKE)
                 drain(H->wake);
         }
         more = l4lm_serve_poll(&H->srv);
+        drop_idle(H);
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
 }

@@ -38,6 +38,8 @@ typedef struct l4lm_shm_host {
     uint32_t n;
     size_t region_size;
     int listen_fd, ep, wake;
+    uint32_t idle_ms; /* drop a client idle this long; 0: never (60 s) */
+    uint32_t per_pid; /* slots one process may hold (all but one) */
 } l4lm_shm_host;
 
 /*

@@ -74,6 +74,15 @@ l4lm_status l4lm_serve_client_init(l4lm_server *s, uint32_t i, void *session, vo
 
 l4lm_status l4lm_serve_attach(l4lm_server *s, uint32_t i, void *region, size_t size)
 {
+    if (!region || size > L4LM_SHM_MAX_REGION)
+        return L4LM_E_ARG;
+    /* Nothing a previous user of the region left behind may remain. */
+    __builtin_memset(region, 0, size);
+    return l4lm_serve_attach_zeroed(s, i, region, size);
+}
+
+l4lm_status l4lm_serve_attach_zeroed(l4lm_server *s, uint32_t i, void *region, size_t size)
+{
     if (!s || i >= s->n_clients || !s->clients[i].session || !region || ((uintptr_t)region & 63) ||
         size > L4LM_SHM_MAX_REGION)
         return L4LM_E_ARG;
@@ -81,8 +90,6 @@ l4lm_status l4lm_serve_attach(l4lm_server *s, uint32_t i, void *region, size_t s
     l4lm_status st = l4lm_shm_layout(&s->cfg, (uint32_t)size, &c->lay);
     if (st)
         return st;
-    /* Nothing a previous user of the region left behind may remain. */
-    __builtin_memset(region, 0, size);
     l4lm_shm_header *h = region;
     *h = c->lay;
     h->magic = 0;
@@ -93,6 +100,11 @@ l4lm_status l4lm_serve_attach(l4lm_server *s, uint32_t i, void *region, size_t s
     c->state = IDLE;
     c->region = region;
     return L4LM_OK;
+}
+
+bool l4lm_serve_busy(const l4lm_server *s, uint32_t i)
+{
+    return s && i < s->n_clients && s->clients[i].state != IDLE;
 }
 
 void l4lm_serve_detach(l4lm_server *s, uint32_t i)
