@@ -113,8 +113,12 @@ typedef struct l4lm_gguf {
     uint64_t data_off; /* start of the aligned data section */
 } l4lm_gguf;
 
+/* The feed-forward gate's activation: SwiGLU (llama) or GeGLU (gemma). */
+typedef enum l4lm_ffn_act { L4LM_FFN_SILU = 0, L4LM_FFN_GELU = 1 } l4lm_ffn_act;
+
 typedef struct l4lm_hparams {
     char arch[32];
+    /* sizes */
     uint32_t n_vocab;
     uint32_t n_embd;
     uint32_t n_ff;
@@ -124,21 +128,28 @@ typedef struct l4lm_hparams {
     uint32_t head_dim; /* attention.key_length; n_embd / n_head when absent */
     uint32_t n_ctx_train;
     float rms_eps;
-    float rope_base;
-    l4lm_rope rope;
-    bool qkv_bias;         /* Q, K and V projections add a bias (qwen2) */
-    bool qk_norm;          /* per-head RMSNorm of q and k before RoPE (qwen3) */
+    /* RoPE */
+    l4lm_rope rope;        /* which pairs rotate: the architecture's */
+    float rope_base;       /* rope.freq_base */
     float rope_freq_scale; /* linear RoPE scaling: angles times 1/factor (1: none) */
     bool tied_output;      /* the classifier reuses the token embedding */
-    /* the gemma family (zero for the other architectures) */
-    bool gemma;           /* embeddings times sqrt(n_embd), GELU-gated FFN, q scaled by q_scale */
+    /* What the architecture does beyond llama's graph: its row of the table
+    ** in src/core/arch.c, with the file's values where a key may override
+    ** one. All zero: llama. */
+    bool embed_scale;     /* embeddings times sqrt(n_embd) (gemma) */
+    l4lm_ffn_act ffn_act; /* SILU: SwiGLU; GELU: GeGLU (gemma) */
+    bool qkv_bias;        /* Q, K and V biases are required (qwen2; optional elsewhere) */
+    bool qk_norm;         /* per-head RMSNorm of q and k before RoPE (qwen3, gemma3) */
+    bool fused_gate_up;   /* ffn_up holds the gate rows, then the up rows (phi3) */
+    bool rope_freqs;      /* may carry rope_freqs.weight (Llama 3.1 and later) */
     bool post_norms;      /* RMSNorm of each branch output before the residual add (gemma2/3) */
-    float q_scale;        /* gemma: q times this before the dot products */
+    float q_scale;        /* 0: scores times 1/sqrt(head_dim); else q times this after RoPE
+                             and the scores unscaled (gemma) */
     float attn_softcap;   /* 0: off; else scores become c tanh(scores / c) (gemma2) */
     float final_softcap;  /* 0: off; else logits become c tanh(logits / c) */
     uint32_t n_swa;       /* 0: off; else local layers see the last n_swa positions */
     uint32_t swa_pattern; /* layer l is local iff l % p < p - 1 (0: every layer) */
-    float rope_base_swa;  /* RoPE base and linear scale of the local layers */
+    float rope_base_swa;  /* with a window: RoPE base and linear scale of the local layers */
     float rope_freq_scale_swa;
 } l4lm_hparams;
 

@@ -20,8 +20,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 
 # The files each harness is about, for coverage.
 declare -A TARGETS=(
-    [gguf]="src/core/gguf.c src/core/model.c src/core/session.c src/core/forward.c src/core/types.c"
-    [l2c]="src/core/model.c src/core/tokenizer.c"
+    [gguf]="src/core/gguf.c src/core/model.c src/core/arch.c src/core/weights.c src/core/vocab_src.c src/core/session.c src/core/forward.c src/core/batch.c src/core/types.c"
+    [l2c]="src/core/model.c src/core/llama2c.c src/core/tokenizer.c"
     [tokenizer]="src/core/tokenizer.c src/core/tok_spm.c src/core/tok_bpe.c src/core/tok_merge.c src/core/pretok.c src/core/detok.c"
     [serve]="src/serve/server.c src/serve/request.c src/serve/ring.c src/serve/client.c src/serve/layout.c src/serve/engine.c"
     [cli]="platform/posix/cli.c"

@@ -162,7 +162,7 @@ l4lm_status l4lm_tok_check(const l4lm_vocab_src *v, l4lm_error *err);
 /* The pre-tokenizer named by tokenizer.ggml.pre; L4LM_PRE_NONE if not supported. */
 l4lm_pretok l4lm_tok_pre_named(const char *name, size_t len);
 
-/* ---- model.c: the weights of the llama architecture, used in place ---- */
+/* ---- the model's weights, used in place (weights.c, llama2c.c; model.c picks) ---- */
 typedef struct l4lm_mat {
     const void *data;
     uint32_t type;
@@ -180,9 +180,9 @@ typedef struct l4lm_layer {
     l4lm_mat w_gate;         /* (n_ff, n_embd) */
     l4lm_mat w_up;           /* (n_ff, n_embd) */
     l4lm_mat w_down;         /* (n_embd, n_ff) */
-    l4lm_mat bq, bk, bv;     /* (n_out of wq/wk/wv) biases (qwen2); data NULL when absent */
-    l4lm_mat q_norm, k_norm; /* (head_dim) per-head norms (qwen3); data NULL when absent */
-    l4lm_mat attn_post_norm, ffn_post_norm; /* (n_embd) branch-output norms (gemma2/3) */
+    l4lm_mat bq, bk, bv;     /* (n_out of wq/wk/wv) biases; data NULL when absent */
+    l4lm_mat q_norm, k_norm; /* (head_dim) per-head norms (hp.qk_norm); data NULL when absent */
+    l4lm_mat attn_post_norm, ffn_post_norm; /* (n_embd) branch-output norms (hp.post_norms) */
 } l4lm_layer;
 
 typedef struct l4lm_weights {
@@ -192,9 +192,45 @@ typedef struct l4lm_weights {
     l4lm_mat rope_freqs; /* (head_dim/2) divisors of the RoPE frequencies (Llama 3); or NULL */
 } l4lm_weights;
 
-/* Resolve the global weights and, when layers != NULL, every layer's. */
+/* model.c: resolve the global weights and, when layers != NULL, every layer's. */
 l4lm_status l4lm_model_weights(const l4lm_model *m, l4lm_weights *w, l4lm_layer *layers,
                                l4lm_error *err);
+
+/* ---- arch.c: the architecture table; a GGUF file's hyperparameters ---- */
+/* m->hp from m->gguf: sizes, then the architecture's features and their keys. */
+l4lm_status l4lm_arch_hparams(l4lm_model *m);
+/* The shape rules every architecture shares (sets head_dim when 0); caps sizes at the limits. */
+l4lm_status l4lm_arch_check(l4lm_hparams *hp, l4lm_error *err);
+
+/* ---- vocab_src.c: m->vocab from a GGUF file's tokenizer keys, checked ---- */
+l4lm_status l4lm_vocab_gguf(l4lm_model *m);
+
+/* ---- weights.c: a GGUF file's tensors bound and checked (layers may be NULL) ---- */
+l4lm_status l4lm_weights_gguf(const l4lm_model *m, l4lm_weights *w, l4lm_layer *layers,
+                              l4lm_error *err);
+
+/* ---- llama2c.c: the llama2.c checkpoint format ---- */
+/* m->hp and m->vocab from the header and tokenizer.bin (tok, tok_size). */
+l4lm_status l4lm_l2c_open(l4lm_model *m, const uint8_t *tok, size_t tok_size);
+void l4lm_l2c_weights(const l4lm_model *m, l4lm_weights *w, l4lm_layer *layers);
+
+/* ---- batch.c: forward.c's steps shared among the session's threads ---- */
+/* Work on n independent items split into one contiguous range per thread:
+** which thread does an item never changes its bits. work (multiply-adds)
+** decides whether threads are worth waking. */
+typedef void l4lm_range_fn(void *arg, uint32_t lo, uint32_t hi);
+void l4lm_batch_split(l4lm_session *s, uint64_t work, uint32_t n, l4lm_range_fn *fn, void *arg);
+/* fn(arg, i) for every i < n, one task each (attention's heads). */
+void l4lm_batch_tasks(l4lm_session *s, uint64_t work, uint32_t n, l4lm_task_fn fn, void *arg);
+/* out = RMSNorm(x) * w over n floats, the squares summed in double as ggml does. */
+void l4lm_rmsnorm(float *out, const float *x, const l4lm_mat *w, uint32_t n, float eps);
+/* out[b] = RMSNorm(x[b]) * w for the n_b tokens (rows of n_embd); out may be x. */
+void l4lm_batch_norm(l4lm_session *s, float *out, const float *x, const l4lm_mat *w, uint32_t n_b);
+/* y[b] = W x[b] for the n_b rows of x (x_stride floats apart; y rows y_stride
+** apart). The rows are prepared for W's type, unless same_input says the
+** previous call had the same x and its preparation for the type is reused. */
+void l4lm_batch_matmul(l4lm_session *s, const l4lm_mat *w, const float *x, uint32_t x_stride,
+                       float *y, uint32_t y_stride, uint32_t n_b, bool same_input);
 
 /* ---- session.c ---- */
 const l4lm_tok *l4lm_session_tok(const l4lm_session *s);
