@@ -115,6 +115,7 @@ typedef struct l4lm_gguf {
     uint64_t ti_off;   /* first tensor info */
     uint64_t data_off; /* start of the aligned data section */
     uint64_t *index;   /* the caller's name index (see l4lm_open_opts) */
+    bool counting;     /* lookups add to the index's work count (tests; off after open) */
 } l4lm_gguf;
 
 typedef struct l4lm_hparams {

@@ -64,6 +64,7 @@ static int layers_work(uint32_t n_layer, uint32_t n_tensors, uint64_t *open_w, u
     l4lm_status st = t_model_open(&m, p, size, NULL, 0, &index);
     int found = 0;
     *open_w = l4lm_gguf_work(&m.gguf);
+    m.gguf.counting = true;
     for (uint64_t i = 0; !st && i < m.gguf.n_tensors; i++) {
         l4lm_tensor u;
         found += l4lm_gguf_tensor_at(&m.gguf, i, &t) == L4LM_OK && t.name_len < 48;

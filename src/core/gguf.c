@@ -339,12 +339,13 @@ static uint32_t *by_name(const l4lm_gguf *g, bool tensors)
     return tensors ? kv + g->n_kv : kv;
 }
 
-/* Adds to the work count; relaxed atomics, as sessions on several threads
-** may look names up in one model at once. */
+/* Adds to the work count while g->counting: during the open, and later
+** only when a test asks, since sessions on several threads may look names
+** up in one model at once (and then nothing may write). */
 static void count_work(const l4lm_gguf *g, uint64_t n)
 {
-    if (g->index)
-        __atomic_fetch_add(&g->index[IDX_WORK], n, __ATOMIC_RELAXED);
+    if (g->index && g->counting)
+        g->index[IDX_WORK] += n;
 }
 
 /* Byte order, then length: the order the index is sorted in. */
@@ -466,6 +467,7 @@ static l4lm_status take_index(l4lm_gguf *g, void *index, size_t index_size, l4lm
         return l4lm_fail(err, L4LM_E_ARG, 0, "name index is not 8-byte aligned", NULL, 0);
     g->index = index;
     g->index[IDX_WORK] = 0;
+    g->counting = true;
     return L4LM_OK;
 }
 
@@ -485,7 +487,7 @@ l4lm_status l4lm_gguf_index_size(const void *bytes, size_t size, size_t *needed)
 
 uint64_t l4lm_gguf_work(const l4lm_gguf *g)
 {
-    return g->index ? __atomic_load_n(&g->index[IDX_WORK], __ATOMIC_RELAXED) : 0;
+    return g->index ? g->index[IDX_WORK] : 0;
 }
 
 /* ---- open ---- */

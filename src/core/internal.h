@@ -77,7 +77,8 @@ l4lm_status l4lm_gguf_index_size(const void *bytes, size_t size, size_t *needed)
 l4lm_status l4lm_gguf_open(l4lm_gguf *g, const void *bytes, size_t size, void *index,
                            size_t index_size, l4lm_error *err);
 /* Test hook: names compared and entries read since the open began (kept
-** after a failed open too). It grows with every lookup. */
+** after a failed open too). Lookups add to it while g->counting, which the
+** open sets and l4lm_model_open clears when done (a test may set it again). */
 uint64_t l4lm_gguf_work(const l4lm_gguf *g);
 bool l4lm_gguf_is_gguf(const void *bytes, size_t size);
 bool l4lm_gguf_find(const l4lm_gguf *g, const char *key, l4lm_gguf_kv *kv);

@@ -701,6 +701,7 @@ static l4lm_status gguf_open(l4lm_model *m, const l4lm_open_opts *o)
     if (!st)
         st = gguf_weights(m, &w, 0, &m->err);
     m->weight_bytes = m->size - m->gguf.data_off;
+    m->gguf.counting = false; /* from now on lookups write nothing */
     return st;
 }
 
