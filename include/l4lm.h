@@ -6,8 +6,10 @@
 **   (a) the model as a read-only byte range, used in place, and
 **   (b) one arena, sized beforehand by l4lm_plan().
 **
-**   l4lm_model m;  l4lm_plan_result p;  l4lm_session *s;
-**   l4lm_model_open(&m, bytes, size, NULL, 0);
+**   l4lm_model m;  l4lm_plan_result p;  l4lm_session *s;  size_t n;
+**   l4lm_model_index_size(bytes, size, &n);    // then n bytes for `index`
+**   l4lm_open_opts oo = {.index = index, .index_size = n};
+**   l4lm_model_open(&m, bytes, size, &oo);
 **   l4lm_plan(&m, &opts, &p);                  // p.total = exact arena bytes
 **   l4lm_session_init(&s, &m, &opts, arena, p.total);
 **   l4lm_tokenize(s, "Once upon a time", 16, L4LM_TOK_BOS, ids, cap, &n);
@@ -52,6 +54,7 @@ typedef enum l4lm_status {
     L4LM_E_TOKEN = 19,           /* a token id outside the vocabulary */
     L4LM_E_BUFFER = 20,          /* an output buffer is too small */
     L4LM_E_STATE = 21,           /* call out of order (e.g. sample before eval) */
+    L4LM_E_INDEX = 22,           /* the name index given to the open is too small */
     L4LM_STATUS_COUNT
 } l4lm_status;
 
@@ -111,6 +114,8 @@ typedef struct l4lm_gguf {
     uint64_t kv_off;   /* first metadata key/value */
     uint64_t ti_off;   /* first tensor info */
     uint64_t data_off; /* start of the aligned data section */
+    uint64_t *index;   /* the caller's name index (see l4lm_open_opts) */
+    bool counting;     /* lookups add to the index's work count (tests; off after open) */
 } l4lm_gguf;
 
 /* The feed-forward gate's activation: SwiGLU (llama) or GeGLU (gemma). */
@@ -193,12 +198,33 @@ typedef struct l4lm_model {
 } l4lm_model;
 
 /*
-** Open a model in place. For a llama2.c checkpoint pass tokenizer.bin as
-** tok/tok_size; for GGUF pass NULL, 0. The bytes must stay valid and
-** unchanged while the model is used.
+** What a model open needs besides the bytes. GGUF: a name index of
+** l4lm_model_index_size() bytes, 8-byte aligned and writable; the open fills
+** it (every key and tensor sorted by name: duplicates are found and every
+** lookup is a binary search, so opening costs O(n log n)) and the model
+** reads it as long as it is used, so it must stay valid and untouched until
+** the model and every session on it are gone. llama2.c: tokenizer.bin.
 */
-l4lm_status l4lm_model_open(l4lm_model *m, const void *bytes, size_t size, const void *tok,
-                            size_t tok_size);
+typedef struct l4lm_open_opts {
+    const void *tokenizer; /* llama2.c only: tokenizer.bin; else NULL */
+    size_t tokenizer_size;
+    void *index; /* GGUF only: the name index; may be NULL when its size is 0 */
+    size_t index_size;
+} l4lm_open_opts;
+
+/* Bytes of name index the open of this file needs: from the GGUF header's
+** counts (12 per key and tensor, plus 8); 0 for a llama2.c checkpoint. No
+** file l4lm opens needs more than L4LM_INDEX_MAX_BYTES (2^12 keys, 2^14 tensors). */
+#define L4LM_INDEX_MAX_BYTES 245768
+l4lm_status l4lm_model_index_size(const void *bytes, size_t size, size_t *needed);
+
+/*
+** Open a model in place. The bytes must stay valid and unchanged while the
+** model is used. o may be NULL when neither a tokenizer nor an index is
+** needed. An index smaller than
+** l4lm_model_index_size() gives L4LM_E_INDEX, the bytes needed in m->err.
+*/
+l4lm_status l4lm_model_open(l4lm_model *m, const void *bytes, size_t size, const l4lm_open_opts *o);
 
 /* The i-th tensor of a GGUF model, in file order (for listings). */
 l4lm_status l4lm_model_tensor(const l4lm_model *m, uint64_t i, l4lm_tensor *t);

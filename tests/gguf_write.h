@@ -115,6 +115,105 @@ gguf_write_f32_model(const wbuf *kvs, uint64_t n_kv, const wmtensor *t, int n,
     return b.p;
 }
 
+/* ---- hostile files: cheap for l4lm to refuse or open, costly for a
+** reader that compares names pairwise (test_growth, the fuzzer's seeds) ---- */
+
+/* A key holding n_strings one-byte strings, then n_keys u32 keys, the last
+** repeating the first: refused as a duplicate. A pairwise check re-walks
+** the array once per key. The caller frees the bytes. */
+static inline unsigned char *gguf_write_dup_keys(uint64_t n_strings, uint32_t n_keys, size_t *size)
+{
+    wbuf b = {0};
+    char key[32];
+    put(&b, "GGUF", 4);
+    w32(&b, 3);
+    w64(&b, 0);
+    w64(&b, (uint64_t)n_keys + 1);
+    wstr(&b, "a.strings");
+    w32(&b, 9); /* an array */
+    w32(&b, 8); /* of strings */
+    w64(&b, n_strings);
+    for (uint64_t i = 0; i < n_strings; i++)
+        w64(&b, 1), put(&b, "x", 1);
+    for (uint32_t k = 0; k < n_keys; k++) {
+        snprintf(key, sizeof key, "k.%07u", k < n_keys - 1 ? k : 0);
+        wstr(&b, key);
+        w32(&b, 4); /* u32 */
+        w32(&b, k);
+    }
+    *size = b.n;
+    return b.p;
+}
+
+static inline float gguf_write_small(const char *name, uint64_t i, const void *ctx)
+{
+    (void)ctx;
+    return strstr(name, "norm") ? 1.0f : 0.01f * (float)(i % 7) - 0.03f;
+}
+
+/* A llama model that opens and runs: n_layer layers of width 2 (one head
+** of 2, feed-forward 2, vocabulary 4), then unused 1-element tensors up to
+** n_tensors in all (if more than the layers need): every tensor is a name
+** to look up or compare. The caller frees the bytes. */
+static inline unsigned char *gguf_write_layers(uint32_t n_layer, uint32_t n_tensors, size_t *size)
+{
+    static const char *const per_layer[9] = {"attn_norm", "attn_q",      "attn_k",
+                                             "attn_v",    "attn_output", "ffn_norm",
+                                             "ffn_gate",  "ffn_up",      "ffn_down"};
+    static const char *const pieces[4] = {"<unk>", "<s>", "</s>", "x"};
+    uint32_t n = 2 + 9 * n_layer > n_tensors ? 2 + 9 * n_layer : n_tensors;
+    wmtensor *t = calloc(n, sizeof *t);
+    wbuf kv = {0};
+    const char *u32_keys[7] = {"llama.context_length",       "llama.embedding_length",
+                               "llama.feed_forward_length",  "llama.block_count",
+                               "llama.attention.head_count", "llama.attention.head_count_kv",
+                               "llama.rope.dimension_count"};
+    uint32_t u32_vals[7] = {64, 2, 2, n_layer, 1, 1, 2};
+    if (!t)
+        abort();
+    wstr(&kv, "general.architecture"), w32(&kv, 8), wstr(&kv, "llama");
+    for (int i = 0; i < 7; i++)
+        wstr(&kv, u32_keys[i]), w32(&kv, 4), w32(&kv, u32_vals[i]);
+    wstr(&kv, "llama.attention.layer_norm_rms_epsilon"), w32(&kv, 6), wf32(&kv, 1e-5f);
+    wstr(&kv, "tokenizer.ggml.model"), w32(&kv, 8), wstr(&kv, "llama");
+    wstr(&kv, "tokenizer.ggml.tokens"), w32(&kv, 9), w32(&kv, 8), w64(&kv, 4);
+    for (int i = 0; i < 4; i++)
+        wstr(&kv, pieces[i]);
+    t[0] = (wmtensor){"token_embd.weight", 2, 4};
+    t[1] = (wmtensor){"output_norm.weight", 2, 0};
+    for (uint32_t l = 0; l < n_layer; l++)
+        for (int j = 0; j < 9; j++) {
+            wmtensor *w = &t[2 + 9 * l + j];
+            snprintf(w->name, sizeof w->name, "blk.%u.%s.weight", l, per_layer[j]);
+            w->ne0 = 2;
+            w->ne1 = j == 0 || j == 5 ? 0 : 2;
+        }
+    for (uint32_t i = 2 + 9 * n_layer; i < n; i++) {
+        snprintf(t[i].name, sizeof t[i].name, "unused.%u", i);
+        t[i].ne0 = 1;
+    }
+    unsigned char *p = gguf_write_f32_model(&kv, 11, t, (int)n, gguf_write_small, NULL, size);
+    free(kv.p);
+    free(t);
+    return p;
+}
+
+/* l4lm_model_open with a name index of exactly the size the file asks for,
+** malloc'd into *index (AddressSanitizer sees any access past it): free it
+** once the model is no longer used. */
+static inline l4lm_status t_model_open(l4lm_model *m, const void *bytes, size_t size,
+                                       const void *tok, size_t tok_size, void **index)
+{
+    size_t need = 0;
+    if (bytes)
+        l4lm_model_index_size(bytes, size, &need);
+    *index = malloc(need ? need : 1);
+    if (!*index)
+        abort();
+    l4lm_open_opts o = {tok, tok_size, *index, need};
+    return l4lm_model_open(m, bytes, size, &o);
+}
+
 /* Open an exact-size copy of bytes (AddressSanitizer then sees any read
 ** past the end); when it opens, plan, and evaluate ids in batches of
 ** n_batch with an F32 KV cache of n_ctx; keep the last logits in out
@@ -129,7 +228,8 @@ static inline l4lm_status test_open_run(unsigned char *bytes, size_t size, uint3
     memcpy(copy, bytes, size);
     free(bytes);
     l4lm_model m;
-    l4lm_status st = l4lm_model_open(&m, copy, size, NULL, 0);
+    void *index;
+    l4lm_status st = t_model_open(&m, copy, size, NULL, 0, &index);
     snprintf(what, cap, "%s", m.err.what);
     if (!st) {
         l4lm_run_opts o = {.n_ctx = n_ctx, .kv_type = L4LM_KV_F32, .n_batch = n_batch};
@@ -154,6 +254,7 @@ static inline l4lm_status test_open_run(unsigned char *bytes, size_t size, uint3
         free(arena);
     }
     free(copy);
+    free(index);
     return st;
 }
 

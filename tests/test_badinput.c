@@ -9,6 +9,7 @@
 ** give a model that plans, runs and samples cleanly.
 */
 #include "l4lm.h"
+#include "gguf_write.h"
 #include "t.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -91,7 +92,8 @@ static void try_open(const unsigned char *bytes, size_t n, const unsigned char *
         memcpy(tcopy, tok, tok_n);
     l4lm_model m;
     memset(&m, 0xa5, sizeof m); /* so a field the open leaves unset shows */
-    l4lm_status st = l4lm_model_open(&m, copy, n, tcopy, tok_n);
+    void *index;
+    l4lm_status st = t_model_open(&m, copy, n, tcopy, tok_n, &index);
     if (st) {
         t->refused++;
         if (st < L4LM_STATUS_COUNT)
@@ -103,6 +105,7 @@ static void try_open(const unsigned char *bytes, size_t n, const unsigned char *
     }
     free(copy);
     free(tcopy);
+    free(index);
 }
 
 /* Overwrite 1, 2, 4 or 8 bytes at off with a random or extreme value. */
@@ -197,11 +200,13 @@ int main(int argc, char **argv)
         T_EXIT();
     }
     l4lm_model m;
-    if (l4lm_model_open(&m, gguf, gsize, NULL, 0)) {
+    void *index;
+    if (t_model_open(&m, gguf, gsize, NULL, 0, &index)) {
         T_FAIL("badinput", "the intact GGUF does not open");
         T_EXIT();
     }
     size_t data_off = (size_t)m.gguf.data_off;
+    free(index);
     fuzz_file("stories260K.gguf", gguf, gsize, data_off, NULL, 0, 10000, 0);
     fuzz_file("stories260K.bin+tok512.bin", bin, bsize, 28, tok, tsize, 3000, 1);
     free(gguf);

@@ -41,7 +41,8 @@ static l4lm_model model_with(const char *tmpl)
     }
     memset(&m, 0, sizeof m);
     m.format = L4LM_FORMAT_GGUF;
-    if (l4lm_gguf_open(&m.gguf, gguf, at, &err))
+    static uint64_t index[8]; /* 8 + 12 bytes for the one key */
+    if (l4lm_gguf_open(&m.gguf, gguf, at, index, sizeof index, &err))
         printf("FAIL chat_gguf: %s\n", err.what);
     return m;
 }
@@ -182,9 +183,13 @@ static void test_stories(void)
     unsigned char *bytes = t_shared_file("models/stories260K.gguf", &size);
     l4lm_model m;
     int32_t ids[4];
-    if (!bytes || l4lm_model_open(&m, bytes, size, NULL, 0)) {
+    size_t need = 0;
+    void *index = bytes && !l4lm_model_index_size(bytes, size, &need) ? malloc(need) : NULL;
+    l4lm_open_opts oo = {.index = index, .index_size = need};
+    if (!index || l4lm_model_open(&m, bytes, size, &oo)) {
         T_SKIP("chat_stories260K", "../shared/models/stories260K.gguf absent or unreadable");
         free(bytes);
+        free(index);
         return;
     }
     size_t n = l4lm_chat_stop_tokens(&m, ids, 4);
@@ -192,6 +197,7 @@ static void test_stories(void)
             !strcmp(l4lm_chat_template_name(&m), "chatml") && n == 1 && ids[0] == 2,
             "%s, %zu stop tokens", l4lm_chat_template_name(&m), n);
     free(bytes);
+    free(index);
 }
 
 int main(void)

@@ -7,6 +7,7 @@
 */
 #include "l4lm.h"
 #include "posix.h"
+#include "gguf_write.h"
 #include "t.h"
 
 #define STEPS 40
@@ -74,26 +75,29 @@ int main(void)
     size_t size;
     l4lm_model m;
     unsigned char *bytes;
+    void *index = NULL;
     const char *wide = "/tmp/l4lm-determinism.gguf";
     if (system("build/tools/mkgguf -o /tmp/l4lm-determinism.gguf --type q8_0 --n-embd 512 "
                "--n-ff 1024 --n-layer 2 --n-head 8 --n-head-kv 4 --n-vocab 1000 --ctx 512 "
                "--untied --seed 5") != 0 ||
-        !(bytes = t_read_file(wide, &size)) || l4lm_model_open(&m, bytes, size, NULL, 0)) {
+        !(bytes = t_read_file(wide, &size)) || t_model_open(&m, bytes, size, NULL, 0, &index)) {
         T_FAIL("determinism wide", "cannot write or open %s with build/tools/mkgguf", wide);
         T_EXIT();
     }
     check_model("wide-q8_0", &m);
     free(bytes);
+    free(index);
     remove(wide);
     bytes = t_shared_file("models/stories260K.gguf", &size);
     if (!bytes) {
         T_SKIP("determinism stories260K", "../shared/models is absent");
         T_EXIT();
     }
-    if (l4lm_model_open(&m, bytes, size, NULL, 0))
+    if (t_model_open(&m, bytes, size, NULL, 0, &index))
         T_FAIL("determinism stories260K", "cannot open stories260K.gguf");
     else
         check_model("stories260K", &m);
     free(bytes);
+    free(index);
     T_EXIT();
 }

@@ -66,12 +66,28 @@ static unsigned char *exact_copy(const void *p, size_t n)
     return c;
 }
 
+/* l4lm_gguf_open with a name index of exactly the size asked for, in a heap
+** block of its own (AddressSanitizer sees any access past it). *ix holds it
+** while g is used; each call frees the one before, and free(*ix) ends it. */
+static l4lm_status gopen(void **ix, l4lm_gguf *g, const void *p, size_t n, l4lm_error *e)
+{
+    size_t need = 0;
+    free(*ix);
+    if (p)
+        l4lm_gguf_index_size(p, n, &need);
+    if (!(*ix = malloc(need ? need : 1)))
+        abort();
+    return l4lm_gguf_open(g, p, n, *ix, need, e);
+}
+
 static l4lm_status open_blob(const wbuf *b, l4lm_error *e)
 {
     unsigned char *c = exact_copy(b->p, b->n);
     l4lm_gguf g;
-    l4lm_status st = l4lm_gguf_open(&g, c, b->n, e);
+    void *ix = NULL;
+    l4lm_status st = gopen(&ix, &g, c, b->n, e);
     free(c);
+    free(ix);
     return st;
 }
 
@@ -215,6 +231,7 @@ static int tensor_ok(const unsigned char *blob, const layout *l, size_t i, const
 
 static void test_valid(uint32_t version, uint32_t alignment)
 {
+    void *ix = NULL;
     char name[64];
     layout l;
     wbuf b = build_valid(version, alignment, &l);
@@ -222,7 +239,7 @@ static void test_valid(uint32_t version, uint32_t alignment)
     l4lm_gguf g;
     l4lm_error e = {0};
     l4lm_tensor t;
-    l4lm_status st = l4lm_gguf_open(&g, blob, b.n, &e);
+    l4lm_status st = gopen(&ix, &g, blob, b.n, &e);
     uint32_t want_align = alignment ? alignment : 32;
     int ok = 1;
 
@@ -245,11 +262,13 @@ static void test_valid(uint32_t version, uint32_t alignment)
 done:
     free(blob);
     free(b.p);
+    free(ix);
 }
 
 /* Typed getters, arrays and nested arrays on the valid file. */
 static void test_values(void)
 {
+    void *ix = NULL;
     layout l;
     wbuf b = build_valid(3, 64, &l);
     unsigned char *blob = exact_copy(b.p, b.n);
@@ -262,7 +281,7 @@ static void test_values(void)
     uint64_t len = 0;
     int ok;
 
-    if (l4lm_gguf_open(&g, blob, b.n, NULL) != L4LM_OK) {
+    if (gopen(&ix, &g, blob, b.n, NULL) != L4LM_OK) {
         T_FAIL("gguf_getters", "valid file did not open");
         goto done;
     }
@@ -318,6 +337,7 @@ static void test_values(void)
 done:
     free(blob);
     free(b.p);
+    free(ix);
 }
 
 /* ---- one broken file per check ---- */
@@ -374,11 +394,12 @@ static wbuf nested(int levels, uint32_t inner)
 
 static void test_header_errors(void)
 {
+    void *ix = NULL;
     wbuf b = {0};
     l4lm_error e = {0};
     l4lm_gguf g;
 
-    T_CHECK("gguf_null_bytes", l4lm_gguf_open(&g, NULL, 10, &e) == L4LM_E_ARG, "not E_ARG");
+    T_CHECK("gguf_null_bytes", gopen(&ix, &g, NULL, 10, &e) == L4LM_E_ARG, "not E_ARG");
     expect("gguf_empty_file", &b, L4LM_E_TRUNCATED);
     put(&b, "GG", 2);
     expect("gguf_two_bytes", &b, L4LM_E_TRUNCATED);
@@ -410,6 +431,7 @@ static void test_header_errors(void)
     expect("gguf_huge_kv_count", &b, L4LM_E_LIMIT);
     wheader(&b, 3, 0, 5);
     expect("gguf_kv_count_past_end", &b, L4LM_E_TRUNCATED);
+    free(ix);
 }
 
 static void test_kv_errors(void)
@@ -575,6 +597,8 @@ static unsigned char *read_shared(const char *rel, size_t *n)
 
 static void test_stories(void)
 {
+    void *ix = NULL;
+    void *ixh = NULL;
     size_t n, nbin;
     unsigned char *blob = read_shared("models/stories260K.gguf", &n);
     unsigned char *bin = read_shared("models/stories260K.bin", &nbin);
@@ -593,7 +617,7 @@ static void test_stories(void)
         free(bin);
         return;
     }
-    st = l4lm_gguf_open(&g, blob, n, &e);
+    st = gopen(&ix, &g, blob, n, &e);
     ok = st == L4LM_OK && g.version == 3 && g.n_tensors == 48 && g.n_kv == 19 && g.alignment == 32;
     ok = ok && l4lm_gguf_tensor(&g, "token_embd.weight", &t) && t.n_dims == 2 && t.ne[0] == 64 &&
          t.ne[1] == 512 && t.ne[2] == 1 && t.type == L4LM_TYPE_F32 && t.nbytes == 64 * 512 * 4;
@@ -620,14 +644,14 @@ static void test_stories(void)
         for (size_t cut = 0; cut < n; cut = cut < data_off ? cut + 1 : cut + step) {
             unsigned char *c = exact_copy(blob, cut);
             l4lm_gguf h;
-            if (l4lm_gguf_open(&h, c, cut, NULL) != L4LM_E_TRUNCATED && !bad++)
+            if (gopen(&ixh, &h, c, cut, NULL) != L4LM_E_TRUNCATED && !bad++)
                 first_bad = cut;
             free(c);
         }
         {
             unsigned char *c = exact_copy(blob, n - 1);
             l4lm_gguf h;
-            bad += l4lm_gguf_open(&h, c, n - 1, NULL) != L4LM_E_TRUNCATED;
+            bad += gopen(&ixh, &h, c, n - 1, NULL) != L4LM_E_TRUNCATED;
             free(c);
         }
         T_CHECK("gguf_stories260K_truncated", !bad,
@@ -636,6 +660,8 @@ static void test_stories(void)
     }
     free(blob);
     free(bin);
+    free(ix);
+    free(ixh);
 }
 
 /*
@@ -645,11 +671,13 @@ static void test_stories(void)
 */
 static void test_mutations(void)
 {
+    void *ix = NULL;
+    void *ixh = NULL;
     size_t n;
     unsigned char *blob = read_shared("models/stories260K.gguf", &n);
     uint64_t x = 0x9e3779b97f4a7c15ull, opened = 0, bad = 0;
     l4lm_gguf g;
-    if (!blob || l4lm_gguf_open(&g, blob, n, NULL) != L4LM_OK) {
+    if (!blob || gopen(&ix, &g, blob, n, NULL) != L4LM_OK) {
         T_SKIP("gguf_mutations", "../shared/models not available");
         free(blob);
         return;
@@ -662,7 +690,7 @@ static void test_mutations(void)
         size_t pos = i & 1 ? g.ti_off + x % (g.data_off - g.ti_off) : x % g.data_off;
         unsigned char old = blob[pos];
         blob[pos] = (unsigned char)(x >> 32);
-        if (l4lm_gguf_open(&h, blob, n, NULL) == L4LM_OK) {
+        if (gopen(&ixh, &h, blob, n, NULL) == L4LM_OK) {
             opened++;
             for (uint64_t k = 0; k < h.n_tensors; k++)
                 bad += l4lm_gguf_tensor_at(&h, k, &t) != L4LM_OK ||
@@ -674,6 +702,8 @@ static void test_mutations(void)
             "%llu tensors outside the blob (%llu of 8000 files opened)", (unsigned long long)bad,
             (unsigned long long)opened);
     free(blob);
+    free(ix);
+    free(ixh);
 }
 
 /* llama.cpp's vocabulary-only files: no tensors, no padding at the end. */
@@ -699,13 +729,15 @@ static void test_vocab_files(void)
             T_SKIP(name, "../shared/vocab not available");
             continue;
         }
-        l4lm_status st = l4lm_gguf_open(&g, blob, n, &e);
+        void *ix = NULL;
+        l4lm_status st = gopen(&ix, &g, blob, n, &e);
         T_CHECK(name,
                 st == L4LM_OK && g.n_tensors == 0 &&
                     l4lm_gguf_find(&g, "tokenizer.ggml.tokens", &kv) &&
                     kv.arr_type == L4LM_GGUF_STRING && kv.arr_n == v[i].n_vocab,
                 "st %d (%s at %llu)", st, e.what, (unsigned long long)e.offset);
         free(blob);
+        free(ix);
     }
 }
 

@@ -6,10 +6,11 @@
 */
 #include "json.h"
 #include "l4lm.h"
+#include "gguf_write.h"
 #include "t.h"
 #include <math.h>
 
-#define N_GEN 200
+#define N_GEN         200
 #define N_LOGIT_STEPS 64
 
 typedef struct golden {
@@ -34,8 +35,8 @@ static int load_golden(const char *name, golden *g)
     const char *ref = json_key(text, "llama2c_fp32");
     g->n_prompt = json_numbers(json_key(ref, "prompt_ids"), g->prompt_ids, 64);
     g->n_gen = json_numbers(json_key(ref, "generated_ids"), g->gen_ids, N_GEN);
-    g->n_top5 = json_numbers(json_key(ref, "top5_logits_first_64_steps"), g->top5,
-                             N_LOGIT_STEPS * 10);
+    g->n_top5 =
+        json_numbers(json_key(ref, "top5_logits_first_64_steps"), g->top5, N_LOGIT_STEPS * 10);
     free(text);
     return g->prompt && g->n_gen == N_GEN && g->n_top5 == N_LOGIT_STEPS * 10 ? 0 : -1;
 }
@@ -44,6 +45,7 @@ typedef struct runner {
     l4lm_model m;
     unsigned char *bytes, *tok;
     size_t size, tok_size;
+    void *index; /* the model's name index */
     const char *label;
 } runner;
 
@@ -99,8 +101,8 @@ static void check_case(runner *r, const golden *g, l4lm_kv_type kv, double tol)
         T_FAIL(name, "top-5 logits differ by %.3g > %.3g", worst, tol);
     else
         T_OK(name);
-    printf("  %s: 200 ids equal, max |dlogit| over top-5 of 64 steps = %.3g (tolerance %g)\n",
-           name, worst, tol);
+    printf("  %s: 200 ids equal, max |dlogit| over top-5 of 64 steps = %.3g (tolerance %g)\n", name,
+           worst, tol);
     free(arena);
 }
 
@@ -126,7 +128,7 @@ static int open_runner(runner *r, const char *model, const char *tok)
     if (!r->bytes || (tok && !r->tok))
         return -1;
     r->bytes = aligned_copy(r->bytes, r->size);
-    return l4lm_model_open(&r->m, r->bytes, r->size, r->tok, r->tok_size) ? -1 : 0;
+    return t_model_open(&r->m, r->bytes, r->size, r->tok, r->tok_size, &r->index) ? -1 : 0;
 }
 
 int main(void)
@@ -158,6 +160,7 @@ int main(void)
     for (int r = 0; r < 2; r++) {
         free(rs[r].bytes);
         free(rs[r].tok);
+        free(rs[r].index);
     }
     T_EXIT();
 }

@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "l4lm.h"
+#include "gguf_write.h"
 #include "t.h"
 
 static l4lm_model model;
@@ -21,7 +22,8 @@ static int setup(void)
     l4lm_run_opts o = {.n_ctx = 64, .kv_type = L4LM_KV_F32};
     l4lm_plan_result p;
     const float *lg;
-    if (!bytes || l4lm_model_open(&model, bytes, size, NULL, 0) || l4lm_plan(&model, &o, &p))
+    static void *index; /* lives as long as model */
+    if (!bytes || t_model_open(&model, bytes, size, NULL, 0, &index) || l4lm_plan(&model, &o, &p))
         return -1;
     void *arena = aligned_alloc(64, p.total);
     if (l4lm_session_init(&sess, &model, &o, arena, p.total) ||

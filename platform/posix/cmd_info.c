@@ -102,8 +102,13 @@ int l4lm_cmd_plan(int argc, char **argv)
     printf("tokenizer      %zu bytes\n", p.tokenizer);
     printf("total          %zu bytes\n", p.total);
     printf("model          %zu bytes\n", pm.size);
+    printf("name index     %zu bytes (l4lm_model_index_size: the open's, kept while the model "
+           "is used)\n",
+           pm.index_size);
     printf("<memory_region name=\"model\" size=\"0x%llx\" />\n", page_round(pm.size));
     printf("<memory_region name=\"arena\" size=\"0x%llx\" />\n", page_round(p.total));
+    if (pm.index_size)
+        printf("<memory_region name=\"index\" size=\"0x%llx\" />\n", page_round(pm.index_size));
     l4lm_posix_model_unload(&pm);
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -90,7 +91,15 @@ int l4lm_posix_model_load(l4lm_posix_model *pm, const char *path, const char *to
             return -1;
         }
     }
-    l4lm_status st = l4lm_model_open(&pm->m, pm->bytes, pm->size, pm->tok, pm->tok_size);
+    l4lm_status st = l4lm_model_index_size(pm->bytes, pm->size, &pm->index_size);
+    if (!st && pm->index_size && !(pm->index = malloc(pm->index_size))) {
+        fprintf(stderr, "l4lm: cannot allocate a %zu-byte name index\n", pm->index_size);
+        l4lm_posix_model_unload(pm);
+        return -1;
+    }
+    l4lm_open_opts oo = {pm->tok, pm->tok_size, pm->index, pm->index_size};
+    if (!st)
+        st = l4lm_model_open(&pm->m, pm->bytes, pm->size, &oo);
     if (st) {
         const char *what = pm->m.err.what;
         fprintf(stderr, "l4lm: %s: %s%s%s (at byte %llu)\n", path, l4lm_strerror(st),
@@ -106,5 +115,6 @@ void l4lm_posix_model_unload(l4lm_posix_model *pm)
 {
     l4lm_posix_unmap(pm->bytes, pm->size);
     l4lm_posix_unmap(pm->tok, pm->tok_size);
+    free(pm->index);
     memset(pm, 0, sizeof *pm);
 }

@@ -13,10 +13,13 @@ void l4lm_posix_unmap(const void *p, size_t size);
 void *l4lm_posix_arena(size_t size);
 void l4lm_posix_arena_free(void *p, size_t size);
 
-/* Open MODEL (and optional llama2.c tokenizer) and print a one-line error on failure. */
+/* Open MODEL (and optional llama2.c tokenizer) and print a one-line error on
+** failure. The name index the open needs is malloc'd and lives as long as m. */
 typedef struct l4lm_posix_model {
     const void *bytes, *tok;
     size_t size, tok_size;
+    void *index;
+    size_t index_size;
     l4lm_model m;
 } l4lm_posix_model;
 int l4lm_posix_model_load(l4lm_posix_model *pm, const char *path, const char *tok_path);

@@ -7,8 +7,14 @@
 **
 ** The file is hostile input. l4lm_gguf_open() walks every byte the accessors
 ** will ever touch and checks each length, count, type, shape and offset
-** against the blob before using it, so the accessors can simply re-walk.
+** against the blob before using it, so the accessors can simply re-read.
 ** Nothing here recurses: nested arrays use a small explicit stack.
+**
+** Opening costs O(n log n) in what it reads, never more: the caller lends a
+** name index (l4lm_gguf_index_size() bytes), the open fills it with the file
+** offset of every key and tensor info and sorts their ranks by name with a
+** heapsort (no recursion, no worst case beyond n log n). Duplicates are then
+** equal neighbours, and every lookup by name is a binary search.
 */
 #include <float.h>
 
@@ -18,6 +24,17 @@
 #define GGUF_DEFAULT_ALIGNMENT 32
 #define GGUF_MAX_NEST          8 /* arrays of arrays, at most this deep */
 
+/*
+** The name index, in the caller's memory (u64-aligned):
+**   u64 work               names compared and entries read (a test hook)
+**   u64 kv[n_kv]           file offset of each key/value, in file order
+**   u64 ti[n_tensors]      file offset of each tensor info, in file order
+**   u32 kv_by_name[n_kv]   ranks (file-order positions) sorted by name, then rank
+**   u32 ti_by_name[n_tensors]
+*/
+#define IDX_WORK 0
+#define IDX_KV   1
+
 /* A read position in the blob, and what to blame when a read fails. */
 typedef struct cursor {
     const uint8_t *base;
@@ -26,6 +43,7 @@ typedef struct cursor {
     l4lm_error *err;     /* NULL when re-walking an already checked file */
     const uint8_t *name; /* the key or tensor being read, for messages */
     uint64_t name_len;
+    uint64_t steps; /* values and entries read (the work count) */
 } cursor;
 
 /* Smallest encoding of one value of each type: strings are a u64 length,
@@ -48,7 +66,7 @@ static bool align_ovf(uint64_t x, uint64_t a, uint64_t *r)
 
 static cursor cursor_at(const l4lm_gguf *g, uint64_t off)
 {
-    cursor c = {g->base, g->size, off, NULL, NULL, 0};
+    cursor c = {g->base, g->size, off, NULL, NULL, 0, 0};
     return c;
 }
 
@@ -114,7 +132,7 @@ static l4lm_status skip_value(cursor *c, uint32_t type)
         uint64_t left;
     } stack[GGUF_MAX_NEST];
     unsigned depth = 0;
-    for (;;) {
+    for (;; c->steps++) {
         uint64_t at = c->off, n, bytes;
         if (type == L4LM_GGUF_ARRAY) {
             if (!has(c, 12))
@@ -163,7 +181,8 @@ static l4lm_status next_kv(cursor *c, l4lm_gguf_kv *kv)
     uint64_t key_len, start;
     l4lm_status st;
     c->name = NULL;
-    st = get_str(c, &key, &key_len, L4LM_MAX_STRING, "metadata key too long");
+    c->steps++;
+    st = get_str(c, &key, &key_len, L4LM_MAX_KEY, "metadata key too long");
     if (st)
         return st;
     c->name = key;
@@ -239,6 +258,7 @@ static l4lm_status next_tensor(cursor *c, l4lm_tensor *t)
     uint32_t type = 0;
     l4lm_status st;
     c->name = NULL;
+    c->steps++;
     if ((st = get_str(c, &name, &len, L4LM_MAX_NAME, "tensor name too long")))
         return st;
     if (len == 0)
@@ -295,6 +315,183 @@ static l4lm_status read_header(cursor *c, l4lm_gguf *g)
     return L4LM_OK;
 }
 
+/* ---- the name index ---- */
+
+static size_t index_bytes(uint64_t n_kv, uint64_t n_tensors)
+{
+    uint64_t n = n_kv + n_tensors; /* both within their limits: no overflow */
+    return (size_t)(8 * (IDX_KV + n) + l4lm_align_up(4 * n, 8));
+}
+
+_Static_assert(8 * (IDX_KV + L4LM_MAX_KV + L4LM_MAX_TENSORS) +
+                       4 * (L4LM_MAX_KV + L4LM_MAX_TENSORS) ==
+                   L4LM_INDEX_MAX_BYTES,
+               "l4lm.h's largest index matches the limits");
+
+static uint64_t *offsets(const l4lm_gguf *g, bool tensors)
+{
+    return g->index + IDX_KV + (tensors ? g->n_kv : 0);
+}
+
+static uint32_t *by_name(const l4lm_gguf *g, bool tensors)
+{
+    uint32_t *kv = (uint32_t *)(g->index + IDX_KV + g->n_kv + g->n_tensors);
+    return tensors ? kv + g->n_kv : kv;
+}
+
+/* Adds to the work count while g->counting: during the open, and later
+** only when a test asks, since sessions on several threads may look names
+** up in one model at once (and then nothing may write). */
+static void count_work(const l4lm_gguf *g, uint64_t n)
+{
+    if (g->index && g->counting)
+        g->index[IDX_WORK] += n;
+}
+
+/* Byte order, then length: the order the index is sorted in. */
+static int name_cmp(const uint8_t *a, uint64_t alen, const uint8_t *b, uint64_t blen)
+{
+    uint64_t n = alen < blen ? alen : blen;
+    int d = n ? __builtin_memcmp(a, b, n) : 0;
+    return d ? d : (alen > blen) - (alen < blen);
+}
+
+/* Keys and tensor infos both start with their name (a GGUF string). */
+static int entry_cmp(const uint8_t *base, uint64_t a, uint64_t b)
+{
+    return name_cmp(base + a + 8, l4lm_rd64(base + a), base + b + 8, l4lm_rd64(base + b));
+}
+
+typedef struct sorter {
+    const uint8_t *base;
+    const uint64_t *off; /* file offset of each rank */
+    uint32_t *v;         /* the ranks being sorted */
+    uint64_t cmps;
+} sorter;
+
+/* Does rank a sort after rank b: by name, equal names in file order. */
+static bool after(sorter *s, uint32_t a, uint32_t b)
+{
+    int d = entry_cmp(s->base, s->off[a], s->off[b]);
+    s->cmps++;
+    return d ? d > 0 : a > b;
+}
+
+static void sift_down(sorter *s, size_t i, size_t n)
+{
+    uint32_t *v = s->v;
+    for (size_t c; (c = 2 * i + 1) < n; i = c) {
+        if (c + 1 < n && after(s, v[c + 1], v[c]))
+            c++;
+        if (!after(s, v[c], v[i]))
+            return;
+        uint32_t t = v[i];
+        v[i] = v[c];
+        v[c] = t;
+    }
+}
+
+/* Heapsort: O(n log n) comparisons at worst, no recursion, no memory. */
+static void sort_by_name(l4lm_gguf *g, bool tensors)
+{
+    sorter s = {g->base, offsets(g, tensors), by_name(g, tensors), 0};
+    size_t n = (size_t)(tensors ? g->n_tensors : g->n_kv);
+    for (size_t i = 0; i < n; i++)
+        s.v[i] = (uint32_t)i;
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(&s, i, n);
+    for (size_t end = n; end > 1; end--) {
+        uint32_t t = s.v[0];
+        s.v[0] = s.v[end - 1];
+        s.v[end - 1] = t;
+        sift_down(&s, 0, end - 1);
+    }
+    count_work(g, s.cmps);
+}
+
+/*
+** Duplicates are equal neighbours once sorted. The one reported is the
+** first entry in file order that repeats an earlier name, as a pairwise
+** check would find it.
+*/
+static l4lm_status check_unique(const l4lm_gguf *g, bool tensors, l4lm_status dup, const char *what,
+                                l4lm_error *err)
+{
+    const uint64_t *off = offsets(g, tensors);
+    const uint32_t *v = by_name(g, tensors);
+    size_t n = (size_t)(tensors ? g->n_tensors : g->n_kv);
+    uint32_t first = UINT32_MAX;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] < first && entry_cmp(g->base, off[v[i - 1]], off[v[i]]) == 0)
+            first = v[i]; /* v[i - 1] < v[i]: equal names sort in file order */
+    count_work(g, n);
+    if (first == UINT32_MAX)
+        return L4LM_OK;
+    const uint8_t *p = g->base + off[first];
+    return l4lm_fail(err, dup, off[first], what, (const char *)p + 8, l4lm_rd64(p));
+}
+
+/* The file-order rank of the entry called name, or -1: a binary search. */
+static int64_t lookup(const l4lm_gguf *g, bool tensors, const char *name)
+{
+    uint64_t len = l4lm_strlen(name), cmps = 0;
+    size_t lo = 0, hi = (size_t)(tensors ? g->n_tensors : g->n_kv);
+    int64_t found = -1;
+    if (!g->index)
+        return -1;
+    const uint64_t *off = offsets(g, tensors);
+    const uint32_t *v = by_name(g, tensors);
+    while (lo < hi && found < 0) {
+        size_t mid = lo + (hi - lo) / 2;
+        const uint8_t *p = g->base + off[v[mid]];
+        int d = name_cmp(p + 8, l4lm_rd64(p), (const uint8_t *)name, len);
+        cmps++;
+        if (d == 0)
+            found = v[mid];
+        else if (d < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    count_work(g, cmps);
+    return found;
+}
+
+static l4lm_status take_index(l4lm_gguf *g, void *index, size_t index_size, l4lm_error *err)
+{
+    size_t need = index_bytes(g->n_kv, g->n_tensors);
+    if (!index || index_size < need)
+        return l4lm_fail_index(err, L4LM_E_INDEX, 0, "name index too small; bytes needed",
+                               (uint32_t)need);
+    if ((uintptr_t)index & 7)
+        return l4lm_fail(err, L4LM_E_ARG, 0, "name index is not 8-byte aligned", NULL, 0);
+    g->index = index;
+    g->index[IDX_WORK] = 0;
+    g->counting = true;
+    return L4LM_OK;
+}
+
+l4lm_status l4lm_gguf_index_size(const void *bytes, size_t size, size_t *needed)
+{
+    const uint8_t *p = bytes;
+    if (!needed || !bytes)
+        return L4LM_E_ARG;
+    *needed = 0;
+    /* A header the open will refuse needs no index: the open says why. */
+    if (!l4lm_gguf_is_gguf(bytes, size) || size < GGUF_HEADER_BYTES ||
+        l4lm_rd64(p + 8) > L4LM_MAX_TENSORS || l4lm_rd64(p + 16) > L4LM_MAX_KV)
+        return L4LM_OK;
+    *needed = index_bytes(l4lm_rd64(p + 16), l4lm_rd64(p + 8));
+    return L4LM_OK;
+}
+
+uint64_t l4lm_gguf_work(const l4lm_gguf *g)
+{
+    return g->index ? g->index[IDX_WORK] : 0;
+}
+
+/* ---- open ---- */
+
 /* general.alignment: a u32 power of two, 32 when absent (as in ggml). */
 static l4lm_status read_alignment(l4lm_gguf *g, l4lm_error *err)
 {
@@ -314,11 +511,29 @@ static l4lm_status read_alignment(l4lm_gguf *g, l4lm_error *err)
     return L4LM_OK;
 }
 
+/* Checks every key/value alone and notes where each one starts. */
+static l4lm_status walk_kvs(cursor *c, l4lm_gguf *g)
+{
+    uint64_t *off = offsets(g, false);
+    l4lm_gguf_kv kv;
+    g->kv_off = c->off;
+    for (uint64_t i = 0; i < g->n_kv; i++) {
+        off[i] = c->off;
+        l4lm_status st = next_kv(c, &kv);
+        if (st)
+            return st;
+    }
+    g->ti_off = c->off;
+    return L4LM_OK;
+}
+
 /* Checks every tensor info alone; the data section starts after them. */
 static l4lm_status walk_tensor_infos(cursor *c, l4lm_gguf *g)
 {
+    uint64_t *off = offsets(g, true);
     l4lm_tensor t;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
+        off[i] = c->off;
         l4lm_status st = next_tensor(c, &t);
         if (st)
             return st;
@@ -339,90 +554,53 @@ static l4lm_status check_layout(const l4lm_gguf *g, l4lm_error *err)
     cursor c = cursor_at(g, g->ti_off);
     uint64_t expect = 0, end;
     l4lm_tensor t;
+    l4lm_status st = L4LM_OK;
     c.err = err;
-    for (uint64_t i = 0; i < g->n_tensors; i++) {
-        l4lm_status st = next_tensor(&c, &t);
-        if (st)
-            return st;
+    for (uint64_t i = 0; !st && i < g->n_tensors; i++) {
+        if ((st = next_tensor(&c, &t)))
+            break;
         if (t.offset != expect)
-            return fail(&c, L4LM_E_TENSOR_OFFSET, c.off - 8,
-                        "tensor data offset is not the next aligned one");
-        if (l4lm_add_ovf(g->data_off, t.offset, &end) || l4lm_add_ovf(end, t.nbytes, &end) ||
-            end > g->size)
-            return fail(&c, L4LM_E_TRUNCATED, g->data_off + t.offset,
-                        "tensor data extends past end of file");
-        if (align_ovf(t.offset + t.nbytes, g->alignment, &expect))
-            return fail(&c, L4LM_E_OVERFLOW, c.off - 8, "tensor data offset overflows");
+            st = fail(&c, L4LM_E_TENSOR_OFFSET, c.off - 8,
+                      "tensor data offset is not the next aligned one");
+        else if (l4lm_add_ovf(g->data_off, t.offset, &end) || l4lm_add_ovf(end, t.nbytes, &end) ||
+                 end > g->size)
+            st = fail(&c, L4LM_E_TRUNCATED, g->data_off + t.offset,
+                      "tensor data extends past end of file");
+        else if (align_ovf(t.offset + t.nbytes, g->alignment, &expect))
+            st = fail(&c, L4LM_E_OVERFLOW, c.off - 8, "tensor data offset overflows");
     }
-    return L4LM_OK;
-}
-
-/* The name of the next key (or tensor, if tensor) and a step past it. */
-static l4lm_status next_name(cursor *c, bool tensor, const char **name, uint32_t *len)
-{
-    l4lm_gguf_kv kv;
-    l4lm_tensor t;
-    l4lm_status st = tensor ? next_tensor(c, &t) : next_kv(c, &kv);
-    if (!st) {
-        *name = tensor ? t.name : kv.key;
-        *len = tensor ? t.name_len : kv.key_len;
-    }
+    count_work(g, c.steps);
     return st;
 }
 
-/*
-** Names are compared pairwise, as ggml does; without memory to index them,
-** reading an earlier name is a re-walk. Quadratic in the count, which is
-** why the counts are limited.
-*/
-static l4lm_status check_unique(const l4lm_gguf *g, bool tensors, l4lm_status dup, const char *what,
-                                l4lm_error *err)
+l4lm_status l4lm_gguf_open(l4lm_gguf *g, const void *bytes, size_t size, void *index,
+                           size_t index_size, l4lm_error *err)
 {
-    uint64_t start = tensors ? g->ti_off : g->kv_off, n = tensors ? g->n_tensors : g->n_kv;
-    cursor a = cursor_at(g, start);
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t at = a.off;
-        const char *name, *other;
-        uint32_t len, olen;
-        cursor b = cursor_at(g, start);
-        l4lm_status st = next_name(&a, tensors, &name, &len);
-        for (uint64_t j = 0; !st && j < i; j++) {
-            if ((st = next_name(&b, tensors, &other, &olen)))
-                break;
-            if (olen == len && __builtin_memcmp(name, other, len) == 0)
-                return l4lm_fail(err, dup, at, what, name, len);
-        }
-        if (st)
-            return st;
-    }
-    return L4LM_OK;
-}
-
-l4lm_status l4lm_gguf_open(l4lm_gguf *g, const void *bytes, size_t size, l4lm_error *err)
-{
-    cursor c = {bytes, size, 0, err, NULL, 0};
-    l4lm_gguf_kv kv;
+    cursor c = {bytes, size, 0, err, NULL, 0, 0};
     l4lm_status st;
     if (!g || !bytes)
         return l4lm_fail(err, L4LM_E_ARG, 0, "no GGUF bytes", NULL, 0);
     __builtin_memset(g, 0, sizeof *g);
     g->base = bytes;
     g->size = size;
-    if ((st = read_header(&c, g)))
+    if ((st = read_header(&c, g)) || (st = take_index(g, index, index_size, err)) ||
+        (st = walk_kvs(&c, g)))
         goto bad;
-    g->kv_off = c.off;
-    for (uint64_t i = 0; i < g->n_kv; i++)
-        if ((st = next_kv(&c, &kv)))
-            goto bad;
-    g->ti_off = c.off;
+    sort_by_name(g, false); /* read_alignment looks a key up */
     if ((st = read_alignment(g, err)) || (st = walk_tensor_infos(&c, g)) ||
         (st = check_layout(g, err)) ||
-        (st = check_unique(g, false, L4LM_E_METADATA, "duplicate metadata key", err)) ||
-        (st = check_unique(g, true, L4LM_E_TENSOR_INFO, "duplicate tensor name", err)))
+        (st = check_unique(g, false, L4LM_E_METADATA, "duplicate metadata key", err)))
         goto bad;
+    sort_by_name(g, true);
+    if ((st = check_unique(g, true, L4LM_E_TENSOR_INFO, "duplicate tensor name", err)))
+        goto bad;
+    count_work(g, c.steps);
     return L4LM_OK;
 bad:
+    count_work(g, c.steps);
+    index = g->index;
     __builtin_memset(g, 0, sizeof *g);
+    g->index = index; /* keeps the work count readable */
     return st;
 }
 
@@ -433,30 +611,18 @@ bool l4lm_gguf_is_gguf(const void *bytes, size_t size)
 
 l4lm_status l4lm_gguf_kv_at(const l4lm_gguf *g, uint64_t i, l4lm_gguf_kv *kv)
 {
-    cursor c = cursor_at(g, g->kv_off);
     if (i >= g->n_kv)
         return L4LM_E_ARG;
-    for (uint64_t j = 0; j < i; j++) {
-        l4lm_status st = next_kv(&c, kv);
-        if (st)
-            return st;
-    }
-    return next_kv(&c, kv);
+    cursor c = cursor_at(g, offsets(g, false)[i]);
+    l4lm_status st = next_kv(&c, kv);
+    count_work(g, c.steps);
+    return st;
 }
 
 bool l4lm_gguf_find(const l4lm_gguf *g, const char *key, l4lm_gguf_kv *kv)
 {
-    cursor c = cursor_at(g, g->kv_off);
-    l4lm_gguf_kv cur;
-    for (uint64_t i = 0; i < g->n_kv; i++) {
-        if (next_kv(&c, &cur))
-            return false;
-        if (l4lm_streq(cur.key, cur.key_len, key)) {
-            *kv = cur;
-            return true;
-        }
-    }
-    return false;
+    int64_t i = lookup(g, false, key);
+    return i >= 0 && l4lm_gguf_kv_at(g, (uint64_t)i, kv) == L4LM_OK;
 }
 
 /* Any integer value that is >= 0; false for negatives and non-integers. */
@@ -551,31 +717,18 @@ bool l4lm_gguf_str(const l4lm_gguf *g, const char *key, const char **s, uint64_t
 
 l4lm_status l4lm_gguf_tensor_at(const l4lm_gguf *g, uint64_t i, l4lm_tensor *t)
 {
-    cursor c = cursor_at(g, g->ti_off);
-    l4lm_status st;
     if (i >= g->n_tensors)
         return L4LM_E_ARG;
-    for (uint64_t j = 0; j < i; j++)
-        if ((st = next_tensor(&c, t)))
-            return st;
-    if ((st = next_tensor(&c, t)))
-        return st;
-    place(g, t);
-    return L4LM_OK;
+    cursor c = cursor_at(g, offsets(g, true)[i]);
+    l4lm_status st = next_tensor(&c, t);
+    count_work(g, c.steps);
+    if (!st)
+        place(g, t);
+    return st;
 }
 
 bool l4lm_gguf_tensor(const l4lm_gguf *g, const char *name, l4lm_tensor *t)
 {
-    cursor c = cursor_at(g, g->ti_off);
-    l4lm_tensor cur;
-    for (uint64_t i = 0; i < g->n_tensors; i++) {
-        if (next_tensor(&c, &cur))
-            return false;
-        if (l4lm_streq(cur.name, cur.name_len, name)) {
-            place(g, &cur);
-            *t = cur;
-            return true;
-        }
-    }
-    return false;
+    int64_t i = lookup(g, true, name);
+    return i >= 0 && l4lm_gguf_tensor_at(g, (uint64_t)i, t) == L4LM_OK;
 }

@@ -17,7 +17,8 @@
 #define L4LM_MAX_CTX         (1u << 20)
 #define L4LM_MAX_NAME        256 /* longest tensor name (ggml: 64) */
 #define L4LM_MAX_STRING      (1u << 24)
-#define L4LM_MAX_TENSORS     (1u << 14) /* duplicate checks are quadratic */
+#define L4LM_MAX_KEY         1024 /* longest metadata key: bounds a name comparison */
+#define L4LM_MAX_TENSORS     (1u << 14)
 #define L4LM_MAX_KV          (1u << 12)
 #define L4LM_MAX_TOKEN_BYTES 512 /* longest vocabulary piece */
 #define L4LM_MAX_BATCH       512
@@ -69,7 +70,16 @@ typedef struct l4lm_gguf_kv {
     const uint8_t *arr; /* first element */
 } l4lm_gguf_kv;
 
-l4lm_status l4lm_gguf_open(l4lm_gguf *g, const void *bytes, size_t size, l4lm_error *err);
+/* Bytes of name index l4lm_gguf_open needs, from the header's counts (0 when
+** the header is one the open refuses anyway). */
+l4lm_status l4lm_gguf_index_size(const void *bytes, size_t size, size_t *needed);
+/* index: 8-byte aligned, writable, valid while g is used (lookups read it). */
+l4lm_status l4lm_gguf_open(l4lm_gguf *g, const void *bytes, size_t size, void *index,
+                           size_t index_size, l4lm_error *err);
+/* Test hook: names compared and entries read since the open began (kept
+** after a failed open too). Lookups add to it while g->counting, which the
+** open sets and l4lm_model_open clears when done (a test may set it again). */
+uint64_t l4lm_gguf_work(const l4lm_gguf *g);
 bool l4lm_gguf_is_gguf(const void *bytes, size_t size);
 bool l4lm_gguf_find(const l4lm_gguf *g, const char *key, l4lm_gguf_kv *kv);
 l4lm_status l4lm_gguf_kv_at(const l4lm_gguf *g, uint64_t i, l4lm_gguf_kv *kv);

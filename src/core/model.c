@@ -8,9 +8,9 @@
 */
 #include "internal.h"
 
-static l4lm_status gguf_open(l4lm_model *m)
+static l4lm_status gguf_open(l4lm_model *m, const l4lm_open_opts *o)
 {
-    l4lm_status st = l4lm_gguf_open(&m->gguf, m->bytes, m->size, &m->err);
+    l4lm_status st = l4lm_gguf_open(&m->gguf, m->bytes, m->size, o->index, o->index_size, &m->err);
     if (!st)
         st = l4lm_arch_hparams(m);
     if (!st)
@@ -19,16 +19,23 @@ static l4lm_status gguf_open(l4lm_model *m)
     if (!st)
         st = l4lm_weights_gguf(m, &w, 0, &m->err);
     m->weight_bytes = m->size - m->gguf.data_off;
+    m->gguf.counting = false; /* from now on lookups write nothing */
     return st;
 }
 
-l4lm_status l4lm_model_open(l4lm_model *m, const void *bytes, size_t size, const void *tok,
-                            size_t tok_size)
+l4lm_status l4lm_model_index_size(const void *bytes, size_t size, size_t *needed)
 {
+    return l4lm_gguf_index_size(bytes, size, needed);
+}
+
+l4lm_status l4lm_model_open(l4lm_model *m, const void *bytes, size_t size, const l4lm_open_opts *o)
+{
+    static const l4lm_open_opts none = {0};
     if (!m)
         return L4LM_E_ARG;
     __builtin_memset(m, 0, sizeof *m);
-    if (!bytes || ((uintptr_t)bytes & 3) || (tok_size && !tok))
+    o = o ? o : &none;
+    if (!bytes || ((uintptr_t)bytes & 3) || (o->tokenizer_size && !o->tokenizer))
         return l4lm_fail(&m->err, L4LM_E_ARG, 0, "model bytes must be non-NULL and 4-byte aligned",
                          0, 0);
     m->bytes = bytes;
@@ -36,10 +43,10 @@ l4lm_status l4lm_model_open(l4lm_model *m, const void *bytes, size_t size, const
     l4lm_status st;
     if (l4lm_gguf_is_gguf(bytes, size)) {
         m->format = L4LM_FORMAT_GGUF;
-        st = gguf_open(m);
+        st = gguf_open(m, o);
     } else {
         m->format = L4LM_FORMAT_LLAMA2C;
-        st = l4lm_l2c_open(m, tok, tok_size);
+        st = l4lm_l2c_open(m, o->tokenizer, o->tokenizer_size);
     }
     if (st)
         m->err.status = st;

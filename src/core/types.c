@@ -93,6 +93,7 @@ static const char status_text[L4LM_STATUS_COUNT][56] = {
     [L4LM_E_TOKEN] = "token id outside the vocabulary",
     [L4LM_E_BUFFER] = "output buffer too small",
     [L4LM_E_STATE] = "call out of order",
+    [L4LM_E_INDEX] = "name index smaller than l4lm_model_index_size() says",
 };
 
 const char *l4lm_strerror(l4lm_status st)

@@ -112,8 +112,12 @@ int main(int argc, char **argv)
     ** (a vocabulary it does not tokenize) is still a GGUF to render from. */
     l4lm_model m = {0};
     l4lm_error err;
-    bool open = model && (!l4lm_model_open(&m, model, model_size, NULL, 0) ||
-                          !l4lm_gguf_open(&m.gguf, model, model_size, &err));
+    size_t need = 0; /* the name index lives until exit */
+    void *index =
+        model && !l4lm_model_index_size(model, model_size, &need) ? malloc(need ? need : 1) : NULL;
+    l4lm_open_opts oo = {.index = index, .index_size = need};
+    bool open = index && (!l4lm_model_open(&m, model, model_size, &oo) ||
+                          !l4lm_gguf_open(&m.gguf, model, model_size, index, need, &err));
     m.format = L4LM_FORMAT_GGUF;
     if (!open) {
         printf("FAIL %s: cannot open %s: %s\n", name, argv[2], model ? "not a GGUF" : why);

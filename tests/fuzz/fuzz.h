@@ -45,6 +45,19 @@ typedef struct fuzz_in {
     size_t n;
 } fuzz_in;
 
+/* l4lm_model_open with a name index of exactly the size the file asks for,
+** in a heap block of its own (*index: free it when the model is done). */
+static inline l4lm_status fuzz_open(l4lm_model *m, const uint8_t *bytes, size_t size,
+                                    const uint8_t *tok, size_t tok_size, void **index)
+{
+    size_t need = 0;
+    l4lm_model_index_size(bytes, size, &need);
+    *index = malloc(need ? need : 1); /* uninitialised: the open must write before reading */
+    FUZZ_CHECK(*index != NULL, "out of memory");
+    l4lm_open_opts o = {tok, tok_size, *index, need};
+    return l4lm_model_open(m, bytes, size, &o);
+}
+
 static inline uint32_t fuzz_u8(fuzz_in *in)
 {
     if (!in->n)

@@ -10,7 +10,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t *bytes = fuzz_copy(data, size);
     l4lm_model m;
-    l4lm_status st = l4lm_model_open(&m, bytes, size, NULL, 0);
+    void *index;
+    l4lm_status st = fuzz_open(&m, bytes, size, NULL, 0, &index);
     if (st) {
         FUZZ_CHECK(st < L4LM_STATUS_COUNT && m.err.what[0], "status %d without a message", (int)st);
     } else {
@@ -24,5 +25,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_exercise(&m);
     }
     free(bytes);
+    free(index);
     return 0;
 }

@@ -13,10 +13,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n_ckpt = in.n ? split % (in.n + 1) : 0;
     uint8_t *ckpt = fuzz_copy(in.p, n_ckpt), *tok = fuzz_copy(in.p + n_ckpt, in.n - n_ckpt);
     l4lm_model m;
+    void *index = NULL;
     /* a GGUF magic here would test the GGUF reader, which has its own harness */
     l4lm_status st = n_ckpt >= 4 && !memcmp(ckpt, "GGUF", 4)
                          ? L4LM_E_MAGIC
-                         : l4lm_model_open(&m, ckpt, n_ckpt, tok, in.n - n_ckpt);
+                         : fuzz_open(&m, ckpt, n_ckpt, tok, in.n - n_ckpt, &index);
     if (st == L4LM_OK) {
         FUZZ_CHECK(m.format == L4LM_FORMAT_LLAMA2C, "format");
         FUZZ_CHECK(m.weight_bytes <= n_ckpt, "weights beyond the checkpoint");
@@ -26,5 +27,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     free(ckpt);
     free(tok);
+    free(index);
     return 0;
 }

@@ -114,7 +114,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     size_t size;
     uint8_t *bytes = fuzz_load("tiny.gguf", &size);
-    if (bytes && !l4lm_model_open(&model, bytes, size, NULL, 0)) {
+    static void *index; /* lives as long as model */
+    if (bytes && !fuzz_open(&model, bytes, size, NULL, 0, &index)) {
         l4lm_run_opts o = {.n_ctx = 32, .kv_type = L4LM_KV_F16, .max_prompt_bytes = 256};
         void *arena;
         for (int i = 0; i < N_CLIENTS; i++)

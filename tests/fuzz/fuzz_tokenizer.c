@@ -59,13 +59,13 @@ static void add(const char *name, const char *tok_name)
 {
     vocab *vb = &vocabs[n_vocabs];
     size_t size, tok_size = 0;
-    void *arena;
+    void *arena, *index; /* both live as long as the fuzzer */
     if (!(vb->model = fuzz_load(name, &size)))
         return;
     if (tok_name && !(vb->tok = fuzz_load(tok_name, &tok_size)))
         return;
     l4lm_run_opts o = {.n_ctx = 16, .kv_type = L4LM_KV_F16, .max_prompt_bytes = MAX_TEXT};
-    if (l4lm_model_open(&vb->m, vb->model, size, vb->tok, tok_size) ||
+    if (fuzz_open(&vb->m, vb->model, size, vb->tok, tok_size, &index) ||
         !(vb->s = fuzz_session(&vb->m, &o, &arena))) {
         fprintf(stderr, "fuzz_tokenizer: %s does not open\n", name);
         abort();

@@ -217,8 +217,13 @@ static void gguf_seed(const char *dir, int v, const bytes *src)
     l4lm_gguf_kv kv;
     l4lm_tensor t;
     bytes b = {0};
-    if (l4lm_gguf_open(&g, src->p, src->n, NULL))
+    size_t need = 0;
+    l4lm_gguf_index_size(src->p, src->n, &need);
+    void *index = malloc(need ? need : 1);
+    if (!index || l4lm_gguf_open(&g, src->p, src->n, index, need, NULL)) {
+        free(index);
         return;
+    }
     put(&b, "GGUF", 4);
     put32(&b, 3);
     put64(&b, g.n_tensors);
@@ -253,6 +258,7 @@ static void gguf_seed(const char *dir, int v, const bytes *src)
     snprintf(name, sizeof name, "retyped-%d", v);
     save(dir, "gguf", name, &b);
     free(b.p);
+    free(index);
 }
 
 static void gguf_seeds(const char *dir, const char *models)

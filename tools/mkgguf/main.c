@@ -239,7 +239,10 @@ static uint32_t put_vocab_from(buf *b, const char *path, bool skip_template)
     l4lm_error err;
     l4lm_gguf_kv kv;
     uint64_t n_vocab = 0;
-    if (l4lm_gguf_open(&g, p, size, &err) != L4LM_OK)
+    size_t need = 0; /* the name index lives until exit */
+    l4lm_gguf_index_size(p, size, &need);
+    void *index = malloc(need ? need : 1);
+    if (!index || l4lm_gguf_open(&g, p, size, index, need, &err) != L4LM_OK)
         die("--vocab-from: %s", err.what);
     for (uint64_t i = 0; i < g.n_kv; i++) {
         if (l4lm_gguf_kv_at(&g, i, &kv) != L4LM_OK)

@@ -73,10 +73,18 @@ static void put_model(const l4lm_model *m, size_t size)
     l4lm_bm_puts(" bytes\n");
 }
 
-static l4lm_status open_and_plan(l4lm_model *m, const void *model, size_t size, uint32_t n_ctx,
-                                 l4lm_run_opts *opts, l4lm_plan_result *p)
+size_t l4lm_bm_index_bytes(const void *model, size_t size)
 {
-    l4lm_status st = l4lm_model_open(m, model, size, NULL, 0);
+    size_t n = 0;
+    l4lm_model_index_size(model, size, &n);
+    return (n + 63) / 64 * 64; /* keeps the session arena after it 64-byte aligned */
+}
+
+static l4lm_status open_and_plan(l4lm_model *m, const void *model, size_t size, void *index,
+                                 uint32_t n_ctx, l4lm_run_opts *opts, l4lm_plan_result *p)
+{
+    l4lm_open_opts oo = {.index = index, .index_size = l4lm_bm_index_bytes(model, size)};
+    l4lm_status st = l4lm_model_open(m, model, size, &oo);
     if (st != L4LM_OK) {
         l4lm_bm_puts("model open failed at file offset ");
         l4lm_bm_putu(m->err.offset);
@@ -89,31 +97,37 @@ static l4lm_status open_and_plan(l4lm_model *m, const void *model, size_t size, 
     return l4lm_plan(m, opts, p);
 }
 
-size_t l4lm_bm_plan(const void *model, size_t size, uint32_t n_ctx)
+size_t l4lm_bm_plan(const void *model, size_t size, uint32_t n_ctx, void *scratch)
 {
     l4lm_model m;
     l4lm_run_opts opts;
     l4lm_plan_result p;
-    l4lm_status st = open_and_plan(&m, model, size, n_ctx, &opts, &p);
+    l4lm_status st = open_and_plan(&m, model, size, scratch, n_ctx, &opts, &p);
     if (st != L4LM_OK) {
         failed("plan", st);
         return 0;
     }
-    return p.total;
+    return l4lm_bm_index_bytes(model, size) + p.total;
 }
 
-/* Open the model and start a session in the job's arena; says what failed. */
-static l4lm_status start(const l4lm_bm_job *job, l4lm_model *m, l4lm_session **s,
-                         const char **what)
+/* Open the model with its name index carved from the front of the job's
+** arena, and start a session in the rest; says what failed. */
+static l4lm_status start(const l4lm_bm_job *job, l4lm_model *m, l4lm_session **s, const char **what)
 {
     l4lm_run_opts opts;
     l4lm_plan_result p;
+    size_t index = l4lm_bm_index_bytes(job->model, job->model_size);
     *what = "model open/plan";
-    l4lm_status st = open_and_plan(m, job->model, job->model_size, job->n_ctx, &opts, &p);
+    if (index > job->arena_size)
+        return L4LM_E_INDEX;
+    l4lm_status st =
+        open_and_plan(m, job->model, job->model_size, job->arena, job->n_ctx, &opts, &p);
     if (st != L4LM_OK)
         return st;
     put_model(m, job->model_size);
-    l4lm_bm_puts("arena: plan ");
+    l4lm_bm_puts("arena: name index ");
+    l4lm_bm_putu(index);
+    l4lm_bm_puts(" + plan ");
     l4lm_bm_putu(p.total);
     l4lm_bm_puts(" bytes, have ");
     l4lm_bm_putu(job->arena_size);
@@ -121,14 +135,13 @@ static l4lm_status start(const l4lm_bm_job *job, l4lm_model *m, l4lm_session **s
     l4lm_bm_putu(p.n_ctx);
     l4lm_bm_puts(")\n");
     *what = "session init";
-    if (p.total > job->arena_size)
+    if (p.total > job->arena_size - index)
         return L4LM_E_ARENA;
-    return l4lm_session_init(s, m, &opts, job->arena, job->arena_size);
+    return l4lm_session_init(s, m, &opts, (char *)job->arena + index, job->arena_size - index);
 }
 
 /* Greedy tokens after the prompt, each streamed as soon as it is picked. */
-static l4lm_status generate(const l4lm_bm_job *job, l4lm_session *s, l4lm_detok *d,
-                            int32_t *gen)
+static l4lm_status generate(const l4lm_bm_job *job, l4lm_session *s, l4lm_detok *d, int32_t *gen)
 {
     l4lm_sampler greedy = l4lm_sampler_default();
     const float *logits;

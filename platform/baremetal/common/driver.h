@@ -10,7 +10,7 @@
 typedef struct l4lm_bm_job {
     const void *model;      /* the GGUF bytes, used in place */
     size_t model_size;
-    void *arena;            /* sized by l4lm_plan() at build time */
+    void *arena;            /* l4lm_bm_plan() bytes: the name index, then the session */
     size_t arena_size;
     const char *prompt;
     size_t prompt_len;
@@ -27,6 +27,10 @@ typedef struct l4lm_bm_job {
 */
 int l4lm_bm_generate(const l4lm_bm_job *job);
 
-/* The arena bytes l4lm_plan() asks for, or 0 after printing why not. */
-size_t l4lm_bm_plan(const void *model, size_t size, uint32_t n_ctx);
+/* The model's name index (l4lm_model_index_size), rounded up to 64 bytes. */
+size_t l4lm_bm_index_bytes(const void *model, size_t size);
+/* The job arena's bytes: the name index, then what l4lm_plan() asks for; or
+** 0 after printing why not. The open behind the plan puts the index in
+** scratch (l4lm_bm_index_bytes, 8-byte aligned). */
+size_t l4lm_bm_plan(const void *model, size_t size, uint32_t n_ctx, void *scratch);
 #endif

@@ -47,7 +47,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "bm-host: %s\n", err);
         return 1;
     }
-    size_t need = l4lm_bm_plan(bytes, size, n_ctx);
+    void *scratch = aligned_alloc(64, l4lm_bm_index_bytes(bytes, size) + 64);
+    size_t need = scratch ? l4lm_bm_plan(bytes, size, n_ctx, scratch) : 0;
+    free(scratch);
     if (need == 0)
         return 1;
     if (plan_only) {

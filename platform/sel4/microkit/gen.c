@@ -43,6 +43,7 @@ typedef struct layout {
     uint64_t arena_region, arena_page; /* plan + work, rounded to the page */
     uint64_t work;
     uint64_t model_region, model_page;
+    size_t index; /* the model's name index, a static array of the infer PD */
     uint32_t shm_region, max_request;
 } layout;
 
@@ -114,6 +115,7 @@ static int plan(const gen_opts *o, layout *L)
     l4lm_run_opts ro = {.n_ctx = o->n_ctx, .kv_type = o->kv, .n_threads = 1};
     l4lm_status st = l4lm_plan(&pm.m, &ro, &L->plan);
     L->model_size = pm.size;
+    L->index = pm.index_size;
     l4lm_posix_model_unload(&pm);
     if (st != L4LM_OK)
         return die(l4lm_strerror(st));
@@ -147,6 +149,7 @@ static void write_config(FILE *f, const gen_opts *o, const layout *L)
     fprintf(f, "#define L4LM_SEL4_SHM_REGION 0x%x\n", L->shm_region);
     fprintf(f, "#define L4LM_SEL4_MAX_REQUEST %u\n", L->max_request);
     fprintf(f, "#define L4LM_SEL4_MODEL_SIZE %llu\n", (unsigned long long)L->model_size);
+    fprintf(f, "#define L4LM_SEL4_INDEX_BYTES %zu /* l4lm_model_index_size */\n", L->index);
     if (o->load)
         fprintf(f, "#define L4LM_SEL4_MODEL_VADDR 0x%llxull\n", VADDR_MODEL);
     else

@@ -4,6 +4,7 @@
 **
 ** Memory (all laid out by gen.c from l4lm_plan, see the .system file):
 **   the model     read-only: embedded in this ELF, or a region QEMU's loader fills
+**   name_index    the model's name index: a static array (.bss) of this PD
 **   arena i       client i's session (the plan's bytes) + the server's work buffer
 **   shm i         the region shared with client i only
 ** Channel i is client i's doorbell. Channels 60 and 61 join this PD to
@@ -32,6 +33,7 @@ extern const char l4lm_bm_model_start[]; /* platform/baremetal/common/model.S */
 
 /* The only writable globals: this PD's own state. */
 static l4lm_model model;
+static uint64_t name_index[(L4LM_SEL4_INDEX_BYTES + 7) / 8 + 1]; /* + 1: never empty */
 static l4lm_server server;
 static l4lm_serve_client clients[L4LM_SEL4_N_CLIENTS];
 static bool serving;
@@ -100,7 +102,8 @@ static l4lm_status start(const char **what)
     l4lm_shm_config cfg = l4lm_shm_config_default();
     cfg.max_request = L4LM_SEL4_MAX_REQUEST;
     *what = "model open";
-    l4lm_status st = l4lm_model_open(&model, MODEL_BYTES, L4LM_SEL4_MODEL_SIZE, 0, 0);
+    l4lm_open_opts oo = {.index = name_index, .index_size = sizeof name_index};
+    l4lm_status st = l4lm_model_open(&model, MODEL_BYTES, L4LM_SEL4_MODEL_SIZE, &oo);
     if (st != L4LM_OK)
         return st;
     *what = "plan";
@@ -156,6 +159,7 @@ void init(void)
     microkit_dbg_puts("infer: ");
     microkit_dbg_puts(model.hp.arch);
     put_bytes(" model ", L4LM_SEL4_MODEL_SIZE);
+    put_bytes(", name index ", sizeof name_index);
     put_bytes(", per client: arena ", L4LM_SEL4_ARENA_BYTES);
     put_bytes(" + work ", L4LM_SEL4_WORK_BYTES);
     put_bytes(", shared region ", L4LM_SEL4_SHM_REGION);

@@ -141,6 +141,10 @@ static size_t stack_used(void)
     return (size_t)(l4lm_rt_stack_top - p);
 }
 
+/* The name index of the open behind the plan, before the arena exists:
+** as large as any model's (the arena holds the one generation uses). */
+static uint64_t plan_index[L4LM_INDEX_MAX_BYTES / 8];
+
 static void put_bytes(const char *label, uint64_t n, const char *note)
 {
     l4lm_bm_puts(label);
@@ -160,8 +164,9 @@ __attribute__((noreturn)) void l4lm_rt_main(const seL4_BootInfo *bi)
     l4lm_bm_puts("\nl4lm seL4 root task (x86_64)\n");
     const void *model = l4lm_bm_model_start;
     size_t model_size = (size_t)(l4lm_bm_model_end - l4lm_bm_model_start);
-    /* The arena: exactly what l4lm_plan asks for, from untyped memory. */
-    size_t need = l4lm_bm_plan(model, model_size, L4LM_RT_N_CTX);
+    /* The arena: exactly what l4lm_plan asks for plus the model's name
+    ** index, from untyped memory; the plan's own open needs an index first. */
+    size_t need = l4lm_bm_plan(model, model_size, L4LM_RT_N_CTX, plan_index);
     if (!need) { /* l4lm_bm_plan said why */
         l4lm_bm_puts("status: 1\n");
         l4lm_bm_exit(1);
@@ -187,6 +192,7 @@ __attribute__((noreturn)) void l4lm_rt_main(const seL4_BootInfo *bi)
     };
     int status = l4lm_bm_generate(&job);
     put_bytes("model embedded in the root task: ", model_size, "");
+    put_bytes("name index for the plan (static): ", sizeof plan_index, "");
     l4lm_bm_puts("stack used: ");
     l4lm_bm_putu(stack_used());
     l4lm_bm_puts(" of ");
