@@ -317,7 +317,9 @@ size_t l4lm_chat_stop_tokens(const l4lm_model *m, int32_t *ids, size_t cap);
 **  - EOS and end-of-turn tokens (gen_opts.eot) stop unless ignore_eos; they
 **    give no text. A stop token is checked before its text is made.
 **  - A stop string ends the text where it begins: the text before it is
-**    returned, the stop string and everything after it never are. Text that
+**    returned, the stop string and everything after it never are. After
+**    each token the text so far is searched; once a stop string is there,
+**    the one that begins first wins. Text that
 **    could be the start of a stop string is held back until later text
 **    decides; whatever is held when generation ends another way (EOS,
 **    end-of-turn, length, full context) was no stop string and is returned.

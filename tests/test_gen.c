@@ -4,7 +4,8 @@
 ** drives the generator, and each step's text and finish reason are checked
 ** against what the rules in l4lm.h say, worked out by hand. A last check
 ** compares many random scripts against a brute-force reference: the text
-** shown is the whole text up to where the first stop string begins.
+** shown is the whole text up to where a stop string begins, the earliest
+** one complete after the first token whose text completes one.
 */
 #include "l4lm.h"
 #include "t.h"
@@ -110,6 +111,22 @@ static const gen_case cases[] = {
      {"", "", "a", ""},
      L4LM_FINISH_STOP,
      4},
+    {"gen_stop_first_complete_wins", /* "abcd" would begin earlier, but "bc" is there first */
+     {"abcd", "bc"},
+     {{"xabc", "d"}, .n_ctx = 100},
+     100,
+     false,
+     {"xa"},
+     L4LM_FINISH_STOP,
+     1},
+    {"gen_stop_earliest_start_wins", /* both complete in the same token */
+     {"bc", "abcd"},
+     {{"xab", "cd"}, .n_ctx = 100},
+     100,
+     false,
+     {"x", ""},
+     L4LM_FINISH_STOP,
+     2},
     {"gen_stop_earliest_wins",
      {"xyz", "yz"},
      {{"wx", "yz"}, .n_ctx = 100},
@@ -262,7 +279,7 @@ static void bad_options(void)
 }
 
 /* Random pieces over a two-letter alphabet (overlaps galore) against the
-** brute-force rule: everything before the first stop string, or all. */
+** brute-force rule: the text before the stop string found first, or all. */
 static void random_scripts(void)
 {
     static l4lm_gen g;
@@ -292,11 +309,15 @@ static void random_scripts(void)
             o.stop_len[i] = (uint32_t)n;
         }
         o.n_stop = 1 + (uint32_t)(round & 1);
-        size_t cut = n_full;
-        for (size_t p = 0; p < n_full && cut == n_full; p++)
-            for (uint32_t i = 0; i < o.n_stop; i++)
-                if (o.stop_len[i] <= n_full - p && !memcmp(full + p, o.stop[i], o.stop_len[i]))
-                    cut = p;
+        /* after each token's text: the earliest start of a complete stop string */
+        size_t cut = n_full, end = 0;
+        for (int k = 0; k < 15 && cut == n_full; k++) {
+            end += strlen(pool[k]);
+            for (size_t p = 0; p < end && cut == n_full; p++)
+                for (uint32_t i = 0; i < o.n_stop; i++)
+                    if (o.stop_len[i] <= end - p && !memcmp(full + p, o.stop[i], o.stop_len[i]))
+                        cut = p;
+        }
         l4lm_gen_init_io(&g, &io, &s, &o);
         l4lm_finish f = L4LM_FINISH_NONE;
         while (f == L4LM_FINISH_NONE) {
