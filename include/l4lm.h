@@ -347,6 +347,90 @@ const char *l4lm_chat_template_name(const l4lm_model *m);
 ** 4. Writes up to cap ids and returns how many it wrote. */
 size_t l4lm_chat_stop_tokens(const l4lm_model *m, int32_t *ids, size_t cap);
 
+/*
+** Generation, one token a step: sample, stop checks, detokenise, eval.
+** Every front end drives its loop with l4lm_gen_step(), so the stop rules
+** below hold everywhere:
+**  - EOS and end-of-turn tokens (gen_opts.eot) stop unless ignore_eos; they
+**    give no text. A stop token is checked before its text is made.
+**  - A stop string ends the text where it begins: the text before it is
+**    returned, the stop string and everything after it never are. After
+**    each token the text so far is searched; once a stop string is there,
+**    the one that begins first wins. Text that
+**    could be the start of a stop string is held back until later text
+**    decides; whatever is held when generation ends another way (EOS,
+**    end-of-turn, length, full context) was no stop string and is returned.
+**  - max_tokens generated tokens end with LENGTH (the last one not fed
+**    back); a token that no longer fits the context ends with CONTEXT.
+**  - A failed sample, detokenisation or eval ends with ERROR and its
+**    status in g->status; text still held back is dropped.
+** The state lives in caller memory; nothing is allocated.
+*/
+#define L4LM_GEN_MAX_STOPS      4u   /* stop strings */
+#define L4LM_GEN_MAX_STOP_BYTES 256u /* bytes of one stop string */
+#define L4LM_GEN_MAX_EOT        4u   /* end-of-turn token ids */
+/* Text of one token: the detokeniser's 32 bytes plus the longest piece (512). */
+#define L4LM_GEN_PIECE_CAP 544u
+/* The most text one step returns: held-back bytes plus one token's text. */
+#define L4LM_GEN_TEXT_CAP (L4LM_GEN_PIECE_CAP + L4LM_GEN_MAX_STOP_BYTES)
+
+/* Why generation ended; values are pinned. */
+typedef enum l4lm_finish {
+    L4LM_FINISH_NONE = 0,    /* not yet: call l4lm_gen_step again */
+    L4LM_FINISH_EOS = 1,     /* the end-of-text token */
+    L4LM_FINISH_EOT = 2,     /* an end-of-turn token (gen_opts.eot) */
+    L4LM_FINISH_STOP = 3,    /* a stop string */
+    L4LM_FINISH_LENGTH = 4,  /* max_tokens generated */
+    L4LM_FINISH_CONTEXT = 5, /* the context is full */
+    L4LM_FINISH_ERROR = 6    /* a step failed: l4lm_gen.status says how */
+} l4lm_finish;
+
+/* What a step drives, through ctx. l4lm_gen_init uses the session's own
+** functions; an engine whose tokens come from elsewhere gives its own. */
+typedef struct l4lm_gen_io {
+    l4lm_status (*sample)(void *ctx, const l4lm_sampler *sp, int32_t *token);
+    size_t (*detok)(void *ctx, l4lm_detok *d, int32_t token, char *buf, size_t cap,
+                    l4lm_status *st);
+    l4lm_status (*eval)(void *ctx, const int32_t *tokens, size_t n); /* E_CONTEXT_FULL: full */
+    bool (*is_eos)(void *ctx, int32_t token);
+} l4lm_gen_io;
+
+typedef struct l4lm_gen_opts {
+    l4lm_sampler sampler;
+    uint32_t max_tokens;
+    bool ignore_eos; /* EOS and end-of-turn tokens do not stop */
+    uint32_t n_eot;
+    int32_t eot[L4LM_GEN_MAX_EOT];
+    uint32_t n_stop; /* stop strings: 1 to L4LM_GEN_MAX_STOP_BYTES bytes each, */
+    const char *stop[L4LM_GEN_MAX_STOPS]; /* kept by the caller while generating */
+    uint32_t stop_len[L4LM_GEN_MAX_STOPS];
+} l4lm_gen_opts;
+
+typedef struct l4lm_gen {
+    l4lm_gen_io io;
+    void *ctx;
+    l4lm_gen_opts o;
+    l4lm_detok detok;   /* feed the prompt through it first to echo it or skip its text */
+    int32_t token;      /* the token the last step sampled */
+    uint32_t n_gen;     /* tokens generated (stop tokens not counted) */
+    l4lm_finish finish; /* once not NONE, steps return it and no text */
+    l4lm_status status; /* with L4LM_FINISH_ERROR */
+    uint32_t held_off, n_held; /* text[held_off, +n_held): held back */
+    char text[L4LM_GEN_TEXT_CAP];
+} l4lm_gen;
+
+/* Options for m: greedy, its EOS (through the session) and its end-of-turn
+** tokens (l4lm_chat_stop_tokens), no stop strings. */
+l4lm_gen_opts l4lm_gen_opts_default(const l4lm_model *m, uint32_t max_tokens);
+/* Start generating after the prompt was evaluated; L4LM_E_ARG for bad options
+** (too many or empty or too long stop strings, too many eot ids). */
+l4lm_status l4lm_gen_init(l4lm_gen *g, l4lm_session *s, const l4lm_gen_opts *o);
+l4lm_status l4lm_gen_init_io(l4lm_gen *g, const l4lm_gen_io *io, void *ctx,
+                             const l4lm_gen_opts *o);
+/* One token: *text, *len (in g, valid until the next call) is what may be
+** shown now; the result says whether generation ended. */
+l4lm_finish l4lm_gen_step(l4lm_gen *g, const char **text, size_t *len);
+
 const char *l4lm_strerror(l4lm_status st);
 const char *l4lm_type_name(l4lm_type t);
 

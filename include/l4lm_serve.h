@@ -96,7 +96,7 @@ typedef struct l4lm_shm_req {
 /* Response kinds. */
 enum {
     L4LM_SHM_TOKEN = 1, /* one generated token: value = its id, text = its text */
-    L4LM_SHM_TEXT = 2,  /* a leading part of a token's text too long for one chunk */
+    L4LM_SHM_TEXT = 2,  /* text without a token: a long text's leading part, or held-back text */
     L4LM_SHM_DONE = 3   /* the last message of a request: status, usage, text = reason */
 };
 
@@ -104,7 +104,7 @@ enum {
 typedef enum l4lm_shm_status {
     L4LM_SHM_LENGTH = 0,       /* max_tokens generated */
     L4LM_SHM_EOS = 1,          /* the model ended the text */
-    L4LM_SHM_STOP = 2,         /* a stop string appeared (its text was sent) */
+    L4LM_SHM_STOP = 2,         /* a stop string appeared (its text is never sent) */
     L4LM_SHM_CANCELLED = 3,    /* cancel_id named the request */
     L4LM_SHM_CONTEXT_FULL = 4, /* the context filled up */
     L4LM_SHM_E_KIND = 16,      /* unknown request kind */
@@ -244,10 +244,7 @@ typedef struct l4lm_serve_client {
     uint32_t state; /* idle, prompt or generate */
     uint32_t id, n_prompt, n_fed, n_gen;
     l4lm_shm_request rq; /* decoded; points into body */
-    l4lm_detok detok;
-    uint32_t n_recent;                       /* bytes in recent */
-    uint8_t recent[L4LM_SHM_MAX_STOP_BYTES]; /* the last text bytes, for stop strings */
-    char text[L4LM_SHM_TEXT_CAP];
+    l4lm_gen gen;        /* the request's generation: detokeniser, stop strings, text */
 } l4lm_serve_client;
 
 typedef struct l4lm_server {

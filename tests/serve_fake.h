@@ -149,11 +149,17 @@ static void reference(const l4lm_shm_request *r, uint32_t n_ctx, stream *e)
         e->n_text += fake_detok(&f, NULL, tok, e->text + e->n_text, 1000, &st);
         e->tok[e->n_tok++] = tok;
         e->n_gen++;
-        for (uint32_t i = 0; i < r->n_stop; i++)
-            if (memmem(e->text, e->n_text, r->stop[i], r->stop_len[i])) {
-                e->status = L4LM_SHM_STOP;
-                return;
-            }
+        size_t cut = e->n_text; /* a stop string's text and all after it are not sent */
+        for (uint32_t i = 0; i < r->n_stop; i++) {
+            const char *p = memmem(e->text, e->n_text, r->stop[i], r->stop_len[i]);
+            if (p && (size_t)(p - e->text) < cut)
+                cut = (size_t)(p - e->text);
+        }
+        if (cut < e->n_text) {
+            e->n_text = cut;
+            e->status = L4LM_SHM_STOP;
+            return;
+        }
         if (e->n_gen == r->max_tokens)
             return;
         if (fake_eval(&f, &tok, 1)) {

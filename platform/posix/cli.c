@@ -93,7 +93,7 @@ static int set_num(l4lm_cli_opts *o, const num_opt *no, const char *arg)
 
 static bool is_str_opt(const char *a)
 {
-    static const char *const names[] = {"-m", "-z", "-p", "-f", "--ids", "--kv", "--system"};
+    static const char *const names[] = {"-m", "-z", "-p", "-f", "--ids", "--kv", "--system", "--stop"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (!strcmp(a, names[i]))
             return true;
@@ -115,6 +115,12 @@ static int set_str(l4lm_cli_opts *o, const char *name, const char *arg)
         o->ids = arg;
     else if (!strcmp(name, "--system"))
         o->system = arg;
+    else if (!strcmp(name, "--stop")) {
+        size_t n = strlen(arg);
+        if (o->n_stop == L4LM_GEN_MAX_STOPS || n == 0 || n > L4LM_GEN_MAX_STOP_BYTES)
+            return bad("too many --stop strings, or one empty or too long:", arg);
+        o->stop[o->n_stop++] = arg;
+    }
     else { /* --kv */
         if (strcmp(arg, "f16") && strcmp(arg, "f32"))
             return bad("--kv takes f16 or f32, not", arg);

@@ -17,6 +17,8 @@ typedef struct l4lm_cli_opts {
     l4lm_sampler sampler;
     bool no_bos, pieces, ignore_eos;
     bool special; /* --special: text like <|im_start|> becomes its control token */
+    const char *stop[L4LM_GEN_MAX_STOPS]; /* --stop STR: end the text where STR begins */
+    uint32_t n_stop;
 } l4lm_cli_opts;
 
 typedef struct l4lm_cli_ctx {

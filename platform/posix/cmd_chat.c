@@ -17,16 +17,12 @@
 
 #include "cli.h"
 
-#define MAX_STOPS 4
-
 typedef struct chat {
     l4lm_cli_ctx c;
     l4lm_chat_msg *msgs; /* strings malloc'd */
     size_t n_msgs;
     int32_t *fed; /* (n_ctx) the tokens in the KV cache */
     size_t n_fed;
-    int32_t stops[MAX_STOPS];
-    size_t n_stops;
 } chat;
 
 /* Append a message (copying content); -1 when out of memory. */
@@ -110,37 +106,51 @@ static int feed(chat *ch, const int32_t *ids, size_t n)
     return 0;
 }
 
-static bool is_stop(const chat *ch, int32_t tok)
+/* What ended the answer, as a status: 0 for a stop (or the length, once the
+** last token is in the cache as every other answer token is). */
+static l4lm_status answer_end(chat *ch, const l4lm_gen *g, l4lm_finish f)
 {
-    for (size_t i = 0; i < ch->n_stops; i++)
-        if (ch->stops[i] == tok)
-            return true;
-    return false;
+    l4lm_status st;
+    if (f == L4LM_FINISH_LENGTH && g->n_gen > 0) {
+        /* the generator does not feed the last token back; the cache keeps it */
+        if (ch->n_fed == ch->c.plan.n_ctx)
+            f = L4LM_FINISH_CONTEXT;
+        else if ((st = l4lm_eval(ch->c.s, &g->token, 1, NULL)))
+            return st;
+        else
+            ch->fed[ch->n_fed++] = g->token;
+    }
+    if (f == L4LM_FINISH_CONTEXT) {
+        fprintf(stderr, "\nl4lm: the context of %u tokens is full\n", ch->c.plan.n_ctx);
+        return L4LM_E_CONTEXT_FULL;
+    }
+    return f == L4LM_FINISH_ERROR ? g->status : L4LM_OK;
 }
 
 /* Generate and stream one answer; it is added to the conversation. 0 on success. */
 static int answer(chat *ch, const l4lm_cli_opts *o)
 {
-    char *text = NULL, piece[1024];
+    char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    l4lm_detok d = {0};
-    l4lm_status st = f ? L4LM_OK : L4LM_E_ARG;
-    for (int32_t k = 0; !st && k < o->n_predict; k++) {
-        int32_t tok;
-        if ((st = l4lm_sample(ch->c.s, &o->sampler, &tok)) || is_stop(ch, tok))
-            break;
-        size_t n = l4lm_detok_push(ch->c.s, &d, tok, piece, sizeof piece, &st);
+    l4lm_gen g;
+    l4lm_gen_opts go = l4lm_gen_opts_default(&ch->c.pm.m, (uint32_t)o->n_predict);
+    go.sampler = o->sampler;
+    go.ignore_eos = o->ignore_eos;
+    l4lm_status st = f ? l4lm_gen_init(&g, ch->c.s, &go) : L4LM_E_ARG;
+    l4lm_finish fin = st ? L4LM_FINISH_ERROR : L4LM_FINISH_NONE;
+    while (fin == L4LM_FINISH_NONE) {
+        const char *piece;
+        size_t n;
+        fin = l4lm_gen_step(&g, &piece, &n);
         fwrite(piece, 1, n, stdout);
         fwrite(piece, 1, n, f);
         fflush(stdout);
-        if (ch->n_fed == ch->c.plan.n_ctx) {
-            fprintf(stderr, "\nl4lm: the context of %u tokens is full\n", ch->c.plan.n_ctx);
-            st = L4LM_E_CONTEXT_FULL;
-        } else if (!st && !(st = l4lm_eval(ch->c.s, &tok, 1, NULL))) {
-            ch->fed[ch->n_fed++] = tok;
-        }
+        if (fin == L4LM_FINISH_NONE) /* the token is in the cache now */
+            ch->fed[ch->n_fed++] = g.token;
     }
+    if (!st)
+        st = answer_end(ch, &g, fin);
     printf("\n");
     fflush(stdout);
     if (f)
@@ -176,7 +186,6 @@ int l4lm_cmd_chat(int argc, char **argv)
     if (!(ch.fed = malloc(ch.c.plan.n_ctx * sizeof *ch.fed)) ||
         (o.system && add_msg(&ch, "system", o.system, strlen(o.system))))
         goto out;
-    ch.n_stops = l4lm_chat_stop_tokens(&ch.c.pm.m, ch.stops, MAX_STOPS);
     fprintf(stderr, "l4lm: chat template %s; one user turn per line, end with EOF\n",
             l4lm_chat_template_name(&ch.c.pm.m));
     l4lm_session_seed(ch.c.s, o.sampler.seed);

@@ -83,34 +83,43 @@ int l4lm_cmd_run(int argc, char **argv)
         goto out;
     double t1 = l4lm_cli_now();
     /* echo the prompt, then continue it */
-    l4lm_detok d = {.after_bos = true};
-    for (size_t i = 0; i < n_prompt; i++)
-        put_token(&c, &d, ids[i]);
-    int32_t eos = c.pm.m.vocab.eos, n_gen = 0;
-    for (; n_gen < o.n_predict; n_gen++) {
-        int32_t tok;
-        l4lm_status st = l4lm_sample(c.s, &o.sampler, &tok);
-        if (!st && tok == eos && !o.ignore_eos)
-            break;
-        put_token(&c, &d, tok);
-        if (!st && l4lm_session_pos(c.s) == l4lm_session_n_ctx(c.s)) {
-            fprintf(stderr, "\nl4lm: stopped: the context of %u tokens is full\n", c.plan.n_ctx);
-            n_gen++;
-            break;
-        }
-        if (!st)
-            st = l4lm_eval(c.s, &tok, 1, NULL);
-        if (st) {
-            fprintf(stderr, "\nl4lm: generation failed: %s\n", l4lm_strerror(st));
-            goto out;
-        }
+    l4lm_gen g;
+    l4lm_gen_opts go = l4lm_gen_opts_default(&c.pm.m, (uint32_t)o.n_predict);
+    go.sampler = o.sampler;
+    go.ignore_eos = o.ignore_eos;
+    go.n_stop = o.n_stop;
+    for (uint32_t i = 0; i < o.n_stop; i++) {
+        go.stop[i] = o.stop[i];
+        go.stop_len[i] = (uint32_t)strlen(o.stop[i]);
     }
+    if (l4lm_gen_init(&g, c.s, &go)) {
+        fprintf(stderr, "l4lm: bad generation options\n");
+        goto out;
+    }
+    g.detok.after_bos = true;
+    for (size_t i = 0; i < n_prompt; i++)
+        put_token(&c, &g.detok, ids[i]);
+    l4lm_finish f = L4LM_FINISH_NONE;
+    while (f == L4LM_FINISH_NONE) {
+        const char *text;
+        size_t len;
+        f = l4lm_gen_step(&g, &text, &len);
+        fwrite(text, 1, len, stdout);
+        fflush(stdout);
+    }
+    if (f == L4LM_FINISH_CONTEXT)
+        fprintf(stderr, "\nl4lm: stopped: the context of %u tokens is full\n", c.plan.n_ctx);
+    if (f == L4LM_FINISH_ERROR) {
+        fprintf(stderr, "\nl4lm: generation failed: %s\n", l4lm_strerror(g.status));
+        goto out;
+    }
+    uint32_t n_gen = g.n_gen;
     double t2 = l4lm_cli_now();
     printf("\n");
     fflush(stdout);
     fprintf(
         stderr,
-        "l4lm: prompt %zu tokens, %.1f tok/s; generated %d tokens, %.1f tok/s; arena %zu bytes\n",
+        "l4lm: prompt %zu tokens, %.1f tok/s; generated %u tokens, %.1f tok/s; arena %zu bytes\n",
         n_prompt, n_prompt / (t1 - t0), n_gen, n_gen / (t2 - t1 > 0 ? t2 - t1 : 1e-9),
         c.plan.total);
     rc = 0;

@@ -125,7 +125,7 @@ static bool token_id(const cJSON *x, int32_t *id)
 /*
 ** One chunk's tokens and text. A chunk with several ids gives its text to
 ** the last (the concatenation is what matters); without ids it is one token
-** of id -1. Text longer than one token's may be (L4LM_SHM_TEXT_CAP) goes
+** of id -1. Text longer than one token's may be (L4LM_GEN_PIECE_CAP) goes
 ** first as id -1 pieces, cut between UTF-8 characters.
 */
 static bool push_chunk(gw_call *c, const cJSON *ids, const char *text, size_t len)
@@ -136,9 +136,9 @@ static bool push_chunk(gw_call *c, const cJSON *ids, const char *text, size_t le
     for (; last && last->next; last = last->next)
         if (!token_id(last, &id) || !push(c, id, "", 0))
             return false;
-    while (len > L4LM_SHM_TEXT_CAP) {
-        size_t cut = L4LM_SHM_TEXT_CAP;
-        while (cut > L4LM_SHM_TEXT_CAP - 4 && (text[cut] & 0xc0) == 0x80)
+    while (len > L4LM_GEN_PIECE_CAP) {
+        size_t cut = L4LM_GEN_PIECE_CAP;
+        while (cut > L4LM_GEN_PIECE_CAP - 4 && (text[cut] & 0xc0) == 0x80)
             cut--;
         if (!push(c, -1, text, (uint32_t)cut))
             return false;

@@ -96,9 +96,6 @@ int http_slots_start(http_server *S);
 void http_slots_stop(http_server *S);
 /* Queue a job (refs becomes 2); false when the queue is full or the server stops. */
 bool http_submit(http_server *S, http_job *j);
-/* Release the text that no stop string can claim any more (caller holds mu);
-** true when a stop string was found: the text then ends where it began. */
-bool http_stop_release(http_job *j);
 /* Drop one reference (caller does not hold mu); the last frees the job. */
 void http_job_release(http_server *S, http_job *j);
 http_job *http_job_new(void);

@@ -4,11 +4,11 @@
 ** the bounded FIFO queue they take jobs from.
 **
 ** A worker runs a job as `l4lm run` runs a prompt: tokenize, evaluate,
-** then sample / detokenize / evaluate one token at a time. After each token
-** it publishes the new text under the server mutex and wakes the job's
-** reader; text that could be the start of a stop string is held back
-** (not "released") until the next token shows whether the stop string
-** follows. The worker looks at the job's cancel flag at every token, so a
+** then one l4lm_gen_step() a token (sample, stop checks, detokenize,
+** evaluate). After each step it publishes the step's text under the server
+** mutex and wakes the job's reader; the generator holds back text that
+** could be the start of a stop string until later text decides. The worker looks at the job's
+*cancel flag at every token, so a
 ** client that goes away frees its slot within one token's time.
 */
 #define _GNU_SOURCE
@@ -99,75 +99,31 @@ static bool grow(void **p, size_t *cap, size_t need, size_t elem)
     return true;
 }
 
-/*
-** Release what can be sent: up to the first stop string (then true: the
-** job is over, and the stop string and all after it are dropped), else all
-** but the longest tail that a stop string begins with. A stop string can
-** only start at or after `released`: any earlier start would have been
-** held back.
-*/
-bool http_stop_release(http_job *j)
+/* Publish one step: its text (the generator already held back what could
+** be a stop string) and, if it generated one, its token; false when the job
+** is cancelled or out of memory. */
+static bool emit(http_server *S, http_job *j, const l4lm_gen *g, bool new_token, const char *text,
+                 size_t n)
 {
-    const char *t = j->text + j->released;
-    size_t n = j->text_len - j->released, best = n, hold = 0;
-    for (size_t i = 0; i < j->n_stop; i++) {
-        const char *p = memmem(t, n, j->stop[i], strlen(j->stop[i]));
-        if (p && (size_t)(p - t) < best)
-            best = (size_t)(p - t);
-    }
-    if (best < n) {
-        j->text_len = j->released += best;
-        return true;
-    }
-    for (size_t i = 0; i < j->n_stop; i++) {
-        size_t len = strlen(j->stop[i]);
-        for (size_t k = len - 1 < n ? len - 1 : n; k > hold; k--)
-            if (!memcmp(t + n - k, j->stop[i], k)) {
-                hold = k;
-                break;
-            }
-    }
-    j->released += n - hold;
-    return false;
-}
-
-typedef enum { GO_ON, STOP_STRING, CANCELLED } emit_result;
-
-/* Publish one token and its text; what the job should do next. */
-static emit_result emit(http_server *S, http_job *j, int32_t tok, const char *text, size_t n)
-{
-    emit_result r = GO_ON;
+    bool go_on = true;
     pthread_mutex_lock(&S->mu);
     if (j->cancel || S->stopping) {
-        r = CANCELLED;
+        go_on = false;
     } else if (!grow((void **)&j->text, &j->text_cap, j->text_len + n + 1, 1) ||
                (j->return_tokens &&
                 !grow((void **)&j->ids, &j->ids_cap, j->n_ids + 1, sizeof *j->ids))) {
         http_err(&j->err, 500, NULL, NULL, "out of memory");
-        r = CANCELLED;
+        go_on = false;
     } else {
         memcpy(j->text + j->text_len, text, n);
-        j->text_len += n;
-        if (j->return_tokens)
-            j->ids[j->n_ids++] = tok;
-        j->completion_tokens++;
-        r = http_stop_release(j) ? STOP_STRING : GO_ON;
+        j->released = j->text_len += n;
+        if (new_token && j->return_tokens)
+            j->ids[j->n_ids++] = g->token;
+        j->completion_tokens = g->n_gen;
         pthread_cond_broadcast(&j->cv);
     }
     pthread_mutex_unlock(&S->mu);
-    return r;
-}
-
-static bool is_stop_token(const http_server *S, const http_job *j, int32_t tok)
-{
-    if (j->ignore_eos)
-        return false;
-    if (!j->chat)
-        return tok == S->pm.m.vocab.eos;
-    for (size_t i = 0; i < S->n_chat_stops; i++)
-        if (S->chat_stops[i] == tok)
-            return true;
-    return false;
+    return go_on;
 }
 
 /* The prompt's ids (malloc'd, or the job's own); NULL with j->err set. */
@@ -213,32 +169,39 @@ static bool start_job(http_slot *sl, http_job *j, size_t n)
 static const char *generate(http_slot *sl, http_job *j, const int32_t *ids, size_t n)
 {
     l4lm_session *s = sl->s;
-    char piece[1024];
-    l4lm_detok d = {.after_bos = true};
+    char piece[L4LM_GEN_PIECE_CAP];
+    l4lm_gen g;
+    l4lm_gen_opts o = l4lm_gen_opts_default(&sl->S->pm.m, (uint32_t)j->max_tokens);
+    o.sampler = j->sp;
+    o.ignore_eos = j->ignore_eos;
+    o.n_stop = (uint32_t)j->n_stop;
+    for (size_t i = 0; i < j->n_stop; i++) {
+        o.stop[i] = j->stop[i];
+        o.stop_len[i] = (uint32_t)strlen(j->stop[i]);
+    }
+    l4lm_status st = l4lm_gen_init(&g, s, &o);
+    if (st) {
+        http_err(&j->err, 500, NULL, NULL, "generation failed: %s", l4lm_strerror(st));
+        return NULL;
+    }
     /* the prompt goes through the detokenizer (its text dropped) exactly as `l4lm run` echoes it */
+    g.detok.after_bos = true;
     for (size_t i = 0; i < n; i++)
-        l4lm_detok_push(s, &d, ids[i], piece, sizeof piece, NULL);
-    for (int32_t k = 0; k < j->max_tokens; k++) {
-        int32_t tok;
-        l4lm_status st = l4lm_sample(s, &j->sp, &tok);
-        if (!st && is_stop_token(sl->S, j, tok))
-            return "stop";
-        size_t len = st ? 0 : l4lm_detok_push(s, &d, tok, piece, sizeof piece, &st);
-        if (st) {
-            http_err(&j->err, 500, NULL, NULL, "sampling failed: %s", l4lm_strerror(st));
+        l4lm_detok_push(s, &g.detok, ids[i], piece, sizeof piece, NULL);
+    l4lm_finish f = L4LM_FINISH_NONE;
+    while (f == L4LM_FINISH_NONE) {
+        const char *text;
+        size_t len;
+        uint32_t n_gen = g.n_gen;
+        f = l4lm_gen_step(&g, &text, &len);
+        if (!emit(sl->S, j, &g, g.n_gen != n_gen, text, len))
             return NULL;
-        }
-        emit_result r = emit(sl->S, j, tok, piece, len);
-        if (r != GO_ON)
-            return r == STOP_STRING ? "stop" : NULL;
-        if (l4lm_session_pos(s) == l4lm_session_n_ctx(s))
-            return "length";
-        if ((st = l4lm_eval(s, &tok, 1, NULL))) {
-            http_err(&j->err, 500, NULL, NULL, "generation failed: %s", l4lm_strerror(st));
+        if (f == L4LM_FINISH_ERROR) {
+            http_err(&j->err, 500, NULL, NULL, "generation failed: %s", l4lm_strerror(g.status));
             return NULL;
         }
     }
-    return "length";
+    return f == L4LM_FINISH_LENGTH || f == L4LM_FINISH_CONTEXT ? "length" : "stop";
 }
 
 static double now(void)
@@ -268,8 +231,6 @@ static void run_job(http_slot *sl, http_job *j)
         free(ids);
     pthread_mutex_lock(&S->mu);
     if (finish && !j->cancel) {
-        if (j->released < j->text_len) /* the end came first: nothing held back can stop now */
-            j->released = j->text_len;
         j->finish = finish;
         S->n_completed++;
     } else if (j->err.status) {

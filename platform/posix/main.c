@@ -11,6 +11,7 @@ static const char usage[] =
     "  run       -m MODEL [-z TOKENIZER] (-p TEXT | -f FILE | --ids \"1 2 3\") [-n N] [--temp T]\n"
     "            [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--repeat-last-n N]\n"
     "            [--seed S] [--ctx N] [--kv f16|f32] [--threads N] [--ignore-eos]\n"
+    "            [--stop STR]...\n"
     "  chat      -m MODEL [--system TEXT] [sampling options as run]: user turns from stdin\n"
     "  info      -m MODEL [-z TOKENIZER]\n"
     "  tokenize  -m MODEL [-z TOKENIZER] (-p TEXT | -f FILE) [--no-bos] [--pieces] [--special]\n"

@@ -119,7 +119,9 @@ void l4lm_serve_detach(l4lm_server *s, uint32_t i)
 
 /* ---- writing responses (only into this client's slots and chunks) ---- */
 
-/* Response slots one token may need: its text in chunks, then a DONE. */
+/* Response slots one step may need: its text in chunks, then a DONE. */
+_Static_assert(L4LM_GEN_PIECE_CAP + L4LM_SHM_MAX_STOP_BYTES - 1 <= L4LM_SHM_TEXT_CAP,
+               "a step's text (held-back bytes and one token's) fits L4LM_SHM_TEXT_CAP");
 static uint32_t slots_needed(const l4lm_serve_client *c)
 {
     return (L4LM_SHM_TEXT_CAP + c->lay.resp_chunk - 1) / c->lay.resp_chunk + 1;
@@ -157,13 +159,15 @@ static uint32_t done(l4lm_serve_client *c, uint32_t k, uint32_t status, int32_t 
     return k + 1;
 }
 
-/* A token's text, split into chunk-sized TEXT messages and a final TOKEN. */
-static uint32_t put_token(l4lm_serve_client *c, int32_t tok, const char *text, size_t len)
+/* Text in chunk-sized messages: TEXT ones, then a TOKEN of id tok when
+** is_token (else the last is TEXT too). */
+static uint32_t put_text(l4lm_serve_client *c, bool is_token, int32_t tok, const char *text,
+                         size_t len)
 {
     uint32_t k = 0, chunk = c->lay.resp_chunk;
     for (; len > chunk; text += chunk, len -= chunk)
         put(c, k++, L4LM_SHM_TEXT, 0, -1, text, chunk);
-    put(c, k++, L4LM_SHM_TOKEN, 0, tok, text, len);
+    put(c, k++, is_token ? L4LM_SHM_TOKEN : L4LM_SHM_TEXT, 0, is_token ? tok : -1, text, len);
     return k;
 }
 
@@ -216,12 +220,23 @@ static uint32_t begin(l4lm_server *s, l4lm_serve_client *c)
         return done(c, 0, L4LM_SHM_E_PROMPT, (int32_t)st, "prompt does not tokenize or fit");
     if (n == 0 || n > c->tok_cap)
         return done(c, 0, L4LM_SHM_E_PROMPT, L4LM_E_ARG, "prompt has no tokens");
-    c->detok = (l4lm_detok){.after_bos = true};
+    /* the engine's own functions; EOS is whatever its is_eos says */
+    const l4lm_gen_io io = {e->sample, e->detok, e->eval, e->is_eos};
+    l4lm_gen_opts o = l4lm_gen_opts_default(0, c->rq.max_tokens);
+    o.sampler = c->rq.sampler;
+    o.ignore_eos = (c->rq.flags & L4LM_SHM_IGNORE_EOS) != 0;
+    o.n_stop = c->rq.n_stop;
+    for (uint32_t i = 0; i < c->rq.n_stop; i++) {
+        o.stop[i] = c->rq.stop[i];
+        o.stop_len[i] = c->rq.stop_len[i];
+    }
+    if ((st = l4lm_gen_init_io(&c->gen, &io, c->session, &o)))
+        return done(c, 0, L4LM_SHM_E_OPTION, (int32_t)st, "bad stop strings");
+    c->gen.detok.after_bos = true;
     for (size_t i = 0; i < n; i++)
-        e->detok(c->session, &c->detok, c->tokens[i], c->text, sizeof c->text, &st);
+        e->detok(c->session, &c->gen.detok, c->tokens[i], c->gen.text, L4LM_GEN_PIECE_CAP, &st);
     c->n_prompt = (uint32_t)n;
     c->n_fed = 0;
-    c->n_recent = 0;
     c->state = PROMPT;
     return 0;
 }
@@ -263,50 +278,43 @@ static uint32_t feed_prompt(l4lm_server *s, l4lm_serve_client *c, uint32_t *budg
     return 0;
 }
 
-/* Slide the text through a window and look for a stop string ending in it. */
-static bool stop_hit(l4lm_serve_client *c, const char *text, size_t len)
+/* The final status a generation's end gives on the wire. */
+static uint32_t wire_status(l4lm_finish f)
 {
-    const l4lm_shm_request *r = &c->rq;
-    for (size_t i = 0; i < len && r->n_stop; i++) {
-        if (c->n_recent == L4LM_SHM_MAX_STOP_BYTES)
-            __builtin_memmove(c->recent, c->recent + 1, --c->n_recent);
-        c->recent[c->n_recent++] = (uint8_t)text[i];
-        for (uint32_t j = 0; j < r->n_stop; j++) {
-            uint32_t n = r->stop_len[j];
-            if (n <= c->n_recent && !__builtin_memcmp(c->recent + c->n_recent - n, r->stop[j], n))
-                return true;
-        }
+    switch (f) {
+    case L4LM_FINISH_EOS:
+    case L4LM_FINISH_EOT:
+        return L4LM_SHM_EOS;
+    case L4LM_FINISH_STOP:
+        return L4LM_SHM_STOP;
+    case L4LM_FINISH_LENGTH:
+        return L4LM_SHM_LENGTH;
+    case L4LM_FINISH_CONTEXT:
+        return L4LM_SHM_CONTEXT_FULL;
+    default:
+        return L4LM_SHM_E_ENGINE;
     }
-    return false;
 }
 
-/* One token, in the order `l4lm run` uses: sample, stop on EOS, emit, feed it back. */
-static uint32_t generate(l4lm_server *s, l4lm_serve_client *c)
+/*
+** One l4lm_gen_step: a generated token goes out as a TOKEN with the text
+** the step released (TEXT chunks first when it is long); text released
+** without a token (held back until the end) goes out as TEXT.
+*/
+static uint32_t generate(l4lm_serve_client *c)
 {
-    const l4lm_serve_engine *e = s->engine;
-    int32_t tok;
-    if (c->n_gen >= c->rq.max_tokens)
-        return done(c, 0, L4LM_SHM_LENGTH, 0, 0);
-    l4lm_status st = e->sample(c->session, &c->rq.sampler, &tok);
-    if (st)
-        return done(c, 0, L4LM_SHM_E_ENGINE, (int32_t)st, "sampling failed");
-    if (!(c->rq.flags & L4LM_SHM_IGNORE_EOS) && e->is_eos(c->session, tok))
-        return done(c, 0, L4LM_SHM_EOS, 0, 0);
-    size_t len = e->detok(c->session, &c->detok, tok, c->text, sizeof c->text, &st);
-    if (st || len > sizeof c->text)
-        return done(c, 0, L4LM_SHM_E_ENGINE, (int32_t)st, "detokenizing failed");
-    c->n_gen++;
-    uint32_t k = put_token(c, tok, c->text, len);
-    if (stop_hit(c, c->text, len))
-        return done(c, k, L4LM_SHM_STOP, 0, 0);
-    if (c->n_gen == c->rq.max_tokens)
-        return done(c, k, L4LM_SHM_LENGTH, 0, 0);
-    st = e->eval(c->session, &tok, 1);
-    if (st == L4LM_E_CONTEXT_FULL)
-        return done(c, k, L4LM_SHM_CONTEXT_FULL, 0, 0);
-    if (st)
-        return done(c, k, L4LM_SHM_E_ENGINE, (int32_t)st, "evaluation failed");
-    return k;
+    const char *text;
+    size_t len;
+    uint32_t n_gen = c->gen.n_gen, k = 0;
+    l4lm_finish f = l4lm_gen_step(&c->gen, &text, &len);
+    c->n_gen = c->gen.n_gen;
+    if (c->gen.n_gen != n_gen || len)
+        k = put_text(c, c->gen.n_gen != n_gen, c->gen.token, text, len);
+    if (f == L4LM_FINISH_NONE)
+        return k;
+    if (f == L4LM_FINISH_ERROR)
+        return done(c, k, L4LM_SHM_E_ENGINE, (int32_t)c->gen.status, "generation failed");
+    return done(c, k, wire_status(f), 0, 0);
 }
 
 /*
@@ -342,7 +350,7 @@ static bool turn(l4lm_server *s, l4lm_serve_client *c)
             k = done(c, 0, w, value, why);
         } else {
             budget -= budget < PROMPT_UNITS ? budget : PROMPT_UNITS;
-            k = generate(s, c);
+            k = generate(c);
         }
         publish(s, c, k);
         if (c->state == IDLE && e->end)

@@ -140,20 +140,27 @@ static l4lm_status start(const l4lm_bm_job *job, l4lm_model *m, l4lm_session **s
     return l4lm_session_init(s, m, &opts, (char *)job->arena + index, job->arena_size - index);
 }
 
-/* Greedy tokens after the prompt, each streamed as soon as it is picked. */
-static l4lm_status generate(const l4lm_bm_job *job, l4lm_session *s, l4lm_detok *d, int32_t *gen)
+/* Greedy tokens after the prompt, each streamed as soon as it is picked, until
+** n_generate, EOS or an end-of-turn token, or a full context; *n_gen of them. */
+static l4lm_status generate(l4lm_gen *g, int32_t *gen, uint32_t *n_gen)
 {
-    l4lm_sampler greedy = l4lm_sampler_default();
-    const float *logits;
-    l4lm_status st = L4LM_OK;
-    for (uint32_t i = 0; i < job->n_generate && st == L4LM_OK; i++) {
-        st = l4lm_sample(s, &greedy, &gen[i]);
-        if (st == L4LM_OK)
-            st = put_token(s, d, gen[i]);
-        if (st == L4LM_OK && i + 1 < job->n_generate)
-            st = l4lm_eval(s, &gen[i], 1, &logits);
+    l4lm_finish f = L4LM_FINISH_NONE;
+    while (f == L4LM_FINISH_NONE) {
+        const char *text;
+        size_t len;
+        uint32_t before = g->n_gen;
+        f = l4lm_gen_step(g, &text, &len);
+        if (g->n_gen != before)
+            gen[before] = g->token;
+        for (size_t i = 0; i < len; i++)
+            l4lm_bm_putc(text[i]);
     }
-    return st;
+    *n_gen = g->n_gen;
+    if (f == L4LM_FINISH_EOS || f == L4LM_FINISH_EOT)
+        l4lm_bm_puts("\n(end of text)");
+    else if (f == L4LM_FINISH_CONTEXT)
+        l4lm_bm_puts("\n(context full)");
+    return f == L4LM_FINISH_ERROR ? g->status : L4LM_OK;
 }
 
 int l4lm_bm_generate(const l4lm_bm_job *job)
@@ -174,9 +181,11 @@ int l4lm_bm_generate(const l4lm_bm_job *job)
     l4lm_bm_puts("---\n");
 
     /* The prompt is echoed from its tokens, so the detokenizer sees BOS. */
-    l4lm_detok d = {0};
+    l4lm_gen g;
+    l4lm_gen_opts go = l4lm_gen_opts_default(&m, job->n_generate); /* greedy */
+    st = l4lm_gen_init(&g, s, &go);
     for (size_t i = 0; i < n_prompt && st == L4LM_OK; i++)
-        st = put_token(s, &d, job->ids[i]);
+        st = put_token(s, &g.detok, job->ids[i]);
     const float *logits;
     uint64_t t0 = l4lm_bm_now_ns();
     if (st == L4LM_OK)
@@ -185,13 +194,14 @@ int l4lm_bm_generate(const l4lm_bm_job *job)
     if (st != L4LM_OK)
         return failed("prompt", st);
     int32_t *gen = job->ids + n_prompt;
-    st = generate(job, s, &d, gen);
+    uint32_t n_gen;
+    st = generate(&g, gen, &n_gen);
     uint64_t t2 = l4lm_bm_now_ns();
     if (st != L4LM_OK)
         return failed("generate", st);
     l4lm_bm_puts("\n---\n");
-    put_ids("ids:", gen, job->n_generate);
+    put_ids("ids:", gen, n_gen);
     put_timing("prompt: ", n_prompt, t0, t1);
-    put_timing("generate: ", job->n_generate, t1, t2);
+    put_timing("generate: ", n_gen, t1, t2);
     return 0;
 }
