@@ -411,8 +411,10 @@ void l4lm_cli_overview(FILE *f)
           f);
     for (size_t i = 0; i < N_HELPS; i++)
         fprintf(f, "  %-10s %s\n", helps[i].name, helps[i].summary);
-    fputs("exit status: 0 done; 1 failed while running (a file that does not open or is not\n"
-          "a model, a model that does not fit, a server that is gone); 2 usage error (an\n"
-          "unknown command or option, a bad or missing value)\n",
+    fputs("exit status:\n"
+          "  0  done\n"
+          "  1  failed while running: a file that does not open or is not a model, a model\n"
+          "     that does not fit, a server that is gone\n"
+          "  2  usage error: an unknown command or option, a bad or missing value\n",
           f);
 }
