@@ -30,7 +30,7 @@ expect() {
 expect help_top 0 "usage: l4lm COMMAND" out -- --help
 expect help_top_short 0 "usage: l4lm COMMAND" out -- -h
 listed=$("$L" --help | awk '/^commands:/{f=1;next} f&&/^  [a-z]/{print $1} f&&!/^  /{f=0}' | sort | tr '\n' ' ')
-want=$(printf '%s\n' $COMMANDS | sort | tr '\n' ' ')
+want=$(tr ' ' '\n' <<<"$COMMANDS" | sort | tr '\n' ' ')
 [ "$listed" = "$want" ] && echo "ok help_lists_every_command" ||
     echo "FAIL help_lists_every_command: lists '$listed', commands are '$want'"
 "$L" --help | grep -A5 "^exit status:" | grep -q "^  2  usage error" && echo "ok help_exit_statuses" ||
