@@ -90,13 +90,26 @@ $(TOOL_BIN): $(BUILD)/tools/%: $$(wildcard tools/%.c tools/%/*.c tools/%/*.h) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) $(filter %.c,$^) $(BUILD)/libl4lm.a $(LDLIBS) -o $@
 
-# The demo: find the model beside the checkout, or download it once.
+# The demo: find the model beside the checkout, or download it once. The
+# model comes first (the build runs after it, in a sub-make), so a machine
+# without network learns that at once. curl writes to a .part file that
+# becomes the model only when the download is complete and is a GGUF file.
 DEMO_MODEL ?= $(firstword $(wildcard ../shared/models/stories260K.gguf) models/stories260K.gguf)
+DEMO_URL   ?= https://huggingface.co/ggml-org/models/resolve/main/tinyllamas/stories260K.gguf
 models/stories260K.gguf:
 	@mkdir -p models
-	curl -fL -o $@ https://huggingface.co/ggml-org/models/resolve/main/tinyllamas/stories260K.gguf
+	@echo "make demo: downloading stories260K.gguf (1.2 MB) from $(DEMO_URL)"
+	@if curl -fsSL --connect-timeout 10 --max-time 300 -o $@.part $(DEMO_URL) && \
+	    [ "$$(head -c 4 $@.part)" = GGUF ]; then mv -f $@.part $@; else \
+	  rm -f $@.part; { \
+	  echo "make demo: could not download the demo model. Get stories260K.gguf from"; \
+	  echo "  $(DEMO_URL)"; \
+	  echo "and put it at $@ (or ../shared/models/stories260K.gguf), then run make demo"; \
+	  echo "again; or run the demo on a model you have: make demo DEMO_MODEL=path/to/model.gguf"; \
+	  } >&2; exit 1; fi
 
-demo: all $(DEMO_MODEL)
+demo: $(DEMO_MODEL)
+	@$(MAKE) --no-print-directory all
 	$(BUILD)/l4lm run -m $(DEMO_MODEL) --ctx 512 -p "Once upon a time" -n 200
 
 # Everything `make test` runs: hosted build, sanitizer build, then the runner.

@@ -1,7 +1,8 @@
 /*
 ** cli.c — the `l4lm` subcommands run, info, tokenize, plan and logits:
 ** option parsing, then a model mapped read-only, an arena of exactly the
-** planned size, and the engine's public API.
+** planned size, and the engine's public API. Also every command's --help
+** text (the one place each command's options are listed) and `l4lm --help`.
 */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,9 +14,9 @@
 
 #include "cli.h"
 
-static int bad(const char *what, const char *arg)
+static int bad(const char *cmd, const char *what, const char *arg)
 {
-    fprintf(stderr, "l4lm: %s '%s' (see l4lm --help)\n", what, arg);
+    fprintf(stderr, "l4lm %s: %s '%s' (see l4lm %s --help)\n", cmd, what, arg, cmd);
     return -1;
 }
 
@@ -101,7 +102,7 @@ static bool is_str_opt(const char *a)
 }
 
 /* A string option known to is_str_opt; -1 after printing why it is bad. */
-static int set_str(l4lm_cli_opts *o, const char *name, const char *arg)
+static int set_str(l4lm_cli_opts *o, const char *cmd, const char *name, const char *arg)
 {
     if (!strcmp(name, "-m"))
         o->model = arg;
@@ -123,7 +124,7 @@ static int set_str(l4lm_cli_opts *o, const char *name, const char *arg)
     }
     else { /* --kv */
         if (strcmp(arg, "f16") && strcmp(arg, "f32"))
-            return bad("--kv takes f16 or f32, not", arg);
+            return bad(cmd, "--kv takes f16 or f32, not", arg);
         o->kv_type = strcmp(arg, "f16") ? L4LM_KV_F32 : L4LM_KV_F16;
     }
     return 0;
@@ -159,21 +160,28 @@ int l4lm_cli_parse(int argc, char **argv, l4lm_cli_opts *o)
     o->n_threads = ncpu > 0 ? (uint32_t)ncpu : 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (l4lm_cli_is_help(a)) {
+            l4lm_cli_usage(argv[0], stdout);
+            return L4LM_CLI_HELP;
+        }
         if (!set_flag(o, a))
             continue;
         size_t k = 0;
         while (k < N_NUM_OPTS && strcmp(num_opts[k].name, a))
             k++;
         if (k == N_NUM_OPTS && !is_str_opt(a))
-            return bad(a[0] == '-' ? "unknown option" : "unexpected argument", a);
+            return bad(argv[0], a[0] == '-' ? "unknown option" : "unexpected argument", a);
         if (i + 1 >= argc)
-            return bad("missing value for", a);
+            return bad(argv[0], "missing value for", a);
         const char *v = argv[++i];
-        if (k < N_NUM_OPTS ? set_num(o, &num_opts[k], v) : set_str(o, a, v))
+        if (k < N_NUM_OPTS ? set_num(o, &num_opts[k], v) : set_str(o, argv[0], a, v))
             return -1;
     }
-    if (!o->model)
-        return bad("missing model: use -m", "MODEL");
+    if (!o->model) {
+        fprintf(stderr, "l4lm %s: no model: give one with -m MODEL (see l4lm %s --help)\n", argv[0],
+                argv[0]);
+        return -1;
+    }
     return 0;
 }
 
@@ -281,4 +289,150 @@ double l4lm_cli_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---------------------------------------------------------------- help */
+
+/* Option groups that several commands share, written once. */
+#define H_MODEL                                                                                    \
+    "  -m MODEL             a GGUF file, or a llama2.c checkpoint (then also -z)\n"                \
+    "  -z TOKENIZER         the tokenizer.bin of a llama2.c checkpoint\n"
+#define H_PROMPT                                                                                   \
+    "  -p TEXT              the prompt\n"                                                          \
+    "  -f FILE              the prompt from a file\n"
+#define H_TOKENS                                                                                   \
+    "  --no-bos             no beginning-of-sequence token before the prompt\n"                    \
+    "  --special            text such as <|im_start|> in the prompt becomes its control token\n"
+#define H_SESSION                                                                                  \
+    "  --ctx N              context in tokens (the model's training context)\n"                    \
+    "  --kv f16|f32         the KV cache's type (f16)\n"                                           \
+    "  --threads N          threads (every online core)\n"
+#define H_SAMPLING                                                                                 \
+    "sampling (llama.cpp's defaults):\n"                                                           \
+    "  --temp T             temperature; 0 is greedy (0.8)\n"                                      \
+    "  --top-k K            keep the K most likely tokens; 0 keeps all (40)\n"                     \
+    "  --top-p P            keep the likeliest tokens up to probability P (0.95)\n"                \
+    "  --min-p P            drop tokens below P times the likeliest one's probability (0.05)\n"    \
+    "  --repeat-penalty R   penalise the tokens of the last --repeat-last-n by R (1: off)\n"       \
+    "  --repeat-last-n N    how many recent tokens the penalty looks at (64)\n"                    \
+    "  --seed S             the sampler's seed; the same seed gives the same tokens\n"
+
+typedef struct cli_help {
+    const char *name, *summary, *usage;
+} cli_help;
+
+static const cli_help helps[] = {
+    {"run", "generate text that continues a prompt",
+     "usage: l4lm run -m MODEL [-z TOKENIZER] (-p TEXT | -f FILE | --ids \"1 2 3\") [options]\n"
+     "Echoes the prompt and continues it; speed and arena size go to stderr.\n" H_MODEL H_PROMPT
+     "  --ids \"1 2 3\"        the prompt as token ids\n"
+     "  -n N                 tokens to generate at most (128)\n"
+     "  --ignore-eos         go on past the end-of-sequence token\n"
+     "  --stop STR           stop before this text (up to 4; the text itself is not printed)\n" H_TOKENS H_SESSION H_SAMPLING},
+    {"chat", "a conversation in the model's chat template; user turns from stdin",
+     "usage: l4lm chat -m MODEL [-z TOKENIZER] [--system TEXT] [options]\n"
+     "Each line of stdin is a user turn; each answer streams to stdout. EOF ends the "
+     "chat.\n" H_MODEL "  --system TEXT        the system message\n"
+     "  -n N                 tokens per answer at most (128)\n" H_SESSION H_SAMPLING},
+    {"info", "what a model file holds: format, hyperparameters, tensors",
+     "usage: l4lm info -m MODEL [-z TOKENIZER]\n"
+     "Prints the format, architecture, hyperparameters, vocabulary and every tensor.\n" H_MODEL},
+    {"tokenize", "the token ids of a text",
+     "usage: l4lm tokenize -m MODEL [-z TOKENIZER] (-p TEXT | -f FILE) [options]\n"
+     "Prints the ids the model's tokenizer gives the text, on one line.\n" H_MODEL H_PROMPT
+     "  --pieces             each id with its text, as id:'piece'\n" H_TOKENS},
+    {"plan", "the memory a session needs, with seL4 Microkit memory regions",
+     "usage: l4lm plan -m MODEL [-z TOKENIZER] [--ctx N] [--kv f16|f32]\n"
+     "Prints the arena's parts in bytes and <memory_region> lines for a .system file.\n" H_MODEL
+     "  --ctx N              context in tokens (the model's training context)\n"
+     "  --kv f16|f32         the KV cache's type (f16)\n"},
+    {"logits", "greedy steps with each step's top-5 logits (to compare with references)",
+     "usage: l4lm logits -m MODEL [-z TOKENIZER] (--ids \"1 2 3\" | -p TEXT | -f FILE) [options]\n"
+     "Evaluates the prompt, then prints each greedy step's token and its top 5 id:logit.\n" H_MODEL
+         H_PROMPT "  --ids \"1 2 3\"        the prompt as token ids\n"
+     "  -n N                 steps (128)\n" H_TOKENS H_SESSION},
+    {"serve", "an OpenAI-compatible HTTP server (/v1/completions, /v1/chat/completions)",
+     "usage: l4lm serve -m MODEL [-z TOKENIZER] [options]\n"
+     "Serves POST /v1/completions and /v1/chat/completions, GET /v1/models and /health.\n" H_MODEL
+     "  --host H             the address to listen on (127.0.0.1)\n"
+     "  --port P             the port; 0 picks a free one, which the log line names (8080)\n"
+     "  --parallel N         slots: requests generated at once, each in its own session (1)\n"
+     "  --threads N          threads per slot (1)\n"
+     "  --queue N            requests that may wait for a slot; more get HTTP 429 (64)\n"
+     "  --max-body N         largest request body in bytes; larger get HTTP 413 (1048576)\n"
+     "  --max-conn N         connections at once (256)\n"
+     "  --max-conn-per-ip N  connections at once from one client address; 0: no limit (64)\n"
+     "  --timeout S          a request's headers and body must arrive within S seconds, and\n"
+     "                       an idle connection is closed after S seconds (30)\n"
+     "  --alias NAME         the model's name in the API (the file name)\n"
+     "  --ctx N              context in tokens per slot (the model's training context)\n"
+     "  --kv f16|f32         the KV cache's type (f16)\n"
+     "  -n N                 max_tokens of requests that leave it out (128)\n" H_SAMPLING
+     "  (the sampling options set the defaults of requests that leave them out)\n"},
+    {"serve-shm", "the shared-memory inference service (docs/protocol.md)",
+     "usage: l4lm serve-shm -m MODEL [-z TOKENIZER] --socket PATH [options]\n"
+     "Serves clients (l4lm client, seL4 PDs) over shared memory; see docs/protocol.md.\n" H_MODEL
+     "  --socket PATH        the unix socket clients connect to\n"
+     "  --clients N          client slots, each with its own session (4)\n"
+     "  --slice K            tokens one client gets before the next one's turn (8)\n"
+     "  --idle-timeout S     drop a client with no request in progress that has not rung\n"
+     "                       for S seconds; 0: never (60)\n"
+     "  --clients-per-pid N  slots one client process may hold (all but one)\n" H_SESSION},
+    {"client", "send one prompt to l4lm serve-shm or l4lm gateway and stream the answer",
+     "usage: l4lm client --socket PATH (-p TEXT | -f FILE) [options]\n"
+     "Echoes the prompt and streams the answer; the outcome goes to stderr.\n"
+     "  --socket PATH        the server's unix socket\n" H_PROMPT
+     "  -n N                 tokens to generate at most (128)\n"
+     "  --stop TEXT          stop before this text (up to 4 times)\n"
+     "  --cancel-after N     cancel the request after N tokens\n"
+     "  --print-ids          print token ids instead of text\n"
+     "  --ignore-eos         go on past the end-of-sequence token\n"
+     "  --no-bos             no beginning-of-sequence token before the prompt\n" H_SAMPLING},
+    {"gateway", "the shared-memory service answered by an OpenAI-compatible upstream",
+     "usage: l4lm gateway --shm PATH --upstream http://HOST:PORT [options]\n"
+     "Serves the shared-memory protocol (as serve-shm) and forwards each request upstream.\n"
+     "  --shm PATH           the unix socket clients connect to (also --socket)\n"
+     "  --upstream URL       an http:// or https:// OpenAI-compatible server\n"
+     "  --model NAME         the model name sent upstream\n"
+     "  --timeout-ms N       time-out of one upstream request (30000)\n"
+     "  --clients N          client slots (4)\n"
+     "  --slice K            tokens one client gets before the next one's turn (8)\n"
+     "  --max-prompt BYTES   the longest prompt a request may carry (32768)\n"},
+};
+
+#define N_HELPS (sizeof helps / sizeof *helps)
+
+bool l4lm_cli_is_help(const char *a)
+{
+    return !strcmp(a, "-h") || !strcmp(a, "--help");
+}
+
+int l4lm_cli_exit(int parsed)
+{
+    return parsed == L4LM_CLI_HELP ? L4LM_EXIT_OK : L4LM_EXIT_USAGE;
+}
+
+int l4lm_cli_usage(const char *command, FILE *f)
+{
+    for (size_t i = 0; i < N_HELPS; i++)
+        if (!strcmp(command, helps[i].name)) {
+            fputs(helps[i].usage, f);
+            return 0;
+        }
+    return -1;
+}
+
+void l4lm_cli_overview(FILE *f)
+{
+    fputs("usage: l4lm COMMAND [options]   (l4lm COMMAND --help: the command's options)\n"
+          "commands:\n",
+          f);
+    for (size_t i = 0; i < N_HELPS; i++)
+        fprintf(f, "  %-10s %s\n", helps[i].name, helps[i].summary);
+    fputs("exit status:\n"
+          "  0  done\n"
+          "  1  failed while running: a file that does not open or is not a model, a model\n"
+          "     that does not fit, a server that is gone\n"
+          "  2  usage error: an unknown command or option, a bad or missing value\n",
+          f);
 }

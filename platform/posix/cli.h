@@ -5,6 +5,7 @@
 #ifndef L4LM_CLI_H
 #define L4LM_CLI_H
 #include <stddef.h>
+#include <stdio.h>
 
 #include "posix.h"
 
@@ -30,8 +31,22 @@ typedef struct l4lm_cli_ctx {
     l4lm_pool *pool;
 } l4lm_cli_ctx;
 
-/* argv[0] is the subcommand. 0 on success; else an error line was printed. */
+/* Exit statuses, the same for every command (l4lm --help lists them). */
+enum { L4LM_EXIT_OK = 0, L4LM_EXIT_FAIL = 1, L4LM_EXIT_USAGE = 2 };
+/* What a parser returns besides 0 (go on) and -1 (a usage error was printed):
+** -h or --help was given and the command's usage has been printed to stdout. */
+#define L4LM_CLI_HELP 1
+
+/* argv[0] is the subcommand. 0 on success, L4LM_CLI_HELP, or -1 after an error line. */
 int l4lm_cli_parse(int argc, char **argv, l4lm_cli_opts *o);
+/* The exit status for a parser's non-zero result: 0 after help, 2 after a usage error. */
+int l4lm_cli_exit(int parsed);
+/* Is a an option asking for help (-h, --help)? */
+bool l4lm_cli_is_help(const char *a);
+/* Print command's usage (its --help text) to f; -1 if there is no such command. */
+int l4lm_cli_usage(const char *command, FILE *f);
+/* Print `l4lm --help`: every command with one line, the exit statuses. */
+void l4lm_cli_overview(FILE *f);
 int l4lm_cli_session(l4lm_cli_ctx *c, const l4lm_cli_opts *o);
 void l4lm_cli_close(l4lm_cli_ctx *c);
 char *l4lm_cli_prompt(const l4lm_cli_opts *o, size_t *len);

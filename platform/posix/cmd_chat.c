@@ -180,8 +180,11 @@ int l4lm_cmd_chat(int argc, char **argv)
     chat ch = {0};
     char *line = NULL;
     size_t line_cap = 0;
-    int rc = 1;
-    if (l4lm_cli_parse(argc, argv, &o) || l4lm_cli_session(&ch.c, &o))
+    int parsed = l4lm_cli_parse(argc, argv, &o);
+    if (parsed)
+        return l4lm_cli_exit(parsed);
+    int rc = L4LM_EXIT_FAIL;
+    if (l4lm_cli_session(&ch.c, &o))
         goto out;
     if (!(ch.fed = malloc(ch.c.plan.n_ctx * sizeof *ch.fed)) ||
         (o.system && add_msg(&ch, "system", o.system, strlen(o.system))))

@@ -32,20 +32,21 @@ static void print_hparams(const l4lm_model *m)
     printf("kernels        %s\n", l4lm_kernels_simd()); /* this build on this CPU (simd.c) */
 }
 
-/* Parse the options and open the model; 0 on success. */
-static int open_model(int argc, char **argv, l4lm_cli_opts *o, l4lm_posix_model *pm)
+/* Parse the options and open the model: true when it is open, else *rc is
+** the exit status (0 after --help, 2 after a usage error, 1 if it did not open). */
+static bool open_model(int argc, char **argv, l4lm_cli_opts *o, l4lm_posix_model *pm, int *rc)
 {
-    if (l4lm_cli_parse(argc, argv, o))
-        return 2;
-    return l4lm_posix_model_load(pm, o->model, o->tokenizer) ? 1 : 0;
+    int parsed = l4lm_cli_parse(argc, argv, o);
+    *rc = parsed ? l4lm_cli_exit(parsed) : L4LM_EXIT_FAIL;
+    return !parsed && !l4lm_posix_model_load(pm, o->model, o->tokenizer);
 }
 
 int l4lm_cmd_info(int argc, char **argv)
 {
     l4lm_cli_opts o;
     l4lm_posix_model pm;
-    int rc = open_model(argc, argv, &o, &pm);
-    if (rc)
+    int rc;
+    if (!open_model(argc, argv, &o, &pm, &rc))
         return rc;
     const l4lm_model *m = &pm.m;
     print_hparams(m);
@@ -80,8 +81,8 @@ int l4lm_cmd_plan(int argc, char **argv)
 {
     l4lm_cli_opts o;
     l4lm_posix_model pm;
-    int rc = open_model(argc, argv, &o, &pm);
-    if (rc)
+    int rc;
+    if (!open_model(argc, argv, &o, &pm, &rc))
         return rc;
     l4lm_run_opts ro = {.n_ctx = o.n_ctx, .kv_type = o.kv_type};
     l4lm_plan_result p;

@@ -58,12 +58,15 @@ static void put_token(l4lm_cli_ctx *c, l4lm_detok *d, int32_t tok)
 }
 
 /* Parse options, start a session, and read the prompt's ids (from --ids or
-** the text); NULL after printing why. c is always safe to close. */
-static int32_t *start(int argc, char **argv, l4lm_cli_opts *o, l4lm_cli_ctx *c, size_t *n)
+** the text); NULL after printing why (or the help), with *rc the exit status
+** (it is L4LM_EXIT_FAIL while the command runs). c is always safe to close. */
+static int32_t *start(int argc, char **argv, l4lm_cli_opts *o, l4lm_cli_ctx *c, size_t *n, int *rc)
 {
     memset(c, 0, sizeof *c);
     *n = 0;
-    if (l4lm_cli_parse(argc, argv, o) || l4lm_cli_session(c, o))
+    int parsed = l4lm_cli_parse(argc, argv, o);
+    *rc = parsed ? l4lm_cli_exit(parsed) : L4LM_EXIT_FAIL;
+    if (parsed || l4lm_cli_session(c, o))
         return NULL;
     return o->ids ? parse_ids(o->ids, n) : l4lm_cli_tokens(c, o, n);
 }
@@ -73,8 +76,8 @@ int l4lm_cmd_run(int argc, char **argv)
     l4lm_cli_opts o;
     l4lm_cli_ctx c;
     size_t n_prompt;
-    int rc = 1;
-    int32_t *ids = start(argc, argv, &o, &c, &n_prompt);
+    int rc;
+    int32_t *ids = start(argc, argv, &o, &c, &n_prompt, &rc);
     if (!ids)
         goto out;
     l4lm_session_seed(c.s, o.sampler.seed);
@@ -134,7 +137,8 @@ int l4lm_cmd_tokenize(int argc, char **argv)
     l4lm_cli_opts o;
     l4lm_cli_ctx c;
     size_t n;
-    int32_t *ids = start(argc, argv, &o, &c, &n);
+    int rc;
+    int32_t *ids = start(argc, argv, &o, &c, &n, &rc);
     if (ids) {
         for (size_t i = 0; i < n; i++) {
             printf(i ? " %d" : "%d", ids[i]);
@@ -148,7 +152,7 @@ int l4lm_cmd_tokenize(int argc, char **argv)
     }
     l4lm_cli_close(&c);
     free(ids);
-    return ids ? 0 : 1;
+    return ids ? L4LM_EXIT_OK : rc;
 }
 
 /* Print the top 5 logits as "id:logit", highest first, lowest id on ties. */
@@ -176,8 +180,8 @@ int l4lm_cmd_logits(int argc, char **argv)
     l4lm_cli_opts o;
     l4lm_cli_ctx c;
     size_t n;
-    int rc = 1;
-    int32_t *ids = start(argc, argv, &o, &c, &n);
+    int rc;
+    int32_t *ids = start(argc, argv, &o, &c, &n, &rc);
     if (!ids || eval_prompt(&c, ids, n))
         goto out;
     printf("prompt");

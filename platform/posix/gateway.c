@@ -134,11 +134,16 @@ typedef struct gw_opts {
     long timeout_ms, clients, slice, max_prompt;
 } gw_opts;
 
+/* 0, L4LM_CLI_HELP after printing the usage, or -1 after printing why not. */
 static int parse(int argc, char **argv, gw_opts *o)
 {
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
+        if (l4lm_cli_is_help(a)) {
+            l4lm_cli_usage("gateway", stdout);
+            return L4LM_CLI_HELP;
+        }
         if (!v) {
             fprintf(stderr, "l4lm: gateway: '%s' needs a value (or is unknown)\n", a);
             return -1;
@@ -165,9 +170,8 @@ static int parse(int argc, char **argv, gw_opts *o)
             return -1;
     }
     if (!o->socket || !o->url) {
-        fprintf(stderr,
-                "usage: l4lm gateway --shm PATH --upstream http://HOST:PORT [--model NAME]\n"
-                "       [--timeout-ms N] [--clients N] [--slice K] [--max-prompt BYTES]\n");
+        fprintf(stderr, "l4lm gateway: needs --shm PATH and --upstream URL "
+                        "(see l4lm gateway --help)\n");
         return -1;
     }
     if (strncmp(o->url, "http://", 7) && strncmp(o->url, "https://", 8)) {
@@ -204,8 +208,9 @@ static int serve(const gw_opts *o, gw_config *g, gw_session *ss, void **sessions
 int l4lm_cmd_gateway(int argc, char **argv)
 {
     gw_opts o = {NULL, NULL, NULL, 30000, 4, 8, 32768};
-    if (parse(argc, argv, &o))
-        return 2;
+    int parsed = parse(argc, argv, &o);
+    if (parsed)
+        return l4lm_cli_exit(parsed);
     signal(SIGPIPE, SIG_IGN); /* a vanished upstream is an error status, not our death */
     gw_config g = {
         o.url, o.model, o.timeout_ms, -1, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};

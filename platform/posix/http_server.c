@@ -474,32 +474,13 @@ static int serve(http_server *S, const serve_opts *so)
     return 0;
 }
 
-static const char serve_usage[] =
-    "usage: l4lm serve -m MODEL [--host 127.0.0.1] [--port 8080] [--parallel N] [--ctx N]\n"
-    "                  [--threads N] [--queue N] [--max-body BYTES] [--max-conn N]\n"
-    "                  [--max-conn-per-ip N] [--timeout SECONDS] [--alias NAME]\n"
-    "                  [sampling options as run: the defaults of requests that leave them out]\n"
-    "  --parallel N   slots: requests generated at once, each in its own session (1)\n"
-    "  --threads N    threads per slot (1)\n"
-    "  --queue N      requests that may wait for a slot; more get HTTP 429 (64)\n"
-    "  --max-body N   largest request body in bytes; larger get HTTP 413 (1048576)\n"
-    "  --max-conn N   connections at once (256)\n"
-    "  --max-conn-per-ip N  connections at once from one client address; 0: no limit (64)\n"
-    "  --timeout S    a request's headers and body must arrive within S seconds, and an\n"
-    "                 idle connection is closed after S seconds (30)\n"
-    "  --alias NAME   the model's name in the API (the file name)\n"
-    "  --port 0 picks a free port; the log line 'serving ... on http://HOST:PORT' names it\n";
-
 int l4lm_cmd_serve(int argc, char **argv)
 {
     http_server S = {0};
     serve_opts so;
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        fputs(serve_usage, stdout);
-        return 0;
-    }
-    if (parse(argc, argv, &so, &S.defaults))
-        return 2;
+    int parsed = parse(argc, argv, &so, &S.defaults); /* --help: cli.c has the text */
+    if (parsed)
+        return l4lm_cli_exit(parsed);
     S.n_slots = so.parallel;
     S.queue_cap = so.queue;
     S.threads = so.threads;

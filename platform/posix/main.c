@@ -1,25 +1,12 @@
 /*
-** main.c — the `l4lm` program: dispatches to a subcommand.
+** main.c — the `l4lm` program: dispatches to a subcommand. The help texts
+** live in cli.c; `l4lm COMMAND --help` is answered by the command's parser.
 */
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "posix.h"
-
-static const char usage[] =
-    "usage: l4lm COMMAND [options]\n"
-    "  run       -m MODEL [-z TOKENIZER] (-p TEXT | -f FILE | --ids \"1 2 3\") [-n N] [--temp T]\n"
-    "            [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--repeat-last-n N]\n"
-    "            [--seed S] [--ctx N] [--kv f16|f32] [--threads N] [--ignore-eos]\n"
-    "            [--stop STR]...\n"
-    "  chat      -m MODEL [--system TEXT] [sampling options as run]: user turns from stdin\n"
-    "  info      -m MODEL [-z TOKENIZER]\n"
-    "  tokenize  -m MODEL [-z TOKENIZER] (-p TEXT | -f FILE) [--no-bos] [--pieces] [--special]\n"
-    "  plan      -m MODEL [-z TOKENIZER] [--ctx N] [--kv f16|f32]\n"
-    "  logits    -m MODEL (--ids \"1 2 3\" | -p TEXT) [-n N] [--ctx N] [--kv f16|f32]\n"
-    "  serve-shm, client: the shared-memory inference service (see docs/protocol.md)\n"
-    "  gateway   --shm PATH --upstream http://HOST:PORT [--model NAME] [--timeout-ms N]\n"
-    "  serve     -m MODEL [--host H] [--port P] [--parallel N] [--ctx N]: OpenAI HTTP API\n";
 
 typedef struct command {
     const char *name;
@@ -35,13 +22,17 @@ static const command commands[] = {
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        l4lm_cli_overview(stderr);
+        return L4LM_EXIT_USAGE;
+    }
+    if (l4lm_cli_is_help(argv[1])) {
+        l4lm_cli_overview(stdout);
+        return L4LM_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "l4lm: unknown command '%s'\n%s", argv[1], usage);
-    return 2;
+    fprintf(stderr, "l4lm: unknown command '%s' (see l4lm --help)\n", argv[1]);
+    return L4LM_EXIT_USAGE;
 }

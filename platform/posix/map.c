@@ -74,6 +74,24 @@ void l4lm_posix_arena_free(void *p, size_t size)
     munmap((void *)base, body + 2 * pg);
 }
 
+/* Why a model did not open, in one line. The two a new user meets first get
+** plain words: a file that is no model, and a checkpoint without -z. */
+static void model_error(const l4lm_posix_model *pm, const char *path, l4lm_status st)
+{
+    const char *what = pm->m.err.what, *name = l4lm_strerror(st);
+    if (st == L4LM_E_MAGIC)
+        fprintf(stderr, "l4lm: %s: %s\n", path, what);
+    else if (st == L4LM_E_TOKENIZER && !pm->tok && pm->m.format == L4LM_FORMAT_LLAMA2C)
+        fprintf(stderr,
+                "l4lm: %s is a llama2.c checkpoint, whose vocabulary is a separate file: pass "
+                "it with -z tokenizer.bin (the one it was trained with, of %u tokens)\n",
+                path, pm->m.hp.n_vocab);
+    else
+        fprintf(stderr, "l4lm: %s: %s%s%s (at byte %llu)\n", path, name,
+                strcmp(what, name) ? ": " : "", strcmp(what, name) ? what : "",
+                (unsigned long long)pm->m.err.offset);
+}
+
 int l4lm_posix_model_load(l4lm_posix_model *pm, const char *path, const char *tok_path)
 {
     char err[512];
@@ -101,10 +119,7 @@ int l4lm_posix_model_load(l4lm_posix_model *pm, const char *path, const char *to
     if (!st)
         st = l4lm_model_open(&pm->m, pm->bytes, pm->size, &oo);
     if (st) {
-        const char *what = pm->m.err.what;
-        fprintf(stderr, "l4lm: %s: %s%s%s (at byte %llu)\n", path, l4lm_strerror(st),
-                strcmp(what, l4lm_strerror(st)) ? ": " : "",
-                strcmp(what, l4lm_strerror(st)) ? what : "", (unsigned long long)pm->m.err.offset);
+        model_error(pm, path, st);
         l4lm_posix_model_unload(pm);
         return -1;
     }

@@ -161,17 +161,17 @@ int l4lm_cmd_serve_shm(int argc, char **argv)
     static const char *const flags[] = {NULL};
     serve_opts so = {NULL, 4, 8, 60, 0};
     l4lm_cli_opts o;
-    int n_rest, rc = 1;
+    int n_rest, rc = 1, parsed = -1;
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
-    if (!rest || split_args(argc, argv, valued, flags, take_serve, &so, rest, &n_rest, NULL) ||
-        l4lm_cli_parse(n_rest, rest, &o)) {
-        free(rest);
-        return 2;
-    }
+    if (rest && !split_args(argc, argv, valued, flags, take_serve, &so, rest, &n_rest, NULL))
+        parsed = l4lm_cli_parse(n_rest, rest, &o);
+    free(rest);
+    if (parsed)
+        return l4lm_cli_exit(parsed);
     if (!so.socket) {
-        fprintf(stderr, "l4lm: serve-shm needs --socket PATH\n");
-        free(rest);
-        return 2;
+        fprintf(stderr, "l4lm serve-shm: no socket: give one with --socket PATH "
+                        "(see l4lm serve-shm --help)\n");
+        return L4LM_EXIT_USAGE;
     }
     shm_server S;
     if (setup(&S, &o, &so) == 0) {
@@ -179,7 +179,6 @@ int l4lm_cmd_serve_shm(int argc, char **argv)
         rc = 0;
     }
     teardown(&S, so.socket);
-    free(rest);
     return rc;
 }
 
@@ -255,14 +254,18 @@ int l4lm_cmd_client(int argc, char **argv)
     static char *const no_model[] = {"-m", "(none)", NULL};
     client_opts co = {0};
     l4lm_cli_opts o;
-    int n_rest, rc = 2;
+    int n_rest, rc = L4LM_EXIT_USAGE, parsed = -1;
     char err[512];
     char **rest = calloc((size_t)argc + 3, sizeof *rest);
-    if (!rest || split_args(argc, argv, valued, flags, take_client, &co, rest, &n_rest, no_model) ||
-        l4lm_cli_parse(n_rest, rest, &o))
+    if (rest && !split_args(argc, argv, valued, flags, take_client, &co, rest, &n_rest, no_model))
+        parsed = l4lm_cli_parse(n_rest, rest, &o);
+    if (parsed) {
+        rc = l4lm_cli_exit(parsed);
         goto out;
+    }
     if (!co.socket) {
-        fprintf(stderr, "l4lm: client needs --socket PATH\n");
+        fprintf(stderr, "l4lm client: no socket: give one with --socket PATH "
+                        "(see l4lm client --help)\n");
         goto out;
     }
     size_t len;

@@ -9,19 +9,33 @@
 
 #define L2C_HEADER 28
 
+/* Reads the 7-int header (dim, hidden_dim, n_layers, n_heads, n_kv_heads,
+** vocab_size, seq_len) if it looks like one: llama2.c has no magic, so a
+** cheap plausibility test comes before any limit is checked, and a text or
+** binary of another kind is told it is not a model rather than that its
+** "sizes" are beyond our limits. Real checkpoints have sizes below 2^24 and
+** kv heads <= heads <= dim; text bytes make every int at least 0x20202020. */
+static bool l2c_header(const l4lm_model *m, int32_t h[7])
+{
+    if (m->size < L2C_HEADER)
+        return false;
+    for (int i = 0; i < 7; i++) {
+        h[i] = (int32_t)l4lm_rd32(m->bytes + 4 * i);
+        int64_t v = i == 5 && h[i] < 0 ? -(int64_t)h[i] : h[i]; /* < 0: untied classifier */
+        if (v <= 0 || v > (1 << 24))
+            return false;
+    }
+    return h[4] <= h[3] && h[3] <= h[0];
+}
+
 /* Fills hp from the 7-int header; returns the float count of the weights. */
 static l4lm_status l2c_hparams(l4lm_model *m, uint64_t *n_floats)
 {
     l4lm_hparams *hp = &m->hp;
-    if (m->size < L2C_HEADER)
-        return l4lm_fail(&m->err, L4LM_E_TRUNCATED, 0, "llama2.c header", 0, 0);
     int32_t h[7];
-    for (int i = 0; i < 7; i++) {
-        h[i] = (int32_t)l4lm_rd32(m->bytes + 4 * i);
-        if (h[i] == 0 || (i != 5 && h[i] < 0) || h[i] == INT32_MIN)
-            return l4lm_fail(&m->err, L4LM_E_MAGIC, 4 * (uint64_t)i,
-                             "not a GGUF file nor a llama2.c checkpoint", 0, 0);
-    }
+    if (!l2c_header(m, h))
+        return l4lm_fail(&m->err, L4LM_E_MAGIC, 0,
+                         "not a model file (expected GGUF or a llama2.c checkpoint)", 0, 0);
     __builtin_memcpy(hp->arch, "llama", 6);
     hp->n_embd = (uint32_t)h[0];
     hp->n_ff = (uint32_t)h[1];

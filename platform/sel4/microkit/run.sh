@@ -37,11 +37,14 @@ if [ -n "$model" ]; then
     fi
 fi
 
+# The log exists (and is empty) before QEMU and tail start: tail -f on a file
+# the shell has not yet created gave up at once and left the console empty.
+: >"$log" || exit 2
 qemu-system-aarch64 -machine virt,virtualization=on -cpu cortex-a53 -m "${mem_mib}M" \
     -nographic -serial mon:stdio -device "loader,file=$img,addr=0x70000000,cpu-num=0" \
-    "${loaders[@]}" </dev/null >"$log" 2>&1 &
+    "${loaders[@]}" </dev/null >>"$log" 2>&1 &
 qemu=$!
-tail -n +1 -f --pid=$qemu "$log" &
+tail -n +1 -F --pid=$qemu "$log" 2>/dev/null &
 shower=$!
 
 verdict=
