@@ -119,7 +119,7 @@ static int set_str(l4lm_cli_opts *o, const char *cmd, const char *name, const ch
     else if (!strcmp(name, "--stop")) {
         size_t n = strlen(arg);
         if (o->n_stop == L4LM_GEN_MAX_STOPS || n == 0 || n > L4LM_GEN_MAX_STOP_BYTES)
-            return bad("too many --stop strings, or one empty or too long:", arg);
+            return bad(cmd, "too many --stop strings, or one empty or too long:", arg);
         o->stop[o->n_stop++] = arg;
     }
     else { /* --kv */
