@@ -25,12 +25,12 @@ static void rmsnorm(float *out, const float *x, const l4lm_mat *w, uint32_t n, f
         out[i] = (x[i] * scale) * g[i];
 }
 
-static void softmax(float *x, uint32_t n)
+static void softmax(const l4lm_kern *k, float *x, uint32_t n)
 {
     float max = x[0];
     for (uint32_t i = 1; i < n; i++)
         max = x[i] > max ? x[i] : max;
-    l4lm_vec_exp(x, max, n);
+    l4lm_vec_exp(k, x, max, n);
     double sum = 0.0;
     for (uint32_t i = 0; i < n; i++)
         sum += x[i];
@@ -115,6 +115,7 @@ static void norm_batch(l4lm_session *s, float *out, const float *x, const l4lm_m
 /* ------------------------------------------------ matrix times a batch */
 
 typedef struct matmul_job {
+    const l4lm_kern *k;
     const l4lm_mat *w;
     const float *x; /* n_b rows, x_stride floats apart */
     uint32_t x_stride;
@@ -129,7 +130,7 @@ static void prepare_rows(void *arg, uint32_t b0, uint32_t b1)
 {
     const matmul_job *j = arg;
     for (uint32_t b = b0; b < b1; b++)
-        l4lm_act_prepare(j->w->type, j->x + (size_t)b * j->x_stride, j->w->n_in,
+        l4lm_act_prepare(j->k, j->w->type, j->x + (size_t)b * j->x_stride, j->w->n_in,
                          j->act + b * j->act_stride);
 }
 
@@ -137,7 +138,7 @@ static void matmul_rows(void *arg, uint32_t r0, uint32_t r1)
 {
     const matmul_job *j = arg;
     const l4lm_mat *w = j->w;
-    l4lm_matmul(w->type, w->data, j->act, j->act_stride, w->n_in, j->y, j->y_stride, r0, r1,
+    l4lm_matmul(j->k, w->type, w->data, j->act, j->act_stride, w->n_in, j->y, j->y_stride, r0, r1,
                 j->n_b);
 }
 
@@ -147,7 +148,7 @@ static void matmul_rows(void *arg, uint32_t r0, uint32_t r1)
 static void matmul(l4lm_session *s, const l4lm_mat *w, const float *x, uint32_t x_stride, float *y,
                    uint32_t y_stride, uint32_t n_b, bool same_input)
 {
-    matmul_job j = {w, x, x_stride, s->act, l4lm_act_bytes(w->type, w->n_in), y, y_stride, n_b};
+    matmul_job j = {s->kern, w, x, x_stride, s->act, l4lm_act_bytes(w->type, w->n_in), y, y_stride, n_b};
     if (!same_input || s->act_type != w->type) {
         split(s, (uint64_t)w->n_in * n_b, n_b, prepare_rows, &j);
         s->act_type = w->type;
@@ -259,13 +260,13 @@ static void attention_head(void *arg, uint32_t h)
         uint32_t n_pos = last + 1 - first;
         /* the scores, then the weighted sum of the values: several cached
         ** rows per kernel call, so SIMD keeps its sums in registers */
-        l4lm_vec_dots(cache_type(s), cache_at(s, s->k_cache, at), kv_dim, q, d, n_pos, att + first);
+        l4lm_vec_dots(s->kern, cache_type(s), cache_at(s, s->k_cache, at), kv_dim, q, d, n_pos, att + first);
         for (uint32_t t = first; t <= last; t++)
             att[t] *= scale;
         if (hp->attn_softcap > 0.0f)
             softcap(att + first, n_pos, hp->attn_softcap);
-        softmax(att + first, n_pos);
-        l4lm_vec_wsum(cache_type(s), cache_at(s, s->v_cache, at), kv_dim, att + first, n_pos,
+        softmax(s->kern, att + first, n_pos);
+        l4lm_vec_wsum(s->kern, cache_type(s), cache_at(s, s->v_cache, at), kv_dim, att + first, n_pos,
                       s->xb + (size_t)b * q_dim + h * d, d);
     }
 }
@@ -339,7 +340,7 @@ static void glu(void *arg, uint32_t i0, uint32_t i1)
 {
     l4lm_session *s = arg;
     if (!s->hp.gemma)
-        l4lm_vec_silu_mul(s->hb + i0, s->hb2 + i0, i1 - i0);
+        l4lm_vec_silu_mul(s->kern, s->hb + i0, s->hb2 + i0, i1 - i0);
     for (uint32_t i = i0; s->hp.gemma && i < i1; i++)
         s->hb[i] = l4lm_gelu(s->hb[i]) * s->hb2[i];
 }
