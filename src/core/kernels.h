@@ -1,8 +1,9 @@
 /*
-** kernels.h — private to kernels.c, kernels_x86.c and kernels_arm.c: the
-** layout of prepared activations and the reduction order the kernels share,
-** so that the portable C path and the SIMD paths return the same bits on
-** every CPU.
+** kernels.h — private to the kernel files (kernels*.c): the layout of
+** prepared activations and the reduction order the kernels share, so that
+** the portable C path and the SIMD paths return the same bits on every CPU;
+** and the table (l4lm_kern) through which the core reaches one variant's
+** SIMD kernels.
 **
 ** Reduction order of one dot product:
 **  - F32, F16, BF16 (both sides as float): element i is multiplied, rounded,

@@ -91,28 +91,27 @@ static bool same(const char *a, const char *b)
     return l4lm_streq(a, l4lm_strlen(a), b);
 }
 
+static bool runs(const l4lm_kern *v, uint32_t features)
+{
+    return (v->needs & features) == v->needs;
+}
+
 const l4lm_kern *l4lm_kern_pick(const char *want, uint64_t hwcap, l4lm_kernels_info *info)
 {
     uint32_t f = cpu_features(hwcap);
-    const l4lm_kern *best = &l4lm_kern_none, *got = 0;
-    for (int i = N_VARIANTS - 1; i >= 0; i--)
-        if ((variants[i]->needs & f) == variants[i]->needs)
-            best = variants[i];
-    bool unknown = false, unsupported = false;
-    for (int i = 0; want && *want && i < N_VARIANTS; i++)
-        if (same(want, variants[i]->name)) {
-            got = (variants[i]->needs & f) == variants[i]->needs ? variants[i] : 0;
-            unsupported = !got;
-        }
-    unknown = want && *want && !got && !unsupported;
-    got = got ? got : best;
+    const l4lm_kern *best = &l4lm_kern_none, *named = 0;
+    for (int i = N_VARIANTS - 1; i >= 0; i--) { /* worst first: the best that runs wins */
+        best = runs(variants[i], f) ? variants[i] : best;
+        named = want && same(want, variants[i]->name) ? variants[i] : named;
+    }
+    const l4lm_kern *got = named && runs(named, f) ? named : best;
     if (info) {
         *info = (l4lm_kernels_info){.name = got->name,
                                     .describe = got->describe,
                                     .best = best->name,
-                                    .unknown = unknown,
-                                    .unsupported = unsupported};
-        for (int i = 0; i < N_VARIANTS && i < L4LM_KERNELS_MAX; i++)
+                                    .unknown = want && *want && !named,
+                                    .unsupported = named && !runs(named, f)};
+        for (int i = 0; i < N_VARIANTS && i < L4LM_KERNELS_MAX - 1; i++)
             info->variants[i] = variants[i]->name;
     }
     return got;
