@@ -16,8 +16,9 @@ const l4lm_kern l4lm_kern_none = {.name = "none", .describe = "none", .act_tile 
 
 #if defined(L4LM_SIMD_DISPATCH) && defined(__x86_64__)
 extern const l4lm_kern l4lm_kern_avx512, l4lm_kern_avxvnni, l4lm_kern_avx2;
-static const l4lm_kern *const variants[] = {&l4lm_kern_avx512, &l4lm_kern_avxvnni, &l4lm_kern_avx2,
-                                            &l4lm_kern_none};
+#define N_VARIANTS 4
+static const l4lm_kern *const variants[N_VARIANTS] = {&l4lm_kern_avx512, &l4lm_kern_avxvnni,
+                                                      &l4lm_kern_avx2, &l4lm_kern_none};
 
 static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
@@ -61,20 +62,24 @@ static uint32_t cpu_features(uint64_t hwcap)
 }
 #elif defined(L4LM_SIMD_DISPATCH) && defined(__aarch64__)
 extern const l4lm_kern l4lm_kern_dotprod, l4lm_kern_neon;
-static const l4lm_kern *const variants[] = {&l4lm_kern_dotprod, &l4lm_kern_neon, &l4lm_kern_none};
+#define N_VARIANTS 3
+static const l4lm_kern *const variants[N_VARIANTS] = {&l4lm_kern_dotprod, &l4lm_kern_neon,
+                                                      &l4lm_kern_none};
 
 #define HWCAP_ASIMDDP (1u << 20) /* Linux's AT_HWCAP bit for sdot/udot */
 
 static uint32_t cpu_features(uint64_t hwcap)
 {
-    return hwcap & HWCAP_ASIMDDP ? L4LM_CPU_DOTPROD : 0;
+    return (hwcap & HWCAP_ASIMDDP) ? L4LM_CPU_DOTPROD : 0;
 }
 #else
 /* One variant, or none: the build's flags say what the CPU runs. */
 #ifdef L4LM_SIMD
-static const l4lm_kern *const variants[] = {&l4lm_kern_simd, &l4lm_kern_none};
+#define N_VARIANTS 2
+static const l4lm_kern *const variants[N_VARIANTS] = {&l4lm_kern_simd, &l4lm_kern_none};
 #else
-static const l4lm_kern *const variants[] = {&l4lm_kern_none};
+#define N_VARIANTS 1
+static const l4lm_kern *const variants[N_VARIANTS] = {&l4lm_kern_none};
 #endif
 
 static uint32_t cpu_features(uint64_t hwcap)
@@ -83,8 +88,6 @@ static uint32_t cpu_features(uint64_t hwcap)
     return ~0u;
 }
 #endif
-
-enum { N_VARIANTS = sizeof variants / sizeof *variants };
 
 static bool same(const char *a, const char *b)
 {
@@ -99,18 +102,19 @@ static bool runs(const l4lm_kern *v, uint32_t features)
 const l4lm_kern *l4lm_kern_pick(const char *want, uint64_t hwcap, l4lm_kernels_info *info)
 {
     uint32_t f = cpu_features(hwcap);
-    const l4lm_kern *best = &l4lm_kern_none, *named = 0;
+    int best = N_VARIANTS - 1, named = -1;      /* the last is the C path, which always runs */
     for (int i = N_VARIANTS - 1; i >= 0; i--) { /* worst first: the best that runs wins */
-        best = runs(variants[i], f) ? variants[i] : best;
-        named = want && same(want, variants[i]->name) ? variants[i] : named;
+        best = runs(variants[i], f) ? i : best;
+        named = want && same(want, variants[i]->name) ? i : named;
     }
-    const l4lm_kern *got = named && runs(named, f) ? named : best;
+    bool can = named >= 0 && runs(variants[named], f);
+    const l4lm_kern *got = variants[can ? named : best];
     if (info) {
         *info = (l4lm_kernels_info){.name = got->name,
                                     .describe = got->describe,
-                                    .best = best->name,
-                                    .unknown = want && *want && !named,
-                                    .unsupported = named && !runs(named, f)};
+                                    .best = variants[best]->name,
+                                    .unknown = want && *want && named < 0,
+                                    .unsupported = named >= 0 && !can};
         for (int i = 0; i < N_VARIANTS && i < L4LM_KERNELS_MAX - 1; i++)
             info->variants[i] = variants[i]->name;
     }
