@@ -7,10 +7,11 @@ OPT     ?= -O2
 WARN    := -Wall -Wextra -Wshadow -Wvla -Werror
 # SIMD kernels. The hosted build carries every variant of them for its host
 # (SIMD_VARIANTS: each file of SIMD_SRC compiled once per variant, with its
-# flags) and platform/posix/simd.c picks the best this CPU runs at start-up;
-# L4LM_SIMD=VARIANT|none in the environment picks another. SIMD=flags
-# builds the one variant those flags give instead, as freestanding targets
-# do (SIMD= is the portable C path on x86_64). SIMD_HOST: the flags of the
+# flags, into one table of kernels per variant) and the core gives each
+# session the best this CPU runs (src/core/kernels_pick.c); L4LM_SIMD=
+# VARIANT|none in the environment picks another (platform/posix/simd.c).
+# SIMD=flags builds the one variant those flags give instead, as
+# freestanding targets do (SIMD= is the portable C path on x86_64). SIMD_HOST: the flags of the
 # best variant this host runs (fuzz builds and static checks).
 SIMD_FLAGS_avx2    := -mavx2 -mf16c -mfma
 SIMD_FLAGS_avxvnni := $(SIMD_FLAGS_avx2) -mavxvnni
@@ -24,11 +25,12 @@ SIMD_HOST := $(if $(and $(call cpu_has,avx2),$(call cpu_has,f16c),$(call cpu_has
                $(if $(and $(call cpu_has,avx512_vnni),$(call cpu_has,avx512vl)),$(SIMD_FLAGS_avx512),\
                $(if $(call cpu_has,avx_vnni),$(SIMD_FLAGS_avxvnni),$(SIMD_FLAGS_avx2))))
 HOST_VARIANTS := avx512 avxvnni avx2
-SIMD_SRC := src/core/kernels_x86.c src/core/kernels_x86_vec.c src/core/kernels_k_x86.c
+SIMD_SRC := src/core/kernels_x86.c src/core/kernels_x86_vec.c src/core/kernels_k_x86.c \
+            src/core/kernels_simd.c
 else ifeq ($(HOST_ARCH),aarch64)
 SIMD_HOST := $(if $(call cpu_has,asimddp),$(SIMD_FLAGS_dotprod))
 HOST_VARIANTS := dotprod neon
-SIMD_SRC := src/core/kernels_arm.c src/core/kernels_k_arm.c
+SIMD_SRC := src/core/kernels_arm.c src/core/kernels_k_arm.c src/core/kernels_simd.c
 endif
 ifeq ($(origin SIMD),undefined)
 SIMD_VARIANTS := $(HOST_VARIANTS)
@@ -60,7 +62,8 @@ $(BUILD)/src/%.o: src/%.c $(wildcard src/core/*.h src/serve/*.h include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -Isrc/serve -c $< -o $@
 
-# One object per SIMD file and variant: kernels.h appends the variant to its entry points.
+# One object per SIMD file and variant: kernels.h appends the variant to its
+# entry points and to its table, l4lm_kern_VARIANT (kernels_simd.c).
 define simd_variant
 $(BUILD)/src/core/%-$(1).o: src/core/%.c $(wildcard src/core/*.h include/*.h)
 	@mkdir -p $$(dir $$@)
@@ -71,8 +74,6 @@ $(foreach v,$(SIMD_VARIANTS),$(eval $(call simd_variant,$(v))))
 $(BUILD)/platform/%.o: platform/%.c include/l4lm.h $(wildcard platform/posix/*.h include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -c $< -o $@
-
-$(BUILD)/platform/posix/simd.o: $(wildcard src/core/*.h)
 
 $(BUILD)/libl4lm.a: $(CORE_OBJ) $(POSIX_OBJ)
 	@rm -f $@

@@ -241,7 +241,27 @@ typedef struct l4lm_run_opts {
     l4lm_parallel_fn parallel_for; /* NULL: single-threaded */
     void *parallel_ctx;
     uint32_t n_threads; /* how many tasks to split work into (1 if no pool) */
+    /* SIMD kernels. simd: NULL or "": the best this CPU runs; else a
+    ** variant of this build ("avx512", "avxvnni", "avx2", "dotprod",
+    ** "neon") or "none" (portable C); every choice gives the same bits.
+    ** hwcap: on aarch64 the OS's AT_HWCAP bits (Linux), which say whether
+    ** the CPU has sdot; 0 gives plain NEON. */
+    const char *simd;
+    uint64_t hwcap;
 } l4lm_run_opts;
+
+/* The SIMD kernels some run options give on this CPU (l4lm_kernels_pick). */
+#define L4LM_KERNELS_MAX 8
+typedef struct l4lm_kernels_info {
+    const char *name;     /* the variant used: "avx2", or "none" */
+    const char *describe; /* for people: "AVX2 + F16C", "NEON", "none" */
+    const char *best;     /* the best variant this CPU runs */
+    bool unknown;         /* simd names no variant of this build: best is used */
+    bool unsupported;     /* simd names one this CPU cannot run: best is used */
+    const char *variants[L4LM_KERNELS_MAX]; /* this build's, best first, "none" last, then NULL */
+} l4lm_kernels_info;
+
+void l4lm_kernels_pick(const l4lm_run_opts *o, l4lm_kernels_info *info);
 
 /* Arena sizes, in bytes; total = the sum, each part aligned to 64. */
 typedef struct l4lm_plan_result {

@@ -8,15 +8,36 @@
 # (natively on aarch64, else under qemu-aarch64 when the cross compiler and
 # qemu are installed). Every build must pass and print the same hash of its
 # dot results: the same bits on every path, whichever one the main build
-# picked. The hosted build carries its host's variants and picks one at
-# start-up (platform/posix/simd.c): on x86_64 the main build (build/, from
-# `make`) under each variant this CPU runs, forced with L4LM_SIMD, and none
-# must give the same hashes again, left to itself pick the best, and under
-# qemu-x86_64 pick what the emulated CPU has; the aarch64 hosted choice is
-# built the Makefile's way and run under qemu-aarch64 on two CPUs.
+# picked. The hosted build carries its host's variants, one table of
+# kernels each, and the core gives each session one (kernels_pick.c; the
+# platform passes L4LM_SIMD in the run options): on x86_64 the main build
+# (build/, from `make`) under each variant this CPU runs, forced with
+# L4LM_SIMD, and none must give the same hashes again, left to itself pick
+# the best, and under qemu-x86_64 pick what the emulated CPU has (and say
+# so when L4LM_SIMD asks for more); the aarch64 hosted choice is built the
+# Makefile's way and run under qemu-aarch64 on two CPUs. The cross compiler
+# and qemu are installed first when missing (apt-get, as mk/deps.mk does).
 cd "$(dirname "$0")/.." || exit 1
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
+
+# What the x86_64 runs need besides the compiler: the aarch64 cross
+# compiler and its libc, and qemu's user-mode emulators.
+install_tools() {
+    local p missing=() sudo=
+    [ "$(uname -m)" = x86_64 ] || return 0
+    for p in gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    echo "# kernels_simd: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 ||
+        { $sudo apt-get update -qq >/dev/null 2>&1 && $sudo apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1; } ||
+        echo "FAIL kernels-simd-tools: cannot install ${missing[*]}"
+}
+install_tools
 # The test program and the modules it calls: every kernels*.c, and helpers.
 SRC=""
 for f in src/core/kernels*.c; do
@@ -26,8 +47,9 @@ SRC+="math types util"
 hashes=()
 
 # Compiles the kernels' modules into $dir: every one with the core flags,
-# or, with variants given, kernels_arm/kernels_k_arm once per variant (as
-# the Makefile's hosted aarch64 build does) and platform/posix/simd.c.
+# or, with variants given, the aarch64 SIMD files (kernels_arm, kernels_k_arm
+# and their table, kernels_simd) once per variant, as the Makefile's hosted
+# aarch64 build does; and platform/posix/simd.c, which passes L4LM_SIMD.
 compile() { # label, compiler, core flags, dir, [variant:flags ...]
     local label=$1 cc=$2 flags=$3 dir=$4 inc f v
     shift 4
@@ -35,7 +57,7 @@ compile() { # label, compiler, core flags, dir, [variant:flags ...]
     local core="-std=c11 -O2 -ffreestanding -fno-math-errno -ffp-contract=off -nostdinc -isystem $inc"
     core+=" -Iinclude -Isrc/core -Wall -Wextra -Wshadow -Wvla -Werror"
     for f in $SRC; do
-        if [ $# -gt 0 ] && { [ "$f" = kernels_arm ] || [ "$f" = kernels_k_arm ]; }; then
+        if [ $# -gt 0 ] && [[ " kernels_arm kernels_k_arm kernels_simd " == *" $f "* ]]; then
             for v in "$@"; do
                 # shellcheck disable=SC2086 # flag lists are meant to split
                 $cc $core $flags ${v#*:} -DL4LM_SIMD_VARIANT="${v%%:*}" -c "src/core/$f.c" \
@@ -47,7 +69,7 @@ compile() { # label, compiler, core flags, dir, [variant:flags ...]
         fi || { echo "FAIL kernels-simd-$label: src/core/$f.c does not build:"; head -5 "$dir/err"; return 1; }
     done
     # shellcheck disable=SC2086
-    if [ $# -gt 0 ] && ! $cc -std=gnu11 -O2 $flags -Iinclude -Isrc/core -Werror -c \
+    if ! $cc -std=gnu11 -O2 $flags -Iinclude -Iplatform/posix -Werror -c \
         platform/posix/simd.c -o "$dir/simd.o" 2>"$dir/err"; then
         echo "FAIL kernels-simd-$label: platform/posix/simd.c does not build:"; head -5 "$dir/err"
         return 1
@@ -61,7 +83,7 @@ check() { # label, compiler, runner, link flags, dir, env
     for prog in test_kernels test_kquant; do
         # shellcheck disable=SC2086
         if [ ! -x "$dir/$prog" ] && ! $cc -std=gnu11 -O2 -ffp-contract=off -Iinclude -Isrc/core \
-            -Itests tests/$prog.c "$dir"/*.o -lm $ldflags -o "$dir/$prog" 2>"$dir/err"; then
+            -Iplatform/posix -Itests tests/$prog.c "$dir"/*.o -lm $ldflags -o "$dir/$prog" 2>"$dir/err"; then
             echo "FAIL kernels-simd-$label: tests/$prog.c does not link:"; head -5 "$dir/err"
             return 1
         fi
@@ -109,17 +131,20 @@ has() { grep -qw "$1" /proc/cpuinfo; }
 
 # The test programs of the main build under L4LM_SIMD=$2 (empty: its own
 # choice), and its tests of the SIMD helpers (attention's dots and sums,
-# exp, SwiGLU) against their C, which have no hash to compare.
+# exp, SwiGLU) against their C, which have no hash to compare: every one
+# checked on the x86 variants, every one skipped under none.
 dispatch() { # label, L4LM_SIMD value
     check "$1" cc "" "" build/tests "L4LM_SIMD=$2" || return
-    local out
+    local out ok skip want=3
     out=$(L4LM_SIMD=$2 build/tests/test_prefill_kernels 2>&1)
-    if printf '%s\n' "$out" | grep -q '^FAIL' || ! printf '%s\n' "$out" | grep -q '^ok'; then
-        echo "FAIL kernels-simd-$1-helpers: test_prefill_kernels:"
+    ok=$(printf '%s\n' "$out" | grep -c '^ok') skip=$(printf '%s\n' "$out" | grep -c '^skip')
+    [ "$2" = none ] && want=0
+    if printf '%s\n' "$out" | grep -q '^FAIL' || [ "$ok" != "$want" ] || [ $((ok + skip)) != 3 ]; then
+        echo "FAIL kernels-simd-$1-helpers: test_prefill_kernels ($ok checked, $skip skipped, want $want checked):"
         printf '%s\n' "$out" | grep -v '^ok' | head -5
         return 1
     fi
-    echo "ok kernels-simd-$1-helpers: $(printf '%s\n' "$out" | grep -c '^ok') checks of test_prefill_kernels"
+    echo "ok kernels-simd-$1-helpers: test_prefill_kernels checked $ok, skipped $skip"
 }
 
 dispatch_all() {
@@ -139,13 +164,19 @@ dispatch_all() {
     dispatch dispatch-default "" || return
     [ "$picked" = "$best" ] && echo "ok kernels-simd-dispatch-best: picked \"$picked\"" ||
         echo "FAIL kernels-simd-dispatch-best: picked \"$picked\", the best here is \"$best\""
+    local said
+    said=$(L4LM_SIMD=sse9 build/tests/test_kernels --asan 2>&1 | grep '^l4lm: L4LM_SIMD')
+    [[ $said == "l4lm: L4LM_SIMD=sse9 is not one of "*" none; using "* ]] &&
+        echo "ok kernels-simd-dispatch-unknown: $said" ||
+        echo "FAIL kernels-simd-dispatch-unknown: said \"$said\""
     dispatch_logits "${runs[@]}" ""
     dispatch_qemu
 }
 
 # The choice itself on other CPUs, under qemu-x86_64: one without AVX
 # (Westmere) must get the C path, QEMU's "max" CPU (AVX2, FMA and F16C but
-# no AVX-512) the avx2 variant, and both the logits of this CPU.
+# no AVX-512) the avx2 variant, and both the logits of this CPU. Asked for
+# avx512, "max" must say it cannot and use avx2.
 dispatch_qemu() {
     local q=qemu-x86_64-static cpu want m="$tmp/q8_0.gguf" ids="1 20 299 4 50 6" native got path
     command -v $q >/dev/null || { echo "skip kernels-simd-dispatch-qemu: $q is not installed"; return; }
@@ -161,6 +192,11 @@ dispatch_qemu() {
             echo "FAIL kernels-simd-dispatch-qemu-$cpu: picked \"$path\" (want \"$want\"), logits ${got:+differ}${got:-missing}"
         fi
     done
+    got=$(L4LM_SIMD=avx512 $q -cpu max build/l4lm info -m "$m" 2>&1 | grep -E '^l4lm: L4LM_SIMD|^kernels')
+    want="l4lm: L4LM_SIMD=avx512: this CPU cannot run it; using avx2
+kernels        AVX2 + F16C"
+    [ "$got" = "$want" ] && echo "ok kernels-simd-dispatch-qemu-fallback: $(head -1 <<<"$got")" ||
+        echo "FAIL kernels-simd-dispatch-qemu-fallback: got \"$got\""
 }
 
 # The whole forward pass: l4lm's logits for small models of each kind of
@@ -204,9 +240,6 @@ x86_64)
         echo "skip kernels-simd-x86-avxvnni: this CPU has no AVX-VNNI"
     fi
     dispatch_all
-    for need in aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu qemu-aarch64-static:qemu-user-static; do
-        command -v "${need%%:*}" >/dev/null || apt-get install -y "${need#*:}" >/dev/null 2>&1
-    done
     if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64-static >/dev/null; then
         variant arm-neon aarch64-linux-gnu-gcc "qemu-aarch64-static -cpu max" "" "-static"
         variant arm-neon-dotprod aarch64-linux-gnu-gcc "qemu-aarch64-static -cpu max" \

@@ -21,6 +21,10 @@
 #include <stdint.h>
 #include "internal.h"
 #include "t.h"
+#include "posix.h"
+
+/* The kernels under test: those L4LM_SIMD names, else this CPU's best. */
+static const l4lm_kern *K;
 
 #define U (1.0 / 16777216.0)
 
@@ -260,7 +264,7 @@ static void check_type(uint32_t t, uint32_t n, uint32_t rows, result *res)
     for (uint32_t r = 0; r < rows; r++)
         make_row(t, w + r * rb, n, (float)pow(10, 2 - 4 * rnd01()));
     make_x(x, n, t == L4LM_TYPE_F16 ? 100.0f : 1000.0f);
-    l4lm_act_prepare(t, x, n, act);
+    l4lm_act_prepare(K, t, x, n, act);
 
     /* the partner values are exactly what ggml would make */
     for (uint32_t i = 0; i < n; i++) {
@@ -319,7 +323,7 @@ static void check_type(uint32_t t, uint32_t n, uint32_t rows, result *res)
             bound += fabs(wq) * act_err(t, x[i], amax);
         }
         double kb = (n / 32.0 + 8) * U;
-        float got = l4lm_vec_dot(t, row, act, n);
+        float got = l4lm_vec_dot(K, t, row, act, n);
         double pr = S > 0 ? fabs(got - ref) / (U * S) : (got == 0 ? 0 : INFINITY);
         double eb = bound + kb * S;
         double er = eb > 0 ? fabs(got - exact) / eb : (got == exact ? 0 : INFINITY);
@@ -332,16 +336,16 @@ static void check_type(uint32_t t, uint32_t n, uint32_t rows, result *res)
 
     /* matvec: whole range equals the dots; any sub-range equals the whole */
     float *full = malloc(sizeof(float) * rows);
-    l4lm_matvec(t, w, act, n, full, 0, rows);
+    l4lm_matvec(K, t, w, act, n, full, 0, rows);
     for (uint32_t r = 0; r < rows; r++) {
-        float d = l4lm_vec_dot(t, w + r * rb, act, n);
+        float d = l4lm_vec_dot(K, t, w + r * rb, act, n);
         res->sub_diff += memcmp(&d, full + r, 4) != 0;
     }
     for (int k = 0; k < 6; k++) {
         uint32_t r0 = rnd() % rows, r1 = r0 + rnd() % (rows - r0 + 1);
         for (uint32_t r = 0; r < rows + 2; r++)
             y[r] = -12345.0f;
-        l4lm_matvec(t, w, act, n, y, r0, r1);
+        l4lm_matvec(K, t, w, act, n, y, r0, r1);
         for (uint32_t r = 0; r < rows + 2; r++)
             res->sub_diff +=
                 (r >= r0 && r < r1) ? memcmp(y + r, full + r, 4) != 0 : y[r] != -12345.0f;
@@ -365,18 +369,18 @@ static int check_matmul(uint32_t t, uint32_t n, uint32_t rows)
         make_row(t, w + r * rb, n, (float)pow(10, 2 - 4 * rnd01()));
     for (uint32_t b = 0; b < n_b; b++) {
         make_x(x, n, t == L4LM_TYPE_F16 ? 100.0f : 1000.0f);
-        l4lm_act_prepare(t, x, n, act + b * ab);
+        l4lm_act_prepare(K, t, x, n, act + b * ab);
     }
     for (size_t i = 0; i < (size_t)ys * n_b; i++)
         y[i] = -12345.0f;
     uint32_t r0 = rnd() % 4 == 0 ? 0 : rnd() % rows;
     uint32_t r1 = rnd() % 4 == 0 ? rows : r0 + rnd() % (rows - r0 + 1);
-    l4lm_matmul(t, w, act, ab, n, y, ys, r0, r1, n_b);
+    l4lm_matmul(K, t, w, act, ab, n, y, ys, r0, r1, n_b);
     int diff = 0;
     for (uint32_t b = 0; b < n_b; b++)
         for (uint32_t r = 0; r < ys; r++) {
             float want =
-                r >= r0 && r < r1 ? l4lm_vec_dot(t, w + r * rb, act + b * ab, n) : -12345.0f;
+                r >= r0 && r < r1 ? l4lm_vec_dot(K, t, w + r * rb, act + b * ab, n) : -12345.0f;
             diff += memcmp(&want, y + (size_t)b * ys + r, 4) != 0;
         }
     free(wbuf), free(act), free(x), free(y);
@@ -434,7 +438,7 @@ static void test_q8_bounds(void)
     int bad = 0;
     for (int rep = 0; rep < 20; rep++) {
         make_x(x, 4096, 1e4f);
-        l4lm_act_prepare(L4LM_TYPE_Q8_0, x, 4096, act);
+        l4lm_act_prepare(K, L4LM_TYPE_Q8_0, x, 4096, act);
         for (int b = 0; b < 128; b++) {
             float amax = 0;
             for (int j = 0; j < 32; j++)
@@ -530,7 +534,8 @@ static void test_axpy(void)
                 float prod = a * (t ? half_any(h[i]) : f[i]);
                 want[i] = out[i] + prod;
             }
-            l4lm_vec_axpy(t ? L4LM_TYPE_F16 : L4LM_TYPE_F32, t ? (void *)h : (void *)f, a, out, n);
+            l4lm_vec_axpy(K, t ? L4LM_TYPE_F16 : L4LM_TYPE_F32, t ? (void *)h : (void *)f, a, out,
+                          n);
             for (uint32_t i = 0; i < n; i++)
                 bad += memcmp(out + i, want + i, 4) != 0;
         }
@@ -543,21 +548,22 @@ static void test_edges(void)
 {
     float x[64] = {0};
     uint8_t act[128], w[68] = {0};
-    l4lm_act_prepare(L4LM_TYPE_Q8_0, x, 64, act);
+    l4lm_act_prepare(K, L4LM_TYPE_Q8_0, x, 64, act);
     int ok = l4lm_act_bytes(L4LM_TYPE_Q8_0, 64) == sizeof act;
     for (int i = 0; i < 80; i++)
         ok &= act[i] == 0;
     /* d = 1 exactly: halves must round away from zero, as roundf does */
     x[0] = 127.0f, x[1] = 2.5f, x[2] = -2.5f, x[3] = 0.5f, x[4] = -126.5f;
-    l4lm_act_prepare(L4LM_TYPE_Q8_0, x, 32, act);
+    l4lm_act_prepare(K, L4LM_TYPE_Q8_0, x, 32, act);
     ok &= act_scale(act, 1, 0) == 1.0f && act_s8(act, 1, 0) == 8 * (127 + 3 - 3 + 1 - 127);
     ok &= (int8_t)act[1] == 3 && (int8_t)act[2] == -3 && act[3] == 1 && (int8_t)act[4] == -127;
     x[3] = INFINITY, x[40] = NAN, x[41] = -1e-45f;
-    l4lm_act_prepare(L4LM_TYPE_Q8_0, x, 64, act);
-    (void)l4lm_vec_dot(L4LM_TYPE_Q8_0, w, act, 64);
+    l4lm_act_prepare(K, L4LM_TYPE_Q8_0, x, 64, act);
+    (void)l4lm_vec_dot(K, L4LM_TYPE_Q8_0, w, act, 64);
     float y[2] = {1, 1};
-    l4lm_matvec(5, w, act, 32, y, 0, 2); /* a type with no kernel: outputs 0 */
-    ok &= y[0] == 0 && y[1] == 0 && l4lm_act_bytes(5, 64) == 0 && l4lm_vec_dot(99, w, act, 32) == 0;
+    l4lm_matvec(K, 5, w, act, 32, y, 0, 2); /* a type with no kernel: outputs 0 */
+    ok &= y[0] == 0 && y[1] == 0 && l4lm_act_bytes(5, 64) == 0 &&
+          l4lm_vec_dot(K, 99, w, act, 32) == 0;
     T_CHECK("kernel edge cases", ok, "zero block, roundf ties or unknown type wrong");
 }
 
@@ -592,7 +598,7 @@ static void test_f16_round(void)
     int bad = l4lm_act_bytes(L4LM_TYPE_F16, N) > sizeof o;
     for (int i = 0; i < N; i++)
         memcpy(x + i, in[i], 4);
-    l4lm_act_prepare(L4LM_TYPE_F16, x, N, o);
+    l4lm_act_prepare(K, L4LM_TYPE_F16, x, N, o);
     const uint8_t *halves = (const uint8_t *)(o + N);
     for (int i = 0; i < N; i++) {
         uint8_t h[2];
@@ -605,7 +611,10 @@ static void test_f16_round(void)
 int main(int argc, char **argv)
 {
     int quick = argc > 1 && strcmp(argv[1], "--asan") == 0;
-    printf("# SIMD path of the kernels: %s\n", l4lm_kernels_simd());
+    l4lm_run_opts ro = {0};
+    l4lm_posix_simd(&ro);
+    K = l4lm_kern_pick(ro.simd, ro.hwcap, NULL);
+    printf("# SIMD path of the kernels: %s\n", l4lm_kernels_simd(K));
     const uint32_t types[] = {L4LM_TYPE_F32,  L4LM_TYPE_F16,  L4LM_TYPE_BF16, L4LM_TYPE_Q8_0,
                               L4LM_TYPE_Q4_0, L4LM_TYPE_Q4_1, L4LM_TYPE_Q5_0, L4LM_TYPE_Q5_1};
     for (size_t i = 0; i < sizeof types / sizeof *types; i++)

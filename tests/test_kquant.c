@@ -23,6 +23,10 @@
 #include <stdint.h>
 #include "internal.h"
 #include "t.h"
+#include "posix.h"
+
+/* The kernels under test: those L4LM_SIMD names, else this CPU's best. */
+static const l4lm_kern *K;
 
 #define U  (1.0 / 16777216.0)
 #define QK 256
@@ -250,7 +254,7 @@ static void check(uint32_t t, uint32_t n, uint32_t rows, int extreme, result *r)
     for (uint32_t k = 0; k < n_b; k++) {
         make_x(x, n, extreme);
         uint8_t *ak = act + k * ab;
-        l4lm_act_prepare(t, x, n, ak);
+        l4lm_act_prepare(K, t, x, n, ak);
         for (uint32_t j = 0; j < nb; j++) {
             q8k want, got;
             ref_q8_k(x + j * QK, &want);
@@ -259,7 +263,7 @@ static void check(uint32_t t, uint32_t n, uint32_t rows, int extreme, result *r)
         }
     }
     uint32_t r0 = rnd() % rows, r1 = r0 + 1 + rnd() % (rows - r0);
-    l4lm_matmul(t, w, act, ab, n, y, rows, r0, r1, n_b);
+    l4lm_matmul(K, t, w, act, ab, n, y, rows, r0, r1, n_b);
     for (uint32_t row = 0; row < rows; row++) {
         const uint8_t *wr = w + row * rb;
         l4lm_row_to_f32(t, wr, deq, n);
@@ -282,7 +286,7 @@ static void check(uint32_t t, uint32_t n, uint32_t rows, int extreme, result *r)
                     s += (fabs(a[j * QK + i]) + fabs(b[j * QK + i])) * fabs(xv);
                 }
             }
-            float got = l4lm_vec_dot(t, wr, ak, n), plain = l4lm_vec_dot_plain(t, wr, ak, n);
+            float got = l4lm_vec_dot(K, t, wr, ak, n), plain = l4lm_vec_dot_plain(t, wr, ak, n);
             double bound = ((nb + 7) / 8 + 7) * U * s * 1.01;
             double ratio = fabs(got - ref) / (bound > 0 ? bound : 1e-300);
             if (fabs(got - ref) > 0 && ratio > r->dot_ratio)
@@ -326,9 +330,9 @@ static void check_bad_n(void)
         uint64_t rb;
         ok &= !l4lm_row_bytes(t, 255, &rb) && !l4lm_row_bytes(t, 257, &rb);
         ok &= l4lm_act_bytes(t, 300) >= 292 && l4lm_act_bytes(t, 100) == 0;
-        l4lm_act_prepare(t, x, 300, act);
-        ok &= l4lm_vec_dot(t, w, act, 257) == 0.0f && l4lm_vec_dot(t, w, act, 0) == 0.0f;
-        l4lm_matmul(t, w, act, 0, 300, y, 0, 0, 2, 1);
+        l4lm_act_prepare(K, t, x, 300, act);
+        ok &= l4lm_vec_dot(K, t, w, act, 257) == 0.0f && l4lm_vec_dot(K, t, w, act, 0) == 0.0f;
+        l4lm_matmul(K, t, w, act, 0, 300, y, 0, 0, 2, 1);
         ok &= y[0] == 0.0f && y[1] == 0.0f;
         out[0] = 42;
         l4lm_row_to_f32(t, w, out, 100); /* less than a block: nothing written */
@@ -344,12 +348,12 @@ static void check_nonfinite(void)
     uint8_t act[292 + 64], w[210] = {0};
     for (int i = 0; i < 256; i++)
         x[i] = i % 3 ? NAN : (i % 5 ? INFINITY : 1.0f);
-    l4lm_act_prepare(L4LM_TYPE_Q6_K, x, 256, act);
-    float got = l4lm_vec_dot(L4LM_TYPE_Q6_K, w, act, 256),
+    l4lm_act_prepare(K, L4LM_TYPE_Q6_K, x, 256, act);
+    float got = l4lm_vec_dot(K, L4LM_TYPE_Q6_K, w, act, 256),
           plain = l4lm_vec_dot_plain(L4LM_TYPE_Q6_K, w, act, 256);
     for (int i = 0; i < 256; i++)
         x[i] = NAN;
-    l4lm_act_prepare(L4LM_TYPE_Q4_K, x, 256, act);
+    l4lm_act_prepare(K, L4LM_TYPE_Q4_K, x, 256, act);
     int zero = 1;
     for (int i = 0; i < 256; i++)
         zero &= act[i] == 0;
@@ -360,9 +364,12 @@ static void check_nonfinite(void)
 int main(int argc, char **argv)
 {
     int quick = argc > 1 && strcmp(argv[1], "--asan") == 0;
+    l4lm_run_opts ro = {0};
+    l4lm_posix_simd(&ro);
+    K = l4lm_kern_pick(ro.simd, ro.hwcap, NULL);
     static const char *names[] = {"q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "q8_K"};
     static const uint32_t sizes[] = {256, 512, 1024, 2816, 4096};
-    printf("# SIMD path of the kernels: %s\n", l4lm_kernels_simd());
+    printf("# SIMD path of the kernels: %s\n", l4lm_kernels_simd(K));
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         result r = {0};
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)

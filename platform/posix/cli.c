@@ -194,6 +194,7 @@ int l4lm_cli_session(l4lm_cli_ctx *c, const l4lm_cli_opts *o)
         return -1;
     c->opts.n_ctx = o->n_ctx;
     c->opts.kv_type = o->kv_type;
+    l4lm_posix_simd(&c->opts);
     if (o->n_threads > 1) {
         c->pool = l4lm_pool_start(o->n_threads);
         c->opts.parallel_for = l4lm_pool_parallel_for;

@@ -29,7 +29,11 @@ static void print_hparams(const l4lm_model *m)
            hp->rope == L4LM_ROPE_NEOX ? "neox (pairs half a head apart)"
                                       : "normal (adjacent pairs)");
     printf("output         %s\n", hp->tied_output ? "tied to token_embd" : "own classifier");
-    printf("kernels        %s\n", l4lm_kernels_simd()); /* this build on this CPU (simd.c) */
+    l4lm_run_opts ro = {0};
+    l4lm_kernels_info k;
+    l4lm_posix_simd(&ro);
+    l4lm_kernels_pick(&ro, &k);
+    printf("kernels        %s\n", k.describe); /* this build on this CPU, or L4LM_SIMD's */
 }
 
 /* Parse the options and open the model: true when it is open, else *rc is

@@ -310,6 +310,7 @@ int http_slots_start(http_server *S)
     l4lm_run_opts o = {.n_ctx = S->defaults.n_ctx,
                        .kv_type = S->defaults.kv_type,
                        .n_threads = S->threads > 1 ? S->threads : 0};
+    l4lm_posix_simd(&o);
     l4lm_status st = l4lm_plan(&S->pm.m, &o, &S->plan);
     if (st) {
         fprintf(stderr, "l4lm: cannot plan the arena: %s\n", l4lm_strerror(st));

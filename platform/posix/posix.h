@@ -25,6 +25,10 @@ typedef struct l4lm_posix_model {
 int l4lm_posix_model_load(l4lm_posix_model *pm, const char *path, const char *tok_path);
 void l4lm_posix_model_unload(l4lm_posix_model *pm);
 
+/* The SIMD kernels the run options ask for: L4LM_SIMD from the
+** environment and (aarch64) the CPU's AT_HWCAP bits (simd.c). */
+void l4lm_posix_simd(l4lm_run_opts *o);
+
 /* A thread pool behind the core's parallel_for hook. */
 typedef struct l4lm_pool l4lm_pool;
 l4lm_pool *l4lm_pool_start(uint32_t n_threads);

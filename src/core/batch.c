@@ -86,6 +86,7 @@ void l4lm_batch_norm(l4lm_session *s, float *out, const float *x, const l4lm_mat
 /* ------------------------------------------------ matrix times a batch */
 
 typedef struct matmul_job {
+    const l4lm_kern *k;
     const l4lm_mat *w;
     const float *x; /* n_b rows, x_stride floats apart */
     uint32_t x_stride;
@@ -100,7 +101,7 @@ static void prepare_rows(void *arg, uint32_t b0, uint32_t b1)
 {
     const matmul_job *j = arg;
     for (uint32_t b = b0; b < b1; b++)
-        l4lm_act_prepare(j->w->type, j->x + (size_t)b * j->x_stride, j->w->n_in,
+        l4lm_act_prepare(j->k, j->w->type, j->x + (size_t)b * j->x_stride, j->w->n_in,
                          j->act + b * j->act_stride);
 }
 
@@ -108,14 +109,15 @@ static void matmul_rows(void *arg, uint32_t r0, uint32_t r1)
 {
     const matmul_job *j = arg;
     const l4lm_mat *w = j->w;
-    l4lm_matmul(w->type, w->data, j->act, j->act_stride, w->n_in, j->y, j->y_stride, r0, r1,
+    l4lm_matmul(j->k, w->type, w->data, j->act, j->act_stride, w->n_in, j->y, j->y_stride, r0, r1,
                 j->n_b);
 }
 
 void l4lm_batch_matmul(l4lm_session *s, const l4lm_mat *w, const float *x, uint32_t x_stride,
                        float *y, uint32_t y_stride, uint32_t n_b, bool same_input)
 {
-    matmul_job j = {w, x, x_stride, s->act, l4lm_act_bytes(w->type, w->n_in), y, y_stride, n_b};
+    matmul_job j = {s->kern, w,        x,  x_stride, s->act, l4lm_act_bytes(w->type, w->n_in),
+                    y,       y_stride, n_b};
     if (!same_input || s->act_type != w->type) {
         l4lm_batch_split(s, (uint64_t)w->n_in * n_b, n_b, prepare_rows, &j);
         s->act_type = w->type;

@@ -17,12 +17,12 @@
 
 /* ------------------------------------------------------- building blocks */
 
-static void softmax(float *x, uint32_t n)
+static void softmax(const l4lm_kern *k, float *x, uint32_t n)
 {
     float max = x[0];
     for (uint32_t i = 1; i < n; i++)
         max = x[i] > max ? x[i] : max;
-    l4lm_vec_exp(x, max, n);
+    l4lm_vec_exp(k, x, max, n);
     double sum = 0.0;
     for (uint32_t i = 0; i < n; i++)
         sum += x[i];
@@ -198,14 +198,15 @@ static void attention_head(void *arg, uint32_t h)
         uint32_t n_pos = last + 1 - first;
         /* the scores, then the weighted sum of the values: several cached
         ** rows per kernel call, so SIMD keeps its sums in registers */
-        l4lm_vec_dots(cache_type(s), cache_at(s, s->k_cache, at), kv_dim, q, d, n_pos, att + first);
+        l4lm_vec_dots(s->kern, cache_type(s), cache_at(s, s->k_cache, at), kv_dim, q, d, n_pos,
+                      att + first);
         for (uint32_t t = first; t <= last; t++)
             att[t] *= scale;
         if (hp->attn_softcap > 0.0f)
             softcap(att + first, n_pos, hp->attn_softcap);
-        softmax(att + first, n_pos);
-        l4lm_vec_wsum(cache_type(s), cache_at(s, s->v_cache, at), kv_dim, att + first, n_pos,
-                      s->xb + (size_t)b * q_dim + h * d, d);
+        softmax(s->kern, att + first, n_pos);
+        l4lm_vec_wsum(s->kern, cache_type(s), cache_at(s, s->v_cache, at), kv_dim, att + first,
+                      n_pos, s->xb + (size_t)b * q_dim + h * d, d);
     }
 }
 
@@ -240,7 +241,7 @@ static void glu(void *arg, uint32_t i0, uint32_t i1)
         for (uint32_t i = i0; i < i1; i++)
             s->hb[i] = l4lm_gelu(s->hb[i]) * s->hb2[i];
     } else {
-        l4lm_vec_silu_mul(s->hb + i0, s->hb2 + i0, i1 - i0);
+        l4lm_vec_silu_mul(s->kern, s->hb + i0, s->hb2 + i0, i1 - i0);
     }
 }
 

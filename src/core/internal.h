@@ -122,41 +122,50 @@ uint16_t l4lm_f32_to_bf16(float f);
 ** Activations are first converted to the weight type's partner type, as
 ** ggml does (F32->F32, F16->F16, BF16->BF16, Q8_0/Q4_0->Q8_0), so results
 ** match llama.cpp. Each output is one dot in a fixed order (deterministic).
+** k: the session's SIMD kernels (kernels_pick.c); every table gives the
+** same bits as the portable C path.
 */
+typedef struct l4lm_kern l4lm_kern; /* one ISA variant's kernels (kernels.h) */
+/* The table for a variant name (NULL or "": the best this CPU runs; hwcap:
+** aarch64's AT_HWCAP bits), and what was picked into *info (may be NULL). */
+const l4lm_kern *l4lm_kern_pick(const char *want, uint64_t hwcap, l4lm_kernels_info *info);
 size_t l4lm_act_bytes(uint32_t wtype, uint32_t n);
-void l4lm_act_prepare(uint32_t wtype, const float *x, uint32_t n, void *act);
-float l4lm_vec_dot(uint32_t wtype, const void *wrow, const void *act, uint32_t n);
+void l4lm_act_prepare(const l4lm_kern *k, uint32_t wtype, const float *x, uint32_t n, void *act);
+float l4lm_vec_dot(const l4lm_kern *k, uint32_t wtype, const void *wrow, const void *act,
+                   uint32_t n);
 /* y[r] = W[r] . x for r in [r0, r1); W has rows of n elements of wtype. */
-void l4lm_matvec(uint32_t wtype, const void *w, const void *act, uint32_t n, float *y, uint32_t r0,
-                 uint32_t r1);
+void l4lm_matvec(const l4lm_kern *k, uint32_t wtype, const void *w, const void *act, uint32_t n,
+                 float *y, uint32_t r0, uint32_t r1);
 /* y[b * y_stride + r] = W[r] . act_b for r in [r0, r1), b < n_b, act_b at
 ** act + b * act_stride: each weight row is unpacked once per few activation
 ** rows (prefill). Every output equals l4lm_vec_dot's bit for bit. */
-void l4lm_matmul(uint32_t wtype, const void *w, const void *act, size_t act_stride, uint32_t n,
-                 float *y, size_t y_stride, uint32_t r0, uint32_t r1, uint32_t n_b);
+void l4lm_matmul(const l4lm_kern *k, uint32_t wtype, const void *w, const void *act,
+                 size_t act_stride, uint32_t n, float *y, size_t y_stride, uint32_t r0, uint32_t r1,
+                 uint32_t n_b);
 /* Dequantize one row of n elements to floats. */
 void l4lm_row_to_f32(uint32_t wtype, const void *row, float *out, uint32_t n);
 /* l4lm_vec_dot without SIMD, for tests: the SIMD paths must match it bit for bit. */
 float l4lm_vec_dot_plain(uint32_t wtype, const void *wrow, const void *act, uint32_t n);
 /* out[i] += a * row[i] for an F32 or F16 row (attention's weighted sum of
 ** cached values): a separate multiply and add, the same bits on every path. */
-void l4lm_vec_axpy(uint32_t type, const void *row, float a, float *out, uint32_t n);
+void l4lm_vec_axpy(const l4lm_kern *k, uint32_t type, const void *row, float a, float *out,
+                   uint32_t n);
 /* out[r] = l4lm_vec_dot(type, row r, x, n) for r < n_rows, the rows (F32 or
 ** F16) stride elements apart: attention's scores of one query against the
 ** cached keys, in one call so SIMD can reduce several rows at once. */
-void l4lm_vec_dots(uint32_t type, const void *rows, size_t stride, const float *x, uint32_t n,
-                   uint32_t n_rows, float *out);
+void l4lm_vec_dots(const l4lm_kern *k, uint32_t type, const void *rows, size_t stride,
+                   const float *x, uint32_t n, uint32_t n_rows, float *out);
 /* out[i] = 0 + a[0] row 0[i] + a[1] row 1[i] + ... in that order, as
 ** l4lm_vec_axpy row after row gives it: attention's weighted sum of n_rows
 ** cached values (F32 or F16, stride elements apart), kept in registers. */
-void l4lm_vec_wsum(uint32_t type, const void *rows, size_t stride, const float *a, uint32_t n_rows,
-                   float *out, uint32_t n);
+void l4lm_vec_wsum(const l4lm_kern *k, uint32_t type, const void *rows, size_t stride,
+                   const float *a, uint32_t n_rows, float *out, uint32_t n);
 /* x[i] = l4lm_expf(x[i] - sub) (softmax), and g[i] = g[i] / (1 + l4lm_expf(-g[i]))
 ** * u[i] (SwiGLU): the same bits as those scalar expressions, vectorised. */
-void l4lm_vec_exp(float *x, float sub, uint32_t n);
-void l4lm_vec_silu_mul(float *g, const float *u, uint32_t n);
-/* The SIMD path this build of the kernels uses ("AVX2 + F16C", "NEON", "none"). */
-const char *l4lm_kernels_simd(void);
+void l4lm_vec_exp(const l4lm_kern *k, float *x, float sub, uint32_t n);
+void l4lm_vec_silu_mul(const l4lm_kern *k, float *g, const float *u, uint32_t n);
+/* What table k runs ("AVX2 + F16C", "NEON", "none"). */
+const char *l4lm_kernels_simd(const l4lm_kern *k);
 
 /* ---- tokenizer.c: SentencePiece-style BPE; tables live in the arena ---- */
 typedef struct l4lm_tok l4lm_tok; /* opaque, placed in the arena */

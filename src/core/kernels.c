@@ -72,12 +72,10 @@ static inline int32_t round_away(float v)
 /* ggml's reference: d = amax / 127, q = round(x / d), d rounded to fp16.
 ** Stores the quants in q, returns d (not yet rounded to fp16); *sum gets
 ** the sum of the quants. */
-static float quantize_q8_0(const float *x, int8_t q[L4LM_QBLOCK], int32_t *sum)
+static float quantize_q8_0(const l4lm_kern *k, const float *x, int8_t q[L4LM_QBLOCK], int32_t *sum)
 {
     uint32_t top = 0; /* max |x| as bits, which order like the values; NaN and inf above all */
-#ifdef L4LM_SIMD_QUANT
-    if (!l4lm_simd_abs_top(x, &top))
-#endif
+    if (!k->abs_top || !k->abs_top(x, &top))
         for (int j = 0; j < L4LM_QBLOCK; j++) {
             uint32_t u = l4lm_f32_bits(x[j]) & 0x7fffffffu;
             top = u > top ? u : top;
@@ -95,9 +93,7 @@ static float quantize_q8_0(const float *x, int8_t q[L4LM_QBLOCK], int32_t *sum)
     float id = d != 0.0f ? 1.0f / d : 0.0f;
     int32_t s = 0;
     if (finite && id <= FLT_MAX) { /* |x * id| <= 127 (+ rounding): the common, branch-free loop */
-#ifdef L4LM_SIMD_QUANT
-        if (!l4lm_simd_round_q(x, id, q, &s))
-#endif
+        if (!k->round_q || !k->round_q(x, id, q, &s))
             for (int j = 0; j < L4LM_QBLOCK; j++) {
                 q[j] = (int8_t)round_away(x[j] * id);
                 s += q[j];
@@ -128,13 +124,13 @@ static size_t quant_slot(uint32_t nb, uint32_t j, uint32_t i)
 }
 
 /* Q8_0 blocks, or Q8_1 (the same, and s = d * sum) for weights of type t. */
-static void prepare_quant(uint32_t t, const float *x, uint32_t n, uint8_t *o)
+static void prepare_quant(const l4lm_kern *k, uint32_t t, const float *x, uint32_t n, uint8_t *o)
 {
     uint32_t nb = n / L4LM_QBLOCK;
     for (uint32_t j = 0; j < nb; j++) {
         int8_t q[L4LM_QBLOCK];
         int32_t sum;
-        float d = quantize_q8_0(x + (size_t)j * L4LM_QBLOCK, q, &sum), d16 = round_fp16(d);
+        float d = quantize_q8_0(k, x + (size_t)j * L4LM_QBLOCK, q, &sum), d16 = round_fp16(d);
         int32_t s8 = 8 * sum;
         float s = l4lm_kern_q8_1(t) ? round_fp16((float)sum * d) : 0.0f;
         __builtin_memcpy(o + l4lm_kern_qa_d(nb) + 4 * (size_t)j, &d16, sizeof d16);
@@ -145,7 +141,7 @@ static void prepare_quant(uint32_t t, const float *x, uint32_t n, uint8_t *o)
     }
 }
 
-void l4lm_act_prepare(uint32_t wtype, const float *x, uint32_t n, void *act)
+void l4lm_act_prepare(const l4lm_kern *k, uint32_t wtype, const float *x, uint32_t n, void *act)
 {
     float *o = act;
     switch (wtype) {
@@ -154,10 +150,7 @@ void l4lm_act_prepare(uint32_t wtype, const float *x, uint32_t n, void *act)
         break;
     case L4LM_TYPE_F16: {
         uint16_t *h = (uint16_t *)(o + n);
-        uint32_t i = 0;
-#ifdef L4LM_SIMD_F16_ROUND
-        i = l4lm_simd_round_f16(x, n, o, h);
-#endif
+        uint32_t i = k->round_f16 ? k->round_f16(x, n, o, h) : 0;
         for (; i < n; i++) {
             h[i] = l4lm_f32_to_fp16(x[i]);
             o[i] = l4lm_half_decode(h[i]);
@@ -177,7 +170,7 @@ void l4lm_act_prepare(uint32_t wtype, const float *x, uint32_t n, void *act)
     case L4LM_TYPE_Q4_1:
     case L4LM_TYPE_Q5_0:
     case L4LM_TYPE_Q5_1:
-        prepare_quant(wtype, x, n, act);
+        prepare_quant(k, wtype, x, n, act);
         break;
     default:
         if (l4lm_kq_type(wtype))
@@ -323,26 +316,24 @@ static float dot_plain(uint32_t t, const uint8_t *w, const uint8_t *a, uint32_t 
 
 /* One row straight to the SIMD loop: attention calls this for every cached
 ** position, so the tiling of l4lm_matmul would cost more than the dot. */
-float l4lm_vec_dot(uint32_t wtype, const void *wrow, const void *act, uint32_t n)
+float l4lm_vec_dot(const l4lm_kern *k, uint32_t wtype, const void *wrow, const void *act,
+                   uint32_t n)
 {
     float y = 0.0f;
-#ifdef L4LM_SIMD
-    if (has_kernel(wtype) && !l4lm_kq_type(wtype) &&
-        l4lm_simd_matmul(wtype, wrow, 0, act, 0, n, 1, 0, 1, &y, 0, false))
+    if (k->matmul && has_kernel(wtype) && !l4lm_kq_type(wtype) &&
+        k->matmul(wtype, wrow, 0, act, 0, n, 1, 0, 1, &y, 0, false))
         return y;
-#endif
-    l4lm_matmul(wtype, wrow, act, 0, n, &y, 0, 0, 1, 1);
+    l4lm_matmul(k, wtype, wrow, act, 0, n, &y, 0, 0, 1, 1);
     return y;
 }
 
-void l4lm_vec_axpy(uint32_t type, const void *row, float a, float *out, uint32_t n)
+void l4lm_vec_axpy(const l4lm_kern *k, uint32_t type, const void *row, float a, float *out,
+                   uint32_t n)
 {
     const uint8_t *p = row;
     uint32_t i = 0;
     if (type == L4LM_TYPE_F16) {
-#ifdef L4LM_SIMD_AXPY_F16
-        i = l4lm_simd_axpy_f16(p, a, out, n);
-#endif
+        i = k->axpy_f16 ? k->axpy_f16(p, a, out, n) : 0;
         for (; i < n; i++)
             out[i] += a * l4lm_half_decode(l4lm_kern_ld16(p + 2 * (size_t)i));
     } else if (type == L4LM_TYPE_F32) {
@@ -351,47 +342,35 @@ void l4lm_vec_axpy(uint32_t type, const void *row, float a, float *out, uint32_t
     }
 }
 
-void l4lm_vec_dots(uint32_t type, const void *rows, size_t stride, const float *x, uint32_t n,
-                   uint32_t n_rows, float *out)
+void l4lm_vec_dots(const l4lm_kern *k, uint32_t type, const void *rows, size_t stride,
+                   const float *x, uint32_t n, uint32_t n_rows, float *out)
 {
     size_t es = type == L4LM_TYPE_F16 ? 2 : 4;
-    uint32_t r = 0;
-#ifdef L4LM_SIMD_DOTS
-    r = l4lm_simd_dots(type, rows, stride * es, x, n, n_rows, out);
-#endif
+    uint32_t r = k->dots ? k->dots(type, rows, stride * es, x, n, n_rows, out) : 0;
     for (; r < n_rows; r++) /* x is floats, not a prepared row: the C path reads it so */
         out[r] = dot_plain(type, (const uint8_t *)rows + r * stride * es, (const uint8_t *)x, n);
 }
 
-void l4lm_vec_wsum(uint32_t type, const void *rows, size_t stride, const float *a, uint32_t n_rows,
-                   float *out, uint32_t n)
+void l4lm_vec_wsum(const l4lm_kern *k, uint32_t type, const void *rows, size_t stride,
+                   const float *a, uint32_t n_rows, float *out, uint32_t n)
 {
     size_t es = type == L4LM_TYPE_F16 ? 2 : 4;
-    uint32_t i = 0;
-#ifdef L4LM_SIMD_WSUM
-    i = l4lm_simd_wsum(type, rows, stride * es, a, n_rows, out, n);
-#endif
+    uint32_t i = k->wsum ? k->wsum(type, rows, stride * es, a, n_rows, out, n) : 0;
     __builtin_memset(out + i, 0, (n - i) * sizeof(float));
     for (uint32_t r = 0; i < n && r < n_rows; r++)
-        l4lm_vec_axpy(type, (const uint8_t *)rows + (r * stride + i) * es, a[r], out + i, n - i);
+        l4lm_vec_axpy(k, type, (const uint8_t *)rows + (r * stride + i) * es, a[r], out + i, n - i);
 }
 
-void l4lm_vec_exp(float *x, float sub, uint32_t n)
+void l4lm_vec_exp(const l4lm_kern *k, float *x, float sub, uint32_t n)
 {
-    uint32_t i = 0;
-#ifdef L4LM_SIMD_EXP
-    i = l4lm_simd_exp(x, sub, n);
-#endif
+    uint32_t i = k->exp ? k->exp(x, sub, n) : 0;
     for (; i < n; i++)
         x[i] = l4lm_expf(x[i] - sub);
 }
 
-void l4lm_vec_silu_mul(float *g, const float *u, uint32_t n)
+void l4lm_vec_silu_mul(const l4lm_kern *k, float *g, const float *u, uint32_t n)
 {
-    uint32_t i = 0;
-#ifdef L4LM_SIMD_EXP
-    i = l4lm_simd_silu_mul(g, u, n);
-#endif
+    uint32_t i = k->silu_mul ? k->silu_mul(g, u, n) : 0;
     for (; i < n; i++)
         g[i] = g[i] / (1.0f + l4lm_expf(-g[i])) * u[i];
 }
@@ -401,33 +380,20 @@ float l4lm_vec_dot_plain(uint32_t wtype, const void *wrow, const void *act, uint
     return has_kernel(wtype) ? dot_plain(wtype, wrow, act, n) : 0.0f;
 }
 
-const char *l4lm_kernels_simd(void)
-{
-#ifdef L4LM_SIMD
-    return l4lm_simd_name();
-#else
-    return "none";
-#endif
-}
-
 /* Rows in tiles of ROW_TILE; within a tile, activations up to L4LM_TILE at
-** a time (at least 2, at most l4lm_simd_act_tile() bytes of them), so both the
+** a time (at least 2, at most k->act_tile bytes of them), so both the
 ** weight tile and the activation tile stay in cache. */
-void l4lm_matmul(uint32_t wtype, const void *w, const void *act, size_t act_stride, uint32_t n,
-                 float *y, size_t y_stride, uint32_t r0, uint32_t r1, uint32_t n_b)
+void l4lm_matmul(const l4lm_kern *k, uint32_t wtype, const void *w, const void *act,
+                 size_t act_stride, uint32_t n, float *y, size_t y_stride, uint32_t r0, uint32_t r1,
+                 uint32_t n_b)
 {
     uint64_t rb = 0;
     bool known = has_kernel(wtype) && l4lm_row_bytes(wtype, n, &rb);
     if (known && l4lm_kq_type(wtype)) { /* K-quants tile their own way (kernels_k.c) */
-        l4lm_kq_matmul(wtype, w, rb, act, act_stride, n, y, y_stride, r0, r1, n_b);
+        l4lm_kq_matmul(k, wtype, w, rb, act, act_stride, n, y, y_stride, r0, r1, n_b);
         return;
     }
-#ifdef L4LM_SIMD
-    size_t most = l4lm_simd_act_tile();
-#else
-    size_t most = L4LM_ACT_TILE_BYTES;
-#endif
-    size_t fit = act_stride ? most / act_stride : L4LM_TILE;
+    size_t fit = act_stride ? k->act_tile / act_stride : L4LM_TILE;
     uint32_t tile = fit < 2 ? 2 : fit > L4LM_TILE ? L4LM_TILE : (uint32_t)fit;
     for (uint32_t rt = r0; rt < r1; rt += ROW_TILE) {
         uint32_t re = rt + min_u32(r1 - rt, ROW_TILE);
@@ -435,11 +401,9 @@ void l4lm_matmul(uint32_t wtype, const void *w, const void *act, size_t act_stri
             uint32_t na = min_u32(n_b - b, tile);
             const uint8_t *ab = (const uint8_t *)act + b * act_stride;
             float *yb = y + b * y_stride;
-#ifdef L4LM_SIMD
-            if (known &&
-                l4lm_simd_matmul(wtype, w, rb, ab, act_stride, n, na, rt, re, yb, y_stride, b == 0))
+            if (known && k->matmul &&
+                k->matmul(wtype, w, rb, ab, act_stride, n, na, rt, re, yb, y_stride, b == 0))
                 continue;
-#endif
             for (uint32_t r = rt; r < re; r++)
                 for (uint32_t a = 0; a < na; a++)
                     yb[a * y_stride + r] = known ? dot_plain(wtype, (const uint8_t *)w + r * rb,
@@ -449,10 +413,10 @@ void l4lm_matmul(uint32_t wtype, const void *w, const void *act, size_t act_stri
     }
 }
 
-void l4lm_matvec(uint32_t wtype, const void *w, const void *act, uint32_t n, float *y, uint32_t r0,
-                 uint32_t r1)
+void l4lm_matvec(const l4lm_kern *k, uint32_t wtype, const void *w, const void *act, uint32_t n,
+                 float *y, uint32_t r0, uint32_t r1)
 {
-    l4lm_matmul(wtype, w, act, 0, n, y, 0, r0, r1, 1);
+    l4lm_matmul(k, wtype, w, act, 0, n, y, 0, r0, r1, 1);
 }
 
 /* One weight block as ggml's dequantize_row_* gives it: q d, (q - 8) d,

@@ -1,8 +1,9 @@
 /*
-** kernels.h — private to kernels.c, kernels_x86.c and kernels_arm.c: the
-** layout of prepared activations and the reduction order the kernels share,
-** so that the portable C path and the SIMD paths return the same bits on
-** every CPU.
+** kernels.h — private to the kernel files (kernels*.c): the layout of
+** prepared activations and the reduction order the kernels share, so that
+** the portable C path and the SIMD paths return the same bits on every CPU;
+** and the table (l4lm_kern) through which the core reaches one variant's
+** SIMD kernels.
 **
 ** Reduction order of one dot product:
 **  - F32, F16, BF16 (both sides as float): element i is multiplied, rounded,
@@ -180,19 +181,16 @@ static inline float l4lm_kern_block_min(float lane, int32_t isum, float dw, floa
 float l4lm_kern_finish(uint32_t wtype, const uint8_t *w, const uint8_t *a, uint32_t n,
                        uint32_t done, float *acc);
 
-/* A hosted x86_64 build (L4LM_SIMD_DISPATCH, see the Makefile) compiles
-** the SIMD files once per CPU variant, with L4LM_SIMD_VARIANT set to the
-** variant's name, which the defines below append to every entry point;
-** platform/posix/simd.c defines the plain names, each passing its call to
-** the variant picked at start-up. The rest of the core calls the entry
-** points the same way in every build. */
+/* A hosted build (L4LM_SIMD_DISPATCH, see the Makefile) compiles the SIMD
+** files once per CPU variant, with L4LM_SIMD_VARIANT set to the variant's
+** name, which the defines below append to every entry point; each variant's
+** entry points then meet in its own l4lm_kern table (kernels_simd.c). A
+** freestanding build compiles one variant, under the plain names. */
 #ifdef L4LM_SIMD_VARIANT
 #define L4LM_SIMD_NAME2(name, v) name##_##v
 #define L4LM_SIMD_NAME(name, v)  L4LM_SIMD_NAME2(name, v)
 #define l4lm_simd_matmul         L4LM_SIMD_NAME(l4lm_simd_matmul, L4LM_SIMD_VARIANT)
 #define l4lm_simd_kq_rows        L4LM_SIMD_NAME(l4lm_simd_kq_rows, L4LM_SIMD_VARIANT)
-#define l4lm_simd_name           L4LM_SIMD_NAME(l4lm_simd_name, L4LM_SIMD_VARIANT)
-#define l4lm_simd_act_tile       L4LM_SIMD_NAME(l4lm_simd_act_tile, L4LM_SIMD_VARIANT)
 #define l4lm_simd_exp            L4LM_SIMD_NAME(l4lm_simd_exp, L4LM_SIMD_VARIANT)
 #define l4lm_simd_silu_mul       L4LM_SIMD_NAME(l4lm_simd_silu_mul, L4LM_SIMD_VARIANT)
 #define l4lm_simd_abs_top        L4LM_SIMD_NAME(l4lm_simd_abs_top, L4LM_SIMD_VARIANT)
@@ -201,64 +199,83 @@ float l4lm_kern_finish(uint32_t wtype, const uint8_t *w, const uint8_t *a, uint3
 #define l4lm_simd_dots           L4LM_SIMD_NAME(l4lm_simd_dots, L4LM_SIMD_VARIANT)
 #define l4lm_simd_wsum           L4LM_SIMD_NAME(l4lm_simd_wsum, L4LM_SIMD_VARIANT)
 #define l4lm_simd_round_f16      L4LM_SIMD_NAME(l4lm_simd_round_f16, L4LM_SIMD_VARIANT)
-#endif
-#ifdef L4LM_SIMD_DISPATCH
-#define L4LM_SIMD_ANY 1 /* every entry point exists; the portable variant does nothing */
+#define l4lm_kern_simd           L4LM_SIMD_NAME(l4lm_kern, L4LM_SIMD_VARIANT)
 #endif
 
-#if defined(L4LM_SIMD_X86) || defined(L4LM_SIMD_ARM) || defined(L4LM_SIMD_ANY)
+/* The kernels of one ISA variant: the core calls them through the table its
+** session picked (kernels_pick.c), so one build may carry several. Every
+** entry does a leading part of its job (or all of it), or returns 0/false
+** for a type it does not take; a NULL entry, or a 0/false result, leaves
+** the rest to the portable C path, which gives the same bits. */
+typedef struct l4lm_kern {
+    const char *name;     /* as L4LM_SIMD names it: "avx2"; "none" for the C path */
+    const char *describe; /* what l4lm info prints: "AVX2 + F16C" */
+    uint32_t needs;       /* CPU features it runs on (L4LM_CPU_*), in a hosted build */
+    size_t act_tile;      /* bytes of activations one tile of them may take */
+    /* l4lm_matmul for rows r0..r1-1 of w (row_bytes apart) and na <=
+    ** L4LM_TILE activation rows; false, with nothing written, for a type it
+    ** does not take. ahead: prefetch the rows L4LM_PREFETCH_ROWS further
+    ** on, which only the first pass over a tile of rows needs. */
+    bool (*matmul)(uint32_t wtype, const uint8_t *w, size_t row_bytes, const uint8_t *act,
+                   size_t act_stride, uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y,
+                   size_t y_stride, bool ahead);
+    /* The same for the K-quants (kernels_k.c, l4lm_kq_matmul). */
+    bool (*kq_rows)(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                    uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
+                    bool ahead);
+    /* l4lm_vec_exp and l4lm_vec_silu_mul for a leading part of the row. */
+    uint32_t (*exp)(float *x, float sub, uint32_t n);
+    uint32_t (*silu_mul)(float *g, const float *u, uint32_t n);
+    /* Quantising a block of 32 activations (kernels.c, quantize_q8_0): the
+    ** largest |x| as bits into *top, and q = round(x id), halves away from
+    ** zero, for finite x and id with |x id| <= 127.5, their sum into *sum. */
+    bool (*abs_top)(const float *x, uint32_t *top);
+    bool (*round_q)(const float *x, float id, int8_t *q, int32_t *sum);
+    /* l4lm_vec_axpy of an F16 row for a leading part of it (the widening is
+    ** exact, then a separate multiply and add). */
+    uint32_t (*axpy_f16)(const uint8_t *v, float a, float *out, uint32_t n);
+    /* l4lm_vec_dots for a leading part of the rows (row_bytes apart) against
+    ** x as floats. */
+    uint32_t (*dots)(uint32_t type, const uint8_t *rows, size_t row_bytes, const float *x,
+                     uint32_t n, uint32_t n_rows, float *out);
+    /* l4lm_vec_wsum for a leading part of the columns. */
+    uint32_t (*wsum)(uint32_t type, const uint8_t *rows, size_t row_bytes, const float *a,
+                     uint32_t n_rows, float *out, uint32_t n);
+    /* h[i] = l4lm_f32_to_fp16(x[i]) and o[i] = l4lm_half_decode(h[i]). */
+    uint32_t (*round_f16)(const float *x, uint32_t n, float *o, uint16_t *h);
+} l4lm_kern;
+
+/* CPU features a variant needs (kernels_pick.c finds them). */
+#define L4LM_CPU_AVX2    1u /* with FMA, F16C and the OS's AVX state */
+#define L4LM_CPU_AVX512  2u /* F, VL, VNNI and the OS's zmm state */
+#define L4LM_CPU_AVXVNNI 4u
+#define L4LM_CPU_DOTPROD 8u
+
+/* The portable C path: every entry NULL. */
+extern const l4lm_kern l4lm_kern_none;
+
+/* The entry points of a variant, each as its table entry describes it;
+** declared where the variant's files define them. */
+#if defined(L4LM_SIMD_X86) || defined(L4LM_SIMD_ARM)
 #define L4LM_SIMD 1
-/* l4lm_matmul for rows r0..r1-1 of w (row_bytes apart) and na <=
-** L4LM_TILE activation rows; false, with nothing written, for a type it
-** does not handle. ahead: prefetch the rows L4LM_PREFETCH_ROWS further on,
-** which only the first pass over a tile of rows needs. */
+extern const l4lm_kern l4lm_kern_simd;
 bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const uint8_t *act,
                       size_t act_stride, uint32_t n, uint32_t na, uint32_t r0, uint32_t r1,
                       float *y, size_t y_stride, bool ahead);
-/* What the SIMD path uses, for l4lm_kernels_simd. */
-const char *l4lm_simd_name(void);
-/* The bytes of activations one tile of them may take (L4LM_ACT_TILE_BYTES
-** of the variant). */
-size_t l4lm_simd_act_tile(void);
-#endif
-
-#if defined(L4LM_SIMD_X86) || defined(L4LM_SIMD_ANY)
-#define L4LM_SIMD_EXP 1
-/* l4lm_vec_exp and l4lm_vec_silu_mul for a leading part of the row, the
-** same bits; return how many elements they did. */
-uint32_t l4lm_simd_exp(float *x, float sub, uint32_t n);
-uint32_t l4lm_simd_silu_mul(float *g, const float *u, uint32_t n);
-/* Quantising a block of 32 activations (kernels.c, quantize_q8_0): the
-** largest |x| as bits into *top, and q = round(x id), halves away from
-** zero, for finite x and id with |x id| <= 127.5, their sum into *sum.
-** Each returns whether it did it. */
-#define L4LM_SIMD_QUANT 1
-bool l4lm_simd_abs_top(const float *x, uint32_t *top);
-bool l4lm_simd_round_q(const float *x, float id, int8_t *q, int32_t *sum);
-#endif
-
-#if (defined(L4LM_SIMD_X86) && defined(__F16C__)) || defined(L4LM_SIMD_ARM) ||                     \
-    defined(L4LM_SIMD_ANY)
-#define L4LM_SIMD_AXPY_F16 1
-/* l4lm_vec_axpy of an F16 row for a leading part of it (the widening is
-** exact, then a separate multiply and add); returns how many it did. */
+bool l4lm_simd_kq_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
+                       bool ahead);
 uint32_t l4lm_simd_axpy_f16(const uint8_t *v, float a, float *out, uint32_t n);
-#define L4LM_SIMD_DOTS 1
-/* l4lm_vec_dots for a leading part of the rows (row_bytes apart) against
-** x as floats, the same bits as the C path gives each; returns how many
-** rows it did. */
 uint32_t l4lm_simd_dots(uint32_t type, const uint8_t *rows, size_t row_bytes, const float *x,
                         uint32_t n, uint32_t n_rows, float *out);
 #endif
-
-#if (defined(L4LM_SIMD_X86) && defined(__F16C__)) || defined(L4LM_SIMD_ANY)
-#define L4LM_SIMD_WSUM 1
-/* l4lm_vec_wsum for a leading part of the columns; returns how many. */
+#ifdef L4LM_SIMD_X86
+uint32_t l4lm_simd_exp(float *x, float sub, uint32_t n);
+uint32_t l4lm_simd_silu_mul(float *g, const float *u, uint32_t n);
+bool l4lm_simd_abs_top(const float *x, uint32_t *top);
+bool l4lm_simd_round_q(const float *x, float id, int8_t *q, int32_t *sum);
 uint32_t l4lm_simd_wsum(uint32_t type, const uint8_t *rows, size_t row_bytes, const float *a,
                         uint32_t n_rows, float *out, uint32_t n);
-#define L4LM_SIMD_F16_ROUND 1
-/* h[i] = l4lm_f32_to_fp16(x[i]) and o[i] = l4lm_half_decode(h[i]), for a
-** leading part of the row; returns how many it did. */
 uint32_t l4lm_simd_round_f16(const float *x, uint32_t n, float *o, uint16_t *h);
 #endif
 

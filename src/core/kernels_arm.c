@@ -295,13 +295,4 @@ uint32_t l4lm_simd_dots(uint32_t t, const uint8_t *rows, size_t rb, const float 
     return 0;
 }
 
-const char *l4lm_simd_name(void)
-{
-#ifdef __ARM_FEATURE_DOTPROD
-    return "NEON + dotprod";
-#else
-    return "NEON";
-#endif
-}
-
 #endif

@@ -229,8 +229,9 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
 
 /* Tiles as in kernels.c: 16 weight rows stay in cache while the
 ** activations pass L4LM_TILE at a time. */
-void l4lm_kq_matmul(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                    uint32_t n, float *y, size_t ys, uint32_t r0, uint32_t r1, uint32_t n_b)
+void l4lm_kq_matmul(const l4lm_kern *k, uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act,
+                    size_t st, uint32_t n, float *y, size_t ys, uint32_t r0, uint32_t r1,
+                    uint32_t n_b)
 {
     for (uint32_t rt = r0; rt < r1; rt += 16) {
         uint32_t re = rt + min_u32(r1 - rt, 16);
@@ -238,10 +239,8 @@ void l4lm_kq_matmul(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act,
             uint32_t na = min_u32(n_b - b, L4LM_TILE);
             const uint8_t *ab = act + b * st;
             float *yb = y + b * ys;
-#ifdef L4LM_KQ_SIMD
-            if (l4lm_simd_kq_rows(t, w, rb, ab, st, n, na, rt, re, yb, ys, b == 0))
+            if (k->kq_rows && k->kq_rows(t, w, rb, ab, st, n, na, rt, re, yb, ys, b == 0))
                 continue;
-#endif
             for (uint32_t r = rt; r < re; r++)
                 for (uint32_t i = 0; i < na; i++)
                     yb[i * ys + r] = l4lm_kq_dot(t, w + r * rb, ab + i * st, n);

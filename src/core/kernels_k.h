@@ -99,18 +99,9 @@ void l4lm_kq_act_prepare(const float *x, uint32_t n, uint8_t *act);
 /* The whole dot in portable C, in the order above. */
 float l4lm_kq_dot(uint32_t t, const uint8_t *w, const uint8_t *a, uint32_t n);
 /* l4lm_matmul for a K type: rows r0..r1-1 of rb bytes, n_b activations. */
-void l4lm_kq_matmul(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                    uint32_t n, float *y, size_t ys, uint32_t r0, uint32_t r1, uint32_t n_b);
+void l4lm_kq_matmul(const l4lm_kern *k, uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act,
+                    size_t st, uint32_t n, float *y, size_t ys, uint32_t r0, uint32_t r1,
+                    uint32_t n_b);
 void l4lm_kq_row_to_f32(uint32_t t, const uint8_t *row, float *out, uint32_t n);
-
-#ifdef L4LM_SIMD
-#define L4LM_KQ_SIMD 1
-/* Rows r0..r1-1 against na <= L4LM_TILE activations in SIMD; false, with
-** nothing written, for a type it does not handle. ahead: prefetch rows
-** L4LM_PREFETCH_ROWS further on (the first pass over a tile). */
-bool l4lm_simd_kq_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
-                       bool ahead);
-#endif
 
 #endif

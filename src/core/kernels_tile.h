@@ -110,11 +110,6 @@ INLINE void tile(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, si
         rows(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 }
 
-size_t l4lm_simd_act_tile(void)
-{
-    return L4LM_ACT_TILE_BYTES;
-}
-
 bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const uint8_t *act,
                       size_t act_stride, uint32_t n, uint32_t na, uint32_t r0, uint32_t r1,
                       float *y, size_t y_stride, bool ahead)

@@ -652,17 +652,4 @@ INLINE void quant_pair(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
 
 #include "kernels_tile.h"
 
-const char *l4lm_simd_name(void)
-{
-#if defined(L4LM_VNNI) && defined(__F16C__) && defined(__AVX512F__)
-    return "AVX-512 + VNNI";
-#elif defined(L4LM_VNNI) && defined(__F16C__)
-    return "AVX2 + F16C + VNNI";
-#elif defined(__F16C__)
-    return "AVX2 + F16C";
-#else
-    return "AVX2 (F16 weights in C: no F16C)";
-#endif
-}
-
 #endif

@@ -158,6 +158,7 @@ l4lm_status l4lm_session_init(l4lm_session **out, const l4lm_model *m, const l4l
     s->hp = m->hp;
     s->n_ctx = lo.plan.n_ctx;
     s->kv_type = o->kv_type;
+    s->kern = l4lm_kern_pick(o->simd, o->hwcap, 0);
     s->parallel_for = o->parallel_for;
     s->parallel_ctx = o->parallel_ctx;
     s->n_threads = o->parallel_for && o->n_threads ? o->n_threads : 1;

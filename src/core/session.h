@@ -40,6 +40,7 @@ struct l4lm_session {
     int32_t *history;  /* (n_ctx) every token fed, for the repetition penalty */
     uint64_t rng;
     l4lm_tok *tok;
+    const l4lm_kern *kern; /* the SIMD kernels (kernels_pick.c), for every kernel call */
     l4lm_parallel_fn parallel_for;
     void *parallel_ctx;
     uint32_t n_threads;

@@ -148,7 +148,7 @@ int main(int argc, char **argv)
         }
         for (int rep = 0; rep < 50; rep++) {
             make_row(x, rep);
-            l4lm_act_prepare(wtype[k], x, N, act);
+            l4lm_act_prepare(l4lm_kern_pick(NULL, 0, NULL), wtype[k], x, N, act);
             q8[k](x, theirs, N);
             for (uint32_t j = 0; j < nb; j++) {
                 const uint8_t *blk = theirs + bb * j;
