@@ -25,7 +25,8 @@ static int open_session(void)
 {
     size_t size;
     unsigned char *bytes = t_shared_file("models/stories260K.gguf", &size);
-    l4lm_run_opts o = {.n_ctx = 256, .kv_type = L4LM_KV_F32};
+    /* the CLI's defaults (f16 KV cache), so --dump gives the logits `l4lm serve --ctx 256` sees */
+    l4lm_run_opts o = {.n_ctx = 256, .kv_type = L4LM_KV_F16};
     l4lm_plan_result p;
     static void *index; /* lives as long as model */
     if (!bytes || t_model_open(&model, bytes, size, NULL, 0, &index) || l4lm_plan(&model, &o, &p))
