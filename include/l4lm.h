@@ -320,6 +320,30 @@ l4lm_status l4lm_sample(l4lm_session *s, const l4lm_sampler *sp, int32_t *token)
 void l4lm_session_seed(l4lm_session *s, uint64_t seed);
 
 /*
+** Log-probabilities (OpenAI's logprobs): the log-softmax of the logits of
+** the last l4lm_eval as the model gave them, before repetition penalty,
+** temperature, top-k, top-p and min-p: the model's distribution, not the
+** sampler's. Max-subtracted, summed in double in id order: deterministic,
+** within a float rounding of the exact value. out->chosen is token's;
+** out->top the top_n most likely tokens (top_n <= L4LM_LOGPROBS_MAX_TOP,
+** OpenAI's limit), most likely first, the lower id first on ties.
+** L4LM_E_STATE before an eval (or with NaN or infinite logits),
+** L4LM_E_TOKEN for a token outside the vocabulary.
+*/
+#define L4LM_LOGPROBS_MAX_TOP 20u
+typedef struct l4lm_logprob {
+    int32_t token;
+    float logprob;
+} l4lm_logprob;
+typedef struct l4lm_token_logprobs {
+    l4lm_logprob chosen;
+    uint32_t n_top;
+    l4lm_logprob top[L4LM_LOGPROBS_MAX_TOP];
+} l4lm_token_logprobs;
+l4lm_status l4lm_logprobs(const l4lm_session *s, int32_t token, uint32_t top_n,
+                          l4lm_token_logprobs *out);
+
+/*
 ** Streaming detokenisation: feeds one token, writes the text that is now
 ** complete (never half a UTF-8 character) and returns its length.
 ** Special tokens (BOS/EOS/control) give no text. buf needs 32 bytes at least
@@ -413,6 +437,8 @@ typedef struct l4lm_gen_io {
                     l4lm_status *st);
     l4lm_status (*eval)(void *ctx, const int32_t *tokens, size_t n); /* E_CONTEXT_FULL: full */
     bool (*is_eos)(void *ctx, int32_t token);
+    /* optional: the sampled token's logprobs (gen_opts.logprobs needs it) */
+    l4lm_status (*logprobs)(void *ctx, int32_t token, uint32_t top_n, l4lm_token_logprobs *out);
 } l4lm_gen_io;
 
 typedef struct l4lm_gen_opts {
@@ -424,6 +450,8 @@ typedef struct l4lm_gen_opts {
     uint32_t n_stop; /* stop strings: 1 to L4LM_GEN_MAX_STOP_BYTES bytes each, */
     const char *stop[L4LM_GEN_MAX_STOPS]; /* kept by the caller while generating */
     uint32_t stop_len[L4LM_GEN_MAX_STOPS];
+    bool logprobs;         /* fill l4lm_gen.logprobs for every generated token */
+    uint32_t top_logprobs; /* with the top this many (<= L4LM_LOGPROBS_MAX_TOP) */
 } l4lm_gen_opts;
 
 typedef struct l4lm_gen {
@@ -437,13 +465,16 @@ typedef struct l4lm_gen {
     l4lm_status status; /* with L4LM_FINISH_ERROR */
     uint32_t held_off, n_held; /* text[held_off, +n_held): held back */
     char text[L4LM_GEN_TEXT_CAP];
+    /* the logprobs of token, when o.logprobs and the step generated it */
+    l4lm_token_logprobs logprobs;
 } l4lm_gen;
 
 /* Options for m: greedy, its EOS (through the session) and its end-of-turn
 ** tokens (l4lm_chat_stop_tokens), no stop strings. */
 l4lm_gen_opts l4lm_gen_opts_default(const l4lm_model *m, uint32_t max_tokens);
 /* Start generating after the prompt was evaluated; L4LM_E_ARG for bad options
-** (too many or empty or too long stop strings, too many eot ids). */
+** (too many or empty or too long stop strings, too many eot ids, logprobs
+** beyond L4LM_LOGPROBS_MAX_TOP or from an io without them). */
 l4lm_status l4lm_gen_init(l4lm_gen *g, l4lm_session *s, const l4lm_gen_opts *o);
 l4lm_status l4lm_gen_init_io(l4lm_gen *g, const l4lm_gen_io *io, void *ctx,
                              const l4lm_gen_opts *o);

@@ -209,6 +209,9 @@ typedef struct l4lm_serve_engine {
     size_t (*detok)(void *session, l4lm_detok *d, int32_t token, char *buf, size_t cap,
                     l4lm_status *st);
     bool (*is_eos)(void *session, int32_t token);
+    /* Optional: the end-of-turn tokens that stop generation like EOS (at
+    ** most cap written, how many returned); NULL: none. */
+    size_t (*stop_tokens)(void *session, int32_t *ids, size_t cap);
     /*
     ** Optional, for an engine whose tokens come from elsewhere (the gateway);
     ** NULL for a local engine. request: after start, the whole request.

@@ -4,7 +4,9 @@
 # completions, streaming and not, must equal what `l4lm run` / `l4lm chat`
 # print for the same prompt, seed and sampling; 32 concurrent streams must
 # each get their own text; bad requests get the right 4xx with an OpenAI
-# error body; past the queue, 429; a client that hangs up frees its slot.
+# error body; past the queue, 429; a client that hangs up frees its slot;
+# logprobs equal a double-precision log-softmax of the logits (test_logprobs
+# --dump); /tokenize equals `l4lm tokenize`, /detokenize gives the text back.
 cd "$(dirname "$0")/.." || exit 1
 B=${BUILD:-build}
 dir=tests/openai
@@ -52,6 +54,16 @@ if printf 'Tell me a story\n' | "$B/l4lm" chat -m "$model" --ctx $CTX -n $N --se
 fi
 printf '], "chat": {"user": "Tell me a story", "seed": 7, "n": %d, "file": "chat.txt", "compare": %s}}\n' \
     $N $compare >>"$tmp/cases.json"
+
+# References for logprobs (greedy, top 5) and /tokenize.
+[ -x "$B/tests/test_logprobs" ] || { echo "FAIL serve_http: $B/tests/test_logprobs missing (run make)"; exit 1; }
+"$B/tests/test_logprobs" --dump "Once upon a time" 8 5 >"$tmp/lp_completion.json" &&
+    "$B/tests/test_logprobs" --dump --chat "Tell me a story" 8 5 >"$tmp/lp_chat.json" ||
+    { echo "FAIL serve_http: test_logprobs --dump failed"; exit 1; }
+toktext="Once upon a time, Lily met a café cat."
+"$B/l4lm" tokenize -m "$model" -p "$toktext" >"$tmp/tok_bos.txt" &&
+    "$B/l4lm" tokenize -m "$model" -p "$toktext" --no-bos >"$tmp/tok_nobos.txt" ||
+    { echo "FAIL serve_http: l4lm tokenize failed"; exit 1; }
 
 # Start a server on a free port; sets url (empty when it did not start) and pid.
 start() { # name, serve options...

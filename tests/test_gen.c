@@ -65,7 +65,8 @@ static bool f_is_eos(void *ctx, int32_t token)
     return token == EOS;
 }
 
-static const l4lm_gen_io io = {f_sample, f_detok, f_eval, f_is_eos};
+static const l4lm_gen_io io = {
+    .sample = f_sample, .detok = f_detok, .eval = f_eval, .is_eos = f_is_eos};
 
 typedef struct gen_case {
     const char *name;

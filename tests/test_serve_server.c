@@ -2,7 +2,8 @@
 ** test_serve_server.c — the server core in one process with a fake engine
 ** (serve_fake.h): streams equal a straight reference run, requests of one
 ** client do not leak into the next, clients are served round-robin in
-** slices, cancellation stops within one token, stop strings, a full
+** slices, cancellation stops within one token, stop strings, end-of-turn
+** tokens (the engine's stop_tokens), a full
 ** context, backpressure and doorbells, a table of malformed requests (each
 ** answered with its error status, and the server still serves), and
 ** impossible ring counters. Regions sit between PROT_NONE guard pages.
@@ -11,10 +12,10 @@
 #include "t.h"
 #include "serve_fake.h"
 
-#define NCLI 3
-#define REGION 16384u
+#define NCLI        3
+#define REGION      16384u
 #define MAX_REQUEST 1024u
-#define TOK_CAP 256u
+#define TOK_CAP     256u
 
 typedef struct rig {
     l4lm_server srv;
@@ -27,6 +28,7 @@ typedef struct rig {
 } rig;
 
 static rig R;
+static const l4lm_serve_engine *rig_engine = &fake_engine;
 
 static void to_client(void *ctx, uint32_t i)
 {
@@ -44,7 +46,7 @@ static void rig_init(uint32_t n_ctx, uint32_t slice)
     l4lm_shm_config cfg = {4, 16, 64, MAX_REQUEST};
     memset(R.bells_to_client, 0, sizeof R.bells_to_client);
     R.bells_to_server = 0;
-    if (l4lm_server_init(&R.srv, &fake_engine, &cfg, R.cl, NCLI, slice, to_client, &R)) {
+    if (l4lm_server_init(&R.srv, rig_engine, &cfg, R.cl, NCLI, slice, to_client, &R)) {
         T_FAIL("rig_init", "server_init");
         exit(1);
     }
@@ -156,6 +158,53 @@ static void test_stop_and_context(void)
     T_CHECK("serve_prompt_beyond_context", !*why && got.status == L4LM_SHM_E_PROMPT, "%s", why);
 }
 
+/* The fake engine with an end-of-turn token: the letter 'e'. */
+#define FAKE_EOT (3 + 'e')
+static size_t eot_stop_tokens(void *s, int32_t *ids, size_t cap)
+{
+    (void)s;
+    if (cap)
+        ids[0] = FAKE_EOT;
+    return 1;
+}
+
+/* An engine's stop_tokens end a turn like EOS (status EOS, no text, not
+** counted); ignore_eos ignores them too. The real engine has the hook. */
+static void test_stop_tokens(void)
+{
+    static stream got, want;
+    l4lm_serve_engine eot_engine = fake_engine;
+    eot_engine.stop_tokens = eot_stop_tokens;
+    rig_engine = &eot_engine;
+    rig_init(TOK_CAP, 4);
+    uint32_t at = 0, seed = 0;
+    for (; seed < 100; seed++) { /* a request whose text has an 'e' before its end */
+        l4lm_shm_request r = request("end of turn", 100, seed, 0);
+        reference(&r, TOK_CAP, &want);
+        for (at = 0; at < want.n_tok && want.tok[at] != FAKE_EOT; at++)
+            ;
+        if (at < want.n_tok)
+            break;
+    }
+    l4lm_shm_request r = request("end of turn", 100, seed, 0);
+    uint32_t id;
+    const char *why = l4lm_shm_submit(&R.c[0], &r, &id) ? "submit failed" : "";
+    run(0, &got);
+    bool same = got.n_tok == at && !memcmp(got.tok, want.tok, at * sizeof *got.tok) &&
+                got.n_text <= want.n_text && !memcmp(got.text, want.text, got.n_text) &&
+                !memchr(got.text, 'e', got.n_text);
+    T_CHECK("serve_stop_token_ends_turn",
+            !*why && seed < 100 && got.status == L4LM_SHM_EOS && got.n_gen == at && same,
+            "%s seed %u: status %u, %u generated, want %u before the end-of-turn token", why, seed,
+            got.status, got.n_gen, at);
+    r.flags = L4LM_SHM_IGNORE_EOS;
+    why = served_equal(&r, TOK_CAP, &got);
+    T_CHECK("serve_stop_token_ignore_eos", !*why, "%s", why);
+    rig_engine = &fake_engine;
+    T_CHECK("serve_real_engine_stop_tokens", l4lm_serve_engine_l4lm()->stop_tokens != NULL,
+            "the real engine does not stop on end-of-turn tokens");
+}
+
 /* Three clients at once: every poll gives each at most `slice` tokens, and all progress. */
 static void test_fair(void)
 {
@@ -206,8 +255,8 @@ static void test_cancel(void)
     T_CHECK("serve_cancel_within_one_token",
             before > 0 && after == 0 && got.done && got.status == L4LM_SHM_CANCELLED &&
                 got.n_gen == before && got.id == id,
-            "%u tokens before, %u after the cancel; status %u, usage %u", before, after,
-            got.status, got.n_gen);
+            "%u tokens before, %u after the cancel; status %u, usage %u", before, after, got.status,
+            got.n_gen);
     /* A queued request named by cancel_id is answered without running. */
     l4lm_shm_request a = request("first", 30, 1, 0), b = request("second", 30, 2, 0);
     uint32_t ida, idb;
@@ -367,9 +416,9 @@ static void test_malformed(void)
     for (size_t k = 0; k < sizeof desc / sizeof *desc; k++) {
         raw(desc[k].kind, ++id, desc[k].off, desc[k].len);
         stream *g = answer();
-        all &= T_CHECK(desc[k].name, g->done && g->id == id && g->status == desc[k].expect,
-                       "done %d id %u status %u (want %u)", g->done, g->id, g->status,
-                       desc[k].expect);
+        all &=
+            T_CHECK(desc[k].name, g->done && g->id == id && g->status == desc[k].expect,
+                    "done %d id %u status %u (want %u)", g->done, g->id, g->status, desc[k].expect);
     }
     static char big[TOK_CAP + 10];
     memset(big, 'b', sizeof big - 1);
@@ -455,6 +504,7 @@ int main(void)
     test_layout();
     test_streams();
     test_stop_and_context();
+    test_stop_tokens();
     test_fair();
     test_cancel();
     test_backpressure();

@@ -81,8 +81,17 @@ static void r_end(void *s)
     ((remote *)s)->ends++;
 }
 
-static const l4lm_serve_engine remote_engine = {r_start,  r_tokenize, r_eval, r_sample, r_detok,
-                                                r_is_eos, r_request,  r_wait, r_end};
+static const l4lm_serve_engine remote_engine = {
+    .start = r_start,
+    .tokenize = r_tokenize,
+    .eval = r_eval,
+    .sample = r_sample,
+    .detok = r_detok,
+    .is_eos = r_is_eos,
+    .request = r_request,
+    .wait = r_wait,
+    .end = r_end,
+};
 
 static l4lm_server srv;
 static l4lm_serve_client cl;

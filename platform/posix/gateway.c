@@ -124,7 +124,15 @@ static bool gw_is_eos(void *p, int32_t token)
 }
 
 static const l4lm_serve_engine gateway_engine = {
-    gw_start, gw_tokenize, gw_eval, gw_sample, gw_detok, gw_is_eos, gw_request, gw_wait, gw_end,
+    .start = gw_start,
+    .tokenize = gw_tokenize,
+    .eval = gw_eval,
+    .sample = gw_sample,
+    .detok = gw_detok,
+    .is_eos = gw_is_eos, /* and no stop_tokens: the upstream stops its own turns */
+    .request = gw_request,
+    .wait = gw_wait,
+    .end = gw_end,
 };
 
 /* ---- the command ---- */

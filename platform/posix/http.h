@@ -32,6 +32,12 @@ typedef struct http_error {
 
 typedef enum http_job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE } http_job_state;
 
+/* One generated token's logprobs and where its text begins in prompt + completion. */
+typedef struct http_logprob {
+    l4lm_token_logprobs lp;
+    uint32_t text_offset;
+} http_logprob;
+
 typedef struct http_job {
     /* the request, fixed before it is queued */
     bool chat, stream, include_usage, return_tokens, ignore_eos, add_bos;
@@ -43,6 +49,8 @@ typedef struct http_job {
     int32_t max_tokens;
     char *stop[HTTP_MAX_STOPS];
     size_t n_stop;
+    bool logprobs;         /* chat: logprobs true; completions: logprobs N */
+    uint32_t top_logprobs; /* <= L4LM_LOGPROBS_MAX_TOP */
     char id[48];
     long created;
     /* shared with the worker: under http_server.mu */
@@ -55,6 +63,8 @@ typedef struct http_job {
     size_t text_len, text_cap, released;
     int32_t *ids; /* the sampled ids (return_tokens) */
     size_t n_ids, ids_cap;
+    http_logprob *lps; /* each generated token's logprobs (logprobs) */
+    size_t n_lps, lps_cap;
     uint32_t prompt_tokens, completion_tokens;
     const char *finish;    /* "stop" or "length" once done without error */
     http_error err;        /* err.status != 0: the job failed */
@@ -82,6 +92,12 @@ typedef struct http_server {
     int32_t chat_stops[HTTP_MAX_STOP_TOKENS];
     size_t n_chat_stops;
     http_slot *slots;
+    /* /tokenize's own small session (l4lm_tokenize writes its scratch);
+    ** read-only uses (pieces, detokenizing) need no lock */
+    l4lm_session *tok_s;
+    void *tok_arena;
+    size_t tok_arena_size;
+    pthread_mutex_t tok_mu;
     /* shared: under mu */
     pthread_mutex_t mu;
     pthread_cond_t work; /* a job was queued, or the server stops */
@@ -111,15 +127,36 @@ bool http_json_bool(const cJSON *o, const char *key, bool *out, http_error *e);
 char *http_json_print(cJSON *j); /* prints and deletes j; NULL when out of memory */
 /* The body nests at most HTTP_JSON_MAX_DEPTH deep and has at most max_items values; else a 400. */
 bool http_json_bounded(const char *s, size_t n, size_t max_items, http_error *e);
+/* An array of token ids (at most the context's, each in the vocabulary) into *ids (malloc'd). */
+struct http_server;
+bool http_json_ids(const struct http_server *S, const cJSON *v, const char *param, int32_t **ids,
+                   size_t *n, http_error *e);
 
 /* http_api.c */
 bool http_api_parse(http_server *S, const cJSON *req, bool chat, http_job *j, http_error *e);
 char *http_api_body(const http_server *S, const http_job *j);
-char *http_api_chunk(const http_server *S, const http_job *j, const char *text, size_t len,
-                     const int32_t *ids, size_t n_ids, bool role, const char *finish);
+/* One event: text, the ids and logprobs of the tokens it came from, the role (chat), finish. */
+typedef struct http_delta {
+    const char *text;
+    size_t len;
+    const int32_t *ids;
+    size_t n_ids;
+    const http_logprob *lps;
+    size_t n_lps;
+    bool role;
+    const char *finish;
+} http_delta;
+char *http_api_chunk(const http_server *S, const http_job *j, const http_delta *d);
 char *http_api_usage_chunk(const http_server *S, const http_job *j);
 char *http_api_models(const http_server *S, const char *id, http_error *e);
 char *http_api_health(http_server *S);
+/* POST /tokenize and /detokenize (llama-server's): the response body, or NULL with e set. */
+char *http_api_tokenize(http_server *S, const cJSON *req, http_error *e);
+char *http_api_detokenize(http_server *S, const cJSON *req, http_error *e);
+
+/* http_tokens.c: choice.logprobs for these tokens (replaces its null). */
+void http_logprobs_json(const http_server *S, const http_job *j, cJSON *choice,
+                        const http_logprob *lps, size_t n);
 
 /* http_stream.c: answer a queued generation request on this connection. */
 struct MHD_Connection;

@@ -6,8 +6,10 @@
 ** Fields a request leaves out take the server's command-line values
 ** (--temp, --top-k, --top-p, --min-p, --seed, -n, ...), as llama.cpp's
 ** server does, so `l4lm serve` answers like `l4lm run` with the same options.
-** Fields we cannot honour (n > 1, logprobs, echo, suffix, penalties other
-** than 0) are refused with a 400 rather than silently ignored.
+** Fields we cannot honour (n > 1, echo, suffix, penalties other than 0)
+** are refused with a 400 rather than silently ignored. logprobs
+** (completions: an integer N; chat: true, with top_logprobs N) are the
+** core's (l4lm_logprobs), rendered in http_tokens.c.
 */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -36,12 +38,12 @@ static bool parse_model(const http_server *S, const cJSON *req, http_error *e)
 }
 
 /* A number field of which we support one value only (when present and not null). */
-static bool only(const cJSON *req, const char *key, double value, http_error *e)
+static bool only(const cJSON *req, const char *key, double value, const char *why, http_error *e)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, key);
     if (!v || cJSON_IsNull(v) || (cJSON_IsNumber(v) && v->valuedouble == value))
         return true;
-    http_err(e, 400, key, "unsupported_parameter", "only %s=%g is supported", key, value);
+    http_err(e, 400, key, "unsupported_parameter", "'%s' must be %g: %s", key, value, why);
     return false;
 }
 
@@ -58,7 +60,7 @@ static bool refuse_unsupported(const cJSON *req, http_error *e)
             return false;
         }
     }
-    static const char *const falsy[] = {"logprobs", "echo", "top_logprobs"};
+    static const char *const falsy[] = {"echo"};
     for (size_t i = 0; i < sizeof falsy / sizeof *falsy; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, falsy[i]);
         if (v && !cJSON_IsNull(v) && !cJSON_IsFalse(v) &&
@@ -67,8 +69,10 @@ static bool refuse_unsupported(const cJSON *req, http_error *e)
             return false;
         }
     }
-    return only(req, "presence_penalty", 0, e) && only(req, "frequency_penalty", 0, e) &&
-           only(req, "best_of", 1, e) && only(req, "n", 1, e);
+    return only(req, "presence_penalty", 0, "penalties other than 0 are not supported", e) &&
+           only(req, "frequency_penalty", 0, "penalties other than 0 are not supported", e) &&
+           only(req, "best_of", 1, "one candidate per request is supported", e) &&
+           only(req, "n", 1, "one choice per request is supported (send n requests instead)", e);
 }
 
 static bool parse_sampling(const http_server *S, const cJSON *req, bool chat, http_job *j,
@@ -123,33 +127,36 @@ static bool parse_stop(const cJSON *req, http_job *j, http_error *e)
 }
 
 /*
-** A prompt of token ids, read in one pass over the array's links (an
-** indexed read walks from the start each time: quadratic). More ids than
-** the context holds are refused before anything is allocated.
+** Completions: logprobs N (null or false: none) gives N alternatives per
+** token. Chat: logprobs true, and top_logprobs N (only with logprobs).
+** N is at most OpenAI's 20.
 */
-static bool parse_prompt_ids(const http_server *S, const cJSON *v, http_job *j, http_error *e)
+static bool parse_logprobs(const cJSON *req, bool chat, http_job *j, http_error *e)
 {
-    size_t n = (size_t)cJSON_GetArraySize(v);
-    if (n > S->plan.n_ctx) {
-        http_err(e, 400, "prompt", "context_length_exceeded",
-                 "the prompt has %zu tokens but the context holds %u", n, S->plan.n_ctx);
-        return false;
-    }
-    if (!(j->prompt_ids = malloc(n * sizeof *j->prompt_ids))) {
-        http_err(e, 500, NULL, NULL, "out of memory");
-        return false;
-    }
-    const cJSON *id;
-    cJSON_ArrayForEach(id, v)
-    {
-        double x = cJSON_IsNumber(id) ? id->valuedouble : -1;
-        if (!(x >= 0 && x < S->pm.m.hp.n_vocab) || x != (int32_t)x) {
-            http_err(e, 400, "prompt", "invalid_value", "prompt token %zu is not an id below %u",
-                     j->n_prompt_ids, S->pm.m.hp.n_vocab);
+    const double max = L4LM_LOGPROBS_MAX_TOP;
+    const cJSON *lp = cJSON_GetObjectItemCaseSensitive(req, "logprobs");
+    const cJSON *top = cJSON_GetObjectItemCaseSensitive(req, "top_logprobs");
+    double n = 0;
+    if (chat) {
+        if (!http_json_bool(req, "logprobs", &j->logprobs, e) ||
+            !http_json_num(req, "top_logprobs", 0, max, true, &n, e))
+            return false;
+        if (top && !cJSON_IsNull(top) && !j->logprobs) {
+            http_err(e, 400, "top_logprobs", "invalid_value",
+                     "'top_logprobs' needs 'logprobs': true");
             return false;
         }
-        j->prompt_ids[j->n_prompt_ids++] = (int32_t)x;
+    } else {
+        if (top && !cJSON_IsNull(top)) {
+            http_err(e, 400, "top_logprobs", "unsupported_parameter",
+                     "'top_logprobs' is a chat field; completions take 'logprobs': N");
+            return false;
+        }
+        j->logprobs = lp && !cJSON_IsNull(lp) && !cJSON_IsFalse(lp);
+        if (j->logprobs && !http_json_num(req, "logprobs", 0, max, true, &n, e))
+            return false;
     }
+    j->top_logprobs = (uint32_t)n;
     return true;
 }
 
@@ -161,7 +168,7 @@ static bool parse_prompt(const http_server *S, const cJSON *req, http_job *j, ht
     if (cJSON_IsString(first) && !first->next)
         v = first;
     if (cJSON_IsNumber(first))
-        return parse_prompt_ids(S, v, j, e);
+        return http_json_ids(S, v, "prompt", &j->prompt_ids, &j->n_prompt_ids, e);
     if (!cJSON_IsString(v)) {
         http_err(e, 400, "prompt", "invalid_value",
                  "'prompt' must be a string, or an array of token ids (one prompt only)");
@@ -257,7 +264,7 @@ bool http_api_parse(http_server *S, const cJSON *req, bool chat, http_job *j, ht
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(req, "stream_options");
     if (!parse_model(S, req, e) || !refuse_unsupported(req, e) ||
         !parse_sampling(S, req, chat, j, e) || !parse_stop(req, j, e) ||
-        !http_json_bool(req, "stream", &j->stream, e) ||
+        !parse_logprobs(req, chat, j, e) || !http_json_bool(req, "stream", &j->stream, e) ||
         !http_json_bool(req, "ignore_eos", &j->ignore_eos, e) ||
         !http_json_bool(req, "add_bos", &j->add_bos, e) ||
         !http_json_bool(req, "return_tokens", &j->return_tokens, e) ||
@@ -318,6 +325,8 @@ char *http_api_body(const http_server *S, const http_job *j)
 {
     cJSON *o = envelope(S, j, j->chat ? "chat.completion" : "text_completion");
     cJSON *c = add_choice(o, j->finish);
+    if (j->logprobs)
+        http_logprobs_json(S, j, c, j->lps, j->n_lps);
     if (j->chat) {
         cJSON *m = cJSON_AddObjectToObject(c, "message");
         cJSON_AddStringToObject(m, "role", "assistant");
@@ -331,22 +340,23 @@ char *http_api_body(const http_server *S, const http_job *j)
     return http_json_print(o);
 }
 
-char *http_api_chunk(const http_server *S, const http_job *j, const char *text, size_t len,
-                     const int32_t *ids, size_t n_ids, bool role, const char *finish)
+char *http_api_chunk(const http_server *S, const http_job *j, const http_delta *d)
 {
     cJSON *o = envelope(S, j, j->chat ? "chat.completion.chunk" : "text_completion");
-    cJSON *c = add_choice(o, finish);
+    cJSON *c = add_choice(o, d->finish);
+    if (j->logprobs && d->n_lps)
+        http_logprobs_json(S, j, c, d->lps, d->n_lps);
     if (j->chat) {
-        cJSON *d = cJSON_AddObjectToObject(c, "delta");
-        if (role)
-            cJSON_AddStringToObject(d, "role", "assistant");
-        if (len || role)
-            add_text(d, "content", text, len);
+        cJSON *delta = cJSON_AddObjectToObject(c, "delta");
+        if (d->role)
+            cJSON_AddStringToObject(delta, "role", "assistant");
+        if (d->len || d->role)
+            add_text(delta, "content", d->text, d->len);
     } else {
-        add_text(c, "text", text, len);
+        add_text(c, "text", d->text, d->len);
     }
     if (j->return_tokens)
-        add_ids(c, ids, n_ids);
+        add_ids(c, d->ids, d->n_ids);
     if (j->include_usage)
         cJSON_AddNullToObject(o, "usage");
     return http_json_print(o);

@@ -114,3 +114,40 @@ bool http_json_bounded(const char *s, size_t n, size_t max_items, http_error *e)
     }
     return true;
 }
+
+/*
+** Token ids, read in one pass over the array's links (an indexed read
+** walks from the start each time: quadratic). More ids than the context
+** holds are refused before anything is allocated.
+*/
+bool http_json_ids(const http_server *S, const cJSON *v, const char *param, int32_t **ids,
+                   size_t *n, http_error *e)
+{
+    size_t count = (size_t)cJSON_GetArraySize(v);
+    *n = 0;
+    if (!cJSON_IsArray(v)) {
+        http_err(e, 400, param, "invalid_value", "'%s' must be an array of token ids", param);
+        return false;
+    }
+    if (count > S->plan.n_ctx) {
+        http_err(e, 400, param, "context_length_exceeded",
+                 "'%s' has %zu tokens but the context holds %u", param, count, S->plan.n_ctx);
+        return false;
+    }
+    if (!(*ids = malloc((count ? count : 1) * sizeof **ids))) {
+        http_err(e, 500, NULL, NULL, "out of memory");
+        return false;
+    }
+    const cJSON *id;
+    cJSON_ArrayForEach(id, v)
+    {
+        double x = cJSON_IsNumber(id) ? id->valuedouble : -1;
+        if (!(x >= 0 && x < S->pm.m.hp.n_vocab) || x != (int32_t)x) {
+            http_err(e, 400, param, "invalid_value", "'%s' element %zu is not a token id below %u",
+                     param, *n, S->pm.m.hp.n_vocab);
+            return false;
+        }
+        (*ids)[(*n)++] = (int32_t)x;
+    }
+    return true;
+}

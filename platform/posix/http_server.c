@@ -4,6 +4,7 @@
 ** bodies (with their size limit) and routing:
 **   POST /v1/completions, POST /v1/chat/completions   (http_stream.c)
 **   GET  /v1/models, /v1/models/ID, /health           (http_api.c)
+**   POST /tokenize, /detokenize                       (http_tokens.c)
 ** Anything else gets a 404 or 405 with an OpenAI-style error body.
 **
 ** libmicrohttpd runs one thread per connection (bounded by --max-conn, and
@@ -301,17 +302,38 @@ static int generate(http_server *S, struct MHD_Connection *c, const request *r, 
     return http_stream_answer(S, c, j);
 }
 
+/* POST /tokenize or /detokenize: the same body limits as the completions. */
+static int tokens(http_server *S, struct MHD_Connection *c, const request *r, bool detokenize)
+{
+    http_error e = {0};
+    const char *body = r->body ? r->body : "";
+    if (!http_json_bounded(body, r->len, S->max_items, &e))
+        return http_send_error(c, &e);
+    cJSON *req = cJSON_ParseWithLength(body, r->len);
+    char *out = NULL;
+    if (!cJSON_IsObject(req))
+        http_err(&e, 400, NULL, "invalid_json", "the body is not a JSON object");
+    else
+        out = detokenize ? http_api_detokenize(S, req, &e) : http_api_tokenize(S, req, &e);
+    cJSON_Delete(req);
+    return out ? http_send_json(c, 200, out) : http_send_error(c, &e);
+}
+
 static int route(http_server *S, struct MHD_Connection *c, const char *url, const char *method,
                  const request *r)
 {
     static const char models[] = "/v1/models/";
     bool post = !strcmp(method, "POST"), get = !strcmp(method, "GET");
     bool chat = !strcmp(url, "/v1/chat/completions");
+    bool detok = !strcmp(url, "/detokenize"), tok = detok || !strcmp(url, "/tokenize");
     bool generating = chat || !strcmp(url, "/v1/completions");
     http_error e = {0};
     if (generating) {
         if (post)
             return generate(S, c, r, chat);
+    } else if (tok) {
+        if (post)
+            return tokens(S, c, r, detok);
     } else if (!strcmp(url, "/v1/models") || !strncmp(url, models, sizeof models - 1)) {
         if (get) {
             const char *id = url[sizeof models - 2] ? url + sizeof models - 1 : NULL;
@@ -326,7 +348,7 @@ static int route(http_server *S, struct MHD_Connection *c, const char *url, cons
         return http_send_error(c, &e);
     }
     http_err(&e, 405, NULL, "method_not_allowed", "%.200s takes %s, not %.16s", url,
-             generating ? "POST" : "GET", method);
+             generating || tok ? "POST" : "GET", method);
     return http_send_error(c, &e);
 }
 

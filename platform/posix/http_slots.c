@@ -29,6 +29,7 @@ void http_job_free(http_job *j)
         free(j->stop[i]);
     free(j->text);
     free(j->ids);
+    free(j->lps);
     pthread_cond_destroy(&j->cv);
     free(j);
 }
@@ -100,10 +101,11 @@ static bool grow(void **p, size_t *cap, size_t need, size_t elem)
 }
 
 /* Publish one step: its text (the generator already held back what could
-** be a stop string) and, if it generated one, its token; false when the job
-** is cancelled or out of memory. */
+** be a stop string) and, if it generated one, its token and logprobs (lp,
+** its text at *offset in prompt + completion); false when the job is
+** cancelled or out of memory. */
 static bool emit(http_server *S, http_job *j, const l4lm_gen *g, bool new_token, const char *text,
-                 size_t n)
+                 size_t n, const http_logprob *lp)
 {
     bool go_on = true;
     pthread_mutex_lock(&S->mu);
@@ -111,7 +113,9 @@ static bool emit(http_server *S, http_job *j, const l4lm_gen *g, bool new_token,
         go_on = false;
     } else if (!grow((void **)&j->text, &j->text_cap, j->text_len + n + 1, 1) ||
                (j->return_tokens &&
-                !grow((void **)&j->ids, &j->ids_cap, j->n_ids + 1, sizeof *j->ids))) {
+                !grow((void **)&j->ids, &j->ids_cap, j->n_ids + 1, sizeof *j->ids)) ||
+               (j->logprobs &&
+                !grow((void **)&j->lps, &j->lps_cap, j->n_lps + 1, sizeof *j->lps))) {
         http_err(&j->err, 500, NULL, NULL, "out of memory");
         go_on = false;
     } else {
@@ -119,6 +123,8 @@ static bool emit(http_server *S, http_job *j, const l4lm_gen *g, bool new_token,
         j->released = j->text_len += n;
         if (new_token && j->return_tokens)
             j->ids[j->n_ids++] = g->token;
+        if (new_token && j->logprobs)
+            j->lps[j->n_lps++] = *lp;
         j->completion_tokens = g->n_gen;
         pthread_cond_broadcast(&j->cv);
     }
@@ -175,6 +181,8 @@ static const char *generate(http_slot *sl, http_job *j, const int32_t *ids, size
     o.sampler = j->sp;
     o.ignore_eos = j->ignore_eos;
     o.n_stop = (uint32_t)j->n_stop;
+    o.logprobs = j->logprobs;
+    o.top_logprobs = j->top_logprobs;
     for (size_t i = 0; i < j->n_stop; i++) {
         o.stop[i] = j->stop[i];
         o.stop_len[i] = (uint32_t)strlen(j->stop[i]);
@@ -184,18 +192,24 @@ static const char *generate(http_slot *sl, http_job *j, const int32_t *ids, size
         http_err(&j->err, 500, NULL, NULL, "generation failed: %s", l4lm_strerror(st));
         return NULL;
     }
-    /* the prompt goes through the detokenizer (its text dropped) exactly as `l4lm run` echoes it */
+    /* the prompt goes through the detokenizer (its text dropped) exactly as
+    ** `l4lm run` echoes it; its length is where text_offset begins */
     g.detok.after_bos = true;
+    http_logprob lp = {.text_offset = 0};
     for (size_t i = 0; i < n; i++)
-        l4lm_detok_push(s, &g.detok, ids[i], piece, sizeof piece, NULL);
+        lp.text_offset += (uint32_t)l4lm_detok_push(s, &g.detok, ids[i], piece, sizeof piece, NULL);
     l4lm_finish f = L4LM_FINISH_NONE;
     while (f == L4LM_FINISH_NONE) {
         const char *text;
         size_t len;
         uint32_t n_gen = g.n_gen;
         f = l4lm_gen_step(&g, &text, &len);
-        if (!emit(sl->S, j, &g, g.n_gen != n_gen, text, len))
+        bool new_token = g.n_gen != n_gen;
+        lp.lp = g.logprobs;
+        if (!emit(sl->S, j, &g, new_token, text, len, &lp))
             return NULL;
+        if (new_token && !l4lm_token_is_special(s, g.token)) /* the next token's text follows */
+            lp.text_offset += (uint32_t)l4lm_token_piece(s, g.token, piece, sizeof piece);
         if (f == L4LM_FINISH_ERROR) {
             http_err(&j->err, 500, NULL, NULL, "generation failed: %s", l4lm_strerror(g.status));
             return NULL;
@@ -304,6 +318,24 @@ static int make_slot(http_server *S, http_slot *sl, l4lm_run_opts o)
     return 0;
 }
 
+/* /tokenize's session: a context of one token, the slots' longest prompt text. */
+static int make_tok_session(http_server *S)
+{
+    l4lm_run_opts o = {.n_ctx = 1, .n_batch = 1, .max_prompt_bytes = 16 * S->plan.n_ctx};
+    l4lm_plan_result p;
+    l4lm_status st = l4lm_plan(&S->pm.m, &o, &p);
+    pthread_mutex_init(&S->tok_mu, NULL);
+    if (!st) {
+        S->tok_arena_size = p.total;
+        S->tok_arena = l4lm_posix_arena(p.total);
+        st = S->tok_arena ? l4lm_session_init(&S->tok_s, &S->pm.m, &o, S->tok_arena, p.total)
+                          : L4LM_E_ARENA;
+    }
+    if (st)
+        fprintf(stderr, "l4lm: cannot start the tokenizer session: %s\n", l4lm_strerror(st));
+    return st ? -1 : 0;
+}
+
 int http_slots_start(http_server *S)
 {
     /* every slot has the same options but for its own thread pool */
@@ -324,6 +356,8 @@ int http_slots_start(http_server *S)
     for (uint32_t i = 0; i < S->n_slots; i++)
         if (make_slot(S, &S->slots[i], o))
             return -1;
+    if (make_tok_session(S))
+        return -1;
     for (uint32_t i = 0; i < S->n_slots; i++) {
         if (pthread_create(&S->slots[i].thread, NULL, worker_main, &S->slots[i]))
             return -1;
@@ -349,6 +383,10 @@ void http_slots_stop(http_server *S)
     }
     free(S->slots);
     S->slots = NULL;
+    if (S->tok_arena)
+        l4lm_posix_arena_free(S->tok_arena, S->tok_arena_size);
+    S->tok_arena = NULL;
+    S->tok_s = NULL;
     pthread_mutex_lock(&S->mu); /* jobs still queued: the queue's reference goes */
     while (S->head) {
         http_job *j = S->head;

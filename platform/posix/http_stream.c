@@ -59,7 +59,7 @@ typedef struct stream {
     int fd;
     char *out; /* formatted events not yet handed to libmicrohttpd */
     size_t out_len, out_off, out_cap;
-    size_t sent_text, sent_ids;
+    size_t sent_text, sent_ids, sent_lps;
     bool role_sent, finished;
 } stream;
 
@@ -93,37 +93,44 @@ static bool next_events(stream *st)
     http_job *j = st->j;
     pthread_mutex_lock(&S->mu);
     while (st->role_sent && j->released == st->sent_text && j->n_ids == st->sent_ids &&
-           j->state != JOB_DONE)
+           j->n_lps == st->sent_lps && j->state != JOB_DONE)
         if (!wait_job(S, j, st->fd)) {
             pthread_mutex_unlock(&S->mu);
             return false;
         }
     size_t n_text = j->released - st->sent_text, n_ids = j->n_ids - st->sent_ids;
+    size_t n_lps = j->n_lps - st->sent_lps;
     char *text = malloc(n_text + 1);
     int32_t *ids = malloc((n_ids + 1) * sizeof *ids);
-    bool done = j->state == JOB_DONE, ok = text && ids;
+    http_logprob *lps = malloc((n_lps + 1) * sizeof *lps);
+    bool done = j->state == JOB_DONE, ok = text && ids && lps;
     if (ok) {
         if (n_text)
             memcpy(text, j->text + st->sent_text, n_text);
         if (n_ids)
             memcpy(ids, j->ids + st->sent_ids, n_ids * sizeof *ids);
+        if (n_lps)
+            memcpy(lps, j->lps + st->sent_lps, n_lps * sizeof *lps);
         st->sent_text = j->released;
         st->sent_ids = j->n_ids;
+        st->sent_lps = j->n_lps;
     }
     pthread_mutex_unlock(&S->mu);
     st->out_len = st->out_off = 0;
     if (ok && !st->role_sent)
-        ok = add_event(st, http_api_chunk(S, j, "", 0, NULL, 0, true, NULL), NULL);
+        ok = add_event(st, http_api_chunk(S, j, &(http_delta){.role = true}), NULL);
     st->role_sent = true;
-    if (ok && (n_text || n_ids))
-        ok = add_event(st, http_api_chunk(S, j, text, n_text, ids, n_ids, false, NULL), NULL);
+    http_delta d = {text, n_text, ids, n_ids, lps, n_lps, false, NULL};
+    if (ok && (n_text || n_ids || n_lps))
+        ok = add_event(st, http_api_chunk(S, j, &d), NULL);
     free(text);
     free(ids);
+    free(lps);
     if (ok && done) { /* the job is over: the worker no longer writes to it */
         if (j->err.status)
             ok = add_event(st, http_err_body(&j->err), NULL);
         else if (j->finish)
-            ok = add_event(st, http_api_chunk(S, j, "", 0, NULL, 0, false, j->finish), NULL) &&
+            ok = add_event(st, http_api_chunk(S, j, &(http_delta){.finish = j->finish}), NULL) &&
                  (!j->include_usage || add_event(st, http_api_usage_chunk(S, j), NULL));
         else
             ok = false; /* cancelled: the server stops */

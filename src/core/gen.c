@@ -1,7 +1,7 @@
 /*
 ** gen.c — one generation step, the only copy of it: sample a token, check
-** it against the stop tokens, turn it into text, check the text against the
-** stop strings, feed the token back. `l4lm run`, `l4lm chat`, `l4lm serve`,
+** it against the stop tokens, (when asked) take its logprobs, turn it into
+** text, check the text against the stop strings, feed the token back. `l4lm run`, `l4lm chat`, `l4lm serve`,
 ** the shared-memory server and the bare-metal driver all call
 ** l4lm_gen_step(), so they stop on the same tokens and show the same text.
 **
@@ -38,6 +38,11 @@ static bool s_is_eos(void *s, int32_t token)
     return token == l4lm_session_model(s)->vocab.eos;
 }
 
+static l4lm_status s_logprobs(void *s, int32_t token, uint32_t top_n, l4lm_token_logprobs *out)
+{
+    return l4lm_logprobs(s, token, top_n, out);
+}
+
 l4lm_gen_opts l4lm_gen_opts_default(const l4lm_model *m, uint32_t max_tokens)
 {
     l4lm_gen_opts o;
@@ -55,7 +60,8 @@ l4lm_gen_opts l4lm_gen_opts_default(const l4lm_model *m, uint32_t max_tokens)
 l4lm_status l4lm_gen_init_io(l4lm_gen *g, const l4lm_gen_io *io, void *ctx, const l4lm_gen_opts *o)
 {
     if (!g || !io || !io->sample || !io->detok || !io->eval || !o ||
-        o->n_stop > L4LM_GEN_MAX_STOPS || o->n_eot > L4LM_GEN_MAX_EOT)
+        o->n_stop > L4LM_GEN_MAX_STOPS || o->n_eot > L4LM_GEN_MAX_EOT ||
+        (o->logprobs && (!io->logprobs || o->top_logprobs > L4LM_LOGPROBS_MAX_TOP)))
         return L4LM_E_ARG;
     for (uint32_t i = 0; i < o->n_stop; i++)
         if (!o->stop[i] || o->stop_len[i] == 0 || o->stop_len[i] > L4LM_GEN_MAX_STOP_BYTES)
@@ -74,7 +80,11 @@ l4lm_status l4lm_gen_init_io(l4lm_gen *g, const l4lm_gen_io *io, void *ctx, cons
 
 l4lm_status l4lm_gen_init(l4lm_gen *g, l4lm_session *s, const l4lm_gen_opts *o)
 {
-    const l4lm_gen_io io = {s_sample, s_detok, s_eval, s_is_eos};
+    const l4lm_gen_io io = {.sample = s_sample,
+                            .detok = s_detok,
+                            .eval = s_eval,
+                            .is_eos = s_is_eos,
+                            .logprobs = s_logprobs};
     return s ? l4lm_gen_init_io(g, &io, s, o) : L4LM_E_ARG;
 }
 
@@ -163,6 +173,9 @@ l4lm_finish l4lm_gen_step(l4lm_gen *g, const char **text, size_t *len)
         return end_flush(g, L4LM_FINISH_EOS, len);
     if (!g->o.ignore_eos && is_eot(&g->o, g->token))
         return end_flush(g, L4LM_FINISH_EOT, len);
+    /* the logits are still the ones sampled from: the eval comes last */
+    if (g->o.logprobs && (st = g->io.logprobs(g->ctx, g->token, g->o.top_logprobs, &g->logprobs)))
+        return end(g, L4LM_FINISH_ERROR, st);
     size_t n =
         g->io.detok(g->ctx, &g->detok, g->token, g->text + g->n_held, L4LM_GEN_PIECE_CAP, &st);
     if (st || n > L4LM_GEN_PIECE_CAP)

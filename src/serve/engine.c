@@ -37,9 +37,22 @@ static bool is_eos(void *s, int32_t token)
     return token == l4lm_session_model(s)->vocab.eos;
 }
 
+/* The chat template's end-of-turn tokens, as every other front end stops
+** on them (l4lm_gen_opts_default); EOS among them is is_eos's already. */
+static size_t stop_tokens(void *s, int32_t *ids, size_t cap)
+{
+    return l4lm_chat_stop_tokens(l4lm_session_model(s), ids, cap);
+}
+
 const l4lm_serve_engine *l4lm_serve_engine_l4lm(void)
 {
     /* A local engine: no request, wait or end hooks. */
-    static const l4lm_serve_engine engine = {start, tokenize, eval, sample, detok, is_eos, 0, 0, 0};
+    static const l4lm_serve_engine engine = {.start = start,
+                                             .tokenize = tokenize,
+                                             .eval = eval,
+                                             .sample = sample,
+                                             .detok = detok,
+                                             .is_eos = is_eos,
+                                             .stop_tokens = stop_tokens};
     return &engine;
 }

@@ -220,9 +220,13 @@ static uint32_t begin(l4lm_server *s, l4lm_serve_client *c)
         return done(c, 0, L4LM_SHM_E_PROMPT, (int32_t)st, "prompt does not tokenize or fit");
     if (n == 0 || n > c->tok_cap)
         return done(c, 0, L4LM_SHM_E_PROMPT, L4LM_E_ARG, "prompt has no tokens");
-    /* the engine's own functions; EOS is whatever its is_eos says */
-    const l4lm_gen_io io = {e->sample, e->detok, e->eval, e->is_eos};
+    /* the engine's own functions; EOS is whatever its is_eos says, the
+    ** end-of-turn tokens whatever its stop_tokens says */
+    const l4lm_gen_io io = {
+        .sample = e->sample, .detok = e->detok, .eval = e->eval, .is_eos = e->is_eos};
     l4lm_gen_opts o = l4lm_gen_opts_default(0, c->rq.max_tokens);
+    size_t n_eot = e->stop_tokens ? e->stop_tokens(c->session, o.eot, L4LM_GEN_MAX_EOT) : 0;
+    o.n_eot = (uint32_t)(n_eot < L4LM_GEN_MAX_EOT ? n_eot : L4LM_GEN_MAX_EOT);
     o.sampler = c->rq.sampler;
     o.ignore_eos = (c->rq.flags & L4LM_SHM_IGNORE_EOS) != 0;
     o.n_stop = c->rq.n_stop;
