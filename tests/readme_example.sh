@@ -18,7 +18,7 @@ int main(int argc, char **argv)
 }
 MAIN
 sed -i '1i #include <string.h>' "$tmp/ex.c"
-if gcc -std=gnu11 -Wall -Werror -Iinclude "$tmp/ex.c" build/libl4lm.a -lm -lpthread -o "$tmp/ex" 2>"$tmp/err"; then
+if gcc -std=gnu11 -Wall -Werror -Iinclude "$tmp/ex.c" -Wl,--start-group build/libl4lm.a build/libl4lm_posix.a -Wl,--end-group -lm -lpthread -o "$tmp/ex" 2>"$tmp/err"; then
     out=$("$tmp/ex" "$model" "Once upon a time")
     echo "  $out" | head -3
     case "$out" in

@@ -14,7 +14,6 @@
 #define L4LM_MAX_VOCAB       (1u << 21)
 #define L4LM_MAX_EMBD        (1u << 16)
 #define L4LM_MAX_HEAD_DIM    1024 /* attention.key_length */
-#define L4LM_MAX_CTX         (1u << 20)
 #define L4LM_MAX_NAME        256 /* longest tensor name (ggml: 64) */
 #define L4LM_MAX_STRING      (1u << 24)
 #define L4LM_MAX_TENSORS     (1u << 14) /* duplicate checks are quadratic */
@@ -145,8 +144,6 @@ void l4lm_vec_wsum(uint32_t type, const void *rows, size_t stride, const float *
 ** * u[i] (SwiGLU): the same bits as those scalar expressions, vectorised. */
 void l4lm_vec_exp(float *x, float sub, uint32_t n);
 void l4lm_vec_silu_mul(float *g, const float *u, uint32_t n);
-/* The SIMD path this build of the kernels uses ("AVX2 + F16C", "NEON", "none"). */
-const char *l4lm_kernels_simd(void);
 
 /* ---- tokenizer.c: SentencePiece-style BPE; tables live in the arena ---- */
 typedef struct l4lm_tok l4lm_tok; /* opaque, placed in the arena */

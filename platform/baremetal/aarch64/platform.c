@@ -4,7 +4,7 @@
 ** semihosting (QEMU -semihosting), falling back to PSCI SYSTEM_OFF (which
 ** carries no status) when semihosting is not enabled.
 */
-#include "bm.h"
+#include "port.h"
 
 #define UART0 0x09000000ul   /* PL011 on QEMU virt */
 #define UART_DR 0x00

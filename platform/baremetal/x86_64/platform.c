@@ -3,7 +3,7 @@
 ** exit through QEMU's isa-debug-exit device (QEMU then exits with
 ** status * 2 + 1), and an IDT that reports any CPU exception.
 */
-#include "bm.h"
+#include "port.h"
 
 #define COM1 0x3f8
 #define DEBUG_EXIT_PORT 0xf4  /* -device isa-debug-exit,iobase=0xf4,iosize=4 */

@@ -2,7 +2,7 @@
 ** print.c — the console output the bare-metal images have instead of printf:
 ** strings, unsigned decimal and hex, all through the port's l4lm_bm_putc().
 */
-#include "bm.h"
+#include "port.h"
 
 void l4lm_bm_puts(const char *s)
 {

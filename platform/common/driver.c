@@ -5,7 +5,7 @@
 ** (hosted.c) runs this same file on Linux, so both print identical ids.
 */
 #include "driver.h"
-#include "bm.h"
+#include "port.h"
 
 static int failed(const char *what, l4lm_status st)
 {

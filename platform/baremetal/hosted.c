@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bm.h"
+#include "port.h"
 #include "driver.h"
 #include "posix.h"
 
