@@ -62,7 +62,7 @@ TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TOOL_NAME := $(sort $(patsubst tools/%.c,%,$(wildcard tools/*.c)) $(patsubst tools/%/main.c,%,$(wildcard tools/*/main.c)))
 TOOL_BIN  := $(TOOL_NAME:%=$(BUILD)/tools/%)
 
-.PHONY: all demo test check clean bench fuzz print-cflags print-cc flags-force
+.PHONY: all demo test check clean bench fuzz print-cflags print-cc print-inc flags-force
 all: $(BUILD)/l4lm $(TOOL_BIN)
 
 # Every object depends on the flags it was built with: a change rebuilds.
@@ -126,6 +126,10 @@ print-cflags:
 	  $(if $(filter serve,$(LAYER)),$(SERVE_INC),$(CORE_INC))
 print-cc:
 	@echo $(if $(filter hosted,$(TARGET)),$(CC),$(FS_CC_$(TARGET)))
+# The include paths a layer is given (tests/layers.sh): LAYER=core|serve|port,
+# or posix with DIR= one of POSIX_DIRS (empty: platform/posix itself).
+print-inc:
+	@echo $(if $(filter posix,$(LAYER)),$(call posix_inc,$(DIR)),$($(shell echo $(LAYER) | tr a-z A-Z)_INC))
 
 # The demo: find the model beside the checkout, or download it once.
 DEMO_MODEL ?= $(firstword $(wildcard ../shared/models/stories260K.gguf) models/stories260K.gguf)
