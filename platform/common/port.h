@@ -1,11 +1,12 @@
 /*
-** bm.h — what each bare-metal architecture port gives the shared code in
-** common/, and what the shared code gives back. A port is start-up code
+** port.h — what each freestanding port (a bare-metal architecture, the
+** seL4 root task) gives the shared code in platform/common/, and what the
+** shared code gives back. A port is start-up code
 ** (stack, .bss, FP/SIMD, MMU/paging), a serial port, a clock and a way to
 ** stop the machine with a status; everything else is common.
 */
-#ifndef L4LM_BM_H
-#define L4LM_BM_H
+#ifndef L4LM_PORT_H
+#define L4LM_PORT_H
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,7 +19,7 @@ __attribute__((noreturn)) void l4lm_bm_exit(int status); /* stop the machine */
 ** of .bss, stack included) and the boot stack. */
 extern char __image_start[], __image_end[], __stack_bottom[], __stack_top[];
 
-/* ---- supplied by common/ ---- */
+/* ---- supplied by platform/common/ (l4lm_bm_main: platform/baremetal/main.c) ---- */
 int l4lm_bm_main(void);               /* called by the start-up code; returns the exit status */
 void l4lm_bm_puts(const char *s);
 void l4lm_bm_putu(uint64_t v);        /* unsigned decimal */

@@ -26,7 +26,7 @@
 #ifdef L4LM_SEL4_MODEL_VADDR
 #define MODEL_BYTES ((const void *)(uintptr_t)L4LM_SEL4_MODEL_VADDR)
 #else
-extern const char l4lm_bm_model_start[]; /* platform/baremetal/common/model.S */
+extern const char l4lm_bm_model_start[]; /* platform/common/model.S */
 #define MODEL_BYTES ((const void *)l4lm_bm_model_start)
 #endif
 

@@ -4,7 +4,7 @@
 ** would be reclaimed by the kernel), the arena is memory the kernel hands
 ** over at boot as untyped capabilities, retyped here into 2 MiB pages and
 ** mapped at ARENA_VADDR. The generation run is the bare-metal images'
-** (platform/baremetal/common/driver.c): the same ids on every platform.
+** (platform/common/driver.c): the same ids on every platform.
 ** Output goes through seL4_DebugPutChar (a kernel debug build), and QEMU's
 ** isa-debug-exit port, reached through an I/O port capability, ends the
 ** run with the status.
