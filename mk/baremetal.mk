@@ -28,7 +28,7 @@ BM_PORT_x86_64 := x86_64
 BM_PORT_x86_64-avx2 := x86_64
 
 # Shared freestanding port code (platform/common), and the driver on the host.
-BM_COMMON := print mem driver
+BM_COMMON := print mem driver stack
 PORT := platform/common
 
 .PHONY: baremetal-aarch64 baremetal-aarch64-load baremetal-x86_64 baremetal-x86_64-avx2 \

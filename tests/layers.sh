@@ -30,8 +30,7 @@ allowed_dirs() { # file
         inc_of LAYER=posix DIR="${d%%/*}"
         ;;
     platform/posix/*) inc_of LAYER=posix ;;
-    platform/common/* | platform/baremetal/* | platform/sel4/roottask/*) inc_of LAYER=port ;;
-    platform/*) echo include ;;
+    platform/common/* | platform/baremetal/* | platform/sel4/*) inc_of LAYER=port ;;
     esac
     case $f in
     # Temporary: simd.c picks the core's SIMD kernel variants (kernels.h,

@@ -10,35 +10,17 @@
 
 #ifdef L4LM_BM_MODEL_ADDR
 #define MODEL_BYTES ((const void *)(uintptr_t)L4LM_BM_MODEL_ADDR)
-#define MODEL_SIZE ((size_t)L4LM_BM_MODEL_SIZE)
+#define MODEL_SIZE  ((size_t)L4LM_BM_MODEL_SIZE)
 #else
 extern const char l4lm_bm_model_start[], l4lm_bm_model_end[];
 #define MODEL_BYTES ((const void *)l4lm_bm_model_start)
-#define MODEL_SIZE ((size_t)(l4lm_bm_model_end - l4lm_bm_model_start))
+#define MODEL_SIZE  ((size_t)(l4lm_bm_model_end - l4lm_bm_model_start))
 #endif
 
 static unsigned char arena[L4LM_BM_ARENA_BYTES] __attribute__((aligned(64)));
 static const char prompt[] = {L4LM_BM_PROMPT_BYTES 0};
 /* At most one id per prompt byte, plus BOS and the dummy-prefix space. */
 static int32_t ids[sizeof prompt + 2 + L4LM_BM_N_GENERATE];
-
-#define STACK_PAINT 0x5a
-
-/* Fill the unused stack below us so stack_used() can find the high-water mark. */
-static void stack_paint(void)
-{
-    char *here = __builtin_frame_address(0);
-    for (char *p = __stack_bottom; p < here - 256; p++)
-        *(volatile char *)p = STACK_PAINT;
-}
-
-static size_t stack_used(void)
-{
-    const char *p = __stack_bottom;
-    while (p < __stack_top && *p == STACK_PAINT)
-        p++;
-    return (size_t)(__stack_top - p);
-}
 
 static void put_size(const char *label, size_t n, const char *note)
 {
@@ -51,7 +33,7 @@ static void put_size(const char *label, size_t n, const char *note)
 
 int l4lm_bm_main(void)
 {
-    stack_paint();
+    l4lm_port_stack_paint(__stack_bottom);
     l4lm_bm_puts("\nl4lm bare metal (" L4LM_BM_ARCH ")\n");
     l4lm_bm_job job = {
         .model = MODEL_BYTES,
@@ -74,7 +56,7 @@ int l4lm_bm_main(void)
              " (code, data, embedded model, arena, stack)");
 #endif
     l4lm_bm_puts("stack used: ");
-    l4lm_bm_putu(stack_used());
+    l4lm_bm_putu(l4lm_port_stack_used(__stack_bottom, __stack_top));
     l4lm_bm_puts(" of ");
     l4lm_bm_putu((size_t)(__stack_top - __stack_bottom));
     l4lm_bm_puts(" bytes\nstatus: ");

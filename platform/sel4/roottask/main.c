@@ -20,7 +20,6 @@
 #define LARGE_PAGE      (1ul << seL4_LargePageBits)
 #define MAX_ARENA       (1ul << 30) /* one page directory's reach */
 #define DEBUG_EXIT_PORT 0xf4        /* -device isa-debug-exit,iobase=0xf4,iosize=4 */
-#define STACK_PAINT     0x5a
 
 seL4_IPCBuffer *__sel4_ipc_buffer;
 
@@ -126,21 +125,6 @@ static void *map_arena(size_t size)
     return (void *)ARENA_VADDR;
 }
 
-static void stack_paint(void)
-{
-    char *here = __builtin_frame_address(0);
-    for (char *p = l4lm_rt_stack; p < here - 256; p++)
-        *(volatile char *)p = STACK_PAINT;
-}
-
-static size_t stack_used(void)
-{
-    const char *p = l4lm_rt_stack;
-    while (p < l4lm_rt_stack_top && *p == STACK_PAINT)
-        p++;
-    return (size_t)(l4lm_rt_stack_top - p);
-}
-
 static void put_bytes(const char *label, uint64_t n, const char *note)
 {
     l4lm_bm_puts(label);
@@ -155,7 +139,7 @@ __attribute__((noreturn)) void l4lm_rt_main(const seL4_BootInfo *bi)
     bootinfo = bi;
     __sel4_ipc_buffer = bi->ipcBuffer;
     free_slot = bi->empty.start;
-    stack_paint();
+    l4lm_port_stack_paint(l4lm_rt_stack);
     find_tsc();
     l4lm_bm_puts("\nl4lm seL4 root task (x86_64)\n");
     const void *model = l4lm_bm_model_start;
@@ -188,7 +172,7 @@ __attribute__((noreturn)) void l4lm_rt_main(const seL4_BootInfo *bi)
     int status = l4lm_bm_generate(&job);
     put_bytes("model embedded in the root task: ", model_size, "");
     l4lm_bm_puts("stack used: ");
-    l4lm_bm_putu(stack_used());
+    l4lm_bm_putu(l4lm_port_stack_used(l4lm_rt_stack, l4lm_rt_stack_top));
     l4lm_bm_puts(" of ");
     l4lm_bm_putu((size_t)(l4lm_rt_stack_top - l4lm_rt_stack));
     l4lm_bm_puts(" bytes\nstatus: ");
