@@ -3,30 +3,30 @@
 ** with a hosted build of the same code (hosted.c) so the test can compare
 ** the token ids of both byte for byte.
 */
-#ifndef L4LM_BM_DRIVER_H
-#define L4LM_BM_DRIVER_H
+#ifndef L4LM_PORT_DRIVER_H
+#define L4LM_PORT_DRIVER_H
 #include "l4lm.h"
 
-typedef struct l4lm_bm_job {
-    const void *model;      /* the GGUF bytes, used in place */
+typedef struct l4lm_port_job {
+    const void *model; /* the GGUF bytes, used in place */
     size_t model_size;
-    void *arena;            /* sized by l4lm_plan() at build time */
+    void *arena; /* sized by l4lm_plan() at build time */
     size_t arena_size;
     const char *prompt;
     size_t prompt_len;
     uint32_t n_ctx;
-    uint32_t n_generate;    /* greedy tokens after the prompt */
-    int32_t *ids;           /* room for the prompt and the generated ids */
+    uint32_t n_generate; /* greedy tokens after the prompt */
+    int32_t *ids;        /* room for the prompt and the generated ids */
     size_t ids_cap;
-} l4lm_bm_job;
+} l4lm_port_job;
 
 /*
 ** Open, plan, tokenize, generate greedily and print the story, then a line
 ** "ids: ..." with the generated ids and the timing. Returns 0 or the first
 ** failing l4lm_status (after printing what failed).
 */
-int l4lm_bm_generate(const l4lm_bm_job *job);
+int l4lm_port_generate(const l4lm_port_job *job);
 
 /* The arena bytes l4lm_plan() asks for, or 0 after printing why not. */
-size_t l4lm_bm_plan(const void *model, size_t size, uint32_t n_ctx);
+size_t l4lm_port_plan(const void *model, size_t size, uint32_t n_ctx);
 #endif
