@@ -62,15 +62,19 @@ TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TOOL_NAME := $(sort $(patsubst tools/%.c,%,$(wildcard tools/*.c)) $(patsubst tools/%/main.c,%,$(wildcard tools/*/main.c)))
 TOOL_BIN  := $(TOOL_NAME:%=$(BUILD)/tools/%)
 
-.PHONY: all demo test check clean bench fuzz print-cflags print-cc print-inc flags-force
+.PHONY: all demo test check clean bench fuzz print-cflags print-cc print-inc flags-changed
 all: $(BUILD)/l4lm $(TOOL_BIN)
 
-# Every object depends on the flags it was built with: a change rebuilds.
+# Every object depends on the flags it was built with: the stamp is
+# rewritten, and everything rebuilt, when they differ from the last build's.
 FLAGS_STAMP := $(BUILD)/.flags
-$(FLAGS_STAMP): flags-force
+FLAGS_NOW   := $(CC) $(CORE_CFLAGS) | $(HOST_CFLAGS)
+ifneq ($(file < $(FLAGS_STAMP)),$(FLAGS_NOW))
+$(FLAGS_STAMP): flags-changed
+endif
+$(FLAGS_STAMP):
 	@mkdir -p $(@D)
-	@echo '$(subst ','\'',$(CC) $(CORE_CFLAGS) | $(HOST_CFLAGS) | $(LDLIBS))' > $@.tmp
-	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
+	@printf '%s\n' '$(subst ','\'',$(FLAGS_NOW))' > $@
 
 $(BUILD)/src/core/%.o: src/core/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
