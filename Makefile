@@ -2,9 +2,12 @@
 # Module fragments live in mk/*.mk (each adds its own targets and tests).
 
 CC      ?= gcc
-BUILD   ?= build
 OPT     ?= -O2
-WARN    := -Wall -Wextra -Wshadow -Wvla -Werror
+include mk/flags.mk
+# Build in parallel unless the command line says how (-j N).
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 1)
+endif
 # SIMD kernels. The hosted build carries every variant of them for its host
 # (SIMD_VARIANTS: each file of SIMD_SRC compiled once per variant, with its
 # flags, into one table of kernels per variant) and the core gives each
@@ -36,60 +39,100 @@ ifeq ($(origin SIMD),undefined)
 SIMD_VARIANTS := $(HOST_VARIANTS)
 SIMD :=
 endif
-# The core is freestanding: only the compiler's own headers.
-CORE_INC := -nostdinc -isystem $(shell $(CC) -print-file-name=include) -Iinclude -Isrc -Isrc/core
-CORE_CFLAGS := -std=c11 $(OPT) -g $(SIMD) $(if $(SIMD_VARIANTS),-DL4LM_SIMD_DISPATCH) -ffreestanding \
-               -fno-math-errno -ffp-contract=off $(WARN) $(CORE_INC) $(EXTRA_CFLAGS)
-HOST_CFLAGS := -std=gnu11 $(OPT) -g -ffp-contract=off $(WARN) -Iinclude -Isrc -Isrc/core -Isrc/serve -Iplatform/posix $(if $(SIMD_VARIANTS),-DL4LM_SIMD_DISPATCH) $(EXTRA_CFLAGS)
+# A build with SIMD=... given keeps its objects apart from the normal one.
+BUILD   ?= build$(if $(SIMD_VARIANTS),,-simd$(or $(subst =,_,$(subst +,_,$(subst $() ,,$(SIMD)))),-none))
+# The core and the service code (freestanding, see mk/flags.mk); the hosted
+# platform code, tests and tools (each layer with its own include paths).
+CORE_CFLAGS := $(call l4lm_fs_cflags,$(CC),$(OPT)) $(SIMD) $(if $(SIMD_VARIANTS),-DL4LM_SIMD_DISPATCH) $(EXTRA_CFLAGS)
+HOST_CFLAGS := -std=gnu11 $(OPT) -g -ffp-contract=off $(WARN) $(EXTRA_CFLAGS)
 LDLIBS  := -lm -lpthread
 
 CORE_SRC  := $(sort $(wildcard src/core/*.c))
 SERVE_SRC := $(sort $(wildcard src/serve/*.c))
-POSIX_SRC := $(sort $(filter-out platform/posix/main.c,$(wildcard platform/posix/*.c)))
+POSIX_SRC := $(sort $(filter-out platform/posix/main.c,$(wildcard platform/posix/*.c $(POSIX_DIRS:%=platform/posix/%/*.c))))
 CORE_OBJ  := $(filter-out $(if $(SIMD_VARIANTS),$(SIMD_SRC:%.c=$(BUILD)/%.o)),$(CORE_SRC:%.c=$(BUILD)/%.o)) \
              $(foreach v,$(SIMD_VARIANTS),$(SIMD_SRC:%.c=$(BUILD)/%-$(v).o)) $(SERVE_SRC:%.c=$(BUILD)/%.o)
 POSIX_OBJ := $(POSIX_SRC:%.c=$(BUILD)/%.o)
+# libl4lm.a is the engine and the service protocol, nothing of any platform;
+# libl4lm_posix.a the hosted platform, above it.
+LIBS      := $(BUILD)/libl4lm_posix.a $(BUILD)/libl4lm.a
+LIB_FILES := $(BUILD)/libl4lm.a $(BUILD)/libl4lm_posix.a
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 # A tool is tools/NAME.c, or a directory tools/NAME/ of .c files (main.c among them).
 TOOL_NAME := $(sort $(patsubst tools/%.c,%,$(wildcard tools/*.c)) $(patsubst tools/%/main.c,%,$(wildcard tools/*/main.c)))
 TOOL_BIN  := $(TOOL_NAME:%=$(BUILD)/tools/%)
 
-.PHONY: all demo test check clean bench fuzz
+.PHONY: all demo test check clean bench fuzz print-cflags print-cc print-inc flags-changed
 all: $(BUILD)/l4lm $(TOOL_BIN)
 
-$(BUILD)/src/%.o: src/%.c $(wildcard src/core/*.h src/serve/*.h include/*.h)
+# Every object depends on the flags it was built with: the stamp is
+# rewritten, and everything rebuilt, when they differ from the last build's.
+FLAGS_STAMP := $(BUILD)/.flags
+FLAGS_NOW   := $(CC) $(CORE_CFLAGS) | $(HOST_CFLAGS)
+ifneq ($(file < $(FLAGS_STAMP)),$(FLAGS_NOW))
+$(FLAGS_STAMP): flags-changed
+endif
+$(FLAGS_STAMP):
+	@mkdir -p $(@D)
+	@printf '%s\n' '$(subst ','\'',$(FLAGS_NOW))' > $@
+
+$(BUILD)/src/core/%.o: src/core/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CORE_CFLAGS) -Isrc/serve -c $< -o $@
+	$(CC) $(CORE_CFLAGS) $(CORE_INC) $(DEPFLAGS) -c $< -o $@
+$(BUILD)/src/serve/%.o: src/serve/%.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_CFLAGS) $(SERVE_INC) $(DEPFLAGS) -c $< -o $@
 
 # One object per SIMD file and variant: kernels.h appends the variant to its
 # entry points and to its table, l4lm_kern_VARIANT (kernels_simd.c).
 define simd_variant
-$(BUILD)/src/core/%-$(1).o: src/core/%.c $(wildcard src/core/*.h include/*.h)
+$(BUILD)/src/core/%-$(1).o: src/core/%.c $(FLAGS_STAMP)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CORE_CFLAGS) $$(SIMD_FLAGS_$(1)) -DL4LM_SIMD_VARIANT=$(1) -c $$< -o $$@
+	$$(CC) $$(CORE_CFLAGS) $$(CORE_INC) $$(SIMD_FLAGS_$(1)) -DL4LM_SIMD_VARIANT=$(1) $$(DEPFLAGS) -c $$< -o $$@
 endef
 $(foreach v,$(SIMD_VARIANTS),$(eval $(call simd_variant,$(v))))
 
-$(BUILD)/platform/%.o: platform/%.c include/l4lm.h $(wildcard platform/posix/*.h include/*.h)
+# POSIX objects: the folder of platform/posix/DIR/x.c picks its include paths.
+posix_dir = $(if $(findstring /,$*),$(firstword $(subst /, ,$*)))
+$(BUILD)/platform/posix/%.o: platform/posix/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) -c $< -o $@
+	$(CC) $(HOST_CFLAGS) $(call posix_inc,$(posix_dir)) $(DEPFLAGS) -c $< -o $@
 
-$(BUILD)/libl4lm.a: $(CORE_OBJ) $(POSIX_OBJ)
+$(BUILD)/libl4lm.a: $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/libl4lm_posix.a: $(POSIX_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/l4lm: platform/posix/main.c $(BUILD)/libl4lm.a
-	$(CC) $(HOST_CFLAGS) $< $(BUILD)/libl4lm.a $(LDLIBS) -o $@
+$(BUILD)/l4lm: $(BUILD)/platform/posix/main.o $(LIB_FILES)
+	$(CC) $(HOST_CFLAGS) $< $(LIBS) $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/libl4lm.a
+$(BUILD)/tests/%: tests/%.c $(LIB_FILES) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) -Itests $< $(BUILD)/libl4lm.a $(LDLIBS) -o $@
+	$(CC) $(HOST_CFLAGS) $(TEST_INC) $(DEPFLAGS) $< $(LIBS) $(LDLIBS) -o $@
 
 .SECONDEXPANSION:
-$(TOOL_BIN): $(BUILD)/tools/%: $$(wildcard tools/%.c tools/%/*.c tools/%/*.h) $(BUILD)/libl4lm.a
+$(TOOL_BIN): $(BUILD)/tools/%: $$(wildcard tools/%.c tools/%/*.c tools/%/*.h) $(LIB_FILES) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) $(filter %.c,$^) $(BUILD)/libl4lm.a $(LDLIBS) -o $@
+	$(CC) $(HOST_CFLAGS) $(TEST_INC) $(filter %.c,$^) $(LIBS) $(LDLIBS) -o $@
+
+-include $(CORE_OBJ:.o=.d) $(POSIX_OBJ:.o=.d) $(BUILD)/platform/posix/main.d $(TEST_BIN:=.d)
+
+# The flags of a layer for the scripts (tests/freestanding.sh, static.sh,
+# kernels_simd.sh): LAYER=core|serve, TARGET=hosted (this build) or a
+# freestanding image target of mk/flags.mk.
+TARGET ?= hosted
+print-cflags:
+	@echo $(if $(filter hosted,$(TARGET)),$(CORE_CFLAGS),$(call fs_target_cflags,$(TARGET))) \
+	  $(if $(filter serve,$(LAYER)),$(SERVE_INC),$(CORE_INC))
+print-cc:
+	@echo $(if $(filter hosted,$(TARGET)),$(CC),$(FS_CC_$(TARGET)))
+# The include paths a layer is given (tests/layers.sh): LAYER=core|serve|port,
+# or posix with DIR= one of POSIX_DIRS (empty: platform/posix itself).
+print-inc:
+	@echo $(if $(filter posix,$(LAYER)),$(call posix_inc,$(DIR)),$($(shell echo $(LAYER) | tr a-z A-Z)_INC))
 
 # The demo: find the model beside the checkout, or download it once. The
 # model comes first (the build runs after it, in a sub-make), so a machine
@@ -120,7 +163,14 @@ test: all $(TEST_BIN)
 	  build-asan/l4lm $(TEST_SRC:tests/%.c=build-asan/tests/%) $(TOOL_NAME:%=build-asan/tools/%)
 	bash tests/run.sh
 
+# The unit tests of this build only: fast, no scripts, no sanitizer build.
+check: $(TEST_BIN)
+	@fail=0; for t in $(TEST_BIN); do out=$$($$t 2>&1) || echo "FAIL $$t: exit status $$?"; \
+	  printf '%s\n' "$$out" | grep -E '^(FAIL|skip) '; \
+	  printf '%s\n' "$$out" | grep -q '^FAIL ' && fail=1; \
+	  echo "$$t: $$(printf '%s\n' "$$out" | grep -c '^ok ') ok"; done; exit $$fail
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-simd-*
 
 -include $(sort $(wildcard mk/*.mk))

@@ -233,8 +233,11 @@ l4lm_status l4lm_model_tensor(const l4lm_model *m, uint64_t i, l4lm_tensor *t);
 typedef void (*l4lm_task_fn)(void *arg, uint32_t i);
 typedef void (*l4lm_parallel_fn)(void *pctx, l4lm_task_fn task, void *arg, uint32_t n);
 
+/* The longest context a session takes (n_ctx above it is L4LM_E_ARG). */
+#define L4LM_MAX_CTX (1u << 20)
+
 typedef struct l4lm_run_opts {
-    uint32_t n_ctx; /* 0: the model's training context */
+    uint32_t n_ctx; /* 0: the model's training context, at most L4LM_MAX_CTX */
     l4lm_kv_type kv_type;
     uint32_t n_batch;              /* tokens per forward batch (prefill); 0: 32, at most 512 */
     uint32_t max_prompt_bytes;     /* longest text l4lm_tokenize accepts; 0: 16 * n_ctx */

@@ -18,29 +18,18 @@ BM_TOKENS ?= 128
 BM_CTX    ?= 512
 BM_LOAD_ADDR ?= 0x48000000
 BM_LOAD_MODEL ?=
-AARCH64_CC ?= aarch64-linux-gnu-gcc
-X86_64_CC  ?= $(if $(filter x86_64,$(shell uname -m)),gcc,x86_64-linux-gnu-gcc)
+# The core's flags for target $(1) (mk/flags.mk: a compiler and architecture
+# flags per target), plus a section per function and datum for a small image.
+bm_cflags = $(call fs_target_cflags,$(1)) -ffunction-sections -fdata-sections
 
-# Object sets ("targets"): a port directory, a compiler and its flags.
-# No outline-atomics helpers (they live in libgcc); no red zone under exceptions.
+# Each target's port folder under platform/baremetal/.
 BM_PORT_aarch64 := aarch64
-BM_CC_aarch64 = $(AARCH64_CC)
-BM_ARCH_CFLAGS_aarch64 := -mno-outline-atomics
 BM_PORT_x86_64 := x86_64
-BM_CC_x86_64 = $(X86_64_CC)
-BM_ARCH_CFLAGS_x86_64 := -mno-red-zone
 BM_PORT_x86_64-avx2 := x86_64
-BM_CC_x86_64-avx2 = $(X86_64_CC)
-BM_ARCH_CFLAGS_x86_64-avx2 := -mno-red-zone -mavx2 -mf16c
-# The core's flags (see CORE_CFLAGS) for the target compiler, plus a static,
-# position-dependent, section-per-function build for a small image.
-bm_cflags = -std=c11 $(OPT) -g -ffreestanding -nostdinc \
-  -isystem $(shell $(BM_CC_$(1)) -print-file-name=include) -fno-math-errno -ffp-contract=off \
-  $(WARN) -fno-pie -fno-stack-protector -fno-asynchronous-unwind-tables \
-  -ffunction-sections -fdata-sections $(BM_ARCH_CFLAGS_$(1)) \
-  -Iinclude -Isrc/core -I$(BM_SRC)/common
 
-BM_COMMON := print mem driver
+# Shared freestanding port code (platform/common), and the driver on the host.
+BM_COMMON := print mem driver stack
+PORT := platform/common
 
 .PHONY: baremetal-aarch64 baremetal-aarch64-load baremetal-x86_64 baremetal-x86_64-avx2 \
   run-baremetal-aarch64 run-baremetal-aarch64-load run-baremetal-x86_64 \
@@ -51,30 +40,31 @@ baremetal-x86_64: $(BM)/x86_64/l4lm-multiboot.elf
 baremetal-x86_64-avx2: $(BM)/x86_64-avx2/l4lm-multiboot.elf
 
 # The driver on the host: the reference ids for the test, and the planner.
-$(BM)/bm-host: $(BM_SRC)/common/hosted.c $(BM_COMMON:%=$(BM_SRC)/common/%.c) \
-    $(BM_SRC)/common/*.h $(BUILD)/libl4lm.a
+# A host program, so it maps the model with the POSIX port's library.
+$(BM)/bm-host: $(BM_SRC)/hosted.c $(BM_COMMON:%=$(PORT)/%.c) $(PORT)/*.h $(LIB_FILES)
 	@mkdir -p $(@D)
-	$(CC) $(HOST_CFLAGS) -I$(BM_SRC)/common $(BM_SRC)/common/hosted.c \
-	  $(BM_SRC)/common/driver.c $(BM_SRC)/common/print.c $(BUILD)/libl4lm.a $(LDLIBS) -o $@
+	$(CC) $(HOST_CFLAGS) $(PORT_INC) -Iplatform/posix $(BM_SRC)/hosted.c \
+	  $(PORT)/driver.c $(PORT)/print.c $(LIBS) $(LDLIBS) -o $@
 
 # Objects of target $(1): the core, common code and the port
 # (mem.c must not be turned back into calls to itself).
 define bm_objects
-$(BM)/obj-$(1)/src/%.o: src/%.c include/l4lm.h $(wildcard src/core/*.h)
+$(BM)/obj-$(1)/src/core/%.o: src/core/%.c
 	@mkdir -p $$(@D)
-	$$(BM_CC_$(1)) $$(call bm_cflags,$(1)) -c $$< -o $$@
-$(BM)/obj-$(1)/common/%.o: $(BM_SRC)/common/%.c $(BM_SRC)/common/*.h include/l4lm.h
+	$$(FS_CC_$(1)) $$(call bm_cflags,$(1)) $$(CORE_INC) $$(DEPFLAGS) -c $$< -o $$@
+$(BM)/obj-$(1)/common/%.o: $(PORT)/%.c
 	@mkdir -p $$(@D)
-	$$(BM_CC_$(1)) $$(call bm_cflags,$(1)) $$(BM_MEM_FLAGS) -c $$< -o $$@
+	$$(FS_CC_$(1)) $$(call bm_cflags,$(1)) $$(PORT_INC) $$(BM_MEM_FLAGS) $$(DEPFLAGS) -c $$< -o $$@
 $(BM)/obj-$(1)/common/mem.o: BM_MEM_FLAGS := -fno-builtin -fno-tree-loop-distribute-patterns
-$(BM)/obj-$(1)/port/%.o: $(BM_SRC)/$(BM_PORT_$(1))/%.c $(BM_SRC)/common/bm.h
+$(BM)/obj-$(1)/port/%.o: $(BM_SRC)/$(BM_PORT_$(1))/%.c
 	@mkdir -p $$(@D)
-	$$(BM_CC_$(1)) $$(call bm_cflags,$(1)) -c $$< -o $$@
+	$$(FS_CC_$(1)) $$(call bm_cflags,$(1)) $$(PORT_INC) -I$(BM_SRC)/$(BM_PORT_$(1)) $$(DEPFLAGS) -c $$< -o $$@
 $(BM)/obj-$(1)/port/%.o: $(BM_SRC)/$(BM_PORT_$(1))/%.S
 	@mkdir -p $$(@D)
-	$$(BM_CC_$(1)) -c $$< -o $$@
+	$$(FS_CC_$(1)) -c $$< -o $$@
 BM_OBJ_$(1) := $(CORE_SRC:%.c=$(BM)/obj-$(1)/%.o) $(BM_COMMON:%=$(BM)/obj-$(1)/common/%.o) \
   $(BM)/obj-$(1)/port/start.o $(BM)/obj-$(1)/port/platform.o
+-include $$(BM_OBJ_$(1):.o=.d)
 endef
 $(foreach t,aarch64 x86_64 x86_64-avx2,$(eval $(call bm_objects,$(t))))
 
@@ -90,7 +80,7 @@ $(BM)/$(1)/config.h: bm-force $(BM)/bm-host
 	  echo '#define L4LM_BM_ARCH "$(1)"'; \
 	  $(if $(4),echo '#define L4LM_BM_MODEL_ADDR $(BM_LOAD_ADDR)'; \
 	  echo "#define L4LM_BM_MODEL_SIZE $$$$(stat -c %s "$(3)")";, \
-	  echo '#define L4LM_BM_MODEL_FILE "$(abspath $(3))"';) \
+	  echo '#define L4LM_PORT_MODEL_FILE "$(abspath $(3))"';) \
 	  echo "#define L4LM_BM_ARENA_BYTES $$$$arena"; \
 	  echo '#define L4LM_BM_N_CTX $(BM_CTX)'; \
 	  echo '#define L4LM_BM_N_GENERATE $(BM_TOKENS)'; \
@@ -99,13 +89,14 @@ $(BM)/$(1)/config.h: bm-force $(BM)/bm-host
 	  echo; } > $$@.tmp
 	@cmp -s $$@.tmp $$@ && rm $$@.tmp || mv $$@.tmp $$@
 $(BM)/$(1)/config.h: export L4LM_BM_PROMPT = $$(value PROMPT)
-$(BM)/$(1)/main.o: $(BM_SRC)/common/main.c $(BM)/$(1)/config.h $(BM_SRC)/common/*.h
-	$$(BM_CC_$(2)) $$(call bm_cflags,$(2)) -I$(BM)/$(1) -c $$< -o $$@
-$(BM)/$(1)/model.o: $(BM_SRC)/common/model.S $(BM)/$(1)/config.h $(3)
-	$$(BM_CC_$(2)) -I$(BM)/$(1) -c $$< -o $$@
+$(BM)/$(1)/main.o: $(BM_SRC)/main.c $(BM)/$(1)/config.h
+	$$(FS_CC_$(2)) $$(call bm_cflags,$(2)) $$(PORT_INC) -I$(BM_SRC) -I$(BM)/$(1) $$(DEPFLAGS) -c $$< -o $$@
+-include $(BM)/$(1)/main.d
+$(BM)/$(1)/model.o: $(PORT)/model.S $(BM)/$(1)/config.h $(3)
+	$$(FS_CC_$(2)) -I$(BM)/$(1) -c $$< -o $$@
 $(BM)/$(1)/l4lm.elf: $$(BM_OBJ_$(2)) $(BM)/$(1)/main.o $(if $(4),,$(BM)/$(1)/model.o) \
     $(BM_SRC)/$(BM_PORT_$(2))/link.ld
-	$$(BM_CC_$(2)) -nostdlib -static -no-pie -T $(BM_SRC)/$(BM_PORT_$(2))/link.ld \
+	$$(FS_CC_$(2)) -nostdlib -static -no-pie -T $(BM_SRC)/$(BM_PORT_$(2))/link.ld \
 	  -Wl,--gc-sections -Wl,--build-id=none \
 	  $(if $(4),-Wl$$(bm_comma)--defsym=l4lm_bm_load_addr=$(BM_LOAD_ADDR)) \
 	  -Wl,-Map=$$@.map -o $$@ $$(filter %.o,$$^)

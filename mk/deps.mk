@@ -15,7 +15,7 @@ LDLIBS    += -lmicrohttpd
 # with apt-get (as root, else through sudo); a package list that is too old
 # to know a package is refreshed once.
 DEPS_STAMP := $(BUILD)/.deps-ok
-$(DEPS_STAMP): $(MAKEFILE_LIST)
+$(DEPS_STAMP): $(filter-out %.d,$(MAKEFILE_LIST))
 	@missing=$$(for p in $(sort $(HOST_DEPS)); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -10,15 +10,13 @@ FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := build-fuzz
 FUZZ_CC      := clang
 FUZZ_NAMES   := gguf l2c tokenizer serve cli
-FUZZ_POSIX   := platform/posix/cli.c platform/posix/map.c platform/posix/pool.c
+FUZZ_POSIX   := platform/posix/cli/cli.c platform/posix/map.c platform/posix/pool.c
 FUZZ_OPT     := -O1 -g -fno-omit-frame-pointer -ffp-contract=off
-# The core keeps its freestanding flags (clang's own headers only) and SIMD
-# kernels: the one variant of SIMD, or the best this host runs.
-FUZZ_CORE_FLAGS = -std=c11 $(FUZZ_OPT) $(if $(SIMD_VARIANTS),$(SIMD_HOST),$(SIMD)) -ffreestanding -fno-math-errno $(WARN) -nostdinc \
-  -isystem $(shell $(FUZZ_CC) -print-file-name=include) -Iinclude -Isrc -Isrc/core -Isrc/serve
+# The core keeps its freestanding flags (mk/flags.mk, clang's own headers
+# only) and SIMD kernels: the one variant of SIMD, or the best this host runs.
+FUZZ_CORE_FLAGS = $(call l4lm_fs_cflags,$(FUZZ_CC),$(FUZZ_OPT)) $(if $(SIMD_VARIANTS),$(SIMD_HOST),$(SIMD))
 # serve_fake.h has helpers the harness does not call.
-FUZZ_HOST_FLAGS = -std=gnu11 $(FUZZ_OPT) $(WARN) -Wno-unused-function -Iinclude -Isrc -Isrc/core \
-  -Isrc/serve -Iplatform/posix -Itests -Itests/fuzz
+FUZZ_HOST_FLAGS = -std=gnu11 $(FUZZ_OPT) $(WARN) -Wno-unused-function $(TEST_INC) -Itests/fuzz
 
 # Two variants: sanitizers (for finding bugs) and coverage (for measuring).
 FUZZ_INSTR_fuzz := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
@@ -28,25 +26,29 @@ FUZZ_LINK_cov   := -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping
 
 .PHONY: fuzz fuzz-build fuzz-cov
 define fuzz_variant
-$(FUZZ_BUILD)/$(1)/obj/src/%.o: src/%.c include/l4lm.h include/l4lm_serve.h $(wildcard src/core/*.h)
+$(FUZZ_BUILD)/$(1)/obj/src/core/%.o: src/core/%.c
 	@mkdir -p $$(@D)
-	$(FUZZ_CC) $$(FUZZ_CORE_FLAGS) $(FUZZ_INSTR_$(1)) -c $$< -o $$@
-$(FUZZ_BUILD)/$(1)/obj/platform/%.o: platform/%.c include/l4lm.h $(wildcard platform/posix/*.h)
+	$(FUZZ_CC) $$(FUZZ_CORE_FLAGS) $$(CORE_INC) $(FUZZ_INSTR_$(1)) $$(DEPFLAGS) -c $$< -o $$@
+$(FUZZ_BUILD)/$(1)/obj/src/serve/%.o: src/serve/%.c
 	@mkdir -p $$(@D)
-	$(FUZZ_CC) $$(FUZZ_HOST_FLAGS) $(FUZZ_INSTR_$(1)) -c $$< -o $$@
+	$(FUZZ_CC) $$(FUZZ_CORE_FLAGS) $$(SERVE_INC) $(FUZZ_INSTR_$(1)) $$(DEPFLAGS) -c $$< -o $$@
+$(FUZZ_BUILD)/$(1)/obj/platform/%.o: platform/%.c
+	@mkdir -p $$(@D)
+	$(FUZZ_CC) $$(FUZZ_HOST_FLAGS) $(FUZZ_INSTR_$(1)) $$(DEPFLAGS) -c $$< -o $$@
 FUZZ_OBJ_$(1) := $(CORE_SRC:%.c=$(FUZZ_BUILD)/$(1)/obj/%.o) \
   $(SERVE_SRC:%.c=$(FUZZ_BUILD)/$(1)/obj/%.o) $(FUZZ_POSIX:%.c=$(FUZZ_BUILD)/$(1)/obj/%.o)
 $(FUZZ_BUILD)/$(1)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/serve_fake.h \
     $$(FUZZ_OBJ_$(1))
 	$(FUZZ_CC) $$(FUZZ_HOST_FLAGS) $(FUZZ_LINK_$(1)) $$< $$(FUZZ_OBJ_$(1)) -lm -lpthread -o $$@
+-include $$(FUZZ_OBJ_$(1):.o=.d)
 endef
 $(foreach v,fuzz cov,$(eval $(call fuzz_variant,$(v))))
 # objects made by pattern rules are kept, not deleted as intermediates
 .SECONDARY: $(FUZZ_OBJ_fuzz) $(FUZZ_OBJ_cov)
 
-$(FUZZ_BUILD)/mkseeds: tests/fuzz/mkseeds.c $(BUILD)/libl4lm.a
+$(FUZZ_BUILD)/mkseeds: tests/fuzz/mkseeds.c $(LIB_FILES)
 	@mkdir -p $(@D)
-	$(CC) $(HOST_CFLAGS) $< $(BUILD)/libl4lm.a $(LDLIBS) -o $@
+	$(CC) $(HOST_CFLAGS) $(TEST_INC) $< $(LIBS) $(LDLIBS) -o $@
 
 fuzz-build: $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz/fuzz_%) $(FUZZ_BUILD)/mkseeds $(BUILD)/tools/mkgguf
 

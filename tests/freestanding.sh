@@ -4,19 +4,26 @@
 # `nm -u` lists only memcpy/memset/memmove/memcmp, there are no writable
 # globals, no recursion, and the deepest call chain fits in 3 KiB of stack
 # (per-function frames from gcc -fcallgraph-info=su, chained over the call
-# graph by build/tools/stackdepth). Done for x86_64 and aarch64.
+# graph by build/tools/stackdepth). Done for each freestanding image target
+# of mk/flags.mk (x86_64, x86_64-avx2 with the AVX2 kernels, aarch64), with
+# the compiler and flags those images are built with (make print-cflags).
 cd "$(dirname "$0")/.." || exit 1
 STACK_LIMIT=3072
+flags() { # layer, target: the build's own flags, with absolute include paths
+    make -s --no-print-directory print-cflags LAYER="$1" TARGET="$2" L4LM_TOP="$PWD/"
+}
 
-check_arch() { # label, compiler prefix
-    local label=$1 pfx=$2 cc="${2}gcc" tmp
+check_arch() { # target
+    local label=$1 cc pfx tmp f cflags core serve
+    cc=$(make -s --no-print-directory print-cc TARGET="$1") pfx=${cc%gcc}
+    core=$(flags core "$1") serve=$(flags serve "$1")
     tmp=$(mktemp -d)
-    local inc; inc=$($cc -print-file-name=include)
     for f in src/core/*.c src/serve/*.c; do
         [ -f "$f" ] || continue
-        if ! (cd "$tmp" && $cc -std=c11 -O2 -ffreestanding -fno-math-errno -ffp-contract=off \
-              -nostdinc -isystem "$inc" -I"$OLDPWD/include" -I"$OLDPWD/src" -I"$OLDPWD/src/core" -I"$OLDPWD/src/serve" \
-              -Wall -Wextra -Wshadow -Wvla -Werror -fcallgraph-info=su \
+        cflags=$core
+        [ "${f#src/serve/}" != "$f" ] && cflags=$serve
+        # shellcheck disable=SC2086 # flag lists are meant to split
+        if ! (cd "$tmp" && $cc $cflags -fcallgraph-info=su \
               -c "$OLDPWD/$f" -o "$(basename "$f" .c).o") 2>"$tmp/err"; then
             echo "FAIL freestanding-$label: $f does not build freestanding:"; head -5 "$tmp/err"
             rm -rf "$tmp"; return
@@ -44,12 +51,13 @@ check_arch() { # label, compiler prefix
     rm -rf "$tmp"
 }
 
-check_arch x86_64 ""
+check_arch x86_64
+check_arch x86_64-avx2
 if ! command -v aarch64-linux-gnu-gcc >/dev/null; then
     apt-get install -y gcc-aarch64-linux-gnu >/dev/null 2>&1 || true
 fi
 if command -v aarch64-linux-gnu-gcc >/dev/null; then
-    check_arch aarch64 aarch64-linux-gnu-
+    check_arch aarch64
 else
     echo "skip freestanding-aarch64: gcc-aarch64-linux-gnu is not installed and apt-get failed"
 fi

@@ -24,7 +24,7 @@ declare -A TARGETS=(
     [l2c]="src/core/model.c src/core/llama2c.c src/core/tokenizer.c"
     [tokenizer]="src/core/tokenizer.c src/core/tok_spm.c src/core/tok_bpe.c src/core/tok_merge.c src/core/pretok.c src/core/detok.c"
     [serve]="src/serve/server.c src/serve/request.c src/serve/ring.c src/serve/client.c src/serve/layout.c src/serve/engine.c"
-    [cli]="platform/posix/cli.c"
+    [cli]="platform/posix/cli/cli.c"
 )
 
 libfuzzer_links() {

@@ -51,11 +51,10 @@ hashes=()
 # and their table, kernels_simd) once per variant, as the Makefile's hosted
 # aarch64 build does; and platform/posix/simd.c, which passes L4LM_SIMD.
 compile() { # label, compiler, core flags, dir, [variant:flags ...]
-    local label=$1 cc=$2 flags=$3 dir=$4 inc f v
+    local label=$1 cc=$2 flags=$3 dir=$4 f v core
     shift 4
-    inc=$($cc -print-file-name=include)
-    local core="-std=c11 -O2 -ffreestanding -fno-math-errno -ffp-contract=off -nostdinc -isystem $inc"
-    core+=" -Iinclude -Isrc/core -Wall -Wextra -Wshadow -Wvla -Werror"
+    # the core's flags for this compiler, as the build has them (mk/flags.mk)
+    core=$(make -s --no-print-directory print-cflags LAYER=core CC="$cc" SIMD=)
     for f in $SRC; do
         if [ $# -gt 0 ] && [[ " kernels_arm kernels_k_arm kernels_simd " == *" $f "* ]]; then
             for v in "$@"; do

@@ -18,8 +18,8 @@ shared=${L4LM_SHARED:-../shared}
 
 lib=$(find "$dir/node_modules/@node-llama-cpp" -name 'libllama*.so*' 2>/dev/null | head -1)
 [ -n "$lib" ] || skip_all "no prebuilt libllama in node-llama-cpp"
-gcc -std=gnu11 -O1 -Iinclude -Isrc -Isrc/core -Iplatform/posix tests/chat/compare.c \
-    "$B"/libl4lm.a -ldl -lm -lpthread -o "$tmp/compare" 2>"$tmp/err" ||
+gcc -std=gnu11 -O1 -Iinclude -Isrc/core -Iplatform/posix tests/chat/compare.c \
+    "$B"/libl4lm_posix.a "$B"/libl4lm.a -ldl -lm -lpthread -o "$tmp/compare" 2>"$tmp/err" ||
     { echo "FAIL llamacpp_chat: cannot build tests/chat/compare.c: $(head -c 300 "$tmp/err")"; exit 1; }
 
 # name -> vocabulary file, template file ("-": the vocabulary's own, if any)

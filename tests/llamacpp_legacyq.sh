@@ -36,7 +36,7 @@ if [ -z "$lib" ]; then
     echo "skip llamacpp_legacyq_ggml_quant: no libggml-base.so in node-llama-cpp"
 elif ! cc -std=gnu11 -O2 -ffp-contract=off -Wall -Wextra -Werror -Iinclude -Isrc/core \
     -Itools/mkgguf "$dir/ggml_quant.c" "${encoders[@]}" \
-    "$B"/libl4lm.a -ldl -lm -o "$tmp/ggml_quant" 2>"$tmp/err"; then
+    "$B"/libl4lm_posix.a "$B"/libl4lm.a -ldl -lm -lpthread -o "$tmp/ggml_quant" 2>"$tmp/err"; then
     echo "FAIL llamacpp_legacyq_ggml_quant: does not build: $(head -c 300 "$tmp/err")"
 else
     "$tmp/ggml_quant" "$lib"

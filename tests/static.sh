@@ -21,7 +21,7 @@ if ! command -v cppcheck >/dev/null; then
     echo "skip static-cppcheck: cppcheck is not installed and apt-get failed"
 elif out=$(nice cppcheck --enable=warning,style,performance,portability --std=c11 -q --max-configs=24 \
         --inline-suppr --suppress=invalidPointerCast --error-exitcode=1 \
-        -Iinclude -Isrc -Isrc/core -Isrc/serve $SRC 2>&1) && [ -z "$out" ]; then
+        -Iinclude -Isrc/core -Isrc/serve $SRC 2>&1) && [ -z "$out" ]; then
     echo "ok static-cppcheck: $(echo $SRC | wc -w) files, no findings"
 else
     echo "FAIL static-cppcheck: findings:"; printf '%s\n' "$out" | head -40
@@ -31,9 +31,15 @@ if [ -z "$TIDY" ]; then
     echo "skip static-clang-tidy: clang-tidy is not installed and apt-get failed"
     exit 0
 fi
-CFLAGS="-std=c11 -ffreestanding -fno-math-errno -nostdinc -isystem $(clang -print-file-name=include 2>/dev/null || gcc -print-file-name=include) -Iinclude -Isrc -Isrc/core -Isrc/serve"
+# Each layer with the build's own flags for it (mk/flags.mk), for clang,
+# without SIMD (the kernels' SIMD paths follow).
+CC=$(command -v clang >/dev/null && echo clang || echo gcc)
+flags() { make -s --no-print-directory print-cflags LAYER="$1" CC="$CC" SIMD= 2>/dev/null; }
+CFLAGS=$(flags core)
 # shellcheck disable=SC2086
-out=$(nice "$TIDY" --quiet $SRC -- $CFLAGS 2>&1 | grep -E '(warning|error):')
+out=$(nice "$TIDY" --quiet src/core/*.c -- $CFLAGS 2>&1 | grep -E '(warning|error):')
+# shellcheck disable=SC2086
+out+=$(nice "$TIDY" --quiet src/serve/*.c -- $(flags serve) 2>&1 | grep -E '(warning|error):')
 # The kernels again with the SIMD paths the Makefile builds on this host.
 # kernels_x86.c defines _MM_MALLOC_H_INCLUDED on purpose (GCC's immintrin.h
 # would pull in libc's stdlib.h), a reserved name; that file belongs to the

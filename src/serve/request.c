@@ -8,23 +8,8 @@
 **  28 i32 repeat_last_n                  32 u64 seed
 **  40 u32 prompt_len  44 u32 n_stop      48 prompt bytes, then n_stop x (u32 len, bytes)
 */
-#include "core/internal.h"
+#include "bytes.h"
 #include "l4lm_serve.h"
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static void wrf32(uint8_t *p, float f)
-{
-    uint32_t u;
-    __builtin_memcpy(&u, &f, sizeof u);
-    wr32(p, u);
-}
 
 uint32_t l4lm_shm_request_size(const l4lm_shm_request *r)
 {
@@ -45,23 +30,23 @@ bool l4lm_shm_request_encode(const l4lm_shm_request *r, uint8_t *out, uint32_t c
     if (!size || size > cap)
         return false;
     const l4lm_sampler *sp = &r->sampler;
-    wr32(out + 0, r->max_tokens);
-    wr32(out + 4, r->flags);
-    wrf32(out + 8, sp->temperature);
-    wr32(out + 12, (uint32_t)sp->top_k);
-    wrf32(out + 16, sp->top_p);
-    wrf32(out + 20, sp->min_p);
-    wrf32(out + 24, sp->repeat_penalty);
-    wr32(out + 28, (uint32_t)sp->repeat_last_n);
-    wr32(out + 32, (uint32_t)sp->seed);
-    wr32(out + 36, (uint32_t)(sp->seed >> 32));
-    wr32(out + 40, r->prompt_len);
-    wr32(out + 44, r->n_stop);
+    l4lm_shm_wr32(out + 0, r->max_tokens);
+    l4lm_shm_wr32(out + 4, r->flags);
+    l4lm_shm_wrf32(out + 8, sp->temperature);
+    l4lm_shm_wr32(out + 12, (uint32_t)sp->top_k);
+    l4lm_shm_wrf32(out + 16, sp->top_p);
+    l4lm_shm_wrf32(out + 20, sp->min_p);
+    l4lm_shm_wrf32(out + 24, sp->repeat_penalty);
+    l4lm_shm_wr32(out + 28, (uint32_t)sp->repeat_last_n);
+    l4lm_shm_wr32(out + 32, (uint32_t)sp->seed);
+    l4lm_shm_wr32(out + 36, (uint32_t)(sp->seed >> 32));
+    l4lm_shm_wr32(out + 40, r->prompt_len);
+    l4lm_shm_wr32(out + 44, r->n_stop);
     uint8_t *p = out + L4LM_SHM_REQ_FIXED;
     __builtin_memcpy(p, r->prompt, r->prompt_len);
     p += r->prompt_len;
     for (uint32_t i = 0; i < r->n_stop; i++) {
-        wr32(p, r->stop_len[i]);
+        l4lm_shm_wr32(p, r->stop_len[i]);
         __builtin_memcpy(p + 4, r->stop[i], r->stop_len[i]);
         p += 4 + r->stop_len[i];
     }
@@ -105,7 +90,7 @@ static l4lm_shm_status decode_strings(const uint8_t *body, uint32_t len, l4lm_sh
     for (uint32_t i = 0; i < r->n_stop; i++) {
         if (at + 4 > len)
             return bad(why, L4LM_SHM_E_SIZE, "stop string beyond the body");
-        uint32_t n = l4lm_rd32(body + at);
+        uint32_t n = l4lm_shm_rd32(body + at);
         if (n == 0 || n > L4LM_SHM_MAX_STOP_BYTES)
             return bad(why, L4LM_SHM_E_OPTION, "stop string not 1..32 bytes");
         if (at + 4 + n > len)
@@ -125,18 +110,18 @@ l4lm_shm_status l4lm_shm_request_decode(const uint8_t *body, uint32_t len, l4lm_
     __builtin_memset(r, 0, sizeof *r);
     if (len < L4LM_SHM_REQ_FIXED)
         return bad(why, L4LM_SHM_E_SIZE, "body shorter than its fixed part");
-    r->max_tokens = l4lm_rd32(body + 0);
-    r->flags = l4lm_rd32(body + 4);
+    r->max_tokens = l4lm_shm_rd32(body + 0);
+    r->flags = l4lm_shm_rd32(body + 4);
     l4lm_sampler *sp = &r->sampler;
-    sp->temperature = l4lm_rdf32(body + 8);
-    sp->top_k = (int32_t)l4lm_rd32(body + 12);
-    sp->top_p = l4lm_rdf32(body + 16);
-    sp->min_p = l4lm_rdf32(body + 20);
-    sp->repeat_penalty = l4lm_rdf32(body + 24);
-    sp->repeat_last_n = (int32_t)l4lm_rd32(body + 28);
-    sp->seed = l4lm_rd64(body + 32);
-    r->prompt_len = l4lm_rd32(body + 40);
-    r->n_stop = l4lm_rd32(body + 44);
+    sp->temperature = l4lm_shm_rdf32(body + 8);
+    sp->top_k = (int32_t)l4lm_shm_rd32(body + 12);
+    sp->top_p = l4lm_shm_rdf32(body + 16);
+    sp->min_p = l4lm_shm_rdf32(body + 20);
+    sp->repeat_penalty = l4lm_shm_rdf32(body + 24);
+    sp->repeat_last_n = (int32_t)l4lm_shm_rd32(body + 28);
+    sp->seed = l4lm_shm_rd64(body + 32);
+    r->prompt_len = l4lm_shm_rd32(body + 40);
+    r->n_stop = l4lm_shm_rd32(body + 44);
     if (r->max_tokens > L4LM_SHM_MAX_TOKENS)
         return bad(why, L4LM_SHM_E_OPTION, "max_tokens above 2^20");
     if (r->flags & ~(uint32_t)(L4LM_SHM_NO_BOS | L4LM_SHM_IGNORE_EOS))

@@ -19,7 +19,7 @@
 ** before each token; while it has none the client's turn ends as if it were
 ** blocked, and the platform polls again when one arrives.
 */
-#include "core/internal.h"
+#include "bytes.h"
 #include "l4lm_serve.h"
 
 enum { IDLE, PROMPT, GENERATE };
@@ -154,7 +154,7 @@ static void publish(l4lm_server *s, l4lm_serve_client *c, uint32_t k)
 static uint32_t done(l4lm_serve_client *c, uint32_t k, uint32_t status, int32_t value,
                      const char *why)
 {
-    put(c, k, L4LM_SHM_DONE, status, value, why, why ? l4lm_strlen(why) : 0);
+    put(c, k, L4LM_SHM_DONE, status, value, why, why ? l4lm_shm_strlen(why) : 0);
     c->state = IDLE;
     return k + 1;
 }

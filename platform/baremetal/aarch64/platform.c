@@ -4,15 +4,15 @@
 ** semihosting (QEMU -semihosting), falling back to PSCI SYSTEM_OFF (which
 ** carries no status) when semihosting is not enabled.
 */
-#include "bm.h"
+#include "port.h"
 
-#define UART0 0x09000000ul   /* PL011 on QEMU virt */
-#define UART_DR 0x00
-#define UART_FR 0x18
+#define UART0        0x09000000ul /* PL011 on QEMU virt */
+#define UART_DR      0x00
+#define UART_FR      0x18
 #define UART_FR_TXFF (1u << 5) /* transmit FIFO full */
 
-#define PSCI_SYSTEM_OFF 0x84000008u
-#define SEMIHOST_EXIT 0x18u
+#define PSCI_SYSTEM_OFF              0x84000008u
+#define SEMIHOST_EXIT                0x18u
 #define ADP_STOPPED_APPLICATION_EXIT 0x20026u
 
 /* Set by start.S: the exception level we were entered at decides the PSCI
@@ -26,16 +26,16 @@ static volatile uint32_t *uart(unsigned reg)
     return (volatile uint32_t *)(UART0 + reg);
 }
 
-void l4lm_bm_putc(char c)
+void l4lm_port_putc(char c)
 {
     if (c == '\n')
-        l4lm_bm_putc('\r');
+        l4lm_port_putc('\r');
     while (*uart(UART_FR) & UART_FR_TXFF)
         ;
     *uart(UART_DR) = (uint8_t)c;
 }
 
-uint64_t l4lm_bm_now_ns(void)
+uint64_t l4lm_port_now_ns(void)
 {
     uint64_t ticks, freq;
     __asm__ volatile("isb; mrs %0, cntvct_el0" : "=r"(ticks));
@@ -57,7 +57,7 @@ static __attribute__((noreturn)) void psci_off(void)
         __asm__ volatile("wfi");
 }
 
-void l4lm_bm_exit(int status)
+void l4lm_port_exit(int status)
 {
     /* SYS_EXIT with a parameter block: reason, then the exit status. */
     static uint64_t block[2];
@@ -75,14 +75,14 @@ void l4lm_bm_trap(uint64_t kind, uint64_t esr, uint64_t elr, uint64_t far)
 {
     if (exiting)
         psci_off();
-    l4lm_bm_puts("\nexception ");
-    l4lm_bm_putu(kind);
-    l4lm_bm_puts(" esr ");
-    l4lm_bm_putx(esr);
-    l4lm_bm_puts(" elr ");
-    l4lm_bm_putx(elr);
-    l4lm_bm_puts(" far ");
-    l4lm_bm_putx(far);
-    l4lm_bm_puts("\nstatus: 100\n");
-    l4lm_bm_exit(100);
+    l4lm_port_puts("\nexception ");
+    l4lm_port_putu(kind);
+    l4lm_port_puts(" esr ");
+    l4lm_port_putx(esr);
+    l4lm_port_puts(" elr ");
+    l4lm_port_putx(elr);
+    l4lm_port_puts(" far ");
+    l4lm_port_putx(far);
+    l4lm_port_puts("\nstatus: 100\n");
+    l4lm_port_exit(100);
 }

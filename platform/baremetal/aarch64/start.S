@@ -67,7 +67,7 @@ at_el1:
 2:  ldr     x0, =l4lm_bm_boot_el
     str     w19, [x0]
     bl      l4lm_bm_main
-    bl      l4lm_bm_exit
+    bl      l4lm_port_exit
 
 park:
     wfe

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "internal.h"
 
 static void print_hparams(const l4lm_model *m)
 {

@@ -11,16 +11,16 @@
 #include <string.h>
 #include <time.h>
 
-#include "bm.h"
+#include "port.h"
 #include "driver.h"
 #include "posix.h"
 
-void l4lm_bm_putc(char c)
+void l4lm_port_putc(char c)
 {
     putchar(c);
 }
 
-uint64_t l4lm_bm_now_ns(void)
+uint64_t l4lm_port_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -47,8 +47,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bm-host: %s\n", err);
         return 1;
     }
-    void *scratch = aligned_alloc(64, l4lm_bm_index_bytes(bytes, size) + 64);
-    size_t need = scratch ? l4lm_bm_plan(bytes, size, n_ctx, scratch) : 0;
+    void *scratch = aligned_alloc(64, l4lm_port_index_bytes(bytes, size) + 64);
+    size_t need = scratch ? l4lm_port_plan(bytes, size, n_ctx, scratch) : 0;
     free(scratch);
     if (need == 0)
         return 1;
@@ -59,7 +59,7 @@ int main(int argc, char **argv)
     }
     uint32_t n_gen = (uint32_t)strtoul(argv[3], NULL, 10);
     size_t cap = strlen(argv[4]) + 2 + n_gen;
-    l4lm_bm_job job = {
+    l4lm_port_job job = {
         .model = bytes, .model_size = size,
         .arena = aligned_alloc(64, (need + 63) / 64 * 64), .arena_size = need, /* as the images' */
         .prompt = argv[4], .prompt_len = strlen(argv[4]),
@@ -68,7 +68,7 @@ int main(int argc, char **argv)
     };
     int status = 1;
     if (job.arena && job.ids) {
-        status = l4lm_bm_generate(&job);
+        status = l4lm_port_generate(&job);
         printf("status: %d\n", status);
     } else {
         fprintf(stderr, "bm-host: out of memory\n");

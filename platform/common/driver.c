@@ -5,46 +5,46 @@
 ** (hosted.c) runs this same file on Linux, so both print identical ids.
 */
 #include "driver.h"
-#include "bm.h"
+#include "port.h"
 
 static int failed(const char *what, l4lm_status st)
 {
-    l4lm_bm_puts("error: ");
-    l4lm_bm_puts(what);
-    l4lm_bm_puts(": ");
-    l4lm_bm_puts(l4lm_strerror(st));
-    l4lm_bm_putc('\n');
+    l4lm_port_puts("error: ");
+    l4lm_port_puts(what);
+    l4lm_port_puts(": ");
+    l4lm_port_puts(l4lm_strerror(st));
+    l4lm_port_putc('\n');
     return (int)st;
 }
 
 static void put_ids(const char *label, const int32_t *ids, size_t n)
 {
-    l4lm_bm_puts(label);
+    l4lm_port_puts(label);
     for (size_t i = 0; i < n; i++) {
-        l4lm_bm_putc(' ');
-        l4lm_bm_putu((uint64_t)(uint32_t)ids[i]);
+        l4lm_port_putc(' ');
+        l4lm_port_putu((uint64_t)(uint32_t)ids[i]);
     }
-    l4lm_bm_putc('\n');
+    l4lm_port_putc('\n');
 }
 
 /* "N tokens in M ms[, R tok/s]": the clock may be absent (now_ns() == 0). */
 static void put_timing(const char *label, size_t n, uint64_t t0, uint64_t t1)
 {
-    l4lm_bm_puts(label);
-    l4lm_bm_putu(n);
+    l4lm_port_puts(label);
+    l4lm_port_putu(n);
     if (t0 == 0 || t1 <= t0) {
-        l4lm_bm_puts(" tokens (no clock)\n");
+        l4lm_port_puts(" tokens (no clock)\n");
         return;
     }
     uint64_t us = (t1 - t0) / 1000;
-    l4lm_bm_puts(" tokens in ");
-    l4lm_bm_putu(us / 1000);
-    l4lm_bm_puts(" ms, ");
+    l4lm_port_puts(" tokens in ");
+    l4lm_port_putu(us / 1000);
+    l4lm_port_puts(" ms, ");
     uint64_t tenths = us ? (uint64_t)n * 10000000u / us : 0;
-    l4lm_bm_putu(tenths / 10);
-    l4lm_bm_putc('.');
-    l4lm_bm_putu(tenths % 10);
-    l4lm_bm_puts(" tok/s\n");
+    l4lm_port_putu(tenths / 10);
+    l4lm_port_putc('.');
+    l4lm_port_putu(tenths % 10);
+    l4lm_port_puts(" tok/s\n");
 }
 
 /* Stream one token's text; special tokens print nothing. */
@@ -54,26 +54,26 @@ static l4lm_status put_token(const l4lm_session *s, l4lm_detok *d, int32_t id)
     l4lm_status st = L4LM_OK;
     size_t n = l4lm_detok_push(s, d, id, buf, sizeof buf, &st);
     for (size_t i = 0; i < n; i++)
-        l4lm_bm_putc(buf[i]);
+        l4lm_port_putc(buf[i]);
     return st;
 }
 
 static void put_model(const l4lm_model *m, size_t size)
 {
-    l4lm_bm_puts("model: ");
-    l4lm_bm_puts(m->hp.arch);
-    l4lm_bm_puts(", ");
-    l4lm_bm_putu(m->hp.n_layer);
-    l4lm_bm_puts(" layers, embd ");
-    l4lm_bm_putu(m->hp.n_embd);
-    l4lm_bm_puts(", vocab ");
-    l4lm_bm_putu(m->hp.n_vocab);
-    l4lm_bm_puts(", ");
-    l4lm_bm_putu(size);
-    l4lm_bm_puts(" bytes\n");
+    l4lm_port_puts("model: ");
+    l4lm_port_puts(m->hp.arch);
+    l4lm_port_puts(", ");
+    l4lm_port_putu(m->hp.n_layer);
+    l4lm_port_puts(" layers, embd ");
+    l4lm_port_putu(m->hp.n_embd);
+    l4lm_port_puts(", vocab ");
+    l4lm_port_putu(m->hp.n_vocab);
+    l4lm_port_puts(", ");
+    l4lm_port_putu(size);
+    l4lm_port_puts(" bytes\n");
 }
 
-size_t l4lm_bm_index_bytes(const void *model, size_t size)
+size_t l4lm_port_index_bytes(const void *model, size_t size)
 {
     size_t n = 0;
     l4lm_model_index_size(model, size, &n);
@@ -83,21 +83,21 @@ size_t l4lm_bm_index_bytes(const void *model, size_t size)
 static l4lm_status open_and_plan(l4lm_model *m, const void *model, size_t size, void *index,
                                  uint32_t n_ctx, l4lm_run_opts *opts, l4lm_plan_result *p)
 {
-    l4lm_open_opts oo = {.index = index, .index_size = l4lm_bm_index_bytes(model, size)};
+    l4lm_open_opts oo = {.index = index, .index_size = l4lm_port_index_bytes(model, size)};
     l4lm_status st = l4lm_model_open(m, model, size, &oo);
     if (st != L4LM_OK) {
-        l4lm_bm_puts("model open failed at file offset ");
-        l4lm_bm_putu(m->err.offset);
-        l4lm_bm_puts(": ");
-        l4lm_bm_puts(m->err.what);
-        l4lm_bm_putc('\n');
+        l4lm_port_puts("model open failed at file offset ");
+        l4lm_port_putu(m->err.offset);
+        l4lm_port_puts(": ");
+        l4lm_port_puts(m->err.what);
+        l4lm_port_putc('\n');
         return st;
     }
     *opts = (l4lm_run_opts){.n_ctx = n_ctx, .kv_type = L4LM_KV_F32, .n_threads = 1};
     return l4lm_plan(m, opts, p);
 }
 
-size_t l4lm_bm_plan(const void *model, size_t size, uint32_t n_ctx, void *scratch)
+size_t l4lm_port_plan(const void *model, size_t size, uint32_t n_ctx, void *scratch)
 {
     l4lm_model m;
     l4lm_run_opts opts;
@@ -107,16 +107,16 @@ size_t l4lm_bm_plan(const void *model, size_t size, uint32_t n_ctx, void *scratc
         failed("plan", st);
         return 0;
     }
-    return l4lm_bm_index_bytes(model, size) + p.total;
+    return l4lm_port_index_bytes(model, size) + p.total;
 }
 
 /* Open the model with its name index carved from the front of the job's
 ** arena, and start a session in the rest; says what failed. */
-static l4lm_status start(const l4lm_bm_job *job, l4lm_model *m, l4lm_session **s, const char **what)
+static l4lm_status start(const l4lm_port_job *job, l4lm_model *m, l4lm_session **s, const char **what)
 {
     l4lm_run_opts opts;
     l4lm_plan_result p;
-    size_t index = l4lm_bm_index_bytes(job->model, job->model_size);
+    size_t index = l4lm_port_index_bytes(job->model, job->model_size);
     *what = "model open/plan";
     if (index > job->arena_size)
         return L4LM_E_INDEX;
@@ -125,15 +125,15 @@ static l4lm_status start(const l4lm_bm_job *job, l4lm_model *m, l4lm_session **s
     if (st != L4LM_OK)
         return st;
     put_model(m, job->model_size);
-    l4lm_bm_puts("arena: name index ");
-    l4lm_bm_putu(index);
-    l4lm_bm_puts(" + plan ");
-    l4lm_bm_putu(p.total);
-    l4lm_bm_puts(" bytes, have ");
-    l4lm_bm_putu(job->arena_size);
-    l4lm_bm_puts(" bytes (n_ctx ");
-    l4lm_bm_putu(p.n_ctx);
-    l4lm_bm_puts(")\n");
+    l4lm_port_puts("arena: name index ");
+    l4lm_port_putu(index);
+    l4lm_port_puts(" + plan ");
+    l4lm_port_putu(p.total);
+    l4lm_port_puts(" bytes, have ");
+    l4lm_port_putu(job->arena_size);
+    l4lm_port_puts(" bytes (n_ctx ");
+    l4lm_port_putu(p.n_ctx);
+    l4lm_port_puts(")\n");
     *what = "session init";
     if (p.total > job->arena_size - index)
         return L4LM_E_ARENA;
@@ -153,17 +153,17 @@ static l4lm_status generate(l4lm_gen *g, int32_t *gen, uint32_t *n_gen)
         if (g->n_gen != before)
             gen[before] = g->token;
         for (size_t i = 0; i < len; i++)
-            l4lm_bm_putc(text[i]);
+            l4lm_port_putc(text[i]);
     }
     *n_gen = g->n_gen;
     if (f == L4LM_FINISH_EOS || f == L4LM_FINISH_EOT)
-        l4lm_bm_puts("\n(end of text)");
+        l4lm_port_puts("\n(end of text)");
     else if (f == L4LM_FINISH_CONTEXT)
-        l4lm_bm_puts("\n(context full)");
+        l4lm_port_puts("\n(context full)");
     return f == L4LM_FINISH_ERROR ? g->status : L4LM_OK;
 }
 
-int l4lm_bm_generate(const l4lm_bm_job *job)
+int l4lm_port_generate(const l4lm_port_job *job)
 {
     l4lm_model m;
     l4lm_session *s;
@@ -178,7 +178,7 @@ int l4lm_bm_generate(const l4lm_bm_job *job)
     if (n_prompt == 0 || job->ids_cap - n_prompt < job->n_generate)
         return failed("prompt and generated ids", L4LM_E_BUFFER);
     put_ids("prompt ids:", job->ids, n_prompt);
-    l4lm_bm_puts("---\n");
+    l4lm_port_puts("---\n");
 
     /* The prompt is echoed from its tokens, so the detokenizer sees BOS. */
     l4lm_gen g;
@@ -187,19 +187,19 @@ int l4lm_bm_generate(const l4lm_bm_job *job)
     for (size_t i = 0; i < n_prompt && st == L4LM_OK; i++)
         st = put_token(s, &g.detok, job->ids[i]);
     const float *logits;
-    uint64_t t0 = l4lm_bm_now_ns();
+    uint64_t t0 = l4lm_port_now_ns();
     if (st == L4LM_OK)
         st = l4lm_eval(s, job->ids, n_prompt, &logits);
-    uint64_t t1 = l4lm_bm_now_ns();
+    uint64_t t1 = l4lm_port_now_ns();
     if (st != L4LM_OK)
         return failed("prompt", st);
     int32_t *gen = job->ids + n_prompt;
     uint32_t n_gen;
     st = generate(&g, gen, &n_gen);
-    uint64_t t2 = l4lm_bm_now_ns();
+    uint64_t t2 = l4lm_port_now_ns();
     if (st != L4LM_OK)
         return failed("generate", st);
-    l4lm_bm_puts("\n---\n");
+    l4lm_port_puts("\n---\n");
     put_ids("ids:", gen, n_gen);
     put_timing("prompt: ", n_prompt, t0, t1);
     put_timing("generate: ", n_gen, t1, t2);
