@@ -154,9 +154,14 @@ static l4lm_status advance(l4lm_grammar *g, const gr_set *from, uint32_t cp, gr_
 }
 
 /* Some state can take a code point that starts with the bytes decoded so far. */
-static bool partial_ok(const l4lm_grammar *g, const gr_set *s, uint32_t cp, uint32_t need)
+static bool partial_ok(const l4lm_grammar *g, const gr_set *s, uint32_t cp, uint32_t need,
+                       uint32_t have)
 {
+    static const uint32_t min[4] = {0, 0x80, 0x800, 0x10000}; /* shorter forms are overlong */
     uint32_t lo = cp << (6 * need), hi = lo | ((1u << (6 * need)) - 1);
+    lo = lo < min[have + need - 1] ? min[have + need - 1] : lo;
+    if (lo > hi || lo > 0x10ffff)
+        return false;
     for (uint32_t i = 0; i < s->n; i++)
         if (s->depth[i] && class_meets(&g->elems[s->pos[i][s->depth[i] - 1]], lo, hi))
             return true;
@@ -220,7 +225,7 @@ static l4lm_status run(l4lm_grammar *g, const char *text, size_t n, gr_set **res
             return st;
         src = dst;
     }
-    if (d.need && !partial_ok(g, src, d.cp, d.need))
+    if (d.need && !partial_ok(g, src, d.cp, d.need, d.have))
         return L4LM_E_GRAMMAR;
     *res = src;
     *dec = d;
