@@ -43,6 +43,8 @@ typedef struct http_job {
     int32_t max_tokens;
     char *stop[HTTP_MAX_STOPS];
     size_t n_stop;
+    char *grammar; /* GBNF the answer must match (grammar, response_format), malloc'd, or NULL */
+    size_t grammar_len;
     char id[48];
     long created;
     /* shared with the worker: under http_server.mu */
