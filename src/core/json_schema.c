@@ -40,6 +40,26 @@ static void skip_ws(reader *r)
         r->i++;
 }
 
+/* The last byte of the UTF-8 sequence at i, or 0 if it is not valid UTF-8. */
+static uint32_t utf8_end(const reader *r, uint32_t i)
+{
+    uint8_t b = (uint8_t)r->s[i];
+    uint32_t need = b >= 0xc2 && b < 0xe0   ? 1
+                    : b >= 0xe0 && b < 0xf0 ? 2
+                    : b >= 0xf0 && b < 0xf5 ? 3
+                                            : 0;
+    uint32_t cp = b & (0x3fu >> need);
+    if (!need || r->n - i <= need)
+        return 0;
+    for (uint32_t k = 1; k <= need; k++) {
+        if (((uint8_t)r->s[i + k] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | ((uint8_t)r->s[i + k] & 0x3fu);
+    }
+    static const uint32_t min[4] = {0, 0x80, 0x800, 0x10000};
+    return cp < min[need] || cp > 0x10ffff || (cp >= 0xd800 && cp < 0xe000) ? 0 : i + need;
+}
+
 /* A string at r->i: its end (after the closing quote), or NONE. */
 static uint32_t scan_string(const reader *r, uint32_t i)
 {
@@ -50,6 +70,8 @@ static uint32_t scan_string(const reader *r, uint32_t i)
         if (c < 0x20)
             return NONE;
         if (c == '\\' && ++i >= r->n)
+            return NONE;
+        if (c >= 0x80 && !(i = utf8_end(r, i)))
             return NONE;
     }
     return NONE;
