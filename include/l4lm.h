@@ -55,6 +55,7 @@ typedef enum l4lm_status {
     L4LM_E_BUFFER = 20,          /* an output buffer is too small */
     L4LM_E_STATE = 21,           /* call out of order (e.g. sample before eval) */
     L4LM_E_INDEX = 22,           /* the name index given to the open is too small */
+    L4LM_E_GRAMMAR = 23,         /* a malformed grammar, or text a grammar rejects */
     L4LM_STATUS_COUNT
 } l4lm_status;
 
@@ -320,6 +321,10 @@ typedef struct l4lm_sampler {
 l4lm_sampler l4lm_sampler_default(void);
 /* Pick the next token from the last logits; the PRNG state lives in the session. */
 l4lm_status l4lm_sample(l4lm_session *s, const l4lm_sampler *sp, int32_t *token);
+/* The same among the tokens whose bit is set in allow (bit i of byte i / 8);
+** L4LM_E_ARG when none is. */
+l4lm_status l4lm_sample_masked(l4lm_session *s, const l4lm_sampler *sp, const uint8_t *allow,
+                               int32_t *token);
 void l4lm_session_seed(l4lm_session *s, uint64_t seed);
 
 /*
@@ -443,6 +448,15 @@ typedef struct l4lm_gen_io {
     /* optional: the sampled token's logprobs (gen_opts.logprobs needs it) */
     l4lm_status (*logprobs)(void *ctx, int32_t token, uint32_t top_n, l4lm_token_logprobs *out);
 } l4lm_gen_io;
+/* With a grammar, a step also samples among the tokens whose bit is set in
+** allow (bit i of byte i / 8): l4lm_gen_init sets l4lm_gen.sample_masked to
+** the session's; after l4lm_gen_init_io the caller sets it (else a grammar
+** gives L4LM_E_ARG at the first step). */
+typedef l4lm_status (*l4lm_gen_sample_masked)(void *ctx, const l4lm_sampler *sp,
+                                              const uint8_t *allow, int32_t *token);
+
+typedef struct l4lm_grammar l4lm_grammar;             /* see "Constrained output" */
+typedef struct l4lm_grammar_vocab l4lm_grammar_vocab; /* below */
 
 typedef struct l4lm_gen_opts {
     l4lm_sampler sampler;
@@ -455,11 +469,18 @@ typedef struct l4lm_gen_opts {
     uint32_t stop_len[L4LM_GEN_MAX_STOPS];
     bool logprobs;         /* fill l4lm_gen.logprobs for every generated token */
     uint32_t top_logprobs; /* with the top this many (<= L4LM_LOGPROBS_MAX_TOP) */
+    /* Constrained output (NULL: none). Only tokens whose text the grammar
+    ** can continue with are sampled; EOS and end-of-turn tokens only where
+    ** it can end (even with ignore_eos), and generation ends (EOS) once it
+    ** cannot continue. The grammar's state advances with every token. */
+    l4lm_grammar *grammar;
+    l4lm_grammar_vocab *grammar_vocab; /* the session's token texts */
 } l4lm_gen_opts;
 
 typedef struct l4lm_gen {
     l4lm_gen_io io;
     void *ctx;
+    l4lm_gen_sample_masked sample_masked;
     l4lm_gen_opts o;
     l4lm_detok detok;   /* feed the prompt through it first to echo it or skip its text */
     int32_t token;      /* the token the last step sampled */
@@ -467,6 +488,8 @@ typedef struct l4lm_gen {
     l4lm_finish finish; /* once not NONE, steps return it and no text */
     l4lm_status status; /* with L4LM_FINISH_ERROR */
     uint32_t held_off, n_held; /* text[held_off, +n_held): held back */
+    uint64_t n_checked; /* grammar: tokens checked against it, all steps */
+    uint32_t n_masked;  /* grammar: steps whose first sample was rejected */
     char text[L4LM_GEN_TEXT_CAP];
     /* the logprobs of token, when o.logprobs and the step generated it */
     l4lm_token_logprobs logprobs;
@@ -484,6 +507,92 @@ l4lm_status l4lm_gen_init_io(l4lm_gen *g, const l4lm_gen_io *io, void *ctx,
 /* One token: *text, *len (in g, valid until the next call) is what may be
 ** shown now; the result says whether generation ended. */
 l4lm_finish l4lm_gen_step(l4lm_gen *g, const char **text, size_t *len);
+
+/*
+** Constrained output: a grammar in llama.cpp's GBNF, matched on UTF-8 code
+** points. Syntax: `name ::= alternatives` rules (one per line; newlines
+** are allowed inside ( ), after ::= and after |), a rule named root,
+** alternatives |, sequences, groups ( ), postfix * + ? {m} {m,} {m,n},
+** string literals "...", character classes [a-z0-9_] and [^...], . (any
+** code point), rule names, # comments; escapes \n \r \t \\ \" \[ \]
+** \xNN \uNNNN \UNNNNNNNN. Groups and repetitions become rules of their own.
+**
+** Matching keeps a set of stacks of grammar positions (as llama.cpp does)
+** and advances it a byte at a time. All of it lives in L4LM_GRAMMAR_BYTES
+** of caller memory (8-byte aligned); the limits below bound both the
+** memory and the work per byte. A grammar beyond a limit gets L4LM_E_LIMIT;
+** a malformed one L4LM_E_GRAMMAR with the reason in the error. Left
+** recursion (a rule that can reach itself without consuming a character)
+** is refused, so every step ends.
+*/
+#define L4LM_GRAMMAR_MAX_ELEMS  16384 /* compiled elements (3 per literal character) */
+#define L4LM_GRAMMAR_MAX_RULES  2048  /* named, groups and repetitions */
+#define L4LM_GRAMMAR_MAX_NEST   32    /* nested ( ) */
+#define L4LM_GRAMMAR_MAX_REPEAT 1000  /* m and n of {m,n} */
+#define L4LM_GRAMMAR_MAX_STACKS 256   /* live parse states */
+#define L4LM_GRAMMAR_MAX_DEPTH  64    /* rules open in one state */
+#define L4LM_GRAMMAR_MAX_WORK   4096  /* states made while expanding one byte */
+#define L4LM_GRAMMAR_BYTES      (512u * 1024u)
+
+typedef enum l4lm_grammar_why {
+    L4LM_GRAMMAR_OK = 0,
+    L4LM_GRAMMAR_SYNTAX = 1,         /* an unexpected character */
+    L4LM_GRAMMAR_UNTERMINATED = 2,   /* a string, class or group never closed */
+    L4LM_GRAMMAR_UNKNOWN_RULE = 3,   /* a reference to a rule never defined */
+    L4LM_GRAMMAR_DUPLICATE = 4,      /* a rule defined twice */
+    L4LM_GRAMMAR_NO_ROOT = 5,        /* no rule named root */
+    L4LM_GRAMMAR_LEFT_RECURSION = 6, /* a rule reaches itself without consuming */
+    L4LM_GRAMMAR_ESCAPE = 7,         /* a bad escape or bad UTF-8 in the grammar */
+    L4LM_GRAMMAR_TOO_BIG = 8,        /* beyond a limit above (with L4LM_E_LIMIT) */
+    L4LM_GRAMMAR_REJECTED = 9        /* matching: the text cannot continue */
+} l4lm_grammar_why;
+
+typedef struct l4lm_grammar_error {
+    l4lm_grammar_why why;
+    uint32_t offset; /* byte offset in the grammar text */
+} l4lm_grammar_error;
+
+/* Compile text into mem (L4LM_GRAMMAR_BYTES); *g points into mem. err may be NULL. */
+l4lm_status l4lm_grammar_init(l4lm_grammar **g, const char *text, size_t len, void *mem,
+                              size_t mem_size, l4lm_grammar_error *err);
+/* Back to the start of root. */
+void l4lm_grammar_reset(l4lm_grammar *g);
+/* Advance by n bytes of text: OK, L4LM_E_GRAMMAR when it cannot continue,
+** L4LM_E_LIMIT when the states outgrow the limits; the state is unchanged
+** unless OK. A code point may be split across calls. */
+l4lm_status l4lm_grammar_accept(l4lm_grammar *g, const char *text, size_t n);
+/* The same test without changing the state. */
+l4lm_status l4lm_grammar_check(l4lm_grammar *g, const char *text, size_t n);
+bool l4lm_grammar_can_end(const l4lm_grammar *g);      /* the text so far is complete */
+bool l4lm_grammar_can_continue(const l4lm_grammar *g); /* some text may follow */
+const char *l4lm_grammar_why_text(l4lm_grammar_why why);
+
+/* Every token's text (l4lm_token_piece) and a mask of n_vocab bits, built
+** once per session so a step reads them instead of the vocabulary. */
+l4lm_status l4lm_grammar_vocab_size(const l4lm_session *s, size_t *bytes);
+l4lm_status l4lm_grammar_vocab_init(l4lm_grammar_vocab **v, const l4lm_session *s, void *mem,
+                                    size_t mem_size);
+
+/*
+** JSON Schema to GBNF (the rule "root"), as text into out. Handles type
+** (string, number, integer, boolean, null, object, array, or a list of
+** them), properties in declared order with required (others optional),
+** items with minItems/maxItems, minLength/maxLength of strings, enum,
+** const, anyOf/oneOf, and {} or an object with no properties as any JSON
+** value/object. Only declared properties are produced, whatever
+** additionalProperties says (that output is valid either way). Numbers
+** have at most 16 integer and 16 fraction digits. Unsupported keywords
+** ($ref, pattern, minimum, ...) are ignored. work holds the parsed schema:
+** l4lm_json_schema_work_size(len) bytes. L4LM_E_BUFFER when out is too
+** small (*out_len: the bytes needed); E_GRAMMAR for a schema that is not
+** JSON or not a schema, E_LIMIT beyond 64 levels of nesting.
+*/
+size_t l4lm_json_schema_work_size(size_t len);
+l4lm_status l4lm_json_schema_to_grammar(const char *schema, size_t len, void *work,
+                                        size_t work_size, char *out, size_t cap,
+                                        size_t *out_len);
+/* The GBNF of any JSON object (response_format json_object). */
+extern const char l4lm_json_object_grammar[];
 
 const char *l4lm_strerror(l4lm_status st);
 const char *l4lm_type_name(l4lm_type t);

@@ -9,7 +9,7 @@
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := build-fuzz
 FUZZ_CC      := clang
-FUZZ_NAMES   := gguf l2c tokenizer serve cli
+FUZZ_NAMES   := gguf l2c tokenizer serve cli grammar
 FUZZ_POSIX   := platform/posix/cli/cli.c platform/posix/map.c platform/posix/pool.c
 FUZZ_OPT     := -O1 -g -fno-omit-frame-pointer -ffp-contract=off
 # The core keeps its freestanding flags (mk/flags.mk, clang's own headers

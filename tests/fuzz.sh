@@ -12,7 +12,7 @@
 cd "$(dirname "$0")/.." || exit 1
 SECONDS_EACH=${L4LM_FUZZ_SECONDS:-45}
 B=build-fuzz
-NAMES="gguf l2c tokenizer serve cli"
+NAMES="gguf l2c tokenizer serve cli grammar"
 SHARED=${L4LM_SHARED:-../shared}
 export L4LM_FUZZ_MODELS=$PWD/$B/models
 # ASan reports are the crash reports; leaks of a harness's start-up state are not findings
@@ -25,6 +25,7 @@ declare -A TARGETS=(
     [tokenizer]="src/core/tokenizer.c src/core/tok_spm.c src/core/tok_bpe.c src/core/tok_merge.c src/core/pretok.c src/core/detok.c"
     [serve]="src/serve/server.c src/serve/request.c src/serve/ring.c src/serve/client.c src/serve/layout.c src/serve/engine.c"
     [cli]="platform/posix/cli/cli.c"
+    [grammar]="src/core/grammar.c src/core/grammar_match.c src/core/json_schema.c"
 )
 
 libfuzzer_links() {

@@ -12,7 +12,7 @@
 ** stop string that began earlier would have to extend a longer such tail,
 ** so nothing released can ever turn out to be part of a stop string.
 */
-#include "internal.h"
+#include "grammar.h"
 
 _Static_assert(L4LM_GEN_PIECE_CAP >= 32 + L4LM_MAX_TOKEN_BYTES,
                "a step's piece buffer holds the detokeniser's longest output");
@@ -43,6 +43,12 @@ static l4lm_status s_logprobs(void *s, int32_t token, uint32_t top_n, l4lm_token
     return l4lm_logprobs(s, token, top_n, out);
 }
 
+static l4lm_status s_sample_masked(void *s, const l4lm_sampler *sp, const uint8_t *allow,
+                                   int32_t *token)
+{
+    return l4lm_sample_masked(s, sp, allow, token);
+}
+
 l4lm_gen_opts l4lm_gen_opts_default(const l4lm_model *m, uint32_t max_tokens)
 {
     l4lm_gen_opts o;
@@ -66,7 +72,12 @@ l4lm_status l4lm_gen_init_io(l4lm_gen *g, const l4lm_gen_io *io, void *ctx, cons
     for (uint32_t i = 0; i < o->n_stop; i++)
         if (!o->stop[i] || o->stop_len[i] == 0 || o->stop_len[i] > L4LM_GEN_MAX_STOP_BYTES)
             return L4LM_E_ARG;
+    if (o->grammar && !o->grammar_vocab)
+        return L4LM_E_ARG;
     g->io = *io;
+    g->sample_masked = 0;
+    g->n_checked = 0;
+    g->n_masked = 0;
     g->ctx = ctx;
     g->o = *o;
     g->detok = (l4lm_detok){0};
@@ -85,7 +96,10 @@ l4lm_status l4lm_gen_init(l4lm_gen *g, l4lm_session *s, const l4lm_gen_opts *o)
                             .eval = s_eval,
                             .is_eos = s_is_eos,
                             .logprobs = s_logprobs};
-    return s ? l4lm_gen_init_io(g, &io, s, o) : L4LM_E_ARG;
+    l4lm_status st = s ? l4lm_gen_init_io(g, &io, s, o) : L4LM_E_ARG;
+    if (st == L4LM_OK)
+        g->sample_masked = s_sample_masked;
+    return st;
 }
 
 /* ---- stop strings ---- */
@@ -120,6 +134,54 @@ static size_t tail_to_hold(const l4lm_gen_opts *o, const char *t, size_t n)
     return hold;
 }
 
+static bool is_eot(const l4lm_gen_opts *o, int32_t tok)
+{
+    for (uint32_t i = 0; i < o->n_eot; i++)
+        if (o->eot[i] == tok)
+            return true;
+    return false;
+}
+
+/* ---- the grammar: sample, check the token, mask only when it is rejected ---- */
+
+static bool is_stop_token(const l4lm_gen *g, int32_t tok)
+{
+    return (g->io.is_eos && g->io.is_eos(g->ctx, tok)) || is_eot(&g->o, tok);
+}
+
+/* Would the grammar take tok? EOS and end-of-turn only where it can end. */
+static bool grammar_allows(l4lm_gen *g, int32_t tok)
+{
+    g->n_checked++;
+    if (is_stop_token(g, tok))
+        return l4lm_grammar_can_end(g->o.grammar);
+    return l4lm_grammar_check_token(g->o.grammar, g->o.grammar_vocab, tok) == L4LM_OK;
+}
+
+/* The first sample usually fits (the model follows the format); only when
+** it does not is every token checked, once, and the sample drawn again
+** among those that fit. */
+static l4lm_status grammar_sample(l4lm_gen *g)
+{
+    l4lm_status st = g->io.sample(g->ctx, &g->o.sampler, &g->token);
+    if (st || grammar_allows(g, g->token))
+        return st;
+    if (!g->sample_masked)
+        return L4LM_E_ARG;
+    l4lm_grammar_vocab *v = g->o.grammar_vocab;
+    uint32_t n_ok = 0;
+    g->n_masked++;
+    __builtin_memset(v->mask, 0, (v->n_vocab + 7) / 8);
+    for (uint32_t t = 0; t < v->n_vocab; t++)
+        if (grammar_allows(g, (int32_t)t)) {
+            v->mask[t / 8] |= (uint8_t)(1u << (t % 8));
+            n_ok++;
+        }
+    if (n_ok == 0)
+        return L4LM_E_GRAMMAR;
+    return g->sample_masked(g->ctx, &g->o.sampler, v->mask, &g->token);
+}
+
 /* ---- the step ---- */
 
 static l4lm_finish end(l4lm_gen *g, l4lm_finish why, l4lm_status st)
@@ -145,14 +207,6 @@ static l4lm_finish end_show_all(l4lm_gen *g, l4lm_finish why, size_t n, size_t *
     return end(g, why, L4LM_OK);
 }
 
-static bool is_eot(const l4lm_gen_opts *o, int32_t tok)
-{
-    for (uint32_t i = 0; i < o->n_eot; i++)
-        if (o->eot[i] == tok)
-            return true;
-    return false;
-}
-
 l4lm_finish l4lm_gen_step(l4lm_gen *g, const char **text, size_t *len)
 {
     if (!g || !text || !len)
@@ -166,13 +220,19 @@ l4lm_finish l4lm_gen_step(l4lm_gen *g, const char **text, size_t *len)
     g->held_off = 0;
     if (g->n_gen >= g->o.max_tokens)
         return end_flush(g, L4LM_FINISH_LENGTH, len);
-    l4lm_status st = g->io.sample(g->ctx, &g->o.sampler, &g->token);
+    l4lm_grammar *gr = g->o.grammar;
+    if (gr && !l4lm_grammar_can_continue(gr)) /* complete: only EOS could follow */
+        return end_flush(g, L4LM_FINISH_EOS, len);
+    l4lm_status st = gr ? grammar_sample(g) : g->io.sample(g->ctx, &g->o.sampler, &g->token);
     if (st)
         return end(g, L4LM_FINISH_ERROR, st);
-    if (!g->o.ignore_eos && g->io.is_eos && g->io.is_eos(g->ctx, g->token))
+    bool stops = !g->o.ignore_eos || gr; /* a grammar allowed it only where it can end */
+    if (stops && g->io.is_eos && g->io.is_eos(g->ctx, g->token))
         return end_flush(g, L4LM_FINISH_EOS, len);
-    if (!g->o.ignore_eos && is_eot(&g->o, g->token))
+    if (stops && is_eot(&g->o, g->token))
         return end_flush(g, L4LM_FINISH_EOT, len);
+    if (gr && (st = l4lm_grammar_accept_token(gr, g->o.grammar_vocab, g->token)))
+        return end(g, L4LM_FINISH_ERROR, st);
     /* the logits are still the ones sampled from: the eval comes last */
     if (g->o.logprobs && (st = g->io.logprobs(g->ctx, g->token, g->o.top_logprobs, &g->logprobs)))
         return end(g, L4LM_FINISH_ERROR, st);

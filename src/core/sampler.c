@@ -149,7 +149,23 @@ static uint32_t draw(l4lm_session *s, const l4lm_sampler *sp, uint32_t n)
     return s->cand_id[n - 1];
 }
 
-l4lm_status l4lm_sample(l4lm_session *s, const l4lm_sampler *sp, int32_t *token)
+static bool allowed(const uint8_t *allow, uint32_t i)
+{
+    return !allow || (allow[i / 8] >> (i % 8) & 1);
+}
+
+/* The candidates: every id, or only those allow has (a grammar's mask). */
+static uint32_t candidates(l4lm_session *s, const uint8_t *allow, uint32_t n)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (allowed(allow, i))
+            s->cand_id[k++] = i;
+    return k;
+}
+
+static l4lm_status sample(l4lm_session *s, const l4lm_sampler *sp, const uint8_t *allow,
+                          int32_t *token)
 {
     if (!s || !sp || !token)
         return L4LM_E_ARG;
@@ -162,15 +178,35 @@ l4lm_status l4lm_sample(l4lm_session *s, const l4lm_sampler *sp, int32_t *token)
     __builtin_memcpy(s->cand_val, s->logits, n * sizeof(float));
     if (sp->repeat_penalty != 1.0f)
         repeat_penalty(s, sp);
-    if (sp->temperature <= 0.0f) {
+    if (sp->temperature <= 0.0f && !allow) {
         *token = (int32_t)argmax(s->cand_val, n);
         return L4LM_OK;
     }
-    for (uint32_t i = 0; i < n; i++)
-        s->cand_id[i] = i;
+    n = candidates(s, allow, n);
+    if (n == 0)
+        return L4LM_E_ARG;
+    if (sp->temperature <= 0.0f) { /* cand_id is in id order: the lowest id wins ties */
+        uint32_t best = s->cand_id[0];
+        for (uint32_t i = 1; i < n; i++)
+            if (s->cand_val[s->cand_id[i]] > s->cand_val[best])
+                best = s->cand_id[i];
+        *token = (int32_t)best;
+        return L4LM_OK;
+    }
     uint32_t k = sp->top_k > 0 && (uint32_t)sp->top_k < n ? (uint32_t)sp->top_k : n;
     top_candidates(s, s->cand_id, n, k);
     n = k;
     *token = (int32_t)draw(s, sp, n);
     return L4LM_OK;
+}
+
+l4lm_status l4lm_sample(l4lm_session *s, const l4lm_sampler *sp, int32_t *token)
+{
+    return sample(s, sp, 0, token);
+}
+
+l4lm_status l4lm_sample_masked(l4lm_session *s, const l4lm_sampler *sp, const uint8_t *allow,
+                               int32_t *token)
+{
+    return allow ? sample(s, sp, allow, token) : L4LM_E_ARG;
 }

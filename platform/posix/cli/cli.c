@@ -94,7 +94,8 @@ static int set_num(l4lm_cli_opts *o, const num_opt *no, const char *arg)
 
 static bool is_str_opt(const char *a)
 {
-    static const char *const names[] = {"-m", "-z", "-p", "-f", "--ids", "--kv", "--system", "--stop"};
+    static const char *const names[] = {"-m", "-z", "-p", "-f", "--ids", "--kv", "--system", "--stop",
+                                        "--grammar-file", "--json-schema"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (!strcmp(a, names[i]))
             return true;
@@ -116,6 +117,11 @@ static int set_str(l4lm_cli_opts *o, const char *cmd, const char *name, const ch
         o->ids = arg;
     else if (!strcmp(name, "--system"))
         o->system = arg;
+    else if (!strcmp(name, "--grammar-file") || !strcmp(name, "--json-schema")) {
+        if (o->grammar_file || o->json_schema)
+            return bad(cmd, "one --grammar-file or --json-schema only, not also", arg);
+        *(name[2] == 'g' ? &o->grammar_file : &o->json_schema) = arg;
+    }
     else if (!strcmp(name, "--stop")) {
         size_t n = strlen(arg);
         if (o->n_stop == L4LM_GEN_MAX_STOPS || n == 0 || n > L4LM_GEN_MAX_STOP_BYTES)
@@ -308,6 +314,9 @@ double l4lm_cli_now(void)
     "  --ctx N              context in tokens (the model's training context)\n"                    \
     "  --kv f16|f32         the KV cache's type (f16)\n"                                           \
     "  --threads N          threads (every online core)\n"
+#define H_GRAMMAR                                                                                  \
+    "  --grammar-file F     the output must match this GBNF grammar (llama.cpp's syntax)\n"      \
+    "  --json-schema F      the output must be JSON matching this JSON Schema\n"
 #define H_SAMPLING                                                                                 \
     "sampling (llama.cpp's defaults):\n"                                                           \
     "  --temp T             temperature; 0 is greedy (0.8)\n"                                      \
@@ -329,12 +338,12 @@ static const cli_help helps[] = {
      "  --ids \"1 2 3\"        the prompt as token ids\n"
      "  -n N                 tokens to generate at most (128)\n"
      "  --ignore-eos         go on past the end-of-sequence token\n"
-     "  --stop STR           stop before this text (up to 4; the text itself is not printed)\n" H_TOKENS H_SESSION H_SAMPLING},
+     "  --stop STR           stop before this text (up to 4; the text itself is not printed)\n" H_GRAMMAR H_TOKENS H_SESSION H_SAMPLING},
     {"chat", "a conversation in the model's chat template; user turns from stdin",
      "usage: l4lm chat -m MODEL [-z TOKENIZER] [--system TEXT] [options]\n"
      "Each line of stdin is a user turn; each answer streams to stdout. EOF ends the "
      "chat.\n" H_MODEL "  --system TEXT        the system message\n"
-     "  -n N                 tokens per answer at most (128)\n" H_SESSION H_SAMPLING},
+     "  -n N                 tokens per answer at most (128)\n" H_GRAMMAR H_SESSION H_SAMPLING},
     {"info", "what a model file holds: format, hyperparameters, tensors",
      "usage: l4lm info -m MODEL [-z TOKENIZER]\n"
      "Prints the format, architecture, hyperparameters, vocabulary and every tensor.\n" H_MODEL},

@@ -20,6 +20,8 @@ typedef struct l4lm_cli_opts {
     bool special; /* --special: text like <|im_start|> becomes its control token */
     const char *stop[L4LM_GEN_MAX_STOPS]; /* --stop STR: end the text where STR begins */
     uint32_t n_stop;
+    const char *grammar_file; /* --grammar-file F: GBNF the output must match */
+    const char *json_schema;  /* --json-schema F: a JSON Schema it must match */
 } l4lm_cli_opts;
 
 typedef struct l4lm_cli_ctx {

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "grammar_host.h"
 
 typedef struct chat {
     l4lm_cli_ctx c;
@@ -23,6 +24,7 @@ typedef struct chat {
     size_t n_msgs;
     int32_t *fed; /* (n_ctx) the tokens in the KV cache */
     size_t n_fed;
+    l4lm_host_grammar gram; /* --grammar-file / --json-schema, or none */
 } chat;
 
 /* Append a message (copying content); -1 when out of memory. */
@@ -137,6 +139,7 @@ static int answer(chat *ch, const l4lm_cli_opts *o)
     l4lm_gen_opts go = l4lm_gen_opts_default(&ch->c.pm.m, (uint32_t)o->n_predict);
     go.sampler = o->sampler;
     go.ignore_eos = o->ignore_eos;
+    l4lm_host_grammar_use(&ch->gram, &go); /* from its start for every answer */
     l4lm_status st = f ? l4lm_gen_init(&g, ch->c.s, &go) : L4LM_E_ARG;
     l4lm_finish fin = st ? L4LM_FINISH_ERROR : L4LM_FINISH_NONE;
     while (fin == L4LM_FINISH_NONE) {
@@ -186,6 +189,9 @@ int l4lm_cmd_chat(int argc, char **argv)
     int rc = L4LM_EXIT_FAIL;
     if (l4lm_cli_session(&ch.c, &o))
         goto out;
+    if ((o.grammar_file || o.json_schema) &&
+        l4lm_host_grammar_file(&ch.gram, ch.c.s, o.grammar_file, o.json_schema))
+        goto out;
     if (!(ch.fed = malloc(ch.c.plan.n_ctx * sizeof *ch.fed)) ||
         (o.system && add_msg(&ch, "system", o.system, strlen(o.system))))
         goto out;
@@ -206,6 +212,7 @@ out:
     free(ch.msgs);
     free(ch.fed);
     free(line);
+    l4lm_host_grammar_free(&ch.gram);
     l4lm_cli_close(&ch.c);
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "grammar_host.h"
 
 /* Evaluate the prompt; 0 on success. */
 static int eval_prompt(l4lm_cli_ctx *c, const int32_t *ids, size_t n)
@@ -77,10 +78,14 @@ int l4lm_cmd_run(int argc, char **argv)
     l4lm_cli_ctx c;
     size_t n_prompt;
     int rc;
+    l4lm_host_grammar gram = {0};
     int32_t *ids = start(argc, argv, &o, &c, &n_prompt, &rc);
     if (!ids)
         goto out;
     l4lm_session_seed(c.s, o.sampler.seed);
+    if ((o.grammar_file || o.json_schema) &&
+        l4lm_host_grammar_file(&gram, c.s, o.grammar_file, o.json_schema))
+        goto out;
     double t0 = l4lm_cli_now();
     if (eval_prompt(&c, ids, n_prompt))
         goto out;
@@ -95,6 +100,7 @@ int l4lm_cmd_run(int argc, char **argv)
         go.stop[i] = o.stop[i];
         go.stop_len[i] = (uint32_t)strlen(o.stop[i]);
     }
+    l4lm_host_grammar_use(&gram, &go);
     if (l4lm_gen_init(&g, c.s, &go)) {
         fprintf(stderr, "l4lm: bad generation options\n");
         goto out;
@@ -128,6 +134,7 @@ int l4lm_cmd_run(int argc, char **argv)
     rc = 0;
 out:
     free(ids);
+    l4lm_host_grammar_free(&gram);
     l4lm_cli_close(&c);
     return rc;
 }

@@ -51,6 +51,8 @@ typedef struct http_job {
     size_t n_stop;
     bool logprobs;         /* chat: logprobs true; completions: logprobs N */
     uint32_t top_logprobs; /* <= L4LM_LOGPROBS_MAX_TOP */
+    char *grammar; /* GBNF the answer must match (grammar, response_format), malloc'd, or NULL */
+    size_t grammar_len;
     char id[48];
     long created;
     /* shared with the worker: under http_server.mu */

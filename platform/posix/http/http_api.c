@@ -50,8 +50,7 @@ static bool only(const cJSON *req, const char *key, double value, const char *wh
 /* Fields that would change the answer in ways we do not support. */
 static bool refuse_unsupported(const cJSON *req, http_error *e)
 {
-    static const char *const absent[] = {"suffix", "logit_bias", "tools", "functions",
-                                         "response_format"};
+    static const char *const absent[] = {"suffix", "logit_bias", "tools", "functions"};
     for (size_t i = 0; i < sizeof absent / sizeof *absent; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, absent[i]);
         if (v && !cJSON_IsNull(v)) {
@@ -98,6 +97,90 @@ static bool parse_sampling(const http_server *S, const cJSON *req, bool chat, ht
                          (float)rp, (int32_t)rn, (uint64_t)seed};
     j->max_tokens = (int32_t)max;
     return true;
+}
+
+/* Keep GBNF in the job once it compiles; else a 400 that says why. */
+static bool set_grammar(http_job *j, const char *field, const char *gbnf, size_t len,
+                        http_error *e)
+{
+    l4lm_grammar *g;
+    l4lm_grammar_error ge = {0};
+    void *mem = aligned_alloc(8, L4LM_GRAMMAR_BYTES);
+    l4lm_status st = mem ? l4lm_grammar_init(&g, gbnf, len, mem, L4LM_GRAMMAR_BYTES, &ge)
+                         : L4LM_E_ARG;
+    free(mem);
+    if (st) {
+        http_err(e, 400, field, "invalid_value", "%s: %s at byte %u", l4lm_strerror(st),
+                 l4lm_grammar_why_text(ge.why), ge.offset);
+        return false;
+    }
+    if (!(j->grammar = malloc(len + 1))) {
+        http_err(e, 500, NULL, NULL, "out of memory");
+        return false;
+    }
+    memcpy(j->grammar, gbnf, len);
+    j->grammar[len] = 0;
+    j->grammar_len = len;
+    return true;
+}
+
+static bool schema_grammar(http_job *j, const cJSON *schema, http_error *e)
+{
+    char *text = cJSON_PrintUnformatted(schema), *gbnf = NULL;
+    size_t len = text ? strlen(text) : 0, wn = l4lm_json_schema_work_size(len), n = 0;
+    void *work = text ? aligned_alloc(8, (wn + 7) / 8 * 8) : NULL;
+    l4lm_status st = work ? l4lm_json_schema_to_grammar(text, len, work, wn, NULL, 0, &n) : L4LM_E_ARG;
+    if (st == L4LM_E_BUFFER && (gbnf = malloc(n + 1)))
+        st = l4lm_json_schema_to_grammar(text, len, work, wn, gbnf, n, &n);
+    bool ok = st == L4LM_OK && set_grammar(j, "response_format", gbnf, n, e);
+    if (st)
+        http_err(e, 400, "response_format", "invalid_value", "json_schema.schema: %s",
+                 l4lm_strerror(st));
+    free(text);
+    free(work);
+    free(gbnf);
+    return ok;
+}
+
+/* llama.cpp's "grammar" (GBNF) or OpenAI's response_format: text,
+** json_object, or json_schema with its schema. */
+static bool parse_grammar(const cJSON *req, http_job *j, http_error *e)
+{
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(req, "grammar");
+    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(req, "response_format");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(rf, "type");
+    bool has_g = g && !cJSON_IsNull(g), has_rf = rf && !cJSON_IsNull(rf);
+    if (has_g && !cJSON_IsString(g)) {
+        http_err(e, 400, "grammar", "invalid_value", "'grammar' must be a string (GBNF)");
+        return false;
+    }
+    if (has_rf && (!cJSON_IsObject(rf) || !cJSON_IsString(type))) {
+        http_err(e, 400, "response_format", "invalid_value",
+                 "'response_format' must be an object with a string 'type'");
+        return false;
+    }
+    if (has_rf && !strcmp(type->valuestring, "text"))
+        has_rf = false;
+    if (has_g && has_rf) {
+        http_err(e, 400, "grammar", "invalid_value", "'grammar' and 'response_format' exclude each other");
+        return false;
+    }
+    if (has_g)
+        return !g->valuestring[0] || set_grammar(j, "grammar", g->valuestring, strlen(g->valuestring), e);
+    if (!has_rf)
+        return true;
+    if (!strcmp(type->valuestring, "json_object"))
+        return set_grammar(j, "response_format", l4lm_json_object_grammar,
+                           strlen(l4lm_json_object_grammar), e);
+    const cJSON *js = cJSON_GetObjectItemCaseSensitive(rf, "json_schema");
+    const cJSON *schema = cJSON_GetObjectItemCaseSensitive(js, "schema");
+    if (strcmp(type->valuestring, "json_schema") || !cJSON_IsObject(schema)) {
+        http_err(e, 400, "response_format", "invalid_value",
+                 "'response_format' type must be text, json_object, or json_schema with "
+                 "json_schema.schema an object");
+        return false;
+    }
+    return schema_grammar(j, schema, e);
 }
 
 static bool parse_stop(const cJSON *req, http_job *j, http_error *e)
@@ -264,7 +347,8 @@ bool http_api_parse(http_server *S, const cJSON *req, bool chat, http_job *j, ht
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(req, "stream_options");
     if (!parse_model(S, req, e) || !refuse_unsupported(req, e) ||
         !parse_sampling(S, req, chat, j, e) || !parse_stop(req, j, e) ||
-        !parse_logprobs(req, chat, j, e) || !http_json_bool(req, "stream", &j->stream, e) ||
+        !parse_logprobs(req, chat, j, e) || !parse_grammar(req, j, e) ||
+        !http_json_bool(req, "stream", &j->stream, e) ||
         !http_json_bool(req, "ignore_eos", &j->ignore_eos, e) ||
         !http_json_bool(req, "add_bos", &j->add_bos, e) ||
         !http_json_bool(req, "return_tokens", &j->return_tokens, e) ||

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "grammar_host.h"
 #include "http.h"
 
 void http_job_free(http_job *j)
@@ -27,6 +28,7 @@ void http_job_free(http_job *j)
     free(j->prompt_ids);
     for (size_t i = 0; i < j->n_stop; i++)
         free(j->stop[i]);
+    free(j->grammar);
     free(j->text);
     free(j->ids);
     free(j->lps);
@@ -171,11 +173,41 @@ static bool start_job(http_slot *sl, http_job *j, size_t n)
     return j->started;
 }
 
+/* The loop of generate(). */
+static const char *run_gen(http_slot *sl, http_job *j, l4lm_gen *g, const int32_t *ids, size_t n)
+{
+    l4lm_session *s = sl->s;
+    char piece[L4LM_GEN_PIECE_CAP];
+    /* the prompt goes through the detokenizer (its text dropped) exactly as
+    ** `l4lm run` echoes it; its length is where text_offset begins */
+    g->detok.after_bos = true;
+    http_logprob lp = {.text_offset = 0};
+    for (size_t i = 0; i < n; i++)
+        lp.text_offset += (uint32_t)l4lm_detok_push(s, &g->detok, ids[i], piece, sizeof piece, NULL);
+    l4lm_finish f = L4LM_FINISH_NONE;
+    while (f == L4LM_FINISH_NONE) {
+        const char *text;
+        size_t len;
+        uint32_t n_gen = g->n_gen;
+        f = l4lm_gen_step(g, &text, &len);
+        bool new_token = g->n_gen != n_gen;
+        lp.lp = g->logprobs;
+        if (!emit(sl->S, j, g, new_token, text, len, &lp))
+            return NULL;
+        if (new_token && !l4lm_token_is_special(s, g->token)) /* the next token's text follows */
+            lp.text_offset += (uint32_t)l4lm_token_piece(s, g->token, piece, sizeof piece);
+        if (f == L4LM_FINISH_ERROR) {
+            http_err(&j->err, 500, NULL, NULL, "generation failed: %s", l4lm_strerror(g->status));
+            return NULL;
+        }
+    }
+    return f == L4LM_FINISH_LENGTH || f == L4LM_FINISH_CONTEXT ? "length" : "stop";
+}
+
 /* Generate until a stop, max_tokens, a full context or a cancel; the finish reason or NULL. */
 static const char *generate(http_slot *sl, http_job *j, const int32_t *ids, size_t n)
 {
     l4lm_session *s = sl->s;
-    char piece[L4LM_GEN_PIECE_CAP];
     l4lm_gen g;
     l4lm_gen_opts o = l4lm_gen_opts_default(&sl->S->pm.m, (uint32_t)j->max_tokens);
     o.sampler = j->sp;
@@ -187,35 +219,22 @@ static const char *generate(http_slot *sl, http_job *j, const int32_t *ids, size
         o.stop[i] = j->stop[i];
         o.stop_len[i] = (uint32_t)strlen(j->stop[i]);
     }
-    l4lm_status st = l4lm_gen_init(&g, s, &o);
+    l4lm_host_grammar gram = {0};
+    char why[256];
+    l4lm_status st = j->grammar ? l4lm_host_grammar_build(&gram, s, L4LM_HOST_GBNF, j->grammar,
+                                                          j->grammar_len, why, sizeof why)
+                                : L4LM_OK;
+    l4lm_host_grammar_use(&gram, &o);
+    if (!st)
+        st = l4lm_gen_init(&g, s, &o);
     if (st) {
         http_err(&j->err, 500, NULL, NULL, "generation failed: %s", l4lm_strerror(st));
+        l4lm_host_grammar_free(&gram);
         return NULL;
     }
-    /* the prompt goes through the detokenizer (its text dropped) exactly as
-    ** `l4lm run` echoes it; its length is where text_offset begins */
-    g.detok.after_bos = true;
-    http_logprob lp = {.text_offset = 0};
-    for (size_t i = 0; i < n; i++)
-        lp.text_offset += (uint32_t)l4lm_detok_push(s, &g.detok, ids[i], piece, sizeof piece, NULL);
-    l4lm_finish f = L4LM_FINISH_NONE;
-    while (f == L4LM_FINISH_NONE) {
-        const char *text;
-        size_t len;
-        uint32_t n_gen = g.n_gen;
-        f = l4lm_gen_step(&g, &text, &len);
-        bool new_token = g.n_gen != n_gen;
-        lp.lp = g.logprobs;
-        if (!emit(sl->S, j, &g, new_token, text, len, &lp))
-            return NULL;
-        if (new_token && !l4lm_token_is_special(s, g.token)) /* the next token's text follows */
-            lp.text_offset += (uint32_t)l4lm_token_piece(s, g.token, piece, sizeof piece);
-        if (f == L4LM_FINISH_ERROR) {
-            http_err(&j->err, 500, NULL, NULL, "generation failed: %s", l4lm_strerror(g.status));
-            return NULL;
-        }
-    }
-    return f == L4LM_FINISH_LENGTH || f == L4LM_FINISH_CONTEXT ? "length" : "stop";
+    const char *fin = run_gen(sl, j, &g, ids, n);
+    l4lm_host_grammar_free(&gram);
+    return fin;
 }
 
 static double now(void)
