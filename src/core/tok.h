@@ -76,6 +76,8 @@ struct l4lm_tok {
     tok_sym *sym;   /* [sym_cap] */
     uint32_t *heap; /* [sym_cap] symbol ids, best pair first */
     uint32_t *cps;  /* [max_text] BPE: the fragment's code points */
+    uint8_t *plain; /* [max_text / 8 + 1] bit i: byte i of a chat is message text, where
+                    ** only user-defined tokens are cut out (chat.c) */
     uint32_t n_norm, n_heap;
     uint64_t work; /* comparisons made by the sorts and look-ups since init: the test hook
                    ** that proves the cost bound (tests/test_tok_growth.c) */
@@ -95,6 +97,11 @@ int32_t l4lm_tok_find2(l4lm_tok *t, const uint8_t *a, size_t na, const uint8_t *
 int32_t l4lm_tok_find(l4lm_tok *t, const uint8_t *s, size_t n);
 int32_t l4lm_tok_type(const l4lm_tok *t, uint32_t id);
 float l4lm_tok_score(const l4lm_tok *t, uint32_t id);
+
+/* l4lm_tok_encode, and where plain bits are set (t->plain) no control token
+** is cut out of the text: chat messages cannot forge the template's markers. */
+l4lm_status l4lm_tok_encode_plain(l4lm_tok *t, const char *text, size_t len, uint32_t flags,
+                                  const uint8_t *plain, int32_t *out, size_t cap, size_t *n_out);
 
 /* tok_table.c: e goes in with hash h; the overflow is sorted by seal */
 void l4lm_tok_table_put(tok_table *x, uint32_t e, uint32_t h, const tok_table_key *k);

@@ -37,7 +37,7 @@
 /* Where each table lives, as offsets from the arena start. */
 typedef struct tok_layout {
     uint64_t off, len, piece_slot, piece_over, special, norm, sym, heap, cps, rule, rule_slot;
-    uint64_t rule_over, total;
+    uint64_t rule_over, plain, total;
     uint32_t piece_slots, rule_slots, n_special;
 } tok_layout;
 
@@ -140,7 +140,8 @@ static l4lm_status tok_layout_of(const l4lm_vocab_src *v, size_t max_text, tok_l
               carve(&at, bpe ? max_text : 0, sizeof(uint32_t), &L->cps) &&
               carve(&at, bpe ? v->n_merges : 0, sizeof(tok_merge_rule), &L->rule) &&
               carve(&at, L->rule_slots, sizeof(uint32_t), &L->rule_slot) &&
-              carve(&at, bpe ? v->n_merges : 0, sizeof(uint32_t), &L->rule_over);
+              carve(&at, bpe ? v->n_merges : 0, sizeof(uint32_t), &L->rule_over) &&
+              carve(&at, max_text / 8 + 1, 1, &L->plain);
     L->total = at;
     return ok && at <= SIZE_MAX ? L4LM_OK : L4LM_E_OVERFLOW;
 }
@@ -427,6 +428,7 @@ l4lm_status l4lm_tok_init(l4lm_tok **out, const l4lm_vocab_src *v, void *mem, si
     t->rules =
         (tok_table){(uint32_t *)(void *)(base + L.rule_slot), L.rule_slots ? L.rule_slots - 1 : 0,
                     (uint32_t *)(void *)(base + L.rule_over), 0};
+    t->plain = base + L.plain;
     t->max_text = max_text;
     st = tok_walk(v, NULL, t->off, t->len);
     if (st != L4LM_OK)
@@ -443,9 +445,17 @@ l4lm_status l4lm_tok_init(l4lm_tok **out, const l4lm_vocab_src *v, void *mem, si
 
 /* ---- encoding ---- */
 
+static bool any_plain(const uint8_t *plain, size_t from, size_t n)
+{
+    for (size_t i = from; plain && i < from + n; i++)
+        if (plain[i >> 3] >> (i & 7) & 1)
+            return true;
+    return false;
+}
+
 /* The length of the special token at text[i], its id in *id; 0 if none. */
 static size_t special_match(const l4lm_tok *t, const uint8_t *text, size_t len, size_t i,
-                            bool parse_special, int32_t *id)
+                            bool parse_special, const uint8_t *plain, int32_t *id)
 {
     uint8_t b = text[i];
     for (uint32_t j = t->special_at[b]; j < t->special_at[b + 1]; j++) {
@@ -453,7 +463,8 @@ static size_t special_match(const l4lm_tok *t, const uint8_t *text, size_t len, 
         size_t n = t->len[s];
         if (!parse_special && !(t->special[j] & SPECIAL_ALWAYS))
             continue;
-        if (n <= len - i && !__builtin_memcmp(text + i, tok_text(t, s), n)) {
+        if (n <= len - i && !__builtin_memcmp(text + i, tok_text(t, s), n) &&
+            ((t->special[j] & SPECIAL_ALWAYS) || !any_plain(plain, i, n))) {
             *id = (int32_t)s;
             return n;
         }
@@ -494,6 +505,12 @@ static l4lm_status fragment(l4lm_tok *t, const uint8_t *text, size_t len, bool *
 l4lm_status l4lm_tok_encode(l4lm_tok *t, const char *text, size_t len, uint32_t flags, int32_t *out,
                             size_t cap, size_t *n_out)
 {
+    return l4lm_tok_encode_plain(t, text, len, flags, NULL, out, cap, n_out);
+}
+
+l4lm_status l4lm_tok_encode_plain(l4lm_tok *t, const char *text, size_t len, uint32_t flags,
+                                  const uint8_t *plain, int32_t *out, size_t cap, size_t *n_out)
+{
     if (!t || !n_out || (!text && len) || (!out && cap))
         return L4LM_E_ARG;
     *n_out = 0;
@@ -507,7 +524,7 @@ l4lm_status l4lm_tok_encode(l4lm_tok *t, const char *text, size_t len, uint32_t 
         l4lm_tok_emit(out, cap, &n, t->v.bos);
     for (size_t i = 0; t->n_special && i < len && st == L4LM_OK;) {
         int32_t id;
-        size_t k = special_match(t, p, len, i, parse, &id);
+        size_t k = special_match(t, p, len, i, parse, plain, &id);
         if (!k) {
             i++;
             continue;
