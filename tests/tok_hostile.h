@@ -46,9 +46,9 @@ static inline void hv_put(hv_buf *b, const void *src, size_t n)
     b->n += n;
 }
 
-static inline void hv_le(hv_buf *b, uint64_t v, int bytes)
+static inline void hv_le(hv_buf *b, uint64_t v, int n_bytes)
 {
-    for (int i = 0; i < bytes; i++) {
+    for (int i = 0; i < n_bytes; i++) {
         uint8_t c = (uint8_t)(v >> (8 * i));
         hv_put(b, &c, 1);
     }
