@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Its own byte buffer rather than gguf_write.h's: mkseeds.c, which includes
+** this too, has writers of the same names (put, ...) for its own buffer. */
 typedef struct hv_buf {
     uint8_t *p;
     size_t n, cap;
