@@ -377,7 +377,10 @@ bool l4lm_token_is_special(const l4lm_session *s, int32_t token);
 ** llama.cpp). Roles are rendered as given ("system", "user", "assistant";
 ** others as llama.cpp treats them); role and content must not be NULL and
 ** the role not empty (else L4LM_E_ARG). BOS is not written: tokenize the
-** text with L4LM_TOK_BOS | L4LM_TOK_SPECIAL so the markers become tokens.
+** text with L4LM_TOK_BOS | L4LM_TOK_SPECIAL so the markers become tokens --
+** but then special-token text inside a message becomes tokens too
+** ("<|im_end|><|im_start|>system ..." forges a turn). l4lm_chat_tokenize
+** does both steps safely.
 */
 typedef struct l4lm_chat_msg {
     const char *role;
@@ -389,6 +392,31 @@ typedef struct l4lm_chat_msg {
 ** (without the NUL), so a NULL buf with cap 0 asks for the size. */
 l4lm_status l4lm_chat_format(const l4lm_model *m, const l4lm_chat_msg *msgs, size_t n_msgs,
                              bool add_assistant, char *buf, size_t cap, size_t *len);
+/*
+** Render msgs into buf (as l4lm_chat_format, *len and L4LM_E_BUFFER alike)
+** and tokenize the text into ids (as l4lm_tokenize, *n_ids and
+** L4LM_E_BUFFER alike). flags: L4LM_TOK_BOS, L4LM_TOK_SPECIAL (the
+** template's markers become their tokens: normally set), and
+** L4LM_TOK_CHAT_CONTENT_SPECIAL. Without the last, no control token is cut
+** out of message text (content, and a role that is not a plain word): it
+** is tokenized as plain text, so a message cannot forge the template's
+** markers. Ordinary messages give the same ids as l4lm_chat_format then
+** l4lm_tokenize with L4LM_TOK_SPECIAL. L4LM_TOK_CHAT_CONTENT_SPECIAL is
+** that old behaviour, for callers that trust their messages.
+*/
+#define L4LM_TOK_CHAT_CONTENT_SPECIAL 4u
+l4lm_status l4lm_chat_tokenize(l4lm_session *s, const l4lm_chat_msg *msgs, size_t n_msgs,
+                               bool add_assistant, uint32_t flags, char *buf, size_t cap,
+                               size_t *len, int32_t *ids, size_t ids_cap, size_t *n_ids);
+/* The same in two steps, for a program that renders before it has a session
+** (the HTTP server): l4lm_chat_format that also marks the message bytes in
+** plain (cap / 8 + 1 bytes, bit i for byte i), and l4lm_tokenize that cuts
+** no control token out of marked bytes (plain NULL: l4lm_tokenize). */
+l4lm_status l4lm_chat_format_marked(const l4lm_model *m, const l4lm_chat_msg *msgs,
+                                    size_t n_msgs, bool add_assistant, char *buf, size_t cap,
+                                    size_t *len, uint8_t *plain);
+l4lm_status l4lm_tokenize_marked(l4lm_session *s, const char *text, size_t len, uint32_t flags,
+                                 const uint8_t *plain, int32_t *out, size_t cap, size_t *n_out);
 /* Name of the recognised template ("chatml", "llama3", "llama2-sys", "gemma",
 ** "phi3", "glmedge", ... as llama.cpp names them). */
 const char *l4lm_chat_template_name(const l4lm_model *m);

@@ -5,8 +5,14 @@
 ** that source and render it with fixed code, byte for byte as llama.cpp's
 ** llama_chat_apply_template does. A model without a template, or with one
 ** of a family we do not render, gets ChatML (llama.cpp's fallback too).
+**
+** l4lm_chat_tokenize renders and tokenizes in one go, marking which bytes
+** came from the messages: there the tokenizer cuts out no control token, so
+** "<|im_end|><|im_start|>system" inside a message stays text and cannot
+** forge a turn; the template's own markers still become their tokens.
 */
-#include "internal.h"
+#include "session.h"
+#include "tok.h"
 
 enum family {
     CHATML,
@@ -151,10 +157,14 @@ const char *l4lm_chat_template_name(const l4lm_model *m)
 
 /* ---------------------------------------------------------------- rendering */
 
-/* Output that keeps counting past the capacity, so the caller learns the size. */
+/* Output that keeps counting past the capacity, so the caller learns the size.
+** With plain, the bytes of message text are marked there (one bit each, for
+** the first plain_cap bytes): the tokenizer cuts no control token out of them. */
 typedef struct out {
     char *buf;
     size_t cap, len;
+    uint8_t *plain;
+    size_t plain_cap;
 } out;
 
 static void put_n(out *o, const char *s, size_t n)
@@ -186,10 +196,37 @@ static text trimmed(const char *s)
     return t;
 }
 
-static void put_trimmed(out *o, const char *s)
+/* Message text: marked plain. */
+static void put_text(out *o, const char *s, size_t n)
+{
+    for (size_t i = o->len; o->plain && i < o->len + n && i < o->plain_cap; i++)
+        o->plain[i >> 3] |= (uint8_t)(1u << (i & 7));
+    put_n(o, s, n);
+}
+
+static void put_msg(out *o, const char *s)
+{
+    put_text(o, s, l4lm_strlen(s));
+}
+
+static void put_msg_trimmed(out *o, const char *s)
 {
     text t = trimmed(s);
-    put_n(o, t.p, t.n);
+    put_text(o, t.p, t.n);
+}
+
+/* A role that is a plain word ("user", "tool_result") is template text, so
+** Phi-3's "<|" role "|>" still meets its <|user|> token; any other role is
+** message text, so a role cannot forge markers either. */
+static void put_role(out *o, const char *role)
+{
+    for (const char *c = role; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '_' || *c == '-')) {
+            put_msg(o, role);
+            return;
+        }
+    put(o, role);
 }
 
 static bool is(const char *role, const char *name)
@@ -204,12 +241,12 @@ static void render_simple(out *o, const l4lm_chat_msg *msgs, size_t n, bool add_
 {
     for (size_t i = 0; i < n; i++) {
         put(o, pre);
-        put(o, msgs[i].role);
+        put_role(o, msgs[i].role);
         put(o, mid);
         if (trim)
-            put_trimmed(o, msgs[i].content);
+            put_msg_trimmed(o, msgs[i].content);
         else
-            put(o, msgs[i].content);
+            put_msg(o, msgs[i].content);
         put(o, end);
     }
     if (add_assistant)
@@ -230,13 +267,13 @@ static void render_llama2(out *o, enum family f, const l4lm_chat_msg *msgs, size
         }
         if (is(role, "system")) {
             put(o, f == LLAMA2 ? "" : "<<SYS>>\n");
-            put_n(o, c.p, c.n);
+            put_text(o, c.p, c.n);
             put(o, f == LLAMA2 ? "\n" : "\n<</SYS>>\n\n");
         } else if (is(role, "user")) {
-            put_n(o, c.p, c.n);
+            put_text(o, c.p, c.n);
             put(o, " [/INST]");
         } else {
-            put_n(o, c.p, c.n);
+            put_text(o, c.p, c.n);
             put(o, "</s>");
             inside = false;
         }
@@ -257,18 +294,18 @@ static void render_mistral(out *o, enum family f, const l4lm_chat_msg *msgs, siz
             inside = true;
         }
         if (is(role, "system")) {
-            put(o, content);
+            put_msg(o, content);
             put(o, "\n\n");
         } else if (is(role, "user")) {
-            put(o, content);
+            put_msg(o, content);
             put(o, lead);
             put(o, "[/INST]");
         } else {
             put(o, trail);
             if (f == MISTRAL_V3)
-                put_trimmed(o, content);
+                put_msg_trimmed(o, content);
             else
-                put(o, content);
+                put_msg(o, content);
             put(o, "</s>");
             inside = false;
         }
@@ -282,7 +319,7 @@ static void render_mistral_v7(out *o, enum family f, const l4lm_chat_msg *msgs, 
         bool sys = is(msgs[i].role, "system"), user = is(msgs[i].role, "user");
         put(o, sys ? "[SYSTEM_PROMPT]" : user ? "[INST]" : "");
         put(o, sp);
-        put(o, msgs[i].content);
+        put_msg(o, msgs[i].content);
         put(o, sys ? "[/SYSTEM_PROMPT]" : user ? "[/INST]" : "</s>");
     }
 }
@@ -304,17 +341,17 @@ static void render_gemma(out *o, const l4lm_chat_msg *msgs, size_t n, bool add_a
         }
         bool model = is(role, "assistant") || is(role, "model");
         put(o, "<start_of_turn>");
-        put(o, is(role, "assistant") ? "model" : role);
+        put_role(o, is(role, "assistant") ? "model" : role);
         put(o, "\n");
         if (sys_pending && !model) {
             for (size_t k = sys_from; k < i; k++)
                 if (is(msgs[k].role, "system"))
-                    put_trimmed(o, msgs[k].content);
+                    put_msg_trimmed(o, msgs[k].content);
             put(o, "\n\n");
             sys_pending = false;
             sys_from = i + 1;
         }
-        put_trimmed(o, msgs[i].content);
+        put_msg_trimmed(o, msgs[i].content);
         put(o, "<end_of_turn>\n");
     }
     if (add_assistant)
@@ -371,22 +408,64 @@ static void render(out *o, enum family f, const l4lm_chat_msg *msgs, size_t n, b
     }
 }
 
-l4lm_status l4lm_chat_format(const l4lm_model *m, const l4lm_chat_msg *msgs, size_t n_msgs,
-                             bool add_assistant, char *buf, size_t cap, size_t *len)
+/* Renders into o (o->plain, when set, cleared first). */
+static l4lm_status format(const l4lm_model *m, const l4lm_chat_msg *msgs, size_t n_msgs,
+                          bool add_assistant, out *o, size_t *len)
 {
-    if (!m || !len || (!msgs && n_msgs) || (!buf && cap))
+    if (!m || !len || (!msgs && n_msgs) || (!o->buf && o->cap))
         return L4LM_E_ARG;
     *len = 0;
     for (size_t i = 0; i < n_msgs; i++)
         if (!msgs[i].role || !msgs[i].content || !msgs[i].role[0])
             return L4LM_E_ARG;
-    out o = {buf, cap, 0};
-    render(&o, model_family(m), msgs, n_msgs, add_assistant);
-    *len = o.len;
-    if (o.len >= cap) /* no room for the NUL: *len tells the size needed, less one */
+    if (o->plain)
+        __builtin_memset(o->plain, 0, o->plain_cap / 8 + 1);
+    render(o, model_family(m), msgs, n_msgs, add_assistant);
+    *len = o->len;
+    if (o->len >= o->cap) /* no room for the NUL: *len tells the size needed, less one */
         return L4LM_E_BUFFER;
-    buf[o.len] = 0;
+    o->buf[o->len] = 0;
     return L4LM_OK;
+}
+
+l4lm_status l4lm_chat_format(const l4lm_model *m, const l4lm_chat_msg *msgs, size_t n_msgs,
+                             bool add_assistant, char *buf, size_t cap, size_t *len)
+{
+    out o = {buf, cap, 0, NULL, 0};
+    return format(m, msgs, n_msgs, add_assistant, &o, len);
+}
+
+l4lm_status l4lm_chat_format_marked(const l4lm_model *m, const l4lm_chat_msg *msgs, size_t n_msgs,
+                                    bool add_assistant, char *buf, size_t cap, size_t *len,
+                                    uint8_t *plain)
+{
+    out o = {buf, cap, 0, plain, cap};
+    return format(m, msgs, n_msgs, add_assistant, &o, len);
+}
+
+l4lm_status l4lm_tokenize_marked(l4lm_session *s, const char *str, size_t len, uint32_t flags,
+                                 const uint8_t *plain, int32_t *ids, size_t cap, size_t *n_out)
+{
+    if (!s)
+        return L4LM_E_ARG;
+    return l4lm_tok_encode_plain(s->tok, str ? str : "", len, flags, plain, ids, cap, n_out);
+}
+
+l4lm_status l4lm_chat_tokenize(l4lm_session *s, const l4lm_chat_msg *msgs, size_t n_msgs,
+                               bool add_assistant, uint32_t flags, char *buf, size_t cap,
+                               size_t *len, int32_t *ids, size_t ids_cap, size_t *n_ids)
+{
+    if (!s || !n_ids || (!ids && ids_cap))
+        return L4LM_E_ARG;
+    *n_ids = 0;
+    l4lm_tok *t = s->tok;
+    bool content_special = flags & L4LM_TOK_CHAT_CONTENT_SPECIAL;
+    out o = {buf, cap, 0, content_special ? NULL : t->plain, t->max_text};
+    l4lm_status st = format(l4lm_session_model(s), msgs, n_msgs, add_assistant, &o, len);
+    if (st != L4LM_OK)
+        return st;
+    return l4lm_tok_encode_plain(t, buf, *len, flags & (L4LM_TOK_BOS | L4LM_TOK_SPECIAL), o.plain,
+                                 ids, ids_cap, n_ids);
 }
 
 /* ---------------------------------------------------------------- stop tokens */

@@ -9,9 +9,9 @@
 ** vocabulary lacks a single byte's character) goes out byte by byte where
 ** such one-byte pieces exist, and is dropped otherwise, as in llama.cpp.
 **
-** The merge rules ("left right", rank = position) become a hash table from
-** the two token ids to the rank and the merged token, built at session init
-** in time linear in the number of rules.
+** The merge rules ("left right", rank = position) become a table
+** (tok_table.c) from the two token ids to the rank and the merged token,
+** whose cost stays bounded when the rules are chosen to collide.
 */
 #include "tok.h"
 
@@ -90,44 +90,50 @@ static uint32_t pair_hash(int32_t left, int32_t right)
     return (uint32_t)x;
 }
 
-/* The rule table; a rule repeating an earlier pair is ignored (the earlier ranks first). */
+/* Rules order by left, then right id. */
+static int rule_cmp(const void *ctx, uint32_t rank, const void *key)
+{
+    const tok_merge_rule *r = &((const l4lm_tok *)ctx)->rule[rank], *k = key;
+    if (r->left != k->left)
+        return r->left < k->left ? -1 : 1;
+    return r->right == k->right ? 0 : r->right < k->right ? -1 : 1;
+}
+
+/* A rule repeating an earlier pair comes after it: the look-up finds the earlier
+** (in the table, a repeat is not put in). */
+static bool rule_less(const void *ctx, uint32_t x, uint32_t y)
+{
+    int c = rule_cmp(ctx, x, &((const l4lm_tok *)ctx)->rule[y]);
+    return c < 0 || (c == 0 && x < y);
+}
+
 l4lm_status l4lm_bpe_init(l4lm_tok *t)
 {
     l4lm_status st = rule_walk(&t->v, NULL, t);
     if (st)
         return st;
-    __builtin_memset(t->rule_hash, 0, ((size_t)t->rule_mask + 1) * sizeof *t->rule_hash);
+    __builtin_memset(t->rules.slot, 0, ((size_t)t->rules.mask + 1) * sizeof(uint32_t));
     for (uint32_t i = 0; i < t->v.n_merges; i++) {
         const tok_merge_rule *r = &t->rule[i];
-        uint32_t h = pair_hash(r->left, r->right) & t->rule_mask;
-        for (;; h = (h + 1) & t->rule_mask) {
-            uint32_t e = t->rule_hash[h];
-            if (!e) {
-                t->rule_hash[h] = i + 1;
-                break;
-            }
-            if (t->rule[e - 1].left == r->left && t->rule[e - 1].right == r->right)
-                break;
-        }
+        tok_table_key q = {rule_cmp, t, r, &t->work, false};
+        l4lm_tok_table_put(&t->rules, i, pair_hash(r->left, r->right), &q);
     }
+    t->work += l4lm_tok_table_seal(&t->rules, rule_less, t);
     return L4LM_OK;
 }
 
-bool l4lm_bpe_pair(const l4lm_tok *t, int32_t left, int32_t right, uint32_t *rank, int32_t *result)
+bool l4lm_bpe_pair(l4lm_tok *t, int32_t left, int32_t right, uint32_t *rank, int32_t *result)
 {
     if (left < 0 || right < 0)
         return false;
-    for (uint32_t h = pair_hash(left, right) & t->rule_mask;; h = (h + 1) & t->rule_mask) {
-        uint32_t e = t->rule_hash[h];
-        if (!e)
-            return false;
-        const tok_merge_rule *r = &t->rule[e - 1];
-        if (r->left == left && r->right == right) {
-            *rank = e - 1;
-            *result = r->result;
-            return true;
-        }
-    }
+    tok_merge_rule k = {left, right, -1};
+    tok_table_key q = {rule_cmp, t, &k, &t->work, false};
+    int64_t at = l4lm_tok_table_get(&t->rules, pair_hash(left, right), &q);
+    if (at < 0)
+        return false;
+    *rank = (uint32_t)at;
+    *result = t->rule[*rank].result;
+    return true;
 }
 
 /* ---- encoding ---- */
@@ -156,7 +162,7 @@ static uint32_t word_symbols(l4lm_tok *t, uint32_t from, uint32_t to)
     return n_sym;
 }
 
-static void word_emit(const l4lm_tok *t, int32_t *out, size_t cap, size_t *n)
+static void word_emit(l4lm_tok *t, int32_t *out, size_t cap, size_t *n)
 {
     for (int32_t s = 0; s >= 0; s = t->sym[s].next) {
         if (t->sym[s].id >= 0) {

@@ -55,7 +55,7 @@ static uint32_t spm_split(l4lm_tok *t)
 }
 
 /* Symbols -> ids: a piece as itself, anything else byte by byte. */
-static l4lm_status spm_emit(const l4lm_tok *t, uint32_t n_sym, int32_t *out, size_t cap, size_t *n)
+static l4lm_status spm_emit(l4lm_tok *t, uint32_t n_sym, int32_t *out, size_t cap, size_t *n)
 {
     for (int32_t s = n_sym ? 0 : -1; s >= 0; s = t->sym[s].next) {
         uint32_t start = t->sym[s].start, len = l4lm_tok_sym_end(t, (uint32_t)s) - start;

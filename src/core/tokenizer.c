@@ -3,8 +3,10 @@
 **
 ** The pieces stay where the model loader found them (a GGUF string array or a
 ** llama2.c tokenizer.bin). The arena holds only tables: each piece's offset
-** and length, a hash table from piece text to id, the special tokens by first
-** byte, the BPE merge rules, and the scratch of one encode. Two tokenizers
+** and length, a table from piece text to id (tok_table.c: a hash table
+** whose cost stays bounded when the pieces are chosen to collide), the
+** special tokens by first byte, the BPE merge rules, and the scratch of one
+** encode. Two tokenizers
 ** share them: SentencePiece-style BPE (tok_spm.c: Llama 2, Phi-3, llama2.c)
 ** and byte-level BPE (tok_bpe.c: GPT-2, Llama 3, Qwen2).
 **
@@ -34,8 +36,9 @@
 
 /* Where each table lives, as offsets from the arena start. */
 typedef struct tok_layout {
-    uint64_t off, len, hash, special, norm, sym, heap, cps, rule, rule_hash, total;
-    uint32_t hash_slots, rule_slots, n_special;
+    uint64_t off, len, piece_slot, piece_over, special, norm, sym, heap, cps, rule, rule_slot;
+    uint64_t rule_over, plain, total;
+    uint32_t piece_slots, rule_slots, n_special;
 } tok_layout;
 
 /* Reserves count*size bytes at *at (64-aligned); false on overflow. */
@@ -121,21 +124,24 @@ static l4lm_status tok_layout_of(const l4lm_vocab_src *v, size_t max_text, tok_l
     ** BPE: a bad byte becomes U+FFFD, 3 symbols of 2 bytes each. */
     uint64_t n_sym = bpe ? 3 * (uint64_t)max_text + 1 : (uint64_t)max_text + 1;
     uint64_t n_norm = bpe ? 6 * (uint64_t)max_text + 1 : 3 * n_sym;
-    L->hash_slots = 16;
-    while (L->hash_slots < 2 * v->n_vocab)
-        L->hash_slots *= 2;
+    L->piece_slots = 16;
+    while (L->piece_slots < 2 * v->n_vocab)
+        L->piece_slots *= 2;
     L->rule_slots = bpe ? (uint32_t)l4lm_bpe_rule_slots(v->n_merges) : 0;
     L->n_special = count_special(v) + TOK_N_CONTROL_TEXTS;
     uint64_t at = l4lm_align_up(sizeof(struct l4lm_tok), L4LM_ALIGN);
     bool ok = carve(&at, v->n_vocab, sizeof(uint32_t), &L->off) &&
               carve(&at, v->n_vocab, sizeof(uint16_t), &L->len) &&
-              carve(&at, L->hash_slots, sizeof(uint32_t), &L->hash) &&
+              carve(&at, L->piece_slots, sizeof(uint32_t), &L->piece_slot) &&
+              carve(&at, v->n_vocab, sizeof(uint32_t), &L->piece_over) &&
               carve(&at, L->n_special, sizeof(uint32_t), &L->special) &&
               carve(&at, n_norm, 1, &L->norm) && carve(&at, n_sym, sizeof(tok_sym), &L->sym) &&
               carve(&at, n_sym, sizeof(uint32_t), &L->heap) &&
               carve(&at, bpe ? max_text : 0, sizeof(uint32_t), &L->cps) &&
               carve(&at, bpe ? v->n_merges : 0, sizeof(tok_merge_rule), &L->rule) &&
-              carve(&at, L->rule_slots, sizeof(uint32_t), &L->rule_hash);
+              carve(&at, L->rule_slots, sizeof(uint32_t), &L->rule_slot) &&
+              carve(&at, bpe ? v->n_merges : 0, sizeof(uint32_t), &L->rule_over) &&
+              carve(&at, max_text / 8 + 1, 1, &L->plain);
     L->total = at;
     return ok && at <= SIZE_MAX ? L4LM_OK : L4LM_E_OVERFLOW;
 }
@@ -265,7 +271,13 @@ static int piece_byte(const uint8_t *p, size_t n)
     return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
 }
 
-/* ---- piece -> id: open addressing over FNV-1a hashes ---- */
+/* ---- piece -> id: the piece index ---- */
+
+/* A piece to look up: a[0..na) then b[0..nb). */
+typedef struct piece_key {
+    const uint8_t *a, *b;
+    size_t na, nb;
+} piece_key;
 
 static uint32_t fnv(uint32_t h, const uint8_t *s, size_t n)
 {
@@ -274,42 +286,62 @@ static uint32_t fnv(uint32_t h, const uint8_t *s, size_t n)
     return h;
 }
 
-static bool piece_is(const l4lm_tok *t, uint32_t id, const uint8_t *a, size_t na, const uint8_t *b,
-                     size_t nb)
+/* FNV-1a, unseeded: collisions cost bounded comparisons (tok_table.c). */
+static uint32_t piece_hash(const piece_key *k)
 {
+    return fnv(fnv(2166136261u, k->a, k->na), k->b, k->nb);
+}
+
+static piece_key key_of(const l4lm_tok *t, uint32_t id)
+{
+    return (piece_key){tok_text(t, id), NULL, t->len[id], 0};
+}
+
+/* Pieces order by length, then bytes. */
+static int piece_cmp(const void *ctx, uint32_t id, const void *key)
+{
+    const l4lm_tok *t = ctx;
+    const piece_key *k = key;
+    size_t n = t->len[id];
+    if (n != k->na + k->nb)
+        return n < k->na + k->nb ? -1 : 1;
     const uint8_t *p = tok_text(t, id);
-    return t->len[id] == na + nb && (!na || !__builtin_memcmp(p, a, na)) &&
-           (!nb || !__builtin_memcmp(p + na, b, nb));
+    int c = k->na ? __builtin_memcmp(p, k->a, k->na) : 0;
+    return c || !k->nb ? c : __builtin_memcmp(p + k->na, k->b, k->nb);
 }
 
-/* The slot holding the piece a b, or the empty slot where it would go. */
-static uint32_t hash_slot(const l4lm_tok *t, const uint8_t *a, size_t na, const uint8_t *b,
-                          size_t nb)
+/* Equal pieces: the highest id first, so a look-up finds it, as llama.cpp keeps the last. */
+static bool piece_less(const void *ctx, uint32_t x, uint32_t y)
 {
-    uint32_t h = fnv(fnv(2166136261u, a, na), b, nb) & t->hash_mask;
-    while (t->hash[h] && !piece_is(t, t->hash[h] - 1, a, na, b, nb))
-        h = (h + 1) & t->hash_mask;
-    return h;
+    piece_key ky = key_of(ctx, y);
+    int c = piece_cmp(ctx, x, &ky);
+    return c < 0 || (c == 0 && x > y);
 }
 
-int32_t l4lm_tok_find2(const l4lm_tok *t, const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
+int32_t l4lm_tok_find2(l4lm_tok *t, const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
 {
     if (na + nb > L4LM_MAX_TOKEN_BYTES)
         return -1;
-    return (int32_t)t->hash[hash_slot(t, a, na, b, nb)] - 1;
+    piece_key k = {a, b, na, nb};
+    tok_table_key q = {piece_cmp, t, &k, &t->work, false};
+    return (int32_t)l4lm_tok_table_get(&t->pieces, piece_hash(&k), &q);
 }
 
-int32_t l4lm_tok_find(const l4lm_tok *t, const uint8_t *s, size_t n)
+int32_t l4lm_tok_find(l4lm_tok *t, const uint8_t *s, size_t n)
 {
     return l4lm_tok_find2(t, s, n, NULL, 0);
 }
 
 /* Equal pieces: the highest id wins, as in llama.cpp. */
-static void build_hash(l4lm_tok *t)
+static void build_pieces(l4lm_tok *t)
 {
-    __builtin_memset(t->hash, 0, ((size_t)t->hash_mask + 1) * sizeof *t->hash);
-    for (uint32_t id = 0; id < t->v.n_vocab; id++)
-        t->hash[hash_slot(t, tok_text(t, id), t->len[id], NULL, 0)] = id + 1;
+    __builtin_memset(t->pieces.slot, 0, ((size_t)t->pieces.mask + 1) * sizeof(uint32_t));
+    for (uint32_t id = 0; id < t->v.n_vocab; id++) {
+        piece_key k = key_of(t, id);
+        tok_table_key q = {piece_cmp, t, &k, &t->work, true};
+        l4lm_tok_table_put(&t->pieces, id, piece_hash(&k), &q);
+    }
+    t->work += l4lm_tok_table_seal(&t->pieces, piece_less, t);
 }
 
 /* Byte fallback: <0xNN> as llama.cpp spells it, else the byte as a one-byte piece. */
@@ -324,45 +356,46 @@ static void build_byte_map(l4lm_tok *t)
     }
 }
 
-/* Control, unknown and user-defined tokens, and those with a control text. */
+/* Control, unknown and user-defined tokens, and those with a control text
+** (looked for only among pieces that start as one of those texts does). */
 static bool is_special_entry(const l4lm_tok *t, uint32_t id)
 {
-    return t->len[id] && (special_type(l4lm_tok_type(t, id)) || control_text(t, (int32_t)id));
+    if (!t->len[id])
+        return false;
+    uint8_t c = tok_text(t, id)[0];
+    return special_type(l4lm_tok_type(t, id)) ||
+           ((t->control_first[c >> 5] >> (c & 31) & 1) && control_text(t, (int32_t)id));
 }
 
-/* Special tokens grouped by first byte (a counting sort), longest first within a group. */
+/* Special tokens by first byte; the rest leave the index. */
+static uint32_t special_bucket(const void *ctx, uint32_t id)
+{
+    return is_special_entry(ctx, id) ? tok_text(ctx, id)[0] : UINT32_MAX;
+}
+
+/* Within a first byte the longest first, so the longest match wins; then by id. */
+static bool special_less(const void *ctx, uint32_t x, uint32_t y)
+{
+    const l4lm_tok *t = ctx;
+    return t->len[x] > t->len[y] || (t->len[x] == t->len[y] && x < y);
+}
+
 static void build_specials(l4lm_tok *t)
 {
     for (int i = 0; i < TOK_N_CONTROL_TEXTS; i++) {
         size_t n = l4lm_strlen(k_control_texts[i]);
         t->control_text[i] = l4lm_tok_find(t, (const uint8_t *)k_control_texts[i], n);
+        uint8_t c = (uint8_t)k_control_texts[i][0];
+        t->control_first[c >> 5] |= 1u << (c & 31);
     }
-    uint32_t *at = t->special_at;
-    __builtin_memset(at, 0, sizeof t->special_at);
-    for (uint32_t id = 0; id < t->v.n_vocab; id++)
-        if (is_special_entry(t, id))
-            at[tok_text(t, id)[0] + 1]++;
-    for (int b = 0; b < 256; b++)
-        at[b + 1] += at[b];
-    t->n_special = at[256];
-    for (uint32_t id = 0; id < t->v.n_vocab; id++) {
-        if (!is_special_entry(t, id))
-            continue;
-        bool always = l4lm_tok_type(t, id) == TYPE_USER && !control_text(t, (int32_t)id);
-        t->special[at[tok_text(t, id)[0]]++] = id | (always ? SPECIAL_ALWAYS : 0);
+    l4lm_sort_index x = {t->special_at, t->special, 256};
+    t->work += l4lm_sort_buckets(&x, t->v.n_vocab, special_bucket, special_less, t);
+    t->n_special = t->special_at[256];
+    for (uint32_t j = 0; j < t->n_special; j++) {
+        uint32_t id = t->special[j];
+        if (l4lm_tok_type(t, id) == TYPE_USER && !control_text(t, (int32_t)id))
+            t->special[j] = id | SPECIAL_ALWAYS;
     }
-    for (int b = 256; b > 0; b--) /* each at[b] moved to its group's end: shift back */
-        at[b] = at[b - 1];
-    at[0] = 0;
-    for (int b = 0; b < 256; b++) /* insertion sort, stable: longest first */
-        for (uint32_t i = at[b] + 1; i < at[b + 1]; i++) {
-            uint32_t e = t->special[i], j = i;
-            for (; j > at[b] &&
-                   t->len[t->special[j - 1] & ~SPECIAL_ALWAYS] < t->len[e & ~SPECIAL_ALWAYS];
-                 j--)
-                t->special[j] = t->special[j - 1];
-            t->special[j] = e;
-        }
 }
 
 l4lm_status l4lm_tok_init(l4lm_tok **out, const l4lm_vocab_src *v, void *mem, size_t mem_size,
@@ -384,21 +417,23 @@ l4lm_status l4lm_tok_init(l4lm_tok **out, const l4lm_vocab_src *v, void *mem, si
     t->bpe = v->pre != L4LM_PRE_NONE;
     t->off = (uint32_t *)(void *)(base + L.off);
     t->len = (uint16_t *)(void *)(base + L.len);
-    t->hash = (uint32_t *)(void *)(base + L.hash);
-    t->hash_mask = L.hash_slots - 1;
+    t->pieces = (tok_table){(uint32_t *)(void *)(base + L.piece_slot), L.piece_slots - 1,
+                            (uint32_t *)(void *)(base + L.piece_over), 0};
     t->special = (uint32_t *)(void *)(base + L.special);
     t->norm = base + L.norm;
     t->sym = (tok_sym *)(void *)(base + L.sym);
     t->heap = (uint32_t *)(void *)(base + L.heap);
     t->cps = (uint32_t *)(void *)(base + L.cps);
     t->rule = (tok_merge_rule *)(void *)(base + L.rule);
-    t->rule_hash = (uint32_t *)(void *)(base + L.rule_hash);
-    t->rule_mask = L.rule_slots ? L.rule_slots - 1 : 0;
+    t->rules =
+        (tok_table){(uint32_t *)(void *)(base + L.rule_slot), L.rule_slots ? L.rule_slots - 1 : 0,
+                    (uint32_t *)(void *)(base + L.rule_over), 0};
+    t->plain = base + L.plain;
     t->max_text = max_text;
     st = tok_walk(v, NULL, t->off, t->len);
     if (st != L4LM_OK)
         return st;
-    build_hash(t);
+    build_pieces(t);
     build_byte_map(t);
     build_specials(t);
     st = t->bpe ? l4lm_bpe_init(t) : L4LM_OK;
@@ -410,9 +445,17 @@ l4lm_status l4lm_tok_init(l4lm_tok **out, const l4lm_vocab_src *v, void *mem, si
 
 /* ---- encoding ---- */
 
+static bool any_plain(const uint8_t *plain, size_t from, size_t n)
+{
+    for (size_t i = from; plain && i < from + n; i++)
+        if (plain[i >> 3] >> (i & 7) & 1)
+            return true;
+    return false;
+}
+
 /* The length of the special token at text[i], its id in *id; 0 if none. */
 static size_t special_match(const l4lm_tok *t, const uint8_t *text, size_t len, size_t i,
-                            bool parse_special, int32_t *id)
+                            bool parse_special, const uint8_t *plain, int32_t *id)
 {
     uint8_t b = text[i];
     for (uint32_t j = t->special_at[b]; j < t->special_at[b + 1]; j++) {
@@ -420,7 +463,8 @@ static size_t special_match(const l4lm_tok *t, const uint8_t *text, size_t len, 
         size_t n = t->len[s];
         if (!parse_special && !(t->special[j] & SPECIAL_ALWAYS))
             continue;
-        if (n <= len - i && !__builtin_memcmp(text + i, tok_text(t, s), n)) {
+        if (n <= len - i && !__builtin_memcmp(text + i, tok_text(t, s), n) &&
+            ((t->special[j] & SPECIAL_ALWAYS) || !any_plain(plain, i, n))) {
             *id = (int32_t)s;
             return n;
         }
@@ -461,6 +505,12 @@ static l4lm_status fragment(l4lm_tok *t, const uint8_t *text, size_t len, bool *
 l4lm_status l4lm_tok_encode(l4lm_tok *t, const char *text, size_t len, uint32_t flags, int32_t *out,
                             size_t cap, size_t *n_out)
 {
+    return l4lm_tok_encode_plain(t, text, len, flags, NULL, out, cap, n_out);
+}
+
+l4lm_status l4lm_tok_encode_plain(l4lm_tok *t, const char *text, size_t len, uint32_t flags,
+                                  const uint8_t *plain, int32_t *out, size_t cap, size_t *n_out)
+{
     if (!t || !n_out || (!text && len) || (!out && cap))
         return L4LM_E_ARG;
     *n_out = 0;
@@ -474,7 +524,7 @@ l4lm_status l4lm_tok_encode(l4lm_tok *t, const char *text, size_t len, uint32_t 
         l4lm_tok_emit(out, cap, &n, t->v.bos);
     for (size_t i = 0; t->n_special && i < len && st == L4LM_OK;) {
         int32_t id;
-        size_t k = special_match(t, p, len, i, parse, &id);
+        size_t k = special_match(t, p, len, i, parse, plain, &id);
         if (!k) {
             i++;
             continue;

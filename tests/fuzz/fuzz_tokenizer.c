@@ -3,7 +3,10 @@
 ** and streaming decode of arbitrary ids, over real vocabularies loaded once
 ** ($L4LM_FUZZ_MODELS: stories260K.gguf, the Llama SentencePiece vocabulary
 ** in spm.gguf, stories260K.bin + tok512.bin, the byte-level BPE vocabularies
-** of Qwen2 and GPT-2 in qwen2.gguf and gpt-2.gguf; tiny.gguf always).
+** of Qwen2 and GPT-2 in qwen2.gguf and gpt-2.gguf; tiny.gguf always), and
+** always the hostile vocabularies of tests/tok_hostile.h (many specials,
+** pieces of one hash, merges of one hash bucket) and a small byte-level BPE
+** one, built in memory (no weights: a session stand-in holds the tokenizer).
 **
 ** Input: byte 0 picks the vocabulary, the flags and the decode buffer size; the
 ** rest is the text, and read two bytes at a time, the token ids.
@@ -15,6 +18,8 @@
 */
 #define _GNU_SOURCE /* memmem */
 #include "fuzz.h"
+#include "session.h"
+#include "tok_hostile.h"
 #include "utf8.h"
 
 #define MAX_TEXT 4096
@@ -24,10 +29,12 @@ typedef struct vocab {
     uint8_t *model, *tok;
     l4lm_model m;
     l4lm_session *s;
-    bool round_trip; /* decode(encode(text)) == text holds for this vocabulary */
+    bool round_trip;         /* decode(encode(text)) == text holds for this vocabulary */
+    hv_vocab hv;             /* a hostile vocabulary's bytes */
+    struct l4lm_session own; /* its session: only the tokenizer and the model's vocab */
 } vocab;
 
-static vocab vocabs[6];
+static vocab vocabs[10];
 static unsigned n_vocabs;
 static int32_t ids[3 * MAX_TEXT + 2], ids2[3 * MAX_TEXT + 2];
 static char out[MAX_IDS * 600 + MAX_TEXT * 8];
@@ -55,6 +62,59 @@ static bool has_special(const vocab *vb, const int32_t *v, size_t n)
     return false;
 }
 
+/* The sample text's round trip decides whether round trips are checked. */
+static void check_round_trip(vocab *vb, const char *name)
+{
+    static const char sample[] = "Hello world, a  b\tc\n d\xc3\xa9j\xc3\xa0 vu \xe2\x82\xac 42!";
+    size_t n, len = sizeof sample - 1;
+    vb->round_trip = !l4lm_tokenize(vb->s, sample, len, true, ids, 3 * MAX_TEXT, &n) &&
+                     decode(vb->s, ids, n, 600) == len && !memcmp(out, sample, len);
+    fprintf(stderr, "fuzz_tokenizer: %s: %u tokens, round trip %s\n", name, vb->m.hp.n_vocab,
+            vb->round_trip ? "checked" : "not checked");
+    n_vocabs++;
+}
+
+/* A vocabulary of tests/tok_hostile.h, with a tokenizer of exactly its planned arena. */
+static void add_hostile(const char *name, int kind)
+{
+    vocab *vb = &vocabs[n_vocabs];
+    hv_vocab *hv = &vb->hv;
+    if (kind == 0)
+        hv_specials(hv, 4096);
+    else if (kind == 1)
+        hv_pieces(hv, 4096);
+    else if (kind == 2)
+        hv_merges(hv, 4096, 2048);
+    else
+        hv_bpe(hv);
+    l4lm_vocab_src *v = &vb->m.vocab;
+    *v = (l4lm_vocab_src){.format = L4LM_FORMAT_GGUF,
+                          .n_vocab = hv->n_vocab,
+                          .tokens = hv->tokens.p,
+                          .tokens_size = hv->tokens.n,
+                          .types = hv->types.p,
+                          .bos = -1,
+                          .eos = -1,
+                          .unk = -1};
+    if (hv->bpe) {
+        v->pre = L4LM_PRE_GPT2;
+        v->merges = hv->merges.p;
+        v->merges_size = hv->merges.n;
+        v->n_merges = hv->n_merges;
+    }
+    vb->m.format = L4LM_FORMAT_GGUF;
+    vb->m.hp.n_vocab = hv->n_vocab;
+    size_t bytes = l4lm_tok_arena_bytes(v, MAX_TEXT);
+    void *arena = fuzz_arena(bytes);
+    vb->own.m = &vb->m;
+    FUZZ_CHECK(l4lm_tok_init(&vb->own.tok, v, arena, bytes - 1, MAX_TEXT) == L4LM_E_ARENA,
+               "%s: an arena of plan-1 bytes was taken", name);
+    FUZZ_CHECK(l4lm_tok_init(&vb->own.tok, v, arena, bytes, MAX_TEXT) == L4LM_OK,
+               "%s: its tokenizer does not start", name);
+    vb->s = &vb->own;
+    check_round_trip(vb, name);
+}
+
 static void add(const char *name, const char *tok_name)
 {
     vocab *vb = &vocabs[n_vocabs];
@@ -70,13 +130,7 @@ static void add(const char *name, const char *tok_name)
         fprintf(stderr, "fuzz_tokenizer: %s does not open\n", name);
         abort();
     }
-    static const char sample[] = "Hello world, a  b\tc\n d\xc3\xa9j\xc3\xa0 vu \xe2\x82\xac 42!";
-    size_t n, len = sizeof sample - 1;
-    vb->round_trip = !l4lm_tokenize(vb->s, sample, len, true, ids, 3 * MAX_TEXT, &n) &&
-                     decode(vb->s, ids, n, 600) == len && !memcmp(out, sample, len);
-    fprintf(stderr, "fuzz_tokenizer: %s: %u tokens, round trip %s\n", name, vb->m.hp.n_vocab,
-            vb->round_trip ? "checked" : "not checked");
-    n_vocabs++;
+    check_round_trip(vb, name);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -89,6 +143,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     add("tiny.gguf", NULL);
     add("qwen2.gguf", NULL);
     add("gpt-2.gguf", NULL);
+    add_hostile("hostile specials", 0);
+    add_hostile("hostile pieces", 1);
+    add_hostile("hostile merges", 2);
+    add_hostile("byte-level BPE", 3);
     if (!n_vocabs) {
         fprintf(stderr, "fuzz_tokenizer: no vocabulary in $L4LM_FUZZ_MODELS\n");
         abort();

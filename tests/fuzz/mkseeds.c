@@ -10,7 +10,8 @@
 **                   mutation rarely reaches
 ** OUTDIR/l2c:       tiny llama2.c checkpoints with tokenizer.bin files
 **                   (synthetic, and with MODELDIR/tok512.bin if present)
-** OUTDIR/tokenizer: texts and id streams for every vocabulary slot
+** OUTDIR/tokenizer: texts and id streams for every vocabulary slot, and
+**                   texts of the hostile vocabularies' pieces (mkseeds_tok.h)
 ** OUTDIR/serve:     scripts of a client submitting, polling, cancelling
 ** OUTDIR/cli:       command lines
 ** The same arguments give the same files.
@@ -293,6 +294,8 @@ static void tokenizer_seeds(const char *dir)
         }
 }
 
+#include "mkseeds_tok.h"
+
 /* ---- serve: [mode] then moves (see fuzz_serve.c) ---- */
 
 enum { POKE, WORD, SUBMIT, RAW, POLL, DRAIN, CANCEL, REATTACH };
@@ -413,6 +416,7 @@ int main(int argc, char **argv)
     gguf_seeds(argv[1], argv[2]);
     l2c_seeds(argv[1], argv[2]);
     tokenizer_seeds(argv[1]);
+    hostile_tokenizer_seeds(argv[1]);
     serve_seeds(argv[1]);
     cli_seeds(argv[1]);
     return 0;

@@ -343,6 +343,8 @@ static const cli_help helps[] = {
      "usage: l4lm chat -m MODEL [-z TOKENIZER] [--system TEXT] [options]\n"
      "Each line of stdin is a user turn; each answer streams to stdout. EOF ends the "
      "chat.\n" H_MODEL "  --system TEXT        the system message\n"
+     "  --special            special-token text in the turns becomes control tokens (off:\n"
+     "                       message text can never forge a role marker)\n"
      "  -n N                 tokens per answer at most (128)\n" H_GRAMMAR H_SESSION H_SAMPLING},
     {"info", "what a model file holds: format, hyperparameters, tensors",
      "usage: l4lm info -m MODEL [-z TOKENIZER]\n"

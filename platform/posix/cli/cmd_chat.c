@@ -59,8 +59,13 @@ static char *render(const chat *ch, size_t *len)
     return text;
 }
 
-/* Tokens of the rendered conversation, malloc'd; NULL after printing why. */
-static int32_t *tokenize(chat *ch, size_t *n)
+/*
+** Tokens of the rendered conversation, malloc'd; NULL after printing why.
+** The template's markers (<|im_start|> ...) become their tokens; special-token
+** text typed in a message stays text, so a line cannot forge a system turn,
+** unless --special asks for the old behaviour (message text parsed too).
+*/
+static int32_t *tokenize(chat *ch, const l4lm_cli_opts *o, size_t *n)
 {
     size_t len;
     char *text = render(ch, &len);
@@ -68,10 +73,11 @@ static int32_t *tokenize(chat *ch, size_t *n)
         return NULL;
     size_t cap = 3 * (len + 1) + 2; /* as l4lm_cli_tokens: at most 3 ids a byte, + BOS, EOS */
     int32_t *ids = malloc(cap * sizeof *ids);
-    /* special tokens parsed: template markers such as <|im_start|> become their tokens */
-    l4lm_status st =
-        ids ? l4lm_tokenize(ch->c.s, text, len, L4LM_TOK_BOS | L4LM_TOK_SPECIAL, ids, cap, n)
-            : L4LM_E_ARG;
+    uint32_t flags =
+        L4LM_TOK_BOS | L4LM_TOK_SPECIAL | (o->special ? L4LM_TOK_CHAT_CONTENT_SPECIAL : 0);
+    l4lm_status st = ids ? l4lm_chat_tokenize(ch->c.s, ch->msgs, ch->n_msgs, true, flags, text,
+                                              len + 1, &len, ids, cap, n)
+                         : L4LM_E_ARG;
     free(text);
     if (st) {
         fprintf(stderr, "l4lm: cannot tokenize the chat: %s\n", l4lm_strerror(st));
@@ -170,7 +176,7 @@ static int turn(chat *ch, const l4lm_cli_opts *o, const char *line, size_t len)
 {
     size_t n;
     int32_t *ids;
-    if (add_msg(ch, "user", line, len) || !(ids = tokenize(ch, &n)))
+    if (add_msg(ch, "user", line, len) || !(ids = tokenize(ch, o, &n)))
         return -1;
     int rc = feed(ch, ids, n);
     free(ids);

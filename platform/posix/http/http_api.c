@@ -319,10 +319,15 @@ static bool parse_messages(const http_server *S, const cJSON *req, http_job *j, 
     }
     size_t len = 0;
     l4lm_status st = L4LM_E_ARG;
+    /* The message bytes are marked after the prompt's NUL (HTTP_PROMPT_PLAIN):
+    ** no control token is cut out of them, so a message cannot forge a turn;
+    ** "chat_special_content": true leaves them unmarked (the old behaviour). */
+    const cJSON *sc = cJSON_GetObjectItemCaseSensitive(req, "chat_special_content");
     if (ok) {
         st = l4lm_chat_format(&S->pm.m, msgs, (size_t)n, true, NULL, 0, &len);
-        if (st == L4LM_E_BUFFER && (j->prompt = malloc(len + 1)))
-            st = l4lm_chat_format(&S->pm.m, msgs, (size_t)n, true, j->prompt, len + 1, &len);
+        if (st == L4LM_E_BUFFER && (j->prompt = calloc(len + 1 + (len + 1) / 8 + 1, 1)))
+            st = l4lm_chat_format_marked(&S->pm.m, msgs, (size_t)n, true, j->prompt, len + 1, &len,
+                                         cJSON_IsTrue(sc) ? NULL : (uint8_t *)j->prompt + len + 1);
         if (st)
             http_err(e, 400, "messages", "invalid_value", "cannot render the messages: %s",
                      l4lm_strerror(st));

@@ -144,8 +144,12 @@ static int32_t *prompt_ids(http_slot *sl, http_job *j, size_t *n)
     size_t cap = l4lm_cli_token_cap(j->prompt_len);
     int32_t *ids = malloc(cap * sizeof *ids);
     uint32_t flags = (j->add_bos ? L4LM_TOK_BOS : 0) | (j->chat ? L4LM_TOK_SPECIAL : 0);
+    /* chat: the template's markers are special tokens, the messages' bytes
+    ** (marked after the prompt's NUL by http_api.c) are plain text */
+    const uint8_t *plain = j->chat ? (const uint8_t *)j->prompt + j->prompt_len + 1 : NULL;
     l4lm_status st =
-        ids ? l4lm_tokenize(sl->s, j->prompt, j->prompt_len, flags, ids, cap, n) : L4LM_E_ARG;
+        ids ? l4lm_tokenize_marked(sl->s, j->prompt, j->prompt_len, flags, plain, ids, cap, n)
+            : L4LM_E_ARG;
     if (st) {
         http_err(&j->err, 400, j->chat ? "messages" : "prompt",
                  st == L4LM_E_PROMPT_TOO_LONG ? "context_length_exceeded" : "invalid_value",
