@@ -28,7 +28,7 @@ BM_PORT_x86_64 := x86_64
 BM_PORT_x86_64-avx2 := x86_64
 
 # Shared freestanding port code (platform/common), and the driver on the host.
-BM_COMMON := print mem driver stack
+BM_COMMON := print mem driver stack workers
 PORT := platform/common
 
 .PHONY: baremetal-aarch64 baremetal-aarch64-load baremetal-x86_64 baremetal-x86_64-avx2 \
@@ -44,7 +44,7 @@ baremetal-x86_64-avx2: $(BM)/x86_64-avx2/l4lm-multiboot.elf
 $(BM)/bm-host: $(BM_SRC)/hosted.c $(BM_COMMON:%=$(PORT)/%.c) $(PORT)/*.h $(LIB_FILES)
 	@mkdir -p $(@D)
 	$(CC) $(HOST_CFLAGS) $(PORT_INC) -Iplatform/posix $(BM_SRC)/hosted.c \
-	  $(PORT)/driver.c $(PORT)/print.c $(LIBS) $(LDLIBS) -o $@
+	  $(PORT)/driver.c $(PORT)/print.c $(PORT)/workers.c $(LIBS) $(LDLIBS) -o $@
 
 # Objects of target $(1): the core, common code and the port
 # (mem.c must not be turned back into calls to itself).

@@ -47,6 +47,18 @@ static void put_timing(const char *label, size_t n, uint64_t t0, uint64_t t1)
     l4lm_bm_puts(" tok/s\n");
 }
 
+/* FNV-1a over the bits of one logits row, folded into h. */
+static uint64_t hash_logits(uint64_t h, const float *logits, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t bits;
+        __builtin_memcpy(&bits, &logits[i], sizeof bits);
+        for (int b = 0; b < 32; b += 8)
+            h = (h ^ ((bits >> b) & 0xffu)) * 0x100000001b3u;
+    }
+    return h;
+}
+
 /* Stream one token's text; special tokens print nothing. */
 static l4lm_status put_token(const l4lm_session *s, l4lm_detok *d, int32_t id)
 {
@@ -103,8 +115,7 @@ size_t l4lm_bm_plan(const void *model, size_t size, uint32_t n_ctx)
 }
 
 /* Open the model and start a session in the job's arena; says what failed. */
-static l4lm_status start(const l4lm_bm_job *job, l4lm_model *m, l4lm_session **s,
-                         const char **what)
+static l4lm_status start(const l4lm_bm_job *job, l4lm_model *m, l4lm_session **s, const char **what)
 {
     l4lm_run_opts opts;
     l4lm_plan_result p;
@@ -120,6 +131,14 @@ static l4lm_status start(const l4lm_bm_job *job, l4lm_model *m, l4lm_session **s
     l4lm_bm_puts(" bytes (n_ctx ");
     l4lm_bm_putu(p.n_ctx);
     l4lm_bm_puts(")\n");
+    if (job->pool) {
+        opts.parallel_for = l4lm_work_parallel_for;
+        opts.parallel_ctx = job->pool;
+        opts.n_threads = job->pool->n_threads;
+        l4lm_bm_puts("cores: ");
+        l4lm_bm_putu(opts.n_threads);
+        l4lm_bm_putc('\n');
+    }
     *what = "session init";
     if (p.total > job->arena_size)
         return L4LM_E_ARENA;
@@ -127,8 +146,8 @@ static l4lm_status start(const l4lm_bm_job *job, l4lm_model *m, l4lm_session **s
 }
 
 /* Greedy tokens after the prompt, each streamed as soon as it is picked. */
-static l4lm_status generate(const l4lm_bm_job *job, l4lm_session *s, l4lm_detok *d,
-                            int32_t *gen)
+static l4lm_status generate(const l4lm_bm_job *job, l4lm_session *s, l4lm_detok *d, int32_t *gen,
+                            uint64_t *hash, uint32_t n_vocab)
 {
     l4lm_sampler greedy = l4lm_sampler_default();
     const float *logits;
@@ -139,6 +158,8 @@ static l4lm_status generate(const l4lm_bm_job *job, l4lm_session *s, l4lm_detok 
             st = put_token(s, d, gen[i]);
         if (st == L4LM_OK && i + 1 < job->n_generate)
             st = l4lm_eval(s, &gen[i], 1, &logits);
+        if (st == L4LM_OK && i + 1 < job->n_generate)
+            *hash = hash_logits(*hash, logits, n_vocab);
     }
     return st;
 }
@@ -165,20 +186,31 @@ int l4lm_bm_generate(const l4lm_bm_job *job)
     for (size_t i = 0; i < n_prompt && st == L4LM_OK; i++)
         st = put_token(s, &d, job->ids[i]);
     const float *logits;
+    l4lm_work_count c0 = job->pool ? l4lm_work_counted(job->pool) : (l4lm_work_count){0};
     uint64_t t0 = l4lm_bm_now_ns();
     if (st == L4LM_OK)
         st = l4lm_eval(s, job->ids, n_prompt, &logits);
     uint64_t t1 = l4lm_bm_now_ns();
     if (st != L4LM_OK)
         return failed("prompt", st);
+    l4lm_work_count c1 = job->pool ? l4lm_work_counted(job->pool) : c0;
+    uint64_t hash = hash_logits(0xcbf29ce484222325u, logits, m.hp.n_vocab);
     int32_t *gen = job->ids + n_prompt;
-    st = generate(job, s, &d, gen);
+    st = generate(job, s, &d, gen, &hash, m.hp.n_vocab);
     uint64_t t2 = l4lm_bm_now_ns();
     if (st != L4LM_OK)
         return failed("generate", st);
     l4lm_bm_puts("\n---\n");
     put_ids("ids:", gen, job->n_generate);
+    l4lm_bm_puts("logits fnv1a: ");
+    l4lm_bm_putx(hash);
+    l4lm_bm_putc('\n');
     put_timing("prompt: ", n_prompt, t0, t1);
     put_timing("generate: ", job->n_generate, t1, t2);
+    if (job->pool) {
+        l4lm_work_count c2 = l4lm_work_counted(job->pool);
+        l4lm_work_put_count("prompt work: ", c0, c1, n_prompt);
+        l4lm_work_put_count("generate work: ", c1, c2, job->n_generate);
+    }
     return 0;
 }
