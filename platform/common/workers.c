@@ -43,8 +43,10 @@ void l4lm_work_init(l4lm_work_pool *p, uint32_t n_threads, l4lm_work_wait_fn *wa
     atomic_init(&p->arg, (void *)0);
     atomic_init(&p->n, 0);
     atomic_init(&p->stop, 0);
-    for (uint32_t i = 0; i < L4LM_WORK_MAX_THREADS; i++)
+    for (uint32_t i = 0; i < L4LM_WORK_MAX_THREADS; i++) {
         atomic_init(&p->sleeping[i], 0);
+        atomic_init(&p->ran[i], 0);
+    }
     p->n_threads = n_threads;
     p->spin_rounds = SPIN_ROUNDS;
     p->wait = wait;
@@ -59,7 +61,7 @@ void l4lm_work_init(l4lm_work_pool *p, uint32_t n_threads, l4lm_work_wait_fn *wa
 ** the word still held generation g, whose job cannot be replaced before
 ** all its tasks (this one included) are done.
 */
-static void run_claims(l4lm_work_pool *p, uint32_t g)
+static void run_claims(l4lm_work_pool *p, uint32_t g, uint32_t self)
 {
     uint64_t word = atomic_load_explicit(&p->job, memory_order_acquire);
     for (;;) {
@@ -75,6 +77,8 @@ static void run_claims(l4lm_work_pool *p, uint32_t g)
                                                    memory_order_acquire))
             continue; /* word now holds the current value */
         task(arg, i);
+        uint64_t ran = atomic_load_explicit(&p->ran[self], memory_order_relaxed);
+        atomic_store_explicit(&p->ran[self], ran + 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
         word = atomic_load_explicit(&p->job, memory_order_acquire);
     }
@@ -108,7 +112,7 @@ void l4lm_work_worker(l4lm_work_pool *p, uint32_t worker)
         seen = next_job(p, worker, seen);
         if (atomic_load_explicit(&p->stop, memory_order_acquire))
             return;
-        run_claims(p, seen);
+        run_claims(p, seen, worker);
     }
 }
 
@@ -145,14 +149,17 @@ void l4lm_work_parallel_for(void *pool, l4lm_task_fn task, void *arg, uint32_t n
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     atomic_store(&p->job, (uint64_t)g << 32); /* seq_cst: release, and ordered before the marks */
     wake_sleepers(p);
-    run_claims(p, g);
+    run_claims(p, g, 0);
     while (atomic_load_explicit(&p->done, memory_order_acquire) != n)
         relax();
 }
 
 l4lm_work_count l4lm_work_counted(const l4lm_work_pool *p)
 {
-    return (l4lm_work_count){p->calls, p->tasks};
+    l4lm_work_count c = {p->calls, p->tasks, 0};
+    for (uint32_t w = 1; w < p->n_threads; w++)
+        c.by_workers += atomic_load_explicit(&p->ran[w], memory_order_relaxed);
+    return c;
 }
 
 /* "a.b" with one decimal of num / den. */
@@ -174,5 +181,7 @@ void l4lm_work_put_count(const char *label, l4lm_work_count from, l4lm_work_coun
     put_ratio(calls, tokens);
     l4lm_bm_puts(" per token, ");
     put_ratio(tasks, calls);
-    l4lm_bm_puts(" tasks per call\n");
+    l4lm_bm_puts(" tasks per call, ");
+    l4lm_bm_putu(to.by_workers - from.by_workers);
+    l4lm_bm_puts(" tasks on the other cores\n");
 }

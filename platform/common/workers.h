@@ -36,6 +36,7 @@ typedef struct l4lm_work_pool {
     _Atomic uint32_t n; /* tasks in the current job */
     _Atomic uint32_t stop;
     _Atomic uint32_t sleeping[L4LM_WORK_MAX_THREADS]; /* worker i is in (or entering) wait */
+    _Atomic uint64_t ran[L4LM_WORK_MAX_THREADS];      /* tasks worker i ran (its own slot) */
     uint32_t n_threads;                               /* the caller + workers */
     uint32_t spin_rounds;                             /* polls before a worker blocks */
     l4lm_work_wait_fn *wait;
@@ -63,9 +64,9 @@ void l4lm_work_parallel_for(void *pool, l4lm_task_fn task, void *arg, uint32_t n
 ** workers 1..n-1 of pool (initialised here); returns how many run, caller included. */
 uint32_t l4lm_bm_cores_start(l4lm_work_pool *pool, uint32_t n);
 
-/* "parallel_for: C calls, T tasks (T/C per call)[, C/tokens per token]". */
+/* "C parallel_for calls, C/tokens per token, T/C tasks per call, W on other cores". */
 typedef struct l4lm_work_count {
-    uint64_t calls, tasks;
+    uint64_t calls, tasks, by_workers;
 } l4lm_work_count;
 l4lm_work_count l4lm_work_counted(const l4lm_work_pool *p);
 void l4lm_work_put_count(const char *label, l4lm_work_count from, l4lm_work_count to,
