@@ -227,8 +227,8 @@ if [ -z "$SEL4_PREFIX" ]; then
     skip sel4-roottask "SEL4_PREFIX is not set (an x86_64 seL4 kernel install with KernelPrinting)"
 elif need sel4-roottask qemu-system-x86_64 python3; then
     roottask_tests
-    if grep -qs 'define CONFIG_MAX_NUM_NODES [4-9]' "$SEL4_PREFIX/libsel4/include/kernel/gen_config.h" 2>/dev/null ||
-        grep -rqs 'CONFIG_MAX_NUM_NODES [4-9]' "$SEL4_PREFIX/libsel4/include/"; then
+    if grep -Eqs 'define CONFIG_MAX_NUM_NODES +([4-9]|[1-9][0-9]+)$' \
+        "$SEL4_PREFIX/libsel4/include/kernel/gen_config.h"; then
         roottask_smp_tests
     else
         skip sel4-roottask-smp "the kernel at SEL4_PREFIX is not built for 4 cores (KernelMaxNumNodes)"
