@@ -86,7 +86,7 @@ $(BM)/$(1)/config.h: bm-force $(BM)/bm-host
 	  echo '#define L4LM_BM_ARCH "$(1)"'; \
 	  $(if $(4),echo '#define L4LM_BM_MODEL_ADDR $(BM_LOAD_ADDR)'; \
 	  echo "#define L4LM_BM_MODEL_SIZE $$$$(stat -c %s "$(3)")";, \
-	  echo '#define L4LM_BM_MODEL_FILE "$(abspath $(3))"';) \
+	  echo '#define L4LM_PORT_MODEL_FILE "$(abspath $(3))"';) \
 	  echo "#define L4LM_BM_ARENA_BYTES $$$$arena"; \
 	  echo '#define L4LM_BM_N_CTX $(BM_CTX)'; \
 	  $(if $(5),echo '#define L4LM_BM_CORES $(5)';) \

@@ -19,12 +19,12 @@
 #include "posix.h"
 #include "workers.h"
 
-void l4lm_bm_putc(char c)
+void l4lm_port_putc(char c)
 {
     putchar(c);
 }
 
-uint64_t l4lm_bm_now_ns(void)
+uint64_t l4lm_port_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -51,7 +51,7 @@ static void *worker_main(void *arg)
 }
 
 /* Run the job on n threads (the caller and n - 1 workers). */
-static int generate_threads(l4lm_bm_job *job, uint32_t n)
+static int generate_threads(l4lm_port_job *job, uint32_t n)
 {
     static l4lm_work_pool pool;
     pthread_t th[L4LM_WORK_MAX_THREADS];
@@ -65,7 +65,7 @@ static int generate_threads(l4lm_bm_job *job, uint32_t n)
     }
     pool.n_threads = started;
     job->pool = &pool;
-    int status = l4lm_bm_generate(job);
+    int status = l4lm_port_generate(job);
     l4lm_work_stop(&pool);
     for (uint32_t i = 1; i < started; i++)
         pthread_join(th[i], NULL);
@@ -92,7 +92,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bm-host: %s\n", err);
         return 1;
     }
-    size_t need = l4lm_bm_plan(bytes, size, n_ctx);
+    size_t need = l4lm_port_plan(bytes, size, n_ctx);
     if (need == 0)
         return 1;
     if (plan_only) {
@@ -102,7 +102,7 @@ int main(int argc, char **argv)
     }
     uint32_t n_gen = (uint32_t)strtoul(argv[3], NULL, 10);
     size_t cap = strlen(argv[4]) + 2 + n_gen;
-    l4lm_bm_job job = {
+    l4lm_port_job job = {
         .model = bytes,
         .model_size = size,
         .arena = aligned_alloc(64, (need + 63) / 64 * 64),
@@ -117,7 +117,7 @@ int main(int argc, char **argv)
     int status = 1;
     if (job.arena && job.ids) {
         uint32_t threads = argc == 6 ? (uint32_t)strtoul(argv[5], NULL, 10) : 1;
-        status = threads > 1 ? generate_threads(&job, threads) : l4lm_bm_generate(&job);
+        status = threads > 1 ? generate_threads(&job, threads) : l4lm_port_generate(&job);
         printf("status: %d\n", status);
     } else {
         fprintf(stderr, "bm-host: out of memory\n");

@@ -13,9 +13,9 @@
 #define MODEL_BYTES ((const void *)(uintptr_t)L4LM_BM_MODEL_ADDR)
 #define MODEL_SIZE  ((size_t)L4LM_BM_MODEL_SIZE)
 #else
-extern const char l4lm_bm_model_start[], l4lm_bm_model_end[];
-#define MODEL_BYTES ((const void *)l4lm_bm_model_start)
-#define MODEL_SIZE  ((size_t)(l4lm_bm_model_end - l4lm_bm_model_start))
+extern const char l4lm_port_model_start[], l4lm_port_model_end[];
+#define MODEL_BYTES ((const void *)l4lm_port_model_start)
+#define MODEL_SIZE  ((size_t)(l4lm_port_model_end - l4lm_port_model_start))
 #endif
 
 #ifndef L4LM_BM_CORES
@@ -32,18 +32,18 @@ static int32_t ids[sizeof prompt + 2 + L4LM_BM_N_GENERATE];
 
 static void put_size(const char *label, size_t n, const char *note)
 {
-    l4lm_bm_puts(label);
-    l4lm_bm_putu(n);
-    l4lm_bm_puts(" bytes");
-    l4lm_bm_puts(note);
-    l4lm_bm_putc('\n');
+    l4lm_port_puts(label);
+    l4lm_port_putu(n);
+    l4lm_port_puts(" bytes");
+    l4lm_port_puts(note);
+    l4lm_port_putc('\n');
 }
 
 int l4lm_bm_main(void)
 {
     l4lm_port_stack_paint(__stack_bottom);
-    l4lm_bm_puts("\nl4lm bare metal (" L4LM_BM_ARCH ")\n");
-    l4lm_bm_job job = {
+    l4lm_port_puts("\nl4lm bare metal (" L4LM_BM_ARCH ")\n");
+    l4lm_port_job job = {
         .model = MODEL_BYTES,
         .model_size = MODEL_SIZE,
         .arena = arena,
@@ -59,7 +59,7 @@ int l4lm_bm_main(void)
     if (l4lm_bm_cores_start(&pool, L4LM_BM_CORES) > 1)
         job.pool = &pool;
 #endif
-    int status = l4lm_bm_generate(&job);
+    int status = l4lm_port_generate(&job);
 #ifdef L4LM_BM_MODEL_ADDR
     put_size("image: ", (size_t)(__image_end - __image_start), " (code, data, arena, stack)");
     put_size("model beside the image: ", MODEL_SIZE, "");
@@ -67,12 +67,12 @@ int l4lm_bm_main(void)
     put_size("image: ", (size_t)(__image_end - __image_start),
              " (code, data, embedded model, arena, stack)");
 #endif
-    l4lm_bm_puts("stack used: ");
-    l4lm_bm_putu(l4lm_port_stack_used(__stack_bottom, __stack_top));
-    l4lm_bm_puts(" of ");
-    l4lm_bm_putu((size_t)(__stack_top - __stack_bottom));
-    l4lm_bm_puts(" bytes\nstatus: ");
-    l4lm_bm_putu((uint64_t)status);
-    l4lm_bm_putc('\n');
+    l4lm_port_puts("stack used: ");
+    l4lm_port_putu(l4lm_port_stack_used(__stack_bottom, __stack_top));
+    l4lm_port_puts(" of ");
+    l4lm_port_putu((size_t)(__stack_top - __stack_bottom));
+    l4lm_port_puts(" bytes\nstatus: ");
+    l4lm_port_putu((uint64_t)status);
+    l4lm_port_putc('\n');
     return status;
 }

@@ -9,42 +9,42 @@
 
 static int failed(const char *what, l4lm_status st)
 {
-    l4lm_bm_puts("error: ");
-    l4lm_bm_puts(what);
-    l4lm_bm_puts(": ");
-    l4lm_bm_puts(l4lm_strerror(st));
-    l4lm_bm_putc('\n');
+    l4lm_port_puts("error: ");
+    l4lm_port_puts(what);
+    l4lm_port_puts(": ");
+    l4lm_port_puts(l4lm_strerror(st));
+    l4lm_port_putc('\n');
     return (int)st;
 }
 
 static void put_ids(const char *label, const int32_t *ids, size_t n)
 {
-    l4lm_bm_puts(label);
+    l4lm_port_puts(label);
     for (size_t i = 0; i < n; i++) {
-        l4lm_bm_putc(' ');
-        l4lm_bm_putu((uint64_t)(uint32_t)ids[i]);
+        l4lm_port_putc(' ');
+        l4lm_port_putu((uint64_t)(uint32_t)ids[i]);
     }
-    l4lm_bm_putc('\n');
+    l4lm_port_putc('\n');
 }
 
 /* "N tokens in M ms[, R tok/s]": the clock may be absent (now_ns() == 0). */
 static void put_timing(const char *label, size_t n, uint64_t t0, uint64_t t1)
 {
-    l4lm_bm_puts(label);
-    l4lm_bm_putu(n);
+    l4lm_port_puts(label);
+    l4lm_port_putu(n);
     if (t0 == 0 || t1 <= t0) {
-        l4lm_bm_puts(" tokens (no clock)\n");
+        l4lm_port_puts(" tokens (no clock)\n");
         return;
     }
     uint64_t us = (t1 - t0) / 1000;
-    l4lm_bm_puts(" tokens in ");
-    l4lm_bm_putu(us / 1000);
-    l4lm_bm_puts(" ms, ");
+    l4lm_port_puts(" tokens in ");
+    l4lm_port_putu(us / 1000);
+    l4lm_port_puts(" ms, ");
     uint64_t tenths = us ? (uint64_t)n * 10000000u / us : 0;
-    l4lm_bm_putu(tenths / 10);
-    l4lm_bm_putc('.');
-    l4lm_bm_putu(tenths % 10);
-    l4lm_bm_puts(" tok/s\n");
+    l4lm_port_putu(tenths / 10);
+    l4lm_port_putc('.');
+    l4lm_port_putu(tenths % 10);
+    l4lm_port_puts(" tok/s\n");
 }
 
 /* FNV-1a over the bits of one logits row, folded into h. */
@@ -66,23 +66,23 @@ static l4lm_status put_token(const l4lm_session *s, l4lm_detok *d, int32_t id)
     l4lm_status st = L4LM_OK;
     size_t n = l4lm_detok_push(s, d, id, buf, sizeof buf, &st);
     for (size_t i = 0; i < n; i++)
-        l4lm_bm_putc(buf[i]);
+        l4lm_port_putc(buf[i]);
     return st;
 }
 
 static void put_model(const l4lm_model *m, size_t size)
 {
-    l4lm_bm_puts("model: ");
-    l4lm_bm_puts(m->hp.arch);
-    l4lm_bm_puts(", ");
-    l4lm_bm_putu(m->hp.n_layer);
-    l4lm_bm_puts(" layers, embd ");
-    l4lm_bm_putu(m->hp.n_embd);
-    l4lm_bm_puts(", vocab ");
-    l4lm_bm_putu(m->hp.n_vocab);
-    l4lm_bm_puts(", ");
-    l4lm_bm_putu(size);
-    l4lm_bm_puts(" bytes\n");
+    l4lm_port_puts("model: ");
+    l4lm_port_puts(m->hp.arch);
+    l4lm_port_puts(", ");
+    l4lm_port_putu(m->hp.n_layer);
+    l4lm_port_puts(" layers, embd ");
+    l4lm_port_putu(m->hp.n_embd);
+    l4lm_port_puts(", vocab ");
+    l4lm_port_putu(m->hp.n_vocab);
+    l4lm_port_puts(", ");
+    l4lm_port_putu(size);
+    l4lm_port_puts(" bytes\n");
 }
 
 static l4lm_status open_and_plan(l4lm_model *m, const void *model, size_t size, uint32_t n_ctx,
@@ -90,18 +90,18 @@ static l4lm_status open_and_plan(l4lm_model *m, const void *model, size_t size, 
 {
     l4lm_status st = l4lm_model_open(m, model, size, NULL, 0);
     if (st != L4LM_OK) {
-        l4lm_bm_puts("model open failed at file offset ");
-        l4lm_bm_putu(m->err.offset);
-        l4lm_bm_puts(": ");
-        l4lm_bm_puts(m->err.what);
-        l4lm_bm_putc('\n');
+        l4lm_port_puts("model open failed at file offset ");
+        l4lm_port_putu(m->err.offset);
+        l4lm_port_puts(": ");
+        l4lm_port_puts(m->err.what);
+        l4lm_port_putc('\n');
         return st;
     }
     *opts = (l4lm_run_opts){.n_ctx = n_ctx, .kv_type = L4LM_KV_F32, .n_threads = 1};
     return l4lm_plan(m, opts, p);
 }
 
-size_t l4lm_bm_plan(const void *model, size_t size, uint32_t n_ctx)
+size_t l4lm_port_plan(const void *model, size_t size, uint32_t n_ctx)
 {
     l4lm_model m;
     l4lm_run_opts opts;
@@ -115,7 +115,7 @@ size_t l4lm_bm_plan(const void *model, size_t size, uint32_t n_ctx)
 }
 
 /* Open the model and start a session in the job's arena; says what failed. */
-static l4lm_status start(const l4lm_bm_job *job, l4lm_model *m, l4lm_session **s, const char **what)
+static l4lm_status start(const l4lm_port_job *job, l4lm_model *m, l4lm_session **s, const char **what)
 {
     l4lm_run_opts opts;
     l4lm_plan_result p;
@@ -124,20 +124,20 @@ static l4lm_status start(const l4lm_bm_job *job, l4lm_model *m, l4lm_session **s
     if (st != L4LM_OK)
         return st;
     put_model(m, job->model_size);
-    l4lm_bm_puts("arena: plan ");
-    l4lm_bm_putu(p.total);
-    l4lm_bm_puts(" bytes, have ");
-    l4lm_bm_putu(job->arena_size);
-    l4lm_bm_puts(" bytes (n_ctx ");
-    l4lm_bm_putu(p.n_ctx);
-    l4lm_bm_puts(")\n");
+    l4lm_port_puts("arena: plan ");
+    l4lm_port_putu(p.total);
+    l4lm_port_puts(" bytes, have ");
+    l4lm_port_putu(job->arena_size);
+    l4lm_port_puts(" bytes (n_ctx ");
+    l4lm_port_putu(p.n_ctx);
+    l4lm_port_puts(")\n");
     if (job->pool) {
         opts.parallel_for = l4lm_work_parallel_for;
         opts.parallel_ctx = job->pool;
         opts.n_threads = job->pool->n_threads;
-        l4lm_bm_puts("cores: ");
-        l4lm_bm_putu(opts.n_threads);
-        l4lm_bm_putc('\n');
+        l4lm_port_puts("cores: ");
+        l4lm_port_putu(opts.n_threads);
+        l4lm_port_putc('\n');
     }
     *what = "session init";
     if (p.total > job->arena_size)
@@ -146,7 +146,7 @@ static l4lm_status start(const l4lm_bm_job *job, l4lm_model *m, l4lm_session **s
 }
 
 /* Greedy tokens after the prompt, each streamed as soon as it is picked. */
-static l4lm_status generate(const l4lm_bm_job *job, l4lm_session *s, l4lm_detok *d, int32_t *gen,
+static l4lm_status generate(const l4lm_port_job *job, l4lm_session *s, l4lm_detok *d, int32_t *gen,
                             uint64_t *hash, uint32_t n_vocab)
 {
     l4lm_sampler greedy = l4lm_sampler_default();
@@ -164,7 +164,7 @@ static l4lm_status generate(const l4lm_bm_job *job, l4lm_session *s, l4lm_detok 
     return st;
 }
 
-int l4lm_bm_generate(const l4lm_bm_job *job)
+int l4lm_port_generate(const l4lm_port_job *job)
 {
     l4lm_model m;
     l4lm_session *s;
@@ -179,7 +179,7 @@ int l4lm_bm_generate(const l4lm_bm_job *job)
     if (n_prompt == 0 || job->ids_cap - n_prompt < job->n_generate)
         return failed("prompt and generated ids", L4LM_E_BUFFER);
     put_ids("prompt ids:", job->ids, n_prompt);
-    l4lm_bm_puts("---\n");
+    l4lm_port_puts("---\n");
 
     /* The prompt is echoed from its tokens, so the detokenizer sees BOS. */
     l4lm_detok d = {0};
@@ -187,24 +187,24 @@ int l4lm_bm_generate(const l4lm_bm_job *job)
         st = put_token(s, &d, job->ids[i]);
     const float *logits;
     l4lm_work_count c0 = job->pool ? l4lm_work_counted(job->pool) : (l4lm_work_count){0};
-    uint64_t t0 = l4lm_bm_now_ns();
+    uint64_t t0 = l4lm_port_now_ns();
     if (st == L4LM_OK)
         st = l4lm_eval(s, job->ids, n_prompt, &logits);
-    uint64_t t1 = l4lm_bm_now_ns();
+    uint64_t t1 = l4lm_port_now_ns();
     if (st != L4LM_OK)
         return failed("prompt", st);
     l4lm_work_count c1 = job->pool ? l4lm_work_counted(job->pool) : c0;
     uint64_t hash = hash_logits(0xcbf29ce484222325u, logits, m.hp.n_vocab);
     int32_t *gen = job->ids + n_prompt;
     st = generate(job, s, &d, gen, &hash, m.hp.n_vocab);
-    uint64_t t2 = l4lm_bm_now_ns();
+    uint64_t t2 = l4lm_port_now_ns();
     if (st != L4LM_OK)
         return failed("generate", st);
-    l4lm_bm_puts("\n---\n");
+    l4lm_port_puts("\n---\n");
     put_ids("ids:", gen, job->n_generate);
-    l4lm_bm_puts("logits fnv1a: ");
-    l4lm_bm_putx(hash);
-    l4lm_bm_putc('\n');
+    l4lm_port_puts("logits fnv1a: ");
+    l4lm_port_putx(hash);
+    l4lm_port_putc('\n');
     put_timing("prompt: ", n_prompt, t0, t1);
     put_timing("generate: ", job->n_generate, t1, t2);
     if (job->pool) {

@@ -3,12 +3,12 @@
 ** with a hosted build of the same code (hosted.c) so the test can compare
 ** the token ids of both byte for byte.
 */
-#ifndef L4LM_BM_DRIVER_H
-#define L4LM_BM_DRIVER_H
+#ifndef L4LM_PORT_DRIVER_H
+#define L4LM_PORT_DRIVER_H
 #include "l4lm.h"
 #include "workers.h"
 
-typedef struct l4lm_bm_job {
+typedef struct l4lm_port_job {
     const void *model; /* the GGUF bytes, used in place */
     size_t model_size;
     void *arena; /* sized by l4lm_plan() at build time */
@@ -20,7 +20,7 @@ typedef struct l4lm_bm_job {
     int32_t *ids;        /* room for the prompt and the generated ids */
     size_t ids_cap;
     l4lm_work_pool *pool; /* the port's worker cores; NULL: this core only */
-} l4lm_bm_job;
+} l4lm_port_job;
 
 /*
 ** Open, plan, tokenize, generate greedily and print the story, then a line
@@ -29,8 +29,8 @@ typedef struct l4lm_bm_job {
 ** with a pool, the parallel_for calls per token. Returns 0 or the first
 ** failing l4lm_status (after printing what failed).
 */
-int l4lm_bm_generate(const l4lm_bm_job *job);
+int l4lm_port_generate(const l4lm_port_job *job);
 
 /* The arena bytes l4lm_plan() asks for, or 0 after printing why not. */
-size_t l4lm_bm_plan(const void *model, size_t size, uint32_t n_ctx);
+size_t l4lm_port_plan(const void *model, size_t size, uint32_t n_ctx);
 #endif

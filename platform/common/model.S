@@ -6,9 +6,9 @@
 
     .section .rodata.model, "a"
     .balign 4096
-    .global l4lm_bm_model_start, l4lm_bm_model_end
-l4lm_bm_model_start:
-    .incbin L4LM_BM_MODEL_FILE
-l4lm_bm_model_end:
+    .global l4lm_port_model_start, l4lm_port_model_end
+l4lm_port_model_start:
+    .incbin L4LM_PORT_MODEL_FILE
+l4lm_port_model_end:
 
     .section .note.GNU-stack, "", %progbits   /* no executable stack */

@@ -11,9 +11,9 @@
 #include <stdint.h>
 
 /* ---- supplied by the architecture port ---- */
-void l4lm_bm_putc(char c);     /* blocking write of one byte to the console */
-uint64_t l4lm_bm_now_ns(void); /* monotonic nanoseconds; 0 if there is no clock */
-__attribute__((noreturn)) void l4lm_bm_exit(int status); /* stop the machine */
+void l4lm_port_putc(char c);     /* blocking write of one byte to the console */
+uint64_t l4lm_port_now_ns(void); /* monotonic nanoseconds; 0 if there is no clock */
+__attribute__((noreturn)) void l4lm_port_exit(int status); /* stop the machine */
 
 /* Linker-script symbols: the whole image (from the load address to the end
 ** of .bss, stack included) and the boot stack. */
@@ -21,9 +21,9 @@ extern char __image_start[], __image_end[], __stack_bottom[], __stack_top[];
 
 /* ---- supplied by platform/common/ (l4lm_bm_main: platform/baremetal/main.c) ---- */
 int l4lm_bm_main(void); /* called by the start-up code; returns the exit status */
-void l4lm_bm_puts(const char *s);
-void l4lm_bm_putu(uint64_t v); /* unsigned decimal */
-void l4lm_bm_putx(uint64_t v); /* 0x-prefixed hexadecimal */
+void l4lm_port_puts(const char *s);
+void l4lm_port_putu(uint64_t v); /* unsigned decimal */
+void l4lm_port_putx(uint64_t v); /* 0x-prefixed hexadecimal */
 /* The stack high-water mark (stack.c): paint [bottom, caller's frame), and
 ** later the bytes of [bottom, top) written over since. */
 void l4lm_port_stack_paint(char *bottom);

@@ -166,22 +166,22 @@ l4lm_work_count l4lm_work_counted(const l4lm_work_pool *p)
 static void put_ratio(uint64_t num, uint64_t den)
 {
     uint64_t tenths = den ? (num * 10 + den / 2) / den : 0;
-    l4lm_bm_putu(tenths / 10);
-    l4lm_bm_putc('.');
-    l4lm_bm_putu(tenths % 10);
+    l4lm_port_putu(tenths / 10);
+    l4lm_port_putc('.');
+    l4lm_port_putu(tenths % 10);
 }
 
 void l4lm_work_put_count(const char *label, l4lm_work_count from, l4lm_work_count to,
                          uint64_t tokens)
 {
     uint64_t calls = to.calls - from.calls, tasks = to.tasks - from.tasks;
-    l4lm_bm_puts(label);
-    l4lm_bm_putu(calls);
-    l4lm_bm_puts(" parallel_for calls, ");
+    l4lm_port_puts(label);
+    l4lm_port_putu(calls);
+    l4lm_port_puts(" parallel_for calls, ");
     put_ratio(calls, tokens);
-    l4lm_bm_puts(" per token, ");
+    l4lm_port_puts(" per token, ");
     put_ratio(tasks, calls);
-    l4lm_bm_puts(" tasks per call, ");
-    l4lm_bm_putu(to.by_workers - from.by_workers);
-    l4lm_bm_puts(" tasks on the other cores\n");
+    l4lm_port_puts(" tasks per call, ");
+    l4lm_port_putu(to.by_workers - from.by_workers);
+    l4lm_port_puts(" tasks on the other cores\n");
 }

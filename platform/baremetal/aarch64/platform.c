@@ -33,16 +33,16 @@ static volatile uint32_t *uart(unsigned reg)
     return (volatile uint32_t *)(UART0 + reg);
 }
 
-void l4lm_bm_putc(char c)
+void l4lm_port_putc(char c)
 {
     if (c == '\n')
-        l4lm_bm_putc('\r');
+        l4lm_port_putc('\r');
     while (*uart(UART_FR) & UART_FR_TXFF)
         ;
     *uart(UART_DR) = (uint8_t)c;
 }
 
-uint64_t l4lm_bm_now_ns(void)
+uint64_t l4lm_port_now_ns(void)
 {
     uint64_t ticks, freq;
     __asm__ volatile("isb; mrs %0, cntvct_el0" : "=r"(ticks));
@@ -122,9 +122,9 @@ uint32_t l4lm_bm_cores_start(l4lm_work_pool *pool, uint32_t n)
         int64_t r =
             psci(PSCI_CPU_ON, cpu, (uint64_t)l4lm_bm_secondary_entry, (uint64_t)cpu_stacks[cpu]);
         if (r != 0) {
-            l4lm_bm_puts("cores: PSCI CPU_ON of CPU ");
-            l4lm_bm_putu(cpu);
-            l4lm_bm_puts(" failed; running on fewer cores\n");
+            l4lm_port_puts("cores: PSCI CPU_ON of CPU ");
+            l4lm_port_putu(cpu);
+            l4lm_port_puts(" failed; running on fewer cores\n");
             pool->n_threads = cpu;
             break;
         }
@@ -132,7 +132,7 @@ uint32_t l4lm_bm_cores_start(l4lm_work_pool *pool, uint32_t n)
     return pool->n_threads;
 }
 
-void l4lm_bm_exit(int status)
+void l4lm_port_exit(int status)
 {
     /* SYS_EXIT with a parameter block: reason, then the exit status. */
     static uint64_t block[2];
@@ -150,14 +150,14 @@ void l4lm_bm_trap(uint64_t kind, uint64_t esr, uint64_t elr, uint64_t far)
 {
     if (exiting)
         psci_off();
-    l4lm_bm_puts("\nexception ");
-    l4lm_bm_putu(kind);
-    l4lm_bm_puts(" esr ");
-    l4lm_bm_putx(esr);
-    l4lm_bm_puts(" elr ");
-    l4lm_bm_putx(elr);
-    l4lm_bm_puts(" far ");
-    l4lm_bm_putx(far);
-    l4lm_bm_puts("\nstatus: 100\n");
-    l4lm_bm_exit(100);
+    l4lm_port_puts("\nexception ");
+    l4lm_port_putu(kind);
+    l4lm_port_puts(" esr ");
+    l4lm_port_putx(esr);
+    l4lm_port_puts(" elr ");
+    l4lm_port_putx(elr);
+    l4lm_port_puts(" far ");
+    l4lm_port_putx(far);
+    l4lm_port_puts("\nstatus: 100\n");
+    l4lm_port_exit(100);
 }

@@ -72,7 +72,7 @@ _start:
 2:  ldr     x0, =l4lm_bm_boot_el
     str     w19, [x0]
     bl      l4lm_bm_main
-    bl      l4lm_bm_exit
+    bl      l4lm_port_exit
 
 /* PSCI CPU_ON entry: x0 = the context, the top of this CPU's stack. */
     .global l4lm_bm_secondary_entry

@@ -34,7 +34,7 @@ static void com1_init(void)
     outb(COM1 + 2, 0xc7); /* FIFO on, cleared */
 }
 
-void l4lm_bm_putc(char c)
+void l4lm_port_putc(char c)
 {
     static int ready;
     if (!ready) {
@@ -42,7 +42,7 @@ void l4lm_bm_putc(char c)
         ready = 1;
     }
     if (c == '\n')
-        l4lm_bm_putc('\r');
+        l4lm_port_putc('\r');
     while (!(inb(COM1 + 5) & 0x20)) /* transmit holding register empty */
         ;
     outb(COM1, (uint8_t)c);
@@ -53,7 +53,7 @@ static volatile uint64_t *hpet(unsigned reg)
     return (volatile uint64_t *)(HPET + reg);
 }
 
-uint64_t l4lm_bm_now_ns(void)
+uint64_t l4lm_port_now_ns(void)
 {
     static uint64_t period_fs; /* 0 until the HPET is found and started */
     if (period_fs == 0) {
@@ -67,7 +67,7 @@ uint64_t l4lm_bm_now_ns(void)
     return ticks / 1000000u * period_fs + ticks % 1000000u * period_fs / 1000000u;
 }
 
-void l4lm_bm_exit(int status)
+void l4lm_port_exit(int status)
 {
     __asm__ volatile("outl %0, %1" : : "a"((uint32_t)status), "Nd"((uint16_t)DEBUG_EXIT_PORT));
     for (;;) /* no debug-exit device: stop here */
@@ -100,12 +100,12 @@ void l4lm_bm_idt_init(void)
 
 void l4lm_bm_trap(const uint64_t *frame)
 {
-    l4lm_bm_puts("\nexception ");
-    l4lm_bm_putu(frame[0]);
-    l4lm_bm_puts(" error ");
-    l4lm_bm_putx(frame[1]);
-    l4lm_bm_puts(" rip ");
-    l4lm_bm_putx(frame[2]);
-    l4lm_bm_puts("\nstatus: 100\n");
-    l4lm_bm_exit(100);
+    l4lm_port_puts("\nexception ");
+    l4lm_port_putu(frame[0]);
+    l4lm_port_puts(" error ");
+    l4lm_port_putx(frame[1]);
+    l4lm_port_puts(" rip ");
+    l4lm_port_putx(frame[2]);
+    l4lm_port_puts("\nstatus: 100\n");
+    l4lm_port_exit(100);
 }

@@ -123,7 +123,7 @@ long_mode:
     call    l4lm_bm_idt_init
     call    l4lm_bm_main
     mov     %eax, %edi
-    call    l4lm_bm_exit
+    call    l4lm_port_exit
 
 /* Exception stubs, 16 bytes apart: push a zero error code where the CPU
 ** pushes none, then the vector number, and report from C. */

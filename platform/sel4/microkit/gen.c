@@ -150,7 +150,7 @@ static void write_config(FILE *f, const gen_opts *o, const layout *L)
     if (o->load)
         fprintf(f, "#define L4LM_SEL4_MODEL_VADDR 0x%llxull\n", VADDR_MODEL);
     else
-        fprintf(f, "#define L4LM_BM_MODEL_FILE \"%s\" /* for model.S */\n", o->model);
+        fprintf(f, "#define L4LM_PORT_MODEL_FILE \"%s\" /* for model.S */\n", o->model);
     /* The infer PD's mappings of client i's regions (the .system file's). */
     fprintf(f, "#define L4LM_SEL4_ARENA_VADDR(i) (0x%llxull + (i) * 0x%llxull)\n", VADDR_ARENA,
             VADDR_STRIDE);

@@ -27,8 +27,8 @@
 #ifdef L4LM_SEL4_MODEL_VADDR
 #define MODEL_BYTES ((const void *)(uintptr_t)L4LM_SEL4_MODEL_VADDR)
 #else
-extern const char l4lm_bm_model_start[]; /* platform/common/model.S */
-#define MODEL_BYTES ((const void *)l4lm_bm_model_start)
+extern const char l4lm_port_model_start[]; /* platform/common/model.S */
+#define MODEL_BYTES ((const void *)l4lm_port_model_start)
 #endif
 
 /* The only writable globals: this PD's own state. */

@@ -98,21 +98,21 @@ static void put_objects(uint32_t workers)
     uint64_t each =
         (1ul << seL4_TCBBits) + (1ul << seL4_NotificationBits) + (STACK_PAGES + 1) * PAGE;
     uint64_t tables = (1ul << seL4_PageDirBits) + (1ul << seL4_PageTableBits);
-    l4lm_bm_puts("workers from untyped memory: ");
-    l4lm_bm_putu(workers);
-    l4lm_bm_puts(" x (TCB ");
-    l4lm_bm_putu(1ul << seL4_TCBBits);
-    l4lm_bm_puts(" + notification ");
-    l4lm_bm_putu(1ul << seL4_NotificationBits);
-    l4lm_bm_puts(" + stack ");
-    l4lm_bm_putu(STACK_PAGES * PAGE);
-    l4lm_bm_puts(" + IPC buffer ");
-    l4lm_bm_putu(PAGE);
-    l4lm_bm_puts(") + page directory and table ");
-    l4lm_bm_putu(tables);
-    l4lm_bm_puts(" = ");
-    l4lm_bm_putu(workers * each + tables);
-    l4lm_bm_puts(" bytes\n");
+    l4lm_port_puts("workers from untyped memory: ");
+    l4lm_port_putu(workers);
+    l4lm_port_puts(" x (TCB ");
+    l4lm_port_putu(1ul << seL4_TCBBits);
+    l4lm_port_puts(" + notification ");
+    l4lm_port_putu(1ul << seL4_NotificationBits);
+    l4lm_port_puts(" + stack ");
+    l4lm_port_putu(STACK_PAGES * PAGE);
+    l4lm_port_puts(" + IPC buffer ");
+    l4lm_port_putu(PAGE);
+    l4lm_port_puts(") + page directory and table ");
+    l4lm_port_putu(tables);
+    l4lm_port_puts(" = ");
+    l4lm_port_putu(workers * each + tables);
+    l4lm_port_puts(" bytes\n");
 }
 
 uint32_t l4lm_rt_cores_start(l4lm_work_pool *pool, uint32_t n)
@@ -125,15 +125,15 @@ uint32_t l4lm_rt_cores_start(l4lm_work_pool *pool, uint32_t n)
     if (pool->n_threads < 2)
         return 1;
     if (!map_tables()) {
-        l4lm_bm_puts("cores: cannot map the workers' page tables; one core\n");
+        l4lm_port_puts("cores: cannot map the workers' page tables; one core\n");
         pool->n_threads = 1;
         return 1;
     }
     for (uint32_t w = 1; w < pool->n_threads; w++) {
         if (!start_worker(w)) {
-            l4lm_bm_puts("cores: cannot start the worker for core ");
-            l4lm_bm_putu(w);
-            l4lm_bm_putc('\n');
+            l4lm_port_puts("cores: cannot start the worker for core ");
+            l4lm_port_putu(w);
+            l4lm_port_putc('\n');
             pool->n_threads = w; /* the workers before it run */
             break;
         }

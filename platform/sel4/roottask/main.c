@@ -20,7 +20,7 @@
 
 seL4_IPCBuffer *__sel4_ipc_buffer;
 
-extern const char l4lm_bm_model_start[], l4lm_bm_model_end[]; /* model.S */
+extern const char l4lm_port_model_start[], l4lm_port_model_end[]; /* model.S */
 extern char l4lm_rt_stack[], l4lm_rt_stack_top[];             /* start.S */
 
 const seL4_BootInfo *l4lm_rt_bootinfo;
@@ -32,12 +32,12 @@ static const char prompt[] = {L4LM_RT_PROMPT_BYTES 0};
 static int32_t ids[sizeof prompt + 2 + L4LM_RT_N_GENERATE];
 static l4lm_work_pool pool;
 
-void l4lm_bm_putc(char c)
+void l4lm_port_putc(char c)
 {
     seL4_DebugPutChar(c);
 }
 
-uint64_t l4lm_bm_now_ns(void)
+uint64_t l4lm_port_now_ns(void)
 {
     if (!tsc_mhz)
         return 0;
@@ -47,13 +47,13 @@ uint64_t l4lm_bm_now_ns(void)
     return t / tsc_mhz * 1000 + t % tsc_mhz * 1000 / tsc_mhz;
 }
 
-void l4lm_bm_exit(int status)
+void l4lm_port_exit(int status)
 {
     seL4_CPtr port = free_slot++;
     if (seL4_X86_IOPortControl_Issue(seL4_CapIOPortControl, DEBUG_EXIT_PORT, DEBUG_EXIT_PORT + 3,
                                      seL4_CapInitThreadCNode, port, seL4_WordBits) == 0)
         seL4_X86_IOPort_Out32(port, DEBUG_EXIT_PORT, (seL4_Word)status);
-    l4lm_bm_puts("exit: no isa-debug-exit device; stopping here\n");
+    l4lm_port_puts("exit: no isa-debug-exit device; stopping here\n");
     seL4_TCB_Suspend(seL4_CapInitThreadTCB);
     for (;;)
         ;
@@ -138,11 +138,11 @@ static void *map_arena(size_t size)
 
 static void put_bytes(const char *label, uint64_t n, const char *note)
 {
-    l4lm_bm_puts(label);
-    l4lm_bm_putu(n);
-    l4lm_bm_puts(" bytes");
-    l4lm_bm_puts(note);
-    l4lm_bm_putc('\n');
+    l4lm_port_puts(label);
+    l4lm_port_putu(n);
+    l4lm_port_puts(" bytes");
+    l4lm_port_puts(note);
+    l4lm_port_putc('\n');
 }
 
 __attribute__((noreturn)) void l4lm_rt_main(const seL4_BootInfo *bi)
@@ -152,23 +152,23 @@ __attribute__((noreturn)) void l4lm_rt_main(const seL4_BootInfo *bi)
     free_slot = bi->empty.start;
     l4lm_port_stack_paint(l4lm_rt_stack);
     find_tsc();
-    l4lm_bm_puts("\nl4lm seL4 root task (x86_64)\n");
-    const void *model = l4lm_bm_model_start;
-    size_t model_size = (size_t)(l4lm_bm_model_end - l4lm_bm_model_start);
+    l4lm_port_puts("\nl4lm seL4 root task (x86_64)\n");
+    const void *model = l4lm_port_model_start;
+    size_t model_size = (size_t)(l4lm_port_model_end - l4lm_port_model_start);
     /* The arena: exactly what l4lm_plan asks for, from untyped memory. */
-    size_t need = l4lm_bm_plan(model, model_size, L4LM_RT_N_CTX);
-    if (!need) { /* l4lm_bm_plan said why */
-        l4lm_bm_puts("status: 1\n");
-        l4lm_bm_exit(1);
+    size_t need = l4lm_port_plan(model, model_size, L4LM_RT_N_CTX);
+    if (!need) { /* l4lm_port_plan said why */
+        l4lm_port_puts("status: 1\n");
+        l4lm_port_exit(1);
     }
     void *arena = map_arena(need);
     if (!arena) {
-        l4lm_bm_puts("error: cannot map the arena from untyped memory\nstatus: 16\n");
-        l4lm_bm_exit(L4LM_E_ARENA);
+        l4lm_port_puts("error: cannot map the arena from untyped memory\nstatus: 16\n");
+        l4lm_port_exit(L4LM_E_ARENA);
     }
     put_bytes("arena from untyped memory: ", (need + LARGE_PAGE - 1) / LARGE_PAGE * LARGE_PAGE,
               " in 2 MiB pages");
-    l4lm_bm_job job = {
+    l4lm_port_job job = {
         .model = model,
         .model_size = model_size,
         .arena = arena,
@@ -182,14 +182,14 @@ __attribute__((noreturn)) void l4lm_rt_main(const seL4_BootInfo *bi)
     };
     if (L4LM_RT_CORES > 1 && l4lm_rt_cores_start(&pool, L4LM_RT_CORES) > 1)
         job.pool = &pool;
-    int status = l4lm_bm_generate(&job);
+    int status = l4lm_port_generate(&job);
     put_bytes("model embedded in the root task: ", model_size, "");
-    l4lm_bm_puts("stack used: ");
-    l4lm_bm_putu(l4lm_port_stack_used(l4lm_rt_stack, l4lm_rt_stack_top));
-    l4lm_bm_puts(" of ");
-    l4lm_bm_putu((size_t)(l4lm_rt_stack_top - l4lm_rt_stack));
-    l4lm_bm_puts(" bytes\nstatus: ");
-    l4lm_bm_putu((uint64_t)status);
-    l4lm_bm_putc('\n');
-    l4lm_bm_exit(status);
+    l4lm_port_puts("stack used: ");
+    l4lm_port_putu(l4lm_port_stack_used(l4lm_rt_stack, l4lm_rt_stack_top));
+    l4lm_port_puts(" of ");
+    l4lm_port_putu((size_t)(l4lm_rt_stack_top - l4lm_rt_stack));
+    l4lm_port_puts(" bytes\nstatus: ");
+    l4lm_port_putu((uint64_t)status);
+    l4lm_port_putc('\n');
+    l4lm_port_exit(status);
 }
