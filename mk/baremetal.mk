@@ -6,7 +6,9 @@
 #   make run-baremetal-x86_64 PROMPT="..."    (and run-baremetal-x86_64-avx2)
 #   make baremetal-aarch64-load BM_LOAD_MODEL=FILE   no model inside: QEMU's loader places
 #        FILE at BM_LOAD_ADDR; run-baremetal-aarch64-load BM_LOAD_MODEL=FILE boots it
-# Knobs: BM_MODEL (default DEMO_MODEL), PROMPT, BM_TOKENS (128), BM_CTX (512).
+#   make baremetal-aarch64-smp, baremetal-aarch64-load-smp   the same on BM_CORES cores
+#        (PSCI CPU_ON; QEMU -smp BM_CORES): run-baremetal-aarch64-smp, run-...-load-smp
+# Knobs: BM_MODEL (default DEMO_MODEL), PROMPT, BM_TOKENS (128), BM_CTX (512), BM_CORES (2).
 # The arena is a static .bss array of exactly the bytes l4lm_plan() asks for,
 # found at build time by running the driver's planning step on the host.
 
@@ -18,6 +20,7 @@ BM_TOKENS ?= 128
 BM_CTX    ?= 512
 BM_LOAD_ADDR ?= 0x48000000
 BM_LOAD_MODEL ?=
+BM_CORES  ?= 2
 # The core's flags for target $(1) (mk/flags.mk: a compiler and architecture
 # flags per target), plus a section per function and datum for a small image.
 bm_cflags = $(call fs_target_cflags,$(1)) -ffunction-sections -fdata-sections
@@ -28,14 +31,17 @@ BM_PORT_x86_64 := x86_64
 BM_PORT_x86_64-avx2 := x86_64
 
 # Shared freestanding port code (platform/common), and the driver on the host.
-BM_COMMON := print mem driver stack
+BM_COMMON := print mem driver stack workers
 PORT := platform/common
 
 .PHONY: baremetal-aarch64 baremetal-aarch64-load baremetal-x86_64 baremetal-x86_64-avx2 \
-  run-baremetal-aarch64 run-baremetal-aarch64-load run-baremetal-x86_64 \
-  run-baremetal-x86_64-avx2 bm-force
+  baremetal-aarch64-smp baremetal-aarch64-load-smp run-baremetal-aarch64 \
+  run-baremetal-aarch64-load run-baremetal-aarch64-smp run-baremetal-aarch64-load-smp \
+  run-baremetal-x86_64 run-baremetal-x86_64-avx2 bm-force
 baremetal-aarch64: $(BM)/aarch64/l4lm.elf
 baremetal-aarch64-load: $(BM)/aarch64-load/l4lm.elf
+baremetal-aarch64-smp: $(BM)/aarch64-smp/l4lm.elf
+baremetal-aarch64-load-smp: $(BM)/aarch64-load-smp/l4lm.elf
 baremetal-x86_64: $(BM)/x86_64/l4lm-multiboot.elf
 baremetal-x86_64-avx2: $(BM)/x86_64-avx2/l4lm-multiboot.elf
 
@@ -44,7 +50,7 @@ baremetal-x86_64-avx2: $(BM)/x86_64-avx2/l4lm-multiboot.elf
 $(BM)/bm-host: $(BM_SRC)/hosted.c $(BM_COMMON:%=$(PORT)/%.c) $(PORT)/*.h $(LIB_FILES)
 	@mkdir -p $(@D)
 	$(CC) $(HOST_CFLAGS) $(PORT_INC) -Iplatform/posix $(BM_SRC)/hosted.c \
-	  $(PORT)/driver.c $(PORT)/print.c $(LIBS) $(LDLIBS) -o $@
+	  $(PORT)/driver.c $(PORT)/print.c $(PORT)/workers.c $(LIBS) $(LDLIBS) -o $@
 
 # Objects of target $(1): the core, common code and the port
 # (mem.c must not be turned back into calls to itself).
@@ -69,7 +75,7 @@ endef
 $(foreach t,aarch64 x86_64 x86_64-avx2,$(eval $(call bm_objects,$(t))))
 
 # Image $(1) from target $(2)'s objects, with model file $(3) embedded or
-# (with $(4) = load) placed by QEMU's loader at BM_LOAD_ADDR.
+# (with $(4) = load) placed by QEMU's loader at BM_LOAD_ADDR; on $(5) cores if given.
 # config.h is regenerated on every make but replaced only when it changes.
 define bm_image
 $(BM)/$(1)/config.h: bm-force $(BM)/bm-host
@@ -83,6 +89,7 @@ $(BM)/$(1)/config.h: bm-force $(BM)/bm-host
 	  echo '#define L4LM_PORT_MODEL_FILE "$(abspath $(3))"';) \
 	  echo "#define L4LM_BM_ARENA_BYTES $$$$arena"; \
 	  echo '#define L4LM_BM_N_CTX $(BM_CTX)'; \
+	  $(if $(5),echo '#define L4LM_BM_CORES $(5)';) \
 	  echo '#define L4LM_BM_N_GENERATE $(BM_TOKENS)'; \
 	  printf '#define L4LM_BM_PROMPT_BYTES '; \
 	  for b in $$$$(printf '%s' "$$$$L4LM_BM_PROMPT" | od -An -v -tu1); do printf '%s,' $$$$b; done; \
@@ -105,6 +112,8 @@ endef
 bm_comma := ,
 $(eval $(call bm_image,aarch64,aarch64,$(BM_MODEL)))
 $(eval $(call bm_image,aarch64-load,aarch64,$(BM_LOAD_MODEL),load))
+$(eval $(call bm_image,aarch64-smp,aarch64,$(BM_MODEL),,$(BM_CORES)))
+$(eval $(call bm_image,aarch64-load-smp,aarch64,$(BM_LOAD_MODEL),load,$(BM_CORES)))
 $(eval $(call bm_image,x86_64,x86_64,$(BM_MODEL)))
 $(eval $(call bm_image,x86_64-avx2,x86_64-avx2,$(BM_MODEL)))
 
@@ -116,6 +125,10 @@ run-baremetal-aarch64: $(BM)/aarch64/l4lm.elf
 	$(BM_SRC)/qemu.sh aarch64 $<
 run-baremetal-aarch64-load: $(BM)/aarch64-load/l4lm.elf
 	$(BM_SRC)/qemu.sh aarch64 $< $(BM_LOAD_MODEL) $(BM_LOAD_ADDR)
+run-baremetal-aarch64-smp: $(BM)/aarch64-smp/l4lm.elf
+	BM_SMP=$(BM_CORES) $(BM_SRC)/qemu.sh aarch64 $<
+run-baremetal-aarch64-load-smp: $(BM)/aarch64-load-smp/l4lm.elf
+	BM_SMP=$(BM_CORES) $(BM_SRC)/qemu.sh aarch64 $< $(BM_LOAD_MODEL) $(BM_LOAD_ADDR)
 run-baremetal-x86_64: $(BM)/x86_64/l4lm-multiboot.elf
 	$(BM_SRC)/qemu.sh x86_64 $<
 run-baremetal-x86_64-avx2: $(BM)/x86_64-avx2/l4lm-multiboot.elf

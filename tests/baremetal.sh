@@ -3,6 +3,8 @@
 # Multiboot) and checks that they generate exactly the hosted build's and the
 # reference implementation's greedy tokens, then boots an aarch64 image whose
 # >= 64 MiB random-weight model is placed by QEMU's loader instead of embedded.
+# The aarch64 images also run on 2 cores (PSCI CPU_ON, QEMU -smp 2): the same
+# ids, and on the random model the same logits hash, as on one core.
 # Installs QEMU and the aarch64 cross compiler from apt when they are missing.
 cd "$(dirname "$0")/.." || exit 1
 SHARED=${L4LM_SHARED:-../shared}
@@ -90,6 +92,7 @@ check_arena() { # config.h, model, context
 }
 
 # Boot under a time limit; name, qemu.sh arguments... Sets $log.
+# BM_SMP=N in the environment boots N cores.
 boot() {
     local name=$1; shift
     log=$OUT/$name.log
@@ -104,7 +107,22 @@ boot() {
         return 1
     fi
     ok "baremetal_boot_$name"
-    echo "# $name: boot took $((SECONDS - t0)) s; $(tr -d '\r' <"$log" | grep -E '^(generate|image|stack used):' | tr '\n' ';')"
+    echo "# $name: boot took $((SECONDS - t0)) s; $(tr -d '\r' <"$log" | grep -E '^(generate|generate work|image|stack used):' | tr '\n' ';')"
+}
+
+# The ids and the logits hash of a serial log, for comparing two runs.
+result_of() { tr -d '\r' <"$1" | grep -E '^(ids|logits fnv1a): '; }
+
+# An image booted on 2 cores must say so and match a one-core run; name, log, want-log.
+check_smp() {
+    local name=$1
+    if ! tr -d '\r' <"$2" | grep -qx 'cores: 2'; then
+        fail "$name" "the image did not report 'cores: 2' (PSCI CPU_ON?)"
+    elif [ -z "$(result_of "$2")" ] || [ "$(result_of "$2")" != "$(result_of "$3")" ]; then
+        fail "$name" "2 cores: '$(result_of "$2" | tr '\n' ' ' | cut -c1-80)' vs 1 core '$(result_of "$3" | tr '\n' ' ' | cut -c1-80)'"
+    else
+        ok "$name"
+    fi
 }
 
 # Reference ids: llama2.c fp32, the first N_REF generated.
@@ -156,6 +174,19 @@ for t in $targets; do
     fi
 done
 
+# The embedded stories260K image on 2 cores (too small for the core to split
+# its work: this checks the bring-up and that the ids stay the reference's).
+if build aarch64-smp2 baremetal-aarch64-smp BM_CORES=2 BM_MODEL="$MODEL" PROMPT="Once upon a time" \
+        BM_TOKENS="$N_REF" BM_CTX=512 &&
+    BM_SMP=2 boot aarch64-smp2 aarch64 "$BM/aarch64-smp/l4lm.elf"; then
+    got=$(ids_of "$log")
+    if tr -d '\r' <"$log" | grep -qx 'cores: 2' && [ "$got" = "$ref_ids" ] && [ "$got" = "$host_ids" ]; then
+        ok baremetal-aarch64-smp2-ids
+    else
+        fail baremetal-aarch64-smp2-ids "no 'cores: 2' or ids differ from the reference: '${got:0:80}...'"
+    fi
+fi
+
 # A random-weight model of at least 64 MiB (71 MiB of Q8_0), placed by QEMU's loader.
 RANDOM_MODEL=$BM/random-q8_0.gguf
 rm -f "$RANDOM_MODEL"
@@ -176,6 +207,23 @@ elif build aarch64-load baremetal-aarch64-load BM_LOAD_MODEL="$RANDOM_MODEL" BM_
         ok baremetal_loader_ids
     else
         fail baremetal_loader_ids "image '$got' vs hosted driver '$want' vs CLI '$cli'"
+    fi
+    if [ "$(result_of "$log")" = "$(result_of "$OUT/host-random.log")" ]; then
+        ok baremetal_loader_logits
+    else
+        fail baremetal_loader_logits "logits hash differs from the hosted driver's"
+    fi
+    one_core=$log
+    # The same model on 2 cores: here the core splits every matmul.
+    if build aarch64-load-smp2 baremetal-aarch64-load-smp BM_CORES=2 BM_LOAD_MODEL="$RANDOM_MODEL" \
+            BM_LOAD_ADDR=$LOAD_ADDR PROMPT="Once upon a time" BM_TOKENS="$N_RANDOM" BM_CTX=128 &&
+        BM_SMP=2 boot aarch64-load-smp2 aarch64 "$BM/aarch64-load-smp/l4lm.elf" "$RANDOM_MODEL" "$LOAD_ADDR"; then
+        check_smp baremetal-aarch64-smp2-loader-ids-logits "$log" "$one_core"
+        if tr -d '\r' <"$log" | grep -Eq '^generate work: [1-9][0-9]* parallel_for calls, .*, [1-9][0-9]* tasks on the other cores$'; then
+            ok baremetal-aarch64-smp2-second-core-works
+        else
+            fail baremetal-aarch64-smp2-second-core-works "no parallel_for task ran on the second core"
+        fi
     fi
     # The same image with no model at the load address: a clean failure
     # status (3, not a GGUF file) must reach the host, not a hang or crash.

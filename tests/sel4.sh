@@ -6,7 +6,11 @@
 #       arena region equal to `l4lm plan`; then the same with a >= 64 MiB
 #       random-weight model placed by QEMU's loader instead of embedded.
 #   SEL4_PREFIX=/path/to/kernel/install   the x86_64 root task: its greedy ids
-#       equal the llama2.c reference and the hosted CLI's.
+#       equal the llama2.c reference and the hosted CLI's; with an SMP kernel
+#       (KernelMaxNumNodes >= 4, KernelRootCNodeSizeBits 16 for the embedded
+#       72 MiB random model) the root task on 1, 2 and 4 cores: the workers'
+#       seL4 objects printed and accounted, and ids and logits hash equal at
+#       every core count and to the hosted driver's (bm-host).
 # Without them it prints why it skipped: nothing passes without a real boot.
 cd "$(dirname "$0")/.." || exit 1
 SHARED=${L4LM_SHARED:-../shared}
@@ -158,6 +162,52 @@ roottask_tests() {
     fi
 }
 
+# The root task on 1, 2 and 4 cores (QEMU -smp, multi-threaded TCG) with the
+# random Q8_0 model, whose matmuls the core splits.
+roottask_smp_tests() {
+    local dir=$OUT/roottask-smp big=$OUT/random-q8_0.gguf n=16 cores log want
+    [ -f "$big" ] || { make --no-print-directory build/tools/mkgguf build/baremetal/bm-host >"$OUT/mkgguf.log" 2>&1 &&
+        build/tools/mkgguf -o "$big" --type q8_0 --n-embd 512 --n-ff 1536 --n-layer 12 \
+            --n-head 8 --n-head-kv 4 --n-vocab 32000 --ctx 256 --seed 4 --untied >>"$OUT/mkgguf.log" 2>&1; }
+    make --no-print-directory build/baremetal/bm-host >>"$OUT/mkgguf.log" 2>&1
+    if ! build/baremetal/bm-host "$big" 128 "$n" "$PROMPT" >"$OUT/smp-host.log" 2>&1; then
+        fail sel4-roottask-smp "no random model or hosted driver run (see $OUT/mkgguf.log, $OUT/smp-host.log)"
+        return
+    fi
+    want=$(tr -d '\r' <"$OUT/smp-host.log" | grep -E '^(ids|logits fnv1a): ')
+    for cores in 1 2 4; do
+        build "sel4-roottask-smp$cores-build" "$OUT/roottask-smp$cores.build" -C platform/sel4/roottask \
+            SEL4_PREFIX="$SEL4_PREFIX" MODEL="$(realpath "$big")" N=$n CTX=128 CORES=$cores \
+            PROMPT="$PROMPT" BUILD_DIR="$(realpath -m "$dir")" || return
+        log=$OUT/roottask-smp$cores.log
+        SEL4_SMP=$cores SEL4_TIMEOUT=${SEL4_TEST_TIMEOUT:-300} platform/sel4/roottask/run.sh \
+            "$dir/kernel32.elf" "$dir/roottask.elf" >"$log" 2>&1
+        if ! tr -d '\r' <"$log" | grep -qx 'status: 0'; then
+            fail "sel4-roottask-smp$cores-boot" "$(tr -d '\r' <"$log" | grep -E 'error|ERROR|status|cores' | head -n 3 | tr '\n' ' ')"
+            continue
+        fi
+        ok "sel4-roottask-smp$cores-boot"
+        echo "# roottask $cores cores: $(tr -d '\r' <"$log" | grep -E '^(cores|workers from|generate|generate work):' | tr '\n' ';')"
+        if [ "$cores" -gt 1 ]; then
+            # One TCB, notification, stack and IPC buffer per extra core, and the sum adds up.
+            tr -d '\r' <"$log" | awk -v w=$((cores - 1)) '
+                /^workers from untyped memory: / { seen = 1; nf = split($0, f, /[^0-9]+/); k = 0
+                    for (i = 1; i <= nf; i++) if (f[i] != "") v[++k] = f[i]
+                    # v: workers, TCB, notification, stack, IPC buffer, tables, total
+                    good = v[1] == w && v[7] == w * (v[2] + v[3] + v[4] + v[5]) + v[6] && v[4] > 0 }
+                /^generate work: .* [1-9][0-9]* tasks on the other cores$/ { busy = 1 }
+                END { exit !(seen && good && busy) }' &&
+                ok "sel4-roottask-smp$cores-objects" ||
+                fail "sel4-roottask-smp$cores-objects" "no or wrong 'workers from untyped memory' line, or no task ran on another core (see $log)"
+        fi
+        if [ "$(tr -d '\r' <"$log" | grep -E '^(ids|logits fnv1a): ')" = "$want" ]; then
+            ok "sel4-roottask-smp$cores-ids-logits"
+        else
+            fail "sel4-roottask-smp$cores-ids-logits" "ids/logits hash differ from the hosted driver's (see $log)"
+        fi
+    done
+}
+
 need() { # test name, commands...
     local name=$1; shift
     for c in "$@"; do
@@ -177,5 +227,11 @@ if [ -z "$SEL4_PREFIX" ]; then
     skip sel4-roottask "SEL4_PREFIX is not set (an x86_64 seL4 kernel install with KernelPrinting)"
 elif need sel4-roottask qemu-system-x86_64 python3; then
     roottask_tests
+    if grep -Eqs 'define CONFIG_MAX_NUM_NODES +([4-9]|[1-9][0-9]+)$' \
+        "$SEL4_PREFIX/libsel4/include/kernel/gen_config.h"; then
+        roottask_smp_tests
+    else
+        skip sel4-roottask-smp "the kernel at SEL4_PREFIX is not built for 4 cores (KernelMaxNumNodes)"
+    fi
 fi
 exit $failed

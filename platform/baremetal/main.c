@@ -2,7 +2,8 @@
 ** main.c — the bare-metal program: finds the model (embedded by model.S or
 ** placed in RAM by the loader at a build-time address), hands the driver a
 ** static arena sized by `l4lm plan` at build time, and reports memory use,
-** including how deep the stack went.
+** including how deep the stack went. With L4LM_BM_CORES > 1 the port
+** starts the other cores first and the run splits its work over them.
 */
 #include "port.h"
 #include "driver.h"
@@ -15,6 +16,13 @@
 extern const char l4lm_port_model_start[], l4lm_port_model_end[];
 #define MODEL_BYTES ((const void *)l4lm_port_model_start)
 #define MODEL_SIZE  ((size_t)(l4lm_port_model_end - l4lm_port_model_start))
+#endif
+
+#ifndef L4LM_BM_CORES
+#define L4LM_BM_CORES 1
+#endif
+#if L4LM_BM_CORES > 1
+static l4lm_work_pool pool;
 #endif
 
 static unsigned char arena[L4LM_BM_ARENA_BYTES] __attribute__((aligned(64)));
@@ -47,6 +55,10 @@ int l4lm_bm_main(void)
         .ids = ids,
         .ids_cap = sizeof ids / sizeof ids[0],
     };
+#if L4LM_BM_CORES > 1
+    if (l4lm_bm_cores_start(&pool, L4LM_BM_CORES) > 1)
+        job.pool = &pool;
+#endif
     int status = l4lm_port_generate(&job);
 #ifdef L4LM_BM_MODEL_ADDR
     put_size("image: ", (size_t)(__image_end - __image_start), " (code, data, arena, stack)");

@@ -4,6 +4,7 @@
 #   qemu.sh aarch64 IMAGE [MODEL_FILE LOAD_ADDR]   (the model placed by QEMU's loader)
 #   qemu.sh x86_64 IMAGE
 # BM_TIMEOUT=SECONDS stops a hung machine (status 124); 0 or unset: no limit.
+# BM_SMP=N (aarch64): N CPUs, each emulated by its own host thread.
 arch=$1 image=$2 model=$3 addr=$4
 limit=${BM_TIMEOUT:-0}
 case $arch in
@@ -11,6 +12,9 @@ aarch64)
     # Semihosting carries the exit status; CPU: a plain Armv8.0-A core.
     set -- qemu-system-aarch64 -M virt -cpu cortex-a72 -m 512M -nographic -no-reboot \
         -semihosting-config enable=on,target=native -kernel "$image"
+    if [ "${BM_SMP:-1}" -gt 1 ]; then
+        set -- "$@" -smp "$BM_SMP" -accel tcg,thread=multi
+    fi
     if [ -n "$model" ]; then
         set -- "$@" -device "loader,file=$model,addr=$addr,force-raw=on"
     fi

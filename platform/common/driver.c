@@ -47,6 +47,18 @@ static void put_timing(const char *label, size_t n, uint64_t t0, uint64_t t1)
     l4lm_port_puts(" tok/s\n");
 }
 
+/* FNV-1a over the bits of one logits row, folded into h. */
+static uint64_t hash_logits(uint64_t h, const float *logits, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t bits;
+        __builtin_memcpy(&bits, &logits[i], sizeof bits);
+        for (int b = 0; b < 32; b += 8)
+            h = (h ^ ((bits >> b) & 0xffu)) * 0x100000001b3u;
+    }
+    return h;
+}
+
 /* Stream one token's text; special tokens print nothing. */
 static l4lm_status put_token(const l4lm_session *s, l4lm_detok *d, int32_t id)
 {
@@ -134,6 +146,14 @@ static l4lm_status start(const l4lm_port_job *job, l4lm_model *m, l4lm_session *
     l4lm_port_puts(" bytes (n_ctx ");
     l4lm_port_putu(p.n_ctx);
     l4lm_port_puts(")\n");
+    if (job->pool) {
+        opts.parallel_for = l4lm_work_parallel_for;
+        opts.parallel_ctx = job->pool;
+        opts.n_threads = job->pool->n_threads;
+        l4lm_port_puts("cores: ");
+        l4lm_port_putu(opts.n_threads);
+        l4lm_port_putc('\n');
+    }
     *what = "session init";
     if (p.total > job->arena_size - index)
         return L4LM_E_ARENA;
@@ -141,8 +161,11 @@ static l4lm_status start(const l4lm_port_job *job, l4lm_model *m, l4lm_session *
 }
 
 /* Greedy tokens after the prompt, each streamed as soon as it is picked, until
-** n_generate, EOS or an end-of-turn token, or a full context; *n_gen of them. */
-static l4lm_status generate(l4lm_gen *g, int32_t *gen, uint32_t *n_gen)
+** n_generate, EOS or an end-of-turn token, or a full context; *n_gen of them.
+** Every step that evaluated its token adds the new logits (the session's
+** logits row, where the prompt's came) to *hash. */
+static l4lm_status generate(l4lm_gen *g, int32_t *gen, uint32_t *n_gen, uint64_t *hash,
+                            const float *logits, uint32_t n_vocab)
 {
     l4lm_finish f = L4LM_FINISH_NONE;
     while (f == L4LM_FINISH_NONE) {
@@ -152,6 +175,8 @@ static l4lm_status generate(l4lm_gen *g, int32_t *gen, uint32_t *n_gen)
         f = l4lm_gen_step(g, &text, &len);
         if (g->n_gen != before)
             gen[before] = g->token;
+        if (f == L4LM_FINISH_NONE)
+            *hash = hash_logits(*hash, logits, n_vocab);
         for (size_t i = 0; i < len; i++)
             l4lm_port_putc(text[i]);
     }
@@ -187,21 +212,32 @@ int l4lm_port_generate(const l4lm_port_job *job)
     for (size_t i = 0; i < n_prompt && st == L4LM_OK; i++)
         st = put_token(s, &g.detok, job->ids[i]);
     const float *logits;
+    l4lm_work_count c0 = job->pool ? l4lm_work_counted(job->pool) : (l4lm_work_count){0};
     uint64_t t0 = l4lm_port_now_ns();
     if (st == L4LM_OK)
         st = l4lm_eval(s, job->ids, n_prompt, &logits);
     uint64_t t1 = l4lm_port_now_ns();
     if (st != L4LM_OK)
         return failed("prompt", st);
+    l4lm_work_count c1 = job->pool ? l4lm_work_counted(job->pool) : c0;
+    uint64_t hash = hash_logits(0xcbf29ce484222325u, logits, m.hp.n_vocab);
     int32_t *gen = job->ids + n_prompt;
     uint32_t n_gen;
-    st = generate(&g, gen, &n_gen);
+    st = generate(&g, gen, &n_gen, &hash, logits, m.hp.n_vocab);
     uint64_t t2 = l4lm_port_now_ns();
     if (st != L4LM_OK)
         return failed("generate", st);
     l4lm_port_puts("\n---\n");
     put_ids("ids:", gen, n_gen);
+    l4lm_port_puts("logits fnv1a: ");
+    l4lm_port_putx(hash);
+    l4lm_port_putc('\n');
     put_timing("prompt: ", n_prompt, t0, t1);
     put_timing("generate: ", n_gen, t1, t2);
+    if (job->pool) {
+        l4lm_work_count c2 = l4lm_work_counted(job->pool);
+        l4lm_work_put_count("prompt work: ", c0, c1, n_prompt);
+        l4lm_work_put_count("generate work: ", c1, c2, n_gen);
+    }
     return 0;
 }

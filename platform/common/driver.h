@@ -6,6 +6,7 @@
 #ifndef L4LM_PORT_DRIVER_H
 #define L4LM_PORT_DRIVER_H
 #include "l4lm.h"
+#include "workers.h"
 
 typedef struct l4lm_port_job {
     const void *model;      /* the GGUF bytes, used in place */
@@ -15,14 +16,17 @@ typedef struct l4lm_port_job {
     const char *prompt;
     size_t prompt_len;
     uint32_t n_ctx;
-    uint32_t n_generate;    /* greedy tokens after the prompt */
-    int32_t *ids;           /* room for the prompt and the generated ids */
+    uint32_t n_generate; /* greedy tokens after the prompt */
+    int32_t *ids;        /* room for the prompt and the generated ids */
     size_t ids_cap;
+    l4lm_work_pool *pool; /* the port's worker cores; NULL: this core only */
 } l4lm_port_job;
 
 /*
 ** Open, plan, tokenize, generate greedily and print the story, then a line
-** "ids: ..." with the generated ids and the timing. Returns 0 or the first
+** "ids: ..." with the generated ids, an FNV-1a hash of every logits row
+** the run computed (bit-identical at any thread count), the timing and,
+** with a pool, the parallel_for calls per token. Returns 0 or the first
 ** failing l4lm_status (after printing what failed).
 */
 int l4lm_port_generate(const l4lm_port_job *job);

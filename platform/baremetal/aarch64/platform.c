@@ -2,9 +2,13 @@
 ** platform.c — the AArch64 QEMU `virt` port: PL011 console, the generic
 ** timer as the clock, and stopping the machine with a status through Arm
 ** semihosting (QEMU -semihosting), falling back to PSCI SYSTEM_OFF (which
-** carries no status) when semihosting is not enabled.
+** carries no status) when semihosting is not enabled. With more than one
+** core (L4LM_BM_CORES, QEMU -smp), the other CPUs are started through PSCI
+** CPU_ON, each on its own stack, and serve the worker protocol
+** (platform/common/workers.c), idling in WFE and woken by SEV.
 */
 #include "port.h"
+#include "workers.h"
 
 #define UART0        0x09000000ul /* PL011 on QEMU virt */
 #define UART_DR      0x00
@@ -12,6 +16,9 @@
 #define UART_FR_TXFF (1u << 5) /* transmit FIFO full */
 
 #define PSCI_SYSTEM_OFF              0x84000008u
+#define PSCI_CPU_ON                  0xc4000003u /* SMC64 calling convention */
+#define CPU_STACK                    0x10000u    /* 64 KiB per extra core, like CPU 0's */
+#define MAX_CORES                    8           /* QEMU virt: Aff0 0..7 in one cluster */
 #define SEMIHOST_EXIT                0x18u
 #define ADP_STOPPED_APPLICATION_EXIT 0x20026u
 
@@ -46,15 +53,83 @@ uint64_t l4lm_port_now_ns(void)
     return ticks / freq * 1000000000u + ticks % freq * 1000000000u / freq;
 }
 
+/* A PSCI call (SMCCC: x0-x17 may change): QEMU answers HVC when it boots
+** us at EL1, SMC at EL2. */
+static int64_t psci(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+    register uint64_t x0 __asm__("x0") = fn;
+    register uint64_t x1 __asm__("x1") = a1;
+    register uint64_t x2 __asm__("x2") = a2;
+    register uint64_t x3 __asm__("x3") = a3;
+    if (l4lm_bm_boot_el == 2)
+        __asm__ volatile("smc #0"
+                         : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3)
+                         :
+                         : "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14",
+                           "x15", "x16", "x17", "memory");
+    else
+        __asm__ volatile("hvc #0"
+                         : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3)
+                         :
+                         : "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14",
+                           "x15", "x16", "x17", "memory");
+    return (int64_t)x0;
+}
+
 static __attribute__((noreturn)) void psci_off(void)
 {
-    register uint64_t x0 __asm__("x0") = PSCI_SYSTEM_OFF;
-    if (l4lm_bm_boot_el == 2)
-        __asm__ volatile("smc #0" : "+r"(x0) : : "memory");
-    else
-        __asm__ volatile("hvc #0" : "+r"(x0) : : "memory");
+    psci(PSCI_SYSTEM_OFF, 0, 0, 0);
     for (;;)
         __asm__ volatile("wfi");
+}
+
+/* ---- the extra cores ---- */
+
+extern char l4lm_bm_secondary_entry[]; /* start.S */
+static char cpu_stacks[MAX_CORES - 1][CPU_STACK] __attribute__((aligned(16)));
+static l4lm_work_pool *cpu_pool; /* read by the extra cores once they run */
+
+/* WFE returns at once if an SEV came after the worker's last look at the
+** job word (the event register stays set), so no wake-up is lost. */
+static void cpu_wait(void *port, uint32_t worker)
+{
+    (void)port, (void)worker;
+    __asm__ volatile("wfe" ::: "memory");
+}
+
+static void cpu_wake(void *port, uint32_t worker)
+{
+    (void)port, (void)worker;
+    __asm__ volatile("dsb ish; sev" ::: "memory");
+}
+
+/* Each extra core lands here from start.S with the top of its stack. */
+__attribute__((noreturn)) void l4lm_bm_secondary(char *stack_top)
+{
+    uint32_t worker = (uint32_t)((stack_top - cpu_stacks[0]) / CPU_STACK);
+    l4lm_work_worker(cpu_pool, worker);
+    for (;;)
+        __asm__ volatile("wfe");
+}
+
+uint32_t l4lm_bm_cores_start(l4lm_work_pool *pool, uint32_t n)
+{
+    l4lm_work_init(pool, n < MAX_CORES ? n : MAX_CORES, cpu_wait, cpu_wake, 0);
+    cpu_pool = pool;
+    __asm__ volatile("dsb ish" ::: "memory");
+    for (uint32_t cpu = 1; cpu < pool->n_threads; cpu++) {
+        /* QEMU virt numbers CPUs by Aff0 (MPIDR 0..n-1, up to 8 per cluster). */
+        int64_t r =
+            psci(PSCI_CPU_ON, cpu, (uint64_t)l4lm_bm_secondary_entry, (uint64_t)cpu_stacks[cpu]);
+        if (r != 0) {
+            l4lm_port_puts("cores: PSCI CPU_ON of CPU ");
+            l4lm_port_putu(cpu);
+            l4lm_port_puts(" failed; running on fewer cores\n");
+            pool->n_threads = cpu;
+            break;
+        }
+    }
+    return pool->n_threads;
 }
 
 void l4lm_port_exit(int status)

@@ -2,20 +2,16 @@
 ** start.S — AArch64 start-up for QEMU `virt`: entered at EL2 or EL1 with the
 ** MMU off; drops to EL1, enables FP/SIMD, installs the exception vectors,
 ** turns the MMU and caches on over an identity map, zeroes .bss and calls
-** l4lm_bm_main(). Only CPU 0 runs; any other CPU parks.
+** l4lm_bm_main(). CPU 0 runs that; the others stay off until platform.c
+** starts them through PSCI CPU_ON at l4lm_bm_secondary_entry, which sets up
+** the same EL1 state and tables and calls l4lm_bm_secondary(context).
 */
-    .section .text.boot, "ax"
-    .global _start
-_start:
-    mrs     x0, mpidr_el1
-    tst     x0, #0xff
-    b.ne    park
-    mrs     x19, CurrentEL          /* kept for l4lm_bm_boot_el (PSCI conduit) */
-    lsr     x19, x19, #2
-    cmp     x19, #2
-    b.ne    at_el1
 
-    /* EL2: let EL1 run AArch64 with FP/SIMD and the counter untrapped. */
+/* EL2 -> EL1 (AArch64, FP/SIMD and the counter untrapped), FP/SIMD on,
+** vectors, MMU and caches on: the same for every CPU. Uses x0, x1. */
+    .macro  cpu_setup el, done
+    cmp     \el, #2
+    b.ne    \done
     mov     x0, #(1 << 31)          /* HCR_EL2.RW */
     msr     hcr_el2, x0
     msr     cptr_el2, xzr           /* TFP = 0 */
@@ -24,17 +20,15 @@ _start:
     msr     cntvoff_el2, xzr
     mov     x0, #0x3c5              /* EL1h, interrupts masked */
     msr     spsr_el2, x0
-    adr     x0, at_el1
+    adr     x0, \done
     msr     elr_el2, x0
     eret
-
-at_el1:
+\done:
     mov     x0, #(3 << 20)          /* CPACR_EL1.FPEN: no FP/SIMD traps */
     msr     cpacr_el1, x0
     adr     x0, vectors
     msr     vbar_el1, x0
     isb
-
     /* MMU: 4 KiB granule, 32-bit VA walked from level 1 (four 1 GiB blocks).
     ** QEMU models no caches; on real silicon, invalidate the data cache by
     ** set/way before turning it on. */
@@ -55,6 +49,17 @@ at_el1:
     bic     x0, x0, #(1 << 1)       /* A: unaligned access is allowed */
     msr     sctlr_el1, x0
     isb
+    .endm
+
+    .section .text.boot, "ax"
+    .global _start
+_start:
+    mrs     x0, mpidr_el1
+    tst     x0, #0xff
+    b.ne    park
+    mrs     x19, CurrentEL          /* kept for l4lm_bm_boot_el (PSCI conduit) */
+    lsr     x19, x19, #2
+    cpu_setup x19, at_el1
 
     ldr     x0, =__stack_top
     mov     sp, x0
@@ -68,6 +73,17 @@ at_el1:
     str     w19, [x0]
     bl      l4lm_bm_main
     bl      l4lm_port_exit
+
+/* PSCI CPU_ON entry: x0 = the context, the top of this CPU's stack. */
+    .global l4lm_bm_secondary_entry
+l4lm_bm_secondary_entry:
+    mov     x20, x0
+    mrs     x19, CurrentEL
+    lsr     x19, x19, #2
+    cpu_setup x19, secondary_el1
+    mov     sp, x20
+    mov     x0, x20
+    bl      l4lm_bm_secondary
 
 park:
     wfe

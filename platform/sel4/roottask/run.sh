@@ -3,12 +3,15 @@
 # with the root task's status (0 = the story was generated).
 #   run.sh KERNEL32_ELF ROOTTASK_ELF
 # SEL4_TIMEOUT=SECONDS (default 600) stops a hung machine (status 124).
+# SEL4_SMP=N: N CPUs, each emulated by its own host thread.
 kernel=$1 roottask=$2
+smp=
+[ "${SEL4_SMP:-1}" -gt 1 ] && smp="-smp $SEL4_SMP -accel tcg,thread=multi"
 # A CPU with what the kernel was configured for (Nehalem, no XSAVE, FS/GS
 # base through MSRs) plus 1 GiB pages.
 timeout "${SEL4_TIMEOUT:-600}" qemu-system-x86_64 \
     -cpu Nehalem,-vme,+pdpe1gb,-xsave,-xsaveopt,-xsavec,-fsgsbase,-invpcid,+syscall,+lm \
-    -m 512M -nographic -no-reboot -serial mon:stdio \
+    -m 512M $smp -nographic -no-reboot -serial mon:stdio \
     -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
     -kernel "$kernel" -initrd "$roottask" </dev/null
 s=$?
