@@ -133,6 +133,8 @@ static int set_flag(l4lm_cli_opts *o, const char *name)
         o->ignore_eos = true;
     else if (!strcmp(name, "--special"))
         o->special = true;
+    else if (!strcmp(name, "--warmup"))
+        o->warmup = true;
     else
         return 1;
     return 0;

@@ -17,6 +17,7 @@ typedef struct l4lm_cli_opts {
     l4lm_sampler sampler;
     bool no_bos, pieces, ignore_eos;
     bool special; /* --special: text like <|im_start|> becomes its control token */
+    bool warmup;  /* run: one untimed prompt + one step first, as llama-bench does */
 } l4lm_cli_opts;
 
 typedef struct l4lm_cli_ctx {

@@ -10,7 +10,7 @@ static const char usage[] =
     "usage: l4lm COMMAND [options]\n"
     "  run       -m MODEL [-z TOKENIZER] (-p TEXT | -f FILE | --ids \"1 2 3\") [-n N] [--temp T]\n"
     "            [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--repeat-last-n N]\n"
-    "            [--seed S] [--ctx N] [--kv f16|f32] [--threads N] [--ignore-eos]\n"
+    "            [--seed S] [--ctx N] [--kv f16|f32] [--threads N] [--ignore-eos] [--warmup]\n"
     "  chat      -m MODEL [--system TEXT] [sampling options as run]: user turns from stdin\n"
     "  info      -m MODEL [-z TOKENIZER]\n"
     "  tokenize  -m MODEL [-z TOKENIZER] (-p TEXT | -f FILE) [--no-bos] [--pieces] [--special]\n"
