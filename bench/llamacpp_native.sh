@@ -42,7 +42,8 @@ if [ "$(cat "$cache/stamp" 2>/dev/null)" != "$want" ]; then
 else
     echo "llamacpp_native: cached $cache ($commit); CMake line: cmake ${flags[*]}" >&2
 fi
-echo "llamacpp_native: building llama-bench llama-quantize (first time: minutes)" >&2
+[ -x "$bin/llama-bench" ] ||
+    echo "llamacpp_native: building llama-bench llama-quantize (minutes)" >&2
 "${nice[@]}" cmake --build "$cache/build" --target llama-bench llama-quantize -j "$(nproc)" \
     >"$cache/build.log" 2>&1 || die "build failed, see $cache/build.log"
 for b in llama-bench llama-quantize; do [ -x "$bin/$b" ] || die "$bin/$b missing after the build"; done
