@@ -103,10 +103,12 @@ function buildCase(mine, bytes, bw, threads) {
     d.l4lm_of_read = d.l4lm_gbps != null && d.read_gbps ? d.l4lm_gbps / d.read_gbps : null;
     d.bandwidth_miss = threads === 1 && (d.l4lm_of_read == null || d.l4lm_of_read < TARGET.bandwidth);
     // llama.cpp's threads spin while they wait, so its CPU / wall time is the
-    // CPU the machine gave (the whole process: loading too, small at 22 layers).
-    const nat = median(by("native", "decode").map(cpuPerWall));
-    c.native_cpu_per_wall = nat;
-    c.starved = nat != null && nat < 0.75 * threads;
+    // CPU the machine gave (the whole process: loading too, small at 22
+    // layers). One starved run can pick the wrong flash-attention anchor, so
+    // the row's least counts.
+    const nat = by("native").map(cpuPerWall).filter(Number.isFinite);
+    c.native_min_cpu_per_wall = nat.length ? Math.min(...nat) : null;
+    c.starved = c.native_min_cpu_per_wall != null && c.native_min_cpu_per_wall < 0.75 * threads;
     return c;
 }
 
@@ -156,7 +158,7 @@ function tables(cases, a, nodeOn) {
         ` Load average before / after: ${a.load}.`,
         ...failures(cases),
         ...(cases.some((c) => c.starved) ? ["", "* starved: llama-bench's threads spin while they wait, so " +
-            "its CPU / wall time is the CPU the machine gave; in its decode runs it was under 3/4 of the " +
+            "its CPU / wall time is the CPU the machine gave; in one of its runs it was under 3/4 of the " +
             "thread count. Another session was busy (Linux autogroup splits the CPU per session, so nice " +
             "does not help): these rows do not measure the engines."] : []),
     ].join("\n") + "\n";
