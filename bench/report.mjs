@@ -1,15 +1,22 @@
-// report.mjs — `make bench` results: medians, ratios and bandwidth from the
-// raw runs of bench/bench.sh.
+// report.mjs — `make bench` results: medians, ratios against the native
+// llama.cpp anchor, targets and bandwidth from the raw runs of bench/bench.sh.
 //
-//   node report.mjs RUNS.jsonl OUTDIR --n-layer N --node-baseline-kb KB
-//        --load "..." --nice N --model TYPE=FILE.gguf ...
+//   node report.mjs RUNS.jsonl OUTDIR --n-layer N --node-baseline-kb KB --load "..."
+//        --nice N --bandwidth BW.jsonl --native COMMIT --model CASE=FILE.gguf ...
 //
-// RUNS.jsonl has one line per process: engine, type, threads, rep, peak RSS,
-// process CPU/wall seconds and the engine's own timings ("run", null when the
-// run failed). Writes OUTDIR/bench.json (everything, raw runs included),
-// OUTDIR/bench.md (the table, also printed) and OUTDIR/bench.dat (gnuplot's
-// input for bench/chart.gp).
+// RUNS.jsonl has one line per process: engine (l4lm, native = llama-bench,
+// node = node-llama-cpp), case (mkgguf's type, or lq-TYPE for llama-quantize's
+// file), threads, rep, phase (both, or prefill / decode for llama-bench), fa
+// (llama-bench's flash attention 0/1), peak RSS, process CPU/wall seconds and
+// the engine's own output ("run", null when the run failed). BW.jsonl holds
+// bench/bwprobe's lines (read GB/s per thread count; the best is kept).
+// Writes OUTDIR/bench.json (everything, raw runs included), OUTDIR/bench.md
+// (the tables, also printed) and OUTDIR/bench.dat (gnuplot's input for
+// bench/chart.gp).
 //
+// The anchor per row and phase is the faster of llama-bench's fa 0 / fa 1
+// medians. Targets: prefill >= 1.25x the anchor, decode >= 1.0x, and l4lm's
+// 1-thread decode >= 85 % of the measured read bandwidth; misses are marked.
 // Effective decode bandwidth = bytes of the weights one decode step reads ×
 // tokens/s. A step reads every weight matrix except the token embedding, of
 // which it reads one row (unless the embedding is also the classifier).
@@ -44,12 +51,14 @@ function parseArgs(argv) {
     const a = { raw: argv[0], out: argv[1], models: {} };
     for (let i = 2; i + 1 < argv.length; i += 2) {
         if (argv[i] === "--model") {
-            const [type, file] = argv[i + 1].split("=");
-            a.models[type] = file;
+            const [name, file] = argv[i + 1].split("=");
+            a.models[name] = file;
         } else a[argv[i].slice(2).replace(/-/g, "_")] = argv[i + 1];
     }
     return a;
 }
+
+const TARGET = { prefill: 1.25, decode: 1.0, bandwidth: 0.85 };
 
 function median(xs) {
     const s = xs.filter((x) => Number.isFinite(x)).sort((p, q) => p - q);
@@ -57,94 +66,164 @@ function median(xs) {
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-// Medians of one engine's runs of one case.
-function summarise(runs) {
+const cpuPerWall = (r) => (r.process_wall_s > 0 ? r.process_cpu_s / r.process_wall_s : NaN);
+
+// Medians of some runs: f picks the tok/s of a run that worked.
+function summarise(runs, f) {
     const ok = runs.filter((r) => r.run);
-    const m = (f) => median(ok.map(f));
     return {
-        runs: runs.length, failed: runs.length - ok.length,
-        prefill_tps: m((r) => r.run.prefill_tps), decode_tps: m((r) => r.run.decode_tps),
-        rss_mb: m((r) => r.rss_kb / 1024), minor_faults: m((r) => r.minor_faults),
-        process_cpu_per_wall: m((r) => r.process_cpu_s / r.process_wall_s),
-        prefill_cpu_per_wall: m((r) => r.run.prefill_cpu_per_wall),
-        decode_cpu_per_wall: m((r) => r.run.decode_cpu_per_wall),
-        decode_extra_threads: m((r) => r.run.decode_extra_threads),
+        runs: runs.length, failed: runs.length - ok.length, tps: median(ok.map(f)),
+        cpu_per_wall: median(runs.map(cpuPerWall)), rss_mb: median(runs.map((r) => r.rss_kb / 1024)),
     };
 }
 
-const ratio = (p, q) => (p != null && q ? p / q : null);
-const fix = (x, d) => (x == null ? "-" : x.toFixed(d));
+// One row: a file at a thread count, every engine and phase.
+function buildCase(mine, bytes, bw, threads) {
+    const by = (e, ph, fa) => mine.filter((r) => r.engine === e && (ph == null || r.phase === ph) &&
+        (fa == null || r.fa === fa));
+    const c = {};
+    for (const phase of ["prefill", "decode"]) {
+        const key = `${phase}_tps`;
+        const l4lm = summarise(by("l4lm"), (r) => r.run[key]);
+        const node = summarise(by("node"), (r) => r.run[key]);
+        const fa = [0, 1].map((f) => summarise(by("native", phase, f), (r) => r.run.avg_ts));
+        const best = fa[1].tps != null && (fa[0].tps == null || fa[1].tps > fa[0].tps) ? 1 : 0;
+        const ratio = l4lm.tps != null && fa[best].tps ? l4lm.tps / fa[best].tps : null;
+        c[phase] = {
+            l4lm, native_fa0: fa[0], native_fa1: fa[1], node, anchor_fa: fa[best].tps == null ? null : best,
+            anchor_tps: fa[best].tps, ratio, target: TARGET[phase],
+            miss: ratio == null || ratio < TARGET[phase],
+        };
+    }
+    const d = c.decode;
+    const gbps = (t) => (t ? (bytes * t) / 1e9 : null);
+    d.l4lm_gbps = gbps(d.l4lm.tps);
+    d.anchor_gbps = gbps(d.anchor_tps);
+    d.read_gbps = bw[threads] ?? null;
+    d.l4lm_of_read = d.l4lm_gbps != null && d.read_gbps ? d.l4lm_gbps / d.read_gbps : null;
+    d.bandwidth_miss = threads === 1 && (d.l4lm_of_read == null || d.l4lm_of_read < TARGET.bandwidth);
+    // llama.cpp's threads spin while they wait, so its CPU / wall time is the
+    // CPU the machine gave (the whole process: loading too, small at 22
+    // layers). One starved run can pick the wrong flash-attention anchor, so
+    // the row's least counts.
+    const nat = by("native").map(cpuPerWall).filter(Number.isFinite);
+    c.native_min_cpu_per_wall = nat.length ? Math.min(...nat) : null;
+    c.starved = c.native_min_cpu_per_wall != null && c.native_min_cpu_per_wall < 0.75 * threads;
+    return c;
+}
 
-function table(cases, a) {
-    const head = "| type | thr | prefill l4lm | prefill llama.cpp | ratio | decode l4lm | decode llama.cpp | " +
-        "ratio | decode GB/s l4lm | decode GB/s llama.cpp | RSS MB l4lm | RSS MB llama.cpp |";
-    const rows = cases.map((c) => `| ${c.type.toUpperCase()} | ${c.threads}${c.starved ? "*" : ""} | ` +
-        `${fix(c.l4lm.prefill_tps, 1)} | ${fix(c.llamacpp.prefill_tps, 1)} | ${fix(c.prefill_ratio, 2)} | ` +
-        `${fix(c.l4lm.decode_tps, 2)} | ${fix(c.llamacpp.decode_tps, 2)} | ${fix(c.decode_ratio, 2)} | ` +
-        `${fix(c.l4lm_decode_gbps, 1)} | ${fix(c.llamacpp_decode_gbps, 1)} | ` +
-        `${fix(c.l4lm.rss_mb, 0)} | ${fix(c.llamacpp.rss_mb, 0)} |`);
+const fix = (x, d) => (x == null ? "-" : x.toFixed(d));
+const label = (name) => (name.startsWith("lq-") ? `${name.slice(3).toUpperCase()} lq` : name.toUpperCase());
+const miss = (m) => (m ? " ✗" : "");
+// The two llama-bench columns, the anchor (the faster) in bold.
+const faCols = (p, d) => [p.native_fa0, p.native_fa1].map((s, f) =>
+    (p.anchor_fa === f ? `**${fix(s.tps, d)}**` : fix(s.tps, d)));
+const cpus = (p, nodeOn) => [p.l4lm.cpu_per_wall, p.native_fa0.cpu_per_wall, p.native_fa1.cpu_per_wall,
+    ...(nodeOn ? [p.node.cpu_per_wall] : [])].map((x) => fix(x, 2)).join(" / ");
+
+function tables(cases, a, nodeOn) {
+    const nodeH = nodeOn ? " node |" : "";
+    const nodeV = (s, d) => (nodeOn ? ` ${fix(s.tps, d)} |` : "");
+    const row0 = (c) => `| ${label(c.name)} | ${c.threads}${c.starved ? "*" : ""} |`;
+    const ph = (h) => [h, h.replace(/[^|]+/g, "---")];
+    const cpuH = `CPU/wall l4lm / fa0 / fa1${nodeOn ? " / node" : ""}`;
+    const pre = ph(`| file | thr | l4lm | native fa0 | native fa1 |${nodeH} l4lm / native (≥ ${TARGET.prefill}) | ` +
+        `${cpuH} | RSS MB l4lm / native${nodeOn ? " / node" : ""} |`);
+    const preRows = cases.map((c) => { const p = c.prefill; return `${row0(c)} ${fix(p.l4lm.tps, 1)} | ` +
+        `${faCols(p, 1).join(" | ")} |${nodeV(p.node, 1)} ${fix(p.ratio, 2)}${miss(p.miss)} | ${cpus(p, nodeOn)} | ` +
+        [p.l4lm.rss_mb, median([p.native_fa0.rss_mb, p.native_fa1.rss_mb]), ...(nodeOn ? [p.node.rss_mb] : [])]
+            .map((x) => fix(x, 0)).join(" / ") + " |"; });
+    const dec = ph(`| file | thr | l4lm | native fa0 | native fa1 |${nodeH} l4lm / native (≥ ${TARGET.decode}) | ` +
+        `GB/s l4lm | GB/s native | read GB/s | l4lm / read (1t ≥ ${TARGET.bandwidth}) | ${cpuH} |`);
+    const decRows = cases.map((c) => { const d = c.decode; return `${row0(c)} ${fix(d.l4lm.tps, 2)} | ` +
+        `${faCols(d, 2).join(" | ")} |${nodeV(d.node, 2)} ${fix(d.ratio, 2)}${miss(d.miss)} | ` +
+        `${fix(d.l4lm_gbps, 1)} | ${fix(d.anchor_gbps, 1)} | ${fix(d.read_gbps, 1)} | ` +
+        `${fix(d.l4lm_of_read, 2)}${miss(d.bandwidth_miss)} | ${cpus(d, nodeOn)} |`; });
+    const n = cases[0].prefill.l4lm.runs;
     return [
-        `TinyLlama-1.1B shape, ${a.n_layer} layers, random weights; prefill ${cases[0].n_prompt} tokens ` +
-        `(one batch), decode ${cases[0].n_gen} tokens greedy; tok/s medians of ${cases[0].l4lm.runs} ` +
-        "interleaved runs; ratio = l4lm / llama.cpp.",
-        "", head, head.replace(/[^|]+/g, "---"), ...rows, "",
-        `llama.cpp RSS includes node itself: ${fix(a.node_baseline_kb / 1024, 0)} MB with ` +
-        "node-llama-cpp loaded and no model. Load average before / after: " + a.load + ".",
-        "Does each engine use its threads? CPU time / wall time, and for llama.cpp the worker " +
-        "threads it started beside the calling one: " + cases.map((c) =>
-            `${c.type.toUpperCase()} ${c.threads}t llama.cpp prefill ${fix(c.llamacpp.prefill_cpu_per_wall, 2)} ` +
-            `decode ${fix(c.llamacpp.decode_cpu_per_wall, 2)} (+${fix(c.llamacpp.decode_extra_threads, 0)} ` +
-            `workers), l4lm whole process ${fix(c.l4lm.process_cpu_per_wall, 2)}`).join("; ") + ".",
-        ...(cases.some((c) => c.starved) ? ["* starved: llama.cpp's threads spin while they wait, so " +
-            "its decode CPU time / wall time is the CPU the machine gave; here it was under 3/4 of the " +
+        `TinyLlama-1.1B shape, ${a.n_layer} layers, random weights; prefill ${a.n_prompt} tokens (one batch), ` +
+        `decode ${a.n_gen} tokens after a ${a.n_prompt}-token prompt; F16 KV cache; tok/s medians of ${n} ` +
+        "interleaved runs, each a fresh process. native = llama.cpp's llama-bench built with GGML_NATIVE from " +
+        `the source in node-llama-cpp (commit ${a.native}), flash attention off (fa0) / on (fa1); the faster ` +
+        "(bold) is the anchor of the ratios. l4lm and llama-bench each run one untimed warm-up" +
+        (nodeOn ? "; node = the prebuilt library in npm node-llama-cpp, no warm-up." : ".") +
+        " Files: mkgguf's pure files (every matrix in the one type; Q4_K_M mixed as llama.cpp mixes it) and " +
+        "llama.cpp's llama-quantize files from mkgguf's F16 (lq). ✗ = target missed.",
+        "", "Prefill, tok/s:", "", ...pre, ...preRows, "", "Decode, tok/s:", "", ...dec, ...decRows, "",
+        `read GB/s: bench/bwprobe, best pass streaming a 1 GiB buffer (before and after the runs). ` +
+        "GB/s = bytes of weights one decode step reads × tok/s. CPU/wall: process CPU time / wall time " +
+        "(whole process, loading included)." +
+        (nodeOn ? ` node RSS includes node itself: ${fix(a.node_baseline_kb / 1024, 0)} MB with ` +
+            "node-llama-cpp loaded and no model." : "") +
+        ` Load average before / after: ${a.load}.`,
+        ...failures(cases),
+        ...(cases.some((c) => c.starved) ? ["", "* starved: llama-bench's threads spin while they wait, so " +
+            "its CPU / wall time is the CPU the machine gave; in one of its runs it was under 3/4 of the " +
             "thread count. Another session was busy (Linux autogroup splits the CPU per session, so nice " +
             "does not help): these rows do not measure the engines."] : []),
     ].join("\n") + "\n";
 }
 
+// A line naming the rows with failed runs (their medians use the others).
+function failures(cases) {
+    const bad = [];
+    for (const c of cases)
+        for (const ph of ["prefill", "decode"])
+            for (const e of ["l4lm", "native_fa0", "native_fa1", "node"])
+                if (c[ph][e].failed) bad.push(`${label(c.name)} ${c.threads}t ${e.startsWith("native") ? `${ph} ` : ""}${e} ×${c[ph][e].failed}`);
+    return bad.length ? ["", `Failed runs (see bench.json): ${[...new Set(bad)].join(", ")}.`] : [];
+}
+
+// llama-bench prints its whole configuration; bench.json keeps it once.
+const NATIVE_KEYS = ["n_prompt", "n_gen", "n_depth", "n_threads", "flash_attn", "type_k", "type_v", "avg_ts"];
+function trimRun(r) {
+    if (r.engine !== "native" || !r.run) return r;
+    return { ...r, run: Object.fromEntries(NATIVE_KEYS.map((k) => [k, r.run[k]])) };
+}
+
 async function main() {
     const a = parseArgs(process.argv.slice(2));
     const runs = readFileSync(a.raw, "utf8").trim().split("\n").map((l) => JSON.parse(l));
-    const keys = [...new Set(runs.map((r) => `${r.type} ${r.threads}`))];
+    const bw = {};
+    for (const l of readFileSync(a.bandwidth, "utf8").trim().split("\n")) {
+        const b = JSON.parse(l);
+        bw[b.threads] = Math.max(bw[b.threads] ?? 0, b.read_gbps);
+    }
+    const nodeOn = runs.some((r) => r.engine === "node");
+    const l4lmRun = runs.find((r) => r.engine === "l4lm" && r.run);
+    a.n_prompt = l4lmRun ? l4lmRun.run.n_prompt : 128;
+    a.n_gen = l4lmRun ? l4lmRun.run.n_gen : 64;
+    const keys = [...new Set(runs.map((r) => `${r.case} ${r.threads}`))];
     const cases = [];
     for (const key of keys) {
-        const [type, threads] = key.split(" ");
-        const mine = runs.filter((r) => `${r.type} ${r.threads}` === key);
-        const c = { type, threads: Number(threads), weight_bytes_per_token: await weightBytesPerToken(a.models[type]) };
-        const done = mine.find((r) => r.run);
-        c.n_prompt = done ? done.run.n_prompt : null;
-        c.n_gen = done ? done.run.n_gen : null;
-        c.l4lm = summarise(mine.filter((r) => r.engine === "l4lm"));
-        c.llamacpp = summarise(mine.filter((r) => r.engine === "llama.cpp"));
-        const llamaRun = mine.find((r) => r.engine === "llama.cpp" && r.run);
-        c.llamacpp.log = llamaRun ? llamaRun.run.llama_log : null;
-        c.prefill_ratio = ratio(c.l4lm.prefill_tps, c.llamacpp.prefill_tps);
-        c.decode_ratio = ratio(c.l4lm.decode_tps, c.llamacpp.decode_tps);
-        c.starved = c.llamacpp.decode_cpu_per_wall != null && c.llamacpp.decode_cpu_per_wall < 0.75 * c.threads;
-        c.l4lm_decode_gbps = c.l4lm.decode_tps && (c.weight_bytes_per_token * c.l4lm.decode_tps) / 1e9;
-        c.llamacpp_decode_gbps = c.llamacpp.decode_tps && (c.weight_bytes_per_token * c.llamacpp.decode_tps) / 1e9;
-        cases.push(c);
+        const [name, threads] = key.split(" ");
+        const mine = runs.filter((r) => `${r.case} ${r.threads}` === key);
+        const bytes = await weightBytesPerToken(a.models[name]);
+        cases.push({ name, threads: Number(threads), weight_bytes_per_token: bytes,
+            ...buildCase(mine, bytes, bw, Number(threads)) });
     }
-    const llamaRun = runs.find((r) => r.engine === "llama.cpp" && r.run);
-    const md = table(cases, a);
+    const md = tables(cases, a, nodeOn);
     process.stdout.write(md);
     writeFileSync(`${a.out}/bench.md`, md);
+    const nativeRun = runs.find((r) => r.engine === "native" && r.run);
+    const nodeRun = runs.find((r) => r.engine === "node" && r.run);
     writeFileSync(`${a.out}/bench.json`, JSON.stringify({
         date: new Date().toISOString(), n_layer: Number(a.n_layer), nice: Number(a.nice),
-        load_average_before_after: a.load, node_baseline_rss_mb: a.node_baseline_kb / 1024,
-        llamacpp_config: llamaRun && {
-            batch_size: llamaRun.run.batch_size, context_size: llamaRun.run.context_size,
-            flash_attention_option: llamaRun.run.flash_attention_option,
-            cpu_variant: llamaRun.run.cpu_variant, threads: [...new Set(runs.filter((r) => r.run &&
-                r.engine === "llama.cpp").map((r) => `${r.threads}->${r.run.threads}`))],
+        load_average_before_after: a.load, read_gbps: bw, targets: TARGET, files: a.models,
+        native_config: nativeRun && nativeRun.run, node_baseline_rss_mb: a.node_baseline_kb / 1024,
+        node_config: nodeRun && {
+            batch_size: nodeRun.run.batch_size, context_size: nodeRun.run.context_size,
+            flash_attention_option: nodeRun.run.flash_attention_option, cpu_variant: nodeRun.run.cpu_variant,
+            llama_log: nodeRun.run.llama_log,
         },
-        cases, runs,
+        cases, runs: runs.map(trimRun),
     }, null, 1) + "\n");
-    const dat = cases.map((c) => `"${c.type.toUpperCase()} ${c.threads}t" ` +
-        [c.l4lm.prefill_tps, c.llamacpp.prefill_tps, c.l4lm.decode_tps, c.llamacpp.decode_tps]
+    const dat = cases.map((c) => `"${label(c.name)} ${c.threads}t" ` +
+        [c.prefill.l4lm.tps, c.prefill.anchor_tps, c.prefill.node.tps,
+            c.decode.l4lm.tps, c.decode.anchor_tps, c.decode.node.tps]
             .map((x) => (x == null ? "NaN" : x.toFixed(2))).join(" "));
-    writeFileSync(`${a.out}/bench.dat`,
-        "# case prefill_l4lm prefill_llamacpp decode_l4lm decode_llamacpp (tok/s)\n" + dat.join("\n") + "\n");
+    writeFileSync(`${a.out}/bench.dat`, "# case prefill: l4lm native node; decode: l4lm native node (tok/s)\n" +
+        dat.join("\n") + "\n");
 }
 
 main().catch((e) => {

@@ -94,8 +94,9 @@ static int set_num(l4lm_cli_opts *o, const num_opt *no, const char *arg)
 
 static bool is_str_opt(const char *a)
 {
-    static const char *const names[] = {"-m", "-z", "-p", "-f", "--ids", "--kv", "--system", "--stop",
-                                        "--grammar-file", "--json-schema"};
+    static const char *const names[] = {
+        "-m",           "-z", "-p", "-f", "--ids", "--kv", "--system", "--stop", "--grammar-file",
+        "--json-schema"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (!strcmp(a, names[i]))
             return true;
@@ -121,14 +122,12 @@ static int set_str(l4lm_cli_opts *o, const char *cmd, const char *name, const ch
         if (o->grammar_file || o->json_schema)
             return bad(cmd, "one --grammar-file or --json-schema only, not also", arg);
         *(name[2] == 'g' ? &o->grammar_file : &o->json_schema) = arg;
-    }
-    else if (!strcmp(name, "--stop")) {
+    } else if (!strcmp(name, "--stop")) {
         size_t n = strlen(arg);
         if (o->n_stop == L4LM_GEN_MAX_STOPS || n == 0 || n > L4LM_GEN_MAX_STOP_BYTES)
             return bad(cmd, "too many --stop strings, or one empty or too long:", arg);
         o->stop[o->n_stop++] = arg;
-    }
-    else { /* --kv */
+    } else { /* --kv */
         if (strcmp(arg, "f16") && strcmp(arg, "f32"))
             return bad(cmd, "--kv takes f16 or f32, not", arg);
         o->kv_type = strcmp(arg, "f16") ? L4LM_KV_F32 : L4LM_KV_F16;
@@ -146,6 +145,8 @@ static int set_flag(l4lm_cli_opts *o, const char *name)
         o->ignore_eos = true;
     else if (!strcmp(name, "--special"))
         o->special = true;
+    else if (!strcmp(name, "--warmup"))
+        o->warmup = true;
     else
         return 1;
     return 0;
@@ -315,7 +316,7 @@ double l4lm_cli_now(void)
     "  --kv f16|f32         the KV cache's type (f16)\n"                                           \
     "  --threads N          threads (every online core)\n"
 #define H_GRAMMAR                                                                                  \
-    "  --grammar-file F     the output must match this GBNF grammar (llama.cpp's syntax)\n"      \
+    "  --grammar-file F     the output must match this GBNF grammar (llama.cpp's syntax)\n"        \
     "  --json-schema F      the output must be JSON matching this JSON Schema\n"
 #define H_SAMPLING                                                                                 \
     "sampling (llama.cpp's defaults):\n"                                                           \
@@ -338,7 +339,9 @@ static const cli_help helps[] = {
      "  --ids \"1 2 3\"        the prompt as token ids\n"
      "  -n N                 tokens to generate at most (128)\n"
      "  --ignore-eos         go on past the end-of-sequence token\n"
-     "  --stop STR           stop before this text (up to 4; the text itself is not printed)\n" H_GRAMMAR H_TOKENS H_SESSION H_SAMPLING},
+     "  --warmup             one untimed prompt and decode step first, as llama-bench does\n"
+     "  --stop STR           stop before this text (up to 4; the text itself is not "
+     "printed)\n" H_GRAMMAR H_TOKENS H_SESSION H_SAMPLING},
     {"chat", "a conversation in the model's chat template; user turns from stdin",
      "usage: l4lm chat -m MODEL [-z TOKENIZER] [--system TEXT] [options]\n"
      "Each line of stdin is a user turn; each answer streams to stdout. EOF ends the "

@@ -18,6 +18,7 @@ typedef struct l4lm_cli_opts {
     l4lm_sampler sampler;
     bool no_bos, pieces, ignore_eos;
     bool special; /* --special: text like <|im_start|> becomes its control token */
+    bool warmup;  /* run: one untimed prompt + one step first, as llama-bench does */
     const char *stop[L4LM_GEN_MAX_STOPS]; /* --stop STR: end the text where STR begins */
     uint32_t n_stop;
     const char *grammar_file; /* --grammar-file F: GBNF the output must match */

@@ -72,6 +72,22 @@ static int32_t *start(int argc, char **argv, l4lm_cli_opts *o, l4lm_cli_ctx *c, 
     return o->ids ? parse_ids(o->ids, n) : l4lm_cli_tokens(c, o, n);
 }
 
+/* --warmup: the prompt and one decode step, untimed, then a clean session, so
+** the timed run finds the weights mapped and the arena touched (llama-bench's
+** warm-up does the same); 0 on success. */
+static int warm_up(l4lm_cli_ctx *c, const int32_t *ids, size_t n)
+{
+    if (eval_prompt(c, ids, n))
+        return -1;
+    l4lm_status st = n < c->plan.n_ctx ? l4lm_eval(c->s, ids, 1, NULL) : L4LM_OK;
+    if (st) {
+        fprintf(stderr, "l4lm: warm-up failed: %s\n", l4lm_strerror(st));
+        return -1;
+    }
+    l4lm_session_reset(c->s);
+    return 0;
+}
+
 int l4lm_cmd_run(int argc, char **argv)
 {
     l4lm_cli_opts o;
@@ -80,7 +96,7 @@ int l4lm_cmd_run(int argc, char **argv)
     int rc;
     l4lm_host_grammar gram = {0};
     int32_t *ids = start(argc, argv, &o, &c, &n_prompt, &rc);
-    if (!ids)
+    if (!ids || (o.warmup && warm_up(&c, ids, n_prompt)))
         goto out;
     l4lm_session_seed(c.s, o.sampler.seed);
     if ((o.grammar_file || o.json_schema) &&
