@@ -56,6 +56,7 @@ typedef enum l4lm_status {
     L4LM_E_STATE = 21,           /* call out of order (e.g. sample before eval) */
     L4LM_E_INDEX = 22,           /* the name index given to the open is too small */
     L4LM_E_GRAMMAR = 23,         /* a malformed grammar, or text a grammar rejects */
+    L4LM_E_STATE_MISMATCH = 24,  /* a saved session state of another model or plan, or damaged */
     L4LM_STATUS_COUNT
 } l4lm_status;
 
@@ -275,6 +276,7 @@ typedef struct l4lm_plan_result {
     size_t activations;
     size_t scratch; /* sampler and logits */
     size_t tokenizer;
+    size_t state; /* the most l4lm_session_save writes (not part of total) */
     uint32_t n_ctx;
     bool ctx_beyond_training; /* n_ctx > the model's training context */
 } l4lm_plan_result;
@@ -290,6 +292,40 @@ void l4lm_session_reset(l4lm_session *s);
 uint32_t l4lm_session_pos(const l4lm_session *s);
 uint32_t l4lm_session_n_ctx(const l4lm_session *s);
 const l4lm_model *l4lm_session_model(const l4lm_session *s);
+
+/*
+** Session state: save a session after a long prompt (a system prompt) and
+** load it later, in this or another session of the same model and plan,
+** instead of evaluating those tokens again. A state holds a header (magic,
+** version, a fingerprint of the model's hyperparameters and tensor table,
+** n_ctx and the KV type), the position, the token history, the PRNG state,
+** the last logits when there are some, and the KV cache rows below the
+** position -- nothing beyond it, so a short prompt saves a short state.
+** Bytes are little-endian; a checksum covers them all.
+**
+** save: *len = the bytes this state needs; L4LM_E_BUFFER when cap is less
+** (nothing written); never more than l4lm_plan_result.state.
+** load: reads exactly len bytes and changes the session only when every
+** field checks out: L4LM_E_TRUNCATED when len is not the length the
+** header declares (a cut state), L4LM_E_STATE_MISMATCH for another model,
+** another n_ctx or KV type, another version, a bad token id or checksum.
+** The checksum catches damage, not forgery: load only states you wrote.
+*/
+l4lm_status l4lm_session_save(const l4lm_session *s, void *buf, size_t cap, size_t *len);
+l4lm_status l4lm_session_load(l4lm_session *s, const void *buf, size_t len);
+/* The tokens in the KV cache, in order (the session's history): returns
+** how many (the position) and points *ids at them (in the arena). */
+uint32_t l4lm_session_tokens(const l4lm_session *s, const int32_t **ids);
+/* Keep the first k tokens (k <= position, else L4LM_E_ARG): the next eval
+** writes from row k on. The last logits are gone when k < position. */
+l4lm_status l4lm_session_truncate(l4lm_session *s, uint32_t k);
+/* Prepare to evaluate the n tokens of a prompt in a session that may
+** already hold some: keeps the longest common prefix of the session's
+** tokens and ids, and returns how many of ids are already evaluated
+** (*kept); evaluate ids + *kept, n - *kept then. *kept < n unless the
+** session holds exactly ids and their logits, so after the eval the
+** logits always belong to the prompt's last token. */
+l4lm_status l4lm_session_reuse(l4lm_session *s, const int32_t *ids, size_t n, size_t *kept);
 
 /*
 ** Text to ids. flags: L4LM_TOK_BOS adds BOS (and EOS) where the vocabulary

@@ -103,6 +103,7 @@ static l4lm_status arena_layout(const l4lm_model *m, const l4lm_run_opts *o, lay
     lo->end = off;
     lo->plan.total = off;
     lo->plan.n_ctx = n_ctx;
+    lo->plan.state = l4lm_state_max(hp, n_ctx, o->kv_type);
     lo->plan.ctx_beyond_training = n_ctx > hp->n_ctx_train;
     return L4LM_OK;
 }

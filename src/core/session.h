@@ -46,4 +46,7 @@ struct l4lm_session {
     uint32_t n_threads;
 };
 
+/* state.c: the most bytes l4lm_session_save writes for these options (0: overflow). */
+uint64_t l4lm_state_max(const l4lm_hparams *hp, uint32_t n_ctx, l4lm_kv_type kv);
+
 #endif

@@ -94,9 +94,8 @@ static int set_num(l4lm_cli_opts *o, const num_opt *no, const char *arg)
 
 static bool is_str_opt(const char *a)
 {
-    static const char *const names[] = {
-        "-m",           "-z", "-p", "-f", "--ids", "--kv", "--system", "--stop", "--grammar-file",
-        "--json-schema"};
+    static const char *const names[] = {"-m", "-z", "-p", "-f", "--ids", "--kv", "--system", "--stop",
+                                        "--grammar-file", "--json-schema", "--prompt-cache"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (!strcmp(a, names[i]))
             return true;
@@ -118,6 +117,8 @@ static int set_str(l4lm_cli_opts *o, const char *cmd, const char *name, const ch
         o->ids = arg;
     else if (!strcmp(name, "--system"))
         o->system = arg;
+    else if (!strcmp(name, "--prompt-cache"))
+        o->prompt_cache = arg;
     else if (!strcmp(name, "--grammar-file") || !strcmp(name, "--json-schema")) {
         if (o->grammar_file || o->json_schema)
             return bad(cmd, "one --grammar-file or --json-schema only, not also", arg);
@@ -340,8 +341,10 @@ static const cli_help helps[] = {
      "  -n N                 tokens to generate at most (128)\n"
      "  --ignore-eos         go on past the end-of-sequence token\n"
      "  --warmup             one untimed prompt and decode step first, as llama-bench does\n"
-     "  --stop STR           stop before this text (up to 4; the text itself is not "
-     "printed)\n" H_GRAMMAR H_TOKENS H_SESSION H_SAMPLING},
+     "  --stop STR           stop before this text (up to 4; the text itself is not printed)\n"
+     "  --prompt-cache F     the session state after the prompt, kept in F: a later run whose\n"
+     "                       prompt begins with the same tokens evaluates only the rest\n" H_GRAMMAR
+         H_TOKENS H_SESSION H_SAMPLING},
     {"chat", "a conversation in the model's chat template; user turns from stdin",
      "usage: l4lm chat -m MODEL [-z TOKENIZER] [--system TEXT] [options]\n"
      "Each line of stdin is a user turn; each answer streams to stdout. EOF ends the "

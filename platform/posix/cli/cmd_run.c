@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "grammar_host.h"
@@ -27,6 +28,49 @@ static int eval_prompt(l4lm_cli_ctx *c, const int32_t *ids, size_t n)
         return -1;
     }
     return 0;
+}
+
+/* --prompt-cache, as llama.cpp's: load FILE's state (if there is one) and
+** keep the tokens it shares with the prompt; how many need no eval. A
+** state of another model or plan is only reported: the run goes on cold
+** and overwrites it. */
+static size_t cache_load(l4lm_cli_ctx *c, const char *path, const int32_t *ids, size_t n)
+{
+    char err[512];
+    size_t size, kept = 0;
+    const void *p = access(path, F_OK) ? NULL : l4lm_posix_map(path, &size, err, sizeof err);
+    l4lm_status st = p ? l4lm_session_load(c->s, p, size) : L4LM_OK;
+    if (p)
+        l4lm_posix_unmap(p, size);
+    if (st)
+        fprintf(stderr, "l4lm: prompt cache %s not used: %s\n", path, l4lm_strerror(st));
+    l4lm_session_reuse(c->s, ids, n, &kept); /* a fresh session keeps nothing */
+    return kept;
+}
+
+/* Write the state after the prompt to path (through a temporary file, so
+** a reader never sees half of one); a failure is only reported. */
+static void cache_save(l4lm_cli_ctx *c, const char *path)
+{
+    size_t len, n = strlen(path) + 8;
+    void *buf = malloc(c->plan.state);
+    char *tmp = malloc(n);
+    FILE *f = NULL;
+    l4lm_status st = buf && tmp ? l4lm_session_save(c->s, buf, c->plan.state, &len) : L4LM_E_ARG;
+    if (!st) {
+        snprintf(tmp, n, "%s.tmp", path);
+        f = fopen(tmp, "wb");
+    }
+    bool ok = f && fwrite(buf, 1, len, f) == len;
+    ok = f && !fclose(f) && ok && !rename(tmp, path);
+    if (!ok) {
+        fprintf(stderr, "l4lm: cannot write the prompt cache %s: %s\n", path,
+                st ? l4lm_strerror(st) : "write failed");
+        if (f)
+            remove(tmp);
+    }
+    free(buf);
+    free(tmp);
 }
 
 /* "1 2 3" into a malloc'd array; NULL after printing why. */
@@ -98,14 +142,20 @@ int l4lm_cmd_run(int argc, char **argv)
     int32_t *ids = start(argc, argv, &o, &c, &n_prompt, &rc);
     if (!ids || (o.warmup && warm_up(&c, ids, n_prompt)))
         goto out;
-    l4lm_session_seed(c.s, o.sampler.seed);
     if ((o.grammar_file || o.json_schema) &&
         l4lm_host_grammar_file(&gram, c.s, o.grammar_file, o.json_schema))
         goto out;
     double t0 = l4lm_cli_now();
-    if (eval_prompt(&c, ids, n_prompt))
+    size_t kept = o.prompt_cache ? cache_load(&c, o.prompt_cache, ids, n_prompt) : 0;
+    l4lm_session_seed(c.s, o.sampler.seed); /* after the load, which restores the saved PRNG */
+    if ((kept < n_prompt || !n_prompt) && eval_prompt(&c, ids + kept, n_prompt - kept))
         goto out;
     double t1 = l4lm_cli_now();
+    if (o.prompt_cache) {
+        fprintf(stderr, "l4lm: prompt cache: %zu of %zu prompt tokens from %s\n", kept, n_prompt,
+                o.prompt_cache);
+        cache_save(&c, o.prompt_cache);
+    }
     /* echo the prompt, then continue it */
     l4lm_gen g;
     l4lm_gen_opts go = l4lm_gen_opts_default(&c.pm.m, (uint32_t)o.n_predict);
@@ -142,11 +192,11 @@ int l4lm_cmd_run(int argc, char **argv)
     double t2 = l4lm_cli_now();
     printf("\n");
     fflush(stdout);
-    fprintf(
-        stderr,
-        "l4lm: prompt %zu tokens, %.1f tok/s; generated %u tokens, %.1f tok/s; arena %zu bytes\n",
-        n_prompt, n_prompt / (t1 - t0), n_gen, n_gen / (t2 - t1 > 0 ? t2 - t1 : 1e-9),
-        c.plan.total);
+    fprintf(stderr,
+            "l4lm: prompt %zu tokens in %.3f s, %.1f tok/s; generated %u tokens, %.1f tok/s; arena "
+            "%zu bytes\n",
+            n_prompt, t1 - t0, n_prompt / (t1 - t0), n_gen, n_gen / (t2 - t1 > 0 ? t2 - t1 : 1e-9),
+            c.plan.total);
     rc = 0;
 out:
     free(ids);

@@ -3,7 +3,9 @@
 ** and one worker thread per slot, all reading the one read-only model, and
 ** the bounded FIFO queue they take jobs from.
 **
-** A worker runs a job as `l4lm run` runs a prompt: tokenize, evaluate,
+** A worker runs a job as `l4lm run` runs a prompt: tokenize, evaluate
+** what the slot's session does not hold yet (it keeps the longest common
+** prefix of the last request's tokens and this prompt's: l4lm_session_reuse),
 ** then one l4lm_gen_step() a token (sample, stop checks, detokenize,
 ** evaluate). After each step it publishes the step's text under the server
 ** mutex and wakes the job's reader; the generator holds back text that
@@ -187,7 +189,8 @@ static const char *run_gen(http_slot *sl, http_job *j, l4lm_gen *g, const int32_
     g->detok.after_bos = true;
     http_logprob lp = {.text_offset = 0};
     for (size_t i = 0; i < n; i++)
-        lp.text_offset += (uint32_t)l4lm_detok_push(s, &g->detok, ids[i], piece, sizeof piece, NULL);
+        lp.text_offset +=
+            (uint32_t)l4lm_detok_push(s, &g->detok, ids[i], piece, sizeof piece, NULL);
     l4lm_finish f = L4LM_FINISH_NONE;
     while (f == L4LM_FINISH_NONE) {
         const char *text;
@@ -252,13 +255,16 @@ static void run_job(http_slot *sl, http_job *j)
 {
     http_server *S = sl->S;
     double t0 = now();
-    size_t n = 0;
+    size_t n = 0, kept = 0;
     const char *finish = NULL;
-    l4lm_session_reset(sl->s);
     l4lm_session_seed(sl->s, j->sp.seed);
     int32_t *ids = prompt_ids(sl, j, &n);
     if (ids && start_job(sl, j, n)) {
-        l4lm_status st = l4lm_eval(sl->s, ids, n, NULL);
+        /* the KV rows of the tokens this prompt shares with the slot's last
+        ** one (prompt and answer) are kept: a shared system prompt is evaluated once */
+        l4lm_status st = l4lm_session_reuse(sl->s, ids, n, &kept);
+        if (!st && kept < n)
+            st = l4lm_eval(sl->s, ids + kept, n - kept, NULL);
         if (st)
             http_err(&j->err, 500, NULL, NULL, "evaluation failed: %s", l4lm_strerror(st));
         else
@@ -280,11 +286,12 @@ static void run_job(http_slot *sl, http_job *j)
     S->n_running--; /* with the job's end, so /health never shows a finished job running */
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&S->mu);
-    fprintf(stderr, "l4lm: %s %s: %u prompt + %u generated tokens in %.3f s (slot %u)\n", j->id,
+    fprintf(stderr, "l4lm: %s %s: %u prompt (%zu kept) + %u generated tokens in %.3f s (slot %u)\n",
+            j->id,
             j->finish       ? j->finish
             : j->err.status ? "failed"
                             : "cancelled, slot freed",
-            j->prompt_tokens, j->completion_tokens, now() - t0, (unsigned)(sl - S->slots));
+            j->prompt_tokens, kept, j->completion_tokens, now() - t0, (unsigned)(sl - S->slots));
 }
 
 static void *worker_main(void *arg)
