@@ -487,8 +487,8 @@ static void test_schema_strings(void)
     static _Alignas(8) char work[4096];
     static const char *const bad[] = {
         "{\"type\":", "{\"type\":\"string\"} x",
-        "[[[[[[[[[[[[[[[["
-        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]"};
+        ("[[[[[[[[[[[[[[[["
+         "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]")};
     static const l4lm_status want[] = {L4LM_E_GRAMMAR, L4LM_E_GRAMMAR, L4LM_E_LIMIT};
     for (int i = 0; i < 3; i++) {
         st = l4lm_json_schema_to_grammar(bad[i], strlen(bad[i]), work, sizeof work, out, sizeof out,
