@@ -2,9 +2,11 @@
 # readme_outputs.sh — README.md cannot go stale (issue 17):
 #  1. every fenced block right after a line `<!-- readme-test -->` is a
 #     console transcript: each `$ command` line is run (from a scratch
-#     directory where build/ and ../shared/ are this tree's), stdout and
-#     stderr together, and must print the lines under it exactly, numbers
-#     included; only speeds ("8653.2 tok/s") are masked;
+#     directory where build/ and ../shared/ are this tree's), stdout (line
+#     buffered, as on a terminal) and stderr together, and must print the lines under it exactly, numbers
+#     included; only speeds ("8653.2 tok/s") are masked. A command ending
+#     in `&` is a server: its first lines are compared, and it runs until
+#     this script ends;
 #  2. the memory figures: the bare-metal table (model, arena; code and .bss
 #     when the images are built) against the model file and `bm-host --plan`
 #     (the image's arena), and the Microkit paragraph's region sizes against
@@ -18,7 +20,8 @@ SHARED=${L4LM_SHARED:-../shared}
 BUILD=${BUILD:-build}
 MODEL=$SHARED/models/stories260K.gguf
 T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+servers= # the pids of the transcripts' background commands
+trap '[ -n "$servers" ] && kill $servers 2>/dev/null; rm -rf "$T"' EXIT
 
 ok() { echo "ok $1"; }
 fail() { echo "FAIL $1: $2"; }
@@ -61,9 +64,19 @@ fi
 for c in $(find "$T/case" -name '*.cmd' | sort -V); do
     cmd=$(cat "$c")
     name="readme_output: \$ $(head -1 "$c" | cut -c1-70)"
-    # the README shows build/l4lm; BUILD may be another build directory
-    got=$(cd "$T/tree" && bash -c "$cmd" 2>&1 | mask)
     want=$(mask <"${c%.cmd}.want")
+    if [ "${cmd%&}" != "$cmd" ]; then # a server: its first lines, then it keeps running
+        bg=${c%.cmd}.out
+        (cd "$T/tree" && exec stdbuf -oL bash -c "exec ${cmd%&}" >"$bg" 2>&1) &
+        servers="$servers $!"
+        for _ in $(seq 100); do
+            got=$(mask <"$bg")
+            [ "$got" = "$want" ] && break
+            sleep 0.2
+        done
+    else
+        got=$(cd "$T/tree" && stdbuf -oL bash -c "$cmd" 2>&1 | mask)
+    fi
     if [ "$got" = "$want" ]; then
         ok "$name"
     else
