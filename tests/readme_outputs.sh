@@ -119,7 +119,7 @@ for a in aarch64:2 x86_64:3; do
         echo "skip readme_table: $arch code and .bss ($elf with stories260K, context 512, is not built)"
         continue
     fi
-    for s in .text:"code (.text)" .bss:".bss in all (arena, stack, page tables)"; do
+    for s in .text:"code (.text)" .bss:".bss in all (arena, stacks, page tables)"; do
         want=$(elf_section "$elf" "${s%%:*}")
         got=$(row "${s#*:}" | awk -v c=$((col - 1)) '{ print $c }')
         if [ -n "$want" ] && [ "$got" = "$want" ]; then
