@@ -10,7 +10,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := build-fuzz
 FUZZ_CC      := clang
 FUZZ_NAMES   := gguf l2c tokenizer serve cli grammar
-FUZZ_POSIX   := platform/posix/cli/cli.c platform/posix/map.c platform/posix/pool.c
+FUZZ_POSIX   := platform/posix/cli/cli.c platform/posix/map.c platform/posix/pool.c platform/posix/simd.c
 FUZZ_OPT     := -O1 -g -fno-omit-frame-pointer -ffp-contract=off
 # The core keeps its freestanding flags (mk/flags.mk, clang's own headers
 # only) and SIMD kernels: the one variant of SIMD, or the best this host runs.
@@ -46,7 +46,7 @@ $(foreach v,fuzz cov,$(eval $(call fuzz_variant,$(v))))
 # objects made by pattern rules are kept, not deleted as intermediates
 .SECONDARY: $(FUZZ_OBJ_fuzz) $(FUZZ_OBJ_cov)
 
-$(FUZZ_BUILD)/mkseeds: tests/fuzz/mkseeds.c $(LIB_FILES)
+$(FUZZ_BUILD)/mkseeds: tests/fuzz/mkseeds.c $(wildcard tests/fuzz/mkseeds_*.h) $(LIB_FILES)
 	@mkdir -p $(@D)
 	$(CC) $(HOST_CFLAGS) $(TEST_INC) $< $(LIBS) $(LDLIBS) -o $@
 

@@ -80,6 +80,19 @@ for spec in "f32 $small" "f16 $small" "bf16 $small" "q8_0 $small" "q4_0 $small" 
     mkmodel "$B/seeds/gguf/seed-$k" --type $spec --n-vocab 262 --ctx 8 --seed $k
     k=$((k + 1))
 done
+# one tiny file per architecture, with the options each reads (tests/llamacpp_arch.sh)
+arch="--n-embd 16 --n-ff 16 --n-layer 2 --n-head 2 --n-head-kv 1 --n-vocab 262 --ctx 8"
+for spec in "llama f32 --rope-freqs --rope-base 500000 --rope-scale 4" \
+            "qwen2 f16 --untied --eps 1e-6 --rope-base 1000000" \
+            "qwen3 bf16 --head-dim 8 --untied" "phi3 f32 --untied" \
+            "exaone f16 --untied --rope-freqs" "gemma f32 --head-dim 16" \
+            "gemma2 bf16 --swa 4 --softcap-attn 2.5 --softcap-final 8" \
+            "gemma3 f32 --n-layer 3 --swa 4 --swa-pattern 2 --rope-scale 8 --untied"; do
+    read -r a t opts <<<"$spec"
+    # shellcheck disable=SC2086
+    mkmodel "$B/seeds/gguf/arch-$a" --arch "$a" --type "$t" $arch $opts --seed "$k"
+    k=$((k + 1))
+done
 # the same file as GGUF v2 (the version field is the only difference we read)
 [ -s "$B/seeds/gguf/seed-v2" ] || { cp "$B/seeds/gguf/seed-0" "$B/seeds/gguf/seed-v2" &&
     printf '\x02' | dd of="$B/seeds/gguf/seed-v2" bs=1 seek=4 conv=notrunc 2>/dev/null; }

@@ -7,7 +7,9 @@
 ** OUTDIR/gguf:      MODELDIR/tiny.gguf rewritten with its numbers in other
 **                   value types (u64, i32, u16, i64, f64) and extra keys of
 **                   other types, nested arrays among them: shapes random
-**                   mutation rarely reaches
+**                   mutation rarely reaches; small hostile files and models
+**                   with hostile and byte-level BPE vocabularies
+**                   (mkseeds_gguf.h)
 ** OUTDIR/l2c:       tiny llama2.c checkpoints with tokenizer.bin files
 **                   (synthetic, and with MODELDIR/tok512.bin if present)
 ** OUTDIR/tokenizer: texts and id streams for every vocabulary slot, and
@@ -295,6 +297,7 @@ static void tokenizer_seeds(const char *dir)
 }
 
 #include "mkseeds_tok.h"
+#include "mkseeds_gguf.h"
 
 /* ---- serve: [mode] then moves (see fuzz_serve.c) ---- */
 
@@ -414,6 +417,7 @@ int main(int argc, char **argv)
         return 2;
     }
     gguf_seeds(argv[1], argv[2]);
+    hostile_gguf_seeds(argv[1]);
     l2c_seeds(argv[1], argv[2]);
     tokenizer_seeds(argv[1]);
     hostile_tokenizer_seeds(argv[1]);
