@@ -348,7 +348,10 @@ static void test_bad(vocab *vv)
     bad.src = v;
     bool started = vocab_start(&bad, 16);
     st = l4lm_tok_check(&v, &err);
-    T_CHECK("bad_merge_unknown_token", st == L4LM_OK && !started, "check %d, init %d", st, started);
+    /* a rule naming no token is inert, as llama.cpp loads it: the model that
+    ** opened and planned also starts a session */
+    T_CHECK("bad_merge_unknown_token_inert", st == L4LM_OK && started, "check %d, init %d", st,
+            started);
     free(bad.arena);
     free(m);
 }

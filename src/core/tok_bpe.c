@@ -64,11 +64,12 @@ static l4lm_status rule_walk(const l4lm_vocab_src *v, l4lm_error *err, l4lm_tok 
                                    i);
         if (t) {
             tok_merge_rule *r = &t->rule[i];
+            /* A side that is no token makes the rule inert (it can never
+            ** apply), as in llama.cpp, which loads such rules unchecked.
+            ** Refusing it here would refuse at session start a model that
+            ** opened and planned: only the session has the token table. */
             r->left = l4lm_tok_find(t, p, split);
             r->right = l4lm_tok_find(t, p + split + 1, n - split - 1);
-            if (r->left < 0 || r->right < 0)
-                return l4lm_fail_index(err, L4LM_E_TOKENIZER, pos,
-                                       "tokenizer: merge of an unknown token", i);
             r->result = l4lm_tok_find2(t, p, split, p + split + 1, n - split - 1);
         }
         pos += n;
@@ -115,6 +116,8 @@ l4lm_status l4lm_bpe_init(l4lm_tok *t)
     __builtin_memset(t->rules.slot, 0, ((size_t)t->rules.mask + 1) * sizeof(uint32_t));
     for (uint32_t i = 0; i < t->v.n_merges; i++) {
         const tok_merge_rule *r = &t->rule[i];
+        if (r->left < 0 || r->right < 0)
+            continue; /* inert */
         tok_table_key q = {rule_cmp, t, r, &t->work, false};
         l4lm_tok_table_put(&t->rules, i, pair_hash(r->left, r->right), &q);
     }
