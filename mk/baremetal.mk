@@ -147,8 +147,6 @@ run-baremetal-riscv64: $(BM)/riscv64/l4lm.elf
 run-baremetal-riscv64-load: $(BM)/riscv64-load/l4lm.elf
 	$(BM_SRC)/qemu.sh riscv64 $< $(BM_LOAD_MODEL) $(BM_LOAD_ADDR)
 run-baremetal-x86_64: $(BM)/x86_64/l4lm-multiboot.elf
-baremetal-riscv64: $(BM)/riscv64/l4lm.elf
-baremetal-riscv64-load: $(BM)/riscv64-load/l4lm.elf
 	$(BM_SRC)/qemu.sh x86_64 $<
 run-baremetal-x86_64-avx2: $(BM)/x86_64-avx2/l4lm-multiboot.elf
 	$(BM_SRC)/qemu.sh x86_64 $<
