@@ -3,7 +3,7 @@
 # bare-metal images) and the seL4 Makefiles, which set L4LM_TOP to the
 # checkout (with a trailing /) before including it by relative path. The
 # scripts ask the top Makefile for the flags instead of restating them:
-#   make -s print-cflags LAYER=core|serve [TARGET=hosted|x86_64|x86_64-avx2|aarch64]
+#   make -s print-cflags LAYER=core|serve [TARGET=hosted|x86_64|x86_64-avx2|aarch64|riscv64]
 #   make -s print-cc [TARGET=...]
 # Layers and what each may include are described in docs/architecture.md.
 ifndef L4LM_FLAGS_MK
@@ -43,10 +43,15 @@ TEST_INC  = -I$(L4LM_TOP)include -I$(L4LM_TOP)src/core -I$(L4LM_TOP)src/serve -I
 # No outline-atomics helpers (they live in libgcc); no red zone under
 # exceptions; static, position-dependent code without unwind tables.
 AARCH64_CC ?= aarch64-linux-gnu-gcc
+RISCV64_CC ?= riscv64-unknown-elf-gcc
 X86_64_CC  ?= $(if $(filter x86_64,$(shell uname -m)),gcc,x86_64-linux-gnu-gcc)
-FS_TARGETS := aarch64 x86_64 x86_64-avx2
+FS_TARGETS := aarch64 x86_64 x86_64-avx2 riscv64
 FS_CC_aarch64 = $(AARCH64_CC)
 FS_ARCH_aarch64 := -mno-outline-atomics
+# riscv64: RV64GC with Zbb (RVA22; byte swaps without libgcc), hard-float
+# ABI; medany, as the image runs at 0x80200000.
+FS_CC_riscv64 = $(RISCV64_CC)
+FS_ARCH_riscv64 := -march=rv64gc_zbb -mabi=lp64d -mcmodel=medany
 FS_CC_x86_64 = $(X86_64_CC)
 FS_ARCH_x86_64 := -mno-red-zone
 FS_CC_x86_64-avx2 = $(X86_64_CC)

@@ -5,7 +5,9 @@
 # >= 64 MiB random-weight model is placed by QEMU's loader instead of embedded.
 # The aarch64 images also run on 2 cores (PSCI CPU_ON, QEMU -smp 2): the same
 # ids, and on the random model the same logits hash, as on one core.
-# Installs QEMU and the aarch64 cross compiler from apt when they are missing.
+# The riscv64 image (QEMU virt, S-mode under OpenSBI) gives the same ids,
+# and its loader variant the hosted driver's ids on the random model.
+# Installs QEMU and the aarch64 and riscv64 cross compilers from apt when they are missing.
 cd "$(dirname "$0")/.." || exit 1
 SHARED=${L4LM_SHARED:-../shared}
 MODEL=$SHARED/models/stories260K.gguf
@@ -28,6 +30,16 @@ need_tools() {
         command -v aarch64-linux-gnu-gcc
 } >/dev/null
 
+# riscv64: optional (skipped when its tools cannot be installed).
+need_riscv() {
+    command -v qemu-system-riscv64 && command -v riscv64-unknown-elf-gcc &&
+        [ -f /usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin ]
+} >/dev/null
+if ! need_riscv; then
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y qemu-system-misc gcc-riscv64-unknown-elf ||
+        { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y qemu-system-misc gcc-riscv64-unknown-elf; }
+    } >/dev/null 2>&1
+fi
 if ! need_tools; then
     export DEBIAN_FRONTEND=noninteractive
     { apt-get install -y qemu-system-arm qemu-system-x86 gcc-aarch64-linux-gnu ||
@@ -161,9 +173,15 @@ if [ "$(printf '%s\n' "$qemu_version" | awk '{ print ($1 > 7 || ($1 == 7 && $2 >
 else
     skip baremetal_x86_64-avx2 "QEMU $qemu_version has no AVX2 emulation (needs 7.2)"
 fi
+if need_riscv; then
+    targets="$targets riscv64"
+else
+    skip baremetal_riscv64 "qemu-system-misc (OpenSBI) or gcc-riscv64-unknown-elf missing and apt-get install failed"
+fi
 for t in $targets; do
     case $t in
     aarch64) boot_image=$BM/$t/l4lm.elf nm=aarch64-linux-gnu-nm port=aarch64 ;;
+    riscv64) boot_image=$BM/$t/l4lm.elf nm=riscv64-unknown-elf-nm port=riscv64 ;;
     *) boot_image=$BM/$t/l4lm-multiboot.elf nm=nm port=x86_64 ;;
     esac
     build "$t" "baremetal-$t" BM_MODEL="$MODEL" PROMPT="Once upon a time" BM_TOKENS="$N_REF" BM_CTX=512 || continue
@@ -227,6 +245,18 @@ elif build aarch64-load baremetal-aarch64-load BM_LOAD_MODEL="$RANDOM_MODEL" BM_
             ok baremetal-aarch64-smp2-second-core-works
         else
             fail baremetal-aarch64-smp2-second-core-works "no parallel_for task ran on the second core"
+        fi
+    fi
+    # The riscv64 loader image: the same model placed at 0x90000000 (RAM
+    # starts at 0x80000000 there), the hosted driver's ids.
+    if need_riscv && build riscv64-load baremetal-riscv64-load BM_LOAD_MODEL="$RANDOM_MODEL" \
+            BM_LOAD_ADDR=0x90000000 PROMPT="Once upon a time" BM_TOKENS="$N_RANDOM" BM_CTX=128 &&
+        boot riscv64-load riscv64 "$BM/riscv64-load/l4lm.elf" "$RANDOM_MODEL" 0x90000000; then
+        got=$(ids_of "$log")
+        if [ -n "$got" ] && [ "$got" = "$want" ] && [ "$(result_of "$log")" = "$(result_of "$OUT/host-random.log")" ]; then
+            ok baremetal_loader_riscv64_ids_logits
+        else
+            fail baremetal_loader_riscv64_ids_logits "image '$got' vs hosted driver '$want' (or the logits hash differs)"
         fi
     fi
     # The same image with no model at the load address: a clean failure

@@ -5,7 +5,7 @@
 # globals, no recursion, and the deepest call chain fits in 3 KiB of stack
 # (per-function frames from gcc -fcallgraph-info=su, chained over the call
 # graph by build/tools/stackdepth). Done for each freestanding image target
-# of mk/flags.mk (x86_64, x86_64-avx2 with the AVX2 kernels, aarch64), with
+# of mk/flags.mk (x86_64, x86_64-avx2 with the AVX2 kernels, aarch64, riscv64), with
 # the compiler and flags those images are built with (make print-cflags).
 cd "$(dirname "$0")/.." || exit 1
 STACK_LIMIT=3072
@@ -60,4 +60,12 @@ if command -v aarch64-linux-gnu-gcc >/dev/null; then
     check_arch aarch64
 else
     echo "skip freestanding-aarch64: gcc-aarch64-linux-gnu is not installed and apt-get failed"
+fi
+if ! command -v riscv64-unknown-elf-gcc >/dev/null; then
+    apt-get install -y gcc-riscv64-unknown-elf >/dev/null 2>&1 || true
+fi
+if command -v riscv64-unknown-elf-gcc >/dev/null; then
+    check_arch riscv64
+else
+    echo "skip freestanding-riscv64: gcc-riscv64-unknown-elf is not installed and apt-get failed"
 fi
