@@ -395,6 +395,8 @@ void l4lm_matmul(const l4lm_kern *k, uint32_t wtype, const void *w, const void *
     }
     size_t fit = act_stride ? k->act_tile / act_stride : L4LM_TILE;
     uint32_t tile = fit < 2 ? 2 : fit > L4LM_TILE ? L4LM_TILE : (uint32_t)fit;
+    if (wtype == L4LM_TYPE_F32 || wtype == L4LM_TYPE_F16 || wtype == L4LM_TYPE_BF16)
+        tile = L4LM_FLOAT_ACTS;
     for (uint32_t rt = r0; rt < r1; rt += ROW_TILE) {
         uint32_t re = rt + min_u32(r1 - rt, ROW_TILE);
         for (uint32_t b = 0; b < n_b; b += tile) {

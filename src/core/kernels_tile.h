@@ -35,6 +35,115 @@ INLINE void float_decode(uint32_t t, const uint8_t *w, size_t rb, const uint8_t 
     }
 }
 
+#ifdef FLOAT_TR
+/* Prefill's float products as a blocked matrix product: a tile of nr <=
+** FLOAT_TR weight rows (w, rb bytes apart) by na <= FLOAT_TA activation rows
+** (act, st apart, as floats), every pair's 32 lanes in registers while the
+** rows pass, so each weight vector is widened once for na rows and each
+** activation vector loaded once for nr. With too few registers for all 32
+** lanes of every pair, FLOAT_SPLIT passes each take FLOAT_KP of the
+** FV_REGS registers (lanes 8k..8k+7 for AVX2), parking the finished ones
+** in z. Every lane still adds its elements in order, and finish() sums the
+** lanes in the fixed tree: the bits of one float_pass per output. */
+#define FV_REGS (L4LM_LANES / FV_LANES)
+_Static_assert(L4LM_FLOAT_ACTS % FLOAT_TA == 0, "kernels.c hands the float types whole tiles");
+#define FLOAT_KP (FV_REGS / FLOAT_SPLIT)
+INLINE void float_block(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                        uint32_t n, uint32_t nr, uint32_t na, float *y, size_t ys)
+{
+    size_t es = t == L4LM_TYPE_F32 ? 4 : 2;
+    uint32_t done = n / L4LM_LANES * L4LM_LANES;
+    FVEC z[FLOAT_TR][FLOAT_TA][FV_REGS];
+    for (uint32_t p = 0; p < FLOAT_SPLIT; p++) {
+        FVEC v[FLOAT_TR][FLOAT_TA][FLOAT_KP];
+        UNROLL
+        for (uint32_t r = 0; r < nr; r++) {
+            UNROLL
+            for (uint32_t a = 0; a < na; a++) {
+                UNROLL
+                for (uint32_t k = 0; k < FLOAT_KP; k++)
+                    v[r][a][k] = fv_zero();
+            }
+        }
+        for (uint32_t i = 0; i < done; i += L4LM_LANES) {
+            UNROLL
+            for (uint32_t k = 0; k < FLOAT_KP; k++) {
+                size_t e = i + (p * FLOAT_KP + k) * FV_LANES;
+                FVEC wv[FLOAT_TR];
+                UNROLL
+                for (uint32_t r = 0; r < nr; r++)
+                    wv[r] = fv_load(t, w + r * rb + e * es);
+                UNROLL
+                for (uint32_t a = 0; a < na; a++) {
+                    FVEC x = fv_load(L4LM_TYPE_F32, act + a * st + e * 4);
+                    UNROLL
+                    for (uint32_t r = 0; r < nr; r++)
+                        v[r][a][k] = fv_mac(v[r][a][k], wv[r], x);
+                }
+            }
+        }
+        UNROLL
+        for (uint32_t r = 0; r < nr; r++) {
+            UNROLL
+            for (uint32_t a = 0; a < na; a++) {
+                UNROLL
+                for (uint32_t k = 0; k < FLOAT_KP; k++)
+                    z[r][a][p * FLOAT_KP + k] = v[r][a][k];
+            }
+        }
+    }
+    UNROLL
+    for (uint32_t r = 0; r < nr; r++) {
+        UNROLL
+        for (uint32_t a = 0; a < na; a++) {
+            ACC_VEC s[FLOAT_VECS];
+            fv_acc(z[r][a], s);
+            y[a * ys + r] = finish(t, w + r * rb, act + a * st, n, done, s, FLOAT_VECS);
+        }
+    }
+}
+
+/* float_block with na a constant, each size its own copy of the loops. */
+INLINE void float_blocks(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                         uint32_t n, uint32_t nr, uint32_t na, float *y, size_t ys)
+{
+    _Static_assert(FLOAT_TA <= 4, "float_blocks has copies for up to 4 activation rows");
+    if (na >= 4 && FLOAT_TA >= 4)
+        float_block(t, w, rb, act, st, n, nr, FLOAT_TA >= 4 ? 4 : 1, y, ys);
+    else if (na == 3 && FLOAT_TA >= 3)
+        float_block(t, w, rb, act, st, n, nr, FLOAT_TA >= 3 ? 3 : 1, y, ys);
+    else if (na == 2)
+        float_block(t, w, rb, act, st, n, nr, 2, y, ys);
+    else
+        float_block(t, w, rb, act, st, n, nr, 1, y, ys);
+}
+
+/* Prefill: FLOAT_TR weight rows at a time (single rows at the end of the
+** range), each against the activations FLOAT_TA rows at a time. */
+INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
+                       bool ahead)
+{
+    if (na == 1) {
+        float_decode(t, w, rb, act, n, r0, r1, y);
+        return;
+    }
+    for (uint32_t r = r0; r < r1;) {
+        uint32_t nr = r1 - r >= FLOAT_TR ? FLOAT_TR : 1;
+        for (uint32_t k = 0; ahead && k < nr; k++)
+            prefetch_row(w + (r + k) * rb, rb);
+        for (uint32_t a = 0; a < na; a += FLOAT_TA) {
+            uint32_t m = na - a < FLOAT_TA ? na - a : FLOAT_TA;
+            if (nr == FLOAT_TR)
+                float_blocks(t, w + r * rb, rb, act + a * st, st, n, FLOAT_TR, m, y + a * ys + r,
+                             ys);
+            else
+                float_blocks(t, w + r * rb, rb, act + a * st, st, n, 1, m, y + a * ys + r, ys);
+        }
+        r += nr;
+    }
+}
+#else
 INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
                        uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
                        bool ahead)
@@ -59,6 +168,7 @@ INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
         }
     }
 }
+#endif
 
 INLINE void quant_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
                        uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
