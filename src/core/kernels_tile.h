@@ -48,40 +48,49 @@ INLINE void float_decode(uint32_t t, const uint8_t *w, size_t rb, const uint8_t 
 #define FV_REGS (L4LM_LANES / FV_LANES)
 _Static_assert(L4LM_FLOAT_ACTS % FLOAT_TA == 0, "kernels.c hands the float types whole tiles");
 #define FLOAT_KP (FV_REGS / FLOAT_SPLIT)
+/* Pass p of a tile: lanes FLOAT_KP p .. of every pair into v. */
+INLINE void float_lanes(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                        uint32_t done, uint32_t nr, uint32_t na, uint32_t p,
+                        FVEC v[FLOAT_TR][FLOAT_TA][FLOAT_KP])
+{
+    size_t es = t == L4LM_TYPE_F32 ? 4 : 2;
+    UNROLL
+    for (uint32_t r = 0; r < nr; r++) {
+        UNROLL
+        for (uint32_t a = 0; a < na; a++) {
+            UNROLL
+            for (uint32_t k = 0; k < FLOAT_KP; k++)
+                v[r][a][k] = fv_zero();
+        }
+    }
+    for (uint32_t i = 0; i < done; i += L4LM_LANES) {
+        UNROLL
+        for (uint32_t k = 0; k < FLOAT_KP; k++) {
+            size_t e = i + (p * FLOAT_KP + k) * FV_LANES;
+            FVEC wv[FLOAT_TR];
+            UNROLL
+            for (uint32_t r = 0; r < nr; r++)
+                wv[r] = fv_load(t, w + r * rb + e * es);
+            UNROLL
+            for (uint32_t a = 0; a < na; a++) {
+                FVEC x = fv_load(L4LM_TYPE_F32, act + a * st + e * 4);
+                UNROLL
+                for (uint32_t r = 0; r < nr; r++)
+                    v[r][a][k] = fv_mac(v[r][a][k], wv[r], x);
+            }
+        }
+    }
+}
+
+/* The tile's passes, all but the last parked in z, then its outputs. */
 INLINE void float_block(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
                         uint32_t n, uint32_t nr, uint32_t na, float *y, size_t ys)
 {
-    size_t es = t == L4LM_TYPE_F32 ? 4 : 2;
     uint32_t done = n / L4LM_LANES * L4LM_LANES;
-    FVEC z[FLOAT_TR][FLOAT_TA][FV_REGS];
-    for (uint32_t p = 0; p < FLOAT_SPLIT; p++) {
-        FVEC v[FLOAT_TR][FLOAT_TA][FLOAT_KP];
-        UNROLL
-        for (uint32_t r = 0; r < nr; r++) {
-            UNROLL
-            for (uint32_t a = 0; a < na; a++) {
-                UNROLL
-                for (uint32_t k = 0; k < FLOAT_KP; k++)
-                    v[r][a][k] = fv_zero();
-            }
-        }
-        for (uint32_t i = 0; i < done; i += L4LM_LANES) {
-            UNROLL
-            for (uint32_t k = 0; k < FLOAT_KP; k++) {
-                size_t e = i + (p * FLOAT_KP + k) * FV_LANES;
-                FVEC wv[FLOAT_TR];
-                UNROLL
-                for (uint32_t r = 0; r < nr; r++)
-                    wv[r] = fv_load(t, w + r * rb + e * es);
-                UNROLL
-                for (uint32_t a = 0; a < na; a++) {
-                    FVEC x = fv_load(L4LM_TYPE_F32, act + a * st + e * 4);
-                    UNROLL
-                    for (uint32_t r = 0; r < nr; r++)
-                        v[r][a][k] = fv_mac(v[r][a][k], wv[r], x);
-                }
-            }
-        }
+    FVEC v[FLOAT_TR][FLOAT_TA][FLOAT_KP];
+    FVEC z[FLOAT_TR][FLOAT_TA][FLOAT_SPLIT > 1 ? FV_REGS - FLOAT_KP : 1];
+    for (uint32_t p = 0; p + 1 < FLOAT_SPLIT; p++) {
+        float_lanes(t, w, rb, act, st, done, nr, na, p, v);
         UNROLL
         for (uint32_t r = 0; r < nr; r++) {
             UNROLL
@@ -92,56 +101,88 @@ INLINE void float_block(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *
             }
         }
     }
+    float_lanes(t, w, rb, act, st, done, nr, na, FLOAT_SPLIT - 1, v);
     UNROLL
     for (uint32_t r = 0; r < nr; r++) {
         UNROLL
         for (uint32_t a = 0; a < na; a++) {
+            FVEC l[FV_REGS];
             ACC_VEC s[FLOAT_VECS];
-            fv_acc(z[r][a], s);
+            UNROLL
+            for (uint32_t k = 0; k < FV_REGS; k++)
+                l[k] = k + FLOAT_KP < FV_REGS ? z[r][a][k] : v[r][a][k + FLOAT_KP - FV_REGS];
+            fv_acc(l, s);
             y[a * ys + r] = finish(t, w + r * rb, act + a * st, n, done, s, FLOAT_VECS);
         }
     }
 }
 
-/* float_block with na a constant, each size its own copy of the loops. */
-INLINE void float_blocks(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                         uint32_t n, uint32_t nr, uint32_t na, float *y, size_t ys)
+/* float_block for a leading part of na activation rows, with a constant
+** count (FLOAT_TA, or 3, 2, 1 for the rest), each its own copy of the
+** loops. Returns the rows done. */
+INLINE uint32_t float_blocks(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                             uint32_t n, uint32_t nr, uint32_t na, float *y, size_t ys)
 {
-    _Static_assert(FLOAT_TA <= 4, "float_blocks has copies for up to 4 activation rows");
-    if (na >= 4 && FLOAT_TA >= 4)
-        float_block(t, w, rb, act, st, n, nr, FLOAT_TA >= 4 ? 4 : 1, y, ys);
-    else if (na == 3 && FLOAT_TA >= 3)
-        float_block(t, w, rb, act, st, n, nr, FLOAT_TA >= 3 ? 3 : 1, y, ys);
-    else if (na == 2)
+    _Static_assert(FLOAT_TA >= 3, "float_blocks takes the rest in 3, 2 and 1 rows");
+    uint32_t m = na >= FLOAT_TA ? FLOAT_TA : na >= 3 ? 3 : na;
+    if (m == FLOAT_TA)
+        float_block(t, w, rb, act, st, n, nr, FLOAT_TA, y, ys);
+    else if (m == 3)
+        float_block(t, w, rb, act, st, n, nr, 3, y, ys);
+    else if (m == 2)
         float_block(t, w, rb, act, st, n, nr, 2, y, ys);
     else
         float_block(t, w, rb, act, st, n, nr, 1, y, ys);
+    return m;
 }
 
 /* Prefill: FLOAT_TR weight rows at a time (single rows at the end of the
 ** range), each against the activations FLOAT_TA rows at a time. */
-INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+INLINE void float_gemm(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
                        uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
                        bool ahead)
 {
-    if (na == 1) {
-        float_decode(t, w, rb, act, n, r0, r1, y);
-        return;
-    }
     for (uint32_t r = r0; r < r1;) {
         uint32_t nr = r1 - r >= FLOAT_TR ? FLOAT_TR : 1;
         for (uint32_t k = 0; ahead && k < nr; k++)
             prefetch_row(w + (r + k) * rb, rb);
-        for (uint32_t a = 0; a < na; a += FLOAT_TA) {
-            uint32_t m = na - a < FLOAT_TA ? na - a : FLOAT_TA;
+        for (uint32_t a = 0; a < na;) {
             if (nr == FLOAT_TR)
-                float_blocks(t, w + r * rb, rb, act + a * st, st, n, FLOAT_TR, m, y + a * ys + r,
-                             ys);
+                a += float_blocks(t, w + r * rb, rb, act + a * st, st, n, FLOAT_TR, na - a,
+                                  y + a * ys + r, ys);
             else
-                float_blocks(t, w + r * rb, rb, act + a * st, st, n, 1, m, y + a * ys + r, ys);
+                a += float_blocks(t, w + r * rb, rb, act + a * st, st, n, 1, na - a, y + a * ys + r,
+                                  ys);
         }
         r += nr;
     }
+}
+
+/* float_gemm for each type, out of line: the frames of its many copies of
+** the blocked loops then do not add to those of the quantised types'. */
+static __attribute__((noinline)) void float_prefill(uint32_t t, const uint8_t *w, size_t rb,
+                                                    const uint8_t *act, size_t st, uint32_t n,
+                                                    uint32_t na, uint32_t r0, uint32_t r1, float *y,
+                                                    size_t ys, bool ahead)
+{
+    if (t == L4LM_TYPE_F32)
+        float_gemm(L4LM_TYPE_F32, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+#ifdef SIMD_F16
+    else if (t == L4LM_TYPE_F16)
+        float_gemm(L4LM_TYPE_F16, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+#endif
+    else
+        float_gemm(L4LM_TYPE_BF16, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+}
+
+INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
+                       bool ahead)
+{
+    if (na == 1)
+        float_decode(t, w, rb, act, n, r0, r1, y);
+    else
+        float_prefill(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 }
 #else
 INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
