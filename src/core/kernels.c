@@ -382,7 +382,8 @@ float l4lm_vec_dot_plain(uint32_t wtype, const void *wrow, const void *act, uint
 
 /* Rows in tiles of ROW_TILE; within a tile, activations up to L4LM_TILE at
 ** a time (at least 2, at most k->act_tile bytes of them), so both the
-** weight tile and the activation tile stay in cache. */
+** weight tile and the activation tile stay in cache; the float types take
+** L4LM_FLOAT_ACTS at a time, whole tiles of their blocked product. */
 void l4lm_matmul(const l4lm_kern *k, uint32_t wtype, const void *w, const void *act,
                  size_t act_stride, uint32_t n, float *y, size_t y_stride, uint32_t r0, uint32_t r1,
                  uint32_t n_b)

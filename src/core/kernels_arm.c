@@ -6,7 +6,8 @@
 ** j % 8 — so they return exactly what the portable C path returns.
 **
 ** Each pass unpacks 8 blocks of one weight row once and dots them with up to
-** L4LM_TILE activation rows (prefill), or with one (decode).
+** L4LM_TILE activation rows (prefill), or with one (decode). Prefill of the
+** float types is a blocked product (kernels_tile.h, float_block).
 */
 #include "kernels.h"
 

@@ -5,10 +5,14 @@
 ** kernels_arm.c after each defines its own primitives: ACC_VEC and ACC_VECS
 ** (the registers holding one activation row's 8 quantised lanes),
 ** FLOAT_VECS (those holding its 32 float lanes), float_pass(),
-** quant_lanes(), finish(), prefetch_row(), INLINE, and
-** SIMD_F16 when it has an F16 path, FLOAT_GROUP when it has float_group()
-** (decode over several weight rows at once), QUANT_PAIRS when it has
-** quant_pair() (quant_lanes for two weight rows at once).
+** quant_lanes(), finish(), prefetch_row(), INLINE, UNROLL; for prefill's
+** blocked float product FVEC (a register of FV_LANES floats), fv_load(),
+** fv_zero(), fv_mac() (add after multiply), fv_acc() (one pair's FV_REGS
+** registers as FLOAT_VECS ACC_VECs) and the tile, FLOAT_TR weight rows by
+** FLOAT_TA activation rows in FLOAT_SPLIT passes; and SIMD_F16 when it has
+** an F16 path, FLOAT_GROUP when it has float_group() (decode over several
+** weight rows at once), QUANT_PAIRS when it has quant_pair() (quant_lanes
+** for two weight rows at once).
 */
 
 /* Decode: the one activation row read as halves for F16 and BF16 (the same
@@ -35,7 +39,6 @@ INLINE void float_decode(uint32_t t, const uint8_t *w, size_t rb, const uint8_t 
     }
 }
 
-#ifdef FLOAT_TR
 /* Prefill's float products as a blocked matrix product: a tile of nr <=
 ** FLOAT_TR weight rows (w, rb bytes apart) by na <= FLOAT_TA activation rows
 ** (act, st apart, as floats), every pair's 32 lanes in registers while the
@@ -184,32 +187,6 @@ INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
     else
         float_prefill(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 }
-#else
-INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
-                       bool ahead)
-{
-    if (na == 1) {
-        float_decode(t, w, rb, act, n, r0, r1, y);
-        return;
-    }
-    for (uint32_t r = r0; r < r1; r++) {
-        const uint8_t *row = w + r * rb;
-        if (ahead)
-            prefetch_row(row, rb);
-        for (uint32_t a = 0; a < na; a += 2) {
-            ACC_VEC s[2][FLOAT_VECS];
-            uint32_t two = na - a >= 2, done;
-            if (two)
-                done = float_pass(t, L4LM_TYPE_F32, row, act + a * st, st, n, 2, s);
-            else
-                done = float_pass(t, L4LM_TYPE_F32, row, act + a * st, st, n, 1, s);
-            for (uint32_t k = 0; k <= two; k++)
-                y[(a + k) * ys + r] = finish(t, row, act + (a + k) * st, n, done, s[k], FLOAT_VECS);
-        }
-    }
-}
-#endif
 
 INLINE void quant_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
                        uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,

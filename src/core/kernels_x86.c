@@ -9,6 +9,8 @@
 ** Each pass unpacks 8 blocks of one weight row once and dots them with up to
 ** L4LM_TILE activation rows (prefill), or with one (decode); with AVX-512's
 ** 32 registers, prefill's quantised passes take two weight rows at once.
+** Prefill of the float types is a blocked product (kernels_tile.h,
+** float_block) over the register tiles defined below.
 ** Attention's helpers (float dots and weighted sums) and the F16 rounding
 ** of activations are here too, each the same bits as kernels.c's C; the
 ** element-wise helpers are in kernels_x86_vec.c.
