@@ -67,6 +67,11 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 #else
 #define L4LM_ACT_TILE_BYTES SIZE_MAX
 #endif
+/* Activation rows one call takes for the float weight types: whole tiles
+** of 3 in the SIMD paths' blocked product (kernels_tile.h, float_block).
+** Their rows are too wide for L4LM_ACT_TILE_BYTES to apply: the tile's
+** weight rows, not its activations, stay in level 1. */
+#define L4LM_FLOAT_ACTS 6
 /* Activation bytes above which decode takes float weight rows in groups
 ** (kernels_x86.c, float_group): one row at a time is fastest while the
 ** activations and a weight row share level 1 (n up to 4096 on zen4). */

@@ -6,7 +6,8 @@
 ** j % 8 — so they return exactly what the portable C path returns.
 **
 ** Each pass unpacks 8 blocks of one weight row once and dots them with up to
-** L4LM_TILE activation rows (prefill), or with one (decode).
+** L4LM_TILE activation rows (prefill), or with one (decode). Prefill of the
+** float types is a blocked product (kernels_tile.h, float_block).
 */
 #include "kernels.h"
 
@@ -98,6 +99,35 @@ INLINE uint32_t float_pass(uint32_t t, uint32_t at, const uint8_t *w, const uint
         }
     }
     return i;
+}
+
+/* Prefill's blocked product (kernels_tile.h, float_block): 32 registers
+** hold all 32 lanes of only 4 pairs, so two passes each take half of every
+** pair's lanes (elements 0..15, then 16..31, of each 32) for 2 weight rows
+** by 3 activation rows: 24 sums, 6 multiplies and 6 adds per 2 widenings
+** and 3 activation loads, against 2 of each per 1 and 2 in float_pass.
+** The parked halves take 768 bytes of stack. */
+#define FVEC        float32x4_t
+#define FV_LANES    4
+#define FLOAT_TR    2
+#define FLOAT_TA    3
+#define FLOAT_SPLIT 2
+#define fv_load     load4
+INLINE float32x4_t fv_zero(void)
+{
+    return vdupq_n_f32(0.0f);
+}
+
+INLINE float32x4_t fv_mac(float32x4_t z, float32x4_t w, float32x4_t x)
+{
+    return vaddq_f32(z, vmulq_f32(w, x));
+}
+
+INLINE void fv_acc(const float32x4_t z[8], float32x4_t s[8])
+{
+    UNROLL
+    for (int k = 0; k < 8; k++)
+        s[k] = z[k];
 }
 
 /* The widening is exact, as l4lm_half_decode (NaNs quieted, payloads kept). */
