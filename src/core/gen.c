@@ -1,7 +1,8 @@
 /*
 ** gen.c — one generation step, the only copy of it: sample a token, check
 ** it against the stop tokens, (when asked) take its logprobs, turn it into
-** text, check the text against the stop strings, feed the token back. `l4lm run`, `l4lm chat`, `l4lm serve`,
+** text, check the text against the stop strings, feed the token back. `l4lm run`, `l4lm chat`,
+*`l4lm serve`,
 ** the shared-memory server and the bare-metal driver all call
 ** l4lm_gen_step(), so they stop on the same tokens and show the same text.
 **

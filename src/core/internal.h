@@ -14,7 +14,7 @@
 #define L4LM_MAX_VOCAB       (1u << 21)
 #define L4LM_MAX_EMBD        (1u << 16)
 #define L4LM_MAX_HEAD_DIM    1024 /* attention.key_length */
-#define L4LM_MAX_NAME        256 /* longest tensor name (ggml: 64) */
+#define L4LM_MAX_NAME        256  /* longest tensor name (ggml: 64) */
 #define L4LM_MAX_STRING      (1u << 24)
 #define L4LM_MAX_KEY         1024 /* longest metadata key: bounds a name comparison */
 #define L4LM_MAX_TENSORS     (1u << 14)

@@ -347,8 +347,8 @@ void l4lm_vec_axpy(const l4lm_kern *k, uint32_t type, const void *row, float a, 
 static void dots_q8_0(const l4lm_kern *k, const uint8_t *rows, size_t row_bytes, const void *x,
                       uint32_t n, uint32_t n_rows, float *out)
 {
-    if (k->matmul && k->matmul(L4LM_TYPE_Q8_0, rows, row_bytes, x, 0, n, 1, 0, n_rows, out, 0,
-                               false))
+    if (k->matmul &&
+        k->matmul(L4LM_TYPE_Q8_0, rows, row_bytes, x, 0, n, 1, 0, n_rows, out, 0, false))
         return;
     for (uint32_t r = 0; r < n_rows; r++)
         out[r] = dot_plain(L4LM_TYPE_Q8_0, rows + r * row_bytes, x, n);

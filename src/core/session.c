@@ -91,9 +91,8 @@ static l4lm_status arena_layout(const l4lm_model *m, const l4lm_run_opts *o, lay
          take_n(&off, &lo->k, nb * kv_dim, 4) && take_n(&off, &lo->v, nb * kv_dim, 4) &&
          take_n(&off, &lo->att, (uint64_t)hp->n_head * n_ctx, 4) &&
          take_n(&off, &lo->act, nb, act_size(m)) && take_n(&off, &lo->kq_act, hp->n_head, kq_act) &&
-         take_n(&off, &lo->rope, half, 4) &&
-         take_n(&off, &lo->rope_cos, nb * half, 4) && take_n(&off, &lo->rope_sin, nb * half, 4) &&
-         take_n(&off, &lo->logits, hp->n_vocab, 4);
+         take_n(&off, &lo->rope, half, 4) && take_n(&off, &lo->rope_cos, nb * half, 4) &&
+         take_n(&off, &lo->rope_sin, nb * half, 4) && take_n(&off, &lo->logits, hp->n_vocab, 4);
     lo->plan.activations = off - mark;
     mark = off;
     ok = ok && take_n(&off, &lo->cand_id, hp->n_vocab, 4) &&

@@ -17,7 +17,7 @@ typedef struct l4lm_cli_opts {
     l4lm_kv_type kv_type;
     l4lm_sampler sampler;
     bool no_bos, pieces, ignore_eos;
-    bool special; /* --special: text like <|im_start|> becomes its control token */
+    bool special;       /* --special: text like <|im_start|> becomes its control token */
     bool context_shift; /* --context-shift: a full context drops old tokens, goes on */
     uint32_t n_keep;    /* --keep N: prompt tokens a shift keeps (BOS not counted) */
     const char *stop[L4LM_GEN_MAX_STOPS]; /* --stop STR: end the text where STR begins */

@@ -98,7 +98,10 @@ int l4lm_cmd_plan(int argc, char **argv)
     if (p.ctx_beyond_training)
         fprintf(stderr, "l4lm: warning: context %u exceeds the model's training context %u\n",
                 p.n_ctx, pm.m.hp.n_ctx_train);
-    printf("context        %u tokens, KV cache %s\n", p.n_ctx, o.kv_type == L4LM_KV_Q8_0 ? "q8_0" : o.kv_type ? "f16" : "f32");
+    printf("context        %u tokens, KV cache %s\n", p.n_ctx,
+           o.kv_type == L4LM_KV_Q8_0 ? "q8_0"
+           : o.kv_type               ? "f16"
+                                     : "f32");
     printf("session        %zu bytes\n", p.session);
     printf("kv cache       %zu bytes\n", p.kv_cache);
     printf("activations    %zu bytes\n", p.activations);
