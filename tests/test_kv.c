@@ -79,6 +79,7 @@ static unsigned char *tiny_llama(size_t *size)
     return p;
 }
 
+/* A session in its own arena, which starts with it: free(s) frees both. */
 static l4lm_session *start(const l4lm_model *m, l4lm_kv_type kv, uint32_t n_ctx)
 {
     l4lm_run_opts o = {.n_ctx = n_ctx, .kv_type = kv};
@@ -142,6 +143,7 @@ static void shift_case(const l4lm_model *m, l4lm_kv_type kv, const char *name, d
     l4lm_session *s = start(m, kv, CTX), *f = start(m, kv, CTX);
     if (!s || !f || l4lm_eval(s, a, N, NULL) || l4lm_eval(f, kept, N - DROP, NULL)) {
         T_FAIL(name, "cannot run the tiny model");
+        free(s), free(f);
         return;
     }
     size_t rb = row_bytes(s), cache = (size_t)LAYERS * CTX * rb;
@@ -153,6 +155,7 @@ static void shift_case(const l4lm_model *m, l4lm_kv_type kv, const char *name, d
                   l4lm_session_shift(NULL, 0, 0) == L4LM_E_ARG;
     if (l4lm_session_shift(s, KEEP, DROP) || l4lm_session_pos(s) != N - DROP) {
         T_FAIL(name, "the shift failed");
+        free(k0), free(v0), free(s), free(f);
         return;
     }
     int moved = 1, still = 1;
@@ -186,8 +189,7 @@ static void shift_case(const l4lm_model *m, l4lm_kv_type kv, const char *name, d
             "bad args %d, V moved %d, kept K %d, layer 0 vs fresh %.3g, rotation %.3g (tol %.3g)",
             bad_arg, moved, still, fresh, rot, tol);
     printf("  %s: max |k - fresh| %.3g, |k - rotated| %.3g, max |k| %.3g\n", name, fresh, rot, mag);
-    free(k0);
-    free(v0);
+    free(k0), free(v0), free(s), free(f);
 }
 
 static void plan_case(const l4lm_model *m)
@@ -208,6 +210,7 @@ static void gen_case(const l4lm_model *m, bool shift)
     if (!s || l4lm_tokenize(s, "Once upon a time", 16, L4LM_TOK_BOS, ids, 8, &n) ||
         l4lm_eval(s, ids, n, NULL)) {
         T_FAIL(name, "cannot start stories260K");
+        free(s);
         return;
     }
     l4lm_gen g;
@@ -216,16 +219,16 @@ static void gen_case(const l4lm_model *m, bool shift)
     o.context_shift = shift;
     o.n_keep = 1;
     l4lm_finish why = L4LM_FINISH_NONE;
-    size_t text = 0, after = 0; /* bytes in all, and after the context first filled */
+    size_t after = 0; /* bytes of text after the context first filled */
     if (l4lm_gen_init(&g, s, &o)) {
         T_FAIL(name, "gen_init");
+        free(s);
         return;
     }
     while (why == L4LM_FINISH_NONE) {
         const char *t;
         size_t len;
         why = l4lm_gen_step(&g, &t, &len);
-        text += len;
         after += g.n_gen + n > 64 ? len : 0;
     }
     if (shift)
@@ -234,6 +237,7 @@ static void gen_case(const l4lm_model *m, bool shift)
     else
         T_CHECK(name, why == L4LM_FINISH_CONTEXT && g.n_gen + n <= 65, "finish %d after %u tokens",
                 why, g.n_gen);
+    free(s);
 }
 
 int main(void)
@@ -267,5 +271,6 @@ int main(void)
             "stories260K (head_dim 8) planned a Q8_0 cache");
     gen_case(&sm, true);
     gen_case(&sm, false);
+    free(sb), free(sindex), free(bytes), free(index);
     T_EXIT();
 }
