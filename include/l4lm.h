@@ -79,7 +79,10 @@ typedef enum l4lm_type {
     L4LM_TYPE_COUNT = 40 /* one past the largest ggml id known to us */
 } l4lm_type;
 
-typedef enum l4lm_kv_type { L4LM_KV_F32 = 0, L4LM_KV_F16 = 1 } l4lm_kv_type;
+/* The KV cache's element type. Q8_0 is ggml's block (fp16 d, 32 int8), as
+** llama.cpp's -ctk/-ctv q8_0; like llama.cpp it needs head_dim a multiple
+** of 32 (else L4LM_E_ARG from l4lm_plan and l4lm_session_init). */
+typedef enum l4lm_kv_type { L4LM_KV_F32 = 0, L4LM_KV_F16 = 1, L4LM_KV_Q8_0 = 2 } l4lm_kv_type;
 
 /* RoPE pairing: NORMAL rotates (x[2i], x[2i+1]); NEOX rotates (x[i], x[i+d/2]). */
 typedef enum l4lm_rope { L4LM_ROPE_NORMAL = 0, L4LM_ROPE_NEOX = 2 } l4lm_rope;
@@ -292,6 +295,12 @@ void l4lm_session_reset(l4lm_session *s);
 uint32_t l4lm_session_pos(const l4lm_session *s);
 uint32_t l4lm_session_n_ctx(const l4lm_session *s);
 const l4lm_model *l4lm_session_model(const l4lm_session *s);
+/* Context shift, as llama.cpp's: forget the n_discard tokens after the
+** first keep, move the rest down by n_discard positions and rotate their
+** cached keys by RoPE of -n_discard (each layer with its own RoPE set; an
+** F16 or Q8_0 cache is widened, rotated and rounded again). The logits of
+** the last evaluated token stay. L4LM_E_ARG when keep + n_discard > pos. */
+l4lm_status l4lm_session_shift(l4lm_session *s, uint32_t keep, uint32_t n_discard);
 
 /*
 ** Session state: save a session after a long prompt (a system prompt) and
@@ -511,6 +520,9 @@ typedef struct l4lm_gen_io {
     bool (*is_eos)(void *ctx, int32_t token);
     /* optional: the sampled token's logprobs (gen_opts.logprobs needs it) */
     l4lm_status (*logprobs)(void *ctx, int32_t token, uint32_t top_n, l4lm_token_logprobs *out);
+    /* optional: make room in a full context keeping the first keep tokens
+    ** (gen_opts.context_shift needs it); the session's drops half the rest */
+    l4lm_status (*shift)(void *ctx, uint32_t keep);
 } l4lm_gen_io;
 /* With a grammar, a step also samples among the tokens whose bit is set in
 ** allow (bit i of byte i / 8): l4lm_gen_init sets l4lm_gen.sample_masked to
@@ -539,6 +551,10 @@ typedef struct l4lm_gen_opts {
     ** cannot continue. The grammar's state advances with every token. */
     l4lm_grammar *grammar;
     l4lm_grammar_vocab *grammar_vocab; /* the session's token texts */
+    /* A full context shifts (io.shift) instead of ending with CONTEXT,
+    ** keeping the first n_keep tokens; it still ends when nothing can go. */
+    bool context_shift;
+    uint32_t n_keep;
 } l4lm_gen_opts;
 
 typedef struct l4lm_gen {

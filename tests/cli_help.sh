@@ -52,7 +52,7 @@ expect unknown_command 2 "unknown command 'frob'" err -- frob
 expect bad_number 2 "--temp takes a number" err -- run -m x.gguf --temp warm
 expect missing_value 2 "missing value for '-n'" err -- run -m x.gguf -n
 expect no_model 2 "give one with -m MODEL" err -- run -p hi
-expect bad_kv 2 "--kv takes f16 or f32" err -- plan -m x.gguf --kv f8
+expect bad_kv 2 "--kv takes f16, f32 or q8_0" err -- plan -m x.gguf --kv f8
 expect serve_shm_no_socket 2 "--socket PATH" err -- serve-shm -m x.gguf
 expect gateway_no_upstream 2 "--upstream URL" err -- gateway --shm s
 

@@ -110,26 +110,45 @@ static uint64_t cache_index(const l4lm_session *s, uint32_t layer, uint32_t pos)
     return ((uint64_t)layer * s->n_ctx + pos) * kv_dim;
 }
 
+/* Bytes before element at of a cache (at is a whole block into a Q8_0 one:
+** rows and heads start on blocks, as head_dim % 32 == 0 there). */
+static uint64_t cache_bytes(const l4lm_session *s, uint64_t at)
+{
+    switch (s->kv_type) {
+    case L4LM_KV_Q8_0:
+        return at / 32 * 34;
+    case L4LM_KV_F16:
+        return at * 2;
+    default:
+        return at * 4;
+    }
+}
+
+static void *cache_at(const l4lm_session *s, void *cache, uint64_t at)
+{
+    return (uint8_t *)cache + cache_bytes(s, at);
+}
+
+/* The kernels' type for the cache's elements. */
+static uint32_t cache_type(const l4lm_session *s)
+{
+    return s->kv_type == L4LM_KV_Q8_0  ? L4LM_TYPE_Q8_0
+           : s->kv_type == L4LM_KV_F16 ? L4LM_TYPE_F16
+                                       : L4LM_TYPE_F32;
+}
+
+/* n floats into the cache at element at, rounded to its type. */
 static void cache_store(l4lm_session *s, void *cache, uint64_t at, const float *src, uint32_t n)
 {
-    if (s->kv_type == L4LM_KV_F16) {
+    if (s->kv_type == L4LM_KV_Q8_0) {
+        l4lm_quantize_q8_0(s->kern, src, n, cache_at(s, cache, at));
+    } else if (s->kv_type == L4LM_KV_F16) {
         uint16_t *dst = (uint16_t *)cache + at;
         for (uint32_t i = 0; i < n; i++)
             dst[i] = l4lm_f32_to_fp16(src[i]);
     } else {
         __builtin_memcpy((float *)cache + at, src, n * sizeof(float));
     }
-}
-
-/* The kernels' type for the cache's elements, and where element at is. */
-static uint32_t cache_type(const l4lm_session *s)
-{
-    return s->kv_type == L4LM_KV_F16 ? L4LM_TYPE_F16 : L4LM_TYPE_F32;
-}
-
-static const void *cache_at(const l4lm_session *s, const void *cache, uint64_t at)
-{
-    return (const uint8_t *)cache + at * (s->kv_type == L4LM_KV_F16 ? 2 : 4);
 }
 
 /* ------------------------------------------------------------ attention */
@@ -198,6 +217,11 @@ static void attention_head(void *arg, uint32_t h)
         uint32_t n_pos = last + 1 - first;
         /* the scores, then the weighted sum of the values: several cached
         ** rows per kernel call, so SIMD keeps its sums in registers */
+        if (s->kv_type == L4LM_KV_Q8_0) { /* q meets Q8_0 keys as Q8_0, as in ggml */
+            uint8_t *qa = s->kq_act + (size_t)h * s->kq_act_stride;
+            l4lm_act_prepare(s->kern, L4LM_TYPE_Q8_0, q, d, qa);
+            q = (const float *)(const void *)qa;
+        }
         l4lm_vec_dots(s->kern, cache_type(s), cache_at(s, s->k_cache, at), kv_dim, q, d, n_pos,
                       att + first);
         for (uint32_t t = first; t <= last; t++)
@@ -317,4 +341,41 @@ l4lm_status l4lm_eval(l4lm_session *s, const int32_t *tokens, size_t n, const fl
     if (logits)
         *logits = s->have_logits ? s->logits : 0;
     return s->have_logits ? L4LM_OK : L4LM_E_STATE;
+}
+
+/* ------------------------------------------------------------ context shift */
+
+/* Row t of layer l's keys rotated by the angles in set 0 or 1 of the RoPE
+** tables at batch slot 0, through the float scratch s->k. */
+static void shift_key(l4lm_session *s, uint32_t l, uint32_t from, uint32_t to)
+{
+    uint32_t kv_dim = s->hp.n_head_kv * s->hp.head_dim;
+    l4lm_row_to_f32(cache_type(s), cache_at(s, s->k_cache, cache_index(s, l, from)), s->k, kv_dim);
+    rope(s, s->k, s->hp.n_head_kv, 0, is_local(&s->hp, l));
+    cache_store(s, s->k_cache, cache_index(s, l, to), s->k, kv_dim);
+}
+
+l4lm_status l4lm_session_shift(l4lm_session *s, uint32_t keep, uint32_t n_discard)
+{
+    if (!s || keep > s->pos || n_discard > s->pos - keep)
+        return L4LM_E_ARG;
+    uint32_t half = s->hp.head_dim / 2, n_move = s->pos - keep - n_discard;
+    uint32_t n_sets = s->hp.n_swa ? 2 : 1;
+    /* the angles of position -n_discard, where rope() reads token 0's */
+    for (uint32_t set = 0; set < n_sets; set++)
+        for (uint32_t i = 0; i < half; i++) {
+            size_t at = (size_t)set * s->n_batch * half + i;
+            l4lm_sincosf(-(float)n_discard * s->rope_inv_freq[set * half + i], &s->rope_sin[at],
+                         &s->rope_cos[at]);
+        }
+    uint64_t row = cache_bytes(s, (uint64_t)s->hp.n_head_kv * s->hp.head_dim);
+    for (uint32_t l = 0; l < s->hp.n_layer && n_discard; l++)
+        for (uint32_t t = keep; t < keep + n_move; t++) {
+            shift_key(s, l, t + n_discard, t);
+            __builtin_memcpy(cache_at(s, s->v_cache, cache_index(s, l, t)),
+                             cache_at(s, s->v_cache, cache_index(s, l, t + n_discard)), row);
+        }
+    __builtin_memmove(s->history + keep, s->history + keep + n_discard, n_move * sizeof(int32_t));
+    s->pos -= n_discard;
+    return L4LM_OK;
 }

@@ -1,7 +1,8 @@
 /*
 ** gen.c — one generation step, the only copy of it: sample a token, check
 ** it against the stop tokens, (when asked) take its logprobs, turn it into
-** text, check the text against the stop strings, feed the token back. `l4lm run`, `l4lm chat`, `l4lm serve`,
+** text, check the text against the stop strings, feed the token back. `l4lm run`, `l4lm chat`,
+*`l4lm serve`,
 ** the shared-memory server and the bare-metal driver all call
 ** l4lm_gen_step(), so they stop on the same tokens and show the same text.
 **
@@ -31,6 +32,14 @@ static size_t s_detok(void *s, l4lm_detok *d, int32_t token, char *buf, size_t c
 static l4lm_status s_eval(void *s, const int32_t *tokens, size_t n)
 {
     return l4lm_eval(s, tokens, n, 0);
+}
+
+/* Half of what follows the kept tokens goes, as llama.cpp's examples do. */
+static l4lm_status s_shift(void *s, uint32_t keep)
+{
+    uint32_t pos = l4lm_session_pos(s);
+    uint32_t n_discard = keep < pos ? (pos - keep) / 2 : 0;
+    return n_discard ? l4lm_session_shift(s, keep, n_discard) : L4LM_E_CONTEXT_FULL;
 }
 
 static bool s_is_eos(void *s, int32_t token)
@@ -95,7 +104,8 @@ l4lm_status l4lm_gen_init(l4lm_gen *g, l4lm_session *s, const l4lm_gen_opts *o)
                             .detok = s_detok,
                             .eval = s_eval,
                             .is_eos = s_is_eos,
-                            .logprobs = s_logprobs};
+                            .logprobs = s_logprobs,
+                            .shift = s_shift};
     l4lm_status st = s ? l4lm_gen_init_io(g, &io, s, o) : L4LM_E_ARG;
     if (st == L4LM_OK)
         g->sample_masked = s_sample_masked;
@@ -254,6 +264,9 @@ l4lm_finish l4lm_gen_step(l4lm_gen *g, const char **text, size_t *len)
     if (g->n_gen == g->o.max_tokens)
         return end_show_all(g, L4LM_FINISH_LENGTH, n, len);
     st = g->io.eval(g->ctx, &g->token, 1);
+    if (st == L4LM_E_CONTEXT_FULL && g->o.context_shift && g->io.shift &&
+        g->io.shift(g->ctx, g->o.n_keep) == L4LM_OK)
+        st = g->io.eval(g->ctx, &g->token, 1);
     if (st == L4LM_E_CONTEXT_FULL)
         return end_show_all(g, L4LM_FINISH_CONTEXT, n, len);
     return st ? end(g, L4LM_FINISH_ERROR, st) : L4LM_FINISH_NONE;

@@ -14,7 +14,7 @@
 #define L4LM_MAX_VOCAB       (1u << 21)
 #define L4LM_MAX_EMBD        (1u << 16)
 #define L4LM_MAX_HEAD_DIM    1024 /* attention.key_length */
-#define L4LM_MAX_NAME        256 /* longest tensor name (ggml: 64) */
+#define L4LM_MAX_NAME        256  /* longest tensor name (ggml: 64) */
 #define L4LM_MAX_STRING      (1u << 24)
 #define L4LM_MAX_KEY         1024 /* longest metadata key: bounds a name comparison */
 #define L4LM_MAX_TENSORS     (1u << 14)
@@ -159,6 +159,11 @@ void l4lm_vec_dots(const l4lm_kern *k, uint32_t type, const void *rows, size_t s
 ** cached values (F32 or F16, stride elements apart), kept in registers. */
 void l4lm_vec_wsum(const l4lm_kern *k, uint32_t type, const void *rows, size_t stride,
                    const float *a, uint32_t n_rows, float *out, uint32_t n);
+/* ggml's Q8_0 blocks (fp16 d, int8 q[32]) of n floats, n a multiple of 32,
+** quantised as the Q8_0 activations are (a quantised KV cache's rows).
+** l4lm_vec_dots and l4lm_vec_wsum also take Q8_0 rows (stride elements a
+** multiple of 32); then l4lm_vec_dots' x is a row prepared for Q8_0. */
+void l4lm_quantize_q8_0(const l4lm_kern *k, const float *x, uint32_t n, void *blocks);
 /* x[i] = l4lm_expf(x[i] - sub) (softmax), and g[i] = g[i] / (1 + l4lm_expf(-g[i]))
 ** * u[i] (SwiGLU): the same bits as those scalar expressions, vectorised. */
 void l4lm_vec_exp(const l4lm_kern *k, float *x, float sub, uint32_t n);

@@ -342,18 +342,56 @@ void l4lm_vec_axpy(const l4lm_kern *k, uint32_t type, const void *row, float a, 
     }
 }
 
+/* Q8_0 rows (a quantised KV cache) against x prepared as Q8_0: the weight
+** kernels take any row distance, so the cache's rows need no copying. */
+static void dots_q8_0(const l4lm_kern *k, const uint8_t *rows, size_t row_bytes, const void *x,
+                      uint32_t n, uint32_t n_rows, float *out)
+{
+    if (k->matmul &&
+        k->matmul(L4LM_TYPE_Q8_0, rows, row_bytes, x, 0, n, 1, 0, n_rows, out, 0, false))
+        return;
+    for (uint32_t r = 0; r < n_rows; r++)
+        out[r] = dot_plain(L4LM_TYPE_Q8_0, rows + r * row_bytes, x, n);
+}
+
 void l4lm_vec_dots(const l4lm_kern *k, uint32_t type, const void *rows, size_t stride,
                    const float *x, uint32_t n, uint32_t n_rows, float *out)
 {
+    if (type == L4LM_TYPE_Q8_0) {
+        dots_q8_0(k, rows, stride / L4LM_QBLOCK * L4LM_Q8_0_BYTES, x, n, n_rows, out);
+        return;
+    }
     size_t es = type == L4LM_TYPE_F16 ? 2 : 4;
     uint32_t r = k->dots ? k->dots(type, rows, stride * es, x, n, n_rows, out) : 0;
     for (; r < n_rows; r++) /* x is floats, not a prepared row: the C path reads it so */
         out[r] = dot_plain(type, (const uint8_t *)rows + r * stride * es, (const uint8_t *)x, n);
 }
 
+static void quant_to_f32(uint32_t t, const uint8_t *b, float *out);
+
+/* Q8_0 rows: each block dequantised as ggml does (q d), then a separate
+** multiply and add, row after row, as the float types sum. */
+static void wsum_q8_0(const uint8_t *rows, size_t row_bytes, const float *a, uint32_t n_rows,
+                      float *out, uint32_t n)
+{
+    __builtin_memset(out, 0, (size_t)n * sizeof(float));
+    for (uint32_t b = 0; b < n / L4LM_QBLOCK; b++) {
+        float *o = out + (size_t)b * L4LM_QBLOCK, v[L4LM_QBLOCK];
+        for (uint32_t r = 0; r < n_rows; r++) {
+            quant_to_f32(L4LM_TYPE_Q8_0, rows + r * row_bytes + (size_t)b * L4LM_Q8_0_BYTES, v);
+            for (uint32_t i = 0; i < L4LM_QBLOCK; i++)
+                o[i] += a[r] * v[i];
+        }
+    }
+}
+
 void l4lm_vec_wsum(const l4lm_kern *k, uint32_t type, const void *rows, size_t stride,
                    const float *a, uint32_t n_rows, float *out, uint32_t n)
 {
+    if (type == L4LM_TYPE_Q8_0) {
+        wsum_q8_0(rows, stride / L4LM_QBLOCK * L4LM_Q8_0_BYTES, a, n_rows, out, n);
+        return;
+    }
     size_t es = type == L4LM_TYPE_F16 ? 2 : 4;
     uint32_t i = k->wsum ? k->wsum(type, rows, stride * es, a, n_rows, out, n) : 0;
     __builtin_memset(out + i, 0, (n - i) * sizeof(float));
@@ -458,5 +496,17 @@ void l4lm_row_to_f32(uint32_t wtype, const void *row, float *out, uint32_t n)
         if (l4lm_kq_type(wtype))
             l4lm_kq_row_to_f32(wtype, row, out, n);
         break;
+    }
+}
+
+void l4lm_quantize_q8_0(const l4lm_kern *k, const float *x, uint32_t n, void *blocks)
+{
+    uint8_t *o = blocks;
+    for (uint32_t j = 0; j < n / L4LM_QBLOCK; j++, o += L4LM_Q8_0_BYTES) {
+        int8_t q[L4LM_QBLOCK];
+        int32_t sum;
+        uint16_t d = l4lm_f32_to_fp16(quantize_q8_0(k, x + (size_t)j * L4LM_QBLOCK, q, &sum));
+        __builtin_memcpy(o, &d, sizeof d);
+        __builtin_memcpy(o + 2, q, sizeof q);
     }
 }

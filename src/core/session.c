@@ -9,7 +9,7 @@
 /* Offsets of every part of the arena; parts are 64-byte aligned. */
 typedef struct layout {
     uint64_t layers, k_cache, v_cache;
-    uint64_t x, xb, xb2, hb, hb2, q, k, v, att, act, rope, rope_cos, rope_sin, logits;
+    uint64_t x, xb, xb2, hb, hb2, q, k, v, att, act, kq_act, rope, rope_cos, rope_sin, logits;
     uint32_t n_batch;
     uint64_t cand_id, cand_val, cand_prob, seen, history;
     uint64_t tok, end;
@@ -62,19 +62,24 @@ static l4lm_status arena_layout(const l4lm_model *m, const l4lm_run_opts *o, lay
     uint32_t n_ctx = o->n_ctx ? o->n_ctx : hp->n_ctx_train;
     if (n_ctx == 0 || n_ctx > L4LM_MAX_CTX)
         return L4LM_E_LIMIT;
-    if ((o->kv_type != L4LM_KV_F32 && o->kv_type != L4LM_KV_F16) || o->n_batch > L4LM_MAX_BATCH)
+    bool q8 = o->kv_type == L4LM_KV_Q8_0; /* llama.cpp's rule: whole blocks per head */
+    if ((o->kv_type != L4LM_KV_F32 && o->kv_type != L4LM_KV_F16 && !q8) ||
+        (q8 && hp->head_dim % 32) || o->n_batch > L4LM_MAX_BATCH)
         return L4LM_E_ARG;
     lo->n_batch = o->n_batch ? o->n_batch : L4LM_DEFAULT_BATCH;
     lo->n_batch = lo->n_batch < n_ctx ? lo->n_batch : n_ctx;
     uint64_t max_text = o->max_prompt_bytes ? o->max_prompt_bytes : 16 * (uint64_t)n_ctx;
     uint64_t kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim;
     uint64_t kv_elem = o->kv_type == L4LM_KV_F16 ? 2 : 4, cache_cells, off = 0, mark;
+    uint64_t kq_act = q8 ? l4lm_act_bytes(L4LM_TYPE_Q8_0, hp->head_dim) : 0;
     bool ok = take(&off, &mark, sizeof(l4lm_session)) &&
               take_n(&off, &lo->layers, hp->n_layer, sizeof(l4lm_layer));
     lo->plan.session = off;
     ok = ok && !l4lm_mul_ovf((uint64_t)hp->n_layer * n_ctx, kv_dim, &cache_cells) &&
-         take_n(&off, &lo->k_cache, cache_cells, kv_elem) &&
-         take_n(&off, &lo->v_cache, cache_cells, kv_elem);
+         (q8 ? take_n(&off, &lo->k_cache, cache_cells / 32, 34) &&
+                   take_n(&off, &lo->v_cache, cache_cells / 32, 34)
+             : take_n(&off, &lo->k_cache, cache_cells, kv_elem) &&
+                   take_n(&off, &lo->v_cache, cache_cells, kv_elem));
     lo->plan.kv_cache = off - lo->plan.session;
     mark = off;
     uint64_t nb = lo->n_batch, e = nb * hp->n_embd, f = nb * hp->n_ff, half = hp->head_dim / 2;
@@ -85,9 +90,9 @@ static l4lm_status arena_layout(const l4lm_model *m, const l4lm_run_opts *o, lay
          take_n(&off, &lo->hb2, f, 4) && take_n(&off, &lo->q, q, 4) &&
          take_n(&off, &lo->k, nb * kv_dim, 4) && take_n(&off, &lo->v, nb * kv_dim, 4) &&
          take_n(&off, &lo->att, (uint64_t)hp->n_head * n_ctx, 4) &&
-         take_n(&off, &lo->act, nb, act_size(m)) && take_n(&off, &lo->rope, half, 4) &&
-         take_n(&off, &lo->rope_cos, nb * half, 4) && take_n(&off, &lo->rope_sin, nb * half, 4) &&
-         take_n(&off, &lo->logits, hp->n_vocab, 4);
+         take_n(&off, &lo->act, nb, act_size(m)) && take_n(&off, &lo->kq_act, hp->n_head, kq_act) &&
+         take_n(&off, &lo->rope, half, 4) && take_n(&off, &lo->rope_cos, nb * half, 4) &&
+         take_n(&off, &lo->rope_sin, nb * half, 4) && take_n(&off, &lo->logits, hp->n_vocab, 4);
     lo->plan.activations = off - mark;
     mark = off;
     ok = ok && take_n(&off, &lo->cand_id, hp->n_vocab, 4) &&
@@ -179,6 +184,8 @@ l4lm_status l4lm_session_init(l4lm_session **out, const l4lm_model *m, const l4l
     s->v = (float *)(a + lo.v);
     s->att = (float *)(a + lo.att);
     s->act = a + lo.act;
+    s->kq_act = a + lo.kq_act;
+    s->kq_act_stride = (size_t)l4lm_act_bytes(L4LM_TYPE_Q8_0, s->hp.head_dim);
     s->rope_inv_freq = (float *)(a + lo.rope);
     s->rope_cos = (float *)(a + lo.rope_cos);
     s->rope_sin = (float *)(a + lo.rope_sin);

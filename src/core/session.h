@@ -14,18 +14,20 @@ struct l4lm_session {
     uint32_t n_ctx;
     uint32_t pos; /* tokens in the KV cache */
     l4lm_kv_type kv_type;
-    void *k_cache; /* (n_layer, n_ctx, kv_dim) F32 or F16 */
+    void *k_cache; /* (n_layer, n_ctx, kv_dim) F32, F16 or Q8_0 blocks */
     void *v_cache; /* (n_layer, n_ctx, kv_dim) */
     /* activations of the batch being evaluated */
-    uint32_t n_batch;  /* tokens per forward batch */
-    float *x;          /* (n_batch, n_embd) the residual stream */
-    float *xb, *xb2;   /* (n_batch, n_embd) normed input / branch output;
-                          xb also the attention output (n_batch, n_head * head_dim) */
-    float *hb, *hb2;   /* (n_batch, n_ff) gate and up projections */
-    float *q, *k, *v;  /* (n_batch, n_head * head_dim), (n_batch, kv_dim) twice */
-    float *att;        /* (n_head, n_ctx) attention scores */
-    void *act;         /* (n_batch) activations prepared for a weight type */
-    uint32_t act_type; /* the type act was last prepared for */
+    uint32_t n_batch;     /* tokens per forward batch */
+    float *x;             /* (n_batch, n_embd) the residual stream */
+    float *xb, *xb2;      /* (n_batch, n_embd) normed input / branch output;
+                             xb also the attention output (n_batch, n_head * head_dim) */
+    float *hb, *hb2;      /* (n_batch, n_ff) gate and up projections */
+    float *q, *k, *v;     /* (n_batch, n_head * head_dim), (n_batch, kv_dim) twice */
+    float *att;           /* (n_head, n_ctx) attention scores */
+    void *act;            /* (n_batch) activations prepared for a weight type */
+    uint32_t act_type;    /* the type act was last prepared for */
+    uint8_t *kq_act;      /* Q8_0 cache: each head's query prepared as Q8_0 */
+    size_t kq_act_stride; /* bytes per head */
     /* RoPE: set 0 for every layer; set 1 (only when hp.n_swa) for the
        sliding-window layers, which have their own base and scale (gemma) */
     float *rope_inv_freq;       /* (sets, head_dim/2) */

@@ -75,7 +75,15 @@ static uint64_t model_fingerprint(const l4lm_model *m)
 static uint64_t kv_row_bytes(const l4lm_hparams *hp, l4lm_kv_type kv)
 {
     uint64_t kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim;
-    return kv == L4LM_KV_F16 ? 2 * kv_dim : kv == L4LM_KV_F32 ? 4 * kv_dim : 0;
+    switch (kv) {
+    case L4LM_KV_F32:
+        return 4 * kv_dim;
+    case L4LM_KV_F16:
+        return 2 * kv_dim;
+    case L4LM_KV_Q8_0: /* whole 34-byte blocks: the plan refuses kv_dim % 32 */
+        return kv_dim % 32 ? 0 : kv_dim / 32 * 34;
+    }
+    return 0;
 }
 
 /* The length of a state at pos, with or without logits; false on overflow. */

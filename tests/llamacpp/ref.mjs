@@ -1,6 +1,6 @@
 // ref.mjs — llama.cpp as the reference: greedy generation with raw top-5 logits.
 //
-//   node ref.mjs MODEL.gguf "1 2 3" N_GEN [--ctx N] [--kv f32|f16] [--fa on|off]
+//   node ref.mjs MODEL.gguf "1 2 3" N_GEN [--ctx N] [--kv f32|f16|q8_0] [--fa on|off]
 //                [--threads N] [--one-by-one]
 //
 // Loads MODEL with the prebuilt CPU llama.cpp shipped in node-llama-cpp (never
@@ -17,7 +17,7 @@ import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 
 function usage(msg) {
     process.stderr.write(`ref.mjs: ${msg}\n` +
-        "usage: node ref.mjs MODEL \"ID ID ...\" N_GEN [--ctx N] [--kv f32|f16] [--fa on|off]\n" +
+        "usage: node ref.mjs MODEL \"ID ID ...\" N_GEN [--ctx N] [--kv f32|f16|q8_0] [--fa on|off]\n" +
         "                    [--threads N] [--one-by-one]\n");
     process.exit(2);
 }
@@ -41,7 +41,7 @@ function parseArgs(argv) {
     a.threads = Number(a.threads);
     if (!Number.isInteger(a.ctx) || a.ctx < 1 || !Number.isInteger(a.threads) || a.threads < 1)
         usage("bad --ctx/--threads");
-    if (!["f32", "f16"].includes(a.kv) || !["on", "off"].includes(a.fa)) usage("bad --kv/--fa");
+    if (!["f32", "f16", "q8_0"].includes(a.kv) || !["on", "off"].includes(a.fa)) usage("bad --kv/--fa");
     if (a.ids.length + a.nGen > a.ctx) usage("prompt + N_GEN exceeds --ctx");
     return a;
 }
@@ -62,7 +62,7 @@ async function main() {
         progressLogs: false, logLevel: LlamaLogLevel.error, maxThreads: a.threads,
     });
     const model = await llama.loadModel({ modelPath: a.model, gpuLayers: 0 });
-    const kvType = a.kv === "f32" ? "F32" : "F16";
+    const kvType = a.kv.toUpperCase(); /* llama.cpp quantises V only with --fa on */
     const context = await model.createContext({
         contextSize: a.ctx, batchSize: Math.min(512, a.ctx), sequences: 1,
         threads: a.threads, flashAttention: a.fa === "on",

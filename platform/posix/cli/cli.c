@@ -65,6 +65,7 @@ static const num_opt num_opts[] = {
     {"--seed", 0, 1.8e19, 3, OFF(sampler.seed)},
     {"--ctx", 1, 1 << 20, 2, OFF(n_ctx)},
     {"--threads", 1, 256, 2, OFF(n_threads)},
+    {"--keep", 0, 1 << 20, 2, OFF(n_keep)},
 };
 
 static int set_num(l4lm_cli_opts *o, const num_opt *no, const char *arg)
@@ -94,8 +95,17 @@ static int set_num(l4lm_cli_opts *o, const num_opt *no, const char *arg)
 
 static bool is_str_opt(const char *a)
 {
-    static const char *const names[] = {"-m", "-z", "-p", "-f", "--ids", "--kv", "--system", "--stop",
-                                        "--grammar-file", "--json-schema", "--prompt-cache"};
+    static const char *const names[] = {"-m",
+                                        "-z",
+                                        "-p",
+                                        "-f",
+                                        "--ids",
+                                        "--kv",
+                                        "--system",
+                                        "--stop",
+                                        "--grammar-file",
+                                        "--json-schema",
+                                        "--prompt-cache"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (!strcmp(a, names[i]))
             return true;
@@ -129,9 +139,9 @@ static int set_str(l4lm_cli_opts *o, const char *cmd, const char *name, const ch
             return bad(cmd, "too many --stop strings, or one empty or too long:", arg);
         o->stop[o->n_stop++] = arg;
     } else { /* --kv */
-        if (strcmp(arg, "f16") && strcmp(arg, "f32"))
-            return bad(cmd, "--kv takes f16 or f32, not", arg);
-        o->kv_type = strcmp(arg, "f16") ? L4LM_KV_F32 : L4LM_KV_F16;
+        if (strcmp(arg, "f16") && strcmp(arg, "f32") && strcmp(arg, "q8_0"))
+            return bad(cmd, "--kv takes f16, f32 or q8_0, not", arg);
+        o->kv_type = !strcmp(arg, "f16") ? L4LM_KV_F16 : arg[0] == 'q' ? L4LM_KV_Q8_0 : L4LM_KV_F32;
     }
     return 0;
 }
@@ -148,6 +158,8 @@ static int set_flag(l4lm_cli_opts *o, const char *name)
         o->special = true;
     else if (!strcmp(name, "--warmup"))
         o->warmup = true;
+    else if (!strcmp(name, "--context-shift"))
+        o->context_shift = true;
     else
         return 1;
     return 0;
@@ -195,6 +207,17 @@ int l4lm_cli_parse(int argc, char **argv, l4lm_cli_opts *o)
 
 /* ------------------------------------------------------------ sessions */
 
+int l4lm_cli_kv_check(const l4lm_model *m, l4lm_kv_type kv)
+{
+    if (kv != L4LM_KV_Q8_0 || m->hp.head_dim % 32 == 0)
+        return 0;
+    fprintf(stderr,
+            "l4lm: --kv q8_0 needs a head size that is a multiple of 32 (as llama.cpp's"
+            " -ctk/-ctv q8_0); this model's is %u: use --kv f16 or f32\n",
+            m->hp.head_dim);
+    return -1;
+}
+
 int l4lm_cli_session(l4lm_cli_ctx *c, const l4lm_cli_opts *o)
 {
     memset(c, 0, sizeof *c);
@@ -209,6 +232,8 @@ int l4lm_cli_session(l4lm_cli_ctx *c, const l4lm_cli_opts *o)
         c->opts.parallel_ctx = c->pool;
         c->opts.n_threads = o->n_threads;
     }
+    if (l4lm_cli_kv_check(&c->pm.m, o->kv_type))
+        return -1;
     l4lm_status st = l4lm_plan(&c->pm.m, &c->opts, &c->plan);
     if (st) {
         fprintf(stderr, "l4lm: cannot plan the arena: %s\n", l4lm_strerror(st));
@@ -314,7 +339,7 @@ double l4lm_cli_now(void)
     "  --special            text such as <|im_start|> in the prompt becomes its control token\n"
 #define H_SESSION                                                                                  \
     "  --ctx N              context in tokens (the model's training context)\n"                    \
-    "  --kv f16|f32         the KV cache's type (f16)\n"                                           \
+    "  --kv f16|f32|q8_0    the KV cache's type (f16)\n"                                           \
     "  --threads N          threads (every online core)\n"
 #define H_GRAMMAR                                                                                  \
     "  --grammar-file F     the output must match this GBNF grammar (llama.cpp's syntax)\n"        \
@@ -341,6 +366,9 @@ static const cli_help helps[] = {
      "  -n N                 tokens to generate at most (128)\n"
      "  --ignore-eos         go on past the end-of-sequence token\n"
      "  --warmup             one untimed prompt and decode step first, as llama-bench does\n"
+     "  --context-shift      a full context drops the older half of what follows --keep\n"
+     "                       and generation goes on (off: it stops)\n"
+     "  --keep N             prompt tokens a context shift keeps, after BOS (0)\n"
      "  --stop STR           stop before this text (up to 4; the text itself is not printed)\n"
      "  --prompt-cache F     the session state after the prompt, kept in F: a later run whose\n"
      "                       prompt begins with the same tokens evaluates only the rest\n" H_GRAMMAR
@@ -360,10 +388,10 @@ static const cli_help helps[] = {
      "Prints the ids the model's tokenizer gives the text, on one line.\n" H_MODEL H_PROMPT
      "  --pieces             each id with its text, as id:'piece'\n" H_TOKENS},
     {"plan", "the memory a session needs, with seL4 Microkit memory regions",
-     "usage: l4lm plan -m MODEL [-z TOKENIZER] [--ctx N] [--kv f16|f32]\n"
+     "usage: l4lm plan -m MODEL [-z TOKENIZER] [--ctx N] [--kv f16|f32|q8_0]\n"
      "Prints the arena's parts in bytes and <memory_region> lines for a .system file.\n" H_MODEL
      "  --ctx N              context in tokens (the model's training context)\n"
-     "  --kv f16|f32         the KV cache's type (f16)\n"},
+     "  --kv f16|f32|q8_0    the KV cache's type (f16)\n"},
     {"logits", "greedy steps with each step's top-5 logits (to compare with references)",
      "usage: l4lm logits -m MODEL [-z TOKENIZER] (--ids \"1 2 3\" | -p TEXT | -f FILE) [options]\n"
      "Evaluates the prompt, then prints each greedy step's token and its top 5 id:logit.\n" H_MODEL
@@ -384,7 +412,7 @@ static const cli_help helps[] = {
      "                       an idle connection is closed after S seconds (30)\n"
      "  --alias NAME         the model's name in the API (the file name)\n"
      "  --ctx N              context in tokens per slot (the model's training context)\n"
-     "  --kv f16|f32         the KV cache's type (f16)\n"
+     "  --kv f16|f32|q8_0    the KV cache's type (f16)\n"
      "  -n N                 max_tokens of requests that leave it out (128)\n" H_SAMPLING
      "  (the sampling options set the defaults of requests that leave them out)\n"},
     {"serve-shm", "the shared-memory inference service (docs/protocol.md)",

@@ -17,8 +17,10 @@ typedef struct l4lm_cli_opts {
     l4lm_kv_type kv_type;
     l4lm_sampler sampler;
     bool no_bos, pieces, ignore_eos;
-    bool special; /* --special: text like <|im_start|> becomes its control token */
-    bool warmup;  /* run: one untimed prompt + one step first, as llama-bench does */
+    bool special;       /* --special: text like <|im_start|> becomes its control token */
+    bool warmup;        /* run: one untimed prompt + one step first, as llama-bench does */
+    bool context_shift; /* --context-shift: a full context drops old tokens, goes on */
+    uint32_t n_keep;    /* --keep N: prompt tokens a shift keeps (BOS not counted) */
     const char *stop[L4LM_GEN_MAX_STOPS]; /* --stop STR: end the text where STR begins */
     uint32_t n_stop;
     const char *grammar_file; /* --grammar-file F: GBNF the output must match */
@@ -51,6 +53,8 @@ bool l4lm_cli_is_help(const char *a);
 int l4lm_cli_usage(const char *command, FILE *f);
 /* Print `l4lm --help`: every command with one line, the exit statuses. */
 void l4lm_cli_overview(FILE *f);
+/* 0, or -1 after saying why the model cannot take the KV cache type kv. */
+int l4lm_cli_kv_check(const l4lm_model *m, l4lm_kv_type kv);
 int l4lm_cli_session(l4lm_cli_ctx *c, const l4lm_cli_opts *o);
 void l4lm_cli_close(l4lm_cli_ctx *c);
 char *l4lm_cli_prompt(const l4lm_cli_opts *o, size_t *len);

@@ -89,7 +89,7 @@ int l4lm_cmd_plan(int argc, char **argv)
         return rc;
     l4lm_run_opts ro = {.n_ctx = o.n_ctx, .kv_type = o.kv_type};
     l4lm_plan_result p;
-    l4lm_status st = l4lm_plan(&pm.m, &ro, &p);
+    l4lm_status st = l4lm_cli_kv_check(&pm.m, o.kv_type) ? L4LM_E_ARG : l4lm_plan(&pm.m, &ro, &p);
     if (st) {
         fprintf(stderr, "l4lm: cannot plan: %s\n", l4lm_strerror(st));
         l4lm_posix_model_unload(&pm);
@@ -98,7 +98,10 @@ int l4lm_cmd_plan(int argc, char **argv)
     if (p.ctx_beyond_training)
         fprintf(stderr, "l4lm: warning: context %u exceeds the model's training context %u\n",
                 p.n_ctx, pm.m.hp.n_ctx_train);
-    printf("context        %u tokens, KV cache %s\n", p.n_ctx, o.kv_type ? "f16" : "f32");
+    printf("context        %u tokens, KV cache %s\n", p.n_ctx,
+           o.kv_type == L4LM_KV_Q8_0 ? "q8_0"
+           : o.kv_type               ? "f16"
+                                     : "f32");
     printf("session        %zu bytes\n", p.session);
     printf("kv cache       %zu bytes\n", p.kv_cache);
     printf("activations    %zu bytes\n", p.activations);
