@@ -17,7 +17,7 @@
 **   l4lm_sample(s, &sampler, &next);
 **
 ** Every failure is an l4lm_status; l4lm_strerror() names it and
-** l4lm_model.err tells where in the file a model open failed.
+** l4lm_model_error() tells where in the file a model open failed.
 */
 #ifndef L4LM_H
 #define L4LM_H
@@ -80,9 +80,6 @@ typedef enum l4lm_type {
 
 typedef enum l4lm_kv_type { L4LM_KV_F32 = 0, L4LM_KV_F16 = 1 } l4lm_kv_type;
 
-/* RoPE pairing: NORMAL rotates (x[2i], x[2i+1]); NEOX rotates (x[i], x[i+d/2]). */
-typedef enum l4lm_rope { L4LM_ROPE_NORMAL = 0, L4LM_ROPE_NEOX = 2 } l4lm_rope;
-
 typedef enum l4lm_format { L4LM_FORMAT_GGUF = 1, L4LM_FORMAT_LLAMA2C = 2 } l4lm_format;
 
 /* Where a model open failed: a file offset and the thing being read. */
@@ -104,99 +101,20 @@ typedef struct l4lm_tensor {
     uint32_t name_len;
 } l4lm_tensor;
 
-/* A validated view of a GGUF file (all offsets checked by the open). */
-typedef struct l4lm_gguf {
-    const uint8_t *base;
-    uint64_t size;
-    uint32_t version;
-    uint32_t alignment;
-    uint64_t n_kv;
-    uint64_t n_tensors;
-    uint64_t kv_off;   /* first metadata key/value */
-    uint64_t ti_off;   /* first tensor info */
-    uint64_t data_off; /* start of the aligned data section */
-    uint64_t *index;   /* the caller's name index (see l4lm_open_opts) */
-    bool counting;     /* lookups add to the index's work count (tests; off after open) */
-} l4lm_gguf;
-
-/* The feed-forward gate's activation: SwiGLU (llama) or GeGLU (gemma). */
-typedef enum l4lm_ffn_act { L4LM_FFN_SILU = 0, L4LM_FFN_GELU = 1 } l4lm_ffn_act;
-
-typedef struct l4lm_hparams {
-    char arch[32];
-    /* sizes */
-    uint32_t n_vocab;
-    uint32_t n_embd;
-    uint32_t n_ff;
-    uint32_t n_layer;
-    uint32_t n_head;
-    uint32_t n_head_kv;
-    uint32_t head_dim; /* attention.key_length; n_embd / n_head when absent */
-    uint32_t n_ctx_train;
-    float rms_eps;
-    /* RoPE */
-    l4lm_rope rope;        /* which pairs rotate: the architecture's */
-    float rope_base;       /* rope.freq_base */
-    float rope_freq_scale; /* linear RoPE scaling: angles times 1/factor (1: none) */
-    bool tied_output;      /* the classifier reuses the token embedding */
-    /* What the architecture does beyond llama's graph: its row of the table
-    ** in src/core/arch.c, with the file's values where a key may override
-    ** one. All zero: llama. */
-    bool embed_scale;     /* embeddings times sqrt(n_embd) (gemma) */
-    l4lm_ffn_act ffn_act; /* SILU: SwiGLU; GELU: GeGLU (gemma) */
-    bool qkv_bias;        /* Q, K and V biases are required (qwen2; optional elsewhere) */
-    bool qk_norm;         /* per-head RMSNorm of q and k before RoPE (qwen3, gemma3) */
-    bool fused_gate_up;   /* ffn_up holds the gate rows, then the up rows (phi3) */
-    bool rope_freqs;      /* may carry rope_freqs.weight (Llama 3.1 and later) */
-    bool post_norms;      /* RMSNorm of each branch output before the residual add (gemma2/3) */
-    float q_scale;        /* 0: scores times 1/sqrt(head_dim); else q times this after RoPE
-                             and the scores unscaled (gemma) */
-    float attn_softcap;   /* 0: off; else scores become c tanh(scores / c) (gemma2) */
-    float final_softcap;  /* 0: off; else logits become c tanh(logits / c) */
-    uint32_t n_swa;       /* 0: off; else local layers see the last n_swa positions */
-    uint32_t swa_pattern; /* layer l is local iff l % p < p - 1 (0: every layer) */
-    float rope_base_swa;  /* with a window: RoPE base and linear scale of the local layers */
-    float rope_freq_scale_swa;
-} l4lm_hparams;
-
-/* Byte-level BPE pre-tokenizers (GGUF tokenizer.ggml.pre); NONE: SentencePiece. */
-typedef enum l4lm_pretok {
-    L4LM_PRE_NONE = 0,
-    L4LM_PRE_GPT2 = 1,   /* "gpt-2" and its aliases */
-    L4LM_PRE_LLAMA3 = 2, /* "llama-bpe", "llama3", ... (whole-word tokens skip the merges) */
-    L4LM_PRE_QWEN2 = 3   /* "qwen2", "deepseek-r1-qwen" */
-} l4lm_pretok;
-
-/* Where the vocabulary lives in the caller's bytes. */
-typedef struct l4lm_vocab_src {
-    l4lm_format format;
-    uint32_t n_vocab;
-    const uint8_t *tokens; /* GGUF: string array payload; llama2.c: tokenizer.bin */
-    uint64_t tokens_size;
-    const uint8_t *scores; /* GGUF: f32 array, or NULL */
-    const uint8_t *types;  /* GGUF: i32 array, or NULL */
-    int32_t bos, eos, unk; /* -1: none */
-    bool add_bos;
-    bool add_eos;
-    bool add_space_prefix;
-    bool special_rstrip; /* whitespace after a special token is dropped (Phi-3, by general.name) */
-    l4lm_pretok pre;     /* byte-level BPE when not L4LM_PRE_NONE */
-    const uint8_t *merges; /* BPE: string array payload of "left right" merges, rank order */
-    uint64_t merges_size;  /* bytes from merges to the end of the blob */
-    uint32_t n_merges;
-} l4lm_vocab_src;
-
-/* An open model: caller-owned, read-only after l4lm_model_open(). */
+/*
+** An open model: caller-owned storage whose contents only the engine reads
+** (the real struct is in src/core/internal.h). Read-only after
+** l4lm_model_open(); l4lm_model_get_info() and l4lm_model_error() say what
+** is in it.
+*/
+#define L4LM_MODEL_BYTES 1024
+#ifndef L4LM_INTERNAL
 typedef struct l4lm_model {
-    l4lm_format format;
-    l4lm_hparams hp;
-    l4lm_gguf gguf;       /* GGUF only */
-    const uint8_t *bytes; /* the model blob */
-    uint64_t size;
-    uint64_t weight_bytes; /* bytes of tensor data (the GGUF data section) */
-    l4lm_vocab_src vocab;
-    l4lm_error err; /* set when l4lm_model_open fails */
+    uint64_t opaque[L4LM_MODEL_BYTES / 8]; /* 8-byte aligned */
 } l4lm_model;
+#else
+typedef struct l4lm_model l4lm_model;
+#endif
 
 /*
 ** What a model open needs besides the bytes. GGUF: a name index of
@@ -223,12 +141,42 @@ l4lm_status l4lm_model_index_size(const void *bytes, size_t size, size_t *needed
 ** Open a model in place. The bytes must stay valid and unchanged while the
 ** model is used. o may be NULL when neither a tokenizer nor an index is
 ** needed. An index smaller than
-** l4lm_model_index_size() gives L4LM_E_INDEX, the bytes needed in m->err.
+** l4lm_model_index_size() gives L4LM_E_INDEX, the bytes needed in
+** l4lm_model_error(m).
 */
 l4lm_status l4lm_model_open(l4lm_model *m, const void *bytes, size_t size, const l4lm_open_opts *o);
 
 /* The i-th tensor of a GGUF model, in file order (for listings). */
 l4lm_status l4lm_model_tensor(const l4lm_model *m, uint64_t i, l4lm_tensor *t);
+
+/* What l4lm_model_get_info() tells about an open model. */
+typedef struct l4lm_model_info {
+    const char *arch; /* general.architecture ("llama", "qwen2", ...), NUL-terminated */
+    l4lm_format format;
+    uint32_t n_vocab;
+    uint32_t n_embd;
+    uint32_t n_layer;
+    uint32_t n_head;
+    uint32_t n_head_kv;
+    uint32_t head_dim;
+    uint32_t n_ff;
+    uint32_t n_ctx_train;
+    float rms_eps;
+    float rope_base;
+    bool rope_neox;      /* pairs half a head apart (else adjacent pairs) */
+    bool tied_output;    /* the classifier is the token embedding */
+    int32_t bos, eos;    /* -1: none */
+    bool vocab_external; /* the vocabulary came from tokenizer.bin (llama2.c) */
+    uint64_t weight_bytes;
+    uint64_t n_tensors;    /* GGUF only (0 for llama2.c) */
+    uint32_t gguf_version; /* GGUF only */
+    uint32_t gguf_alignment;
+    uint64_t n_metadata; /* GGUF only: metadata keys */
+} l4lm_model_info;
+/* Fill *out from m; after a failed open, what the open did not reach is 0. */
+l4lm_status l4lm_model_get_info(const l4lm_model *m, l4lm_model_info *out);
+/* Why the open of m failed (status L4LM_OK when it did not). */
+const l4lm_error *l4lm_model_error(const l4lm_model *m);
 
 /* Optional parallelism: run task(arg, i) for every i in [0, n), in any order. */
 typedef void (*l4lm_task_fn)(void *arg, uint32_t i);

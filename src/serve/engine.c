@@ -34,7 +34,8 @@ static size_t detok(void *s, l4lm_detok *d, int32_t token, char *buf, size_t cap
 
 static bool is_eos(void *s, int32_t token)
 {
-    return token == l4lm_session_model(s)->vocab.eos;
+    l4lm_model_info mi;
+    return !l4lm_model_get_info(l4lm_session_model(s), &mi) && token == mi.eos;
 }
 
 /* The chat template's end-of-turn tokens, as every other front end stops

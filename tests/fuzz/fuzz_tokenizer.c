@@ -16,9 +16,9 @@
 ** that on a sample at start-up, when no special or unknown id is involved);
 ** the decoded stream of arbitrary ids is valid UTF-8 and respects the cap.
 */
-#define _GNU_SOURCE /* memmem */
+#define _GNU_SOURCE  /* memmem */
+#include "session.h" /* before l4lm.h: the model's fields */
 #include "fuzz.h"
-#include "session.h"
 #include "tok_hostile.h"
 #include "utf8.h"
 

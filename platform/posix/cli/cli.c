@@ -214,7 +214,7 @@ int l4lm_cli_session(l4lm_cli_ctx *c, const l4lm_cli_opts *o)
     }
     if (c->plan.ctx_beyond_training)
         fprintf(stderr, "l4lm: warning: context %u exceeds the model's training context %u\n",
-                c->plan.n_ctx, c->pm.m.hp.n_ctx_train);
+                c->plan.n_ctx, c->pm.info.n_ctx_train);
     c->arena = l4lm_posix_arena(c->plan.total);
     if (!c->arena) {
         fprintf(stderr, "l4lm: cannot allocate a %zu-byte arena\n", c->plan.total);

@@ -207,7 +207,7 @@ int l4lm_cmd_logits(int argc, char **argv)
             goto out;
         }
         printf("step %d id %d", k, tok);
-        print_top5(logits, c.pm.m.hp.n_vocab);
+        print_top5(logits, c.pm.info.n_vocab);
         if (k + 1 < o.n_predict && (st = l4lm_eval(c.s, &tok, 1, NULL))) {
             fprintf(stderr, "l4lm: %s\n", l4lm_strerror(st));
             goto out;

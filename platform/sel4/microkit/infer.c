@@ -141,8 +141,10 @@ void init(void)
         microkit_dbg_puts("\n");
         return;
     }
+    l4lm_model_info mi;
+    l4lm_model_get_info(&model, &mi);
     microkit_dbg_puts("infer: ");
-    microkit_dbg_puts(model.hp.arch);
+    microkit_dbg_puts(mi.arch);
     put_bytes(" model ", L4LM_SEL4_MODEL_SIZE);
     put_bytes(", name index ", sizeof name_index);
     put_bytes(", per client: arena ", L4LM_SEL4_ARENA_BYTES);
