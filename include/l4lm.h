@@ -26,6 +26,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* This header's version: a minor release adds, a major one changes or removes. */
+#define L4LM_VERSION_MAJOR  0
+#define L4LM_VERSION_MINOR  1
+#define L4LM_VERSION_PATCH  0
+#define L4LM_VERSION_STRING "0.1.0"
+
+/* Every public function and object: exported from a shared library built
+** with -fvisibility=hidden (GCC, clang); nothing elsewhere. */
+#if defined(__GNUC__) || defined(__clang__)
+#define L4LM_API __attribute__((visibility("default")))
+#else
+#define L4LM_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -135,7 +149,7 @@ typedef struct l4lm_open_opts {
 ** counts (12 per key and tensor, plus 8); 0 for a llama2.c checkpoint. No
 ** file l4lm opens needs more than L4LM_INDEX_MAX_BYTES (2^12 keys, 2^14 tensors). */
 #define L4LM_INDEX_MAX_BYTES 245768
-l4lm_status l4lm_model_index_size(const void *bytes, size_t size, size_t *needed);
+L4LM_API l4lm_status l4lm_model_index_size(const void *bytes, size_t size, size_t *needed);
 
 /*
 ** Open a model in place. The bytes must stay valid and unchanged while the
@@ -144,10 +158,11 @@ l4lm_status l4lm_model_index_size(const void *bytes, size_t size, size_t *needed
 ** l4lm_model_index_size() gives L4LM_E_INDEX, the bytes needed in
 ** l4lm_model_error(m).
 */
-l4lm_status l4lm_model_open(l4lm_model *m, const void *bytes, size_t size, const l4lm_open_opts *o);
+L4LM_API l4lm_status l4lm_model_open(l4lm_model *m, const void *bytes, size_t size,
+                                     const l4lm_open_opts *o);
 
 /* The i-th tensor of a GGUF model, in file order (for listings). */
-l4lm_status l4lm_model_tensor(const l4lm_model *m, uint64_t i, l4lm_tensor *t);
+L4LM_API l4lm_status l4lm_model_tensor(const l4lm_model *m, uint64_t i, l4lm_tensor *t);
 
 /* What l4lm_model_get_info() tells about an open model. */
 typedef struct l4lm_model_info {
@@ -174,9 +189,9 @@ typedef struct l4lm_model_info {
     uint64_t n_metadata; /* GGUF only: metadata keys */
 } l4lm_model_info;
 /* Fill *out from m; after a failed open, what the open did not reach is 0. */
-l4lm_status l4lm_model_get_info(const l4lm_model *m, l4lm_model_info *out);
+L4LM_API l4lm_status l4lm_model_get_info(const l4lm_model *m, l4lm_model_info *out);
 /* Why the open of m failed (status L4LM_OK when it did not). */
-const l4lm_error *l4lm_model_error(const l4lm_model *m);
+L4LM_API const l4lm_error *l4lm_model_error(const l4lm_model *m);
 
 /* Optional parallelism: run task(arg, i) for every i in [0, n), in any order. */
 typedef void (*l4lm_task_fn)(void *arg, uint32_t i);
@@ -213,7 +228,7 @@ typedef struct l4lm_kernels_info {
     const char *variants[L4LM_KERNELS_MAX]; /* this build's, best first, "none" last, then NULL */
 } l4lm_kernels_info;
 
-void l4lm_kernels_pick(const l4lm_run_opts *o, l4lm_kernels_info *info);
+L4LM_API void l4lm_kernels_pick(const l4lm_run_opts *o, l4lm_kernels_info *info);
 
 /* Arena sizes, in bytes; total = the sum, each part aligned to 64. */
 typedef struct l4lm_plan_result {
@@ -227,17 +242,17 @@ typedef struct l4lm_plan_result {
     bool ctx_beyond_training; /* n_ctx > the model's training context */
 } l4lm_plan_result;
 
-l4lm_status l4lm_plan(const l4lm_model *m, const l4lm_run_opts *o, l4lm_plan_result *p);
+L4LM_API l4lm_status l4lm_plan(const l4lm_model *m, const l4lm_run_opts *o, l4lm_plan_result *p);
 
 typedef struct l4lm_session l4lm_session; /* lives in the arena */
 
-l4lm_status l4lm_session_init(l4lm_session **s, const l4lm_model *m, const l4lm_run_opts *o,
-                              void *arena, size_t arena_size);
+L4LM_API l4lm_status l4lm_session_init(l4lm_session **s, const l4lm_model *m,
+                                       const l4lm_run_opts *o, void *arena, size_t arena_size);
 /* Forget all tokens (KV cache, history); keeps the tokenizer. */
-void l4lm_session_reset(l4lm_session *s);
-uint32_t l4lm_session_pos(const l4lm_session *s);
-uint32_t l4lm_session_n_ctx(const l4lm_session *s);
-const l4lm_model *l4lm_session_model(const l4lm_session *s);
+L4LM_API void l4lm_session_reset(l4lm_session *s);
+L4LM_API uint32_t l4lm_session_pos(const l4lm_session *s);
+L4LM_API uint32_t l4lm_session_n_ctx(const l4lm_session *s);
+L4LM_API const l4lm_model *l4lm_session_model(const l4lm_session *s);
 
 /*
 ** Text to ids. flags: L4LM_TOK_BOS adds BOS (and EOS) where the vocabulary
@@ -249,11 +264,12 @@ const l4lm_model *l4lm_session_model(const l4lm_session *s);
 */
 #define L4LM_TOK_BOS     1u
 #define L4LM_TOK_SPECIAL 2u
-l4lm_status l4lm_tokenize(l4lm_session *s, const char *text, size_t len, uint32_t flags,
-                          int32_t *out, size_t cap, size_t *n_out);
+L4LM_API l4lm_status l4lm_tokenize(l4lm_session *s, const char *text, size_t len, uint32_t flags,
+                                   int32_t *out, size_t cap, size_t *n_out);
 
 /* Feed n tokens; *logits (n_vocab floats, in the arena) belong to the last one. */
-l4lm_status l4lm_eval(l4lm_session *s, const int32_t *tokens, size_t n, const float **logits);
+L4LM_API l4lm_status l4lm_eval(l4lm_session *s, const int32_t *tokens, size_t n,
+                               const float **logits);
 
 typedef struct l4lm_sampler {
     float temperature;    /* <= 0: greedy (argmax, lowest id wins ties) */
@@ -266,14 +282,14 @@ typedef struct l4lm_sampler {
 } l4lm_sampler;
 
 /* A sampler with everything off (greedy). */
-l4lm_sampler l4lm_sampler_default(void);
+L4LM_API l4lm_sampler l4lm_sampler_default(void);
 /* Pick the next token from the last logits; the PRNG state lives in the session. */
-l4lm_status l4lm_sample(l4lm_session *s, const l4lm_sampler *sp, int32_t *token);
+L4LM_API l4lm_status l4lm_sample(l4lm_session *s, const l4lm_sampler *sp, int32_t *token);
 /* The same among the tokens whose bit is set in allow (bit i of byte i / 8);
 ** L4LM_E_ARG when none is. */
-l4lm_status l4lm_sample_masked(l4lm_session *s, const l4lm_sampler *sp, const uint8_t *allow,
-                               int32_t *token);
-void l4lm_session_seed(l4lm_session *s, uint64_t seed);
+L4LM_API l4lm_status l4lm_sample_masked(l4lm_session *s, const l4lm_sampler *sp,
+                                        const uint8_t *allow, int32_t *token);
+L4LM_API void l4lm_session_seed(l4lm_session *s, uint64_t seed);
 
 /*
 ** Log-probabilities (OpenAI's logprobs): the log-softmax of the logits of
@@ -296,8 +312,8 @@ typedef struct l4lm_token_logprobs {
     uint32_t n_top;
     l4lm_logprob top[L4LM_LOGPROBS_MAX_TOP];
 } l4lm_token_logprobs;
-l4lm_status l4lm_logprobs(const l4lm_session *s, int32_t token, uint32_t top_n,
-                          l4lm_token_logprobs *out);
+L4LM_API l4lm_status l4lm_logprobs(const l4lm_session *s, int32_t token, uint32_t top_n,
+                                   l4lm_token_logprobs *out);
 
 /*
 ** Streaming detokenisation: feeds one token, writes the text that is now
@@ -311,11 +327,11 @@ typedef struct l4lm_detok {
     bool after_bos; /* strip the dummy-prefix space of the next piece */
     bool started;
 } l4lm_detok;
-size_t l4lm_detok_push(const l4lm_session *s, l4lm_detok *d, int32_t token, char *buf, size_t cap,
-                       l4lm_status *st);
+L4LM_API size_t l4lm_detok_push(const l4lm_session *s, l4lm_detok *d, int32_t token, char *buf,
+                                size_t cap, l4lm_status *st);
 /* The raw text of one token (▁ as space, <0xNN> as the byte), no special handling. */
-size_t l4lm_token_piece(const l4lm_session *s, int32_t token, char *buf, size_t cap);
-bool l4lm_token_is_special(const l4lm_session *s, int32_t token);
+L4LM_API size_t l4lm_token_piece(const l4lm_session *s, int32_t token, char *buf, size_t cap);
+L4LM_API bool l4lm_token_is_special(const l4lm_session *s, int32_t token);
 
 /*
 ** Chat templates, built in (no Jinja engine): the family of the GGUF key
@@ -338,8 +354,8 @@ typedef struct l4lm_chat_msg {
 ** assistant turn's opening. *len excludes the NUL written after it.
 ** L4LM_E_BUFFER when cap is too small: then *len is the length needed
 ** (without the NUL), so a NULL buf with cap 0 asks for the size. */
-l4lm_status l4lm_chat_format(const l4lm_model *m, const l4lm_chat_msg *msgs, size_t n_msgs,
-                             bool add_assistant, char *buf, size_t cap, size_t *len);
+L4LM_API l4lm_status l4lm_chat_format(const l4lm_model *m, const l4lm_chat_msg *msgs, size_t n_msgs,
+                                      bool add_assistant, char *buf, size_t cap, size_t *len);
 /*
 ** Render msgs into buf (as l4lm_chat_format, *len and L4LM_E_BUFFER alike)
 ** and tokenize the text into ids (as l4lm_tokenize, *n_ids and
@@ -353,27 +369,28 @@ l4lm_status l4lm_chat_format(const l4lm_model *m, const l4lm_chat_msg *msgs, siz
 ** that old behaviour, for callers that trust their messages.
 */
 #define L4LM_TOK_CHAT_CONTENT_SPECIAL 4u
-l4lm_status l4lm_chat_tokenize(l4lm_session *s, const l4lm_chat_msg *msgs, size_t n_msgs,
-                               bool add_assistant, uint32_t flags, char *buf, size_t cap,
-                               size_t *len, int32_t *ids, size_t ids_cap, size_t *n_ids);
+L4LM_API l4lm_status l4lm_chat_tokenize(l4lm_session *s, const l4lm_chat_msg *msgs, size_t n_msgs,
+                                        bool add_assistant, uint32_t flags, char *buf, size_t cap,
+                                        size_t *len, int32_t *ids, size_t ids_cap, size_t *n_ids);
 /* The same in two steps, for a program that renders before it has a session
 ** (the HTTP server): l4lm_chat_format that also marks the message bytes in
 ** plain (cap / 8 + 1 bytes, bit i for byte i), and l4lm_tokenize that cuts
 ** no control token out of marked bytes (plain NULL: l4lm_tokenize). */
-l4lm_status l4lm_chat_format_marked(const l4lm_model *m, const l4lm_chat_msg *msgs,
-                                    size_t n_msgs, bool add_assistant, char *buf, size_t cap,
-                                    size_t *len, uint8_t *plain);
-l4lm_status l4lm_tokenize_marked(l4lm_session *s, const char *text, size_t len, uint32_t flags,
-                                 const uint8_t *plain, int32_t *out, size_t cap, size_t *n_out);
+L4LM_API l4lm_status l4lm_chat_format_marked(const l4lm_model *m, const l4lm_chat_msg *msgs,
+                                             size_t n_msgs, bool add_assistant, char *buf,
+                                             size_t cap, size_t *len, uint8_t *plain);
+L4LM_API l4lm_status l4lm_tokenize_marked(l4lm_session *s, const char *text, size_t len,
+                                          uint32_t flags, const uint8_t *plain, int32_t *out,
+                                          size_t cap, size_t *n_out);
 /* Name of the recognised template ("chatml", "llama3", "llama2-sys", "gemma",
 ** "phi3", "glmedge", ... as llama.cpp names them). */
-const char *l4lm_chat_template_name(const l4lm_model *m);
+L4LM_API const char *l4lm_chat_template_name(const l4lm_model *m);
 /* The tokens that end an assistant turn, for stopping generation: the
 ** template's end-of-turn marker when the vocabulary has it as one token
 ** (<|im_end|>, <|eot_id|>, <end_of_turn>, <|end|>, ...), then the ids of
 ** tokenizer.ggml.eot_token_id and eom_token_id, then EOS; distinct, at most
 ** 4. Writes up to cap ids and returns how many it wrote. */
-size_t l4lm_chat_stop_tokens(const l4lm_model *m, int32_t *ids, size_t cap);
+L4LM_API size_t l4lm_chat_stop_tokens(const l4lm_model *m, int32_t *ids, size_t cap);
 
 /*
 ** Generation, one token a step: sample, stop checks, detokenise, eval.
@@ -473,16 +490,16 @@ typedef struct l4lm_gen {
 
 /* Options for m: greedy, its EOS (through the session) and its end-of-turn
 ** tokens (l4lm_chat_stop_tokens), no stop strings. */
-l4lm_gen_opts l4lm_gen_opts_default(const l4lm_model *m, uint32_t max_tokens);
+L4LM_API l4lm_gen_opts l4lm_gen_opts_default(const l4lm_model *m, uint32_t max_tokens);
 /* Start generating after the prompt was evaluated; L4LM_E_ARG for bad options
 ** (too many or empty or too long stop strings, too many eot ids, logprobs
 ** beyond L4LM_LOGPROBS_MAX_TOP or from an io without them). */
-l4lm_status l4lm_gen_init(l4lm_gen *g, l4lm_session *s, const l4lm_gen_opts *o);
-l4lm_status l4lm_gen_init_io(l4lm_gen *g, const l4lm_gen_io *io, void *ctx,
-                             const l4lm_gen_opts *o);
+L4LM_API l4lm_status l4lm_gen_init(l4lm_gen *g, l4lm_session *s, const l4lm_gen_opts *o);
+L4LM_API l4lm_status l4lm_gen_init_io(l4lm_gen *g, const l4lm_gen_io *io, void *ctx,
+                                      const l4lm_gen_opts *o);
 /* One token: *text, *len (in g, valid until the next call) is what may be
 ** shown now; the result says whether generation ended. */
-l4lm_finish l4lm_gen_step(l4lm_gen *g, const char **text, size_t *len);
+L4LM_API l4lm_finish l4lm_gen_step(l4lm_gen *g, const char **text, size_t *len);
 
 /*
 ** Constrained output: a grammar in llama.cpp's GBNF, matched on UTF-8 code
@@ -529,25 +546,25 @@ typedef struct l4lm_grammar_error {
 } l4lm_grammar_error;
 
 /* Compile text into mem (L4LM_GRAMMAR_BYTES); *g points into mem. err may be NULL. */
-l4lm_status l4lm_grammar_init(l4lm_grammar **g, const char *text, size_t len, void *mem,
-                              size_t mem_size, l4lm_grammar_error *err);
+L4LM_API l4lm_status l4lm_grammar_init(l4lm_grammar **g, const char *text, size_t len, void *mem,
+                                       size_t mem_size, l4lm_grammar_error *err);
 /* Back to the start of root. */
-void l4lm_grammar_reset(l4lm_grammar *g);
+L4LM_API void l4lm_grammar_reset(l4lm_grammar *g);
 /* Advance by n bytes of text: OK, L4LM_E_GRAMMAR when it cannot continue,
 ** L4LM_E_LIMIT when the states outgrow the limits; the state is unchanged
 ** unless OK. A code point may be split across calls. */
-l4lm_status l4lm_grammar_accept(l4lm_grammar *g, const char *text, size_t n);
+L4LM_API l4lm_status l4lm_grammar_accept(l4lm_grammar *g, const char *text, size_t n);
 /* The same test without changing the state. */
-l4lm_status l4lm_grammar_check(l4lm_grammar *g, const char *text, size_t n);
-bool l4lm_grammar_can_end(const l4lm_grammar *g);      /* the text so far is complete */
-bool l4lm_grammar_can_continue(const l4lm_grammar *g); /* some text may follow */
-const char *l4lm_grammar_why_text(l4lm_grammar_why why);
+L4LM_API l4lm_status l4lm_grammar_check(l4lm_grammar *g, const char *text, size_t n);
+L4LM_API bool l4lm_grammar_can_end(const l4lm_grammar *g);      /* the text so far is complete */
+L4LM_API bool l4lm_grammar_can_continue(const l4lm_grammar *g); /* some text may follow */
+L4LM_API const char *l4lm_grammar_why_text(l4lm_grammar_why why);
 
 /* Every token's text (l4lm_token_piece) and a mask of n_vocab bits, built
 ** once per session so a step reads them instead of the vocabulary. */
-l4lm_status l4lm_grammar_vocab_size(const l4lm_session *s, size_t *bytes);
-l4lm_status l4lm_grammar_vocab_init(l4lm_grammar_vocab **v, const l4lm_session *s, void *mem,
-                                    size_t mem_size);
+L4LM_API l4lm_status l4lm_grammar_vocab_size(const l4lm_session *s, size_t *bytes);
+L4LM_API l4lm_status l4lm_grammar_vocab_init(l4lm_grammar_vocab **v, const l4lm_session *s,
+                                             void *mem, size_t mem_size);
 
 /*
 ** JSON Schema to GBNF (the rule "root"), as text into out. Handles type
@@ -563,15 +580,15 @@ l4lm_status l4lm_grammar_vocab_init(l4lm_grammar_vocab **v, const l4lm_session *
 ** small (*out_len: the bytes needed); E_GRAMMAR for a schema that is not
 ** JSON or not a schema, E_LIMIT beyond 64 levels of nesting.
 */
-size_t l4lm_json_schema_work_size(size_t len);
-l4lm_status l4lm_json_schema_to_grammar(const char *schema, size_t len, void *work,
-                                        size_t work_size, char *out, size_t cap,
-                                        size_t *out_len);
+L4LM_API size_t l4lm_json_schema_work_size(size_t len);
+L4LM_API l4lm_status l4lm_json_schema_to_grammar(const char *schema, size_t len, void *work,
+                                                 size_t work_size, char *out, size_t cap,
+                                                 size_t *out_len);
 /* The GBNF of any JSON object (response_format json_object). */
-extern const char l4lm_json_object_grammar[];
+extern L4LM_API const char l4lm_json_object_grammar[];
 
-const char *l4lm_strerror(l4lm_status st);
-const char *l4lm_type_name(l4lm_type t);
+L4LM_API const char *l4lm_strerror(l4lm_status st);
+L4LM_API const char *l4lm_type_name(l4lm_type t);
 
 #ifdef __cplusplus
 }

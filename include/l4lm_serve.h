@@ -149,15 +149,15 @@ typedef struct l4lm_shm_request {
 } l4lm_shm_request;
 
 /* Body size of r, or 0 when a length is out of range. */
-uint32_t l4lm_shm_request_size(const l4lm_shm_request *r);
+L4LM_API uint32_t l4lm_shm_request_size(const l4lm_shm_request *r);
 /* Write r's body (little-endian, docs/protocol.md) to out; false if it does not fit. */
-bool l4lm_shm_request_encode(const l4lm_shm_request *r, uint8_t *out, uint32_t cap);
+L4LM_API bool l4lm_shm_request_encode(const l4lm_shm_request *r, uint8_t *out, uint32_t cap);
 /*
 ** Check and decode a body held in private memory; r's pointers point into it.
 ** Returns L4LM_SHM_LENGTH (0) when valid, else an error status with *why set.
 */
-l4lm_shm_status l4lm_shm_request_decode(const uint8_t *body, uint32_t len, l4lm_shm_request *r,
-                                        const char **why);
+L4LM_API l4lm_shm_status l4lm_shm_request_decode(const uint8_t *body, uint32_t len,
+                                                 l4lm_shm_request *r, const char **why);
 
 /* ---- layout ---- */
 typedef struct l4lm_shm_config {
@@ -167,13 +167,13 @@ typedef struct l4lm_shm_config {
     uint32_t max_request; /* the server's private copy buffer per client */
 } l4lm_shm_config;
 
-l4lm_shm_config l4lm_shm_config_default(void);
+L4LM_API l4lm_shm_config l4lm_shm_config_default(void);
 /* Compute the layout for a region of size bytes; E_ARG/E_LIMIT if it cannot fit. */
-l4lm_status l4lm_shm_layout(const l4lm_shm_config *cfg, uint32_t size, l4lm_shm_header *h);
+L4LM_API l4lm_status l4lm_shm_layout(const l4lm_shm_config *cfg, uint32_t size, l4lm_shm_header *h);
 /* The smallest region that holds cfg with at least req_data request-data bytes. */
-uint32_t l4lm_shm_region_bytes(const l4lm_shm_config *cfg, uint32_t req_data);
+L4LM_API uint32_t l4lm_shm_region_bytes(const l4lm_shm_config *cfg, uint32_t req_data);
 /* Check a layout read from a region of size bytes (the client's view). */
-l4lm_status l4lm_shm_layout_check(const l4lm_shm_header *h, uint32_t size);
+L4LM_API l4lm_status l4lm_shm_layout_check(const l4lm_shm_header *h, uint32_t size);
 
 /* ---- SPSC rings: a private view of one shared ring ---- */
 typedef struct l4lm_ring {
@@ -184,20 +184,21 @@ typedef struct l4lm_ring {
     uint32_t index; /* private copy of our own counter (tail or head) */
 } l4lm_ring;
 
-void l4lm_ring_view(l4lm_ring *r, void *ctl, uint32_t n, uint32_t slot_size, uint32_t index);
-void *l4lm_ring_slot(const l4lm_ring *r, uint32_t k); /* the k-th slot after index */
+L4LM_API void l4lm_ring_view(l4lm_ring *r, void *ctl, uint32_t n, uint32_t slot_size,
+                             uint32_t index);
+L4LM_API void *l4lm_ring_slot(const l4lm_ring *r, uint32_t k); /* the k-th slot after index */
 /* Producer: free slots (0 when the consumer's head is impossible); publish k slots. */
-uint32_t l4lm_ring_free(const l4lm_ring *r);
-void l4lm_ring_push(l4lm_ring *r, uint32_t k);
+L4LM_API uint32_t l4lm_ring_free(const l4lm_ring *r);
+L4LM_API void l4lm_ring_push(l4lm_ring *r, uint32_t k);
 /* Consumer: filled slots (0 when the producer's tail is impossible); release k slots. */
-uint32_t l4lm_ring_avail(const l4lm_ring *r);
-void l4lm_ring_pop(l4lm_ring *r, uint32_t k);
+L4LM_API uint32_t l4lm_ring_avail(const l4lm_ring *r);
+L4LM_API void l4lm_ring_pop(l4lm_ring *r, uint32_t k);
 /* After push/pop: true when the other side asked to be signalled (flag now cleared). */
-bool l4lm_ring_wake_consumer(l4lm_ring *r);
-bool l4lm_ring_wake_producer(l4lm_ring *r);
+L4LM_API bool l4lm_ring_wake_consumer(l4lm_ring *r);
+L4LM_API bool l4lm_ring_wake_producer(l4lm_ring *r);
 /* Before sleeping: ask to be signalled; true if still nothing to do (then sleep). */
-bool l4lm_ring_consumer_sleep(l4lm_ring *r);
-bool l4lm_ring_producer_sleep(l4lm_ring *r, uint32_t need);
+L4LM_API bool l4lm_ring_consumer_sleep(l4lm_ring *r);
+L4LM_API bool l4lm_ring_producer_sleep(l4lm_ring *r, uint32_t need);
 
 /* ---- the engine, as the server sees it (one session per client) ---- */
 typedef struct l4lm_serve_engine {
@@ -230,7 +231,7 @@ typedef struct l4lm_serve_engine {
 
 /* The real engine: session is an l4lm_session *. (A function, not a global:
 ** the serve layer keeps no global symbols, writable or not.) */
-const l4lm_serve_engine *l4lm_serve_engine_l4lm(void);
+L4LM_API const l4lm_serve_engine *l4lm_serve_engine_l4lm(void);
 
 /* ---- server ---- */
 typedef void (*l4lm_notify_fn)(void *ctx, uint32_t client);
@@ -261,31 +262,32 @@ typedef struct l4lm_server {
     void *notify_ctx;
 } l4lm_server;
 
-l4lm_status l4lm_server_init(l4lm_server *s, const l4lm_serve_engine *engine,
-                             const l4lm_shm_config *cfg, l4lm_serve_client *clients,
-                             uint32_t n_clients, uint32_t slice, l4lm_notify_fn notify,
-                             void *notify_ctx);
+L4LM_API l4lm_status l4lm_server_init(l4lm_server *s, const l4lm_serve_engine *engine,
+                                      const l4lm_shm_config *cfg, l4lm_serve_client *clients,
+                                      uint32_t n_clients, uint32_t slice, l4lm_notify_fn notify,
+                                      void *notify_ctx);
 /* Bytes of private work memory per client (request copy + prompt tokens). */
-size_t l4lm_serve_work_bytes(const l4lm_shm_config *cfg, uint32_t max_prompt_tokens);
+L4LM_API size_t l4lm_serve_work_bytes(const l4lm_shm_config *cfg, uint32_t max_prompt_tokens);
 /* Give client i its engine session and work memory (8-byte aligned). */
-l4lm_status l4lm_serve_client_init(l4lm_server *s, uint32_t i, void *session, void *work,
-                                   size_t work_size);
+L4LM_API l4lm_status l4lm_serve_client_init(l4lm_server *s, uint32_t i, void *session, void *work,
+                                            size_t work_size);
 /* Zero the region (64-byte aligned), write its header; client i is then served. */
-l4lm_status l4lm_serve_attach(l4lm_server *s, uint32_t i, void *region, size_t size);
+L4LM_API l4lm_status l4lm_serve_attach(l4lm_server *s, uint32_t i, void *region, size_t size);
 /* The same for a region known to be all zero (a fresh memfd): no page is written but the header's.
  */
-l4lm_status l4lm_serve_attach_zeroed(l4lm_server *s, uint32_t i, void *region, size_t size);
+L4LM_API l4lm_status l4lm_serve_attach_zeroed(l4lm_server *s, uint32_t i, void *region,
+                                              size_t size);
 /* Client i has a request in progress. */
-bool l4lm_serve_busy(const l4lm_server *s, uint32_t i);
+L4LM_API bool l4lm_serve_busy(const l4lm_server *s, uint32_t i);
 /* Stop touching client i's region (its request, if any, is dropped). */
-void l4lm_serve_detach(l4lm_server *s, uint32_t i);
+L4LM_API void l4lm_serve_detach(l4lm_server *s, uint32_t i);
 /*
 ** One round: every client gets a turn of at most slice generated tokens
 ** (or 8 x slice prompt tokens), the first client rotating. True when some client can go on right
 *away; false
 ** when all are idle or blocked with their "signal me" flags set.
 */
-bool l4lm_serve_poll(l4lm_server *s);
+L4LM_API bool l4lm_serve_poll(l4lm_server *s);
 
 /* ---- client ---- */
 typedef struct l4lm_shm_event {
@@ -308,19 +310,19 @@ typedef struct l4lm_shm_client {
 } l4lm_shm_client;
 
 /* E_STATE until the server has written the header; E_MAGIC/E_VERSION/E_LIMIT if bad. */
-l4lm_status l4lm_shm_client_open(l4lm_shm_client *c, void *region, size_t size,
-                                 void (*notify)(void *ctx), void *notify_ctx);
+L4LM_API l4lm_status l4lm_shm_client_open(l4lm_shm_client *c, void *region, size_t size,
+                                          void (*notify)(void *ctx), void *notify_ctx);
 /* Queue a request; E_BUFFER when the ring is full (sleep on space), E_LIMIT if too big. */
-l4lm_status l4lm_shm_submit(l4lm_shm_client *c, const l4lm_shm_request *r, uint32_t *id);
+L4LM_API l4lm_status l4lm_shm_submit(l4lm_shm_client *c, const l4lm_shm_request *r, uint32_t *id);
 /* The next response message, if any. */
-bool l4lm_shm_next(l4lm_shm_client *c, l4lm_shm_event *ev);
+L4LM_API bool l4lm_shm_next(l4lm_shm_client *c, l4lm_shm_event *ev);
 /* Ask the server to stop request id (within one token) and ring the doorbell. */
-void l4lm_shm_cancel(l4lm_shm_client *c, uint32_t id);
+L4LM_API void l4lm_shm_cancel(l4lm_shm_client *c, uint32_t id);
 /* Before blocking on the doorbell: true if there is still nothing to read / no space. */
-bool l4lm_shm_sleep(l4lm_shm_client *c);
-bool l4lm_shm_sleep_space(l4lm_shm_client *c);
+L4LM_API bool l4lm_shm_sleep(l4lm_shm_client *c);
+L4LM_API bool l4lm_shm_sleep_space(l4lm_shm_client *c);
 
-const char *l4lm_shm_status_name(uint32_t status);
+L4LM_API const char *l4lm_shm_status_name(uint32_t status);
 
 #ifdef __cplusplus
 }
