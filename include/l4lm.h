@@ -256,8 +256,8 @@ L4LM_API const l4lm_model *l4lm_session_model(const l4lm_session *s);
 
 /*
 ** Text to ids. flags: L4LM_TOK_BOS adds BOS (and EOS) where the vocabulary
-** asks for them (tokenizer.ggml.add_bos_token / add_eos_token); passing
-** true means L4LM_TOK_BOS. L4LM_TOK_SPECIAL turns the text of control and
+** asks for them (tokenizer.ggml.add_bos_token / add_eos_token);
+** L4LM_TOK_SPECIAL turns the text of control and
 ** unknown tokens (<|im_start|>, <s>, ...) into those tokens; user-defined
 ** tokens are always matched, as in llama.cpp. *n_out is the number of ids
 ** the text needs; above cap the result is L4LM_E_BUFFER.
@@ -278,17 +278,20 @@ typedef struct l4lm_sampler {
     float min_p;          /* <= 0: off */
     float repeat_penalty; /* 1: off */
     int32_t repeat_last_n;
-    uint64_t seed;
+    uint64_t seed; /* 0: the session's PRNG as it is; else it is seeded with this at the
+                      first sample after l4lm_session_reset() or l4lm_session_seed() */
 } l4lm_sampler;
 
-/* A sampler with everything off (greedy). */
-L4LM_API l4lm_sampler l4lm_sampler_default(void);
+/* A sampler with everything off: greedy, seed 0. */
+L4LM_API l4lm_sampler l4lm_sampler_greedy(void);
 /* Pick the next token from the last logits; the PRNG state lives in the session. */
 L4LM_API l4lm_status l4lm_sample(l4lm_session *s, const l4lm_sampler *sp, int32_t *token);
 /* The same among the tokens whose bit is set in allow (bit i of byte i / 8);
 ** L4LM_E_ARG when none is. */
 L4LM_API l4lm_status l4lm_sample_masked(l4lm_session *s, const l4lm_sampler *sp,
                                         const uint8_t *allow, int32_t *token);
+/* Seed the session's PRNG now (a reset seeds it with 0); a sampler's non-zero
+** seed still replaces it at the next sample. */
 L4LM_API void l4lm_session_seed(l4lm_session *s, uint64_t seed);
 
 /*

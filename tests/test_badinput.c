@@ -40,9 +40,9 @@ static void exercise(const l4lm_model *m, tally *t)
     int32_t ids[80], tok;
     size_t n;
     if (arena && !l4lm_session_init(&s, m, &o, arena, p.total) &&
-        !l4lm_tokenize(s, "Once upon", 9, true, ids, 80, &n) && n &&
+        !l4lm_tokenize(s, "Once upon", 9, L4LM_TOK_BOS, ids, 80, &n) && n &&
         !l4lm_eval(s, ids, n < 8 ? n : 8, NULL)) {
-        l4lm_sampler sp = l4lm_sampler_default();
+        l4lm_sampler sp = l4lm_sampler_greedy();
         sp.temperature = 0.7f;
         sp.top_k = 10;
         l4lm_detok d = {.after_bos = true};

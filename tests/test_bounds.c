@@ -119,10 +119,10 @@ static void longest_prompt(const char *name, l4lm_session *s, uint32_t max_bytes
     for (size_t f = 0; f < sizeof fills / sizeof *fills; f++) {
         for (uint32_t i = 0; i <= max_bytes; i++)
             text[i] = fills[f][i % strlen(fills[f])];
-        if ((st = l4lm_tokenize(s, text, max_bytes, true, ids, cap, &n)))
+        if ((st = l4lm_tokenize(s, text, max_bytes, L4LM_TOK_BOS, ids, cap, &n)))
             CHILD_FAIL(name, "longest prompt of '%s': %s", fills[f], l4lm_strerror(st));
     }
-    st = l4lm_tokenize(s, text, max_bytes + 1, true, ids, cap, &n);
+    st = l4lm_tokenize(s, text, max_bytes + 1, L4LM_TOK_BOS, ids, cap, &n);
     if (st != L4LM_E_PROMPT_TOO_LONG)
         CHILD_FAIL(name, "prompt one byte too long: %s", l4lm_strerror(st));
     free(text);
@@ -135,7 +135,7 @@ static void generate(const char *name, l4lm_session *s, const l4lm_model *m)
     int32_t ids[64], tok;
     size_t n;
     char text[600];
-    l4lm_status st = l4lm_tokenize(s, "Once upon a time", 16, true, ids, 64, &n);
+    l4lm_status st = l4lm_tokenize(s, "Once upon a time", 16, L4LM_TOK_BOS, ids, 64, &n);
     if (st || (st = l4lm_eval(s, ids, n, NULL)))
         CHILD_FAIL(name, "prompt: %s", l4lm_strerror(st));
     l4lm_sampler sp = {0.9f, 20, 0.95f, 0.02f, 1.1f, -1, 7};

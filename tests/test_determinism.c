@@ -32,9 +32,9 @@ static int run(const l4lm_model *m, uint32_t n_batch, uint32_t threads, float *o
     if (l4lm_plan(m, &o, &p))
         return -1;
     void *arena = aligned_alloc(64, p.total);
-    l4lm_sampler greedy = l4lm_sampler_default();
+    l4lm_sampler greedy = l4lm_sampler_greedy();
     if (!l4lm_session_init(&s, m, &o, arena, p.total) &&
-        !l4lm_tokenize(s, text, strlen(text), true, ids, 64, &n) &&
+        !l4lm_tokenize(s, text, strlen(text), L4LM_TOK_BOS, ids, 64, &n) &&
         !l4lm_eval(s, ids, n, &logits)) {
         rc = 0;
         for (int k = 0; k < STEPS && !rc; k++) {

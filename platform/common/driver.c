@@ -202,7 +202,7 @@ int l4lm_port_generate(const l4lm_port_job *job)
     l4lm_model_info mi;
     l4lm_model_get_info(&m, &mi);
     size_t n_prompt;
-    st = l4lm_tokenize(s, job->prompt, job->prompt_len, true, job->ids, job->ids_cap, &n_prompt);
+    st = l4lm_tokenize(s, job->prompt, job->prompt_len, L4LM_TOK_BOS, job->ids, job->ids_cap, &n_prompt);
     if (st != L4LM_OK)
         return failed("tokenize", st);
     if (n_prompt == 0 || job->ids_cap - n_prompt < job->n_generate)

@@ -14,7 +14,7 @@ static void start(void *s, uint64_t seed)
 static l4lm_status tokenize(void *s, const char *text, size_t len, bool add_bos, int32_t *out,
                             size_t cap, size_t *n)
 {
-    return l4lm_tokenize(s, text, len, add_bos, out, cap, n);
+    return l4lm_tokenize(s, text, len, add_bos ? L4LM_TOK_BOS : 0, out, cap, n);
 }
 
 static l4lm_status eval(void *s, const int32_t *tokens, size_t n)

@@ -166,7 +166,7 @@ static inline void fuzz_exercise(const l4lm_model *m)
     l4lm_model_info mi;
     l4lm_model_get_info(m, &mi);
     if (s &&
-        !l4lm_tokenize(s, "Once upon a time, \xc3\xa9t\xc3\xa9 \xff!", 22, true, ids, 64, &n)) {
+        !l4lm_tokenize(s, "Once upon a time, \xc3\xa9t\xc3\xa9 \xff!", 22, L4LM_TOK_BOS, ids, 64, &n)) {
         for (size_t i = 0; i < n; i++)
             FUZZ_CHECK(ids[i] >= 0 && (uint32_t)ids[i] < mi.n_vocab, "token id %d", ids[i]);
         fuzz_generate(s, ids, n < 6 ? n : 6, 3);

@@ -154,7 +154,7 @@ static int set_flag(l4lm_cli_opts *o, const char *name)
 int l4lm_cli_parse(int argc, char **argv, l4lm_cli_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->sampler = l4lm_sampler_default();
+    o->sampler = l4lm_sampler_greedy();
     o->sampler.temperature = 0.8f; /* llama.cpp's defaults; --temp 0 is greedy */
     o->sampler.top_k = 40;
     o->sampler.top_p = 0.95f;

@@ -195,7 +195,7 @@ int l4lm_cmd_logits(int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         printf(" %d", ids[i]);
     printf("\n");
-    l4lm_sampler greedy = l4lm_sampler_default();
+    l4lm_sampler greedy = l4lm_sampler_greedy();
     for (int32_t k = 0; k < o.n_predict; k++) {
         const float *logits;
         int32_t tok;

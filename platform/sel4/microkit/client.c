@@ -115,7 +115,7 @@ static l4lm_shm_request normal_request(void)
 {
     l4lm_shm_request r = {.prompt = prompt, .prompt_len = sizeof prompt - 1};
     r.max_tokens = L4LM_SEL4_N_GEN;
-    r.sampler = l4lm_sampler_default();
+    r.sampler = l4lm_sampler_greedy();
     r.sampler.temperature = L4LM_SEL4_TEMP;
     r.sampler.top_k = 40;
     r.sampler.top_p = 0.95f;
