@@ -45,15 +45,15 @@ static size_t stop_tokens(void *s, int32_t *ids, size_t cap)
     return l4lm_chat_stop_tokens(l4lm_session_model(s), ids, cap);
 }
 
-const l4lm_serve_engine *l4lm_serve_engine_l4lm(void)
+const l4lm_shm_server_engine *l4lm_shm_server_engine_l4lm(void)
 {
     /* A local engine: no request, wait or end hooks. */
-    static const l4lm_serve_engine engine = {.start = start,
-                                             .tokenize = tokenize,
-                                             .eval = eval,
-                                             .sample = sample,
-                                             .detok = detok,
-                                             .is_eos = is_eos,
-                                             .stop_tokens = stop_tokens};
+    static const l4lm_shm_server_engine engine = {.start = start,
+                                                  .tokenize = tokenize,
+                                                  .eval = eval,
+                                                  .sample = sample,
+                                                  .detok = detok,
+                                                  .is_eos = is_eos,
+                                                  .stop_tokens = stop_tokens};
     return &engine;
 }
