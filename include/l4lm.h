@@ -17,7 +17,7 @@
 **   l4lm_sample(s, &sampler, &next);
 **
 ** Every failure is an l4lm_status; l4lm_strerror() names it and
-** l4lm_model.err tells where in the file a model open failed.
+** l4lm_model_error() tells where in the file a model open failed.
 */
 #ifndef L4LM_H
 #define L4LM_H
@@ -25,6 +25,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* This header's version: a minor release adds, a major one changes or removes. */
+#define L4LM_VERSION_MAJOR  0
+#define L4LM_VERSION_MINOR  1
+#define L4LM_VERSION_PATCH  0
+#define L4LM_VERSION_STRING "0.1.0"
+
+/* Every public function and object: exported from a shared library built
+** with -fvisibility=hidden (GCC, clang); nothing elsewhere. */
+#if defined(__GNUC__) || defined(__clang__)
+#define L4LM_API __attribute__((visibility("default")))
+#else
+#define L4LM_API
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -84,9 +98,6 @@ typedef enum l4lm_type {
 ** of 32 (else L4LM_E_ARG from l4lm_plan and l4lm_session_init). */
 typedef enum l4lm_kv_type { L4LM_KV_F32 = 0, L4LM_KV_F16 = 1, L4LM_KV_Q8_0 = 2 } l4lm_kv_type;
 
-/* RoPE pairing: NORMAL rotates (x[2i], x[2i+1]); NEOX rotates (x[i], x[i+d/2]). */
-typedef enum l4lm_rope { L4LM_ROPE_NORMAL = 0, L4LM_ROPE_NEOX = 2 } l4lm_rope;
-
 typedef enum l4lm_format { L4LM_FORMAT_GGUF = 1, L4LM_FORMAT_LLAMA2C = 2 } l4lm_format;
 
 /* Where a model open failed: a file offset and the thing being read. */
@@ -108,99 +119,20 @@ typedef struct l4lm_tensor {
     uint32_t name_len;
 } l4lm_tensor;
 
-/* A validated view of a GGUF file (all offsets checked by the open). */
-typedef struct l4lm_gguf {
-    const uint8_t *base;
-    uint64_t size;
-    uint32_t version;
-    uint32_t alignment;
-    uint64_t n_kv;
-    uint64_t n_tensors;
-    uint64_t kv_off;   /* first metadata key/value */
-    uint64_t ti_off;   /* first tensor info */
-    uint64_t data_off; /* start of the aligned data section */
-    uint64_t *index;   /* the caller's name index (see l4lm_open_opts) */
-    bool counting;     /* lookups add to the index's work count (tests; off after open) */
-} l4lm_gguf;
-
-/* The feed-forward gate's activation: SwiGLU (llama) or GeGLU (gemma). */
-typedef enum l4lm_ffn_act { L4LM_FFN_SILU = 0, L4LM_FFN_GELU = 1 } l4lm_ffn_act;
-
-typedef struct l4lm_hparams {
-    char arch[32];
-    /* sizes */
-    uint32_t n_vocab;
-    uint32_t n_embd;
-    uint32_t n_ff;
-    uint32_t n_layer;
-    uint32_t n_head;
-    uint32_t n_head_kv;
-    uint32_t head_dim; /* attention.key_length; n_embd / n_head when absent */
-    uint32_t n_ctx_train;
-    float rms_eps;
-    /* RoPE */
-    l4lm_rope rope;        /* which pairs rotate: the architecture's */
-    float rope_base;       /* rope.freq_base */
-    float rope_freq_scale; /* linear RoPE scaling: angles times 1/factor (1: none) */
-    bool tied_output;      /* the classifier reuses the token embedding */
-    /* What the architecture does beyond llama's graph: its row of the table
-    ** in src/core/arch.c, with the file's values where a key may override
-    ** one. All zero: llama. */
-    bool embed_scale;     /* embeddings times sqrt(n_embd) (gemma) */
-    l4lm_ffn_act ffn_act; /* SILU: SwiGLU; GELU: GeGLU (gemma) */
-    bool qkv_bias;        /* Q, K and V biases are required (qwen2; optional elsewhere) */
-    bool qk_norm;         /* per-head RMSNorm of q and k before RoPE (qwen3, gemma3) */
-    bool fused_gate_up;   /* ffn_up holds the gate rows, then the up rows (phi3) */
-    bool rope_freqs;      /* may carry rope_freqs.weight (Llama 3.1 and later) */
-    bool post_norms;      /* RMSNorm of each branch output before the residual add (gemma2/3) */
-    float q_scale;        /* 0: scores times 1/sqrt(head_dim); else q times this after RoPE
-                             and the scores unscaled (gemma) */
-    float attn_softcap;   /* 0: off; else scores become c tanh(scores / c) (gemma2) */
-    float final_softcap;  /* 0: off; else logits become c tanh(logits / c) */
-    uint32_t n_swa;       /* 0: off; else local layers see the last n_swa positions */
-    uint32_t swa_pattern; /* layer l is local iff l % p < p - 1 (0: every layer) */
-    float rope_base_swa;  /* with a window: RoPE base and linear scale of the local layers */
-    float rope_freq_scale_swa;
-} l4lm_hparams;
-
-/* Byte-level BPE pre-tokenizers (GGUF tokenizer.ggml.pre); NONE: SentencePiece. */
-typedef enum l4lm_pretok {
-    L4LM_PRE_NONE = 0,
-    L4LM_PRE_GPT2 = 1,   /* "gpt-2" and its aliases */
-    L4LM_PRE_LLAMA3 = 2, /* "llama-bpe", "llama3", ... (whole-word tokens skip the merges) */
-    L4LM_PRE_QWEN2 = 3   /* "qwen2", "deepseek-r1-qwen" */
-} l4lm_pretok;
-
-/* Where the vocabulary lives in the caller's bytes. */
-typedef struct l4lm_vocab_src {
-    l4lm_format format;
-    uint32_t n_vocab;
-    const uint8_t *tokens; /* GGUF: string array payload; llama2.c: tokenizer.bin */
-    uint64_t tokens_size;
-    const uint8_t *scores; /* GGUF: f32 array, or NULL */
-    const uint8_t *types;  /* GGUF: i32 array, or NULL */
-    int32_t bos, eos, unk; /* -1: none */
-    bool add_bos;
-    bool add_eos;
-    bool add_space_prefix;
-    bool special_rstrip; /* whitespace after a special token is dropped (Phi-3, by general.name) */
-    l4lm_pretok pre;     /* byte-level BPE when not L4LM_PRE_NONE */
-    const uint8_t *merges; /* BPE: string array payload of "left right" merges, rank order */
-    uint64_t merges_size;  /* bytes from merges to the end of the blob */
-    uint32_t n_merges;
-} l4lm_vocab_src;
-
-/* An open model: caller-owned, read-only after l4lm_model_open(). */
+/*
+** An open model: caller-owned storage whose contents only the engine reads
+** (the real struct is in src/core/internal.h). Read-only after
+** l4lm_model_open(); l4lm_model_get_info() and l4lm_model_error() say what
+** is in it.
+*/
+#define L4LM_MODEL_BYTES 1024
+#ifndef L4LM_INTERNAL
 typedef struct l4lm_model {
-    l4lm_format format;
-    l4lm_hparams hp;
-    l4lm_gguf gguf;       /* GGUF only */
-    const uint8_t *bytes; /* the model blob */
-    uint64_t size;
-    uint64_t weight_bytes; /* bytes of tensor data (the GGUF data section) */
-    l4lm_vocab_src vocab;
-    l4lm_error err; /* set when l4lm_model_open fails */
+    uint64_t opaque[L4LM_MODEL_BYTES / 8]; /* 8-byte aligned */
 } l4lm_model;
+#else
+typedef struct l4lm_model l4lm_model;
+#endif
 
 /*
 ** What a model open needs besides the bytes. GGUF: a name index of
@@ -221,18 +153,49 @@ typedef struct l4lm_open_opts {
 ** counts (12 per key and tensor, plus 8); 0 for a llama2.c checkpoint. No
 ** file l4lm opens needs more than L4LM_INDEX_MAX_BYTES (2^12 keys, 2^14 tensors). */
 #define L4LM_INDEX_MAX_BYTES 245768
-l4lm_status l4lm_model_index_size(const void *bytes, size_t size, size_t *needed);
+L4LM_API l4lm_status l4lm_model_index_size(const void *bytes, size_t size, size_t *needed);
 
 /*
 ** Open a model in place. The bytes must stay valid and unchanged while the
 ** model is used. o may be NULL when neither a tokenizer nor an index is
 ** needed. An index smaller than
-** l4lm_model_index_size() gives L4LM_E_INDEX, the bytes needed in m->err.
+** l4lm_model_index_size() gives L4LM_E_INDEX, the bytes needed in
+** l4lm_model_error(m).
 */
-l4lm_status l4lm_model_open(l4lm_model *m, const void *bytes, size_t size, const l4lm_open_opts *o);
+L4LM_API l4lm_status l4lm_model_open(l4lm_model *m, const void *bytes, size_t size,
+                                     const l4lm_open_opts *o);
 
 /* The i-th tensor of a GGUF model, in file order (for listings). */
-l4lm_status l4lm_model_tensor(const l4lm_model *m, uint64_t i, l4lm_tensor *t);
+L4LM_API l4lm_status l4lm_model_tensor(const l4lm_model *m, uint64_t i, l4lm_tensor *t);
+
+/* What l4lm_model_get_info() tells about an open model. */
+typedef struct l4lm_model_info {
+    const char *arch; /* general.architecture ("llama", "qwen2", ...), NUL-terminated */
+    l4lm_format format;
+    uint32_t n_vocab;
+    uint32_t n_embd;
+    uint32_t n_layer;
+    uint32_t n_head;
+    uint32_t n_head_kv;
+    uint32_t head_dim;
+    uint32_t n_ff;
+    uint32_t n_ctx_train;
+    float rms_eps;
+    float rope_base;
+    bool rope_neox;      /* pairs half a head apart (else adjacent pairs) */
+    bool tied_output;    /* the classifier is the token embedding */
+    int32_t bos, eos;    /* -1: none */
+    bool vocab_external; /* the vocabulary came from tokenizer.bin (llama2.c) */
+    uint64_t weight_bytes;
+    uint64_t n_tensors;    /* GGUF only (0 for llama2.c) */
+    uint32_t gguf_version; /* GGUF only */
+    uint32_t gguf_alignment;
+    uint64_t n_metadata; /* GGUF only: metadata keys */
+} l4lm_model_info;
+/* Fill *out from m; after a failed open, what the open did not reach is 0. */
+L4LM_API l4lm_status l4lm_model_get_info(const l4lm_model *m, l4lm_model_info *out);
+/* Why the open of m failed (status L4LM_OK when it did not). */
+L4LM_API const l4lm_error *l4lm_model_error(const l4lm_model *m);
 
 /* Optional parallelism: run task(arg, i) for every i in [0, n), in any order. */
 typedef void (*l4lm_task_fn)(void *arg, uint32_t i);
@@ -269,7 +232,7 @@ typedef struct l4lm_kernels_info {
     const char *variants[L4LM_KERNELS_MAX]; /* this build's, best first, "none" last, then NULL */
 } l4lm_kernels_info;
 
-void l4lm_kernels_pick(const l4lm_run_opts *o, l4lm_kernels_info *info);
+L4LM_API void l4lm_kernels_pick(const l4lm_run_opts *o, l4lm_kernels_info *info);
 
 /* Arena sizes, in bytes; total = the sum, each part aligned to 64. */
 typedef struct l4lm_plan_result {
@@ -284,23 +247,23 @@ typedef struct l4lm_plan_result {
     bool ctx_beyond_training; /* n_ctx > the model's training context */
 } l4lm_plan_result;
 
-l4lm_status l4lm_plan(const l4lm_model *m, const l4lm_run_opts *o, l4lm_plan_result *p);
+L4LM_API l4lm_status l4lm_plan(const l4lm_model *m, const l4lm_run_opts *o, l4lm_plan_result *p);
 
 typedef struct l4lm_session l4lm_session; /* lives in the arena */
 
-l4lm_status l4lm_session_init(l4lm_session **s, const l4lm_model *m, const l4lm_run_opts *o,
-                              void *arena, size_t arena_size);
+L4LM_API l4lm_status l4lm_session_init(l4lm_session **s, const l4lm_model *m,
+                                       const l4lm_run_opts *o, void *arena, size_t arena_size);
 /* Forget all tokens (KV cache, history); keeps the tokenizer. */
-void l4lm_session_reset(l4lm_session *s);
-uint32_t l4lm_session_pos(const l4lm_session *s);
-uint32_t l4lm_session_n_ctx(const l4lm_session *s);
-const l4lm_model *l4lm_session_model(const l4lm_session *s);
+L4LM_API void l4lm_session_reset(l4lm_session *s);
+L4LM_API uint32_t l4lm_session_pos(const l4lm_session *s);
+L4LM_API uint32_t l4lm_session_n_ctx(const l4lm_session *s);
+L4LM_API const l4lm_model *l4lm_session_model(const l4lm_session *s);
 /* Context shift, as llama.cpp's: forget the n_discard tokens after the
 ** first keep, move the rest down by n_discard positions and rotate their
 ** cached keys by RoPE of -n_discard (each layer with its own RoPE set; an
 ** F16 or Q8_0 cache is widened, rotated and rounded again). The logits of
 ** the last evaluated token stay. L4LM_E_ARG when keep + n_discard > pos. */
-l4lm_status l4lm_session_shift(l4lm_session *s, uint32_t keep, uint32_t n_discard);
+L4LM_API l4lm_status l4lm_session_shift(l4lm_session *s, uint32_t keep, uint32_t n_discard);
 
 /*
 ** Session state: save a session after a long prompt (a system prompt) and
@@ -320,37 +283,38 @@ l4lm_status l4lm_session_shift(l4lm_session *s, uint32_t keep, uint32_t n_discar
 ** another n_ctx or KV type, another version, a bad token id or checksum.
 ** The checksum catches damage, not forgery: load only states you wrote.
 */
-l4lm_status l4lm_session_save(const l4lm_session *s, void *buf, size_t cap, size_t *len);
-l4lm_status l4lm_session_load(l4lm_session *s, const void *buf, size_t len);
+L4LM_API l4lm_status l4lm_session_save(const l4lm_session *s, void *buf, size_t cap, size_t *len);
+L4LM_API l4lm_status l4lm_session_load(l4lm_session *s, const void *buf, size_t len);
 /* The tokens in the KV cache, in order (the session's history): returns
 ** how many (the position) and points *ids at them (in the arena). */
-uint32_t l4lm_session_tokens(const l4lm_session *s, const int32_t **ids);
+L4LM_API uint32_t l4lm_session_tokens(const l4lm_session *s, const int32_t **ids);
 /* Keep the first k tokens (k <= position, else L4LM_E_ARG): the next eval
 ** writes from row k on. The last logits are gone when k < position. */
-l4lm_status l4lm_session_truncate(l4lm_session *s, uint32_t k);
+L4LM_API l4lm_status l4lm_session_truncate(l4lm_session *s, uint32_t k);
 /* Prepare to evaluate the n tokens of a prompt in a session that may
 ** already hold some: keeps the longest common prefix of the session's
 ** tokens and ids, and returns how many of ids are already evaluated
 ** (*kept); evaluate ids + *kept, n - *kept then. *kept < n unless the
 ** session holds exactly ids and their logits, so after the eval the
 ** logits always belong to the prompt's last token. */
-l4lm_status l4lm_session_reuse(l4lm_session *s, const int32_t *ids, size_t n, size_t *kept);
+L4LM_API l4lm_status l4lm_session_reuse(l4lm_session *s, const int32_t *ids, size_t n, size_t *kept);
 
 /*
 ** Text to ids. flags: L4LM_TOK_BOS adds BOS (and EOS) where the vocabulary
-** asks for them (tokenizer.ggml.add_bos_token / add_eos_token); passing
-** true means L4LM_TOK_BOS. L4LM_TOK_SPECIAL turns the text of control and
+** asks for them (tokenizer.ggml.add_bos_token / add_eos_token);
+** L4LM_TOK_SPECIAL turns the text of control and
 ** unknown tokens (<|im_start|>, <s>, ...) into those tokens; user-defined
 ** tokens are always matched, as in llama.cpp. *n_out is the number of ids
 ** the text needs; above cap the result is L4LM_E_BUFFER.
 */
 #define L4LM_TOK_BOS     1u
 #define L4LM_TOK_SPECIAL 2u
-l4lm_status l4lm_tokenize(l4lm_session *s, const char *text, size_t len, uint32_t flags,
-                          int32_t *out, size_t cap, size_t *n_out);
+L4LM_API l4lm_status l4lm_tokenize(l4lm_session *s, const char *text, size_t len, uint32_t flags,
+                                   int32_t *out, size_t cap, size_t *n_out);
 
 /* Feed n tokens; *logits (n_vocab floats, in the arena) belong to the last one. */
-l4lm_status l4lm_eval(l4lm_session *s, const int32_t *tokens, size_t n, const float **logits);
+L4LM_API l4lm_status l4lm_eval(l4lm_session *s, const int32_t *tokens, size_t n,
+                               const float **logits);
 
 typedef struct l4lm_sampler {
     float temperature;    /* <= 0: greedy (argmax, lowest id wins ties) */
@@ -359,18 +323,21 @@ typedef struct l4lm_sampler {
     float min_p;          /* <= 0: off */
     float repeat_penalty; /* 1: off */
     int32_t repeat_last_n;
-    uint64_t seed;
+    uint64_t seed; /* 0: the session's PRNG as it is; else it is seeded with this at the
+                      first sample after l4lm_session_reset() or l4lm_session_seed() */
 } l4lm_sampler;
 
-/* A sampler with everything off (greedy). */
-l4lm_sampler l4lm_sampler_default(void);
+/* A sampler with everything off: greedy, seed 0. */
+L4LM_API l4lm_sampler l4lm_sampler_greedy(void);
 /* Pick the next token from the last logits; the PRNG state lives in the session. */
-l4lm_status l4lm_sample(l4lm_session *s, const l4lm_sampler *sp, int32_t *token);
+L4LM_API l4lm_status l4lm_sample(l4lm_session *s, const l4lm_sampler *sp, int32_t *token);
 /* The same among the tokens whose bit is set in allow (bit i of byte i / 8);
 ** L4LM_E_ARG when none is. */
-l4lm_status l4lm_sample_masked(l4lm_session *s, const l4lm_sampler *sp, const uint8_t *allow,
-                               int32_t *token);
-void l4lm_session_seed(l4lm_session *s, uint64_t seed);
+L4LM_API l4lm_status l4lm_sample_masked(l4lm_session *s, const l4lm_sampler *sp,
+                                        const uint8_t *allow, int32_t *token);
+/* Seed the session's PRNG now (a reset seeds it with 0); a sampler's non-zero
+** seed still replaces it at the next sample. */
+L4LM_API void l4lm_session_seed(l4lm_session *s, uint64_t seed);
 
 /*
 ** Log-probabilities (OpenAI's logprobs): the log-softmax of the logits of
@@ -393,8 +360,8 @@ typedef struct l4lm_token_logprobs {
     uint32_t n_top;
     l4lm_logprob top[L4LM_LOGPROBS_MAX_TOP];
 } l4lm_token_logprobs;
-l4lm_status l4lm_logprobs(const l4lm_session *s, int32_t token, uint32_t top_n,
-                          l4lm_token_logprobs *out);
+L4LM_API l4lm_status l4lm_logprobs(const l4lm_session *s, int32_t token, uint32_t top_n,
+                                   l4lm_token_logprobs *out);
 
 /*
 ** Streaming detokenisation: feeds one token, writes the text that is now
@@ -408,11 +375,11 @@ typedef struct l4lm_detok {
     bool after_bos; /* strip the dummy-prefix space of the next piece */
     bool started;
 } l4lm_detok;
-size_t l4lm_detok_push(const l4lm_session *s, l4lm_detok *d, int32_t token, char *buf, size_t cap,
-                       l4lm_status *st);
+L4LM_API size_t l4lm_detok_push(const l4lm_session *s, l4lm_detok *d, int32_t token, char *buf,
+                                size_t cap, l4lm_status *st);
 /* The raw text of one token (▁ as space, <0xNN> as the byte), no special handling. */
-size_t l4lm_token_piece(const l4lm_session *s, int32_t token, char *buf, size_t cap);
-bool l4lm_token_is_special(const l4lm_session *s, int32_t token);
+L4LM_API size_t l4lm_token_piece(const l4lm_session *s, int32_t token, char *buf, size_t cap);
+L4LM_API bool l4lm_token_is_special(const l4lm_session *s, int32_t token);
 
 /*
 ** Chat templates, built in (no Jinja engine): the family of the GGUF key
@@ -435,8 +402,8 @@ typedef struct l4lm_chat_msg {
 ** assistant turn's opening. *len excludes the NUL written after it.
 ** L4LM_E_BUFFER when cap is too small: then *len is the length needed
 ** (without the NUL), so a NULL buf with cap 0 asks for the size. */
-l4lm_status l4lm_chat_format(const l4lm_model *m, const l4lm_chat_msg *msgs, size_t n_msgs,
-                             bool add_assistant, char *buf, size_t cap, size_t *len);
+L4LM_API l4lm_status l4lm_chat_format(const l4lm_model *m, const l4lm_chat_msg *msgs, size_t n_msgs,
+                                      bool add_assistant, char *buf, size_t cap, size_t *len);
 /*
 ** Render msgs into buf (as l4lm_chat_format, *len and L4LM_E_BUFFER alike)
 ** and tokenize the text into ids (as l4lm_tokenize, *n_ids and
@@ -450,27 +417,28 @@ l4lm_status l4lm_chat_format(const l4lm_model *m, const l4lm_chat_msg *msgs, siz
 ** that old behaviour, for callers that trust their messages.
 */
 #define L4LM_TOK_CHAT_CONTENT_SPECIAL 4u
-l4lm_status l4lm_chat_tokenize(l4lm_session *s, const l4lm_chat_msg *msgs, size_t n_msgs,
-                               bool add_assistant, uint32_t flags, char *buf, size_t cap,
-                               size_t *len, int32_t *ids, size_t ids_cap, size_t *n_ids);
+L4LM_API l4lm_status l4lm_chat_tokenize(l4lm_session *s, const l4lm_chat_msg *msgs, size_t n_msgs,
+                                        bool add_assistant, uint32_t flags, char *buf, size_t cap,
+                                        size_t *len, int32_t *ids, size_t ids_cap, size_t *n_ids);
 /* The same in two steps, for a program that renders before it has a session
 ** (the HTTP server): l4lm_chat_format that also marks the message bytes in
 ** plain (cap / 8 + 1 bytes, bit i for byte i), and l4lm_tokenize that cuts
 ** no control token out of marked bytes (plain NULL: l4lm_tokenize). */
-l4lm_status l4lm_chat_format_marked(const l4lm_model *m, const l4lm_chat_msg *msgs,
-                                    size_t n_msgs, bool add_assistant, char *buf, size_t cap,
-                                    size_t *len, uint8_t *plain);
-l4lm_status l4lm_tokenize_marked(l4lm_session *s, const char *text, size_t len, uint32_t flags,
-                                 const uint8_t *plain, int32_t *out, size_t cap, size_t *n_out);
+L4LM_API l4lm_status l4lm_chat_format_marked(const l4lm_model *m, const l4lm_chat_msg *msgs,
+                                             size_t n_msgs, bool add_assistant, char *buf,
+                                             size_t cap, size_t *len, uint8_t *plain);
+L4LM_API l4lm_status l4lm_tokenize_marked(l4lm_session *s, const char *text, size_t len,
+                                          uint32_t flags, const uint8_t *plain, int32_t *out,
+                                          size_t cap, size_t *n_out);
 /* Name of the recognised template ("chatml", "llama3", "llama2-sys", "gemma",
 ** "phi3", "glmedge", ... as llama.cpp names them). */
-const char *l4lm_chat_template_name(const l4lm_model *m);
+L4LM_API const char *l4lm_chat_template_name(const l4lm_model *m);
 /* The tokens that end an assistant turn, for stopping generation: the
 ** template's end-of-turn marker when the vocabulary has it as one token
 ** (<|im_end|>, <|eot_id|>, <end_of_turn>, <|end|>, ...), then the ids of
 ** tokenizer.ggml.eot_token_id and eom_token_id, then EOS; distinct, at most
 ** 4. Writes up to cap ids and returns how many it wrote. */
-size_t l4lm_chat_stop_tokens(const l4lm_model *m, int32_t *ids, size_t cap);
+L4LM_API size_t l4lm_chat_stop_tokens(const l4lm_model *m, int32_t *ids, size_t cap);
 
 /*
 ** Generation, one token a step: sample, stop checks, detokenise, eval.
@@ -577,16 +545,16 @@ typedef struct l4lm_gen {
 
 /* Options for m: greedy, its EOS (through the session) and its end-of-turn
 ** tokens (l4lm_chat_stop_tokens), no stop strings. */
-l4lm_gen_opts l4lm_gen_opts_default(const l4lm_model *m, uint32_t max_tokens);
+L4LM_API l4lm_gen_opts l4lm_gen_opts_default(const l4lm_model *m, uint32_t max_tokens);
 /* Start generating after the prompt was evaluated; L4LM_E_ARG for bad options
 ** (too many or empty or too long stop strings, too many eot ids, logprobs
 ** beyond L4LM_LOGPROBS_MAX_TOP or from an io without them). */
-l4lm_status l4lm_gen_init(l4lm_gen *g, l4lm_session *s, const l4lm_gen_opts *o);
-l4lm_status l4lm_gen_init_io(l4lm_gen *g, const l4lm_gen_io *io, void *ctx,
-                             const l4lm_gen_opts *o);
+L4LM_API l4lm_status l4lm_gen_init(l4lm_gen *g, l4lm_session *s, const l4lm_gen_opts *o);
+L4LM_API l4lm_status l4lm_gen_init_io(l4lm_gen *g, const l4lm_gen_io *io, void *ctx,
+                                      const l4lm_gen_opts *o);
 /* One token: *text, *len (in g, valid until the next call) is what may be
 ** shown now; the result says whether generation ended. */
-l4lm_finish l4lm_gen_step(l4lm_gen *g, const char **text, size_t *len);
+L4LM_API l4lm_finish l4lm_gen_step(l4lm_gen *g, const char **text, size_t *len);
 
 /*
 ** Constrained output: a grammar in llama.cpp's GBNF, matched on UTF-8 code
@@ -633,25 +601,25 @@ typedef struct l4lm_grammar_error {
 } l4lm_grammar_error;
 
 /* Compile text into mem (L4LM_GRAMMAR_BYTES); *g points into mem. err may be NULL. */
-l4lm_status l4lm_grammar_init(l4lm_grammar **g, const char *text, size_t len, void *mem,
-                              size_t mem_size, l4lm_grammar_error *err);
+L4LM_API l4lm_status l4lm_grammar_init(l4lm_grammar **g, const char *text, size_t len, void *mem,
+                                       size_t mem_size, l4lm_grammar_error *err);
 /* Back to the start of root. */
-void l4lm_grammar_reset(l4lm_grammar *g);
+L4LM_API void l4lm_grammar_reset(l4lm_grammar *g);
 /* Advance by n bytes of text: OK, L4LM_E_GRAMMAR when it cannot continue,
 ** L4LM_E_LIMIT when the states outgrow the limits; the state is unchanged
 ** unless OK. A code point may be split across calls. */
-l4lm_status l4lm_grammar_accept(l4lm_grammar *g, const char *text, size_t n);
+L4LM_API l4lm_status l4lm_grammar_accept(l4lm_grammar *g, const char *text, size_t n);
 /* The same test without changing the state. */
-l4lm_status l4lm_grammar_check(l4lm_grammar *g, const char *text, size_t n);
-bool l4lm_grammar_can_end(const l4lm_grammar *g);      /* the text so far is complete */
-bool l4lm_grammar_can_continue(const l4lm_grammar *g); /* some text may follow */
-const char *l4lm_grammar_why_text(l4lm_grammar_why why);
+L4LM_API l4lm_status l4lm_grammar_check(l4lm_grammar *g, const char *text, size_t n);
+L4LM_API bool l4lm_grammar_can_end(const l4lm_grammar *g);      /* the text so far is complete */
+L4LM_API bool l4lm_grammar_can_continue(const l4lm_grammar *g); /* some text may follow */
+L4LM_API const char *l4lm_grammar_why_text(l4lm_grammar_why why);
 
 /* Every token's text (l4lm_token_piece) and a mask of n_vocab bits, built
 ** once per session so a step reads them instead of the vocabulary. */
-l4lm_status l4lm_grammar_vocab_size(const l4lm_session *s, size_t *bytes);
-l4lm_status l4lm_grammar_vocab_init(l4lm_grammar_vocab **v, const l4lm_session *s, void *mem,
-                                    size_t mem_size);
+L4LM_API l4lm_status l4lm_grammar_vocab_size(const l4lm_session *s, size_t *bytes);
+L4LM_API l4lm_status l4lm_grammar_vocab_init(l4lm_grammar_vocab **v, const l4lm_session *s,
+                                             void *mem, size_t mem_size);
 
 /*
 ** JSON Schema to GBNF (the rule "root"), as text into out. Handles type
@@ -667,15 +635,15 @@ l4lm_status l4lm_grammar_vocab_init(l4lm_grammar_vocab **v, const l4lm_session *
 ** small (*out_len: the bytes needed); E_GRAMMAR for a schema that is not
 ** JSON or not a schema, E_LIMIT beyond 64 levels of nesting.
 */
-size_t l4lm_json_schema_work_size(size_t len);
-l4lm_status l4lm_json_schema_to_grammar(const char *schema, size_t len, void *work,
-                                        size_t work_size, char *out, size_t cap,
-                                        size_t *out_len);
+L4LM_API size_t l4lm_json_schema_work_size(size_t len);
+L4LM_API l4lm_status l4lm_json_schema_to_grammar(const char *schema, size_t len, void *work,
+                                                 size_t work_size, char *out, size_t cap,
+                                                 size_t *out_len);
 /* The GBNF of any JSON object (response_format json_object). */
-extern const char l4lm_json_object_grammar[];
+extern L4LM_API const char l4lm_json_object_grammar[];
 
-const char *l4lm_strerror(l4lm_status st);
-const char *l4lm_type_name(l4lm_type t);
+L4LM_API const char *l4lm_strerror(l4lm_status st);
+L4LM_API const char *l4lm_type_name(l4lm_type t);
 
 #ifdef __cplusplus
 }

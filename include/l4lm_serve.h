@@ -20,15 +20,23 @@
 ** doorbell only rings when the other side sleeps.
 **
 ** Server side (freestanding, event driven):
-**   l4lm_server_init(&srv, l4lm_serve_engine_l4lm(), &cfg, clients, n, slice, notify, ctx);
-**   l4lm_serve_client_init(&srv, i, session_i, work_i, work_size);   // per client
-**   l4lm_serve_attach(&srv, i, region_i, region_size);               // writes the header
-**   on any doorbell:  while (l4lm_serve_poll(&srv)) {}               // bounded steps
+**   l4lm_shm_server_init(&srv, l4lm_shm_server_engine_l4lm(), &cfg, clients, n, slice,
+**                        notify, ctx);
+**   l4lm_shm_server_client_init(&srv, i, session_i, work_i, work_size);  // per client
+**   l4lm_shm_server_attach(&srv, i, region_i, region_size);              // writes the header
+**   on any doorbell:  while (l4lm_shm_server_poll(&srv)) {}              // bounded steps
 **
 ** Client side:
 **   l4lm_shm_client_open(&c, region, size, notify, ctx);
-**   l4lm_shm_submit(&c, &request, &id);
-**   while (!done) { if (l4lm_shm_next(&c, &ev)) use(ev); else if (l4lm_shm_sleep(&c)) wait(); }
+**   l4lm_shm_client_submit(&c, &request, &id);
+**   while (!done) {
+**       if (l4lm_shm_client_next(&c, &ev)) use(ev);
+**       else if (l4lm_shm_client_sleep(&c)) wait();
+**   }
+**
+** One prefix per role: l4lm_shm_server_ (the server), l4lm_shm_client_ (a
+** client), l4lm_shm_layout_ (the region's layout), l4lm_shm_ring_ (one
+** ring), l4lm_shm_request_ (a request's encoding).
 */
 #ifndef L4LM_SERVE_H
 #define L4LM_SERVE_H
@@ -149,15 +157,15 @@ typedef struct l4lm_shm_request {
 } l4lm_shm_request;
 
 /* Body size of r, or 0 when a length is out of range. */
-uint32_t l4lm_shm_request_size(const l4lm_shm_request *r);
+L4LM_API uint32_t l4lm_shm_request_size(const l4lm_shm_request *r);
 /* Write r's body (little-endian, docs/protocol.md) to out; false if it does not fit. */
-bool l4lm_shm_request_encode(const l4lm_shm_request *r, uint8_t *out, uint32_t cap);
+L4LM_API bool l4lm_shm_request_encode(const l4lm_shm_request *r, uint8_t *out, uint32_t cap);
 /*
 ** Check and decode a body held in private memory; r's pointers point into it.
 ** Returns L4LM_SHM_LENGTH (0) when valid, else an error status with *why set.
 */
-l4lm_shm_status l4lm_shm_request_decode(const uint8_t *body, uint32_t len, l4lm_shm_request *r,
-                                        const char **why);
+L4LM_API l4lm_shm_status l4lm_shm_request_decode(const uint8_t *body, uint32_t len,
+                                                 l4lm_shm_request *r, const char **why);
 
 /* ---- layout ---- */
 typedef struct l4lm_shm_config {
@@ -167,40 +175,43 @@ typedef struct l4lm_shm_config {
     uint32_t max_request; /* the server's private copy buffer per client */
 } l4lm_shm_config;
 
-l4lm_shm_config l4lm_shm_config_default(void);
+L4LM_API l4lm_shm_config l4lm_shm_config_default(void);
 /* Compute the layout for a region of size bytes; E_ARG/E_LIMIT if it cannot fit. */
-l4lm_status l4lm_shm_layout(const l4lm_shm_config *cfg, uint32_t size, l4lm_shm_header *h);
+L4LM_API l4lm_status l4lm_shm_layout_init(const l4lm_shm_config *cfg, uint32_t size,
+                                          l4lm_shm_header *h);
 /* The smallest region that holds cfg with at least req_data request-data bytes. */
-uint32_t l4lm_shm_region_bytes(const l4lm_shm_config *cfg, uint32_t req_data);
+L4LM_API uint32_t l4lm_shm_layout_bytes(const l4lm_shm_config *cfg, uint32_t req_data);
 /* Check a layout read from a region of size bytes (the client's view). */
-l4lm_status l4lm_shm_layout_check(const l4lm_shm_header *h, uint32_t size);
+L4LM_API l4lm_status l4lm_shm_layout_check(const l4lm_shm_header *h, uint32_t size);
 
 /* ---- SPSC rings: a private view of one shared ring ---- */
-typedef struct l4lm_ring {
+typedef struct l4lm_shm_ring_ref {
     l4lm_shm_ring *ctl; /* shared */
     uint8_t *slots;     /* shared */
     uint32_t n;         /* slot count, a power of two (private) */
     uint32_t slot_size;
     uint32_t index; /* private copy of our own counter (tail or head) */
-} l4lm_ring;
+} l4lm_shm_ring_ref;
 
-void l4lm_ring_view(l4lm_ring *r, void *ctl, uint32_t n, uint32_t slot_size, uint32_t index);
-void *l4lm_ring_slot(const l4lm_ring *r, uint32_t k); /* the k-th slot after index */
+L4LM_API void l4lm_shm_ring_init(l4lm_shm_ring_ref *r, void *ctl, uint32_t n, uint32_t slot_size,
+                                 uint32_t index);
+L4LM_API void *l4lm_shm_ring_slot(const l4lm_shm_ring_ref *r,
+                                  uint32_t k); /* the k-th slot after index */
 /* Producer: free slots (0 when the consumer's head is impossible); publish k slots. */
-uint32_t l4lm_ring_free(const l4lm_ring *r);
-void l4lm_ring_push(l4lm_ring *r, uint32_t k);
+L4LM_API uint32_t l4lm_shm_ring_free(const l4lm_shm_ring_ref *r);
+L4LM_API void l4lm_shm_ring_push(l4lm_shm_ring_ref *r, uint32_t k);
 /* Consumer: filled slots (0 when the producer's tail is impossible); release k slots. */
-uint32_t l4lm_ring_avail(const l4lm_ring *r);
-void l4lm_ring_pop(l4lm_ring *r, uint32_t k);
+L4LM_API uint32_t l4lm_shm_ring_avail(const l4lm_shm_ring_ref *r);
+L4LM_API void l4lm_shm_ring_pop(l4lm_shm_ring_ref *r, uint32_t k);
 /* After push/pop: true when the other side asked to be signalled (flag now cleared). */
-bool l4lm_ring_wake_consumer(l4lm_ring *r);
-bool l4lm_ring_wake_producer(l4lm_ring *r);
+L4LM_API bool l4lm_shm_ring_wake_consumer(l4lm_shm_ring_ref *r);
+L4LM_API bool l4lm_shm_ring_wake_producer(l4lm_shm_ring_ref *r);
 /* Before sleeping: ask to be signalled; true if still nothing to do (then sleep). */
-bool l4lm_ring_consumer_sleep(l4lm_ring *r);
-bool l4lm_ring_producer_sleep(l4lm_ring *r, uint32_t need);
+L4LM_API bool l4lm_shm_ring_consumer_sleep(l4lm_shm_ring_ref *r);
+L4LM_API bool l4lm_shm_ring_producer_sleep(l4lm_shm_ring_ref *r, uint32_t need);
 
 /* ---- the engine, as the server sees it (one session per client) ---- */
-typedef struct l4lm_serve_engine {
+typedef struct l4lm_shm_server_engine {
     void (*start)(void *session, uint64_t seed); /* forget everything, seed the sampler */
     l4lm_status (*tokenize)(void *session, const char *text, size_t len, bool add_bos, int32_t *out,
                             size_t cap, size_t *n);
@@ -224,22 +235,22 @@ typedef struct l4lm_serve_engine {
     void (*request)(void *session, const l4lm_shm_request *r);
     uint32_t (*wait)(void *session, int32_t *value, const char **why);
     void (*end)(void *session);
-} l4lm_serve_engine;
+} l4lm_shm_server_engine;
 
 #define L4LM_SERVE_WAIT 0xffffffffu /* from engine->wait: nothing yet (never on the wire) */
 
 /* The real engine: session is an l4lm_session *. (A function, not a global:
 ** the serve layer keeps no global symbols, writable or not.) */
-const l4lm_serve_engine *l4lm_serve_engine_l4lm(void);
+L4LM_API const l4lm_shm_server_engine *l4lm_shm_server_engine_l4lm(void);
 
 /* ---- server ---- */
-typedef void (*l4lm_notify_fn)(void *ctx, uint32_t client);
+typedef void (*l4lm_shm_notify_fn)(void *ctx, uint32_t client);
 
 /* The server's private state for one client; fields are not an API. */
-typedef struct l4lm_serve_client {
+typedef struct l4lm_shm_server_client {
     uint8_t *region;     /* NULL: detached */
     l4lm_shm_header lay; /* private copy of the layout; never re-read */
-    l4lm_ring req, resp;
+    l4lm_shm_ring_ref req, resp;
     void *session;
     uint8_t *body;   /* private copy of the request (max_request bytes) */
     int32_t *tokens; /* prompt tokens */
@@ -248,79 +259,83 @@ typedef struct l4lm_serve_client {
     uint32_t id, n_prompt, n_fed, n_gen;
     l4lm_shm_request rq; /* decoded; points into body */
     l4lm_gen gen;        /* the request's generation: detokeniser, stop strings, text */
-} l4lm_serve_client;
+} l4lm_shm_server_client;
 
-typedef struct l4lm_server {
-    const l4lm_serve_engine *engine;
+typedef struct l4lm_shm_server {
+    const l4lm_shm_server_engine *engine;
     l4lm_shm_config cfg;
-    l4lm_serve_client *clients;
+    l4lm_shm_server_client *clients;
     uint32_t n_clients;
     uint32_t next;  /* round-robin: who goes first in the next poll */
     uint32_t slice; /* tokens generated per client per turn (prompt tokens: 8x) */
-    l4lm_notify_fn notify;
+    l4lm_shm_notify_fn notify;
     void *notify_ctx;
-} l4lm_server;
+} l4lm_shm_server;
 
-l4lm_status l4lm_server_init(l4lm_server *s, const l4lm_serve_engine *engine,
-                             const l4lm_shm_config *cfg, l4lm_serve_client *clients,
-                             uint32_t n_clients, uint32_t slice, l4lm_notify_fn notify,
-                             void *notify_ctx);
+L4LM_API l4lm_status l4lm_shm_server_init(l4lm_shm_server *s, const l4lm_shm_server_engine *engine,
+                                          const l4lm_shm_config *cfg,
+                                          l4lm_shm_server_client *clients, uint32_t n_clients,
+                                          uint32_t slice, l4lm_shm_notify_fn notify,
+                                          void *notify_ctx);
 /* Bytes of private work memory per client (request copy + prompt tokens). */
-size_t l4lm_serve_work_bytes(const l4lm_shm_config *cfg, uint32_t max_prompt_tokens);
+L4LM_API size_t l4lm_shm_server_work_bytes(const l4lm_shm_config *cfg, uint32_t max_prompt_tokens);
 /* Give client i its engine session and work memory (8-byte aligned). */
-l4lm_status l4lm_serve_client_init(l4lm_server *s, uint32_t i, void *session, void *work,
-                                   size_t work_size);
+L4LM_API l4lm_status l4lm_shm_server_client_init(l4lm_shm_server *s, uint32_t i, void *session,
+                                                 void *work, size_t work_size);
 /* Zero the region (64-byte aligned), write its header; client i is then served. */
-l4lm_status l4lm_serve_attach(l4lm_server *s, uint32_t i, void *region, size_t size);
+L4LM_API l4lm_status l4lm_shm_server_attach(l4lm_shm_server *s, uint32_t i, void *region,
+                                            size_t size);
 /* The same for a region known to be all zero (a fresh memfd): no page is written but the header's.
  */
-l4lm_status l4lm_serve_attach_zeroed(l4lm_server *s, uint32_t i, void *region, size_t size);
+L4LM_API l4lm_status l4lm_shm_server_attach_zeroed(l4lm_shm_server *s, uint32_t i, void *region,
+                                                   size_t size);
 /* Client i has a request in progress. */
-bool l4lm_serve_busy(const l4lm_server *s, uint32_t i);
+L4LM_API bool l4lm_shm_server_busy(const l4lm_shm_server *s, uint32_t i);
 /* Stop touching client i's region (its request, if any, is dropped). */
-void l4lm_serve_detach(l4lm_server *s, uint32_t i);
+L4LM_API void l4lm_shm_server_detach(l4lm_shm_server *s, uint32_t i);
 /*
 ** One round: every client gets a turn of at most slice generated tokens
 ** (or 8 x slice prompt tokens), the first client rotating. True when some client can go on right
 *away; false
 ** when all are idle or blocked with their "signal me" flags set.
 */
-bool l4lm_serve_poll(l4lm_server *s);
+L4LM_API bool l4lm_shm_server_poll(l4lm_shm_server *s);
 
 /* ---- client ---- */
 typedef struct l4lm_shm_event {
     uint32_t id, kind, status;
     int32_t value;
     uint32_t n_prompt, n_gen;
-    const char *text; /* in the region; valid until the next l4lm_shm_next */
+    const char *text; /* in the region; valid until the next l4lm_shm_client_next */
     uint32_t len;
 } l4lm_shm_event;
 
 typedef struct l4lm_shm_client {
     uint8_t *region;
     l4lm_shm_header lay;
-    l4lm_ring req, resp;
+    l4lm_shm_ring_ref req, resp;
     uint32_t chunk; /* request data bytes per request slot */
     uint32_t next_id;
-    uint32_t held; /* response slots handed out by the last l4lm_shm_next */
+    uint32_t held; /* response slots handed out by the last l4lm_shm_client_next */
     void (*notify)(void *ctx);
     void *notify_ctx;
 } l4lm_shm_client;
 
 /* E_STATE until the server has written the header; E_MAGIC/E_VERSION/E_LIMIT if bad. */
-l4lm_status l4lm_shm_client_open(l4lm_shm_client *c, void *region, size_t size,
-                                 void (*notify)(void *ctx), void *notify_ctx);
+L4LM_API l4lm_status l4lm_shm_client_open(l4lm_shm_client *c, void *region, size_t size,
+                                          void (*notify)(void *ctx), void *notify_ctx);
 /* Queue a request; E_BUFFER when the ring is full (sleep on space), E_LIMIT if too big. */
-l4lm_status l4lm_shm_submit(l4lm_shm_client *c, const l4lm_shm_request *r, uint32_t *id);
+L4LM_API l4lm_status l4lm_shm_client_submit(l4lm_shm_client *c, const l4lm_shm_request *r,
+                                            uint32_t *id);
 /* The next response message, if any. */
-bool l4lm_shm_next(l4lm_shm_client *c, l4lm_shm_event *ev);
+L4LM_API bool l4lm_shm_client_next(l4lm_shm_client *c, l4lm_shm_event *ev);
 /* Ask the server to stop request id (within one token) and ring the doorbell. */
-void l4lm_shm_cancel(l4lm_shm_client *c, uint32_t id);
+L4LM_API void l4lm_shm_client_cancel(l4lm_shm_client *c, uint32_t id);
 /* Before blocking on the doorbell: true if there is still nothing to read / no space. */
-bool l4lm_shm_sleep(l4lm_shm_client *c);
-bool l4lm_shm_sleep_space(l4lm_shm_client *c);
+L4LM_API bool l4lm_shm_client_sleep(l4lm_shm_client *c);
+L4LM_API bool l4lm_shm_client_sleep_space(l4lm_shm_client *c);
 
-const char *l4lm_shm_status_name(uint32_t status);
+L4LM_API const char *l4lm_shm_status_name(uint32_t status);
 
 #ifdef __cplusplus
 }

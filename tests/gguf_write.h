@@ -20,6 +20,13 @@ typedef struct wbuf {
     int n_kv; /* key/value pairs written, for writers that count them */
 } wbuf;
 
+/* The vocabulary size of an open model. */
+static inline uint32_t t_n_vocab(const l4lm_model *m)
+{
+    l4lm_model_info mi;
+    return l4lm_model_get_info(m, &mi) ? 0 : mi.n_vocab;
+}
+
 static inline void put(wbuf *b, const void *src, size_t n)
 {
     if (b->n + n > b->cap) {
@@ -230,7 +237,7 @@ static inline l4lm_status test_open_run(unsigned char *bytes, size_t size, uint3
     l4lm_model m;
     void *index;
     l4lm_status st = t_model_open(&m, copy, size, NULL, 0, &index);
-    snprintf(what, cap, "%s", m.err.what);
+    snprintf(what, cap, "%s", l4lm_model_error(&m)->what);
     if (!st) {
         l4lm_run_opts o = {.n_ctx = n_ctx, .kv_type = L4LM_KV_F32, .n_batch = n_batch};
         l4lm_plan_result p;

@@ -108,12 +108,12 @@ static bool fake_is_eos(void *s, int32_t token)
     return token == FAKE_EOS;
 }
 
-static const l4lm_serve_engine fake_engine = {.start = fake_start,
-                                              .tokenize = fake_tokenize,
-                                              .eval = fake_eval,
-                                              .sample = fake_sample,
-                                              .detok = fake_detok,
-                                              .is_eos = fake_is_eos};
+static const l4lm_shm_server_engine fake_engine = {.start = fake_start,
+                                                   .tokenize = fake_tokenize,
+                                                   .eval = fake_eval,
+                                                   .sample = fake_sample,
+                                                   .detok = fake_detok,
+                                                   .is_eos = fake_is_eos};
 
 /* What a request must give: tokens, text and the final DONE. */
 typedef struct stream {

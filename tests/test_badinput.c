@@ -5,10 +5,10 @@
 ** header fields (counts, lengths, types, offsets, dims); the llama2.c
 ** checkpoint and tokenizer.bin likewise. Each copy sits in an exact-size
 ** heap block (ASan catches any read past it). Every open must either fail
-** with a status, repeated in m.err.status with a non-empty m.err.what, or
+** with a status, repeated in l4lm_model_error(m) with a non-empty what, or
 ** give a model that plans, runs and samples cleanly.
 */
-#include "l4lm.h"
+#include "internal.h" /* the GGUF data offset, below */
 #include "gguf_write.h"
 #include "t.h"
 
@@ -40,9 +40,9 @@ static void exercise(const l4lm_model *m, tally *t)
     int32_t ids[80], tok;
     size_t n;
     if (arena && !l4lm_session_init(&s, m, &o, arena, p.total) &&
-        !l4lm_tokenize(s, "Once upon", 9, true, ids, 80, &n) && n &&
+        !l4lm_tokenize(s, "Once upon", 9, L4LM_TOK_BOS, ids, 80, &n) && n &&
         !l4lm_eval(s, ids, n < 8 ? n : 8, NULL)) {
-        l4lm_sampler sp = l4lm_sampler_default();
+        l4lm_sampler sp = l4lm_sampler_greedy();
         sp.temperature = 0.7f;
         sp.top_k = 10;
         l4lm_detok d = {.after_bos = true};
@@ -59,19 +59,20 @@ static void exercise(const l4lm_model *m, tally *t)
 }
 
 /*
-** A refused open must say why: a known status, the same status in m->err,
+** A refused open must say why: a known status, the same status in l4lm_model_error(),
 ** and a non-empty, terminated message (what a program prints to its user).
 */
 static void check_error(const l4lm_model *m, l4lm_status st, size_t n, tally *t)
 {
     const char *text = l4lm_strerror(st);
-    const char *what = m->err.what;
+    const l4lm_error *err = l4lm_model_error(m);
+    const char *what = err->what;
     const char *why = NULL;
     if ((int)st <= 0 || (int)st >= L4LM_STATUS_COUNT || !text || !text[0])
         why = "an unknown status";
-    else if (m->err.status != st)
+    else if (err->status != st)
         why = "err.status differs from the returned status";
-    else if (!memchr(what, 0, sizeof m->err.what))
+    else if (!memchr(what, 0, sizeof err->what))
         why = "err.what is not terminated";
     else if (!what[0])
         why = "err.what is empty";

@@ -119,10 +119,10 @@ static void longest_prompt(const char *name, l4lm_session *s, uint32_t max_bytes
     for (size_t f = 0; f < sizeof fills / sizeof *fills; f++) {
         for (uint32_t i = 0; i <= max_bytes; i++)
             text[i] = fills[f][i % strlen(fills[f])];
-        if ((st = l4lm_tokenize(s, text, max_bytes, true, ids, cap, &n)))
+        if ((st = l4lm_tokenize(s, text, max_bytes, L4LM_TOK_BOS, ids, cap, &n)))
             CHILD_FAIL(name, "longest prompt of '%s': %s", fills[f], l4lm_strerror(st));
     }
-    st = l4lm_tokenize(s, text, max_bytes + 1, true, ids, cap, &n);
+    st = l4lm_tokenize(s, text, max_bytes + 1, L4LM_TOK_BOS, ids, cap, &n);
     if (st != L4LM_E_PROMPT_TOO_LONG)
         CHILD_FAIL(name, "prompt one byte too long: %s", l4lm_strerror(st));
     free(text);
@@ -135,13 +135,13 @@ static void generate(const char *name, l4lm_session *s, const l4lm_model *m)
     int32_t ids[64], tok;
     size_t n;
     char text[600];
-    l4lm_status st = l4lm_tokenize(s, "Once upon a time", 16, true, ids, 64, &n);
+    l4lm_status st = l4lm_tokenize(s, "Once upon a time", 16, L4LM_TOK_BOS, ids, 64, &n);
     if (st || (st = l4lm_eval(s, ids, n, NULL)))
         CHILD_FAIL(name, "prompt: %s", l4lm_strerror(st));
     l4lm_sampler sp = {0.9f, 20, 0.95f, 0.02f, 1.1f, -1, 7};
     l4lm_detok d = {.after_bos = true};
     while (l4lm_session_pos(s) < N_CTX) {
-        if ((st = l4lm_sample(s, &sp, &tok)) || tok < 0 || (uint32_t)tok >= m->hp.n_vocab)
+        if ((st = l4lm_sample(s, &sp, &tok)) || tok < 0 || (uint32_t)tok >= t_n_vocab(m))
             CHILD_FAIL(name, "sample at %u: %s", l4lm_session_pos(s), l4lm_strerror(st));
         l4lm_detok_push(s, &d, tok, text, sizeof text, &st);
         if ((st = l4lm_eval(s, &tok, 1, NULL)))
@@ -152,7 +152,7 @@ static void generate(const char *name, l4lm_session *s, const l4lm_model *m)
     /* and the whole context again in one prefill, batch by batch */
     int32_t full[N_CTX];
     for (uint32_t i = 0; i < N_CTX; i++)
-        full[i] = (int32_t)((i * 37u + 1) % m->hp.n_vocab);
+        full[i] = (int32_t)((i * 37u + 1) % t_n_vocab(m));
     l4lm_session_reset(s);
     if ((st = l4lm_eval(s, full, N_CTX, NULL)) || (st = l4lm_sample(s, &sp, &tok)))
         CHILD_FAIL(name, "full prefill: %s", l4lm_strerror(st));
@@ -178,7 +178,7 @@ static void run_case(const bounds_case *c, const l4lm_run_opts *o, int flush_end
     void *index; /* this child exits before freeing anything */
     l4lm_status st = t_model_open(&m, model.p, c->model_size, tok.p, c->tok_size, &index);
     if (st || (st = l4lm_plan(&m, o, &p)))
-        CHILD_FAIL(name, "open/plan: %s (%s)", l4lm_strerror(st), m.err.what);
+        CHILD_FAIL(name, "open/plan: %s (%s)", l4lm_strerror(st), l4lm_model_error(&m)->what);
     short_arenas(name, &m, o, p.total, flush_end);
     if (guard_alloc(&arena, p.total, flush_end) ||
         (st = l4lm_session_init(&s, &m, o, arena.p, p.total)))

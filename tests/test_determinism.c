@@ -32,14 +32,14 @@ static int run(const l4lm_model *m, uint32_t n_batch, uint32_t threads, float *o
     if (l4lm_plan(m, &o, &p))
         return -1;
     void *arena = aligned_alloc(64, p.total);
-    l4lm_sampler greedy = l4lm_sampler_default();
+    l4lm_sampler greedy = l4lm_sampler_greedy();
     if (!l4lm_session_init(&s, m, &o, arena, p.total) &&
-        !l4lm_tokenize(s, text, strlen(text), true, ids, 64, &n) &&
+        !l4lm_tokenize(s, text, strlen(text), L4LM_TOK_BOS, ids, 64, &n) &&
         !l4lm_eval(s, ids, n, &logits)) {
         rc = 0;
         for (int k = 0; k < STEPS && !rc; k++) {
             int32_t tok;
-            memcpy(out + (size_t)k * m->hp.n_vocab, logits, m->hp.n_vocab * sizeof(float));
+            memcpy(out + (size_t)k * t_n_vocab(m), logits, t_n_vocab(m) * sizeof(float));
             rc = l4lm_sample(s, &greedy, &tok) || l4lm_eval(s, &tok, 1, &logits);
         }
     }
@@ -52,7 +52,7 @@ static int run(const l4lm_model *m, uint32_t n_batch, uint32_t threads, float *o
 static void check_model(const char *label, const l4lm_model *m)
 {
     static const uint32_t configs[][2] = {{32, 2}, {7, 1}, {7, 3}, {512, 2}, {1, 2}};
-    size_t n = (size_t)STEPS * m->hp.n_vocab;
+    size_t n = (size_t)STEPS * t_n_vocab(m);
     float *ref = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
     char name[128];
     if (run(m, 1, 1, ref)) {

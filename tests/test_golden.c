@@ -66,7 +66,7 @@ static void check_case(runner *r, const golden *g, l4lm_kv_type kv, double tol)
     int32_t ids[600];
     size_t n = 0;
     if (!st)
-        st = l4lm_tokenize(s, g->prompt, strlen(g->prompt), true, ids, 600, &n);
+        st = l4lm_tokenize(s, g->prompt, strlen(g->prompt), L4LM_TOK_BOS, ids, 600, &n);
     int ok = !st && n == g->n_prompt;
     for (size_t i = 0; ok && i < n; i++)
         ok = ids[i] == (int32_t)g->prompt_ids[i];
@@ -75,7 +75,7 @@ static void check_case(runner *r, const golden *g, l4lm_kv_type kv, double tol)
         free(arena);
         return;
     }
-    l4lm_sampler greedy = l4lm_sampler_default();
+    l4lm_sampler greedy = l4lm_sampler_greedy();
     const float *logits;
     double worst = 0;
     int first_bad = -1;

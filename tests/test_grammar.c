@@ -607,12 +607,12 @@ static void test_sampling(void)
         T_CHECK(name, bad == 0, "%d of %d did not (%d ended by the grammar)", bad, per_schema, eos);
         printf("# schema %d cost: %.2f tokens checked per generated token (vocabulary %u; "
                "%.1f%% of steps masked), %.1f tokens per completion\n",
-               s + 1, (double)checked / (double)tokens, mc.m.hp.n_vocab,
+               s + 1, (double)checked / (double)tokens, t_n_vocab(&mc.m),
                100.0 * (double)masked / (double)tokens, (double)tokens / per_schema);
         if (s == 0) {
             /* the trick's bound: at most 1 + n_vocab checks per step, and far fewer on average */
             T_CHECK("grammar cost: a step checks at most 1 + n_vocab tokens",
-                    checked <= tokens * (1 + (uint64_t)mc.m.hp.n_vocab) + masked, "%llu",
+                    checked <= tokens * (1 + (uint64_t)t_n_vocab(&mc.m)) + masked, "%llu",
                     (unsigned long long)checked);
         }
     }

@@ -8,8 +8,8 @@
 */
 #include <math.h>
 
+#include "internal.h" /* before l4lm.h: the model's fields */
 #include "gguf_write.h"
-#include "internal.h"
 #include "t.h"
 
 /* Work 8x the input may cost: n log n's growth, times 1.5. */
@@ -75,7 +75,8 @@ static int layers_work(uint32_t n_layer, uint32_t n_tensors, uint64_t *open_w, u
     }
     *find_w = l4lm_gguf_work(&m.gguf) - *open_w;
     if (st)
-        printf("  open of %u layers: %s (%s)\n", n_layer, l4lm_strerror(st), m.err.what);
+        printf("  open of %u layers: %s (%s)\n", n_layer, l4lm_strerror(st),
+               l4lm_model_error(&m)->what);
     free(index);
     free(p);
     return st ? -1 : found;
@@ -103,12 +104,12 @@ static void test_index_size(void)
     char want[64];
     snprintf(want, sizeof want, "bytes needed '%zu'", need);
     l4lm_status st = l4lm_model_open(&m, p, size, &o);
-    T_CHECK("growth_index_short", st == L4LM_E_INDEX && strstr(m.err.what, want),
-            "status %d: %s (want %s)", st, m.err.what, want);
+    T_CHECK("growth_index_short", st == L4LM_E_INDEX && strstr(l4lm_model_error(&m)->what, want),
+            "status %d: %s (want %s)", st, l4lm_model_error(&m)->what, want);
     o.index_size = need;
     st = l4lm_model_open(&m, p, size, &o);
     T_CHECK("growth_index_exact", st == L4LM_OK && need == 8 + 12 * (11 + 11),
-            "status %d (%s), %zu bytes", st, m.err.what, need);
+            "status %d (%s), %zu bytes", st, l4lm_model_error(&m)->what, need);
     free(index);
     free(p);
 }

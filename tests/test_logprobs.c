@@ -32,7 +32,7 @@ static int open_session(void)
     if (!bytes || t_model_open(&model, bytes, size, NULL, 0, &index) || l4lm_plan(&model, &o, &p))
         return -1;
     void *arena = aligned_alloc(64, p.total);
-    n_vocab = model.hp.n_vocab;
+    n_vocab = t_n_vocab(&model);
     return arena && !l4lm_session_init(&sess, &model, &o, arena, p.total) ? 0 : -1;
 }
 

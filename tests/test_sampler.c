@@ -27,7 +27,7 @@ static int setup(void)
         return -1;
     void *arena = aligned_alloc(64, p.total);
     if (l4lm_session_init(&sess, &model, &o, arena, p.total) ||
-        l4lm_tokenize(sess, "Lily and Tom", 12, true, prompt, 16, &n_prompt) ||
+        l4lm_tokenize(sess, "Lily and Tom", 12, L4LM_TOK_BOS, prompt, 16, &n_prompt) ||
         l4lm_eval(sess, prompt, n_prompt, &lg))
         return -1;
     memcpy(logits, lg, sizeof logits);
@@ -54,7 +54,7 @@ static int32_t sample(const l4lm_sampler *sp)
 
 static void test_greedy(void)
 {
-    l4lm_sampler sp = l4lm_sampler_default();
+    l4lm_sampler sp = l4lm_sampler_greedy();
     int best = 0;
     for (int i = 1; i < 512; i++)
         best = logits[i] > logits[best] ? i : best;
@@ -76,7 +76,7 @@ static void test_greedy(void)
     int pbest = 0;
     for (int i = 1; i < 512; i++)
         pbest = pen[i] > pen[pbest] ? i : pbest;
-    sp = l4lm_sampler_default();
+    sp = l4lm_sampler_greedy();
     sp.repeat_penalty = 50.0f;
     sp.repeat_last_n = 64;
     T_CHECK("sampler repeat penalty", sample(&sp) == pbest, "expected %d", pbest);
@@ -156,7 +156,7 @@ int main(void)
     }
     test_greedy();
     double expect[512];
-    l4lm_sampler sp = l4lm_sampler_default();
+    l4lm_sampler sp = l4lm_sampler_greedy();
     l4lm_session_seed(sess, 42);
     sp.temperature = 1.0f;
     softmax(logits, 1.0, expect);
@@ -178,7 +178,7 @@ int main(void)
     frequencies("sampler min-p 0.05", &sp, expect, 20000);
     /* seeds: the same seed repeats the same draws, another seed differs */
     int32_t a[32], b[32], c[32];
-    sp = l4lm_sampler_default();
+    sp = l4lm_sampler_greedy();
     sp.temperature = 1.5f;
     l4lm_session_seed(sess, 7);
     for (int i = 0; i < 32; i++)

@@ -25,8 +25,8 @@
 #define TOK_CAP 256u
 #define SECONDS 3
 
-static l4lm_server srv;
-static l4lm_serve_client cl[2];
+static l4lm_shm_server srv;
+static l4lm_shm_server_client cl[2];
 static fake eng[2];
 static uint64_t work[2][(MAX_REQUEST + 4 * TOK_CAP) / 8];
 static uint8_t *region[2];
@@ -66,12 +66,12 @@ int main(void)
     static stream got, want;
     l4lm_shm_config cfg = {4, 16, 64, MAX_REQUEST};
     l4lm_shm_client good;
-    l4lm_server_init(&srv, &fake_engine, &cfg, cl, 2, 4, bell_client, NULL);
+    l4lm_shm_server_init(&srv, &fake_engine, &cfg, cl, 2, 4, bell_client, NULL);
     for (uint32_t i = 0; i < 2; i++) {
         region[i] = guarded(REGION);
         eng[i].n_ctx = TOK_CAP;
-        if (!region[i] || l4lm_serve_client_init(&srv, i, &eng[i], work[i], sizeof work[i]) ||
-            l4lm_serve_attach(&srv, i, region[i], REGION)) {
+        if (!region[i] || l4lm_shm_server_client_init(&srv, i, &eng[i], work[i], sizeof work[i]) ||
+            l4lm_shm_server_attach(&srv, i, region[i], REGION)) {
             T_FAIL("fuzz_setup", "client %u", i);
             T_EXIT();
         }
@@ -84,8 +84,8 @@ int main(void)
     double start = now(), reattach = start + 0.1;
     while (now() < start + SECONDS || (eng[1].starts < 200 && now() < start + 10)) {
         if (now() > reattach) {
-            l4lm_serve_detach(&srv, 1);
-            l4lm_serve_attach(&srv, 1, region[1], REGION);
+            l4lm_shm_server_detach(&srv, 1);
+            l4lm_shm_server_attach(&srv, 1, region[1], REGION);
             reattach = now() + 0.1;
         }
         l4lm_shm_request r;
@@ -94,12 +94,12 @@ int main(void)
         r.prompt_len = 11;
         r.max_tokens = 40 + k % 50;
         r.sampler = (l4lm_sampler){0.8f, 40, 0.95f, 0.05f, 1.1f, 64, k++};
-        l4lm_shm_submit(&good, &r, NULL);
+        l4lm_shm_client_submit(&good, &r, NULL);
         memset(&got, 0, sizeof got);
         l4lm_shm_event ev;
         for (int polls = 0; polls < 100000 && !got.done; polls++) {
-            l4lm_serve_poll(&srv);
-            while (l4lm_shm_next(&good, &ev))
+            l4lm_shm_server_poll(&srv);
+            while (l4lm_shm_client_next(&good, &ev))
                 absorb(&got, &ev);
         }
         reference(&r, TOK_CAP, &want);

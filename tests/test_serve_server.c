@@ -18,8 +18,8 @@
 #define TOK_CAP     256u
 
 typedef struct rig {
-    l4lm_server srv;
-    l4lm_serve_client cl[NCLI];
+    l4lm_shm_server srv;
+    l4lm_shm_server_client cl[NCLI];
     fake eng[NCLI];
     uint64_t work[NCLI][(MAX_REQUEST + 4 * TOK_CAP) / 8];
     uint8_t *region[NCLI];
@@ -28,7 +28,7 @@ typedef struct rig {
 } rig;
 
 static rig R;
-static const l4lm_serve_engine *rig_engine = &fake_engine;
+static const l4lm_shm_server_engine *rig_engine = &fake_engine;
 
 static void to_client(void *ctx, uint32_t i)
 {
@@ -46,7 +46,7 @@ static void rig_init(uint32_t n_ctx, uint32_t slice)
     l4lm_shm_config cfg = {4, 16, 64, MAX_REQUEST};
     memset(R.bells_to_client, 0, sizeof R.bells_to_client);
     R.bells_to_server = 0;
-    if (l4lm_server_init(&R.srv, rig_engine, &cfg, R.cl, NCLI, slice, to_client, &R)) {
+    if (l4lm_shm_server_init(&R.srv, rig_engine, &cfg, R.cl, NCLI, slice, to_client, &R)) {
         T_FAIL("rig_init", "server_init");
         exit(1);
     }
@@ -55,8 +55,8 @@ static void rig_init(uint32_t n_ctx, uint32_t slice)
             regions[i] = guarded(REGION);
         R.region[i] = regions[i];
         R.eng[i].n_ctx = n_ctx;
-        if (l4lm_serve_client_init(&R.srv, i, &R.eng[i], R.work[i], sizeof R.work[i]) ||
-            l4lm_serve_attach(&R.srv, i, R.region[i], REGION) ||
+        if (l4lm_shm_server_client_init(&R.srv, i, &R.eng[i], R.work[i], sizeof R.work[i]) ||
+            l4lm_shm_server_attach(&R.srv, i, R.region[i], REGION) ||
             l4lm_shm_client_open(&R.c[i], R.region[i], REGION, to_server, &R)) {
             T_FAIL("rig_init", "client %u", i);
             exit(1);
@@ -81,7 +81,7 @@ static uint32_t drain(uint32_t i, stream *g)
 {
     l4lm_shm_event ev;
     uint32_t tokens = 0;
-    while (!g->done && l4lm_shm_next(&R.c[i], &ev)) {
+    while (!g->done && l4lm_shm_client_next(&R.c[i], &ev)) {
         tokens += ev.kind == L4LM_SHM_TOKEN;
         absorb(g, &ev);
     }
@@ -93,7 +93,7 @@ static void run(uint32_t i, stream *g)
 {
     memset(g, 0, sizeof *g);
     for (int k = 0; k < 100000 && !g->done; k++) {
-        l4lm_serve_poll(&R.srv);
+        l4lm_shm_server_poll(&R.srv);
         drain(i, g);
     }
 }
@@ -103,7 +103,7 @@ static const char *served_equal(const l4lm_shm_request *r, uint32_t n_ctx, strea
 {
     static stream want;
     uint32_t id;
-    if (l4lm_shm_submit(&R.c[0], r, &id))
+    if (l4lm_shm_client_submit(&R.c[0], r, &id))
         return "submit failed";
     run(0, got);
     reference(r, n_ctx, &want);
@@ -173,7 +173,7 @@ static size_t eot_stop_tokens(void *s, int32_t *ids, size_t cap)
 static void test_stop_tokens(void)
 {
     static stream got, want;
-    l4lm_serve_engine eot_engine = fake_engine;
+    l4lm_shm_server_engine eot_engine = fake_engine;
     eot_engine.stop_tokens = eot_stop_tokens;
     rig_engine = &eot_engine;
     rig_init(TOK_CAP, 4);
@@ -188,7 +188,7 @@ static void test_stop_tokens(void)
     }
     l4lm_shm_request r = request("end of turn", 100, seed, 0);
     uint32_t id;
-    const char *why = l4lm_shm_submit(&R.c[0], &r, &id) ? "submit failed" : "";
+    const char *why = l4lm_shm_client_submit(&R.c[0], &r, &id) ? "submit failed" : "";
     run(0, &got);
     bool same = got.n_tok == at && !memcmp(got.tok, want.tok, at * sizeof *got.tok) &&
                 got.n_text <= want.n_text && !memcmp(got.text, want.text, got.n_text) &&
@@ -201,7 +201,7 @@ static void test_stop_tokens(void)
     why = served_equal(&r, TOK_CAP, &got);
     T_CHECK("serve_stop_token_ignore_eos", !*why, "%s", why);
     rig_engine = &fake_engine;
-    T_CHECK("serve_real_engine_stop_tokens", l4lm_serve_engine_l4lm()->stop_tokens != NULL,
+    T_CHECK("serve_real_engine_stop_tokens", l4lm_shm_server_engine_l4lm()->stop_tokens != NULL,
             "the real engine does not stop on end-of-turn tokens");
 }
 
@@ -215,11 +215,11 @@ static void test_fair(void)
     rig_init(TOK_CAP, slice);
     for (uint32_t i = 0; i < NCLI; i++) {
         r[i] = request(prompts[i], 150, 100 + i, L4LM_SHM_IGNORE_EOS);
-        l4lm_shm_submit(&R.c[i], &r[i], NULL);
+        l4lm_shm_client_submit(&R.c[i], &r[i], NULL);
         memset(&got[i], 0, sizeof got[i]);
     }
     while (!(got[0].done && got[1].done && got[2].done) && polls++ < 10000) {
-        l4lm_serve_poll(&R.srv);
+        l4lm_shm_server_poll(&R.srv);
         for (uint32_t i = 0; i < NCLI; i++) {
             bool generating = got[i].n_tok > 0 && !got[i].done;
             uint32_t n = drain(i, &got[i]);
@@ -243,14 +243,14 @@ static void test_cancel(void)
     rig_init(TOK_CAP, 4);
     l4lm_shm_request r = request("cancel me", 1000, 9, L4LM_SHM_IGNORE_EOS);
     uint32_t id, before = 0, after;
-    l4lm_shm_submit(&R.c[0], &r, &id);
+    l4lm_shm_client_submit(&R.c[0], &r, &id);
     memset(&got, 0, sizeof got);
     for (int k = 0; k < 5; k++) {
-        l4lm_serve_poll(&R.srv);
+        l4lm_shm_server_poll(&R.srv);
         before += drain(0, &got);
     }
-    l4lm_shm_cancel(&R.c[0], id);
-    l4lm_serve_poll(&R.srv);
+    l4lm_shm_client_cancel(&R.c[0], id);
+    l4lm_shm_server_poll(&R.srv);
     after = drain(0, &got);
     T_CHECK("serve_cancel_within_one_token",
             before > 0 && after == 0 && got.done && got.status == L4LM_SHM_CANCELLED &&
@@ -260,9 +260,9 @@ static void test_cancel(void)
     /* A queued request named by cancel_id is answered without running. */
     l4lm_shm_request a = request("first", 30, 1, 0), b = request("second", 30, 2, 0);
     uint32_t ida, idb;
-    l4lm_shm_submit(&R.c[0], &a, &ida);
-    l4lm_shm_submit(&R.c[0], &b, &idb);
-    l4lm_shm_cancel(&R.c[0], idb);
+    l4lm_shm_client_submit(&R.c[0], &a, &ida);
+    l4lm_shm_client_submit(&R.c[0], &b, &idb);
+    l4lm_shm_client_cancel(&R.c[0], idb);
     run(0, &got);
     reference(&a, TOK_CAP, &want);
     const char *why = stream_diff(&got, &want);
@@ -282,12 +282,12 @@ static void test_backpressure(void)
 {
     static stream got, want;
     rig_init(TOK_CAP, 8);
-    l4lm_serve_poll(&R.srv); /* idle: the server asks to be signalled on requests */
+    l4lm_shm_server_poll(&R.srv); /* idle: the server asks to be signalled on requests */
     l4lm_shm_request r = request("slow reader", 120, 77, L4LM_SHM_IGNORE_EOS);
-    l4lm_shm_submit(&R.c[0], &r, NULL);
+    l4lm_shm_client_submit(&R.c[0], &r, NULL);
     bool rang = R.bells_to_server == 1;
     int polls = 0;
-    while (l4lm_serve_poll(&R.srv) && polls < 1000)
+    while (l4lm_shm_server_poll(&R.srv) && polls < 1000)
         polls++;
     l4lm_shm_ring *resp = (l4lm_shm_ring *)(R.region[0] + R.c[0].lay.resp_ring);
     bool blocked = polls < 1000 && resp->producer_waiting && resp->tail - resp->head > 6;
@@ -295,12 +295,12 @@ static void test_backpressure(void)
     drain(0, &got);
     bool woken = R.bells_to_server == 2; /* reading made room: the client rang */
     while (!got.done && polls++ < 10000) {
-        if (l4lm_shm_sleep(&R.c[0])) {
+        if (l4lm_shm_client_sleep(&R.c[0])) {
             uint32_t bells = R.bells_to_client[0];
-            l4lm_serve_poll(&R.srv);
+            l4lm_shm_server_poll(&R.srv);
             rang &= R.bells_to_client[0] == bells + 1;
         }
-        l4lm_serve_poll(&R.srv);
+        l4lm_shm_server_poll(&R.srv);
         drain(0, &got);
     }
     reference(&r, TOK_CAP, &want);
@@ -316,8 +316,8 @@ static void test_backpressure(void)
 static void raw(uint32_t kind, uint32_t id, uint32_t off, uint32_t len)
 {
     l4lm_shm_req m = {kind, id, off, len};
-    memcpy(l4lm_ring_slot(&R.c[0].req, 0), &m, sizeof m);
-    l4lm_ring_push(&R.c[0].req, 1);
+    memcpy(l4lm_shm_ring_slot(&R.c[0].req, 0), &m, sizeof m);
+    l4lm_shm_ring_push(&R.c[0].req, 1);
 }
 
 static uint8_t *req_data(void)
@@ -424,14 +424,14 @@ static void test_malformed(void)
     memset(big, 'b', sizeof big - 1);
     l4lm_shm_request r = request(big, 5, 1, 0);
     uint32_t sub;
-    l4lm_shm_submit(&R.c[0], &r, &sub);
+    l4lm_shm_client_submit(&R.c[0], &r, &sub);
     stream *g = answer();
     all &= T_CHECK("bad_prompt_too_many_tokens",
                    g->done && g->id == sub && g->status == L4LM_SHM_E_PROMPT &&
                        g->value == L4LM_E_BUFFER,
                    "status %u value %d", g->status, g->value);
     r = request("", 5, 1, L4LM_SHM_NO_BOS);
-    l4lm_shm_submit(&R.c[0], &r, &sub);
+    l4lm_shm_client_submit(&R.c[0], &r, &sub);
     g = answer();
     all &= T_CHECK("bad_prompt_empty_without_bos", g->done && g->status == L4LM_SHM_E_PROMPT,
                    "status %u", g->status);
@@ -449,23 +449,23 @@ static void test_hostile_counters(void)
     l4lm_shm_ring *req = (l4lm_shm_ring *)(R.region[0] + R.c[0].lay.req_ring);
     l4lm_shm_ring *resp = (l4lm_shm_ring *)(R.region[0] + R.c[0].lay.resp_ring);
     req->tail = 1000;
-    bool idle = !l4lm_serve_poll(&R.srv) && resp->tail == 0;
+    bool idle = !l4lm_shm_server_poll(&R.srv) && resp->tail == 0;
     req->tail = 0;
     l4lm_shm_request r = request("counters", 80, 4, L4LM_SHM_IGNORE_EOS);
-    l4lm_shm_submit(&R.c[0], &r, NULL);
+    l4lm_shm_client_submit(&R.c[0], &r, NULL);
     memset(&got, 0, sizeof got);
     for (int k = 0; k < 3; k++) {
-        l4lm_serve_poll(&R.srv);
+        l4lm_shm_server_poll(&R.srv);
         drain(0, &got);
     }
     uint32_t head = resp->head, tail = resp->tail;
     resp->head = tail + 5; /* ahead of what the server wrote */
-    bool stalled = !l4lm_serve_poll(&R.srv) && resp->tail == tail;
+    bool stalled = !l4lm_shm_server_poll(&R.srv) && resp->tail == tail;
     resp->head = tail - 100; /* further behind than the ring holds */
-    stalled &= !l4lm_serve_poll(&R.srv) && resp->tail == tail;
+    stalled &= !l4lm_shm_server_poll(&R.srv) && resp->tail == tail;
     resp->head = head;
     for (int k = 0; k < 10000 && !got.done; k++) {
-        l4lm_serve_poll(&R.srv);
+        l4lm_shm_server_poll(&R.srv);
         drain(0, &got);
     }
     reference(&r, TOK_CAP, &want);
@@ -491,11 +491,11 @@ static void test_layout(void)
     ok &= l4lm_shm_client_open(&c, h, REGION, to_server, &R) == L4LM_E_STATE;
     l4lm_shm_config cfg = {4, 8, 64, 1024}; /* 8 slots cannot hold a 576-byte token + DONE */
     l4lm_shm_header lay;
-    ok &= l4lm_shm_layout(&cfg, REGION, &lay) == L4LM_E_ARG;
+    ok &= l4lm_shm_layout_init(&cfg, REGION, &lay) == L4LM_E_ARG;
     cfg.resp_slots = 16;
-    ok &= l4lm_shm_layout(&cfg, 2048, &lay) == L4LM_E_LIMIT;
-    uint32_t need = l4lm_shm_region_bytes(&cfg, 4 * 64);
-    ok &= need && l4lm_shm_layout(&cfg, need, &lay) == L4LM_OK && lay.req_data_size == 256;
+    ok &= l4lm_shm_layout_init(&cfg, 2048, &lay) == L4LM_E_LIMIT;
+    uint32_t need = l4lm_shm_layout_bytes(&cfg, 4 * 64);
+    ok &= need && l4lm_shm_layout_init(&cfg, need, &lay) == L4LM_OK && lay.req_data_size == 256;
     T_CHECK("serve_layout", ok, "layout checks");
 }
 

@@ -200,9 +200,9 @@ static void test_concurrent(l4lm_shm_conn *a, l4lm_shm_conn *b)
     bool sent = !l4lm_shm_submit_wait(a, &qa, &ia) && !l4lm_shm_submit_wait(b, &qb, &ib);
     while (sent && l4lm_shm_next_wait(b, &ev, 60000) > 0 && !take(&rb, ib, &ev))
         ;
-    for (uint32_t i = a->c.held; i < l4lm_ring_avail(&a->c.resp); i++) /* past the held one */
-        a_done_early += ((const l4lm_shm_resp *)l4lm_ring_slot(&a->c.resp, i))->kind ==
-                        L4LM_SHM_DONE;
+    for (uint32_t i = a->c.held; i < l4lm_shm_ring_avail(&a->c.resp); i++) /* past the held one */
+        a_done_early +=
+            ((const l4lm_shm_resp *)l4lm_shm_ring_slot(&a->c.resp, i))->kind == L4LM_SHM_DONE;
     while (sent && l4lm_shm_next_wait(a, &ev, 60000) > 0 && !take(&ra, ia, &ev))
         ;
     T_CHECK("shm_concurrent_second_correct", same_ids(&rb, golden_lily, N_GEN) && !a_done_early,
@@ -223,11 +223,11 @@ static void test_cancel(l4lm_shm_conn *k)
     double end = now() + 30;
     while (!__atomic_load_n(&resp->producer_waiting, __ATOMIC_ACQUIRE) && now() < end)
         usleep(1000);
-    for (uint32_t i = k->c.held; i < l4lm_ring_avail(&k->c.resp); i++) {
-        const l4lm_shm_resp *m = l4lm_ring_slot(&k->c.resp, i);
+    for (uint32_t i = k->c.held; i < l4lm_shm_ring_avail(&k->c.resp); i++) {
+        const l4lm_shm_resp *m = l4lm_shm_ring_slot(&k->c.resp, i);
         queued += m->kind == L4LM_SHM_TOKEN;
     }
-    l4lm_shm_cancel(&k->c, id);
+    l4lm_shm_client_cancel(&k->c, id);
     l4lm_shm_event ev;
     while (l4lm_shm_next_wait(k, &ev, 60000) > 0 && !take(&r, id, &ev))
         ;

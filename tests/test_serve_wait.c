@@ -81,7 +81,7 @@ static void r_end(void *s)
     ((remote *)s)->ends++;
 }
 
-static const l4lm_serve_engine remote_engine = {
+static const l4lm_shm_server_engine remote_engine = {
     .start = r_start,
     .tokenize = r_tokenize,
     .eval = r_eval,
@@ -93,8 +93,8 @@ static const l4lm_serve_engine remote_engine = {
     .end = r_end,
 };
 
-static l4lm_server srv;
-static l4lm_serve_client cl;
+static l4lm_shm_server srv;
+static l4lm_shm_server_client cl;
 static remote eng;
 static uint64_t work[(MAX_REQUEST + 4 * TOK_CAP) / 8];
 static uint8_t *region;
@@ -116,9 +116,9 @@ static void setup(void)
     if (!region)
         region = guarded(REGION);
     eng.f.n_ctx = TOK_CAP;
-    if (l4lm_server_init(&srv, &remote_engine, &cfg, &cl, 1, 4, bell, NULL) ||
-        l4lm_serve_client_init(&srv, 0, &eng, work, sizeof work) ||
-        l4lm_serve_attach(&srv, 0, region, REGION) ||
+    if (l4lm_shm_server_init(&srv, &remote_engine, &cfg, &cl, 1, 4, bell, NULL) ||
+        l4lm_shm_server_client_init(&srv, 0, &eng, work, sizeof work) ||
+        l4lm_shm_server_attach(&srv, 0, region, REGION) ||
         l4lm_shm_client_open(&cli, region, REGION, bell_server, NULL)) {
         T_FAIL("wait_setup", "cannot set up");
         exit(1);
@@ -135,7 +135,7 @@ static uint32_t submit(const char *prompt, uint32_t max, uint64_t seed)
     r.max_tokens = max;
     r.sampler = (l4lm_sampler){0.8f, 40, 0.95f, 0.05f, 1.1f, 64, seed};
     r.flags = L4LM_SHM_IGNORE_EOS;
-    if (l4lm_shm_submit(&cli, &r, &id))
+    if (l4lm_shm_client_submit(&cli, &r, &id))
         T_FAIL("wait_submit", "submit failed");
     return id;
 }
@@ -146,9 +146,9 @@ static uint32_t settle(stream *g)
     l4lm_shm_event ev;
     uint32_t tokens = 0, k = 0;
     bool more = true;
-    while ((more || l4lm_ring_avail(&cli.resp)) && k++ < 1000) {
-        more = l4lm_serve_poll(&srv);
-        while (!g->done && l4lm_shm_next(&cli, &ev)) {
+    while ((more || l4lm_shm_ring_avail(&cli.resp)) && k++ < 1000) {
+        more = l4lm_shm_server_poll(&srv);
+        while (!g->done && l4lm_shm_client_next(&cli, &ev)) {
             tokens += ev.kind == L4LM_SHM_TOKEN;
             absorb(g, &ev);
         }
@@ -173,7 +173,7 @@ static void test_trickle(void)
     uint32_t first = settle(&got);
     T_CHECK("wait_nothing_arrived",
             first == 0 && !got.done && eng.requests == 1 && eng.max_tokens == 30 &&
-                !l4lm_serve_poll(&srv),
+                !l4lm_shm_server_poll(&srv),
             "%u tokens, done %d, requests %u", first, got.done, eng.requests);
     bool steady = true;
     for (uint32_t step = 0; step < 15 && !got.done; step++) {
@@ -206,7 +206,7 @@ static void test_fail_cancel_detach(void)
     eng.ends = 0;
     uint32_t id = submit("abc", 30, 2);
     settle(&got);
-    l4lm_shm_cancel(&cli, id);
+    l4lm_shm_client_cancel(&cli, id);
     settle(&got);
     T_CHECK("wait_cancel_while_waiting",
             got.done && got.status == L4LM_SHM_CANCELLED && eng.ends == 1,
@@ -214,7 +214,7 @@ static void test_fail_cancel_detach(void)
 
     submit("abc", 30, 3);
     settle(&got);
-    l4lm_serve_detach(&srv, 0);
+    l4lm_shm_server_detach(&srv, 0);
     T_CHECK("wait_detach_ends", eng.ends == 2, "end ran %u times", eng.ends);
 }
 

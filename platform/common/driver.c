@@ -72,14 +72,16 @@ static l4lm_status put_token(const l4lm_session *s, l4lm_detok *d, int32_t id)
 
 static void put_model(const l4lm_model *m, size_t size)
 {
+    l4lm_model_info mi;
+    l4lm_model_get_info(m, &mi);
     l4lm_port_puts("model: ");
-    l4lm_port_puts(m->hp.arch);
+    l4lm_port_puts(mi.arch);
     l4lm_port_puts(", ");
-    l4lm_port_putu(m->hp.n_layer);
+    l4lm_port_putu(mi.n_layer);
     l4lm_port_puts(" layers, embd ");
-    l4lm_port_putu(m->hp.n_embd);
+    l4lm_port_putu(mi.n_embd);
     l4lm_port_puts(", vocab ");
-    l4lm_port_putu(m->hp.n_vocab);
+    l4lm_port_putu(mi.n_vocab);
     l4lm_port_puts(", ");
     l4lm_port_putu(size);
     l4lm_port_puts(" bytes\n");
@@ -99,9 +101,9 @@ static l4lm_status open_and_plan(l4lm_model *m, const void *model, size_t size, 
     l4lm_status st = l4lm_model_open(m, model, size, &oo);
     if (st != L4LM_OK) {
         l4lm_port_puts("model open failed at file offset ");
-        l4lm_port_putu(m->err.offset);
+        l4lm_port_putu(l4lm_model_error(m)->offset);
         l4lm_port_puts(": ");
-        l4lm_port_puts(m->err.what);
+        l4lm_port_puts(l4lm_model_error(m)->what);
         l4lm_port_putc('\n');
         return st;
     }
@@ -124,7 +126,8 @@ size_t l4lm_port_plan(const void *model, size_t size, uint32_t n_ctx, void *scra
 
 /* Open the model with its name index carved from the front of the job's
 ** arena, and start a session in the rest; says what failed. */
-static l4lm_status start(const l4lm_port_job *job, l4lm_model *m, l4lm_session **s, const char **what)
+static l4lm_status start(const l4lm_port_job *job, l4lm_model *m, l4lm_session **s,
+                         const char **what)
 {
     l4lm_run_opts opts;
     l4lm_plan_result p;
@@ -196,8 +199,10 @@ int l4lm_port_generate(const l4lm_port_job *job)
     l4lm_status st = start(job, &m, &s, &what);
     if (st != L4LM_OK)
         return failed(what, st);
+    l4lm_model_info mi;
+    l4lm_model_get_info(&m, &mi);
     size_t n_prompt;
-    st = l4lm_tokenize(s, job->prompt, job->prompt_len, true, job->ids, job->ids_cap, &n_prompt);
+    st = l4lm_tokenize(s, job->prompt, job->prompt_len, L4LM_TOK_BOS, job->ids, job->ids_cap, &n_prompt);
     if (st != L4LM_OK)
         return failed("tokenize", st);
     if (n_prompt == 0 || job->ids_cap - n_prompt < job->n_generate)
@@ -220,10 +225,10 @@ int l4lm_port_generate(const l4lm_port_job *job)
     if (st != L4LM_OK)
         return failed("prompt", st);
     l4lm_work_count c1 = job->pool ? l4lm_work_counted(job->pool) : c0;
-    uint64_t hash = hash_logits(0xcbf29ce484222325u, logits, m.hp.n_vocab);
+    uint64_t hash = hash_logits(0xcbf29ce484222325u, logits, mi.n_vocab);
     int32_t *gen = job->ids + n_prompt;
     uint32_t n_gen;
-    st = generate(&g, gen, &n_gen, &hash, logits, m.hp.n_vocab);
+    st = generate(&g, gen, &n_gen, &hash, logits, mi.n_vocab);
     uint64_t t2 = l4lm_port_now_ns();
     if (st != L4LM_OK)
         return failed("generate", st);

@@ -78,18 +78,19 @@ void l4lm_posix_arena_free(void *p, size_t size)
 ** plain words: a file that is no model, and a checkpoint without -z. */
 static void model_error(const l4lm_posix_model *pm, const char *path, l4lm_status st)
 {
-    const char *what = pm->m.err.what, *name = l4lm_strerror(st);
+    const l4lm_error *err = l4lm_model_error(&pm->m);
+    const char *what = err->what, *name = l4lm_strerror(st);
     if (st == L4LM_E_MAGIC)
         fprintf(stderr, "l4lm: %s: %s\n", path, what);
-    else if (st == L4LM_E_TOKENIZER && !pm->tok && pm->m.format == L4LM_FORMAT_LLAMA2C)
+    else if (st == L4LM_E_TOKENIZER && !pm->tok && pm->info.format == L4LM_FORMAT_LLAMA2C)
         fprintf(stderr,
                 "l4lm: %s is a llama2.c checkpoint, whose vocabulary is a separate file: pass "
                 "it with -z tokenizer.bin (the one it was trained with, of %u tokens)\n",
-                path, pm->m.hp.n_vocab);
+                path, pm->info.n_vocab);
     else
         fprintf(stderr, "l4lm: %s: %s%s%s (at byte %llu)\n", path, name,
                 strcmp(what, name) ? ": " : "", strcmp(what, name) ? what : "",
-                (unsigned long long)pm->m.err.offset);
+                (unsigned long long)err->offset);
 }
 
 int l4lm_posix_model_load(l4lm_posix_model *pm, const char *path, const char *tok_path)
@@ -118,6 +119,7 @@ int l4lm_posix_model_load(l4lm_posix_model *pm, const char *path, const char *to
     l4lm_open_opts oo = {pm->tok, pm->tok_size, pm->index, pm->index_size};
     if (!st)
         st = l4lm_model_open(&pm->m, pm->bytes, pm->size, &oo);
+    l4lm_model_get_info(&pm->m, &pm->info);
     if (st) {
         model_error(pm, path, st);
         l4lm_posix_model_unload(pm);

@@ -21,6 +21,7 @@ typedef struct l4lm_posix_model {
     void *index;
     size_t index_size;
     l4lm_model m;
+    l4lm_model_info info; /* m's, filled by the load */
 } l4lm_posix_model;
 int l4lm_posix_model_load(l4lm_posix_model *pm, const char *path, const char *tok_path);
 void l4lm_posix_model_unload(l4lm_posix_model *pm);

@@ -62,7 +62,7 @@ l4lm_gen_opts l4lm_gen_opts_default(const l4lm_model *m, uint32_t max_tokens)
 {
     l4lm_gen_opts o;
     __builtin_memset(&o, 0, sizeof o);
-    o.sampler = l4lm_sampler_default();
+    o.sampler = l4lm_sampler_greedy();
     o.max_tokens = max_tokens;
     int32_t ids[L4LM_GEN_MAX_EOT];
     size_t n = m ? l4lm_chat_stop_tokens(m, ids, L4LM_GEN_MAX_EOT) : 0;

@@ -5,6 +5,11 @@
 #ifndef L4LM_INTERNAL_H
 #define L4LM_INTERNAL_H
 
+/* The engine sees the real model struct below; callers see its storage. */
+#if defined(L4LM_H) && !defined(L4LM_INTERNAL)
+#error "include internal.h before l4lm.h"
+#endif
+#define L4LM_INTERNAL 1
 #include "l4lm.h"
 
 #define L4LM_ALIGN 64
@@ -22,6 +27,107 @@
 #define L4LM_MAX_TOKEN_BYTES 512 /* longest vocabulary piece */
 #define L4LM_MAX_BATCH       512
 #define L4LM_DEFAULT_BATCH   32
+
+/* ---- the open model and what it points at (model.c, gguf.c, arch.c, vocab_src.c) ---- */
+/* RoPE pairing: NORMAL rotates (x[2i], x[2i+1]); NEOX rotates (x[i], x[i+d/2]). */
+typedef enum l4lm_rope { L4LM_ROPE_NORMAL = 0, L4LM_ROPE_NEOX = 2 } l4lm_rope;
+
+/* A validated view of a GGUF file (all offsets checked by the open). */
+typedef struct l4lm_gguf {
+    const uint8_t *base;
+    uint64_t size;
+    uint32_t version;
+    uint32_t alignment;
+    uint64_t n_kv;
+    uint64_t n_tensors;
+    uint64_t kv_off;   /* first metadata key/value */
+    uint64_t ti_off;   /* first tensor info */
+    uint64_t data_off; /* start of the aligned data section */
+    uint64_t *index;   /* the caller's name index (see l4lm_open_opts) */
+    bool counting;     /* lookups add to the index's work count (tests; off after open) */
+} l4lm_gguf;
+
+/* The feed-forward gate's activation: SwiGLU (llama) or GeGLU (gemma). */
+typedef enum l4lm_ffn_act { L4LM_FFN_SILU = 0, L4LM_FFN_GELU = 1 } l4lm_ffn_act;
+
+typedef struct l4lm_hparams {
+    char arch[32];
+    /* sizes */
+    uint32_t n_vocab;
+    uint32_t n_embd;
+    uint32_t n_ff;
+    uint32_t n_layer;
+    uint32_t n_head;
+    uint32_t n_head_kv;
+    uint32_t head_dim; /* attention.key_length; n_embd / n_head when absent */
+    uint32_t n_ctx_train;
+    float rms_eps;
+    /* RoPE */
+    l4lm_rope rope;        /* which pairs rotate: the architecture's */
+    float rope_base;       /* rope.freq_base */
+    float rope_freq_scale; /* linear RoPE scaling: angles times 1/factor (1: none) */
+    bool tied_output;      /* the classifier reuses the token embedding */
+    /* What the architecture does beyond llama's graph: its row of the table
+    ** in src/core/arch.c, with the file's values where a key may override
+    ** one. All zero: llama. */
+    bool embed_scale;     /* embeddings times sqrt(n_embd) (gemma) */
+    l4lm_ffn_act ffn_act; /* SILU: SwiGLU; GELU: GeGLU (gemma) */
+    bool qkv_bias;        /* Q, K and V biases are required (qwen2; optional elsewhere) */
+    bool qk_norm;         /* per-head RMSNorm of q and k before RoPE (qwen3, gemma3) */
+    bool fused_gate_up;   /* ffn_up holds the gate rows, then the up rows (phi3) */
+    bool rope_freqs;      /* may carry rope_freqs.weight (Llama 3.1 and later) */
+    bool post_norms;      /* RMSNorm of each branch output before the residual add (gemma2/3) */
+    float q_scale;        /* 0: scores times 1/sqrt(head_dim); else q times this after RoPE
+                             and the scores unscaled (gemma) */
+    float attn_softcap;   /* 0: off; else scores become c tanh(scores / c) (gemma2) */
+    float final_softcap;  /* 0: off; else logits become c tanh(logits / c) */
+    uint32_t n_swa;       /* 0: off; else local layers see the last n_swa positions */
+    uint32_t swa_pattern; /* layer l is local iff l % p < p - 1 (0: every layer) */
+    float rope_base_swa;  /* with a window: RoPE base and linear scale of the local layers */
+    float rope_freq_scale_swa;
+} l4lm_hparams;
+
+/* Byte-level BPE pre-tokenizers (GGUF tokenizer.ggml.pre); NONE: SentencePiece. */
+typedef enum l4lm_pretok {
+    L4LM_PRE_NONE = 0,
+    L4LM_PRE_GPT2 = 1,   /* "gpt-2" and its aliases */
+    L4LM_PRE_LLAMA3 = 2, /* "llama-bpe", "llama3", ... (whole-word tokens skip the merges) */
+    L4LM_PRE_QWEN2 = 3   /* "qwen2", "deepseek-r1-qwen" */
+} l4lm_pretok;
+
+/* Where the vocabulary lives in the caller's bytes. */
+typedef struct l4lm_vocab_src {
+    l4lm_format format;
+    uint32_t n_vocab;
+    const uint8_t *tokens; /* GGUF: string array payload; llama2.c: tokenizer.bin */
+    uint64_t tokens_size;
+    const uint8_t *scores; /* GGUF: f32 array, or NULL */
+    const uint8_t *types;  /* GGUF: i32 array, or NULL */
+    int32_t bos, eos, unk; /* -1: none */
+    bool add_bos;
+    bool add_eos;
+    bool add_space_prefix;
+    bool special_rstrip; /* whitespace after a special token is dropped (Phi-3, by general.name) */
+    l4lm_pretok pre;     /* byte-level BPE when not L4LM_PRE_NONE */
+    const uint8_t *merges; /* BPE: string array payload of "left right" merges, rank order */
+    uint64_t merges_size;  /* bytes from merges to the end of the blob */
+    uint32_t n_merges;
+} l4lm_vocab_src;
+
+/* An open model, in the caller's l4lm_model storage (l4lm.h): read-only
+** after l4lm_model_open(). */
+struct l4lm_model {
+    l4lm_format format;
+    l4lm_hparams hp;
+    l4lm_gguf gguf;       /* GGUF only */
+    const uint8_t *bytes; /* the model blob */
+    uint64_t size;
+    uint64_t weight_bytes; /* bytes of tensor data (the GGUF data section) */
+    l4lm_vocab_src vocab;
+    l4lm_error err; /* set when l4lm_model_open fails */
+};
+_Static_assert(sizeof(struct l4lm_model) <= L4LM_MODEL_BYTES, "L4LM_MODEL_BYTES too small");
+_Static_assert(_Alignof(struct l4lm_model) <= 8, "l4lm_model storage is only 8-byte aligned");
 
 /* ---- util.c: overflow-checked sizes, little-endian reads, small strings ---- */
 bool l4lm_add_ovf(uint64_t a, uint64_t b, uint64_t *r);

@@ -69,3 +69,41 @@ l4lm_status l4lm_model_tensor(const l4lm_model *m, uint64_t i, l4lm_tensor *t)
         return L4LM_E_ARG;
     return l4lm_gguf_tensor_at(&m->gguf, i, t);
 }
+
+l4lm_status l4lm_model_get_info(const l4lm_model *m, l4lm_model_info *out)
+{
+    if (!m || !out)
+        return L4LM_E_ARG;
+    const l4lm_hparams *hp = &m->hp;
+    bool gguf = m->format == L4LM_FORMAT_GGUF;
+    *out = (l4lm_model_info){
+        .arch = hp->arch,
+        .format = m->format,
+        .n_vocab = hp->n_vocab,
+        .n_embd = hp->n_embd,
+        .n_layer = hp->n_layer,
+        .n_head = hp->n_head,
+        .n_head_kv = hp->n_head_kv,
+        .head_dim = hp->head_dim,
+        .n_ff = hp->n_ff,
+        .n_ctx_train = hp->n_ctx_train,
+        .rms_eps = hp->rms_eps,
+        .rope_base = hp->rope_base,
+        .rope_neox = hp->rope == L4LM_ROPE_NEOX,
+        .tied_output = hp->tied_output,
+        .bos = m->vocab.bos,
+        .eos = m->vocab.eos,
+        .vocab_external = m->vocab.format == L4LM_FORMAT_LLAMA2C,
+        .weight_bytes = m->weight_bytes,
+        .n_tensors = gguf ? m->gguf.n_tensors : 0,
+        .gguf_version = gguf ? m->gguf.version : 0,
+        .gguf_alignment = gguf ? m->gguf.alignment : 0,
+        .n_metadata = gguf ? m->gguf.n_kv : 0,
+    };
+    return L4LM_OK;
+}
+
+const l4lm_error *l4lm_model_error(const l4lm_model *m)
+{
+    return &m->err;
+}

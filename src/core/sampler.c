@@ -6,7 +6,7 @@
 */
 #include "session.h"
 
-l4lm_sampler l4lm_sampler_default(void)
+l4lm_sampler l4lm_sampler_greedy(void)
 {
     l4lm_sampler sp = {0.0f, 0, 1.0f, 0.0f, 1.0f, 64, 0};
     return sp;
@@ -24,6 +24,7 @@ static uint64_t rng_next(uint64_t *state)
 void l4lm_session_seed(l4lm_session *s, uint64_t seed)
 {
     s->rng = seed;
+    s->rng_fresh = true;
 }
 
 static uint32_t argmax(const float *x, uint32_t n)
@@ -174,6 +175,11 @@ static l4lm_status sample(l4lm_session *s, const l4lm_sampler *sp, const uint8_t
     if (!(sp->repeat_penalty > 0.0f) || !(sp->top_p > 0.0f) || !(sp->min_p < 1.0f) ||
         sp->temperature != sp->temperature)
         return L4LM_E_ARG;
+    if (s->rng_fresh) { /* the sampler's seed takes effect at the first sample */
+        if (sp->seed)
+            s->rng = sp->seed;
+        s->rng_fresh = false;
+    }
     uint32_t n = s->hp.n_vocab;
     __builtin_memcpy(s->cand_val, s->logits, n * sizeof(float));
     if (sp->repeat_penalty != 1.0f)

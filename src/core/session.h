@@ -41,6 +41,7 @@ struct l4lm_session {
     uint8_t *seen;     /* (n_vocab bits) repetition-penalty marks, kept zero */
     int32_t *history;  /* (n_ctx) every token fed, for the repetition penalty */
     uint64_t rng;
+    bool rng_fresh; /* nothing sampled since the last seed: a sampler's seed may set rng */
     l4lm_tok *tok;
     const l4lm_kern *kern; /* the SIMD kernels (kernels_pick.c), for every kernel call */
     l4lm_parallel_fn parallel_for;

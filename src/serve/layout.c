@@ -60,7 +60,7 @@ static uint64_t place(const l4lm_shm_config *c, l4lm_shm_header *h)
     return off;
 }
 
-l4lm_status l4lm_shm_layout(const l4lm_shm_config *cfg, uint32_t size, l4lm_shm_header *h)
+l4lm_status l4lm_shm_layout_init(const l4lm_shm_config *cfg, uint32_t size, l4lm_shm_header *h)
 {
     if (!cfg || !h)
         return L4LM_E_ARG;
@@ -87,7 +87,7 @@ l4lm_status l4lm_shm_layout(const l4lm_shm_config *cfg, uint32_t size, l4lm_shm_
     return L4LM_OK;
 }
 
-uint32_t l4lm_shm_region_bytes(const l4lm_shm_config *cfg, uint32_t req_data)
+uint32_t l4lm_shm_layout_bytes(const l4lm_shm_config *cfg, uint32_t req_data)
 {
     l4lm_shm_header h;
     if (!cfg || check_config(cfg))
@@ -106,7 +106,7 @@ l4lm_status l4lm_shm_layout_check(const l4lm_shm_header *h, uint32_t size)
         return L4LM_E_LIMIT;
     l4lm_shm_config c = {h->req_slots, h->resp_slots, h->resp_chunk, h->max_request};
     l4lm_shm_header want;
-    l4lm_status st = l4lm_shm_layout(&c, size, &want);
+    l4lm_status st = l4lm_shm_layout_init(&c, size, &want);
     if (st)
         return st;
     want.cancel_id = h->cancel_id;

@@ -21,7 +21,8 @@ static void store_release(uint32_t *p, uint32_t v)
     __atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
-void l4lm_ring_view(l4lm_ring *r, void *ctl, uint32_t n, uint32_t slot_size, uint32_t index)
+void l4lm_shm_ring_init(l4lm_shm_ring_ref *r, void *ctl, uint32_t n, uint32_t slot_size,
+                        uint32_t index)
 {
     r->ctl = ctl;
     r->slots = (uint8_t *)ctl + sizeof(l4lm_shm_ring);
@@ -30,31 +31,31 @@ void l4lm_ring_view(l4lm_ring *r, void *ctl, uint32_t n, uint32_t slot_size, uin
     r->index = index;
 }
 
-void *l4lm_ring_slot(const l4lm_ring *r, uint32_t k)
+void *l4lm_shm_ring_slot(const l4lm_shm_ring_ref *r, uint32_t k)
 {
     return r->slots + (size_t)((r->index + k) & (r->n - 1)) * r->slot_size;
 }
 
 /* Free-running counters: tail - head is the fill level modulo 2^32. */
-uint32_t l4lm_ring_free(const l4lm_ring *r)
+uint32_t l4lm_shm_ring_free(const l4lm_shm_ring_ref *r)
 {
     uint32_t used = r->index - load_acquire(&r->ctl->head);
     return used <= r->n ? r->n - used : 0;
 }
 
-void l4lm_ring_push(l4lm_ring *r, uint32_t k)
+void l4lm_shm_ring_push(l4lm_shm_ring_ref *r, uint32_t k)
 {
     r->index += k;
     store_release(&r->ctl->tail, r->index);
 }
 
-uint32_t l4lm_ring_avail(const l4lm_ring *r)
+uint32_t l4lm_shm_ring_avail(const l4lm_shm_ring_ref *r)
 {
     uint32_t filled = load_acquire(&r->ctl->tail) - r->index;
     return filled <= r->n ? filled : 0;
 }
 
-void l4lm_ring_pop(l4lm_ring *r, uint32_t k)
+void l4lm_shm_ring_pop(l4lm_shm_ring_ref *r, uint32_t k)
 {
     r->index += k;
     store_release(&r->ctl->head, r->index);
@@ -70,26 +71,26 @@ static bool take_flag(uint32_t *flag)
     return true;
 }
 
-bool l4lm_ring_wake_consumer(l4lm_ring *r)
+bool l4lm_shm_ring_wake_consumer(l4lm_shm_ring_ref *r)
 {
     return take_flag(&r->ctl->consumer_waiting);
 }
 
-bool l4lm_ring_wake_producer(l4lm_ring *r)
+bool l4lm_shm_ring_wake_producer(l4lm_shm_ring_ref *r)
 {
     return take_flag(&r->ctl->producer_waiting);
 }
 
-bool l4lm_ring_consumer_sleep(l4lm_ring *r)
+bool l4lm_shm_ring_consumer_sleep(l4lm_shm_ring_ref *r)
 {
     __atomic_store_n(&r->ctl->consumer_waiting, 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    return l4lm_ring_avail(r) == 0;
+    return l4lm_shm_ring_avail(r) == 0;
 }
 
-bool l4lm_ring_producer_sleep(l4lm_ring *r, uint32_t need)
+bool l4lm_shm_ring_producer_sleep(l4lm_shm_ring_ref *r, uint32_t need)
 {
     __atomic_store_n(&r->ctl->producer_waiting, 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    return l4lm_ring_free(r) < need;
+    return l4lm_shm_ring_free(r) < need;
 }

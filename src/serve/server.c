@@ -1,5 +1,5 @@
 /*
-** server.c — the inference server's event-driven core. l4lm_serve_poll()
+** server.c — the inference server's event-driven core. l4lm_shm_server_poll()
 ** does a bounded amount of work (per client at most `slice` forward passes)
 ** so it can run inside a Microkit notified() handler; doorbells are a
 ** platform callback.
@@ -27,13 +27,13 @@ enum { IDLE, PROMPT, GENERATE };
 /* A turn's budget in units: a generated token costs this many, a prompt token one. */
 #define PROMPT_UNITS 8u
 
-l4lm_status l4lm_server_init(l4lm_server *s, const l4lm_serve_engine *engine,
-                             const l4lm_shm_config *cfg, l4lm_serve_client *clients,
-                             uint32_t n_clients, uint32_t slice, l4lm_notify_fn notify,
-                             void *notify_ctx)
+l4lm_status l4lm_shm_server_init(l4lm_shm_server *s, const l4lm_shm_server_engine *engine,
+                                 const l4lm_shm_config *cfg, l4lm_shm_server_client *clients,
+                                 uint32_t n_clients, uint32_t slice, l4lm_shm_notify_fn notify,
+                                 void *notify_ctx)
 {
     if (!s || !engine || !cfg || !clients || !n_clients || !slice || slice > 65536 || !notify ||
-        !l4lm_shm_region_bytes(cfg, 0))
+        !l4lm_shm_layout_bytes(cfg, 0))
         return L4LM_E_ARG;
     __builtin_memset(clients, 0, n_clients * sizeof *clients);
     s->engine = engine;
@@ -52,18 +52,18 @@ static size_t body_bytes(const l4lm_shm_config *cfg)
     return ((size_t)cfg->max_request + 7) & ~(size_t)7;
 }
 
-size_t l4lm_serve_work_bytes(const l4lm_shm_config *cfg, uint32_t max_prompt_tokens)
+size_t l4lm_shm_server_work_bytes(const l4lm_shm_config *cfg, uint32_t max_prompt_tokens)
 {
     return body_bytes(cfg) + (size_t)max_prompt_tokens * sizeof(int32_t);
 }
 
-l4lm_status l4lm_serve_client_init(l4lm_server *s, uint32_t i, void *session, void *work,
-                                   size_t work_size)
+l4lm_status l4lm_shm_server_client_init(l4lm_shm_server *s, uint32_t i, void *session, void *work,
+                                        size_t work_size)
 {
     if (!s || i >= s->n_clients || !session || !work || ((uintptr_t)work & 7) ||
-        work_size < l4lm_serve_work_bytes(&s->cfg, 1))
+        work_size < l4lm_shm_server_work_bytes(&s->cfg, 1))
         return L4LM_E_ARG;
-    l4lm_serve_client *c = &s->clients[i];
+    l4lm_shm_server_client *c = &s->clients[i];
     size_t tok_cap = (work_size - body_bytes(&s->cfg)) / sizeof(int32_t);
     c->session = session;
     c->body = work;
@@ -72,22 +72,22 @@ l4lm_status l4lm_serve_client_init(l4lm_server *s, uint32_t i, void *session, vo
     return L4LM_OK;
 }
 
-l4lm_status l4lm_serve_attach(l4lm_server *s, uint32_t i, void *region, size_t size)
+l4lm_status l4lm_shm_server_attach(l4lm_shm_server *s, uint32_t i, void *region, size_t size)
 {
     if (!region || size > L4LM_SHM_MAX_REGION)
         return L4LM_E_ARG;
     /* Nothing a previous user of the region left behind may remain. */
     __builtin_memset(region, 0, size);
-    return l4lm_serve_attach_zeroed(s, i, region, size);
+    return l4lm_shm_server_attach_zeroed(s, i, region, size);
 }
 
-l4lm_status l4lm_serve_attach_zeroed(l4lm_server *s, uint32_t i, void *region, size_t size)
+l4lm_status l4lm_shm_server_attach_zeroed(l4lm_shm_server *s, uint32_t i, void *region, size_t size)
 {
     if (!s || i >= s->n_clients || !s->clients[i].session || !region || ((uintptr_t)region & 63) ||
         size > L4LM_SHM_MAX_REGION)
         return L4LM_E_ARG;
-    l4lm_serve_client *c = &s->clients[i];
-    l4lm_status st = l4lm_shm_layout(&s->cfg, (uint32_t)size, &c->lay);
+    l4lm_shm_server_client *c = &s->clients[i];
+    l4lm_status st = l4lm_shm_layout_init(&s->cfg, (uint32_t)size, &c->lay);
     if (st)
         return st;
     l4lm_shm_header *h = region;
@@ -95,19 +95,20 @@ l4lm_status l4lm_serve_attach_zeroed(l4lm_server *s, uint32_t i, void *region, s
     h->magic = 0;
     __atomic_store_n(&h->magic, L4LM_SHM_MAGIC, __ATOMIC_RELEASE);
     uint8_t *base = region;
-    l4lm_ring_view(&c->req, base + c->lay.req_ring, c->lay.req_slots, sizeof(l4lm_shm_req), 0);
-    l4lm_ring_view(&c->resp, base + c->lay.resp_ring, c->lay.resp_slots, sizeof(l4lm_shm_resp), 0);
+    l4lm_shm_ring_init(&c->req, base + c->lay.req_ring, c->lay.req_slots, sizeof(l4lm_shm_req), 0);
+    l4lm_shm_ring_init(&c->resp, base + c->lay.resp_ring, c->lay.resp_slots, sizeof(l4lm_shm_resp),
+                       0);
     c->state = IDLE;
     c->region = region;
     return L4LM_OK;
 }
 
-bool l4lm_serve_busy(const l4lm_server *s, uint32_t i)
+bool l4lm_shm_server_busy(const l4lm_shm_server *s, uint32_t i)
 {
     return s && i < s->n_clients && s->clients[i].state != IDLE;
 }
 
-void l4lm_serve_detach(l4lm_server *s, uint32_t i)
+void l4lm_shm_server_detach(l4lm_shm_server *s, uint32_t i)
 {
     if (s && i < s->n_clients) {
         if (s->clients[i].state != IDLE && s->engine->end)
@@ -122,14 +123,14 @@ void l4lm_serve_detach(l4lm_server *s, uint32_t i)
 /* Response slots one step may need: its text in chunks, then a DONE. */
 _Static_assert(L4LM_GEN_PIECE_CAP + L4LM_SHM_MAX_STOP_BYTES - 1 <= L4LM_SHM_TEXT_CAP,
                "a step's text (held-back bytes and one token's) fits L4LM_SHM_TEXT_CAP");
-static uint32_t slots_needed(const l4lm_serve_client *c)
+static uint32_t slots_needed(const l4lm_shm_server_client *c)
 {
     return (L4LM_SHM_TEXT_CAP + c->lay.resp_chunk - 1) / c->lay.resp_chunk + 1;
 }
 
 /* Write message k after the ring's tail; its text goes to the slot's own chunk. */
-static void put(l4lm_serve_client *c, uint32_t k, uint32_t kind, uint32_t status, int32_t value,
-                const char *text, size_t len)
+static void put(l4lm_shm_server_client *c, uint32_t k, uint32_t kind, uint32_t status,
+                int32_t value, const char *text, size_t len)
 {
     uint32_t slot = (c->resp.index + k) & (c->resp.n - 1);
     uint32_t off = slot * c->lay.resp_chunk;
@@ -138,20 +139,20 @@ static void put(l4lm_serve_client *c, uint32_t k, uint32_t kind, uint32_t status
     if (text && len)
         __builtin_memcpy(c->region + c->lay.resp_data + off, text, len);
     l4lm_shm_resp m = {c->id, kind, status, off, (uint32_t)len, value, c->n_prompt, c->n_gen};
-    __builtin_memcpy(l4lm_ring_slot(&c->resp, k), &m, sizeof m);
+    __builtin_memcpy(l4lm_shm_ring_slot(&c->resp, k), &m, sizeof m);
 }
 
-static void publish(l4lm_server *s, l4lm_serve_client *c, uint32_t k)
+static void publish(l4lm_shm_server *s, l4lm_shm_server_client *c, uint32_t k)
 {
     if (!k)
         return;
-    l4lm_ring_push(&c->resp, k);
-    if (l4lm_ring_wake_consumer(&c->resp))
+    l4lm_shm_ring_push(&c->resp, k);
+    if (l4lm_shm_ring_wake_consumer(&c->resp))
         s->notify(s->notify_ctx, (uint32_t)(c - s->clients));
 }
 
 /* The final message of the request; returns the messages written. */
-static uint32_t done(l4lm_serve_client *c, uint32_t k, uint32_t status, int32_t value,
+static uint32_t done(l4lm_shm_server_client *c, uint32_t k, uint32_t status, int32_t value,
                      const char *why)
 {
     put(c, k, L4LM_SHM_DONE, status, value, why, why ? l4lm_shm_strlen(why) : 0);
@@ -161,7 +162,7 @@ static uint32_t done(l4lm_serve_client *c, uint32_t k, uint32_t status, int32_t 
 
 /* Text in chunk-sized messages: TEXT ones, then a TOKEN of id tok when
 ** is_token (else the last is TEXT too). */
-static uint32_t put_text(l4lm_serve_client *c, bool is_token, int32_t tok, const char *text,
+static uint32_t put_text(l4lm_shm_server_client *c, bool is_token, int32_t tok, const char *text,
                          size_t len)
 {
     uint32_t k = 0, chunk = c->lay.resp_chunk;
@@ -173,7 +174,7 @@ static uint32_t put_text(l4lm_serve_client *c, bool is_token, int32_t tok, const
 
 /* ---- reading requests ---- */
 
-static bool cancelled(const l4lm_serve_client *c)
+static bool cancelled(const l4lm_shm_server_client *c)
 {
     const l4lm_shm_header *h = (const l4lm_shm_header *)c->region;
     uint32_t id = __atomic_load_n(&h->cancel_id, __ATOMIC_ACQUIRE);
@@ -181,7 +182,7 @@ static bool cancelled(const l4lm_serve_client *c)
 }
 
 /* Copy the body into private memory, after checking the slot's words once each. */
-static uint32_t copy_body(l4lm_serve_client *c, uint32_t kind, uint32_t off, uint32_t len,
+static uint32_t copy_body(l4lm_shm_server_client *c, uint32_t kind, uint32_t off, uint32_t len,
                           const char **why)
 {
     if (kind != L4LM_SHM_SUBMIT) {
@@ -207,9 +208,9 @@ static uint32_t copy_body(l4lm_serve_client *c, uint32_t kind, uint32_t off, uin
 ** slices. The prompt also goes through the detokenizer (its text is not
 ** sent), so the continuation's text is exactly what `l4lm run` prints.
 */
-static uint32_t begin(l4lm_server *s, l4lm_serve_client *c)
+static uint32_t begin(l4lm_shm_server *s, l4lm_shm_server_client *c)
 {
-    const l4lm_serve_engine *e = s->engine;
+    const l4lm_shm_server_engine *e = s->engine;
     size_t n = 0;
     e->start(c->session, c->rq.sampler.seed);
     if (e->request)
@@ -246,17 +247,17 @@ static uint32_t begin(l4lm_server *s, l4lm_serve_client *c)
 }
 
 /* Take the next request off the ring; answer at once if it is bad. */
-static uint32_t start(l4lm_server *s, l4lm_serve_client *c)
+static uint32_t start(l4lm_shm_server *s, l4lm_shm_server_client *c)
 {
-    const uint32_t *slot = l4lm_ring_slot(&c->req, 0);
+    const uint32_t *slot = l4lm_shm_ring_slot(&c->req, 0);
     uint32_t kind = __atomic_load_n(&slot[0], __ATOMIC_RELAXED);
     uint32_t len = __atomic_load_n(&slot[3], __ATOMIC_RELAXED);
     c->id = __atomic_load_n(&slot[1], __ATOMIC_RELAXED);
     c->n_prompt = c->n_gen = 0;
     const char *why = 0;
     uint32_t st = copy_body(c, kind, __atomic_load_n(&slot[2], __ATOMIC_RELAXED), len, &why);
-    l4lm_ring_pop(&c->req, 1); /* the client may reuse the slot and its data now */
-    if (l4lm_ring_wake_producer(&c->req))
+    l4lm_shm_ring_pop(&c->req, 1); /* the client may reuse the slot and its data now */
+    if (l4lm_shm_ring_wake_producer(&c->req))
         s->notify(s->notify_ctx, (uint32_t)(c - s->clients));
     if (!st)
         st = l4lm_shm_request_decode(c->body, len, &c->rq, &why);
@@ -265,7 +266,7 @@ static uint32_t start(l4lm_server *s, l4lm_serve_client *c)
 
 /* ---- generation ---- */
 
-static uint32_t feed_prompt(l4lm_server *s, l4lm_serve_client *c, uint32_t *budget)
+static uint32_t feed_prompt(l4lm_shm_server *s, l4lm_shm_server_client *c, uint32_t *budget)
 {
     uint32_t n = c->n_prompt - c->n_fed;
     if (n > *budget)
@@ -305,7 +306,7 @@ static uint32_t wire_status(l4lm_finish f)
 ** the step released (TEXT chunks first when it is long); text released
 ** without a token (held back until the end) goes out as TEXT.
 */
-static uint32_t generate(l4lm_serve_client *c)
+static uint32_t generate(l4lm_shm_server_client *c)
 {
     const char *text;
     size_t len;
@@ -329,18 +330,18 @@ static uint32_t generate(l4lm_serve_client *c)
 ** True when the client still has work; false when it is idle or blocked
 ** with its "signal me" flag set.
 */
-static bool turn(l4lm_server *s, l4lm_serve_client *c)
+static bool turn(l4lm_shm_server *s, l4lm_shm_server_client *c)
 {
-    const l4lm_serve_engine *e = s->engine;
+    const l4lm_shm_server_engine *e = s->engine;
     uint32_t budget = s->slice * PROMPT_UNITS, need = slots_needed(c), w;
     int32_t value = 0;
     const char *why = 0;
     while (budget) {
-        if (l4lm_ring_free(&c->resp) < need && l4lm_ring_producer_sleep(&c->resp, need))
+        if (l4lm_shm_ring_free(&c->resp) < need && l4lm_shm_ring_producer_sleep(&c->resp, need))
             return false;
         uint32_t k;
         if (c->state == IDLE) {
-            if (!l4lm_ring_avail(&c->req) && l4lm_ring_consumer_sleep(&c->req))
+            if (!l4lm_shm_ring_avail(&c->req) && l4lm_shm_ring_consumer_sleep(&c->req))
                 return false;
             budget -= budget < PROMPT_UNITS ? budget : PROMPT_UNITS;
             k = start(s, c);
@@ -363,13 +364,13 @@ static bool turn(l4lm_server *s, l4lm_serve_client *c)
     return true;
 }
 
-bool l4lm_serve_poll(l4lm_server *s)
+bool l4lm_shm_server_poll(l4lm_shm_server *s)
 {
     bool more = false;
     if (!s->n_clients) /* not initialised */
         return false;
     for (uint32_t i = 0; i < s->n_clients; i++) {
-        l4lm_serve_client *c = &s->clients[(s->next + i) % s->n_clients];
+        l4lm_shm_server_client *c = &s->clients[(s->next + i) % s->n_clients];
         if (c->region && turn(s, c))
             more = true;
     }

@@ -133,7 +133,9 @@ static inline l4lm_session *fuzz_session(const l4lm_model *m, const l4lm_run_opt
 /* Generate a few tokens with a sampler that uses every stage. */
 static inline void fuzz_generate(l4lm_session *s, const int32_t *ids, size_t n, int steps)
 {
-    uint32_t n_vocab = l4lm_session_model(s)->hp.n_vocab;
+    l4lm_model_info mi;
+    l4lm_model_get_info(l4lm_session_model(s), &mi);
+    uint32_t n_vocab = mi.n_vocab;
     const float *logits = NULL;
     l4lm_status st = l4lm_eval(s, ids, n, &logits);
     if (st)
@@ -161,10 +163,12 @@ static inline void fuzz_exercise(const l4lm_model *m)
     l4lm_session *s = fuzz_session(m, &o, &arena);
     int32_t ids[64];
     size_t n = 0;
+    l4lm_model_info mi;
+    l4lm_model_get_info(m, &mi);
     if (s &&
-        !l4lm_tokenize(s, "Once upon a time, \xc3\xa9t\xc3\xa9 \xff!", 22, true, ids, 64, &n)) {
+        !l4lm_tokenize(s, "Once upon a time, \xc3\xa9t\xc3\xa9 \xff!", 22, L4LM_TOK_BOS, ids, 64, &n)) {
         for (size_t i = 0; i < n; i++)
-            FUZZ_CHECK(ids[i] >= 0 && (uint32_t)ids[i] < m->hp.n_vocab, "token id %d", ids[i]);
+            FUZZ_CHECK(ids[i] >= 0 && (uint32_t)ids[i] < mi.n_vocab, "token id %d", ids[i]);
         fuzz_generate(s, ids, n < 6 ? n : 6, 3);
     }
     free(arena);

@@ -13,11 +13,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     void *index;
     l4lm_status st = fuzz_open(&m, bytes, size, NULL, 0, &index);
     if (st) {
-        FUZZ_CHECK(st < L4LM_STATUS_COUNT && m.err.what[0], "status %d without a message", (int)st);
+        FUZZ_CHECK(st < L4LM_STATUS_COUNT && l4lm_model_error(&m)->what[0],
+                   "status %d without a message", (int)st);
     } else {
-        FUZZ_CHECK(m.format == L4LM_FORMAT_GGUF || m.format == L4LM_FORMAT_LLAMA2C, "format");
+        l4lm_model_info mi;
+        l4lm_model_get_info(&m, &mi);
+        FUZZ_CHECK(mi.format == L4LM_FORMAT_GGUF || mi.format == L4LM_FORMAT_LLAMA2C, "format");
         l4lm_tensor t;
-        for (uint64_t i = 0; m.format == L4LM_FORMAT_GGUF && i < m.gguf.n_tensors; i++) {
+        for (uint64_t i = 0; i < mi.n_tensors; i++) {
             FUZZ_CHECK(l4lm_model_tensor(&m, i, &t) == L4LM_OK, "tensor %llu",
                        (unsigned long long)i);
             FUZZ_CHECK(t.offset <= size && t.nbytes <= size - t.offset, "tensor outside the file");

@@ -19,11 +19,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                          ? L4LM_E_MAGIC
                          : fuzz_open(&m, ckpt, n_ckpt, tok, in.n - n_ckpt, &index);
     if (st == L4LM_OK) {
-        FUZZ_CHECK(m.format == L4LM_FORMAT_LLAMA2C, "format");
-        FUZZ_CHECK(m.weight_bytes <= n_ckpt, "weights beyond the checkpoint");
+        l4lm_model_info mi;
+        l4lm_model_get_info(&m, &mi);
+        FUZZ_CHECK(mi.format == L4LM_FORMAT_LLAMA2C, "format");
+        FUZZ_CHECK(mi.weight_bytes <= n_ckpt, "weights beyond the checkpoint");
         fuzz_exercise(&m);
     } else if (n_ckpt < 4 || memcmp(ckpt, "GGUF", 4)) {
-        FUZZ_CHECK(st < L4LM_STATUS_COUNT && m.err.what[0], "status %d without a message", (int)st);
+        FUZZ_CHECK(st < L4LM_STATUS_COUNT && l4lm_model_error(&m)->what[0],
+                   "status %d without a message", (int)st);
     }
     free(ckpt);
     free(tok);

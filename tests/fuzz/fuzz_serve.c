@@ -103,11 +103,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    region_size = l4lm_shm_region_bytes(&cfg, REQ_DATA);
-    FUZZ_CHECK(region_size && !l4lm_shm_layout(&cfg, region_size, &lay), "layout");
+    region_size = l4lm_shm_layout_bytes(&cfg, REQ_DATA);
+    FUZZ_CHECK(region_size && !l4lm_shm_layout_init(&cfg, region_size, &lay), "layout");
     add_fields();
     add_frozen();
-    work_size = l4lm_serve_work_bytes(&cfg, TOK_CAP);
+    work_size = l4lm_shm_server_work_bytes(&cfg, TOK_CAP);
     for (int i = 0; i < N_CLIENTS; i++) {
         region[i] = fuzz_arena(region_size);
         work[i] = fuzz_arena(work_size);
@@ -127,13 +127,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* One server poll; each region may change only where the server may write. */
-static bool poll_checked(l4lm_server *srv)
+static bool poll_checked(l4lm_shm_server *srv)
 {
     static uint8_t before[N_CLIENTS][1 << 16];
     FUZZ_CHECK(region_size <= sizeof before[0], "region too big for the check");
     for (int i = 0; i < N_CLIENTS; i++)
         memcpy(before[i], region[i], region_size);
-    bool more = l4lm_serve_poll(srv);
+    bool more = l4lm_shm_server_poll(srv);
     for (int i = 0; i < N_CLIENTS; i++)
         for (uint32_t k = 0; k < n_frozen; k++)
             FUZZ_CHECK(!memcmp(before[i] + frozen[k][0], region[i] + frozen[k][0],
@@ -160,7 +160,7 @@ static void answer_done(void)
 static void drain(l4lm_shm_client *c, int i)
 {
     l4lm_shm_event ev;
-    for (int k = 0; k < 32 && l4lm_shm_next(c, &ev); k++) {
+    for (int k = 0; k < 32 && l4lm_shm_client_next(c, &ev); k++) {
         const uint8_t *t = (const uint8_t *)ev.text;
         FUZZ_CHECK(t >= region[i] && ev.len <= region_size &&
                        (size_t)(t - region[i]) <= region_size - ev.len,
@@ -215,7 +215,7 @@ static void submit(l4lm_shm_client *c, fuzz_in *f, bool honest)
             h->stops[i][j] = (char)fuzz_u8(f);
         r.stop[i] = h->stops[i];
     }
-    if (l4lm_shm_submit(c, &r, NULL) == L4LM_OK && honest) {
+    if (l4lm_shm_client_submit(c, &r, NULL) == L4LM_OK && honest) {
         h->r = r;
         q_tail++;
         FUZZ_CHECK(q_tail - q_head < 8, "more requests in flight than slots");
@@ -242,9 +242,9 @@ static void push_raw(uint8_t *base, fuzz_in *f)
     __atomic_store_n(tail, t + 1, __ATOMIC_RELEASE);
 }
 
-static void attach(l4lm_server *srv, l4lm_shm_client *c, int i)
+static void attach(l4lm_shm_server *srv, l4lm_shm_client *c, int i)
 {
-    FUZZ_CHECK(!l4lm_serve_attach(srv, (uint32_t)i, region[i], region_size), "attach");
+    FUZZ_CHECK(!l4lm_shm_server_attach(srv, (uint32_t)i, region[i], region_size), "attach");
     FUZZ_CHECK(!l4lm_shm_client_open(c, region[i], region_size, ring_server, NULL), "open");
 }
 
@@ -254,11 +254,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_in f = {data, size};
     uint32_t mode = fuzz_u8(&f);
     bool use_real = mode % 4 == 1 && real[0];
-    l4lm_server srv;
-    l4lm_serve_client cl[N_CLIENTS];
+    l4lm_shm_server srv;
+    l4lm_shm_server_client cl[N_CLIENTS];
     l4lm_shm_client cli[N_CLIENTS];
-    l4lm_server_init(&srv, use_real ? l4lm_serve_engine_l4lm() : &fake_engine, &cfg, cl, N_CLIENTS,
-                     1 + (mode >> 2) % 4, ring_client, NULL);
+    l4lm_shm_server_init(&srv, use_real ? l4lm_shm_server_engine_l4lm() : &fake_engine, &cfg, cl,
+                         N_CLIENTS, 1 + (mode >> 2) % 4, ring_client, NULL);
     check_answers = !use_real;
     q_head = q_tail = 0;
     memset(&got, 0, sizeof got);
@@ -266,7 +266,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memset(&fakes[i], 0, sizeof fakes[i]);
         fakes[i].n_ctx = TOK_CAP;
         void *session = use_real ? (void *)real[i] : (void *)&fakes[i];
-        FUZZ_CHECK(!l4lm_serve_client_init(&srv, (uint32_t)i, session, work[i], work_size), "init");
+        FUZZ_CHECK(!l4lm_shm_server_client_init(&srv, (uint32_t)i, session, work[i], work_size),
+                   "init");
         attach(&srv, &cli[i], i);
     }
     int polls = 0, max_polls = use_real ? MAX_POLLS_REAL : 256;
@@ -300,10 +301,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             drain(&cli[k], (int)k);
             break;
         case 6:
-            l4lm_shm_cancel(&cli[0], fuzz_u8(&f) % 8);
+            l4lm_shm_client_cancel(&cli[0], fuzz_u8(&f) % 8);
             break;
         default:
-            l4lm_serve_detach(&srv, 0);
+            l4lm_shm_server_detach(&srv, 0);
             attach(&srv, &cli[0], 0);
         }
     }

@@ -168,7 +168,7 @@ static int set_flag(l4lm_cli_opts *o, const char *name)
 int l4lm_cli_parse(int argc, char **argv, l4lm_cli_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->sampler = l4lm_sampler_default();
+    o->sampler = l4lm_sampler_greedy();
     o->sampler.temperature = 0.8f; /* llama.cpp's defaults; --temp 0 is greedy */
     o->sampler.top_k = 40;
     o->sampler.top_p = 0.95f;
@@ -241,7 +241,7 @@ int l4lm_cli_session(l4lm_cli_ctx *c, const l4lm_cli_opts *o)
     }
     if (c->plan.ctx_beyond_training)
         fprintf(stderr, "l4lm: warning: context %u exceeds the model's training context %u\n",
-                c->plan.n_ctx, c->pm.m.hp.n_ctx_train);
+                c->plan.n_ctx, c->pm.info.n_ctx_train);
     c->arena = l4lm_posix_arena(c->plan.total);
     if (!c->arena) {
         fprintf(stderr, "l4lm: cannot allocate a %zu-byte arena\n", c->plan.total);

@@ -7,26 +7,23 @@
 
 #include "cli.h"
 
-static void print_hparams(const l4lm_model *m)
+static void print_hparams(const l4lm_model_info *hp)
 {
-    const l4lm_hparams *hp = &m->hp;
-    printf("format         %s\n", m->format == L4LM_FORMAT_GGUF ? "GGUF" : "llama2.c");
-    if (m->format == L4LM_FORMAT_GGUF)
+    printf("format         %s\n", hp->format == L4LM_FORMAT_GGUF ? "GGUF" : "llama2.c");
+    if (hp->format == L4LM_FORMAT_GGUF)
         printf("gguf version   %u (alignment %u, %llu metadata keys, %llu tensors)\n",
-               m->gguf.version, m->gguf.alignment, (unsigned long long)m->gguf.n_kv,
-               (unsigned long long)m->gguf.n_tensors);
+               hp->gguf_version, hp->gguf_alignment, (unsigned long long)hp->n_metadata,
+               (unsigned long long)hp->n_tensors);
     printf("architecture   %s\n", hp->arch);
     printf("n_vocab        %u (SentencePiece BPE from %s, bos %d, eos %d)\n", hp->n_vocab,
-           m->vocab.format == L4LM_FORMAT_GGUF ? "GGUF metadata" : "tokenizer.bin", m->vocab.bos,
-           m->vocab.eos);
+           hp->vocab_external ? "tokenizer.bin" : "GGUF metadata", hp->bos, hp->eos);
     printf("n_embd         %u\nn_ff           %u\nn_layer        %u\n", hp->n_embd, hp->n_ff,
            hp->n_layer);
     printf("n_head         %u\nn_head_kv      %u\nhead_dim       %u\n", hp->n_head, hp->n_head_kv,
            hp->head_dim);
     printf("n_ctx_train    %u\nrms_eps        %g\nrope_base      %g\nrope           %s\n",
            hp->n_ctx_train, hp->rms_eps, hp->rope_base,
-           hp->rope == L4LM_ROPE_NEOX ? "neox (pairs half a head apart)"
-                                      : "normal (adjacent pairs)");
+           hp->rope_neox ? "neox (pairs half a head apart)" : "normal (adjacent pairs)");
     printf("output         %s\n", hp->tied_output ? "tied to token_embd" : "own classifier");
     l4lm_run_opts ro = {0};
     l4lm_kernels_info k;
@@ -52,10 +49,11 @@ int l4lm_cmd_info(int argc, char **argv)
     if (!open_model(argc, argv, &o, &pm, &rc))
         return rc;
     const l4lm_model *m = &pm.m;
-    print_hparams(m);
-    if (m->format == L4LM_FORMAT_GGUF) {
+    const l4lm_model_info *hp = &pm.info;
+    print_hparams(hp);
+    if (hp->format == L4LM_FORMAT_GGUF) {
         printf("tensors:\n");
-        for (uint64_t i = 0; i < m->gguf.n_tensors; i++) {
+        for (uint64_t i = 0; i < hp->n_tensors; i++) {
             l4lm_tensor t;
             if (l4lm_model_tensor(m, i, &t))
                 break;
@@ -68,9 +66,9 @@ int l4lm_cmd_info(int argc, char **argv)
     } else {
         printf("tensors: F32 arrays in llama2.c order (token_embedding, rms_att, wq, wk, wv, wo,\n"
                "         rms_ffn, w1, w2, w3, rms_final, freq_cis%s) from byte 28\n",
-               m->hp.tied_output ? "" : ", wcls");
+               hp->tied_output ? "" : ", wcls");
     }
-    printf("weight bytes   %llu\n", (unsigned long long)m->weight_bytes);
+    printf("weight bytes   %llu\n", (unsigned long long)hp->weight_bytes);
     l4lm_posix_model_unload(&pm);
     return 0;
 }
@@ -97,7 +95,7 @@ int l4lm_cmd_plan(int argc, char **argv)
     }
     if (p.ctx_beyond_training)
         fprintf(stderr, "l4lm: warning: context %u exceeds the model's training context %u\n",
-                p.n_ctx, pm.m.hp.n_ctx_train);
+                p.n_ctx, pm.info.n_ctx_train);
     printf("context        %u tokens, KV cache %s\n", p.n_ctx,
            o.kv_type == L4LM_KV_Q8_0 ? "q8_0"
            : o.kv_type               ? "f16"

@@ -264,7 +264,7 @@ int l4lm_cmd_logits(int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         printf(" %d", ids[i]);
     printf("\n");
-    l4lm_sampler greedy = l4lm_sampler_default();
+    l4lm_sampler greedy = l4lm_sampler_greedy();
     for (int32_t k = 0; k < o.n_predict; k++) {
         const float *logits;
         int32_t tok;
@@ -276,7 +276,7 @@ int l4lm_cmd_logits(int argc, char **argv)
             goto out;
         }
         printf("step %d id %d", k, tok);
-        print_top5(logits, c.pm.m.hp.n_vocab);
+        print_top5(logits, c.pm.info.n_vocab);
         if (k + 1 < o.n_predict && (st = l4lm_eval(c.s, &tok, 1, NULL))) {
             fprintf(stderr, "l4lm: %s\n", l4lm_strerror(st));
             goto out;

@@ -123,7 +123,7 @@ static bool gw_is_eos(void *p, int32_t token)
     return false; /* the upstream's end comes through wait */
 }
 
-static const l4lm_serve_engine gateway_engine = {
+static const l4lm_shm_server_engine gateway_engine = {
     .start = gw_start,
     .tokenize = gw_tokenize,
     .eval = gw_eval,

@@ -142,9 +142,9 @@ bool http_json_ids(const http_server *S, const cJSON *v, const char *param, int3
     cJSON_ArrayForEach(id, v)
     {
         double x = cJSON_IsNumber(id) ? id->valuedouble : -1;
-        if (!(x >= 0 && x < S->pm.m.hp.n_vocab) || x != (int32_t)x) {
+        if (!(x >= 0 && x < S->pm.info.n_vocab) || x != (int32_t)x) {
             http_err(e, 400, param, "invalid_value", "'%s' element %zu is not a token id below %u",
-                     param, *n, S->pm.m.hp.n_vocab);
+                     param, *n, S->pm.info.n_vocab);
             return false;
         }
         (*ids)[(*n)++] = (int32_t)x;

@@ -380,7 +380,7 @@ int http_slots_start(http_server *S)
     }
     if (S->plan.ctx_beyond_training)
         fprintf(stderr, "l4lm: warning: context %u exceeds the model's training context %u\n",
-                S->plan.n_ctx, S->pm.m.hp.n_ctx_train);
+                S->plan.n_ctx, S->pm.info.n_ctx_train);
     if (!(S->slots = calloc(S->n_slots, sizeof *S->slots)))
         return -1;
     for (uint32_t i = 0; i < S->n_slots; i++)

@@ -131,8 +131,8 @@ static int setup(shm_server *S, const l4lm_cli_opts *o, const serve_opts *so)
     uint64_t max_req = L4LM_SHM_REQ_FIXED + 16ull * S->cli.plan.n_ctx +
                        L4LM_SHM_MAX_STOPS * (4 + L4LM_SHM_MAX_STOP_BYTES);
     cfg.max_request = max_req < (1u << 24) ? (uint32_t)max_req : 1u << 24;
-    if (l4lm_shm_host_open(&S->host, so->socket, l4lm_serve_engine_l4lm(), &cfg, S->sessions, S->n,
-                           so->slice, S->cli.plan.n_ctx))
+    if (l4lm_shm_host_open(&S->host, so->socket, l4lm_shm_server_engine_l4lm(), &cfg, S->sessions,
+                           S->n, so->slice, S->cli.plan.n_ctx))
         return -1;
     S->host.idle_ms = so->idle * 1000;
     if (so->per_pid)
@@ -233,7 +233,7 @@ static int client_run(l4lm_shm_conn *k, const l4lm_shm_request *r, const client_
             fwrite(ev.text, 1, ev.len, stdout);
         fflush(stdout);
         if (ev.kind == L4LM_SHM_TOKEN && ++tokens == co->cancel_after)
-            l4lm_shm_cancel(&k->c, id);
+            l4lm_shm_client_cancel(&k->c, id);
     }
     printf("\n");
     if (w <= 0) {

@@ -6,7 +6,7 @@
 **
 ** One thread: epoll for the listening socket, client sockets and an
 ** optional wake descriptor (an engine whose tokens arrive from elsewhere
-** rings it), then l4lm_serve_poll() rounds until every client is idle or
+** rings it), then l4lm_shm_server_poll() rounds until every client is idle or
 ** blocked.
 **
 ** No client may keep what it no longer uses: a dropped client's socket and
@@ -91,7 +91,7 @@ static int listen_on(const char *path)
     return s;
 }
 
-int l4lm_shm_host_open(l4lm_shm_host *H, const char *path, const l4lm_serve_engine *engine,
+int l4lm_shm_host_open(l4lm_shm_host *H, const char *path, const l4lm_shm_server_engine *engine,
                        const l4lm_shm_config *cfg, void *const *sessions, uint32_t n,
                        uint32_t slice, uint32_t max_prompt_tokens)
 {
@@ -108,17 +108,18 @@ int l4lm_shm_host_open(l4lm_shm_host *H, const char *path, const l4lm_serve_engi
     H->per_pid = n > 1 ? n - 1 : 1;
     /* Every request slot can hold a maximal body. */
     size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    uint32_t bytes = l4lm_shm_region_bytes(cfg, cfg->req_slots * cfg->max_request);
+    uint32_t bytes = l4lm_shm_layout_bytes(cfg, cfg->req_slots * cfg->max_request);
     H->region_size = (bytes + pg - 1) / pg * pg;
-    if (!bytes || l4lm_server_init(&H->srv, engine, cfg, H->clients, n, slice, ring_client, H)) {
+    if (!bytes ||
+        l4lm_shm_server_init(&H->srv, engine, cfg, H->clients, n, slice, ring_client, H)) {
         fprintf(stderr, "l4lm: cannot lay out the client regions\n");
         return -1;
     }
-    size_t work = l4lm_serve_work_bytes(cfg, max_prompt_tokens);
+    size_t work = l4lm_shm_server_work_bytes(cfg, max_prompt_tokens);
     for (uint32_t i = 0; i < n; i++) {
         H->slots[i].work = aligned_alloc(64, (work + 63) & ~(size_t)63);
         if (!H->slots[i].work ||
-            l4lm_serve_client_init(&H->srv, i, sessions[i], H->slots[i].work, work)) {
+            l4lm_shm_server_client_init(&H->srv, i, sessions[i], H->slots[i].work, work)) {
             fprintf(stderr, "l4lm: cannot set up client %u\n", i);
             return -1;
         }
@@ -139,7 +140,7 @@ int l4lm_shm_host_wake_on(l4lm_shm_host *H, int fd)
 static void drop(l4lm_shm_host *H, uint32_t i)
 {
     struct l4lm_shm_host_slot *sl = &H->slots[i];
-    l4lm_serve_detach(&H->srv, i);
+    l4lm_shm_server_detach(&H->srv, i);
     /* The client may still hold the doorbell's file: closing ours would leave it watched. */
     if (sl->sock >= 0) {
         epoll_ctl(H->ep, EPOLL_CTL_DEL, sl->sock, NULL);
@@ -206,7 +207,7 @@ static void accept_client(l4lm_shm_host *H)
     h.index = i;
     int fds[2] = {memfd, sl->bell};
     if (memfd < 0 || sl->bell < 0 ||
-        l4lm_serve_attach_zeroed(&H->srv, i, sl->region, H->region_size) ||
+        l4lm_shm_server_attach_zeroed(&H->srv, i, sl->region, H->region_size) ||
         l4lm_shm_send_fds(s, &h, fds, 2) || watch(H, s, EPOLLIN | EPOLLRDHUP, TAG_SOCK, i) ||
         watch(H, sl->bell, EPOLLIN | EPOLLET, TAG_BELL, i))
         drop(H, i);
@@ -231,7 +232,7 @@ static void drop_idle(l4lm_shm_host *H)
         struct l4lm_shm_host_slot *sl = &H->slots[i];
         if (sl->sock < 0)
             continue;
-        if (l4lm_serve_busy(&H->srv, i))
+        if (l4lm_shm_server_busy(&H->srv, i))
             sl->heard = t;
         else if (H->idle_ms && t - sl->heard > (int64_t)H->idle_ms)
             drop(H, i);
@@ -279,7 +280,7 @@ void l4lm_shm_host_run(l4lm_shm_host *H)
             else if (tag == TAG_WAKE)
                 drain(H->wake);
         }
-        more = l4lm_serve_poll(&H->srv);
+        more = l4lm_shm_server_poll(&H->srv);
         drop_idle(H);
     }
     sigprocmask(SIG_SETMASK, &old, NULL);

@@ -175,9 +175,9 @@ int l4lm_shm_wait(l4lm_shm_conn *k, int timeout_ms)
 int l4lm_shm_next_wait(l4lm_shm_conn *k, l4lm_shm_event *ev, int timeout_ms)
 {
     for (;;) {
-        if (l4lm_shm_next(&k->c, ev))
+        if (l4lm_shm_client_next(&k->c, ev))
             return 1;
-        if (!l4lm_shm_sleep(&k->c))
+        if (!l4lm_shm_client_sleep(&k->c))
             continue;
         int w = l4lm_shm_wait(k, timeout_ms);
         if (w <= 0)
@@ -188,10 +188,10 @@ int l4lm_shm_next_wait(l4lm_shm_conn *k, l4lm_shm_event *ev, int timeout_ms)
 int l4lm_shm_submit_wait(l4lm_shm_conn *k, const l4lm_shm_request *r, uint32_t *id)
 {
     for (;;) {
-        l4lm_status st = l4lm_shm_submit(&k->c, r, id);
+        l4lm_status st = l4lm_shm_client_submit(&k->c, r, id);
         if (st != L4LM_E_BUFFER)
             return (int)st;
-        if (l4lm_shm_sleep_space(&k->c) && l4lm_shm_wait(k, 1000) < 0)
+        if (l4lm_shm_client_sleep_space(&k->c) && l4lm_shm_wait(k, 1000) < 0)
             return -1;
     }
 }

@@ -32,8 +32,8 @@ void l4lm_shm_unmap_guarded(uint8_t *p, size_t size);
 
 /* ---- the server side, for any engine (serve_host.c) ---- */
 typedef struct l4lm_shm_host {
-    l4lm_server srv;
-    l4lm_serve_client *clients;
+    l4lm_shm_server srv;
+    l4lm_shm_server_client *clients;
     struct l4lm_shm_host_slot *slots;
     uint32_t n;
     size_t region_size;
@@ -47,7 +47,7 @@ typedef struct l4lm_shm_host {
 ** memory for max_prompt_tokens; the regions hold cfg with room for a maximal
 ** request in every request slot. 0, or -1 with a line printed.
 */
-int l4lm_shm_host_open(l4lm_shm_host *H, const char *path, const l4lm_serve_engine *engine,
+int l4lm_shm_host_open(l4lm_shm_host *H, const char *path, const l4lm_shm_server_engine *engine,
                        const l4lm_shm_config *cfg, void *const *sessions, uint32_t n,
                        uint32_t slice, uint32_t max_prompt_tokens);
 /* Also poll when fd (a non-blocking eventfd, drained by the loop) becomes readable. */

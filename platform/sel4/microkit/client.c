@@ -115,7 +115,7 @@ static l4lm_shm_request normal_request(void)
 {
     l4lm_shm_request r = {.prompt = prompt, .prompt_len = sizeof prompt - 1};
     r.max_tokens = L4LM_SEL4_N_GEN;
-    r.sampler = l4lm_sampler_default();
+    r.sampler = l4lm_sampler_greedy();
     r.sampler.temperature = L4LM_SEL4_TEMP;
     r.sampler.top_k = 40;
     r.sampler.top_p = 0.95f;
@@ -128,20 +128,20 @@ static l4lm_shm_request normal_request(void)
 
 static void submit(const l4lm_shm_request *r)
 {
-    check(l4lm_shm_submit(&C.c, r, &C.id) == L4LM_OK, "submit failed");
+    check(l4lm_shm_client_submit(&C.c, r, &C.id) == L4LM_OK, "submit failed");
 }
 
 /* A request slot written by hand, as a buggy or hostile client would. */
 static void submit_raw(uint32_t kind, uint32_t off, uint32_t len)
 {
-    if (!l4lm_ring_free(&C.c.req)) {
+    if (!l4lm_shm_ring_free(&C.c.req)) {
         check(false, "request ring full");
         return;
     }
     l4lm_shm_req q = {kind, RAW_ID + C.step, off, len};
-    __builtin_memcpy(l4lm_ring_slot(&C.c.req, 0), &q, sizeof q);
-    l4lm_ring_push(&C.c.req, 1);
-    if (l4lm_ring_wake_consumer(&C.c.req))
+    __builtin_memcpy(l4lm_shm_ring_slot(&C.c.req, 0), &q, sizeof q);
+    l4lm_shm_ring_push(&C.c.req, 1);
+    if (l4lm_shm_ring_wake_consumer(&C.c.req))
         microkit_notify(SERVER);
     C.id = q.id;
 }
@@ -266,7 +266,7 @@ static void handle(const l4lm_shm_event *ev)
     if (C.step == NORMAL)
         ids_add(ev->value);
     if (C.step == CANCEL && C.n_tokens == CANCEL_AFTER)
-        l4lm_shm_cancel(&C.c, C.id);
+        l4lm_shm_client_cancel(&C.c, C.id);
 }
 
 static void ring_server(void *ctx)
@@ -307,9 +307,9 @@ void notified(microkit_channel ch)
         try_open();
     l4lm_shm_event ev;
     while (C.open && C.step != FINISHED) {
-        if (l4lm_shm_next(&C.c, &ev))
+        if (l4lm_shm_client_next(&C.c, &ev))
             handle(&ev);
-        else if (l4lm_shm_sleep(&C.c))
+        else if (l4lm_shm_client_sleep(&C.c))
             return; /* nothing more until the server rings */
     }
 }

@@ -124,11 +124,11 @@ static int plan(const gen_opts *o, layout *L)
                      L4LM_SHM_MAX_STOPS * (4 + L4LM_SHM_MAX_STOP_BYTES);
     l4lm_shm_config cfg = l4lm_shm_config_default();
     cfg.max_request = L->max_request;
-    uint32_t shm = l4lm_shm_region_bytes(&cfg, cfg.req_slots * cfg.max_request);
+    uint32_t shm = l4lm_shm_layout_bytes(&cfg, cfg.req_slots * cfg.max_request);
     if (!shm)
         return die("the client region does not fit");
     L->shm_region = (uint32_t)round_up(shm, SMALL_PAGE);
-    L->work = l4lm_serve_work_bytes(&cfg, L->plan.n_ctx);
+    L->work = l4lm_shm_server_work_bytes(&cfg, L->plan.n_ctx);
     uint64_t state = round_up(L->plan.total, 64) + L->work;
     L->arena_page = page_for(state);
     L->arena_region = round_up(state, L->arena_page);

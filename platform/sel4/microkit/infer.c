@@ -35,8 +35,8 @@ extern const char l4lm_port_model_start[]; /* platform/common/model.S */
 /* The only writable globals: this PD's own state. */
 static l4lm_model model;
 static uint64_t name_index[(L4LM_SEL4_INDEX_BYTES + 7) / 8 + 1]; /* + 1: never empty */
-static l4lm_server server;
-static l4lm_serve_client clients[L4LM_SEL4_N_CLIENTS];
+static l4lm_shm_server server;
+static l4lm_shm_server_client clients[L4LM_SEL4_N_CLIENTS];
 static bool serving;
 
 static void put_bytes(const char *label, uint64_t n)
@@ -72,10 +72,10 @@ static l4lm_status add_client(const l4lm_run_opts *opts, uint32_t i)
     l4lm_session *s;
     l4lm_status st = l4lm_session_init(&s, &model, opts, arena, L4LM_SEL4_ARENA_BYTES);
     if (st == L4LM_OK)
-        st = l4lm_serve_client_init(&server, i, s, arena + work_off, L4LM_SEL4_WORK_BYTES);
+        st = l4lm_shm_server_client_init(&server, i, s, arena + work_off, L4LM_SEL4_WORK_BYTES);
     if (st == L4LM_OK)
-        st = l4lm_serve_attach(&server, i, (void *)(uintptr_t)L4LM_SEL4_SHM_VADDR(i),
-                               L4LM_SEL4_SHM_REGION);
+        st = l4lm_shm_server_attach(&server, i, (void *)(uintptr_t)L4LM_SEL4_SHM_VADDR(i),
+                                    L4LM_SEL4_SHM_REGION);
     return st;
 }
 
@@ -97,11 +97,11 @@ static l4lm_status start(const char **what)
         return st;
     *what = "the arena region (rebuild: the model or options changed)";
     if (plan.total != L4LM_SEL4_ARENA_BYTES ||
-        l4lm_serve_work_bytes(&cfg, plan.n_ctx) != L4LM_SEL4_WORK_BYTES)
+        l4lm_shm_server_work_bytes(&cfg, plan.n_ctx) != L4LM_SEL4_WORK_BYTES)
         return L4LM_E_ARENA;
     *what = "server init";
-    st = l4lm_server_init(&server, l4lm_serve_engine_l4lm(), &cfg, clients, L4LM_SEL4_N_CLIENTS,
-                          SLICE, ring_client, 0);
+    st = l4lm_shm_server_init(&server, l4lm_shm_server_engine_l4lm(), &cfg, clients,
+                              L4LM_SEL4_N_CLIENTS, SLICE, ring_client, 0);
     for (uint32_t i = 0; i < L4LM_SEL4_N_CLIENTS && st == L4LM_OK; i++) {
         *what = "client setup";
         st = add_client(&opts, i);
@@ -113,7 +113,7 @@ static l4lm_status start(const char **what)
 static void serve(void)
 {
     static uint32_t reported;
-    if (l4lm_serve_poll(&server)) {
+    if (l4lm_shm_server_poll(&server)) {
         microkit_notify(KICK_SEND);
         return;
     }
@@ -141,8 +141,10 @@ void init(void)
         microkit_dbg_puts("\n");
         return;
     }
+    l4lm_model_info mi;
+    l4lm_model_get_info(&model, &mi);
     microkit_dbg_puts("infer: ");
-    microkit_dbg_puts(model.hp.arch);
+    microkit_dbg_puts(mi.arch);
     put_bytes(" model ", L4LM_SEL4_MODEL_SIZE);
     put_bytes(", name index ", sizeof name_index);
     put_bytes(", per client: arena ", L4LM_SEL4_ARENA_BYTES);
