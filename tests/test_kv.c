@@ -25,8 +25,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "session.h" /* internals first: they define the model l4lm.h keeps opaque */
 #include "gguf_write.h"
-#include "session.h"
 #include "t.h"
 
 enum { E = 64, HEADS = 2, HD = 32, KVD = 32, FF = 64, VOCAB = 8, LAYERS = 2, CTX = 64 };

@@ -7,6 +7,7 @@
 ** leaving the session as it was. On stories260K (GGUF, and the llama2.c
 ** checkpoint of the same weights as the "other model").
 */
+#include "internal.h" /* the model's hyperparameters: internals before l4lm.h */
 #include "l4lm.h"
 #include "posix.h"
 #include "t.h"
@@ -36,7 +37,7 @@ static void sess_close(sess *x)
 /* Greedy steps from the session's logits; every step's logits into out. */
 static int greedy(l4lm_session *s, float *out, uint32_t n_vocab)
 {
-    l4lm_sampler sp = l4lm_sampler_default();
+    l4lm_sampler sp = l4lm_sampler_greedy();
     for (int k = 0; k < STEPS; k++) {
         const float *logits;
         int32_t tok;

@@ -205,6 +205,7 @@ l4lm_status l4lm_session_load(l4lm_session *s, const void *buf, size_t len)
     s->pos = l4lm_rd32(b + 24);
     s->have_logits = l4lm_rd32(b + 28) & FLAG_LOGITS;
     s->rng = l4lm_rd64(b + 32);
+    s->rng_fresh = false; /* the saved stream goes on; l4lm_session_seed starts another */
     const uint8_t *p = b + STATE_HEADER;
     __builtin_memcpy(s->history, p, 4 * (uint64_t)s->pos);
     p += 4 * (uint64_t)s->pos;

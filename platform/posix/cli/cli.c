@@ -209,12 +209,13 @@ int l4lm_cli_parse(int argc, char **argv, l4lm_cli_opts *o)
 
 int l4lm_cli_kv_check(const l4lm_model *m, l4lm_kv_type kv)
 {
-    if (kv != L4LM_KV_Q8_0 || m->hp.head_dim % 32 == 0)
+    l4lm_model_info info;
+    if (kv != L4LM_KV_Q8_0 || l4lm_model_get_info(m, &info) || info.head_dim % 32 == 0)
         return 0;
     fprintf(stderr,
             "l4lm: --kv q8_0 needs a head size that is a multiple of 32 (as llama.cpp's"
             " -ctk/-ctv q8_0); this model's is %u: use --kv f16 or f32\n",
-            m->hp.head_dim);
+            info.head_dim);
     return -1;
 }
 

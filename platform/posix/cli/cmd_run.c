@@ -162,7 +162,7 @@ int l4lm_cmd_run(int argc, char **argv)
     go.sampler = o.sampler;
     go.ignore_eos = o.ignore_eos;
     go.context_shift = o.context_shift; /* keep counts BOS too, as llama.cpp's --keep */
-    go.n_keep = o.n_keep + (n_prompt && ids[0] == c.pm.m.vocab.bos);
+    go.n_keep = o.n_keep + (n_prompt && ids[0] == c.pm.info.bos);
     go.n_keep = go.n_keep < n_prompt ? go.n_keep : (uint32_t)n_prompt;
     go.n_stop = o.n_stop;
     for (uint32_t i = 0; i < o.n_stop; i++) {
