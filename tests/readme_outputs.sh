@@ -4,7 +4,7 @@
 #     console transcript: each `$ command` line is run (from a scratch
 #     directory where build/ and ../shared/ are this tree's), stdout (line
 #     buffered, as on a terminal) and stderr together, and must print the lines under it exactly, numbers
-#     included; only speeds ("8653.2 tok/s") are masked. A command ending
+#     included; only speeds ("8653.2 tok/s") and times ("in 0.002 s,") are masked. A command ending
 #     in `&` is a server: its first lines are compared, and it runs until
 #     this script ends;
 #  2. the memory figures: the bare-metal table (model, arena; code and .bss
@@ -52,7 +52,7 @@ awk -v dir="$T/case" '
 
 # Speeds vary from run to run; every other number must match. Spaces at
 # the ends of lines are not compared (editors strip them from the README).
-mask() { sed -E 's/[0-9]+(\.[0-9]+)? tok\/s/N tok\/s/g; s/[ \t]+$//'; }
+mask() { sed -E 's/[0-9]+(\.[0-9]+)? tok\/s/N tok\/s/g; s/ in [0-9]+\.[0-9]+ s,/ in N s,/g; s/[ \t]+$//'; }
 
 mkdir -p "$T/tree"
 ln -s "$ROOT/$BUILD" "$T/tree/build"
