@@ -211,7 +211,7 @@ int l4lm_port_generate(const l4lm_port_job *job)
     l4lm_port_puts("---\n");
 
     /* The prompt is echoed from its tokens, so the detokenizer sees BOS. */
-    l4lm_gen g;
+    static l4lm_gen g; /* 1.2 KiB: kept off the small stacks of the ports (one job at a time) */
     l4lm_gen_opts go = l4lm_gen_opts_default(&m, job->n_generate); /* greedy */
     st = l4lm_gen_init(&g, s, &go);
     for (size_t i = 0; i < n_prompt && st == L4LM_OK; i++)
