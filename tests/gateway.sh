@@ -13,14 +13,7 @@ bin=$BUILD/l4lm
 model=../shared/models/stories260K.gguf
 [ -f "$model" ] || { echo "skip gateway: $model is absent"; exit 0; }
 command -v node >/dev/null || { echo "skip gateway: node is absent"; exit 0; }
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. tests/servers.bash # $tmp, $pids and their clean-up
 
 PROMPT="Once upon a time"
 ARGS=(-n 40 --temp 0.8 --top-k 20 --seed 42)

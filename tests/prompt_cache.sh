@@ -11,14 +11,7 @@ B=${BUILD:-build}
 model=../shared/models/stories260K.gguf
 [ -f "$model" ] || { echo "skip prompt_cache: $model is absent"; exit 0; }
 [ -x "$B/l4lm" ] || { echo "FAIL prompt_cache: $B/l4lm missing (run make)"; exit 1; }
-tmp=$(mktemp -d) || exit 1
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. tests/servers.bash # $tmp, $pids and their clean-up
 
 check() { # name, condition status, why
     if [ "$2" -eq 0 ]; then echo "ok prompt_cache $1"; else echo "FAIL prompt_cache $1: $3"; fi

@@ -23,14 +23,7 @@ if [ ! -d "$dir/node_modules/openai" ]; then
     fi
 fi
 
-tmp=$(mktemp -d) || exit 1
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. tests/servers.bash # $tmp, $pids and their clean-up
 
 # The sampling options the requests send too (check.mjs), and the context.
 SAMPLING=(--temp 0.8 --top-k 40 --top-p 0.95 --min-p 0.05)

@@ -13,14 +13,7 @@ M=${L4LM_SHARED:-../shared}/models/stories260K.gguf
 [ -x "$B/l4lm" ] || { echo "FAIL stop_rule: $B/l4lm missing (run make)"; exit 1; }
 command -v curl >/dev/null || { echo "skip stop_rule: curl not installed"; exit 0; }
 command -v python3 >/dev/null || { echo "skip stop_rule: python3 not installed"; exit 0; }
-tmp=$(mktemp -d) || exit 1
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. tests/servers.bash # $tmp, $pids and their clean-up
 
 P="Once upon a time"
 N=60
