@@ -631,8 +631,8 @@ L4LM_API l4lm_status l4lm_grammar_vocab_init(l4lm_grammar_vocab **v, const l4lm_
 ** additionalProperties says (that output is valid either way). Numbers
 ** have at most 16 integer and 16 fraction digits. Unsupported keywords
 ** ($ref, pattern, minimum, ...) are ignored. work holds the parsed schema:
-** l4lm_json_schema_work_size(len) bytes. L4LM_E_BUFFER when out is too
-** small (*out_len: the bytes needed); E_GRAMMAR for a schema that is not
+** l4lm_json_schema_work_size(len) bytes (fewer: L4LM_E_ARENA). L4LM_E_BUFFER
+** when out is too small (*out_len: the bytes needed); E_GRAMMAR for a schema that is not
 ** JSON or not a schema, E_LIMIT beyond 64 levels of nesting.
 */
 L4LM_API size_t l4lm_json_schema_work_size(size_t len);

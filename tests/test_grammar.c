@@ -496,8 +496,15 @@ static void test_schema_strings(void)
         T_CHECK("json schema: bad input gets a status", st == want[i], "%d: %s", i,
                 l4lm_strerror(st));
     }
-    st = l4lm_json_schema_to_grammar(schemas[0], strlen(schemas[0]), work, sizeof work, out,
+    size_t need = l4lm_json_schema_work_size(strlen(schemas[0]));
+    _Alignas(8) static char big[1 << 16];
+    st = l4lm_json_schema_to_grammar(schemas[0], strlen(schemas[0]), work, need - 1, out,
                                      sizeof out, &len);
+    T_CHECK("json schema: too little work memory is E_ARENA", st == L4LM_E_ARENA && len == 0,
+            "%s (needs %zu)", l4lm_strerror(st), need);
+    T_CHECK("json schema: the test's work memory suffices", need <= sizeof big, "%zu", need);
+    st = l4lm_json_schema_to_grammar(schemas[0], strlen(schemas[0]), big, need, out, sizeof out,
+                                     &len);
     T_CHECK("json schema: small output is E_BUFFER with the size",
             st == L4LM_E_BUFFER && len > sizeof out, "%s", l4lm_strerror(st));
 }

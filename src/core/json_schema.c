@@ -492,9 +492,10 @@ l4lm_status l4lm_json_schema_to_grammar(const char *schema, size_t len, void *wo
 {
     if (!schema || !work || (!out && cap) || !out_len || ((uintptr_t)work & 7) || len > (1u << 24))
         return L4LM_E_ARG;
+    *out_len = 0;
     size_t slots = work_size / (sizeof(jnode) + sizeof(uint32_t));
-    if (work_size < l4lm_json_schema_work_size(len))
-        return L4LM_E_BUFFER;
+    if (work_size < l4lm_json_schema_work_size(len)) /* E_BUFFER is for out alone */
+        return L4LM_E_ARENA;
     reader r = {schema, (uint32_t)len, 0, 0, (uint32_t)slots, work};
     l4lm_status st = read_json(&r);
     if (st)
