@@ -7,10 +7,18 @@
 ** leaving the session as it was. On stories260K (GGUF, and the llama2.c
 ** checkpoint of the same weights as the "other model").
 */
-#include "internal.h" /* the model's hyperparameters: internals before l4lm.h */
 #include "l4lm.h"
 #include "posix.h"
 #include "t.h"
+
+/* The model's sizes through the public accessor (posix.h's l4lm_posix_model
+** holds the opaque model, so this test must not see the internal one). */
+static l4lm_model_info info_of(const l4lm_model *m)
+{
+    l4lm_model_info i = {0};
+    l4lm_model_get_info(m, &i);
+    return i;
+}
 
 #define STEPS 24
 
@@ -64,7 +72,7 @@ static void check_roundtrip(const l4lm_model *m, l4lm_kv_type kv, const char *la
     int32_t ids[128];
     size_t n, len = 0, len_short = 0;
     char name[96];
-    uint32_t nv = m->hp.n_vocab;
+    uint32_t nv = info_of(m).n_vocab;
     float *ref = malloc((size_t)STEPS * nv * 4), *got = malloc((size_t)STEPS * nv * 4);
     if (sess_open(&a, m, 256, kv) || sess_open(&b, m, 256, kv)) {
         T_FAIL(label, "cannot start sessions");
@@ -76,9 +84,10 @@ static void check_roundtrip(const l4lm_model *m, l4lm_kv_type kv, const char *la
     st = st ? st : l4lm_session_save(a.s, buf, a.p.state, &len_short);
     st = st ? st : l4lm_eval(a.s, ids + n / 2, n - n / 2, NULL);
     st = st ? st : l4lm_session_save(a.s, buf, a.p.state, &len);
-    uint64_t row = (kv == L4LM_KV_F16 ? 2 : 4) * (uint64_t)m->hp.n_head_kv * m->hp.head_dim;
+    uint64_t row =
+        (kv == L4LM_KV_F16 ? 2 : 4) * (uint64_t)info_of(m).n_head_kv * info_of(m).head_dim;
     snprintf(name, sizeof name, "state %s: a save holds the rows below the position only", label);
-    T_CHECK(name, !st && len - len_short == (n - n / 2) * (4 + 2 * m->hp.n_layer * row),
+    T_CHECK(name, !st && len - len_short == (n - n / 2) * (4 + 2 * info_of(m).n_layer * row),
             "status %d, %zu bytes at %zu tokens, %zu at %zu", st, len_short, n / 2, len, n);
     snprintf(name, sizeof name, "state %s: the plan bounds a save", label);
     size_t small;
@@ -113,7 +122,7 @@ static void check_reuse(const l4lm_model *m)
 {
     sess a, b;
     int32_t p1[128], p2[128];
-    uint32_t nv = m->hp.n_vocab;
+    uint32_t nv = info_of(m).n_vocab;
     float *ref = malloc((size_t)STEPS * nv * 4), *got = malloc((size_t)STEPS * nv * 4);
     if (sess_open(&a, m, 256, L4LM_KV_F16) || sess_open(&b, m, 256, L4LM_KV_F16)) {
         T_FAIL("state reuse", "cannot start sessions");
