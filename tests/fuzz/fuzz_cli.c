@@ -26,8 +26,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* The value given for option name (its last occurrence), or NULL. */
 static const char *last_value(int argc, char **argv, const char *name)
 {
-    static const char *const flags[] = {"--no-bos", "--pieces", "--ignore-eos", "--special",
-                                        "--warmup"};
+    static const char *const flags[] = {"--no-bos",  "--pieces", "--ignore-eos",
+                                        "--special", "--warmup", "--context-shift"};
     const char *v = NULL;
     for (int i = 1; i + 1 < argc; i++) {
         bool flag = false;
