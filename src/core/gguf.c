@@ -396,6 +396,8 @@ static void sort_by_name(l4lm_gguf *g, bool tensors)
 {
     sorter s = {g->base, offsets(g, tensors), by_name(g, tensors), 0};
     size_t n = (size_t)(tensors ? g->n_tensors : g->n_kv);
+    if (!s.v)
+        return;
     for (size_t i = 0; i < n; i++)
         s.v[i] = (uint32_t)i;
     for (size_t i = n / 2; i-- > 0;)

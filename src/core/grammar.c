@@ -223,7 +223,7 @@ static bool literal(parser *p)
             p->i++;
             return true;
         }
-        uint32_t cp;
+        uint32_t cp = 0;
         if (!read_char(p, &cp) || !put_body(p, GR_EL(GR_CHAR, 1)) || !put_body(p, cp) ||
             !put_body(p, cp))
             return false;
@@ -242,7 +242,7 @@ static bool char_class(parser *p)
             return fail(p, L4LM_E_GRAMMAR, L4LM_GRAMMAR_UNTERMINATED, at);
         if (p->s[p->i] == ']')
             break;
-        uint32_t lo, hi;
+        uint32_t lo = 0, hi;
         if (!read_char(p, &lo))
             return false;
         hi = lo;
@@ -558,7 +558,7 @@ static bool check(parser *p)
 l4lm_status l4lm_grammar_init(l4lm_grammar **out, const char *text, size_t len, void *mem,
                               size_t mem_size, l4lm_grammar_error *err)
 {
-    l4lm_grammar_error dummy;
+    l4lm_grammar_error dummy = {L4LM_GRAMMAR_OK, 0};
     err = err ? err : &dummy;
     *err = (l4lm_grammar_error){L4LM_GRAMMAR_OK, 0};
     if (!out || (!text && len) || !mem || ((uintptr_t)mem & 7) || mem_size < sizeof(l4lm_grammar))

@@ -437,18 +437,18 @@ static void schema_rule(conv *c, uint32_t x)
     put_name(c, x, 0, 0);
     put(c, " ::= ");
     uint32_t k, type = member(c, x, "type");
-    if (c->nodes[x].type != J_OBJ)
-        put(c, "value"); /* true, or not a schema: anything */
-    else if ((k = member(c, x, "const")) != NONE)
+    bool schema = c->nodes[x].type == J_OBJ; /* true, or not a schema: anything */
+    if (schema && (k = member(c, x, "const")) != NONE)
         put_literal(c, c->nodes[k].off, c->nodes[k].len);
-    else if ((k = member(c, x, "enum")) != NONE)
+    else if (schema && (k = member(c, x, "enum")) != NONE)
         alternatives(c, k, false);
-    else if ((k = member(c, x, "anyOf")) != NONE || (k = member(c, x, "oneOf")) != NONE)
+    else if (schema && ((k = member(c, x, "anyOf")) != NONE || (k = member(c, x, "oneOf")) != NONE))
         alternatives(c, k, true);
-    else if (type != NONE && c->nodes[type].type == J_STR) {
+    else if (schema && type != NONE && c->nodes[type].type == J_STR) {
         if (type_body(c, x, type))
             return;
-    } else if (type != NONE && c->nodes[type].type == J_ARR && c->nodes[type].first != NONE) {
+    } else if (schema && type != NONE && c->nodes[type].type == J_ARR &&
+               c->nodes[type].first != NONE) {
         for (k = c->nodes[type].first; k != NONE; k = c->nodes[k].next) {
             put(c, k == c->nodes[type].first ? "( " : " ) | ( ");
             if (c->nodes[k].type != J_STR ||
@@ -458,14 +458,14 @@ static void schema_rule(conv *c, uint32_t x)
                 type_body(c, x, k);
         }
         put(c, " )");
-    } else if (member(c, x, "properties") != NONE) {
+    } else if (schema && member(c, x, "properties") != NONE) {
         uint32_t props = member(c, x, "properties");
         if (c->nodes[props].type == J_OBJ && c->nodes[props].first != NONE) {
             object_rule(c, x, props);
             return;
         }
         put(c, "object");
-    } else if (member(c, x, "items") != NONE)
+    } else if (schema && member(c, x, "items") != NONE)
         array_rule(c, x);
     else
         put(c, "value");

@@ -127,16 +127,22 @@ INLINE uint32_t float_blocks(uint32_t t, const uint8_t *w, size_t rb, const uint
                              uint32_t n, uint32_t nr, uint32_t na, float *y, size_t ys)
 {
     _Static_assert(FLOAT_TA >= 3, "float_blocks takes the rest in 3, 2 and 1 rows");
-    uint32_t m = na >= FLOAT_TA ? FLOAT_TA : na >= 3 ? 3 : na;
-    if (m == FLOAT_TA)
+#if FLOAT_TA > 3
+    if (na >= FLOAT_TA) {
         float_block(t, w, rb, act, st, n, nr, FLOAT_TA, y, ys);
-    else if (m == 3)
+        return FLOAT_TA;
+    }
+#endif
+    if (na >= 3) {
         float_block(t, w, rb, act, st, n, nr, 3, y, ys);
-    else if (m == 2)
+        return 3;
+    }
+    if (na == 2) {
         float_block(t, w, rb, act, st, n, nr, 2, y, ys);
-    else
-        float_block(t, w, rb, act, st, n, nr, 1, y, ys);
-    return m;
+        return 2;
+    }
+    float_block(t, w, rb, act, st, n, nr, 1, y, ys);
+    return 1;
 }
 
 /* Prefill: FLOAT_TR weight rows at a time (single rows at the end of the

@@ -16,7 +16,8 @@
 /* Token a ranks before b: the larger logit, then the lower id. */
 static bool ranks_before(const float *x, int32_t a, int32_t b)
 {
-    return x[a] > x[b] || (x[a] == x[b] && a < b);
+    float xa = x[a], xb = x[b];
+    return xa > xb || (xa == xb && a < b);
 }
 
 /* Insert token i into top[0, *n) (best first), keeping at most cap. */

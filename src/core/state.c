@@ -144,6 +144,8 @@ l4lm_status l4lm_session_save(const l4lm_session *s, void *buf, size_t cap, size
     if (cap < need)
         return L4LM_E_BUFFER;
     uint8_t *b = buf;
+    if (!b)
+        return L4LM_E_ARG;
     __builtin_memset(b, 0, STATE_HEADER);
     wr32(b, STATE_MAGIC);
     wr32(b + 4, STATE_VERSION);

@@ -377,7 +377,8 @@ static uint32_t special_bucket(const void *ctx, uint32_t id)
 static bool special_less(const void *ctx, uint32_t x, uint32_t y)
 {
     const l4lm_tok *t = ctx;
-    return t->len[x] > t->len[y] || (t->len[x] == t->len[y] && x < y);
+    uint32_t lx = t->len[x], ly = t->len[y];
+    return lx > ly || (lx == ly && x < y);
 }
 
 static void build_specials(l4lm_tok *t)
