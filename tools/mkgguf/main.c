@@ -4,7 +4,8 @@
 ** shapes (speed does not depend on weight values).
 **
 **   mkgguf -o FILE --type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1
-**          |q2_k|q3_k|q4_k|q5_k|q6_k|q4_k_m
+**          |q2_k|q3_k|q4_k|q5_k|q6_k|q5_k_m|q4_k_m|q3_k_m
+**          | --ftype q4_0|q8_0|q6_k|q5_k_m|q4_k_m|q3_k_m|q2_k
 **          --n-embd N --n-ff N
 **          --n-layer N --n-head N [--n-head-kv N] --n-vocab N --ctx N
 **          [--seed S] [--untied] [--rope-base B] [--eps E]
@@ -12,6 +13,11 @@
 **          [--head-dim N] [--rope-freqs]
 **          [--rope-scale F] [--vocab-from MODEL.gguf] [--chat-template FILE]
 **          [--swa N] [--swa-pattern P] [--softcap-attn C] [--softcap-final C]
+**
+** --type gives every weight matrix that type (the *_k_m names: llama.cpp's
+** mix of that name); --ftype the types llama-quantize chooses for its file
+** type of that name, tensor by tensor (mix.c: its Q4_0 has a Q6_K
+** classifier, its Q2_K Q3_K/Q4_K attn_v, ffn_down and attn_output, ...).
 **
 ** Each --arch writes llama.cpp's tensor layout for it: qwen2 adds Q/K/V
 ** biases; qwen3 per-head q/k norms (attn_q_norm, attn_k_norm); phi3 fuses
@@ -62,7 +68,7 @@ typedef struct opts {
     uint32_t head_dim; /* 0: n_embd / n_head, and no attention.key_length key */
     uint64_t seed;
     bool untied, rope_freqs;
-    bool q4_k_m;                       /* type Q4_K, mixed with Q5_K/Q6_K as llama.cpp's Q4_K_M */
+    const mkgguf_mix *mix;             /* llama-quantize's per-tensor types, or NULL */
     float rope_base, eps, rope_scale;  /* rope_scale 0: no scaling keys */
     uint32_t swa, swa_pattern;         /* gemma2/3; 0: not written (gemma2: 4096) */
     float softcap_attn, softcap_final; /* gemma2/3; 0: not written (gemma2: 50, 30) */
@@ -417,7 +423,7 @@ static void put_metadata(buf *b, const opts *o, uint32_t n_tensors, const buf *v
     kv_str(b, "general.architecture", a);
     kv_str(b, "general.name", "l4lm random weights");
     kv_u32(b, "general.alignment", ALIGNMENT);
-    kv_u32(b, "general.file_type", o->q4_k_m ? 15 : file_type(o->type));
+    kv_u32(b, "general.file_type", o->mix ? mkgguf_mix_file_type(o->mix) : file_type(o->type));
 #define KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, a), key)
     kv_u32(b, KEY("vocab_size"), o->n_vocab);
     kv_u32(b, KEY("context_length"), o->ctx);
@@ -510,7 +516,8 @@ static void usage(const char *why)
     fprintf(stderr,
             "mkgguf: %s\n"
             "usage: mkgguf -o FILE --type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1\n"
-            "              |q2_k|q3_k|q4_k|q5_k|q6_k|q4_k_m\n"
+            "              |q2_k|q3_k|q4_k|q5_k|q6_k|q5_k_m|q4_k_m|q3_k_m\n"
+            "              | --ftype q4_0|q8_0|q6_k|q5_k_m|q4_k_m|q3_k_m|q2_k\n"
             "              --n-embd N --n-ff N\n"
             "              --n-layer N --n-head N [--n-head-kv N] --n-vocab N --ctx N\n"
             "              [--seed S] [--untied] [--rope-base B] [--eps E]\n"
@@ -545,22 +552,34 @@ static float parse_float(const char *s)
     return v;
 }
 
-static uint32_t parse_type(const char *s)
+/* --type: a type for every weight matrix, or a *_k_m mix. */
+static void parse_type(const char *s, opts *o)
 {
     static const struct {
         const char *name;
         uint32_t type;
-    } names[] = {{"f32", L4LM_TYPE_F32},   {"f16", L4LM_TYPE_F16},    {"bf16", L4LM_TYPE_BF16},
-                 {"q8_0", L4LM_TYPE_Q8_0}, {"q4_0", L4LM_TYPE_Q4_0},  {"q4_1", L4LM_TYPE_Q4_1},
-                 {"q5_0", L4LM_TYPE_Q5_0}, {"q5_1", L4LM_TYPE_Q5_1},  {"q2_k", L4LM_TYPE_Q2_K},
-                 {"q3_k", L4LM_TYPE_Q3_K}, {"q4_k", L4LM_TYPE_Q4_K},  {"q5_k", L4LM_TYPE_Q5_K},
-                 {"q6_k", L4LM_TYPE_Q6_K}, {"q4_k_m", L4LM_TYPE_Q4_K}};
+    } names[] = {{"f32", L4LM_TYPE_F32},   {"f16", L4LM_TYPE_F16},   {"bf16", L4LM_TYPE_BF16},
+                 {"q8_0", L4LM_TYPE_Q8_0}, {"q4_0", L4LM_TYPE_Q4_0}, {"q4_1", L4LM_TYPE_Q4_1},
+                 {"q5_0", L4LM_TYPE_Q5_0}, {"q5_1", L4LM_TYPE_Q5_1}, {"q2_k", L4LM_TYPE_Q2_K},
+                 {"q3_k", L4LM_TYPE_Q3_K}, {"q4_k", L4LM_TYPE_Q4_K}, {"q5_k", L4LM_TYPE_Q5_K},
+                 {"q6_k", L4LM_TYPE_Q6_K}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(s, names[i].name) == 0)
-            return names[i].type;
-    usage("--type must be f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, "
-          "q5_k, q6_k or q4_k_m");
-    return 0;
+        if (strcmp(s, names[i].name) == 0) {
+            o->type = names[i].type, o->mix = NULL;
+            return;
+        }
+    if (!(o->mix = mkgguf_mix_find(s))) /* the names above are whole-file types */
+        usage("--type must be f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, "
+              "q5_k, q6_k, q5_k_m, q4_k_m or q3_k_m");
+    o->type = mkgguf_mix_base(o->mix);
+}
+
+/* --ftype: llama-quantize's types for its file type of that name. */
+static void parse_ftype(const char *s, opts *o)
+{
+    if (!(o->mix = mkgguf_mix_find(s)))
+        usage("--ftype must be q4_0, q8_0, q6_k, q5_k_m, q4_k_m, q3_k_m or q2_k");
+    o->type = mkgguf_mix_base(o->mix);
 }
 
 static void parse_args(int argc, char **argv, opts *o)
@@ -602,7 +621,9 @@ static void parse_args(int argc, char **argv, opts *o)
         else if (strcmp(f, "-o") == 0)
             o->out = v;
         else if (strcmp(f, "--type") == 0)
-            o->type = parse_type(v), o->q4_k_m = !strcmp(v, "q4_k_m");
+            parse_type(v, o);
+        else if (strcmp(f, "--ftype") == 0)
+            parse_ftype(v, o);
         else if (strcmp(f, "--seed") == 0)
             o->seed = parse_uint(v, UINT64_MAX);
         else if (strcmp(f, "--rope-base") == 0)
@@ -639,7 +660,7 @@ static bool is_gemma(const opts *o)
 static void check_args(const opts *o)
 {
     if (!o->out || o->type == UINT32_MAX)
-        usage("-o and --type are required");
+        usage("-o and --type or --ftype are required");
     if (!o->n_embd || !o->n_ff || !o->n_layer || !o->n_head || !o->ctx)
         usage("--n-embd, --n-ff, --n-layer, --n-head and --ctx must be given and > 0");
     if (strcmp(o->arch, "llama") && strcmp(o->arch, "qwen2") && strcmp(o->arch, "qwen3") &&
@@ -660,10 +681,10 @@ static void check_args(const opts *o)
         usage("phi3 needs --head-dim times --n-head = --n-embd");
     if (o->n_head % o->n_head_kv)
         usage("--n-head must be a multiple of --n-head-kv");
-    if (mkgguf_k_block_bytes(o->type) &&
+    if (mkgguf_k_block_bytes(o->type) && !o->mix &&
         (o->n_embd % QK_K || o->n_ff % QK_K || head_dim(o) * o->n_head % QK_K))
         usage("K-quant types need --n-embd, --n-ff and n-head * head-dim multiples of 256");
-    if (l4lm_type_info(o->type)->block == QK &&
+    if ((o->mix || l4lm_type_info(o->type)->block == QK) &&
         (o->n_embd % QK || o->n_ff % QK || head_dim(o) * o->n_head % QK))
         usage("quantised types need --n-embd, --n-ff and n-head * head-dim multiples of 32");
 }
@@ -693,9 +714,10 @@ int main(int argc, char **argv)
     if (!t || !row || !enc)
         die("%s", "out of memory");
     uint32_t n = layout(&o, t);
-    for (uint32_t i = 0; o.q4_k_m && i < n; i++)
+    mkgguf_mix_model mm = {o.n_layer, o.n_head, o.n_head_kv, !o.untied};
+    for (uint32_t i = 0; o.mix && i < n; i++)
         if (!t[i].is_norm)
-            t[i].type = mkgguf_q4_k_m_type(t[i].name, o.n_layer, o.untied);
+            t[i].type = mkgguf_mix_type(o.mix, t[i].name, t[i].ne0, &mm);
     put_metadata(&b, &o, n, &vocab);
     put_tensor_infos(&b, t, n);
     static const uint8_t zeros[ALIGNMENT];

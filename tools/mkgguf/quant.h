@@ -20,8 +20,20 @@ void mkgguf_encode_row(uint32_t type, const float *x, uint64_t n, uint8_t *out);
 uint64_t mkgguf_k_block_bytes(uint32_t type);
 /* Encode one super-block (QK_K floats) of K type as ggml's reference does. */
 void mkgguf_encode_k(uint32_t type, const float *x, uint8_t *out);
-/* The type llama.cpp's Q4_K_M gives the weight tensor name (Q4_K, Q5_K or
-** Q6_K: more bits for the classifier and some attn_v and ffn_down). */
-uint32_t mkgguf_q4_k_m_type(const char *name, uint32_t n_layer, bool has_output);
+/* mix.c: llama-quantize's file types, e.g. "q4_k_m": the weight type it
+** gives each tensor. */
+typedef struct mkgguf_mix mkgguf_mix;
+typedef struct mkgguf_mix_model {
+    uint32_t n_layer, n_head, n_head_kv;
+    bool tied; /* token_embd.weight is also the classifier */
+} mkgguf_mix_model;
+/* The mix of that name (q4_0 q8_0 q6_k q5_k_m q4_k_m q3_k_m q2_k), or NULL. */
+const mkgguf_mix *mkgguf_mix_find(const char *name);
+/* general.file_type (llama.cpp's LLAMA_FTYPE_MOSTLY_*) and the main type. */
+uint32_t mkgguf_mix_file_type(const mkgguf_mix *m);
+uint32_t mkgguf_mix_base(const mkgguf_mix *m);
+/* The type of the weight matrix name with rows of ne0 elements. */
+uint32_t mkgguf_mix_type(const mkgguf_mix *m, const char *name, uint64_t ne0,
+                         const mkgguf_mix_model *mm);
 
 #endif

@@ -8,14 +8,12 @@
 ** rounding picks a different scale.
 **
 ** All work on one super-block of 256 floats; the row loop is in quant.c.
-** Also here: which K type each tensor gets in llama.cpp's Q4_K_M mix.
 */
 #include "quant.h"
 
 #include "internal.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
 
 #define GROUP_EPS 1e-15f /* ggml's GROUP_MAX_EPS: a group this small is all zero */
@@ -430,24 +428,4 @@ void mkgguf_encode_k(uint32_t type, const float *x, uint8_t *out)
         q6_k(x, out);
         break;
     }
-}
-
-/* llama.cpp's use_more_bits: the first and last eighth of the layers, and
-** every third one between. */
-static bool more_bits(uint32_t i, uint32_t n)
-{
-    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
-}
-
-uint32_t mkgguf_q4_k_m_type(const char *name, uint32_t n_layer, bool has_output)
-{
-    unsigned layer = 0;
-    sscanf(name, "blk.%u.", &layer);
-    if (!strcmp(name, "output.weight") || (!has_output && !strcmp(name, "token_embd.weight")))
-        return L4LM_TYPE_Q6_K;
-    if (strstr(name, ".attn_qkv."))
-        return L4LM_TYPE_Q5_K;
-    if ((strstr(name, ".attn_v.") || strstr(name, ".ffn_down.")) && more_bits(layer, n_layer))
-        return L4LM_TYPE_Q6_K;
-    return L4LM_TYPE_Q4_K;
 }
