@@ -42,11 +42,12 @@ tol_of() { # weight type, KV type
 ids="1 300 451 602 753 904 315 517"
 n_gen=32
 
-run_case() { # shape name, weight type, KV type
-    local name="llamacpp_$1_$2" model="$tmp/$1-$2.gguf"
+run_case() { # shape name, weight type (lq-FTYPE: llama-quantize's mix), KV type
+    local name="llamacpp_$1_$2" model="$tmp/$1-$2.gguf" type=(--type "$2")
     [ "$3" = f32 ] || name="${name}_kv$3"
+    [ "${2#lq-}" = "$2" ] || type=(--ftype "${2#lq-}")
     # shellcheck disable=SC2086 # the shape options are meant to split
-    if ! "$B"/tools/mkgguf -o "$model" --type "$2" ${shapes[$1]} 2>"$tmp/err"; then
+    if ! "$B"/tools/mkgguf -o "$model" "${type[@]}" ${shapes[$1]} 2>"$tmp/err"; then
         echo "FAIL $name: mkgguf: $(cat "$tmp/err")"
     elif ! nice node "$dir/ref.mjs" "$model" "$ids" $n_gen --ctx 256 --kv "$3" --fa off \
         --one-by-one >"$tmp/ref.json" 2>"$tmp/err"; then
