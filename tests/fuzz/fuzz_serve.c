@@ -29,7 +29,7 @@
 #define MAX_MOVES      256
 #define MAX_POLLS_REAL 16 /* the real engine costs a forward pass per token */
 
-static const l4lm_shm_config cfg = {4, 16, 64, 512};
+static const l4lm_shm_config cfg = {4, 16, 64, 512, 0};
 static uint32_t region_size;
 static l4lm_shm_header lay; /* the layout the server computes; never read from a region */
 static uint8_t *region[N_CLIENTS];
