@@ -329,7 +329,7 @@ static uint8_t *req_data(void)
 typedef struct bad_case {
     const char *name;
     uint8_t base; /* body: prompt "hi"; 1: + stop "ab"; 2: + n_keep 1, grammar at 54 */
-    uint32_t at;    /* a u32 to overwrite, or NONE */
+    uint32_t at;  /* a u32 to overwrite, or NONE */
     uint32_t val;
     int32_t len_delta;
     uint32_t expect;
