@@ -303,7 +303,11 @@ int l4lm_cmd_client(int argc, char **argv)
             r.stop[i] = co.stop[i];
             r.stop_len[i] = (uint32_t)strlen(co.stop[i]);
         }
-        rc = client_run(&k, &r, &co);
+        if (gram && glen > k.c.lay.max_grammar) /* else the body would not even fit */
+            fprintf(stderr, "l4lm: the grammar has %zu bytes; this server takes %u at most%s\n",
+                    glen, k.c.lay.max_grammar, k.c.lay.max_grammar ? "" : " (no grammars)");
+        else
+            rc = client_run(&k, &r, &co);
         l4lm_shm_disconnect(&k);
     } else if (prompt) {
         fprintf(stderr, "l4lm: %s\n", err);
