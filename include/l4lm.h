@@ -538,6 +538,8 @@ typedef struct l4lm_gen {
     uint32_t held_off, n_held; /* text[held_off, +n_held): held back */
     uint64_t n_checked; /* grammar: tokens checked against it, all steps */
     uint32_t n_masked;  /* grammar: steps whose first sample was rejected */
+    uint32_t n_shifts;  /* context shifts: the cached tokens after o.n_keep are no longer
+                           what evaluating them afresh gives (do not reuse them) */
     char text[L4LM_GEN_TEXT_CAP];
     /* the logprobs of token, when o.logprobs and the step generated it */
     l4lm_token_logprobs logprobs;

@@ -56,6 +56,7 @@ extern "C" {
 #define L4LM_SHM_MAX_STOP_BYTES 32u         /* bytes per stop string */
 #define L4LM_SHM_REQ_FIXED      48u         /* bytes of a request body before the prompt */
 #define L4LM_SHM_MAX_TOKENS     (1u << 20)
+#define L4LM_SHM_MAX_GRAMMAR    65536u /* largest max_grammar a server may set */
 /* Text the server may produce for one token: the detokeniser's 32 bytes plus
 ** the longest vocabulary piece (512), rounded up. */
 #define L4LM_SHM_TEXT_CAP 576u
@@ -75,7 +76,8 @@ typedef struct l4lm_shm_header {
     uint32_t req_data;   /* offset of the request data area */
     uint32_t req_data_size;
     uint32_t max_request; /* largest request body the server accepts */
-    uint32_t reserved[2];
+    uint32_t max_grammar; /* largest grammar a request may carry; 0: grammars refused */
+    uint32_t reserved;
     uint32_t cancel_id; /* client: id of a request to cancel; 0 = none */
 } l4lm_shm_header;
 
@@ -123,7 +125,9 @@ typedef enum l4lm_shm_status {
     L4LM_SHM_E_ENGINE = 21,    /* the engine failed (value: l4lm_status) */
     L4LM_SHM_E_UPSTREAM =
         22, /* gateway: the upstream failed or is unreachable (value: HTTP status or 0) */
-    L4LM_SHM_E_TIMEOUT = 23 /* gateway: the upstream did not connect or answer in time */
+    L4LM_SHM_E_TIMEOUT = 23, /* gateway: the upstream did not connect or answer in time */
+    L4LM_SHM_E_GRAMMAR = 24  /* a grammar refused: none taken, too long or malformed (value:
+                                l4lm_status) */
 } l4lm_shm_status;
 
 /* A response ring slot (32 bytes). */
@@ -133,15 +137,18 @@ typedef struct l4lm_shm_resp {
     uint32_t status; /* DONE: l4lm_shm_status; else 0 */
     uint32_t off;    /* text: resp_chunk bytes at most, at resp_data + off */
     uint32_t len;
-    int32_t value;     /* TOKEN: token id; DONE: an l4lm_status detail; TEXT: -1 */
+    int32_t value;     /* TOKEN: token id; DONE: an l4lm_status detail (errors) or the prompt
+                          tokens kept from the last request (else); TEXT: -1 */
     uint32_t n_prompt; /* usage so far: prompt tokens */
     uint32_t n_gen;    /* usage so far: generated tokens */
 } l4lm_shm_resp;
 
 /* Request flags. */
 enum {
-    L4LM_SHM_NO_BOS = 1,    /* do not prepend BOS to the prompt */
-    L4LM_SHM_IGNORE_EOS = 2 /* keep generating past the end-of-text token */
+    L4LM_SHM_NO_BOS = 1,        /* do not prepend BOS to the prompt */
+    L4LM_SHM_IGNORE_EOS = 2,    /* keep generating past the end-of-text token */
+    L4LM_SHM_CONTEXT_SHIFT = 4, /* a full context drops old tokens after n_keep, goes on */
+    L4LM_SHM_GRAMMAR = 8        /* the output must match grammar (GBNF) */
 };
 
 /* A request as the client builds it and as the server reads it after decoding. */
@@ -154,6 +161,9 @@ typedef struct l4lm_shm_request {
     uint32_t n_stop;
     const char *stop[L4LM_SHM_MAX_STOPS];
     uint32_t stop_len[L4LM_SHM_MAX_STOPS];
+    uint32_t n_keep;     /* CONTEXT_SHIFT: prompt tokens a shift keeps, after BOS */
+    const char *grammar; /* GRAMMAR: GBNF text, 1 .. the server's max_grammar bytes */
+    uint32_t grammar_len;
 } l4lm_shm_request;
 
 /* Body size of r, or 0 when a length is out of range. */
@@ -173,6 +183,8 @@ typedef struct l4lm_shm_config {
     uint32_t resp_slots;  /* a power of two, enough for one token's text plus DONE */
     uint32_t resp_chunk;  /* a multiple of 16, at least 16 */
     uint32_t max_request; /* the server's private copy buffer per client */
+    uint32_t max_grammar; /* bytes of grammar a request may carry (<= L4LM_SHM_MAX_GRAMMAR);
+                             0: requests with a grammar get bad-grammar */
 } l4lm_shm_config;
 
 L4LM_API l4lm_shm_config l4lm_shm_config_default(void);
@@ -235,6 +247,22 @@ typedef struct l4lm_shm_server_engine {
     void (*request)(void *session, const l4lm_shm_request *r);
     uint32_t (*wait)(void *session, int32_t *value, const char **why);
     void (*end)(void *session);
+    /*
+    ** Optional (NULL: the engine takes no grammars): constrained output.
+    ** grammar_vocab_bytes: the bytes of the session's token table;
+    ** grammar_vocab: build it in mem; sample_masked: sample among allowed tokens.
+    */
+    size_t (*grammar_vocab_bytes)(void *session);
+    l4lm_status (*grammar_vocab)(void *session, void *mem, size_t size, l4lm_grammar_vocab **v);
+    l4lm_gen_sample_masked sample_masked;
+    /* Optional (NULL: CONTEXT_SHIFT ends at a full context as without it):
+    ** make room keeping the first keep tokens (l4lm_gen_io.shift). */
+    l4lm_status (*shift)(void *session, uint32_t keep);
+    /* Optional (NULL: every request starts afresh): instead of start, for
+    ** the next request of the same client: seed, keep the longest common
+    ** prefix of the session's tokens and ids[0, n), say how many it kept
+    ** (l4lm_session_reuse); the rest is evaluated. */
+    l4lm_status (*reuse)(void *session, uint64_t seed, const int32_t *ids, size_t n, size_t *kept);
 } l4lm_shm_server_engine;
 
 #define L4LM_SERVE_WAIT 0xffffffffu /* from engine->wait: nothing yet (never on the wire) */
@@ -257,8 +285,13 @@ typedef struct l4lm_shm_server_client {
     uint32_t tok_cap;
     uint32_t state; /* idle, prompt or generate */
     uint32_t id, n_prompt, n_fed, n_gen;
-    l4lm_shm_request rq; /* decoded; points into body */
-    l4lm_gen gen;        /* the request's generation: detokeniser, stop strings, text */
+    uint32_t n_kept;           /* prompt tokens the session still held from the last request */
+    uint32_t exact;            /* leading cached tokens an evaluation afresh would give */
+    bool warm;                 /* the session holds this client's earlier requests */
+    uint8_t *gmem;             /* grammar memory: the compiled grammar (L4LM_GRAMMAR_BYTES) */
+    l4lm_grammar_vocab *vocab; /* the token table after it; NULL: no grammars */
+    l4lm_shm_request rq;       /* decoded; points into body */
+    l4lm_gen gen;              /* the request's generation: detokeniser, stop strings, text */
 } l4lm_shm_server_client;
 
 typedef struct l4lm_shm_server {
@@ -282,6 +315,15 @@ L4LM_API size_t l4lm_shm_server_work_bytes(const l4lm_shm_config *cfg, uint32_t 
 /* Give client i its engine session and work memory (8-byte aligned). */
 L4LM_API l4lm_status l4lm_shm_server_client_init(l4lm_shm_server *s, uint32_t i, void *session,
                                                  void *work, size_t work_size);
+/* Bytes of grammar memory a client with this session needs: L4LM_GRAMMAR_BYTES
+** plus the session's token table; 0 when cfg.max_grammar is 0 or the engine
+** takes no grammars (then none is given and grammars are refused). */
+L4LM_API size_t l4lm_shm_server_grammar_bytes(const l4lm_shm_server *s, void *session);
+/* After client_init: give client i grammar memory (8-byte aligned, at least
+** grammar_bytes); builds the token table in it. Without it, client i's
+** requests with a grammar get bad-grammar. */
+L4LM_API l4lm_status l4lm_shm_server_client_grammar(l4lm_shm_server *s, uint32_t i, void *mem,
+                                                    size_t size);
 /* Zero the region (64-byte aligned), write its header; client i is then served. */
 L4LM_API l4lm_status l4lm_shm_server_attach(l4lm_shm_server *s, uint32_t i, void *region,
                                             size_t size);

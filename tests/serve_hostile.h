@@ -1,7 +1,8 @@
 /*
 ** serve_hostile.h — what a hostile client does to its shared region, for
 ** the fuzz tests: random words anywhere (header, flags, slots, data),
-** half-valid requests (a valid body with random bytes, sometimes a random
+** half-valid requests (a valid body with random bytes, with or without a
+** context shift and a grammar, valid or malformed; sometimes a random
 ** length or kind), random cancel_ids, and consuming responses like a real
 ** client so the server keeps working for it. The four ring counters are
 ** scribbled only rarely: a client that destroys them is simply not served
@@ -51,7 +52,11 @@ static void hostile_request(uint8_t *base, const l4lm_shm_header *h, uint64_t *s
     r.prompt = prompts[hostile_rnd(s) % 5];
     r.prompt_len = (uint32_t)strlen(r.prompt);
     r.max_tokens = (uint32_t)(hostile_rnd(s) % 64);
-    r.flags = (uint32_t)(hostile_rnd(s) % 4);
+    r.flags = (uint32_t)(hostile_rnd(s) % 16); /* also context shift and grammar */
+    r.n_keep = (uint32_t)(hostile_rnd(s) % 8);
+    static const char *const grammars[] = {"root ::= [a-z ]+", "root ::= (", "root ::= x"};
+    r.grammar = grammars[hostile_rnd(s) % 3];
+    r.grammar_len = (uint32_t)strlen(r.grammar);
     r.sampler = (l4lm_sampler){0.5f, 10, 0.9f, 0.0f, 1.0f, 64, hostile_rnd(s)};
     r.n_stop = (uint32_t)(hostile_rnd(s) % 2);
     r.stop[0] = "e";
@@ -85,8 +90,8 @@ static void hostile_consume(uint8_t *base, const l4lm_shm_header *h, hostile_sta
     uint32_t tail = hostile_peek((uint8_t *)&ring->tail);
     uint32_t head = hostile_peek((uint8_t *)&ring->head);
     for (; head != tail && tail - head <= h->resp_slots; head++) {
-        const uint8_t *m = base + h->resp_ring + sizeof *ring +
-                           (head % h->resp_slots) * sizeof(l4lm_shm_resp);
+        const uint8_t *m =
+            base + h->resp_ring + sizeof *ring + (head % h->resp_slots) * sizeof(l4lm_shm_resp);
         if (hostile_peek(m + 4) == L4LM_SHM_DONE) {
             st->responses++;
             st->errors += hostile_peek(m + 8) >= L4LM_SHM_E_KIND;

@@ -102,6 +102,33 @@ if [ -n "$url" ]; then
     stop main $pid
 fi
 
+# Context shift: a request past a 64-token context goes on, with the text of
+# `l4lm run --context-shift --keep 2`; twice, so the slot's reuse after a shift is exact too.
+"$B/l4lm" run -m "$model" --ctx 64 -p "Once upon a time" -n 150 --temp 0 --ignore-eos \
+    --context-shift --keep 2 2>/dev/null | tail -c +17 >"$tmp/shift_run.txt"
+start shift --ctx 64 --parallel 1
+if [ -n "$url" ]; then
+    for k in 1 2; do
+        curl -s "$url/v1/completions" -H 'Content-Type: application/json' -d '{"prompt": "Once upon a time",
+            "max_tokens": 150, "temperature": 0, "ignore_eos": true, "context_shift": true,
+            "n_keep": 2}' >"$tmp/shift$k.json"
+    done
+    node -e 'const fs = require("fs"), [a, b, want] = process.argv.slice(1).map(f => fs.readFileSync(f, "utf8"));
+        const t = [a, b].map(s => JSON.parse(s).choices[0]);
+        const ok = t.every(c => c.text === want.replace(/\n$/, "") && c.finish_reason === "length");
+        console.log(ok ? "ok http_context_shift_goes_on" : "FAIL http_context_shift_goes_on: " + JSON.stringify(t[0]).slice(0, 200));' \
+        "$tmp/shift1.json" "$tmp/shift2.json" "$tmp/shift_run.txt"
+    code=$(curl -s -o "$tmp/noshift.json" -w '%{http_code}' "$url/v1/completions" -H 'Content-Type: application/json' \
+        -d '{"prompt": "Once upon a time", "max_tokens": 150, "temperature": 0, "ignore_eos": true}')
+    if [ "$code" = 200 ] && grep -q '"finish_reason":"length"' "$tmp/noshift.json" &&
+        [ "$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).usage.completion_tokens)' "$tmp/noshift.json")" -lt 64 ]; then
+        echo "ok http_no_context_shift_stops"
+    else
+        echo "FAIL http_no_context_shift_stops: HTTP $code $(head -c 200 "$tmp/noshift.json")"
+    fi
+    stop shift $pid
+fi
+
 # One slot, a queue of one: the rest of a burst gets 429; a hang-up frees the slot.
 start busy --ctx 1024 --parallel 1 --queue 1
 if [ -n "$url" ]; then

@@ -64,7 +64,7 @@ static double now(void)
 int main(void)
 {
     static stream got, want;
-    l4lm_shm_config cfg = {4, 16, 64, MAX_REQUEST};
+    l4lm_shm_config cfg = {4, 16, 64, MAX_REQUEST, 0};
     l4lm_shm_client good;
     l4lm_shm_server_init(&srv, &fake_engine, &cfg, cl, 2, 4, bell_client, NULL);
     for (uint32_t i = 0; i < 2; i++) {

@@ -5,7 +5,8 @@
 ** slices, cancellation stops within one token, stop strings, end-of-turn
 ** tokens (the engine's stop_tokens), a full
 ** context, backpressure and doorbells, a table of malformed requests (each
-** answered with its error status, and the server still serves), and
+** answered with its error status, and the server still serves; a grammar
+** where the server takes none is refused), and
 ** impossible ring counters. Regions sit between PROT_NONE guard pages.
 */
 #define _GNU_SOURCE
@@ -43,7 +44,7 @@ static void to_server(void *ctx)
 static void rig_init(uint32_t n_ctx, uint32_t slice)
 {
     static uint8_t *regions[NCLI];
-    l4lm_shm_config cfg = {4, 16, 64, MAX_REQUEST};
+    l4lm_shm_config cfg = {4, 16, 64, MAX_REQUEST, 0};
     memset(R.bells_to_client, 0, sizeof R.bells_to_client);
     R.bells_to_server = 0;
     if (l4lm_shm_server_init(&R.srv, rig_engine, &cfg, R.cl, NCLI, slice, to_client, &R)) {
@@ -327,8 +328,8 @@ static uint8_t *req_data(void)
 
 typedef struct bad_case {
     const char *name;
-    bool with_stop; /* base body: prompt "hi" (+ stop "ab") */
-    uint32_t at;    /* a u32 to overwrite, or NONE */
+    uint8_t base; /* body: prompt "hi"; 1: + stop "ab"; 2: + n_keep 1, grammar at 54 */
+    uint32_t at;  /* a u32 to overwrite, or NONE */
     uint32_t val;
     int32_t len_delta;
     uint32_t expect;
@@ -337,7 +338,16 @@ typedef struct bad_case {
 #define NONE 0xffffffffu
 static const bad_case bad_cases[] = {
     {"bad_max_tokens", 0, 0, (1u << 20) + 1, 0, L4LM_SHM_E_OPTION},
-    {"bad_flags", 0, 4, 4, 0, L4LM_SHM_E_OPTION},
+    {"bad_flags", 0, 4, 16, 0, L4LM_SHM_E_OPTION},
+    {"bad_shift_without_n_keep", 0, 4, L4LM_SHM_CONTEXT_SHIFT, 0, L4LM_SHM_E_SIZE},
+    {"bad_grammar_flag_without_grammar", 0, 4, L4LM_SHM_GRAMMAR, 0, L4LM_SHM_E_SIZE},
+    {"bad_n_keep_huge", 2, 50, (1u << 20) + 1, 0, L4LM_SHM_E_OPTION},
+    {"bad_grammar_len_zero", 2, 54, 0, 0, L4LM_SHM_E_GRAMMAR},
+    {"bad_grammar_len_beyond", 2, 54, 100, 0, L4LM_SHM_E_SIZE},
+    {"bad_grammar_len_huge", 2, 54, 0xfffffff0u, 0, L4LM_SHM_E_SIZE},
+    {"bad_grammar_trailing_byte", 2, NONE, 0, 1, L4LM_SHM_E_SIZE},
+    {"bad_grammar_truncated", 2, NONE, 0, -1, L4LM_SHM_E_SIZE},
+    {"grammar_refused_by_this_server", 2, NONE, 0, 0, L4LM_SHM_E_GRAMMAR},
     {"bad_temperature_nan", 0, 8, 0x7fc00000, 0, L4LM_SHM_E_OPTION},
     {"bad_temperature_inf", 0, 8, 0x7f800000, 0, L4LM_SHM_E_OPTION},
     {"bad_temperature_negative", 0, 8, 0xbf800000, 0, L4LM_SHM_E_OPTION},
@@ -386,10 +396,15 @@ static void test_malformed(void)
     for (size_t k = 0; k < sizeof bad_cases / sizeof *bad_cases; k++) {
         const bad_case *b = &bad_cases[k];
         l4lm_shm_request r = request("hi", 5, 1, 0);
-        if (b->with_stop) {
+        if (b->base == 1) {
             r.n_stop = 1;
             r.stop[0] = "ab";
             r.stop_len[0] = 2;
+        } else if (b->base == 2) {
+            r.flags = L4LM_SHM_CONTEXT_SHIFT | L4LM_SHM_GRAMMAR;
+            r.n_keep = 1;
+            r.grammar = "root ::= \"a\"";
+            r.grammar_len = (uint32_t)strlen(r.grammar);
         }
         uint32_t len = l4lm_shm_request_size(&r);
         l4lm_shm_request_encode(&r, req_data(), len);
@@ -489,7 +504,7 @@ static void test_layout(void)
     ok &= l4lm_shm_client_open(&c, h, REGION, to_server, &R) == L4LM_E_VERSION;
     h->magic = 0;
     ok &= l4lm_shm_client_open(&c, h, REGION, to_server, &R) == L4LM_E_STATE;
-    l4lm_shm_config cfg = {4, 8, 64, 1024}; /* 8 slots cannot hold a 576-byte token + DONE */
+    l4lm_shm_config cfg = {4, 8, 64, 1024, 0}; /* 8 slots cannot hold a 576-byte token + DONE */
     l4lm_shm_header lay;
     ok &= l4lm_shm_layout_init(&cfg, REGION, &lay) == L4LM_E_ARG;
     cfg.resp_slots = 16;

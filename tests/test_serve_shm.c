@@ -6,6 +6,8 @@
 **  - a greedy story streams exactly the golden token ids (llama2.c, in
 **    ../shared/reference) and the text `l4lm run` prints; a sampled one
 **    (seed, top-k/p, min-p, repetition penalty) the same text as `l4lm run`;
+**  - the same prompt again reuses the cached tokens and gives the golden
+**    ids; a context shift, a grammar (as `l4lm run`), a malformed grammar;
 **  - two clients at the same time each get their own correct answer;
 **  - a cancel stops the request within one token (with the response ring
 **    full, none at all is generated after it), and the next request is served;
@@ -177,10 +179,63 @@ static void test_parity(l4lm_shm_conn *k)
     T_CHECK("shm_greedy_equals_run", same_text(&r, "Once upon a time", run), "text differs");
     rq = request("Lily and Tom", 150, SAMPLED, 0);
     ok = ask(k, &rq, &r);
+    /* kept: run_text's buffer is used again by later tests */
     sampled_run = run_text("-p 'Lily and Tom' -n 150 --temp 0.8 --top-k 40 --top-p 0.95 "
                            "--min-p 0.05 --repeat-penalty 1.1 --repeat-last-n 64 --seed 42");
+    sampled_run = sampled_run ? strdup(sampled_run) : NULL;
     T_CHECK("shm_sampled_equals_run", ok && same_text(&r, "Lily and Tom", sampled_run),
             "text differs (status %u, %u tokens)", r.done.status, r.n_ids);
+}
+
+/*
+** The request fields beyond sampling, through the real server: the same
+** prompt again on this connection reuses its cached tokens and still gives
+** the golden ids; a context shift goes past the 512-token context as `l4lm
+** run --context-shift --keep` does; a grammar gives `l4lm run
+** --grammar-file`'s text; a malformed grammar gets bad-grammar.
+*/
+static void test_fields(l4lm_shm_conn *k)
+{
+    static result r;
+    l4lm_shm_request rq = request("Once upon a time", N_GEN, GREEDY, L4LM_SHM_IGNORE_EOS);
+    bool ok = ask(k, &rq, &r) && ask(k, &rq, &r);
+    T_CHECK("shm_reuse_equals_golden_ids",
+            ok && same_ids(&r, golden_once, N_GEN) && r.done.value == (int32_t)r.done.n_prompt - 1,
+            "%u ids, %d of %u prompt tokens reused", r.n_ids, r.done.value, r.done.n_prompt);
+    rq = request("Once upon a time", 700, GREEDY, L4LM_SHM_IGNORE_EOS | L4LM_SHM_CONTEXT_SHIFT);
+    rq.n_keep = 4;
+    ok = ask(k, &rq, &r);
+    const char *run =
+        run_text("-p 'Once upon a time' -n 700 --temp 0 --ignore-eos --context-shift --keep 4");
+    T_CHECK("shm_context_shift_equals_run",
+            ok && r.done.status == L4LM_SHM_LENGTH && r.done.n_gen == 700 &&
+                same_text(&r, "Once upon a time", run),
+            "status %u, %u tokens", r.done.status, r.done.n_gen);
+    static const char gbnf[] = "root ::= \" \" [a-z ,]+ \".\"\n";
+    char path[160], args[400];
+    snprintf(path, sizeof path, "/tmp/l4lm-shm-test-%d.gbnf", (int)getpid());
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(gbnf, f);
+        fclose(f);
+    }
+    rq = request("Once upon a time", 80, SAMPLED, L4LM_SHM_GRAMMAR);
+    rq.grammar = gbnf;
+    rq.grammar_len = sizeof gbnf - 1;
+    ok = ask(k, &rq, &r);
+    snprintf(args, sizeof args,
+             "-p 'Once upon a time' -n 80 --temp 0.8 --top-k 40 --top-p 0.95 --min-p 0.05 "
+             "--repeat-penalty 1.1 --repeat-last-n 64 --seed 42 --grammar-file %s",
+             path);
+    run = run_text(args);
+    unlink(path);
+    T_CHECK("shm_grammar_equals_run", ok && same_text(&r, "Once upon a time", run),
+            "status %u: '%.*s'", r.done.status, (int)r.n_text, r.text);
+    rq.grammar = "root ::= [a-";
+    rq.grammar_len = (uint32_t)strlen(rq.grammar);
+    ok = ask(k, &rq, &r);
+    T_CHECK("shm_grammar_malformed", ok && r.done.status == L4LM_SHM_E_GRAMMAR && !r.n_ids,
+            "status %u", r.done.status);
 }
 
 /*
@@ -207,8 +262,7 @@ static void test_concurrent(l4lm_shm_conn *a, l4lm_shm_conn *b)
         ;
     T_CHECK("shm_concurrent_second_correct", same_ids(&rb, golden_lily, N_GEN) && !a_done_early,
             "%u ids, first request done already: %u", rb.n_ids, a_done_early);
-    T_CHECK("shm_concurrent_first_correct", same_ids(&ra, golden_once, N_GEN), "%u ids",
-            ra.n_ids);
+    T_CHECK("shm_concurrent_first_correct", same_ids(&ra, golden_once, N_GEN), "%u ids", ra.n_ids);
 }
 
 /* Cancel while the server waits for room: nothing may be generated after it. */
@@ -232,14 +286,13 @@ static void test_cancel(l4lm_shm_conn *k)
     while (l4lm_shm_next_wait(k, &ev, 60000) > 0 && !take(&r, id, &ev))
         ;
     T_CHECK("shm_cancel_within_one_token",
-            queued > 0 && r.finished && r.done.status == L4LM_SHM_CANCELLED &&
-                r.n_ids == queued && r.done.n_gen == queued &&
-                !memcmp(r.ids, golden_once, queued * sizeof *r.ids),
+            queued > 0 && r.finished && r.done.status == L4LM_SHM_CANCELLED && r.n_ids == queued &&
+                r.done.n_gen == queued && !memcmp(r.ids, golden_once, queued * sizeof *r.ids),
             "%u tokens queued at the cancel, %u received, status %u, usage %u", queued, r.n_ids,
             r.done.status, r.done.n_gen);
     rq = request("Once upon a time", 60, GREEDY, L4LM_SHM_IGNORE_EOS);
-    T_CHECK("shm_served_after_cancel", ask(k, &rq, &r) && same_ids(&r, golden_once, 60),
-            "%u ids", r.n_ids);
+    T_CHECK("shm_served_after_cancel", ask(k, &rq, &r) && same_ids(&r, golden_once, 60), "%u ids",
+            r.n_ids);
 }
 
 /* A region as the server maps it: both its ends usable, the bytes past them fault. */
@@ -251,8 +304,8 @@ static void test_guard_pages(void)
         pid_t p = fork();
         if (p == 0) {
             int fd = memfd_create("guard-test", 0);
-            volatile uint8_t *r = fd >= 0 && !ftruncate(fd, (off_t)size)
-                                      ? l4lm_shm_map_guarded(fd, size) : NULL;
+            volatile uint8_t *r =
+                fd >= 0 && !ftruncate(fd, (off_t)size) ? l4lm_shm_map_guarded(fd, size) : NULL;
             if (!r)
                 _exit(2);
             r[0] = 1;
@@ -264,8 +317,8 @@ static void test_guard_pages(void)
         int st = 0;
         waitpid(p, &st, 0);
         /* A plain build dies of SIGSEGV; under ASan its handler reports and exits 1. */
-        faults += (WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV) ||
-                  (WIFEXITED(st) && WEXITSTATUS(st) == 1);
+        faults +=
+            (WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV) || (WIFEXITED(st) && WEXITSTATUS(st) == 1);
     }
     T_CHECK("shm_region_guard_pages", faults == 2, "%d of 2 stray accesses faulted", faults);
 }
@@ -353,8 +406,8 @@ static void test_hostile(l4lm_shm_conn *k, pid_t server, double seconds)
     printf("# hostile %.0f s: %llu connections, %llu moves, %llu requests pushed, %llu answered "
            "(%llu errors); good client: %u requests\n",
            seconds, conn, moves, reqs, resps, errs, served);
-    T_CHECK("shm_hostile_good_client_exact", served >= 3 && !wrong,
-            "%u of %u good requests wrong", wrong, served);
+    T_CHECK("shm_hostile_good_client_exact", served >= 3 && !wrong, "%u of %u good requests wrong",
+            wrong, served);
     T_CHECK("shm_hostile_client_was_served", conn >= 2 && resps >= 10 && errs > 0,
             "the hostile client got %llu answers over %llu connections", resps, conn);
     T_CHECK("shm_server_alive_after_hostile", waitpid(server, &status, WNOHANG) == 0,
@@ -392,6 +445,7 @@ int main(int argc, char **argv)
         T_EXIT();
     }
     test_parity(&a);
+    test_fields(&a);
     test_concurrent(&a, &b);
     test_cancel(&a);
     l4lm_shm_disconnect(&b); /* leave a slot for the hostile client's reconnections */

@@ -112,7 +112,7 @@ static void bell_server(void *ctx)
 
 static void setup(void)
 {
-    l4lm_shm_config cfg = {4, 16, 64, MAX_REQUEST};
+    l4lm_shm_config cfg = {4, 16, 64, MAX_REQUEST, 0};
     if (!region)
         region = guarded(REGION);
     eng.f.n_ctx = TOK_CAP;

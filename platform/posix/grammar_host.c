@@ -70,16 +70,14 @@ l4lm_status l4lm_host_grammar_build(l4lm_host_grammar *h, l4lm_session *s,
     return st;
 }
 
-l4lm_status l4lm_host_grammar_file(l4lm_host_grammar *h, l4lm_session *s, const char *gbnf_file,
-                                   const char *schema_file)
+/* The whole file, malloc'd (NULL with a line printed when it cannot be read). */
+static char *read_file(const char *path, size_t *len)
 {
-    const char *path = gbnf_file ? gbnf_file : schema_file;
     FILE *f = fopen(path, "rb");
-    char *text = NULL, why[256];
-    size_t len = 0;
-    memset(h, 0, sizeof *h);
+    char *text = NULL;
+    *len = 0;
     if (f) {
-        FILE *m = open_memstream(&text, &len);
+        FILE *m = open_memstream(&text, len);
         int c;
         while (m && (c = getc(f)) != EOF)
             putc(c, m);
@@ -87,10 +85,37 @@ l4lm_status l4lm_host_grammar_file(l4lm_host_grammar *h, l4lm_session *s, const 
             fclose(m);
         fclose(f);
     }
-    if (!text) {
+    if (!text)
         fprintf(stderr, "l4lm: cannot read %s\n", path);
-        return L4LM_E_ARG;
+    return text;
+}
+
+char *l4lm_host_grammar_text(const char *gbnf_file, const char *schema_file, size_t *len)
+{
+    const char *path = gbnf_file ? gbnf_file : schema_file;
+    char *text = read_file(path, len), *gbnf = NULL;
+    l4lm_status st = text && schema_file ? schema_to_gbnf(text, *len, &gbnf, len) : L4LM_OK;
+    if (!text || !schema_file)
+        return text;
+    free(text);
+    if (st) {
+        fprintf(stderr, "l4lm: %s: JSON Schema: %s\n", path, l4lm_strerror(st));
+        free(gbnf);
+        return NULL;
     }
+    return gbnf;
+}
+
+l4lm_status l4lm_host_grammar_file(l4lm_host_grammar *h, l4lm_session *s, const char *gbnf_file,
+                                   const char *schema_file)
+{
+    const char *path = gbnf_file ? gbnf_file : schema_file;
+    char why[256];
+    size_t len = 0;
+    memset(h, 0, sizeof *h);
+    char *text = read_file(path, &len);
+    if (!text)
+        return L4LM_E_ARG;
     l4lm_status st = l4lm_host_grammar_build(h, s, gbnf_file ? L4LM_HOST_GBNF : L4LM_HOST_SCHEMA,
                                              text, len, why, sizeof why);
     if (st)

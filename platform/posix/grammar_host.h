@@ -25,6 +25,9 @@ l4lm_status l4lm_host_grammar_build(l4lm_host_grammar *h, l4lm_session *s,
 /* From --grammar-file or --json-schema (one of them non-NULL); prints why on failure. */
 l4lm_status l4lm_host_grammar_file(l4lm_host_grammar *h, l4lm_session *s, const char *gbnf_file,
                                    const char *schema_file);
+/* The GBNF of --grammar-file, or of --json-schema converted (one of them
+** non-NULL), malloc'd; NULL with a line printed on failure. */
+char *l4lm_host_grammar_text(const char *gbnf_file, const char *schema_file, size_t *len);
 /* Put it in the options (nothing when h holds none). */
 void l4lm_host_grammar_use(l4lm_host_grammar *h, l4lm_gen_opts *o);
 void l4lm_host_grammar_free(l4lm_host_grammar *h);

@@ -87,6 +87,7 @@ l4lm_status l4lm_gen_init_io(l4lm_gen *g, const l4lm_gen_io *io, void *ctx, cons
     g->sample_masked = 0;
     g->n_checked = 0;
     g->n_masked = 0;
+    g->n_shifts = 0;
     g->ctx = ctx;
     g->o = *o;
     g->detok = (l4lm_detok){0};
@@ -265,8 +266,10 @@ l4lm_finish l4lm_gen_step(l4lm_gen *g, const char **text, size_t *len)
         return end_show_all(g, L4LM_FINISH_LENGTH, n, len);
     st = g->io.eval(g->ctx, &g->token, 1);
     if (st == L4LM_E_CONTEXT_FULL && g->o.context_shift && g->io.shift &&
-        g->io.shift(g->ctx, g->o.n_keep) == L4LM_OK)
+        g->io.shift(g->ctx, g->o.n_keep) == L4LM_OK) {
+        g->n_shifts++;
         st = g->io.eval(g->ctx, &g->token, 1);
+    }
     if (st == L4LM_E_CONTEXT_FULL)
         return end_show_all(g, L4LM_FINISH_CONTEXT, n, len);
     return st ? end(g, L4LM_FINISH_ERROR, st) : L4LM_FINISH_NONE;

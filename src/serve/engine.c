@@ -45,6 +45,43 @@ static size_t stop_tokens(void *s, int32_t *ids, size_t cap)
     return l4lm_chat_stop_tokens(l4lm_session_model(s), ids, cap);
 }
 
+/* Constrained output: the session's token table, and sampling within a mask. */
+static size_t vocab_bytes(void *s)
+{
+    size_t n = 0;
+    return l4lm_grammar_vocab_size(s, &n) ? 0 : n;
+}
+
+static l4lm_status vocab(void *s, void *mem, size_t size, l4lm_grammar_vocab **v)
+{
+    return l4lm_grammar_vocab_init(v, s, mem, size);
+}
+
+static l4lm_status sample_masked(void *s, const l4lm_sampler *sp, const uint8_t *allow,
+                                 int32_t *token)
+{
+    return l4lm_sample_masked(s, sp, allow, token);
+}
+
+/* A full context: keep BOS (when the prompt began with it) and keep tokens
+** after it, drop half of the rest -- as `l4lm run --context-shift --keep`. */
+static l4lm_status shift(void *s, uint32_t keep)
+{
+    const int32_t *ids;
+    l4lm_model_info mi;
+    uint32_t pos = l4lm_session_tokens(s, &ids);
+    if (pos && !l4lm_model_get_info(l4lm_session_model(s), &mi) && ids[0] == mi.bos)
+        keep++;
+    return keep < pos ? l4lm_session_shift(s, keep, (pos - keep) / 2) : L4LM_E_CONTEXT_FULL;
+}
+
+/* The next request of the same client: what the session holds of its prompt stays. */
+static l4lm_status reuse(void *s, uint64_t seed, const int32_t *ids, size_t n, size_t *kept)
+{
+    l4lm_session_seed(s, seed);
+    return l4lm_session_reuse(s, ids, n, kept);
+}
+
 const l4lm_shm_server_engine *l4lm_shm_server_engine_l4lm(void)
 {
     /* A local engine: no request, wait or end hooks. */
@@ -54,6 +91,11 @@ const l4lm_shm_server_engine *l4lm_shm_server_engine_l4lm(void)
                                                   .sample = sample,
                                                   .detok = detok,
                                                   .is_eos = is_eos,
-                                                  .stop_tokens = stop_tokens};
+                                                  .stop_tokens = stop_tokens,
+                                                  .grammar_vocab_bytes = vocab_bytes,
+                                                  .grammar_vocab = vocab,
+                                                  .sample_masked = sample_masked,
+                                                  .shift = shift,
+                                                  .reuse = reuse};
     return &engine;
 }

@@ -18,7 +18,7 @@ _Static_assert(__builtin_offsetof(l4lm_shm_ring, consumer_waiting) == 128, "flag
 
 l4lm_shm_config l4lm_shm_config_default(void)
 {
-    l4lm_shm_config c = {8, 64, 64, 16384};
+    l4lm_shm_config c = {8, 64, 64, 16384, 0};
     return c;
 }
 
@@ -41,7 +41,8 @@ static l4lm_status check_config(const l4lm_shm_config *c)
     uint32_t per_token = (L4LM_SHM_TEXT_CAP + c->resp_chunk - 1) / c->resp_chunk;
     if (c->resp_slots < per_token + 1)
         return L4LM_E_ARG;
-    if (c->max_request < L4LM_SHM_REQ_FIXED || c->max_request > (1u << 24))
+    if (c->max_request < L4LM_SHM_REQ_FIXED || c->max_request > (1u << 24) ||
+        c->max_grammar > L4LM_SHM_MAX_GRAMMAR)
         return L4LM_E_LIMIT;
     return L4LM_OK;
 }
@@ -84,6 +85,7 @@ l4lm_status l4lm_shm_layout_init(const l4lm_shm_config *cfg, uint32_t size, l4lm
     h->resp_chunk = cfg->resp_chunk;
     h->req_data_size = (uint32_t)((size - req_data) & ~(uint64_t)(PART_ALIGN - 1));
     h->max_request = cfg->max_request;
+    h->max_grammar = cfg->max_grammar;
     return L4LM_OK;
 }
 
@@ -104,7 +106,8 @@ l4lm_status l4lm_shm_layout_check(const l4lm_shm_header *h, uint32_t size)
         return L4LM_E_VERSION;
     if (h->region_size != size || h->header_size != sizeof(l4lm_shm_header))
         return L4LM_E_LIMIT;
-    l4lm_shm_config c = {h->req_slots, h->resp_slots, h->resp_chunk, h->max_request};
+    l4lm_shm_config c = {h->req_slots, h->resp_slots, h->resp_chunk, h->max_request,
+                         h->max_grammar};
     l4lm_shm_header want;
     l4lm_status st = l4lm_shm_layout_init(&c, size, &want);
     if (st)

@@ -7,6 +7,8 @@
 **  16 f32 top_p       20 f32 min_p       24 f32 repeat_penalty
 **  28 i32 repeat_last_n                  32 u64 seed
 **  40 u32 prompt_len  44 u32 n_stop      48 prompt bytes, then n_stop x (u32 len, bytes)
+** then, each only when its flag is set: u32 n_keep (CONTEXT_SHIFT);
+** u32 grammar_len, grammar bytes (GRAMMAR).
 */
 #include "bytes.h"
 #include "l4lm_serve.h"
@@ -20,6 +22,13 @@ uint32_t l4lm_shm_request_size(const l4lm_shm_request *r)
         if (r->stop_len[i] == 0 || r->stop_len[i] > L4LM_SHM_MAX_STOP_BYTES)
             return 0;
         n += 4 + r->stop_len[i];
+    }
+    if (r->flags & L4LM_SHM_CONTEXT_SHIFT)
+        n += 4;
+    if (r->flags & L4LM_SHM_GRAMMAR) {
+        if (!r->grammar_len || r->grammar_len > (1u << 24))
+            return 0;
+        n += 4 + (uint64_t)r->grammar_len;
     }
     return n <= (1u << 30) ? (uint32_t)n : 0;
 }
@@ -50,6 +59,14 @@ bool l4lm_shm_request_encode(const l4lm_shm_request *r, uint8_t *out, uint32_t c
         __builtin_memcpy(p + 4, r->stop[i], r->stop_len[i]);
         p += 4 + r->stop_len[i];
     }
+    if (r->flags & L4LM_SHM_CONTEXT_SHIFT) {
+        l4lm_shm_wr32(p, r->n_keep);
+        p += 4;
+    }
+    if (r->flags & L4LM_SHM_GRAMMAR) {
+        l4lm_shm_wr32(p, r->grammar_len);
+        __builtin_memcpy(p + 4, r->grammar, r->grammar_len);
+    }
     return true;
 }
 
@@ -77,6 +94,34 @@ static l4lm_shm_status bad(const char **why, l4lm_shm_status st, const char *tex
     return st;
 }
 
+/* The fields their flags announce, from at on; every length checked against len. */
+static l4lm_shm_status decode_tail(const uint8_t *body, uint32_t len, uint64_t at,
+                                   l4lm_shm_request *r, const char **why)
+{
+    if (r->flags & L4LM_SHM_CONTEXT_SHIFT) {
+        if (at + 4 > len)
+            return bad(why, L4LM_SHM_E_SIZE, "n_keep beyond the body");
+        r->n_keep = l4lm_shm_rd32(body + at);
+        if (r->n_keep > L4LM_SHM_MAX_TOKENS)
+            return bad(why, L4LM_SHM_E_OPTION, "n_keep above 2^20");
+        at += 4;
+    }
+    if (r->flags & L4LM_SHM_GRAMMAR) {
+        if (at + 4 > len)
+            return bad(why, L4LM_SHM_E_SIZE, "grammar beyond the body");
+        r->grammar_len = l4lm_shm_rd32(body + at);
+        if (r->grammar_len == 0)
+            return bad(why, L4LM_SHM_E_GRAMMAR, "empty grammar");
+        if (at + 4 + r->grammar_len > len)
+            return bad(why, L4LM_SHM_E_SIZE, "grammar beyond the body");
+        r->grammar = (const char *)body + at + 4;
+        at += 4 + r->grammar_len;
+    }
+    if (at != len)
+        return bad(why, L4LM_SHM_E_SIZE, "bytes after the last field");
+    return L4LM_SHM_LENGTH;
+}
+
 /* The prompt and stop strings after the fixed part; every length checked against len. */
 static l4lm_shm_status decode_strings(const uint8_t *body, uint32_t len, l4lm_shm_request *r,
                                       const char **why)
@@ -99,9 +144,7 @@ static l4lm_shm_status decode_strings(const uint8_t *body, uint32_t len, l4lm_sh
         r->stop_len[i] = n;
         at += 4 + n;
     }
-    if (at != len)
-        return bad(why, L4LM_SHM_E_SIZE, "bytes after the last field");
-    return L4LM_SHM_LENGTH;
+    return decode_tail(body, len, at, r, why);
 }
 
 l4lm_shm_status l4lm_shm_request_decode(const uint8_t *body, uint32_t len, l4lm_shm_request *r,
@@ -124,7 +167,8 @@ l4lm_shm_status l4lm_shm_request_decode(const uint8_t *body, uint32_t len, l4lm_
     r->n_stop = l4lm_shm_rd32(body + 44);
     if (r->max_tokens > L4LM_SHM_MAX_TOKENS)
         return bad(why, L4LM_SHM_E_OPTION, "max_tokens above 2^20");
-    if (r->flags & ~(uint32_t)(L4LM_SHM_NO_BOS | L4LM_SHM_IGNORE_EOS))
+    if (r->flags & ~(uint32_t)(L4LM_SHM_NO_BOS | L4LM_SHM_IGNORE_EOS | L4LM_SHM_CONTEXT_SHIFT |
+                               L4LM_SHM_GRAMMAR))
         return bad(why, L4LM_SHM_E_OPTION, "unknown flag bits");
     const char *what = check_sampler(sp);
     if (what)
@@ -135,8 +179,9 @@ l4lm_shm_status l4lm_shm_request_decode(const uint8_t *body, uint32_t len, l4lm_
 const char *l4lm_shm_status_name(uint32_t status)
 {
     static const char *const done[] = {"length", "eos", "stop", "cancelled", "context-full"};
-    static const char *const errs[] = {"bad-kind",   "bad-range",    "bad-size", "bad-option",
-                                       "bad-prompt", "engine-error", "upstream", "timeout"};
+    static const char *const errs[] = {"bad-kind",   "bad-range",  "bad-size",
+                                       "bad-option", "bad-prompt", "engine-error",
+                                       "upstream",   "timeout",    "bad-grammar"};
     if (status < sizeof done / sizeof *done)
         return done[status];
     if (status >= L4LM_SHM_E_KIND && status - L4LM_SHM_E_KIND < sizeof errs / sizeof *errs)

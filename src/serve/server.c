@@ -11,9 +11,13 @@
 ** body (copied into private memory, then checked) and cancel_id. Every
 ** write goes to an offset computed from the private layout.
 **
-** Isolation: each client has its own engine session, request copy and
-** token buffer; a session is reset and reseeded at the start of every
-** request, so nothing of one request (or client) reaches another.
+** Isolation: each client has its own engine session, request copy, token
+** buffer and grammar memory. A session is reset and reseeded at a client's
+** first request after its region was attached; a later request of the same
+** client keeps the longest common prefix of the cached tokens and its prompt
+** (when the engine can: reuse), which gives the same tokens as evaluating
+** them again, so nothing of one request changes another's answer and
+** nothing of one client reaches another.
 **
 ** An engine whose tokens come from elsewhere (the gateway) answers wait()
 ** before each token; while it has none the client's turn ends as if it were
@@ -99,8 +103,36 @@ l4lm_status l4lm_shm_server_attach_zeroed(l4lm_shm_server *s, uint32_t i, void *
     l4lm_shm_ring_init(&c->resp, base + c->lay.resp_ring, c->lay.resp_slots, sizeof(l4lm_shm_resp),
                        0);
     c->state = IDLE;
+    c->warm = false; /* a new client: its first request starts from an empty session */
     c->region = region;
     return L4LM_OK;
+}
+
+size_t l4lm_shm_server_grammar_bytes(const l4lm_shm_server *s, void *session)
+{
+    const l4lm_shm_server_engine *e = s ? s->engine : 0;
+    if (!e || !session || !s->cfg.max_grammar || !e->grammar_vocab_bytes || !e->grammar_vocab ||
+        !e->sample_masked)
+        return 0;
+    size_t v = e->grammar_vocab_bytes(session);
+    return v ? L4LM_GRAMMAR_BYTES + ((v + 7) & ~(size_t)7) : 0;
+}
+
+l4lm_status l4lm_shm_server_client_grammar(l4lm_shm_server *s, uint32_t i, void *mem, size_t size)
+{
+    if (!s || i >= s->n_clients || !s->clients[i].session || !mem || ((uintptr_t)mem & 7))
+        return L4LM_E_ARG;
+    l4lm_shm_server_client *c = &s->clients[i];
+    size_t need = l4lm_shm_server_grammar_bytes(s, c->session);
+    if (!need || size < need)
+        return L4LM_E_ARG;
+    /* the compiled grammar first, the token table (built once) after it */
+    l4lm_status st = s->engine->grammar_vocab(c->session, (uint8_t *)mem + L4LM_GRAMMAR_BYTES,
+                                              size - L4LM_GRAMMAR_BYTES, &c->vocab);
+    c->gmem = st ? 0 : mem;
+    if (st)
+        c->vocab = 0;
+    return st;
 }
 
 bool l4lm_shm_server_busy(const l4lm_shm_server *s, uint32_t i)
@@ -156,7 +188,13 @@ static uint32_t done(l4lm_shm_server_client *c, uint32_t k, uint32_t status, int
                      const char *why)
 {
     put(c, k, L4LM_SHM_DONE, status, value, why, why ? l4lm_shm_strlen(why) : 0);
+    /* after a context shift the cached keys past n_keep are not what
+    ** evaluating those tokens afresh gives: the next request may not reuse them */
+    if (c->state == GENERATE && c->gen.n_shifts && c->exact > c->gen.o.n_keep)
+        c->exact = c->gen.o.n_keep;
     c->state = IDLE;
+    if (status >= L4LM_SHM_E_KIND) /* whatever the session holds now, the next request resets it */
+        c->warm = false;
     return k + 1;
 }
 
@@ -203,28 +241,58 @@ static uint32_t copy_body(l4lm_shm_server_client *c, uint32_t kind, uint32_t off
     return 0;
 }
 
+/* Compile the request's grammar into the client's grammar memory; 0, or
+** the messages of the error answer. */
+static uint32_t compile_grammar(const l4lm_shm_server *s, l4lm_shm_server_client *c,
+                                l4lm_grammar **g)
+{
+    if (!c->vocab)
+        return done(c, 0, L4LM_SHM_E_GRAMMAR, L4LM_E_ARG, "this server takes no grammars");
+    if (c->rq.grammar_len > s->cfg.max_grammar)
+        return done(c, 0, L4LM_SHM_E_GRAMMAR, L4LM_E_LIMIT, "grammar longer than max_grammar");
+    l4lm_grammar_error err = {L4LM_GRAMMAR_OK, 0};
+    l4lm_status st =
+        l4lm_grammar_init(g, c->rq.grammar, c->rq.grammar_len, c->gmem, L4LM_GRAMMAR_BYTES, &err);
+    return st ? done(c, 0, L4LM_SHM_E_GRAMMAR, (int32_t)st, l4lm_grammar_why_text(err.why)) : 0;
+}
+
 /*
-** Reset the session and tokenize the prompt; the prompt is then fed in
-** slices. The prompt also goes through the detokenizer (its text is not
-** sent), so the continuation's text is exactly what `l4lm run` prints.
+** Start the session: afresh (start), or keeping what it holds of this
+** prompt from the client's last request (reuse; only the cached tokens an
+** evaluation afresh would give, so the answer is the same). The prompt
+** tokens from c->n_fed on are fed in slices.
 */
-static uint32_t begin(l4lm_shm_server *s, l4lm_shm_server_client *c)
+static uint32_t prepare(l4lm_shm_server *s, l4lm_shm_server_client *c)
 {
     const l4lm_shm_server_engine *e = s->engine;
-    size_t n = 0;
-    e->start(c->session, c->rq.sampler.seed);
-    if (e->request)
-        e->request(c->session, &c->rq);
+    bool warm = e->reuse && c->warm;
+    size_t n = 0, kept = 0;
+    c->warm = false;
+    if (!warm) {
+        e->start(c->session, c->rq.sampler.seed);
+        if (e->request)
+            e->request(c->session, &c->rq);
+    }
     l4lm_status st = e->tokenize(c->session, c->rq.prompt, c->rq.prompt_len,
                                  !(c->rq.flags & L4LM_SHM_NO_BOS), c->tokens, c->tok_cap, &n);
     if (st)
         return done(c, 0, L4LM_SHM_E_PROMPT, (int32_t)st, "prompt does not tokenize or fit");
     if (n == 0 || n > c->tok_cap)
         return done(c, 0, L4LM_SHM_E_PROMPT, L4LM_E_ARG, "prompt has no tokens");
-    /* the engine's own functions; EOS is whatever its is_eos says, the
-    ** end-of-turn tokens whatever its stop_tokens says */
-    const l4lm_gen_io io = {
-        .sample = e->sample, .detok = e->detok, .eval = e->eval, .is_eos = e->is_eos};
+    if (warm && (st = e->reuse(c->session, c->rq.sampler.seed, c->tokens,
+                               n < c->exact ? n : c->exact, &kept)))
+        return done(c, 0, L4LM_SHM_E_ENGINE, (int32_t)st, "evaluation failed");
+    c->n_prompt = (uint32_t)n;
+    c->n_fed = c->n_kept = (uint32_t)kept;
+    c->exact = 0xffffffffu; /* what follows the kept tokens is evaluated now */
+    return 0;
+}
+
+/* The request's generation options: stop tokens and strings, grammar, context shift. */
+static l4lm_gen_opts gen_opts(const l4lm_shm_server *s, const l4lm_shm_server_client *c,
+                              l4lm_grammar *g)
+{
+    const l4lm_shm_server_engine *e = s->engine;
     l4lm_gen_opts o = l4lm_gen_opts_default(0, c->rq.max_tokens);
     size_t n_eot = e->stop_tokens ? e->stop_tokens(c->session, o.eot, L4LM_GEN_MAX_EOT) : 0;
     o.n_eot = (uint32_t)(n_eot < L4LM_GEN_MAX_EOT ? n_eot : L4LM_GEN_MAX_EOT);
@@ -235,14 +303,44 @@ static uint32_t begin(l4lm_shm_server *s, l4lm_shm_server_client *c)
         o.stop[i] = c->rq.stop[i];
         o.stop_len[i] = c->rq.stop_len[i];
     }
-    if ((st = l4lm_gen_init_io(&c->gen, &io, c->session, &o)))
+    o.grammar = g;
+    o.grammar_vocab = g ? c->vocab : 0;
+    /* n_keep counts prompt tokens after BOS; the engine's shift keeps BOS too */
+    o.context_shift = (c->rq.flags & L4LM_SHM_CONTEXT_SHIFT) != 0;
+    o.n_keep = c->rq.n_keep < c->n_prompt ? c->rq.n_keep : c->n_prompt;
+    return o;
+}
+
+/*
+** Compile the grammar, start the session and tokenize the prompt; the
+** prompt is then fed in slices. The prompt also goes through the
+** detokenizer (its text is not sent), so the continuation's text is
+** exactly what `l4lm run` prints.
+*/
+static uint32_t begin(l4lm_shm_server *s, l4lm_shm_server_client *c)
+{
+    const l4lm_shm_server_engine *e = s->engine;
+    l4lm_grammar *g = 0;
+    uint32_t k = c->rq.flags & L4LM_SHM_GRAMMAR ? compile_grammar(s, c, &g) : 0;
+    if (k || (k = prepare(s, c)))
+        return k;
+    /* the engine's own functions; EOS is whatever its is_eos says, the
+    ** end-of-turn tokens whatever its stop_tokens says */
+    const l4lm_gen_io io = {.sample = e->sample,
+                            .detok = e->detok,
+                            .eval = e->eval,
+                            .is_eos = e->is_eos,
+                            .shift = e->shift};
+    l4lm_gen_opts o = gen_opts(s, c, g);
+    l4lm_status st = l4lm_gen_init_io(&c->gen, &io, c->session, &o);
+    if (st)
         return done(c, 0, L4LM_SHM_E_OPTION, (int32_t)st, "bad stop strings");
+    c->gen.sample_masked = e->sample_masked;
     c->gen.detok.after_bos = true;
-    for (size_t i = 0; i < n; i++)
+    for (uint32_t i = 0; i < c->n_prompt; i++)
         e->detok(c->session, &c->gen.detok, c->tokens[i], c->gen.text, L4LM_GEN_PIECE_CAP, &st);
-    c->n_prompt = (uint32_t)n;
-    c->n_fed = 0;
-    c->state = PROMPT;
+    c->state = c->n_fed < c->n_prompt ? PROMPT : GENERATE;
+    c->warm = true;
     return 0;
 }
 
@@ -319,7 +417,7 @@ static uint32_t generate(l4lm_shm_server_client *c)
         return k;
     if (f == L4LM_FINISH_ERROR)
         return done(c, k, L4LM_SHM_E_ENGINE, (int32_t)c->gen.status, "generation failed");
-    return done(c, k, wire_status(f), 0, 0);
+    return done(c, k, wire_status(f), (int32_t)c->n_kept, 0);
 }
 
 /*

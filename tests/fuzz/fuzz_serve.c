@@ -8,6 +8,10 @@
 ** only submits valid requests and reads the answers. Between moves the
 ** server polls.
 **
+** Requests may carry a context shift (n_keep) and a grammar (from a list
+** of valid and malformed ones, or input bytes): the real engine compiles
+** it into the client's grammar memory, the fake one takes no grammars.
+**
 ** Engine: byte 0 picks the fake engine of tests/serve_fake.h (fast) or,
 ** one time in four, the real engine over tiny.gguf (tools/mkgguf: one
 ** layer, 262 tokens) with a 32-token context, and the slice.
@@ -29,13 +33,15 @@
 #define MAX_MOVES      256
 #define MAX_POLLS_REAL 16 /* the real engine costs a forward pass per token */
 
-static const l4lm_shm_config cfg = {4, 16, 64, 512};
+static const l4lm_shm_config cfg = {4, 16, 64, 512, 128};
 static uint32_t region_size;
 static l4lm_shm_header lay; /* the layout the server computes; never read from a region */
 static uint8_t *region[N_CLIENTS];
 static volatile uint8_t sink; /* reads of event text land here */
 static void *work[N_CLIENTS];
 static size_t work_size;
+static void *gram[N_CLIENTS]; /* the real engine's grammar memory */
+static size_t gram_size;
 static l4lm_session *real[N_CLIENTS]; /* NULL without a model */
 static l4lm_model model;
 static uint32_t fields[64], n_fields;
@@ -120,6 +126,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         void *arena;
         for (int i = 0; i < N_CLIENTS; i++)
             real[i] = fuzz_session(&model, &o, &arena);
+        l4lm_shm_server tmp; /* asked only how much grammar memory a session needs */
+        l4lm_shm_server_client one;
+        if (real[0] && !l4lm_shm_server_init(&tmp, l4lm_shm_server_engine_l4lm(), &cfg, &one, 1, 1,
+                                             ring_client, NULL))
+            gram_size = l4lm_shm_server_grammar_bytes(&tmp, real[0]);
+        FUZZ_CHECK(!real[0] || gram_size, "grammar memory size");
+        for (int i = 0; i < N_CLIENTS && real[0]; i++)
+            gram[i] = fuzz_arena(gram_size);
     }
     if (!real[0])
         fprintf(stderr, "fuzz_serve: no model in $L4LM_FUZZ_MODELS; fake engine only\n");
@@ -175,6 +189,27 @@ static void drain(l4lm_shm_client *c, int i)
     }
 }
 
+/* A grammar for the hostile client: valid, malformed, or input bytes. */
+static void pick_grammar(l4lm_shm_request *r, fuzz_in *f, char *buf, size_t cap)
+{
+    static const char *const some[] = {"root ::= [a-z ]+ \".\"",
+                                       "root ::= \"Once\" | \"The\"",
+                                       "root ::= x",
+                                       "root ::= (",
+                                       "root ::= [^\\n]*",
+                                       "x ::= \"a\""};
+    uint32_t k = fuzz_u8(f) % 8;
+    if (k < 6) {
+        r->grammar = some[k];
+        r->grammar_len = (uint32_t)strlen(some[k]);
+        return;
+    }
+    r->grammar_len = 1 + fuzz_u8(f) % (uint32_t)(cap - 1);
+    for (uint32_t i = 0; i < r->grammar_len; i++)
+        buf[i] = (char)fuzz_u8(f);
+    r->grammar = buf;
+}
+
 /* A request through the client library, from the input; the hostile
 ** client's options may be invalid. The honest one keeps a copy. */
 static void submit(l4lm_shm_client *c, fuzz_in *f, bool honest)
@@ -192,7 +227,8 @@ static void submit(l4lm_shm_client *c, fuzz_in *f, bool honest)
         prompt[i] = (char)fuzz_u8(f);
     r.prompt = prompt;
     r.max_tokens = fuzz_u8(f) % 12;
-    r.flags = fuzz_u8(f) % 4;
+    /* the fake engine's reference knows no context shift or grammar */
+    r.flags = fuzz_u8(f) % (honest ? 4 : 16);
     uint32_t raw = honest ? 0 : fuzz_u8(f);
     /* one statement each: the input is read in this order */
     r.sampler.temperature = fuzz_u8(f) / 32.0f;
@@ -215,6 +251,10 @@ static void submit(l4lm_shm_client *c, fuzz_in *f, bool honest)
             h->stops[i][j] = (char)fuzz_u8(f);
         r.stop[i] = h->stops[i];
     }
+    static char gbuf[64];
+    r.n_keep = r.flags & L4LM_SHM_CONTEXT_SHIFT ? fuzz_u8(f) % 40 : 0;
+    if (r.flags & L4LM_SHM_GRAMMAR)
+        pick_grammar(&r, f, gbuf, sizeof gbuf);
     if (l4lm_shm_client_submit(c, &r, NULL) == L4LM_OK && honest) {
         h->r = r;
         q_tail++;
@@ -268,6 +308,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         void *session = use_real ? (void *)real[i] : (void *)&fakes[i];
         FUZZ_CHECK(!l4lm_shm_server_client_init(&srv, (uint32_t)i, session, work[i], work_size),
                    "init");
+        if (use_real)
+            FUZZ_CHECK(!l4lm_shm_server_client_grammar(&srv, (uint32_t)i, gram[i], gram_size),
+                       "grammar memory");
         attach(&srv, &cli[i], i);
     }
     int polls = 0, max_polls = use_real ? MAX_POLLS_REAL : 256;

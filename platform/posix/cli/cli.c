@@ -412,6 +412,8 @@ static const cli_help helps[] = {
      "  --timeout S          a request's headers and body must arrive within S seconds, and\n"
      "                       an idle connection is closed after S seconds (30)\n"
      "  --alias NAME         the model's name in the API (the file name)\n"
+     "  --context-shift      requests that leave out \"context_shift\" go on past a full context\n"
+     "  --keep N             their \"n_keep\": prompt tokens a shift keeps, after BOS (0)\n"
      "  --ctx N              context in tokens per slot (the model's training context)\n"
      "  --kv f16|f32|q8_0    the KV cache's type (f16)\n"
      "  -n N                 max_tokens of requests that leave it out (128)\n" H_SAMPLING
@@ -424,7 +426,9 @@ static const cli_help helps[] = {
      "  --slice K            tokens one client gets before the next one's turn (8)\n"
      "  --idle-timeout S     drop a client with no request in progress that has not rung\n"
      "                       for S seconds; 0: never (60)\n"
-     "  --clients-per-pid N  slots one client process may hold (all but one)\n" H_SESSION},
+     "  --clients-per-pid N  slots one client process may hold (all but one)\n"
+     "  --max-grammar BYTES  the longest grammar a request may carry; 0 refuses grammars "
+     "(16384)\n" H_SESSION},
     {"client", "send one prompt to l4lm serve-shm or l4lm gateway and stream the answer",
      "usage: l4lm client --socket PATH (-p TEXT | -f FILE) [options]\n"
      "Echoes the prompt and streams the answer; the outcome goes to stderr.\n"
@@ -433,6 +437,8 @@ static const cli_help helps[] = {
      "  --stop TEXT          stop before this text (up to 4 times)\n"
      "  --cancel-after N     cancel the request after N tokens\n"
      "  --print-ids          print token ids instead of text\n"
+     "  --context-shift      a full context drops the older half of what follows --keep\n"
+     "  --keep N             prompt tokens a context shift keeps, after BOS (0)\n" H_GRAMMAR
      "  --ignore-eos         go on past the end-of-sequence token\n"
      "  --no-bos             no beginning-of-sequence token before the prompt\n" H_SAMPLING},
     {"gateway", "the shared-memory service answered by an OpenAI-compatible upstream",

@@ -51,6 +51,8 @@ typedef struct http_job {
     size_t n_stop;
     bool logprobs;         /* chat: logprobs true; completions: logprobs N */
     uint32_t top_logprobs; /* <= L4LM_LOGPROBS_MAX_TOP */
+    bool context_shift;    /* a full context drops old tokens after n_keep and goes on */
+    uint32_t n_keep;       /* prompt tokens a shift keeps, after BOS (llama-server's n_keep) */
     char *grammar; /* GBNF the answer must match (grammar, response_format), malloc'd, or NULL */
     size_t grammar_len;
     char id[48];

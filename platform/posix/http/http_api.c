@@ -100,14 +100,13 @@ static bool parse_sampling(const http_server *S, const cJSON *req, bool chat, ht
 }
 
 /* Keep GBNF in the job once it compiles; else a 400 that says why. */
-static bool set_grammar(http_job *j, const char *field, const char *gbnf, size_t len,
-                        http_error *e)
+static bool set_grammar(http_job *j, const char *field, const char *gbnf, size_t len, http_error *e)
 {
     l4lm_grammar *g;
     l4lm_grammar_error ge = {0};
     void *mem = aligned_alloc(8, L4LM_GRAMMAR_BYTES);
-    l4lm_status st = mem ? l4lm_grammar_init(&g, gbnf, len, mem, L4LM_GRAMMAR_BYTES, &ge)
-                         : L4LM_E_ARG;
+    l4lm_status st =
+        mem ? l4lm_grammar_init(&g, gbnf, len, mem, L4LM_GRAMMAR_BYTES, &ge) : L4LM_E_ARG;
     free(mem);
     if (st) {
         http_err(e, 400, field, "invalid_value", "%s: %s at byte %u", l4lm_strerror(st),
@@ -129,7 +128,8 @@ static bool schema_grammar(http_job *j, const cJSON *schema, http_error *e)
     char *text = cJSON_PrintUnformatted(schema), *gbnf = NULL;
     size_t len = text ? strlen(text) : 0, wn = l4lm_json_schema_work_size(len), n = 0;
     void *work = text ? aligned_alloc(8, (wn + 7) / 8 * 8) : NULL;
-    l4lm_status st = work ? l4lm_json_schema_to_grammar(text, len, work, wn, NULL, 0, &n) : L4LM_E_ARG;
+    l4lm_status st =
+        work ? l4lm_json_schema_to_grammar(text, len, work, wn, NULL, 0, &n) : L4LM_E_ARG;
     if (st == L4LM_E_BUFFER && (gbnf = malloc(n + 1)))
         st = l4lm_json_schema_to_grammar(text, len, work, wn, gbnf, n, &n);
     bool ok = st == L4LM_OK && set_grammar(j, "response_format", gbnf, n, e);
@@ -162,11 +162,13 @@ static bool parse_grammar(const cJSON *req, http_job *j, http_error *e)
     if (has_rf && !strcmp(type->valuestring, "text"))
         has_rf = false;
     if (has_g && has_rf) {
-        http_err(e, 400, "grammar", "invalid_value", "'grammar' and 'response_format' exclude each other");
+        http_err(e, 400, "grammar", "invalid_value",
+                 "'grammar' and 'response_format' exclude each other");
         return false;
     }
     if (has_g)
-        return !g->valuestring[0] || set_grammar(j, "grammar", g->valuestring, strlen(g->valuestring), e);
+        return !g->valuestring[0] ||
+               set_grammar(j, "grammar", g->valuestring, strlen(g->valuestring), e);
     if (!has_rf)
         return true;
     if (!strcmp(type->valuestring, "json_object"))
@@ -349,16 +351,21 @@ bool http_api_parse(http_server *S, const cJSON *req, bool chat, http_job *j, ht
     j->sp = S->defaults.sampler;
     j->add_bos = !S->defaults.no_bos;
     j->ignore_eos = S->defaults.ignore_eos;
+    j->context_shift = S->defaults.context_shift;
+    double keep = S->defaults.n_keep;
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(req, "stream_options");
     if (!parse_model(S, req, e) || !refuse_unsupported(req, e) ||
         !parse_sampling(S, req, chat, j, e) || !parse_stop(req, j, e) ||
         !parse_logprobs(req, chat, j, e) || !parse_grammar(req, j, e) ||
         !http_json_bool(req, "stream", &j->stream, e) ||
         !http_json_bool(req, "ignore_eos", &j->ignore_eos, e) ||
+        !http_json_bool(req, "context_shift", &j->context_shift, e) ||
+        !http_json_num(req, "n_keep", 0, 1 << 20, true, &keep, e) ||
         !http_json_bool(req, "add_bos", &j->add_bos, e) ||
         !http_json_bool(req, "return_tokens", &j->return_tokens, e) ||
         !http_json_bool(so, "include_usage", &j->include_usage, e))
         return false;
+    j->n_keep = (uint32_t)keep;
     return chat ? parse_messages(S, req, j, e) : parse_prompt(S, req, j, e);
 }
 

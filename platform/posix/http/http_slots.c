@@ -222,6 +222,10 @@ static const char *generate(http_slot *sl, http_job *j, const int32_t *ids, size
     o.n_stop = (uint32_t)j->n_stop;
     o.logprobs = j->logprobs;
     o.top_logprobs = j->top_logprobs;
+    /* n_keep counts prompt tokens after BOS, as `l4lm run --keep` and llama-server */
+    o.context_shift = j->context_shift;
+    o.n_keep = j->n_keep + (n && ids[0] == sl->S->pm.info.bos);
+    o.n_keep = o.n_keep < n ? o.n_keep : (uint32_t)n;
     for (size_t i = 0; i < j->n_stop; i++) {
         o.stop[i] = j->stop[i];
         o.stop_len[i] = (uint32_t)strlen(j->stop[i]);
@@ -240,6 +244,10 @@ static const char *generate(http_slot *sl, http_job *j, const int32_t *ids, size
         return NULL;
     }
     const char *fin = run_gen(sl, j, &g, ids, n);
+    /* after a shift the cached keys past n_keep are not what evaluating those
+    ** tokens afresh gives: the next request of this slot may not reuse them */
+    if (g.n_shifts && l4lm_session_pos(s) > g.o.n_keep)
+        l4lm_session_truncate(s, g.o.n_keep);
     l4lm_host_grammar_free(&gram);
     return fin;
 }

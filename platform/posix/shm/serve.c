@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "grammar_host.h"
 #include "serve_shm.h"
 
 /* ---- options: ours are taken out, the rest goes to l4lm_cli_parse ---- */
@@ -71,8 +72,9 @@ static int whole(const char *name, const char *val, long lo, long hi, uint32_t *
 typedef struct serve_opts {
     const char *socket;
     uint32_t clients, slice;
-    uint32_t idle;    /* --idle-timeout seconds; 0: never */
-    uint32_t per_pid; /* --clients-per-pid; 0: all but one slot */
+    uint32_t idle;        /* --idle-timeout seconds; 0: never */
+    uint32_t per_pid;     /* --clients-per-pid; 0: all but one slot */
+    uint32_t max_grammar; /* --max-grammar bytes; 0: grammars refused */
 } serve_opts;
 
 static int take_serve(void *p, const char *name, const char *val)
@@ -88,6 +90,8 @@ static int take_serve(void *p, const char *name, const char *val)
         return whole(name, val, 0, 86400, &o->idle);
     if (!strcmp(name, "--clients-per-pid"))
         return whole(name, val, 1, 64, &o->per_pid);
+    if (!strcmp(name, "--max-grammar"))
+        return whole(name, val, 0, L4LM_SHM_MAX_GRAMMAR, &o->max_grammar);
     return whole(name, val, 1, 4096, &o->slice);
 }
 
@@ -126,10 +130,13 @@ static int setup(shm_server *S, const l4lm_cli_opts *o, const serve_opts *so)
     S->arenas = calloc(S->n, sizeof *S->arenas);
     if (!S->sessions || !S->arenas || l4lm_cli_session(&S->cli, o) || make_sessions(S))
         return -1;
-    /* A request may carry the longest prompt the tokenizer takes, plus stop strings. */
+    /* A request may carry the longest prompt the tokenizer takes, stop
+    ** strings, n_keep and the longest grammar we take. */
     l4lm_shm_config cfg = l4lm_shm_config_default();
+    cfg.max_grammar = so->max_grammar;
     uint64_t max_req = L4LM_SHM_REQ_FIXED + 16ull * S->cli.plan.n_ctx +
-                       L4LM_SHM_MAX_STOPS * (4 + L4LM_SHM_MAX_STOP_BYTES);
+                       L4LM_SHM_MAX_STOPS * (4 + L4LM_SHM_MAX_STOP_BYTES) + 4 +
+                       (so->max_grammar ? 4 + so->max_grammar : 0);
     cfg.max_request = max_req < (1u << 24) ? (uint32_t)max_req : 1u << 24;
     if (l4lm_shm_host_open(&S->host, so->socket, l4lm_shm_server_engine_l4lm(), &cfg, S->sessions,
                            S->n, so->slice, S->cli.plan.n_ctx))
@@ -138,8 +145,9 @@ static int setup(shm_server *S, const l4lm_cli_opts *o, const serve_opts *so)
     if (so->per_pid)
         S->host.per_pid = so->per_pid;
     fprintf(stderr,
-            "l4lm: serving up to %u clients on %s: region %zu bytes, arena %zu bytes each\n", S->n,
-            so->socket, S->host.region_size, S->cli.plan.total);
+            "l4lm: serving up to %u clients on %s: region %zu bytes, arena %zu bytes, "
+            "grammar memory %zu bytes each\n",
+            S->n, so->socket, S->host.region_size, S->cli.plan.total, S->host.grammar_size);
     return 0;
 }
 
@@ -156,10 +164,11 @@ static void teardown(shm_server *S, const char *path)
 
 int l4lm_cmd_serve_shm(int argc, char **argv)
 {
-    static const char *const valued[] = {"--socket",       "--clients",         "--slice",
-                                         "--idle-timeout", "--clients-per-pid", NULL};
+    static const char *const valued[] = {
+        "--socket",      "--clients",         "--slice", "--idle-timeout",
+        "--max-grammar", "--clients-per-pid", NULL};
     static const char *const flags[] = {NULL};
-    serve_opts so = {NULL, 4, 8, 60, 0};
+    serve_opts so = {NULL, 4, 8, 60, 0, 16384};
     l4lm_cli_opts o;
     int n_rest, rc = 1, parsed = -1;
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
@@ -268,23 +277,42 @@ int l4lm_cmd_client(int argc, char **argv)
                         "(see l4lm client --help)\n");
         goto out;
     }
-    size_t len;
-    char *prompt = l4lm_cli_prompt(&o, &len);
+    size_t len, glen = 0;
+    char *prompt = l4lm_cli_prompt(&o, &len), *gbnf = NULL;
+    bool gram = o.grammar_file || o.json_schema;
     l4lm_shm_conn k;
     rc = 1;
-    if (prompt && l4lm_shm_connect(&k, co.socket, 2000, err, sizeof err) == 0) {
-        l4lm_shm_request r = {
-            prompt, (uint32_t)len, (uint32_t)o.n_predict, 0, o.sampler, co.n_stop, {0}, {0}};
-        r.flags = (o.no_bos ? L4LM_SHM_NO_BOS : 0) | (o.ignore_eos ? L4LM_SHM_IGNORE_EOS : 0);
+    if (prompt && gram &&
+        (!(gbnf = l4lm_host_grammar_text(o.grammar_file, o.json_schema, &glen)) || !glen ||
+         glen > L4LM_SHM_MAX_GRAMMAR)) {
+        if (gbnf)
+            fprintf(stderr, "l4lm: the grammar has %zu bytes; a server takes 1 to %u\n", glen,
+                    L4LM_SHM_MAX_GRAMMAR);
+    } else if (prompt && l4lm_shm_connect(&k, co.socket, 2000, err, sizeof err) == 0) {
+        l4lm_shm_request r = {.prompt = prompt,
+                              .prompt_len = (uint32_t)len,
+                              .max_tokens = (uint32_t)o.n_predict,
+                              .sampler = o.sampler,
+                              .n_stop = co.n_stop,
+                              .n_keep = o.n_keep,
+                              .grammar = gbnf,
+                              .grammar_len = (uint32_t)glen};
+        r.flags = (o.no_bos ? L4LM_SHM_NO_BOS : 0) | (o.ignore_eos ? L4LM_SHM_IGNORE_EOS : 0) |
+                  (o.context_shift ? L4LM_SHM_CONTEXT_SHIFT : 0) | (gram ? L4LM_SHM_GRAMMAR : 0);
         for (uint32_t i = 0; i < co.n_stop; i++) {
             r.stop[i] = co.stop[i];
             r.stop_len[i] = (uint32_t)strlen(co.stop[i]);
         }
-        rc = client_run(&k, &r, &co);
+        if (gram && glen > k.c.lay.max_grammar) /* else the body would not even fit */
+            fprintf(stderr, "l4lm: the grammar has %zu bytes; this server takes %u at most%s\n",
+                    glen, k.c.lay.max_grammar, k.c.lay.max_grammar ? "" : " (no grammars)");
+        else
+            rc = client_run(&k, &r, &co);
         l4lm_shm_disconnect(&k);
     } else if (prompt) {
         fprintf(stderr, "l4lm: %s\n", err);
     }
+    free(gbnf);
     free(prompt);
 out:
     free(rest);

@@ -115,11 +115,15 @@ int l4lm_shm_host_open(l4lm_shm_host *H, const char *path, const l4lm_shm_server
         fprintf(stderr, "l4lm: cannot lay out the client regions\n");
         return -1;
     }
+    /* one allocation per client: the work buffer, then its grammar memory (if any) */
     size_t work = l4lm_shm_server_work_bytes(cfg, max_prompt_tokens);
+    size_t at = (work + 63) & ~(size_t)63;
     for (uint32_t i = 0; i < n; i++) {
-        H->slots[i].work = aligned_alloc(64, (work + 63) & ~(size_t)63);
-        if (!H->slots[i].work ||
-            l4lm_shm_server_client_init(&H->srv, i, sessions[i], H->slots[i].work, work)) {
+        size_t gram = l4lm_shm_server_grammar_bytes(&H->srv, sessions[i]);
+        uint8_t *w = H->slots[i].work = aligned_alloc(64, (at + gram + 63) & ~(size_t)63);
+        H->grammar_size = gram;
+        if (!w || l4lm_shm_server_client_init(&H->srv, i, sessions[i], w, work) ||
+            (gram && l4lm_shm_server_client_grammar(&H->srv, i, w + at, gram))) {
             fprintf(stderr, "l4lm: cannot set up client %u\n", i);
             return -1;
         }

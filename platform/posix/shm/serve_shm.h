@@ -37,6 +37,7 @@ typedef struct l4lm_shm_host {
     struct l4lm_shm_host_slot *slots;
     uint32_t n;
     size_t region_size;
+    size_t grammar_size; /* grammar memory per client; 0: requests with a grammar are refused */
     int listen_fd, ep, wake;
     uint32_t idle_ms; /* drop a client idle this long; 0: never (60 s) */
     uint32_t per_pid; /* slots one process may hold (all but one) */
