@@ -71,6 +71,7 @@ typedef enum l4lm_status {
     L4LM_E_INDEX = 22,           /* the name index given to the open is too small */
     L4LM_E_GRAMMAR = 23,         /* a malformed grammar, or text a grammar rejects */
     L4LM_E_STATE_MISMATCH = 24,  /* a saved session state of another model or plan, or damaged */
+    L4LM_E_NO_WEIGHTS = 25,      /* l4lm_eval on a vocabulary-only model */
     L4LM_STATUS_COUNT
 } l4lm_status;
 
@@ -186,6 +187,11 @@ typedef struct l4lm_model_info {
     bool tied_output;    /* the classifier is the token embedding */
     int32_t bos, eos;    /* -1: none */
     bool vocab_external; /* the vocabulary came from tokenizer.bin (llama2.c) */
+    bool vocab_bpe;      /* byte-level BPE (GGUF "gpt2"), else SentencePiece */
+    /* A GGUF without tensors (llama.cpp's ggml-vocab-*.gguf): only arch,
+    ** format, the GGUF fields and the vocabulary (n_vocab, bos, eos) are set.
+    ** Its sessions tokenize and detokenize; l4lm_eval is L4LM_E_NO_WEIGHTS. */
+    bool vocab_only;
     uint64_t weight_bytes;
     uint64_t n_tensors;    /* GGUF only (0 for llama2.c) */
     uint32_t gguf_version; /* GGUF only */

@@ -123,6 +123,7 @@ struct l4lm_model {
     const uint8_t *bytes; /* the model blob */
     uint64_t size;
     uint64_t weight_bytes; /* bytes of tensor data (the GGUF data section) */
+    bool vocab_only;       /* a GGUF without tensors: tokenizes, never evaluates */
     l4lm_vocab_src vocab;
     l4lm_error err; /* set when l4lm_model_open fails */
 };

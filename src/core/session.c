@@ -55,10 +55,32 @@ static uint64_t act_size(const l4lm_model *m)
     return most;
 }
 
+/* A vocabulary-only model's session: the session and the tokenizer; n_ctx
+** (default L4LM_VOCAB_CTX) only bounds the prompt text. */
+#define L4LM_VOCAB_CTX 4096
+static l4lm_status vocab_layout(const l4lm_model *m, const l4lm_run_opts *o, layout *lo)
+{
+    uint32_t n_ctx = o->n_ctx ? o->n_ctx : L4LM_VOCAB_CTX;
+    uint64_t max_text = o->max_prompt_bytes ? o->max_prompt_bytes : 16 * (uint64_t)n_ctx, off = 0;
+    if (n_ctx > L4LM_MAX_CTX)
+        return L4LM_E_LIMIT;
+    bool ok = take(&off, &lo->tok, sizeof(l4lm_session));
+    lo->plan.session = lo->tok = off;
+    ok = ok && take(&off, &lo->tok, l4lm_tok_arena_bytes(&m->vocab, max_text));
+    if (!ok || off > (uint64_t)SIZE_MAX)
+        return L4LM_E_OVERFLOW;
+    lo->plan.tokenizer = off - lo->tok;
+    lo->end = lo->plan.total = off;
+    lo->plan.n_ctx = n_ctx;
+    return L4LM_OK;
+}
+
 static l4lm_status arena_layout(const l4lm_model *m, const l4lm_run_opts *o, layout *lo)
 {
     const l4lm_hparams *hp = &m->hp;
     __builtin_memset(lo, 0, sizeof *lo);
+    if (m->vocab_only)
+        return vocab_layout(m, o, lo);
     uint32_t n_ctx = o->n_ctx ? o->n_ctx : hp->n_ctx_train;
     if (n_ctx == 0 || n_ctx > L4LM_MAX_CTX)
         return L4LM_E_LIMIT;
@@ -168,6 +190,12 @@ l4lm_status l4lm_session_init(l4lm_session **out, const l4lm_model *m, const l4l
     s->parallel_for = o->parallel_for;
     s->parallel_ctx = o->parallel_ctx;
     s->n_threads = o->parallel_for && o->n_threads ? o->n_threads : 1;
+    uint64_t max_text = o->max_prompt_bytes ? o->max_prompt_bytes : 16 * (uint64_t)s->n_ctx;
+    if (m->vocab_only) { /* nothing but the tokenizer */
+        st = l4lm_tok_init(&s->tok, &m->vocab, a + lo.tok, lo.end - lo.tok, max_text);
+        *out = st ? 0 : s;
+        return st;
+    }
     s->layers = (l4lm_layer *)(a + lo.layers);
     st = l4lm_model_weights(m, &s->w, s->layers, 0);
     if (st)
@@ -196,7 +224,6 @@ l4lm_status l4lm_session_init(l4lm_session **out, const l4lm_model *m, const l4l
     s->cand_prob = (float *)(a + lo.cand_prob);
     s->seen = a + lo.seen;
     s->history = (int32_t *)(a + lo.history);
-    uint64_t max_text = o->max_prompt_bytes ? o->max_prompt_bytes : 16 * (uint64_t)s->n_ctx;
     st = l4lm_tok_init(&s->tok, &m->vocab, a + lo.tok, lo.end - lo.tok, max_text);
     if (st)
         return st;

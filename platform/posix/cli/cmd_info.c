@@ -15,8 +15,14 @@ static void print_hparams(const l4lm_model_info *hp)
                hp->gguf_version, hp->gguf_alignment, (unsigned long long)hp->n_metadata,
                (unsigned long long)hp->n_tensors);
     printf("architecture   %s\n", hp->arch);
-    printf("n_vocab        %u (SentencePiece BPE from %s, bos %d, eos %d)\n", hp->n_vocab,
+    printf("n_vocab        %u (%s from %s, bos %d, eos %d)\n", hp->n_vocab,
+           hp->vocab_bpe ? "byte-level BPE" : "SentencePiece BPE",
            hp->vocab_external ? "tokenizer.bin" : "GGUF metadata", hp->bos, hp->eos);
+    if (hp->vocab_only) {
+        printf("weights        none: vocabulary only, no weights (l4lm tokenize works, run "
+               "does not)\n");
+        return;
+    }
     printf("n_embd         %u\nn_ff           %u\nn_layer        %u\n", hp->n_embd, hp->n_ff,
            hp->n_layer);
     printf("n_head         %u\nn_head_kv      %u\nhead_dim       %u\n", hp->n_head, hp->n_head_kv,
@@ -51,6 +57,10 @@ int l4lm_cmd_info(int argc, char **argv)
     const l4lm_model *m = &pm.m;
     const l4lm_model_info *hp = &pm.info;
     print_hparams(hp);
+    if (hp->vocab_only) {
+        l4lm_posix_model_unload(&pm);
+        return 0;
+    }
     if (hp->format == L4LM_FORMAT_GGUF) {
         printf("tensors:\n");
         for (uint64_t i = 0; i < hp->n_tensors; i++) {
