@@ -1,26 +1,50 @@
 /*
-** llama2.c — Karpathy's llama2.c checkpoint format: a header of seven
-** int32 (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size
-** negative when the classifier is untied, seq_len), then F32 arrays, each
-** covering every layer; the vocabulary comes from a separate tokenizer.bin.
-** The architecture is llama with adjacent-pair RoPE.
+** llama2.c — Karpathy's llama2.c checkpoint formats; the vocabulary comes
+** from a separate tokenizer.bin, and the architecture is llama with
+** adjacent-pair RoPE. Two layouts of F32 arrays, each array covering every
+** layer (export.py in karpathy/llama2.c):
+**   version 0 ("legacy"): a header of seven int32 (dim, hidden_dim,
+**     n_layers, n_heads, n_kv_heads, vocab_size negative when the classifier
+**     is untied, seq_len); then token_embedding, rms_att, wq, wk, wv, wo,
+**     rms_ffn, w1, w2, w3, rms_final, freq_cis real and imaginary, [wcls].
+**   version 1: a 256-byte header: uint32 magic "ak42" (0x616b3432), int32
+**     version, the seven int32 (vocab_size positive), uint8 shared_classifier,
+**     zeros; then rms_att, rms_ffn, rms_final, token_embedding, wq, wk, wv,
+**     wo, w1, w2, w3, [wcls] (no freq_cis).
+** Version 2 (runq.c: int8 in groups with an F32 scale each, the group size
+** an int32 at byte 37) is refused by name.
 */
 #include "internal.h"
 
-#define L2C_HEADER 28
+#define L2C_HEADER    28
+#define L2C_MAGIC     0x616b3432u /* "ak42" read as a little-endian uint32 */
+#define L2C_V1_HEADER 256
+
+/* 0 for a legacy checkpoint, else the version of an "ak42" header. */
+static uint32_t l2c_version(const l4lm_model *m)
+{
+    return m->size >= L2C_V1_HEADER && l4lm_rd32(m->bytes) == L2C_MAGIC ? l4lm_rd32(m->bytes + 4)
+                                                                        : 0;
+}
+
+static uint64_t l2c_data_off(const l4lm_model *m)
+{
+    return l2c_version(m) ? L2C_V1_HEADER : L2C_HEADER;
+}
 
 /* Reads the 7-int header (dim, hidden_dim, n_layers, n_heads, n_kv_heads,
-** vocab_size, seq_len) if it looks like one: llama2.c has no magic, so a
-** cheap plausibility test comes before any limit is checked, and a text or
-** binary of another kind is told it is not a model rather than that its
-** "sizes" are beyond our limits. Real checkpoints have sizes below 2^24 and
-** kv heads <= heads <= dim; text bytes make every int at least 0x20202020. */
-static bool l2c_header(const l4lm_model *m, int32_t h[7])
+** vocab_size, seq_len) at byte off if it looks like one: the legacy format
+** has no magic, so a cheap plausibility test comes before any limit is
+** checked, and a text or binary of another kind is told it is not a model
+** rather than that its "sizes" are beyond our limits. Real checkpoints have
+** sizes below 2^24 and kv heads <= heads <= dim; text bytes make every int
+** at least 0x20202020. */
+static bool l2c_header(const l4lm_model *m, uint64_t off, int32_t h[7])
 {
-    if (m->size < L2C_HEADER)
+    if (m->size < off + L2C_HEADER)
         return false;
     for (int i = 0; i < 7; i++) {
-        h[i] = (int32_t)l4lm_rd32(m->bytes + 4 * i);
+        h[i] = (int32_t)l4lm_rd32(m->bytes + off + 4 * i);
         int64_t v = i == 5 && h[i] < 0 ? -(int64_t)h[i] : h[i]; /* < 0: untied classifier */
         if (v <= 0 || v > (1 << 24))
             return false;
@@ -28,12 +52,50 @@ static bool l2c_header(const l4lm_model *m, int32_t h[7])
     return h[4] <= h[3] && h[3] <= h[0];
 }
 
+static void put_str(char *s, size_t *n, const char *t)
+{
+    while (*t)
+        s[(*n)++] = *t++;
+}
+
+static void put_u32(char *s, size_t *n, uint32_t v)
+{
+    char d[10];
+    size_t k = 0;
+    do
+        d[k++] = (char)('0' + v % 10);
+    while ((v /= 10));
+    while (k)
+        s[(*n)++] = d[--k];
+}
+
+/* "llama2.c export version 2 (int8, group size N) is not supported" (at
+** most 81 bytes, within l4lm_error.what). */
+static l4lm_status l2c_refuse(l4lm_model *m, uint32_t version)
+{
+    char what[96];
+    size_t n = 0;
+    put_str(what, &n, "llama2.c export version ");
+    put_u32(what, &n, version);
+    if (version == 2) {
+        put_str(what, &n, " (int8, group size ");
+        put_u32(what, &n, l4lm_rd32(m->bytes + 37));
+        put_str(what, &n, ")");
+    }
+    put_str(what, &n, " is not supported");
+    what[n] = 0;
+    return l4lm_fail(&m->err, version == 2 ? L4LM_E_TYPE : L4LM_E_VERSION, 4, what, 0, 0);
+}
+
 /* Fills hp from the 7-int header; returns the float count of the weights. */
 static l4lm_status l2c_hparams(l4lm_model *m, uint64_t *n_floats)
 {
     l4lm_hparams *hp = &m->hp;
     int32_t h[7];
-    if (!l2c_header(m, h))
+    uint32_t version = l2c_version(m);
+    if (version > 1)
+        return l2c_refuse(m, version);
+    if (!l2c_header(m, version ? 8 : 0, h) || (version && h[5] < 0))
         return l4lm_fail(&m->err, L4LM_E_MAGIC, 0,
                          "not a model file (expected GGUF or a llama2.c checkpoint)", 0, 0);
     __builtin_memcpy(hp->arch, "llama", 6);
@@ -42,7 +104,7 @@ static l4lm_status l2c_hparams(l4lm_model *m, uint64_t *n_floats)
     hp->n_layer = (uint32_t)h[2];
     hp->n_head = (uint32_t)h[3];
     hp->n_head_kv = (uint32_t)h[4];
-    hp->tied_output = h[5] > 0;
+    hp->tied_output = version ? m->bytes[36] != 0 : h[5] > 0;
     hp->n_vocab = (uint32_t)(h[5] > 0 ? h[5] : -h[5]);
     hp->n_ctx_train = (uint32_t)h[6];
     hp->rms_eps = 1e-5f;
@@ -55,11 +117,12 @@ static l4lm_status l2c_hparams(l4lm_model *m, uint64_t *n_floats)
     uint64_t d = hp->n_embd, f = hp->n_ff, L = hp->n_layer, kv = hp->n_head_kv * hp->head_dim;
     /* per layer: 2 norms, wq, wo, wk, wv, w1, w2, w3; all < 2^40 by the limits */
     uint64_t per_layer = 2 * d + 2 * d * d + 2 * kv * d + 3 * f * d;
-    uint64_t n = (uint64_t)hp->n_vocab * d + L * per_layer + d +
-                 (uint64_t)hp->n_ctx_train * hp->head_dim; /* + freq_cis real and imag */
+    uint64_t n = (uint64_t)hp->n_vocab * d + L * per_layer + d;
+    if (!version)
+        n += (uint64_t)hp->n_ctx_train * hp->head_dim; /* freq_cis real and imag */
     if (!hp->tied_output)
         n += (uint64_t)hp->n_vocab * d;
-    if (n > (m->size - L2C_HEADER) / 4)
+    if (n > (m->size - l2c_data_off(m)) / 4)
         return l4lm_fail(&m->err, L4LM_E_TRUNCATED, m->size, "llama2.c weights", 0, 0);
     *n_floats = n;
     return L4LM_OK;
@@ -72,19 +135,33 @@ static l4lm_mat l2c_mat(const uint8_t **p, uint32_t n_in, uint32_t n_out, uint32
     return mat;
 }
 
-/* Weights laid out array after array, each array covering all layers. */
+/* Weights laid out array after array, each array covering all layers, in
+** the order of the file's version (see the top). */
 void l4lm_l2c_weights(const l4lm_model *m, l4lm_weights *w, l4lm_layer *layers)
 {
     const l4lm_hparams *hp = &m->hp;
     uint32_t d = hp->n_embd, f = hp->n_ff, L = hp->n_layer, kv = hp->n_head_kv * hp->head_dim;
-    const uint8_t *p = m->bytes + L2C_HEADER;
+    bool v1 = l2c_version(m) == 1;
+    const uint8_t *p = m->bytes + l2c_data_off(m);
+    l4lm_mat att = {0}, ffn = {0};
+    if (v1) { /* the norms first */
+        att = l2c_mat(&p, d, 1, L);
+        ffn = l2c_mat(&p, d, 1, L);
+        w->out_norm = l2c_mat(&p, d, 1, 1);
+    }
     w->tok_embd = l2c_mat(&p, d, hp->n_vocab, 1);
-    l4lm_mat att = l2c_mat(&p, d, 1, L), wq = l2c_mat(&p, d, d, L), wk = l2c_mat(&p, d, kv, L);
-    l4lm_mat wv = l2c_mat(&p, d, kv, L), wo = l2c_mat(&p, d, d, L), ffn = l2c_mat(&p, d, 1, L);
+    if (!v1)
+        att = l2c_mat(&p, d, 1, L);
+    l4lm_mat wq = l2c_mat(&p, d, d, L), wk = l2c_mat(&p, d, kv, L), wv = l2c_mat(&p, d, kv, L);
+    l4lm_mat wo = l2c_mat(&p, d, d, L);
+    if (!v1)
+        ffn = l2c_mat(&p, d, 1, L);
     l4lm_mat w1 = l2c_mat(&p, d, f, L), w2 = l2c_mat(&p, f, d, L), w3 = l2c_mat(&p, d, f, L);
-    w->out_norm = l2c_mat(&p, d, 1, 1);
+    if (!v1) {
+        w->out_norm = l2c_mat(&p, d, 1, 1);
+        p += (uint64_t)hp->n_ctx_train * hp->head_dim * 4; /* freq_cis_real and _imag: unused */
+    }
     w->rope_freqs = (l4lm_mat){0};
-    p += (uint64_t)hp->n_ctx_train * hp->head_dim * 4; /* freq_cis_real and _imag: unused */
     w->output = hp->tied_output ? w->tok_embd : l2c_mat(&p, d, hp->n_vocab, 1);
     for (uint32_t l = 0; layers && l < L; l++) {
         l4lm_mat *src[9] = {&att, &wq, &wk, &wv, &wo, &ffn, &w1, &w3, &w2};
