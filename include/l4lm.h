@@ -244,6 +244,7 @@ L4LM_API void l4lm_kernels_pick(const l4lm_run_opts *o, l4lm_kernels_info *info)
 typedef struct l4lm_plan_result {
     size_t total;
     size_t session; /* the session struct and layer table */
+    size_t weights; /* llama2.c export version 2: its int8 weights as F32 (else 0) */
     size_t kv_cache;
     size_t activations;
     size_t scratch; /* sampler and logits */

@@ -81,12 +81,12 @@ l4lm_status l4lm_model_open(l4lm_model *m, const void *bytes, size_t size, const
 }
 
 l4lm_status l4lm_model_weights(const l4lm_model *m, l4lm_weights *w, l4lm_layer *layers,
-                               l4lm_error *err)
+                               const void *unpacked, l4lm_error *err)
 {
     if (m->vocab_only)
         return l4lm_fail(err, L4LM_E_NO_WEIGHTS, 0, "vocabulary only", 0, 0);
     if (m->format == L4LM_FORMAT_LLAMA2C) {
-        l4lm_l2c_weights(m, w, layers);
+        l4lm_l2c_weights(m, w, layers, unpacked);
         return L4LM_OK;
     }
     return l4lm_weights_gguf(m, w, layers, err);

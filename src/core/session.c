@@ -8,7 +8,7 @@
 
 /* Offsets of every part of the arena; parts are 64-byte aligned. */
 typedef struct layout {
-    uint64_t layers, k_cache, v_cache;
+    uint64_t layers, unpacked, k_cache, v_cache;
     uint64_t x, xb, xb2, hb, hb2, q, k, v, att, act, kq_act, rope, rope_cos, rope_sin, logits;
     uint32_t n_batch;
     uint64_t cand_id, cand_val, cand_prob, seen, history;
@@ -97,12 +97,15 @@ static l4lm_status arena_layout(const l4lm_model *m, const l4lm_run_opts *o, lay
     bool ok = take(&off, &mark, sizeof(l4lm_session)) &&
               take_n(&off, &lo->layers, hp->n_layer, sizeof(l4lm_layer));
     lo->plan.session = off;
+    ok = ok && take(&off, &lo->unpacked, l4lm_l2c_unpacked_bytes(m));
+    lo->plan.weights = off - lo->plan.session;
+    mark = off;
     ok = ok && !l4lm_mul_ovf((uint64_t)hp->n_layer * n_ctx, kv_dim, &cache_cells) &&
          (q8 ? take_n(&off, &lo->k_cache, cache_cells / 32, 34) &&
                    take_n(&off, &lo->v_cache, cache_cells / 32, 34)
              : take_n(&off, &lo->k_cache, cache_cells, kv_elem) &&
                    take_n(&off, &lo->v_cache, cache_cells, kv_elem));
-    lo->plan.kv_cache = off - lo->plan.session;
+    lo->plan.kv_cache = off - mark;
     mark = off;
     uint64_t nb = lo->n_batch, e = nb * hp->n_embd, f = nb * hp->n_ff, half = hp->head_dim / 2;
     half *= hp->n_swa ? 2 : 1;   /* the sliding-window layers' RoPE tables follow */
@@ -197,7 +200,10 @@ l4lm_status l4lm_session_init(l4lm_session **out, const l4lm_model *m, const l4l
         return st;
     }
     s->layers = (l4lm_layer *)(a + lo.layers);
-    st = l4lm_model_weights(m, &s->w, s->layers, 0);
+    const void *unpacked = lo.plan.weights ? a + lo.unpacked : 0;
+    if (unpacked)
+        l4lm_l2c_unpack(m, (float *)(a + lo.unpacked));
+    st = l4lm_model_weights(m, &s->w, s->layers, unpacked, 0);
     if (st)
         return st;
     s->k_cache = a + lo.k_cache;

@@ -111,6 +111,8 @@ int l4lm_cmd_plan(int argc, char **argv)
            : o.kv_type               ? "f16"
                                      : "f32");
     printf("session        %zu bytes\n", p.session);
+    if (p.weights)
+        printf("weights        %zu bytes (llama2.c version 2's int8 weights as F32)\n", p.weights);
     printf("kv cache       %zu bytes\n", p.kv_cache);
     printf("activations    %zu bytes\n", p.activations);
     printf("scratch        %zu bytes\n", p.scratch);
