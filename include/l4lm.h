@@ -197,6 +197,7 @@ typedef struct l4lm_model_info {
     uint32_t gguf_version; /* GGUF only */
     uint32_t gguf_alignment;
     uint64_t n_metadata; /* GGUF only: metadata keys */
+    uint32_t l2c_version; /* llama2.c only: 0 legacy, 1 float32, 2 int8 groups (export.py) */
 } l4lm_model_info;
 /* Fill *out from m; after a failed open, what the open did not reach is 0. */
 L4LM_API l4lm_status l4lm_model_get_info(const l4lm_model *m, l4lm_model_info *out);

@@ -347,6 +347,7 @@ void l4lm_l2c_weights(const l4lm_model *m, l4lm_weights *w, l4lm_layer *layers,
                       const void *unpacked);
 /* llama2.c version 2: the arena bytes of its weights as F32 (else 0), and the dequantisation. */
 uint64_t l4lm_l2c_unpacked_bytes(const l4lm_model *m);
+uint32_t l4lm_l2c_version(const l4lm_model *m); /* 0: legacy; else the "ak42" header's */
 void l4lm_l2c_unpack(const l4lm_model *m, float *dst);
 
 /* ---- batch.c: forward.c's steps shared among the session's threads ---- */

@@ -28,7 +28,7 @@
 #define L2C_V1_HEADER 256
 
 /* 0 for a legacy checkpoint, else the version of an "ak42" header. */
-static uint32_t l2c_version(const l4lm_model *m)
+uint32_t l4lm_l2c_version(const l4lm_model *m)
 {
     return m->size >= L2C_V1_HEADER && l4lm_rd32(m->bytes) == L2C_MAGIC ? l4lm_rd32(m->bytes + 4)
                                                                         : 0;
@@ -36,7 +36,7 @@ static uint32_t l2c_version(const l4lm_model *m)
 
 static uint64_t l2c_data_off(const l4lm_model *m)
 {
-    return l2c_version(m) ? L2C_V1_HEADER : L2C_HEADER;
+    return l4lm_l2c_version(m) ? L2C_V1_HEADER : L2C_HEADER;
 }
 
 /* Reads the 7-int header (dim, hidden_dim, n_layers, n_heads, n_kv_heads,
@@ -140,7 +140,7 @@ static l4lm_status l2c_hparams(l4lm_model *m, uint64_t *n_bytes)
 {
     l4lm_hparams *hp = &m->hp;
     int32_t h[7];
-    uint32_t version = l2c_version(m);
+    uint32_t version = l4lm_l2c_version(m);
     if (version > 2)
         return l2c_refuse(m, version);
     if (!l2c_header(m, version ? 8 : 0, h) || (version && h[5] < 0))
@@ -180,7 +180,7 @@ static l4lm_mat l2c_mat(const uint8_t **p, uint32_t n_in, uint32_t n_out, uint32
 
 uint64_t l4lm_l2c_unpacked_bytes(const l4lm_model *m)
 {
-    bool v2 = m->format == L4LM_FORMAT_LLAMA2C && l2c_version(m) == 2;
+    bool v2 = m->format == L4LM_FORMAT_LLAMA2C && l4lm_l2c_version(m) == 2;
     return v2 ? 4 * l2c_floats(&m->hp, false) : 0;
 }
 
@@ -212,7 +212,7 @@ void l4lm_l2c_weights(const l4lm_model *m, l4lm_weights *w, l4lm_layer *layers,
 {
     const l4lm_hparams *hp = &m->hp;
     uint32_t d = hp->n_embd, f = hp->n_ff, L = hp->n_layer, kv = hp->n_head_kv * hp->head_dim;
-    bool v1 = l2c_version(m) != 0;
+    bool v1 = l4lm_l2c_version(m) != 0;
     const uint8_t *p = unpacked ? unpacked : m->bytes + l2c_data_off(m);
     l4lm_mat att = {0}, ffn = {0};
     if (v1) { /* the norms first */

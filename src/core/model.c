@@ -130,6 +130,7 @@ l4lm_status l4lm_model_get_info(const l4lm_model *m, l4lm_model_info *out)
         .gguf_version = gguf ? m->gguf.version : 0,
         .gguf_alignment = gguf ? m->gguf.alignment : 0,
         .n_metadata = gguf ? m->gguf.n_kv : 0,
+        .l2c_version = m->format == L4LM_FORMAT_LLAMA2C ? l4lm_l2c_version(m) : 0,
     };
     return L4LM_OK;
 }

@@ -73,9 +73,14 @@ int l4lm_cmd_info(int argc, char **argv)
             printf("] offset %llu, %llu bytes\n", (unsigned long long)t.offset,
                    (unsigned long long)t.nbytes);
         }
-    } else {
+    } else if (hp->l2c_version == 0) {
         printf("tensors: F32 arrays in llama2.c order (token_embedding, rms_att, wq, wk, wv, wo,\n"
                "         rms_ffn, w1, w2, w3, rms_final, freq_cis%s) from byte 28\n",
+               hp->tied_output ? "" : ", wcls");
+    } else {
+        printf("tensors: export.py version %u: F32 rms_att, rms_ffn, rms_final, then %s arrays\n"
+               "         token_embedding, wq, wk, wv, wo, w1, w2, w3%s from byte 256\n",
+               hp->l2c_version, hp->l2c_version == 2 ? "int8-group" : "F32",
                hp->tied_output ? "" : ", wcls");
     }
     printf("weight bytes   %llu\n", (unsigned long long)hp->weight_bytes);
