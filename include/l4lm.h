@@ -71,6 +71,7 @@ typedef enum l4lm_status {
     L4LM_E_INDEX = 22,           /* the name index given to the open is too small */
     L4LM_E_GRAMMAR = 23,         /* a malformed grammar, or text a grammar rejects */
     L4LM_E_STATE_MISMATCH = 24,  /* a saved session state of another model or plan, or damaged */
+    L4LM_E_NO_WEIGHTS = 25,      /* l4lm_eval on a vocabulary-only model */
     L4LM_STATUS_COUNT
 } l4lm_status;
 
@@ -186,11 +187,17 @@ typedef struct l4lm_model_info {
     bool tied_output;    /* the classifier is the token embedding */
     int32_t bos, eos;    /* -1: none */
     bool vocab_external; /* the vocabulary came from tokenizer.bin (llama2.c) */
+    bool vocab_bpe;      /* byte-level BPE (GGUF "gpt2"), else SentencePiece */
+    /* A GGUF without tensors (llama.cpp's ggml-vocab-*.gguf): only arch,
+    ** format, the GGUF fields and the vocabulary (n_vocab, bos, eos) are set.
+    ** Its sessions tokenize and detokenize; l4lm_eval is L4LM_E_NO_WEIGHTS. */
+    bool vocab_only;
     uint64_t weight_bytes;
     uint64_t n_tensors;    /* GGUF only (0 for llama2.c) */
     uint32_t gguf_version; /* GGUF only */
     uint32_t gguf_alignment;
     uint64_t n_metadata; /* GGUF only: metadata keys */
+    uint32_t l2c_version; /* llama2.c only: 0 legacy, 1 float32, 2 int8 groups (export.py) */
 } l4lm_model_info;
 /* Fill *out from m; after a failed open, what the open did not reach is 0. */
 L4LM_API l4lm_status l4lm_model_get_info(const l4lm_model *m, l4lm_model_info *out);
@@ -238,6 +245,7 @@ L4LM_API void l4lm_kernels_pick(const l4lm_run_opts *o, l4lm_kernels_info *info)
 typedef struct l4lm_plan_result {
     size_t total;
     size_t session; /* the session struct and layer table */
+    size_t weights; /* llama2.c export version 2: its int8 weights as F32 (else 0) */
     size_t kv_cache;
     size_t activations;
     size_t scratch; /* sampler and logits */

@@ -80,6 +80,13 @@ if [ -f "$models/stories260K.bin" ] && [ -f "$models/tok512.bin" ]; then
 else
     echo "skip cli_help_l2c: $models/stories260K.bin or tok512.bin is absent"
 fi
+vocab=${L4LM_SHARED:-../shared}/vocab/ggml-vocab-llama-spm.gguf
+if [ -f "$vocab" ]; then # a vocabulary only: tokenize works, run says why it does not
+    expect vocab_only_tokenize 0 "15043 3186" out -- tokenize -m "$vocab" -p "Hello world"
+    expect vocab_only_run 1 "has no weights" err -- run -m "$vocab" -p hi
+else
+    echo "skip cli_help_vocab_only: $vocab is absent"
+fi
 
 # ---- the README documents the commands and the exit statuses ----
 for c in $COMMANDS; do

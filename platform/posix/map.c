@@ -128,6 +128,17 @@ int l4lm_posix_model_load(l4lm_posix_model *pm, const char *path, const char *to
     return 0;
 }
 
+int l4lm_posix_need_weights(const l4lm_posix_model *pm, const char *path)
+{
+    if (!pm->info.vocab_only)
+        return 0;
+    fprintf(stderr,
+            "l4lm: %s has no weights: it is a vocabulary only (a GGUF without tensors, like "
+            "llama.cpp's ggml-vocab-*.gguf); it can be used with l4lm tokenize and l4lm info\n",
+            path);
+    return -1;
+}
+
 void l4lm_posix_model_unload(l4lm_posix_model *pm)
 {
     l4lm_posix_unmap(pm->bytes, pm->size);

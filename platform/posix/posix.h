@@ -25,6 +25,8 @@ typedef struct l4lm_posix_model {
 } l4lm_posix_model;
 int l4lm_posix_model_load(l4lm_posix_model *pm, const char *path, const char *tok_path);
 void l4lm_posix_model_unload(l4lm_posix_model *pm);
+/* 0 if pm has weights; else -1 after saying that path is a vocabulary only. */
+int l4lm_posix_need_weights(const l4lm_posix_model *pm, const char *path);
 
 /* The SIMD kernels the run options ask for: L4LM_SIMD from the
 ** environment and (aarch64) the CPU's AT_HWCAP bits (simd.c). */

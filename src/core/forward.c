@@ -327,6 +327,8 @@ l4lm_status l4lm_eval(l4lm_session *s, const int32_t *tokens, size_t n, const fl
 {
     if (!s || (!tokens && n))
         return L4LM_E_ARG;
+    if (s->m->vocab_only)
+        return L4LM_E_NO_WEIGHTS;
     for (size_t i = 0; i < n; i++)
         if (tokens[i] < 0 || (uint32_t)tokens[i] >= s->hp.n_vocab)
             return L4LM_E_TOKEN;

@@ -123,6 +123,7 @@ struct l4lm_model {
     const uint8_t *bytes; /* the model blob */
     uint64_t size;
     uint64_t weight_bytes; /* bytes of tensor data (the GGUF data section) */
+    bool vocab_only;       /* a GGUF without tensors: tokenizes, never evaluates */
     l4lm_vocab_src vocab;
     l4lm_error err; /* set when l4lm_model_open fails */
 };
@@ -321,9 +322,10 @@ typedef struct l4lm_weights {
     l4lm_mat rope_freqs; /* (head_dim/2) divisors of the RoPE frequencies (Llama 3); or NULL */
 } l4lm_weights;
 
-/* model.c: resolve the global weights and, when layers != NULL, every layer's. */
+/* model.c: resolve the global weights and, when layers != NULL, every layer's;
+** unpacked: what l4lm_l2c_unpack wrote for a llama2.c version 2, else NULL. */
 l4lm_status l4lm_model_weights(const l4lm_model *m, l4lm_weights *w, l4lm_layer *layers,
-                               l4lm_error *err);
+                               const void *unpacked, l4lm_error *err);
 
 /* ---- arch.c: the architecture table; a GGUF file's hyperparameters ---- */
 /* m->hp from m->gguf: sizes, then the architecture's features and their keys. */
@@ -341,7 +343,12 @@ l4lm_status l4lm_weights_gguf(const l4lm_model *m, l4lm_weights *w, l4lm_layer *
 /* ---- llama2c.c: the llama2.c checkpoint format ---- */
 /* m->hp and m->vocab from the header and tokenizer.bin (tok, tok_size). */
 l4lm_status l4lm_l2c_open(l4lm_model *m, const uint8_t *tok, size_t tok_size);
-void l4lm_l2c_weights(const l4lm_model *m, l4lm_weights *w, l4lm_layer *layers);
+void l4lm_l2c_weights(const l4lm_model *m, l4lm_weights *w, l4lm_layer *layers,
+                      const void *unpacked);
+/* llama2.c version 2: the arena bytes of its weights as F32 (else 0), and the dequantisation. */
+uint64_t l4lm_l2c_unpacked_bytes(const l4lm_model *m);
+uint32_t l4lm_l2c_version(const l4lm_model *m); /* 0: legacy; else the "ak42" header's */
+void l4lm_l2c_unpack(const l4lm_model *m, float *dst);
 
 /* ---- batch.c: forward.c's steps shared among the session's threads ---- */
 /* Work on n independent items split into one contiguous range per thread:

@@ -5,12 +5,39 @@
 ** (the GGUF vocabulary), weights.c (every tensor the forward pass needs,
 ** present with the right shape and type) and llama2c.c (the checkpoint
 ** format). Nothing is copied: the model points into the caller's bytes.
+** A GGUF without tensors (llama.cpp's ggml-vocab-*.gguf) opens as a
+** vocabulary only: it tokenizes, and refuses to plan a forward pass.
 */
 #include "internal.h"
+
+/* A vocabulary-only file: the architecture's name for `info` (any name, as
+** its hyperparameters are never used) and n_vocab from the token array. */
+static l4lm_status vocab_only(l4lm_model *m)
+{
+    const char *arch = "";
+    uint64_t len = 0;
+    l4lm_gguf_kv kv;
+    l4lm_gguf_str(&m->gguf, "general.architecture", &arch, &len);
+    len = len < sizeof m->hp.arch - 1 ? len : sizeof m->hp.arch - 1;
+    __builtin_memcpy(m->hp.arch, arch, len);
+    m->vocab_only = true;
+    if (!l4lm_gguf_find(&m->gguf, "tokenizer.ggml.tokens", &kv) || kv.type != L4LM_GGUF_ARRAY ||
+        kv.arr_n == 0 || kv.arr_n > L4LM_MAX_VOCAB)
+        return l4lm_fail(&m->err, L4LM_E_TOKENIZER, 0, "no weights and no vocabulary", 0, 0);
+    m->hp.n_vocab = (uint32_t)kv.arr_n;
+    return L4LM_OK;
+}
 
 static l4lm_status gguf_open(l4lm_model *m, const l4lm_open_opts *o)
 {
     l4lm_status st = l4lm_gguf_open(&m->gguf, m->bytes, m->size, o->index, o->index_size, &m->err);
+    if (!st && m->gguf.n_tensors == 0) {
+        st = vocab_only(m);
+        if (!st)
+            st = l4lm_vocab_gguf(m);
+        m->gguf.counting = false;
+        return st;
+    }
     if (!st)
         st = l4lm_arch_hparams(m);
     if (!st)
@@ -54,10 +81,12 @@ l4lm_status l4lm_model_open(l4lm_model *m, const void *bytes, size_t size, const
 }
 
 l4lm_status l4lm_model_weights(const l4lm_model *m, l4lm_weights *w, l4lm_layer *layers,
-                               l4lm_error *err)
+                               const void *unpacked, l4lm_error *err)
 {
+    if (m->vocab_only)
+        return l4lm_fail(err, L4LM_E_NO_WEIGHTS, 0, "vocabulary only", 0, 0);
     if (m->format == L4LM_FORMAT_LLAMA2C) {
-        l4lm_l2c_weights(m, w, layers);
+        l4lm_l2c_weights(m, w, layers, unpacked);
         return L4LM_OK;
     }
     return l4lm_weights_gguf(m, w, layers, err);
@@ -91,14 +120,17 @@ l4lm_status l4lm_model_get_info(const l4lm_model *m, l4lm_model_info *out)
         .rope_base = hp->rope_base,
         .rope_neox = hp->rope == L4LM_ROPE_NEOX,
         .tied_output = hp->tied_output,
+        .vocab_only = m->vocab_only,
         .bos = m->vocab.bos,
         .eos = m->vocab.eos,
         .vocab_external = m->vocab.format == L4LM_FORMAT_LLAMA2C,
+        .vocab_bpe = m->vocab.pre != L4LM_PRE_NONE,
         .weight_bytes = m->weight_bytes,
         .n_tensors = gguf ? m->gguf.n_tensors : 0,
         .gguf_version = gguf ? m->gguf.version : 0,
         .gguf_alignment = gguf ? m->gguf.alignment : 0,
         .n_metadata = gguf ? m->gguf.n_kv : 0,
+        .l2c_version = m->format == L4LM_FORMAT_LLAMA2C ? l4lm_l2c_version(m) : 0,
     };
     return L4LM_OK;
 }

@@ -8,7 +8,7 @@
 
 /* Offsets of every part of the arena; parts are 64-byte aligned. */
 typedef struct layout {
-    uint64_t layers, k_cache, v_cache;
+    uint64_t layers, unpacked, k_cache, v_cache;
     uint64_t x, xb, xb2, hb, hb2, q, k, v, att, act, kq_act, rope, rope_cos, rope_sin, logits;
     uint32_t n_batch;
     uint64_t cand_id, cand_val, cand_prob, seen, history;
@@ -55,10 +55,32 @@ static uint64_t act_size(const l4lm_model *m)
     return most;
 }
 
+/* A vocabulary-only model's session: the session and the tokenizer; n_ctx
+** (default L4LM_VOCAB_CTX) only bounds the prompt text. */
+#define L4LM_VOCAB_CTX 4096
+static l4lm_status vocab_layout(const l4lm_model *m, const l4lm_run_opts *o, layout *lo)
+{
+    uint32_t n_ctx = o->n_ctx ? o->n_ctx : L4LM_VOCAB_CTX;
+    uint64_t max_text = o->max_prompt_bytes ? o->max_prompt_bytes : 16 * (uint64_t)n_ctx, off = 0;
+    if (n_ctx > L4LM_MAX_CTX)
+        return L4LM_E_LIMIT;
+    bool ok = take(&off, &lo->tok, sizeof(l4lm_session));
+    lo->plan.session = lo->tok = off;
+    ok = ok && take(&off, &lo->tok, l4lm_tok_arena_bytes(&m->vocab, max_text));
+    if (!ok || off > (uint64_t)SIZE_MAX)
+        return L4LM_E_OVERFLOW;
+    lo->plan.tokenizer = off - lo->tok;
+    lo->end = lo->plan.total = off;
+    lo->plan.n_ctx = n_ctx;
+    return L4LM_OK;
+}
+
 static l4lm_status arena_layout(const l4lm_model *m, const l4lm_run_opts *o, layout *lo)
 {
     const l4lm_hparams *hp = &m->hp;
     __builtin_memset(lo, 0, sizeof *lo);
+    if (m->vocab_only)
+        return vocab_layout(m, o, lo);
     uint32_t n_ctx = o->n_ctx ? o->n_ctx : hp->n_ctx_train;
     if (n_ctx == 0 || n_ctx > L4LM_MAX_CTX)
         return L4LM_E_LIMIT;
@@ -75,12 +97,15 @@ static l4lm_status arena_layout(const l4lm_model *m, const l4lm_run_opts *o, lay
     bool ok = take(&off, &mark, sizeof(l4lm_session)) &&
               take_n(&off, &lo->layers, hp->n_layer, sizeof(l4lm_layer));
     lo->plan.session = off;
+    ok = ok && take(&off, &lo->unpacked, l4lm_l2c_unpacked_bytes(m));
+    lo->plan.weights = off - lo->plan.session;
+    mark = off;
     ok = ok && !l4lm_mul_ovf((uint64_t)hp->n_layer * n_ctx, kv_dim, &cache_cells) &&
          (q8 ? take_n(&off, &lo->k_cache, cache_cells / 32, 34) &&
                    take_n(&off, &lo->v_cache, cache_cells / 32, 34)
              : take_n(&off, &lo->k_cache, cache_cells, kv_elem) &&
                    take_n(&off, &lo->v_cache, cache_cells, kv_elem));
-    lo->plan.kv_cache = off - lo->plan.session;
+    lo->plan.kv_cache = off - mark;
     mark = off;
     uint64_t nb = lo->n_batch, e = nb * hp->n_embd, f = nb * hp->n_ff, half = hp->head_dim / 2;
     half *= hp->n_swa ? 2 : 1;   /* the sliding-window layers' RoPE tables follow */
@@ -168,8 +193,17 @@ l4lm_status l4lm_session_init(l4lm_session **out, const l4lm_model *m, const l4l
     s->parallel_for = o->parallel_for;
     s->parallel_ctx = o->parallel_ctx;
     s->n_threads = o->parallel_for && o->n_threads ? o->n_threads : 1;
+    uint64_t max_text = o->max_prompt_bytes ? o->max_prompt_bytes : 16 * (uint64_t)s->n_ctx;
+    if (m->vocab_only) { /* nothing but the tokenizer */
+        st = l4lm_tok_init(&s->tok, &m->vocab, a + lo.tok, lo.end - lo.tok, max_text);
+        *out = st ? 0 : s;
+        return st;
+    }
     s->layers = (l4lm_layer *)(a + lo.layers);
-    st = l4lm_model_weights(m, &s->w, s->layers, 0);
+    const void *unpacked = lo.plan.weights ? a + lo.unpacked : 0;
+    if (unpacked)
+        l4lm_l2c_unpack(m, (float *)(a + lo.unpacked));
+    st = l4lm_model_weights(m, &s->w, s->layers, unpacked, 0);
     if (st)
         return st;
     s->k_cache = a + lo.k_cache;
@@ -196,7 +230,6 @@ l4lm_status l4lm_session_init(l4lm_session **out, const l4lm_model *m, const l4l
     s->cand_prob = (float *)(a + lo.cand_prob);
     s->seen = a + lo.seen;
     s->history = (int32_t *)(a + lo.history);
-    uint64_t max_text = o->max_prompt_bytes ? o->max_prompt_bytes : 16 * (uint64_t)s->n_ctx;
     st = l4lm_tok_init(&s->tok, &m->vocab, a + lo.tok, lo.end - lo.tok, max_text);
     if (st)
         return st;

@@ -96,6 +96,7 @@ static const char status_text[L4LM_STATUS_COUNT][56] = {
     [L4LM_E_INDEX] = "name index smaller than l4lm_model_index_size() says",
     [L4LM_E_GRAMMAR] = "malformed grammar, or text the grammar rejects",
     [L4LM_E_STATE_MISMATCH] = "session state of another model or plan, or damaged",
+    [L4LM_E_NO_WEIGHTS] = "the model has no weights (a vocabulary only)",
 };
 
 const char *l4lm_strerror(l4lm_status st)

@@ -118,8 +118,8 @@ static inline l4lm_session *fuzz_session(const l4lm_model *m, const l4lm_run_opt
     *arena = NULL;
     if (l4lm_plan(m, o, &p) || p.total > FUZZ_ARENA_CAP)
         return NULL;
-    FUZZ_CHECK(p.total % 64 == 0 &&
-                   p.total == p.session + p.kv_cache + p.activations + p.scratch + p.tokenizer,
+    FUZZ_CHECK(p.total % 64 == 0 && p.total == p.session + p.weights + p.kv_cache + p.activations +
+                                                   p.scratch + p.tokenizer,
                "plan parts do not add up: %zu", p.total);
     *arena = fuzz_arena(p.total);
     /* The plan is exact: one byte less is refused with a status. */

@@ -135,10 +135,48 @@ static void l2c_checkpoint(bytes *c, const int32_t h[7])
         putf(c, (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f);
 }
 
+/* The same weights in export.py's version 1 (F32) or 2 (int8 groups of 8,
+** scale 1/127): the "ak42" header, the norms first, no freq_cis. Tied only. */
+static void l2c_checkpoint_v(bytes *c, const int32_t h[7], uint32_t version)
+{
+    uint64_t d = (uint64_t)h[0], f = (uint64_t)h[1], L = (uint64_t)h[2];
+    uint64_t kv = d * (uint64_t)h[4] / (uint64_t)h[3], v = (uint64_t)h[5];
+    uint64_t norms = (2 * L + 1) * d;
+    uint64_t q[8] = {v * d,     L * d * d, L * kv * d, L * kv * d,
+                     L * d * d, L * f * d, L * f * d,  L * f * d};
+    uint8_t header[256] = {0};
+    put32(c, 0x616b3432u);
+    put32(c, version);
+    for (int i = 0; i < 7; i++)
+        put32(c, (uint32_t)h[i]);
+    header[0] = 1; /* shared classifier, then the group size */
+    header[1] = version == 2 ? 8 : 0;
+    put(c, header, 256 - 36);
+    for (uint64_t i = 0; i < norms; i++)
+        putf(c, 1.0f);
+    for (int t = 0; t < 8; t++) {
+        uint64_t per = t ? q[t] / L : q[t];
+        for (uint64_t k = 0; k < q[t] / per; k++) {
+            for (uint64_t i = 0; i < per; i++) {
+                int8_t x = (int8_t)((i * 2654435761u) % 255 - 127);
+                if (version == 2)
+                    put(c, &x, 1);
+                else
+                    putf(c, x / 127.0f);
+            }
+            for (uint64_t i = 0; version == 2 && i < per / 8; i++)
+                putf(c, 1.0f / 127.0f);
+        }
+    }
+}
+
 static void l2c_seed(const char *dir, int k, const int32_t h[7], const bytes *tok)
 {
     bytes c = {0}, s = {0};
-    l2c_checkpoint(&c, h);
+    if (k >= 4) /* seeds 4 and 5: versions 1 and 2 */
+        l2c_checkpoint_v(&c, h, (uint32_t)k - 3);
+    else
+        l2c_checkpoint(&c, h);
     put32(&s, (uint32_t)c.n);
     put(&s, c.p, c.n);
     put(&s, tok->p, tok->n);
@@ -155,6 +193,8 @@ static void l2c_seeds(const char *dir, const char *models)
     l2c_tokenizer(&t, 262);
     for (int i = 0; i < 3; i++)
         l2c_seed(dir, i, shapes[i], &t);
+    for (int i = 4; i < 6; i++)
+        l2c_seed(dir, i, shapes[0], &t);
     bytes real = {0};
     if (read_file(models, "tok512.bin", &real)) { /* the real 512-token vocabulary */
         static const int32_t h[7] = {8, 16, 1, 2, 1, 512, 8};

@@ -222,7 +222,8 @@ int l4lm_cli_kv_check(const l4lm_model *m, l4lm_kv_type kv)
 int l4lm_cli_session(l4lm_cli_ctx *c, const l4lm_cli_opts *o)
 {
     memset(c, 0, sizeof *c);
-    if (l4lm_posix_model_load(&c->pm, o->model, o->tokenizer))
+    if (l4lm_posix_model_load(&c->pm, o->model, o->tokenizer) ||
+        (!o->vocab_ok && l4lm_posix_need_weights(&c->pm, o->model)))
         return -1;
     c->opts.n_ctx = o->n_ctx;
     c->opts.kv_type = o->kv_type;

@@ -26,6 +26,7 @@ typedef struct l4lm_cli_opts {
     const char *grammar_file; /* --grammar-file F: GBNF the output must match */
     const char *json_schema;  /* --json-schema F: a JSON Schema it must match */
     const char *prompt_cache; /* --prompt-cache F: the prompt's saved session state */
+    bool vocab_ok;            /* set by the command: a vocabulary-only model will do */
 } l4lm_cli_opts;
 
 typedef struct l4lm_cli_ctx {

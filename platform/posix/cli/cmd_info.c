@@ -15,8 +15,14 @@ static void print_hparams(const l4lm_model_info *hp)
                hp->gguf_version, hp->gguf_alignment, (unsigned long long)hp->n_metadata,
                (unsigned long long)hp->n_tensors);
     printf("architecture   %s\n", hp->arch);
-    printf("n_vocab        %u (SentencePiece BPE from %s, bos %d, eos %d)\n", hp->n_vocab,
+    printf("n_vocab        %u (%s from %s, bos %d, eos %d)\n", hp->n_vocab,
+           hp->vocab_bpe ? "byte-level BPE" : "SentencePiece BPE",
            hp->vocab_external ? "tokenizer.bin" : "GGUF metadata", hp->bos, hp->eos);
+    if (hp->vocab_only) {
+        printf("weights        none: vocabulary only, no weights (l4lm tokenize works, run "
+               "does not)\n");
+        return;
+    }
     printf("n_embd         %u\nn_ff           %u\nn_layer        %u\n", hp->n_embd, hp->n_ff,
            hp->n_layer);
     printf("n_head         %u\nn_head_kv      %u\nhead_dim       %u\n", hp->n_head, hp->n_head_kv,
@@ -51,6 +57,10 @@ int l4lm_cmd_info(int argc, char **argv)
     const l4lm_model *m = &pm.m;
     const l4lm_model_info *hp = &pm.info;
     print_hparams(hp);
+    if (hp->vocab_only) {
+        l4lm_posix_model_unload(&pm);
+        return 0;
+    }
     if (hp->format == L4LM_FORMAT_GGUF) {
         printf("tensors:\n");
         for (uint64_t i = 0; i < hp->n_tensors; i++) {
@@ -63,9 +73,14 @@ int l4lm_cmd_info(int argc, char **argv)
             printf("] offset %llu, %llu bytes\n", (unsigned long long)t.offset,
                    (unsigned long long)t.nbytes);
         }
-    } else {
+    } else if (hp->l2c_version == 0) {
         printf("tensors: F32 arrays in llama2.c order (token_embedding, rms_att, wq, wk, wv, wo,\n"
                "         rms_ffn, w1, w2, w3, rms_final, freq_cis%s) from byte 28\n",
+               hp->tied_output ? "" : ", wcls");
+    } else {
+        printf("tensors: export.py version %u: F32 rms_att, rms_ffn, rms_final, then %s arrays\n"
+               "         token_embedding, wq, wk, wv, wo, w1, w2, w3%s from byte 256\n",
+               hp->l2c_version, hp->l2c_version == 2 ? "int8-group" : "F32",
                hp->tied_output ? "" : ", wcls");
     }
     printf("weight bytes   %llu\n", (unsigned long long)hp->weight_bytes);
@@ -101,6 +116,8 @@ int l4lm_cmd_plan(int argc, char **argv)
            : o.kv_type               ? "f16"
                                      : "f32");
     printf("session        %zu bytes\n", p.session);
+    if (p.weights)
+        printf("weights        %zu bytes (llama2.c version 2's int8 weights as F32)\n", p.weights);
     printf("kv cache       %zu bytes\n", p.kv_cache);
     printf("activations    %zu bytes\n", p.activations);
     printf("scratch        %zu bytes\n", p.scratch);

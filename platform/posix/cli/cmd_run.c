@@ -104,13 +104,16 @@ static void put_token(l4lm_cli_ctx *c, l4lm_detok *d, int32_t tok)
 
 /* Parse options, start a session, and read the prompt's ids (from --ids or
 ** the text); NULL after printing why (or the help), with *rc the exit status
-** (it is L4LM_EXIT_FAIL while the command runs). c is always safe to close. */
-static int32_t *start(int argc, char **argv, l4lm_cli_opts *o, l4lm_cli_ctx *c, size_t *n, int *rc)
+** (it is L4LM_EXIT_FAIL while the command runs). c is always safe to close.
+** vocab_ok: a vocabulary-only model will do (tokenize). */
+static int32_t *start(int argc, char **argv, l4lm_cli_opts *o, l4lm_cli_ctx *c, size_t *n, int *rc,
+                      bool vocab_ok)
 {
     memset(c, 0, sizeof *c);
     *n = 0;
     int parsed = l4lm_cli_parse(argc, argv, o);
     *rc = parsed ? l4lm_cli_exit(parsed) : L4LM_EXIT_FAIL;
+    o->vocab_ok = vocab_ok;
     if (parsed || l4lm_cli_session(c, o))
         return NULL;
     return o->ids ? parse_ids(o->ids, n) : l4lm_cli_tokens(c, o, n);
@@ -139,7 +142,7 @@ int l4lm_cmd_run(int argc, char **argv)
     size_t n_prompt;
     int rc;
     l4lm_host_grammar gram = {0};
-    int32_t *ids = start(argc, argv, &o, &c, &n_prompt, &rc);
+    int32_t *ids = start(argc, argv, &o, &c, &n_prompt, &rc, false);
     if (!ids || (o.warmup && warm_up(&c, ids, n_prompt)))
         goto out;
     if ((o.grammar_file || o.json_schema) &&
@@ -214,7 +217,7 @@ int l4lm_cmd_tokenize(int argc, char **argv)
     l4lm_cli_ctx c;
     size_t n;
     int rc;
-    int32_t *ids = start(argc, argv, &o, &c, &n, &rc);
+    int32_t *ids = start(argc, argv, &o, &c, &n, &rc, true);
     if (ids) {
         for (size_t i = 0; i < n; i++) {
             printf(i ? " %d" : "%d", ids[i]);
@@ -257,7 +260,7 @@ int l4lm_cmd_logits(int argc, char **argv)
     l4lm_cli_ctx c;
     size_t n;
     int rc;
-    int32_t *ids = start(argc, argv, &o, &c, &n, &rc);
+    int32_t *ids = start(argc, argv, &o, &c, &n, &rc, false);
     if (!ids || eval_prompt(&c, ids, n))
         goto out;
     printf("prompt");

@@ -460,7 +460,7 @@ static void name_model(http_server *S, const serve_opts *so)
 static int serve(http_server *S, const serve_opts *so)
 {
     if (l4lm_posix_model_load(&S->pm, S->defaults.model, S->defaults.tokenizer) ||
-        http_slots_start(S))
+        l4lm_posix_need_weights(&S->pm, S->defaults.model) || http_slots_start(S))
         return 1;
     name_model(S, so);
     S->n_chat_stops = l4lm_chat_stop_tokens(&S->pm.m, S->chat_stops, HTTP_MAX_STOP_TOKENS);
