@@ -8,11 +8,13 @@
 # top-5 logits agree to ~1e-5 (measured 5.2e-6 on gqa); the tolerance 1e-2
 # still catches what the cache type changes: l4lm with an F32 cache is
 # 6.1e-2 away from llama.cpp's Q8_0 one at the first step on gqa.
-# LLAMA_ATTN_ROT_DISABLE=1: this llama.cpp rotates q, k and v by a Hadamard
-# matrix when the cache is quantised and head_dim % 64 == 0 (PR 21038),
-# which l4lm does not do (yet); without it "wide" (head_dim 64) is 1.2e-1
-# away at step 0, with it 1.1e-4 over 32 steps.
-export LLAMA_ATTN_ROT_DISABLE=1
+# llama.cpp's default is kept: it rotates q, k and v by a Walsh-Hadamard
+# matrix when the cache is quantised and head_dim % 64 == 0 (PR 21038), and
+# so does l4lm (forward.c, hadamard): "wide" (head_dim 64: k and v in chunks
+# of 64) and "wide128" (head_dim 128: k in chunks of 128, v in 64) take it,
+# "gqa" (head_dim 32) does not. Without the rotation l4lm was 1.2e-1 away
+# from llama.cpp on "wide" at step 0 (with LLAMA_ATTN_ROT_DISABLE=1 on its
+# side, 1.1e-4 over 32 steps).
 cd "$(dirname "$0")/.." || exit 1
 
 # shellcheck source=tests/llamacpp/common.sh
@@ -22,8 +24,9 @@ cd "$(dirname "$0")/.." || exit 1
 declare -A shapes=(
     [gqa]="--n-embd 256 --n-ff 704 --n-layer 2 --n-head 8 --n-head-kv 2 --n-vocab 1000 --ctx 256 --seed 2"
     [wide]="--n-embd 512 --n-ff 1376 --n-layer 2 --n-head 8 --n-head-kv 8 --n-vocab 1024 --ctx 256 --untied --rope-base 500000 --eps 1e-6 --seed 3"
+    [wide128]="--n-embd 512 --n-ff 1376 --n-layer 2 --n-head 4 --n-head-kv 2 --n-vocab 1024 --ctx 256 --seed 4"
 )
-for s in gqa wide; do
+for s in gqa wide wide128; do
     name="llamacpp_${s}_f32_kvq8_0" model="$tmp/$s.gguf"
     # shellcheck disable=SC2086
     if ! "$B"/tools/mkgguf -o "$model" --type f32 ${shapes[$s]} 2>"$tmp/err"; then

@@ -543,6 +543,41 @@ static void test_axpy(void)
     T_CHECK("vec_axpy f32 f16", bad == 0, "%d values differ", bad);
 }
 
+/* l4lm_vec_wsum of Q8_0 rows (a quantised KV cache's values, a head of n
+** columns inside rows of STRIDE): each value dequantised as q d, then every
+** product and sum rounded to float, in row order, on every path. */
+static void test_wsum_q8_0(int quick)
+{
+    enum { STRIDE = 160, MAX_ROWS = 70, RB = STRIDE / 32 * 34 };
+    static uint8_t rows[MAX_ROWS * RB];
+    static float a[MAX_ROWS], out[STRIDE], want[STRIDE];
+    const uint32_t sizes[] = {32, 64, 128, 96, 160};
+    int bad = 0;
+    for (int rep = 0; rep < (quick ? 4 : 30); rep++) {
+        uint32_t n = sizes[rep % 5], n_rows = 1 + rnd() % MAX_ROWS, at = (STRIDE - n) / 32 * 32;
+        for (uint32_t r = 0; r < n_rows; r++) {
+            make_row(L4LM_TYPE_Q8_0, rows + r * RB, STRIDE, 8);
+            a[r] = (float)rnd01();
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            const uint8_t *blk = rows + (at + i) / 32 * 34;
+            volatile float acc = 0.0f; /* one rounding per product and per add */
+            for (uint32_t r = 0; r < n_rows; r++, blk += RB) {
+                volatile float v = (float)(int8_t)blk[2 + (at + i) % 32] * (float)half_val(blk);
+                volatile float p = a[r] * v;
+                acc = acc + p;
+            }
+            want[i] = acc;
+        }
+        l4lm_vec_wsum(K, L4LM_TYPE_Q8_0, rows + at / 32 * 34, STRIDE, a, n_rows, out, n);
+        for (uint32_t i = 0; i < n; i++) {
+            bad += memcmp(out + i, want + i, 4) != 0;
+            t_hash_float(out[i]);
+        }
+    }
+    T_CHECK("vec_wsum q8_0", bad == 0, "%d values differ", bad);
+}
+
 /* Zeros, infinities and NaNs in activations must not crash or invoke UB. */
 static void test_edges(void)
 {
@@ -624,6 +659,7 @@ int main(int argc, char **argv)
     test_edges();
     test_f16_round();
     test_axpy();
+    test_wsum_q8_0(quick);
     t_print_hash();
     T_EXIT();
 }

@@ -6,7 +6,7 @@
 **    refused with L4LM_E_ARG by l4lm_plan and l4lm_session_init, as
 **    llama.cpp refuses -ctk q8_0 there.
 **  - Shift (l4lm_session_shift), on a tiny llama written here (2 layers,
-**    2 heads of 32, 1 KV head) with F32, F16 and Q8_0 caches: 20 tokens,
+**    2 heads of 64, 1 KV head) with F32, F16 and Q8_0 caches: 20 tokens,
 **    keep 4, discard 6. V rows must move bit for bit, the kept rows stay
 **    untouched; every layer's moved K rows must be the old ones rotated by
 **    RoPE of -6 (computed here in double); layer 0's K rows (which depend
@@ -14,8 +14,11 @@
 **    the kept tokens at their new positions, within 1e-5 for F32, a half
 **    ulp (rounding twice) for F16, two quant steps for Q8_0 (fresh: one
 **    rounding; shifted: the old rounding rotated, then a new one; a step is
-**    at most max |k| / 127). Bad arguments
-**    get L4LM_E_ARG.
+**    at most max |k| / 127). The Q8_0 cache holds k rotated by the
+**    Walsh-Hadamard matrix of order 64 (llama.cpp's attention rotation),
+**    so its rows are rotated back here (from the matrix's entries) before
+**    RoPE is checked: the shift must undo it, apply RoPE and redo it. Bad
+**    arguments get L4LM_E_ARG.
 **  - Generation with gen_opts.context_shift on stories260K: a 64-token
 **    context gives 200 tokens of text (the option off: it ends with
 **    CONTEXT after the context fills).
@@ -29,7 +32,7 @@
 #include "gguf_write.h"
 #include "t.h"
 
-enum { E = 64, HEADS = 2, HD = 32, KVD = 32, FF = 64, VOCAB = 8, LAYERS = 2, CTX = 64 };
+enum { E = 128, HEADS = 2, HD = 64, KVD = 64, FF = 64, VOCAB = 8, LAYERS = 2, CTX = 64 };
 
 /* Weights: norms 1, the rest a fixed pseudo-random pattern in [-0.25, 0.25). */
 static float value(const char *name, uint64_t i, const void *ctx)
@@ -95,13 +98,28 @@ static l4lm_session *start(const l4lm_model *m, l4lm_kv_type kv, uint32_t n_ctx)
     return s;
 }
 
-/* Row pos of layer l of a cache as floats. */
+/* x times the orthonormal Walsh-Hadamard matrix of order 64, whose entry
+** (i, j) is (-1)^popcount(i & j) / 8; it is its own inverse. */
+static void unrotate(float *x)
+{
+    double y[KVD];
+    for (int i = 0; i < KVD; i++) {
+        y[i] = 0;
+        for (int j = 0; j < KVD; j++)
+            y[i] += (__builtin_popcount((unsigned)(i & j)) & 1 ? -x[j] : x[j]) / 8.0;
+    }
+    for (int i = 0; i < KVD; i++)
+        x[i] = (float)y[i];
+}
+
+/* Row pos of layer l of a cache as floats (a Q8_0 one's rotated back). */
 static void row(const l4lm_session *s, const void *cache, uint32_t l, uint32_t pos, float *out)
 {
     uint64_t at = ((uint64_t)l * s->n_ctx + pos) * KVD;
-    if (s->kv_type == L4LM_KV_Q8_0)
+    if (s->kv_type == L4LM_KV_Q8_0) {
         l4lm_row_to_f32(L4LM_TYPE_Q8_0, (const uint8_t *)cache + at / 32 * 34, out, KVD);
-    else if (s->kv_type == L4LM_KV_F16)
+        unrotate(out);
+    } else if (s->kv_type == L4LM_KV_F16)
         l4lm_row_to_f32(L4LM_TYPE_F16, (const uint16_t *)cache + at, out, KVD);
     else
         memcpy(out, (const float *)cache + at, KVD * sizeof(float));

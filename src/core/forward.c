@@ -102,6 +102,51 @@ static void rope(const l4lm_session *s, float *vec, uint32_t n_heads, uint32_t b
     }
 }
 
+/* ------------------------------------------------- the cache's rotation */
+
+/* A quantised cache holds k and v times an orthonormal Walsh-Hadamard
+** matrix, as llama.cpp's does (PR 21038, "attention rotation"): the
+** rotation spreads an outlier over its block, so Q8_0 rounds the rest less
+** coarsely. q gets k's rotation, which leaves the scores q.k as they were
+** (H^T H = I), and the attention output is rotated back by v's (H H = I).
+** llama.cpp rotates when head_dim % 64 == 0: q and k in chunks of the
+** largest power of two >= 64 dividing head_dim, v and the output in chunks
+** of 64; 0 here means no rotation. */
+static uint32_t rot_k(const l4lm_session *s)
+{
+    uint32_t d = s->hp.head_dim, n = 64;
+    if (s->kv_type != L4LM_KV_Q8_0 || d % 64)
+        return 0;
+    while (d % (2 * n) == 0)
+        n *= 2;
+    return n;
+}
+
+static uint32_t rot_v(const l4lm_session *s)
+{
+    return rot_k(s) ? 64 : 0;
+}
+
+/* x (len floats) times the n x n Walsh-Hadamard matrix / sqrt(n), chunk
+** after chunk, in ggml's order (its CPU fwht): every x times 1/sqrt(n)
+** first, then the butterflies u + v, u - v of widths 1, 2, 4, ... */
+static void hadamard(float *x, uint32_t len, uint32_t n)
+{
+    if (n == 0)
+        return;
+    float scale = 1.0f / l4lm_sqrtf((float)n);
+    for (uint32_t i = 0; i < len; i++)
+        x[i] *= scale;
+    for (uint32_t c = 0; c + n <= len; c += n)
+        for (uint32_t w = 1; w < n; w <<= 1)
+            for (uint32_t i = c; i < c + n; i += 2 * w)
+                for (uint32_t j = i; j < i + w; j++) {
+                    float u = x[j], v = x[j + w];
+                    x[j] = u + v;
+                    x[j + w] = u - v;
+                }
+}
+
 /* ------------------------------------------------------------- KV cache */
 
 static uint64_t cache_index(const l4lm_session *s, uint32_t layer, uint32_t pos)
@@ -190,6 +235,9 @@ static void qkv_rows(void *arg, uint32_t b0, uint32_t b1)
         if (hp->q_scale != 0.0f) /* after RoPE, as llama.cpp */
             for (uint32_t i = 0; i < q_dim; i++)
                 q[i] *= hp->q_scale;
+        hadamard(q, q_dim, rot_k(s));
+        hadamard(k, kv_dim, rot_k(s));
+        hadamard(v, kv_dim, rot_v(s));
         cache_store(s, s->k_cache, cache_index(s, j->layer, j->pos + b), k, kv_dim);
         cache_store(s, s->v_cache, cache_index(s, j->layer, j->pos + b), v, kv_dim);
     }
@@ -231,6 +279,7 @@ static void attention_head(void *arg, uint32_t h)
         softmax(s->kern, att + first, n_pos);
         l4lm_vec_wsum(s->kern, cache_type(s), cache_at(s, s->v_cache, at), kv_dim, att + first,
                       n_pos, s->xb + (size_t)b * q_dim + h * d, d);
+        hadamard(s->xb + (size_t)b * q_dim + h * d, d, rot_v(s)); /* back from v's rotation */
     }
 }
 
@@ -353,7 +402,9 @@ static void shift_key(l4lm_session *s, uint32_t l, uint32_t from, uint32_t to)
 {
     uint32_t kv_dim = s->hp.n_head_kv * s->hp.head_dim;
     l4lm_row_to_f32(cache_type(s), cache_at(s, s->k_cache, cache_index(s, l, from)), s->k, kv_dim);
+    hadamard(s->k, kv_dim, rot_k(s)); /* RoPE on the keys themselves, as llama.cpp */
     rope(s, s->k, s->hp.n_head_kv, 0, is_local(&s->hp, l));
+    hadamard(s->k, kv_dim, rot_k(s));
     cache_store(s, s->k_cache, cache_index(s, l, to), s->k, kv_dim);
 }
 

@@ -369,18 +369,19 @@ void l4lm_vec_dots(const l4lm_kern *k, uint32_t type, const void *rows, size_t s
 
 static void quant_to_f32(uint32_t t, const uint8_t *b, float *out);
 
-/* Q8_0 rows: each block dequantised as ggml does (q d), then a separate
-** multiply and add, row after row, as the float types sum. */
+/* Q8_0 rows from column i on (a whole block): each block dequantised as
+** ggml does (q d), then a separate multiply and add, row after row, as the
+** float types sum. */
 static void wsum_q8_0(const uint8_t *rows, size_t row_bytes, const float *a, uint32_t n_rows,
-                      float *out, uint32_t n)
+                      float *out, uint32_t i, uint32_t n)
 {
-    __builtin_memset(out, 0, (size_t)n * sizeof(float));
-    for (uint32_t b = 0; b < n / L4LM_QBLOCK; b++) {
+    __builtin_memset(out + i, 0, (size_t)(n - i) * sizeof(float));
+    for (uint32_t b = i / L4LM_QBLOCK; b < n / L4LM_QBLOCK; b++) {
         float *o = out + (size_t)b * L4LM_QBLOCK, v[L4LM_QBLOCK];
         for (uint32_t r = 0; r < n_rows; r++) {
             quant_to_f32(L4LM_TYPE_Q8_0, rows + r * row_bytes + (size_t)b * L4LM_Q8_0_BYTES, v);
-            for (uint32_t i = 0; i < L4LM_QBLOCK; i++)
-                o[i] += a[r] * v[i];
+            for (uint32_t e = 0; e < L4LM_QBLOCK; e++)
+                o[e] += a[r] * v[e];
         }
     }
 }
@@ -389,7 +390,9 @@ void l4lm_vec_wsum(const l4lm_kern *k, uint32_t type, const void *rows, size_t s
                    const float *a, uint32_t n_rows, float *out, uint32_t n)
 {
     if (type == L4LM_TYPE_Q8_0) {
-        wsum_q8_0(rows, stride / L4LM_QBLOCK * L4LM_Q8_0_BYTES, a, n_rows, out, n);
+        size_t rb = stride / L4LM_QBLOCK * L4LM_Q8_0_BYTES;
+        uint32_t i = k->wsum ? k->wsum(type, rows, rb, a, n_rows, out, n) : 0;
+        wsum_q8_0(rows, rb, a, n_rows, out, i, n);
         return;
     }
     size_t es = type == L4LM_TYPE_F16 ? 2 : 4;

@@ -243,7 +243,8 @@ typedef struct l4lm_kern {
     ** x as floats. */
     uint32_t (*dots)(uint32_t type, const uint8_t *rows, size_t row_bytes, const float *x,
                      uint32_t n, uint32_t n_rows, float *out);
-    /* l4lm_vec_wsum for a leading part of the columns. */
+    /* l4lm_vec_wsum for a leading part of the columns (row_bytes apart; a
+    ** Q8_0 row's columns in whole blocks). */
     uint32_t (*wsum)(uint32_t type, const uint8_t *rows, size_t row_bytes, const float *a,
                      uint32_t n_rows, float *out, uint32_t n);
     /* h[i] = l4lm_f32_to_fp16(x[i]) and o[i] = l4lm_half_decode(h[i]). */
@@ -273,14 +274,14 @@ bool l4lm_simd_kq_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
 uint32_t l4lm_simd_axpy_f16(const uint8_t *v, float a, float *out, uint32_t n);
 uint32_t l4lm_simd_dots(uint32_t type, const uint8_t *rows, size_t row_bytes, const float *x,
                         uint32_t n, uint32_t n_rows, float *out);
+uint32_t l4lm_simd_wsum(uint32_t type, const uint8_t *rows, size_t row_bytes, const float *a,
+                        uint32_t n_rows, float *out, uint32_t n);
 #endif
 #ifdef L4LM_SIMD_X86
 uint32_t l4lm_simd_exp(float *x, float sub, uint32_t n);
 uint32_t l4lm_simd_silu_mul(float *g, const float *u, uint32_t n);
 bool l4lm_simd_abs_top(const float *x, uint32_t *top);
 bool l4lm_simd_round_q(const float *x, float id, int8_t *q, int32_t *sum);
-uint32_t l4lm_simd_wsum(uint32_t type, const uint8_t *rows, size_t row_bytes, const float *a,
-                        uint32_t n_rows, float *out, uint32_t n);
 uint32_t l4lm_simd_round_f16(const float *x, uint32_t n, float *o, uint16_t *h);
 #endif
 

@@ -142,6 +142,38 @@ uint32_t l4lm_simd_axpy_f16(const uint8_t *v, float a, float *out, uint32_t n)
     return i;
 }
 
+/* l4lm_vec_wsum of Q8_0 rows, a block (32 columns) at a time as kernels.c's
+** wsum_q8_0: each int8 widened exactly, times the block's scale (ggml's
+** dequantised value), times a[r], added; the other types stay in C. */
+uint32_t l4lm_simd_wsum(uint32_t t, const uint8_t *rows, size_t rb, const float *a, uint32_t n_rows,
+                        float *out, uint32_t n)
+{
+    uint32_t i = 0;
+    for (; t == L4LM_TYPE_Q8_0 && i + L4LM_QBLOCK <= n; i += L4LM_QBLOCK) {
+        const uint8_t *p = rows + i / L4LM_QBLOCK * L4LM_Q8_0_BYTES;
+        float32x4_t s[8];
+        UNROLL
+        for (int k = 0; k < 8; k++)
+            s[k] = vdupq_n_f32(0.0f);
+        for (uint32_t r = 0; r < n_rows; r++, p += rb) {
+            float32x4_t d = vdupq_n_f32(l4lm_half_decode(l4lm_kern_ld16(p)));
+            float32x4_t ar = vdupq_n_f32(a[r]);
+            UNROLL
+            for (int k = 0; k < 4; k++) {
+                int16x8_t q = vmovl_s8(vld1_s8((const int8_t *)(p + 2 + 8 * k)));
+                float32x4_t lo = vcvtq_f32_s32(vmovl_s16(vget_low_s16(q)));
+                float32x4_t hi = vcvtq_f32_s32(vmovl_s16(vget_high_s16(q)));
+                s[2 * k] = vaddq_f32(s[2 * k], vmulq_f32(ar, vmulq_f32(lo, d)));
+                s[2 * k + 1] = vaddq_f32(s[2 * k + 1], vmulq_f32(ar, vmulq_f32(hi, d)));
+            }
+        }
+        UNROLL
+        for (int k = 0; k < 8; k++)
+            vst1q_f32(out + i + 4 * k, s[k]);
+    }
+    return i;
+}
+
 /* --------------------------------------- Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 */
 
 /* Four fp16 block scales at p, p + stride, ..., as floats (exact conversion). */

@@ -13,7 +13,7 @@
 **                 Q5_0 Q5_1 (F16 needs F16C)        Q4_1 Q5_0 Q5_1
 **  kq_rows        Q4_K Q5_K Q6_K                    Q4_K Q6_K
 **  dots, axpy_f16 F32, F16 (F16C)                   F32, F16
-**  wsum           F32, F16 (F16C)                   C
+**  wsum           F32, F16, Q8_0 (F16C)             Q8_0
 **  round_f16      F16 activations (F16C)            C
 **  exp, silu_mul  softmax's exp, SwiGLU             C
 **  abs_top,       Q8 activation blocks              C
@@ -62,6 +62,7 @@ const l4lm_kern l4lm_kern_simd = {
 #if defined(L4LM_SIMD_ARM) || defined(__F16C__)
     .axpy_f16 = l4lm_simd_axpy_f16,
     .dots = l4lm_simd_dots,
+    .wsum = l4lm_simd_wsum,
 #endif
 #ifdef L4LM_SIMD_X86
     .exp = l4lm_simd_exp,
@@ -69,7 +70,6 @@ const l4lm_kern l4lm_kern_simd = {
     .abs_top = l4lm_simd_abs_top,
     .round_q = l4lm_simd_round_q,
 #ifdef __F16C__
-    .wsum = l4lm_simd_wsum,
     .round_f16 = l4lm_simd_round_f16,
 #endif
 #endif

@@ -398,9 +398,56 @@ INLINE uint32_t wsum(uint32_t t, const uint8_t *rows, size_t rb, const float *a,
     return i;
 }
 
+/* Q8_0 rows, a block (32 columns) at a time as kernels.c's wsum_q8_0: each
+** int8 widened exactly, times the block's scale (ggml's dequantised value),
+** times a[r], added. AVX-512 takes the block in two registers, AVX2 four. */
+static uint32_t wsum_q8_0(const uint8_t *rows, size_t rb, const float *a, uint32_t n_rows,
+                          float *out, uint32_t n)
+{
+    uint32_t i = 0;
+    for (; i + L4LM_QBLOCK <= n; i += L4LM_QBLOCK) {
+        const uint8_t *p = rows + i / L4LM_QBLOCK * L4LM_Q8_0_BYTES;
+#ifdef __AVX512F__
+        __m512 s[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (uint32_t r = 0; r < n_rows; r++, p += rb) {
+            __m512 d = _mm512_set1_ps(l4lm_half_decode(l4lm_kern_ld16(p)));
+            __m512 ar = _mm512_set1_ps(a[r]);
+            UNROLL
+            for (int k = 0; k < 2; k++) {
+                __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(load128(p + 2 + 16 * k)));
+                s[k] = _mm512_add_ps(s[k], _mm512_mul_ps(ar, _mm512_mul_ps(q, d)));
+            }
+        }
+        _mm512_storeu_ps(out + i, s[0]);
+        _mm512_storeu_ps(out + i + 16, s[1]);
+#else
+        __m256 s[4];
+        UNROLL
+        for (int k = 0; k < 4; k++)
+            s[k] = _mm256_setzero_ps();
+        for (uint32_t r = 0; r < n_rows; r++, p += rb) {
+            __m256 d = _mm256_set1_ps(l4lm_half_decode(l4lm_kern_ld16(p)));
+            __m256 ar = _mm256_set1_ps(a[r]);
+            UNROLL
+            for (int k = 0; k < 4; k++) {
+                __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)(p + 2 + 8 * k));
+                __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+                s[k] = _mm256_add_ps(s[k], _mm256_mul_ps(ar, _mm256_mul_ps(q, d)));
+            }
+        }
+        UNROLL
+        for (int k = 0; k < 4; k++)
+            _mm256_storeu_ps(out + i + 8 * k, s[k]);
+#endif
+    }
+    return i;
+}
+
 uint32_t l4lm_simd_wsum(uint32_t t, const uint8_t *rows, size_t rb, const float *a, uint32_t n_rows,
                         float *out, uint32_t n)
 {
+    if (t == L4LM_TYPE_Q8_0)
+        return wsum_q8_0(rows, rb, a, n_rows, out, n);
     if (t == L4LM_TYPE_F16)
         return wsum(L4LM_TYPE_F16, rows, rb, a, n_rows, out, n);
     if (t == L4LM_TYPE_F32)
