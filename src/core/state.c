@@ -19,7 +19,10 @@
 #include "session.h"
 
 #define STATE_MAGIC   0x5453344cu /* "L4ST" */
-#define STATE_VERSION 1u
+/* 2: a Q8_0 cache with head_dim % 64 == 0 holds rows rotated by the
+** Walsh-Hadamard transform (as llama.cpp does), so version 1 states of
+** such caches mean something else. */
+#define STATE_VERSION 2u
 #define STATE_HEADER  64u
 #define STATE_CK      48u /* offset of the checksum */
 #define FLAG_LOGITS   1u
