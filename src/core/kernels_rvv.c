@@ -141,30 +141,42 @@ static inline int32_t block_isum(vint8m2_t q, const uint8_t *x, uint32_t k)
     return __riscv_vmv_x_s_i32m1_i32(s);
 }
 
-static inline float ld_f32(const uint8_t *p)
+/* The 8 fp16 fields at p, p + bb, ... as floats in 8 lanes (exact). */
+static inline vfloat32m2_t scales8(const uint8_t *p, size_t bb)
 {
-    float f;
-    __builtin_memcpy(&f, p, sizeof f);
-    return f;
+    vuint16m4_t h =
+        __riscv_vlse16_v_u16m4((const uint16_t *)(const void *)p, (ptrdiff_t)bb, L4LM_QGROUP);
+    vfloat32m8_t f = half_to_f32(__riscv_vzext_vf2_u32m8(h, L4LM_QGROUP), L4LM_QGROUP);
+    return __riscv_vlmul_trunc_v_f32m8_f32m2(f);
 }
 
-/* Block j's float step into its lane, the C path's expression (kernels.c,
-** lanes_quant): less Q4_0's or Q5_0's offset times s8, scaled by dw dx,
-** plus (Q4_1, Q5_1) the min times the activation's s. */
-static inline float block_step(uint32_t t, float lane, int32_t isum, const uint8_t *b,
-                               const uint8_t *a, uint32_t nb, uint32_t j)
+/* A group's float steps into the 8 lanes at lane, block k in lane k: the C
+** path's expression (kernels.c, lanes_quant) lane by lane, less Q4_0's or
+** Q5_0's offset times s8, scaled by dw dx, plus (Q4_1, Q5_1) the min mw
+** times the activation's s. Blocks j..j+7 of activation row a. */
+static inline void group_step(uint32_t t, float *lane, const int32_t *isum, vfloat32m2_t dw,
+                              vfloat32m2_t mw, const uint8_t *a, uint32_t nb, uint32_t j)
 {
+    const size_t vl = L4LM_QGROUP;
     const uint8_t *sa = a + l4lm_kern_qa_s8(nb) + 4 * (size_t)j;
-    int32_t s8;
-    __builtin_memcpy(&s8, sa, 4);
+    vint32m2_t is = __riscv_vle32_v_i32m2(isum, vl);
     if (l4lm_kern_offset(t))
-        isum -= l4lm_kern_offset(t) * s8;
-    float dw = l4lm_half_decode(l4lm_kern_ld16(b)),
-          dx = ld_f32(a + l4lm_kern_qa_d(nb) + 4 * (size_t)j);
+        is = __riscv_vsub_vv_i32m2(
+            is,
+            __riscv_vmul_vx_i32m2(__riscv_vle32_v_i32m2((const int32_t *)(const void *)sa, vl),
+                                  l4lm_kern_offset(t), vl),
+            vl);
+    vfloat32m2_t dx = __riscv_vle32_v_f32m2(
+        (const float *)(const void *)(a + l4lm_kern_qa_d(nb) + 4 * (size_t)j), vl);
+    vfloat32m2_t p = __riscv_vfmul_vv_f32m2(__riscv_vfcvt_f_x_v_f32m2(is, vl),
+                                            __riscv_vfmul_vv_f32m2(dw, dx, vl), vl);
     if (l4lm_kern_q8_1(t))
-        return l4lm_kern_block_min(lane, isum, dw, dx, l4lm_half_decode(l4lm_kern_ld16(b + 2)),
-                                   ld_f32(sa));
-    return l4lm_kern_block(lane, isum, dw, dx);
+        p = __riscv_vfadd_vv_f32m2(
+            p,
+            __riscv_vfmul_vv_f32m2(mw, __riscv_vle32_v_f32m2((const float *)(const void *)sa, vl),
+                                   vl),
+            vl);
+    __riscv_vse32_v_f32m2(lane, __riscv_vfadd_vv_f32m2(__riscv_vle32_v_f32m2(lane, vl), p, vl), vl);
 }
 
 /* One weight row against na activation rows: whole groups of 8 blocks in
@@ -178,17 +190,22 @@ static inline __attribute__((always_inline)) void quant_row(uint32_t t, const ui
     uint32_t nb = n / QBYTES, full = nb / L4LM_QGROUP * L4LM_QGROUP;
     size_t bb = l4lm_kern_bbytes(t);
     float acc[L4LM_TILE][L4LM_QLANES];
+    int32_t isum[L4LM_TILE][L4LM_QGROUP];
     for (uint32_t a = 0; a < na; a++)
         for (uint32_t k = 0; k < L4LM_QLANES; k++)
             acc[a][k] = 0.0f;
-    for (uint32_t j = 0; j < full; j++) {
-        const uint8_t *b = w + j * bb;
-        vint8m2_t q = block_quants(t, b);
-        uint32_t k = j % L4LM_QGROUP;
-        for (uint32_t a = 0; a < na; a++) {
-            const uint8_t *ar = act + a * st, *x = ar + (size_t)(j - k) * QBYTES;
-            acc[a][k] = block_step(t, acc[a][k], block_isum(q, x, k), b, ar, nb, j);
+    for (uint32_t j = 0; j < full; j += L4LM_QGROUP) {
+        const uint8_t *g = w + j * bb;
+        for (uint32_t k = 0; k < L4LM_QGROUP; k++) {
+            vint8m2_t q = block_quants(t, g + k * bb);
+            for (uint32_t a = 0; a < na; a++)
+                isum[a][k] = block_isum(q, act + a * st + (size_t)j * QBYTES, k);
         }
+        vfloat32m2_t dw = scales8(g, bb), mw = dw;
+        if (l4lm_kern_q8_1(t))
+            mw = scales8(g + 2, bb);
+        for (uint32_t a = 0; a < na; a++)
+            group_step(t, acc[a], isum[a], dw, mw, act + a * st, nb, j);
     }
     for (uint32_t a = 0; a < na; a++)
         y[a * ys] = l4lm_kern_finish(t, w, act + a * st, n, full * QBYTES, acc[a]);
