@@ -123,17 +123,20 @@ fi
 # ------------------------------------------------------------ RVV kernels
 RVV=build-riscv64-rvv
 RVV_CC="clang-16 --target=riscv64-linux-gnu"
+RVV_LOG=$RVV/riscv64-rvv-build.log
 vcpu() { echo "-cpu rv64,v=true,vlen=$1,vext_spec=v1.0"; }
 if ! command -v clang-16 >/dev/null; then
     echo "skip riscv64-rvv: clang-16 missing and apt-get install failed (gcc 12 has no RVV intrinsics)"
     exit 0
 fi
+mkdir -p $RVV
+# shellcheck disable=SC2086 # the list of programs is meant to split
 if ! make --no-print-directory BUILD=$RVV CC="$RVV_CC" HOST_ARCH=riscv64 POSIX_DIRS="cli shm" \
-    LDLIBS="-lm -lpthread" ${progs//tests\//$RVV/tests/} >"$RVV.log" 2>&1 ||
+    LDLIBS="-lm -lpthread" ${progs//tests\//$RVV/tests/} >"$RVV_LOG" 2>&1 ||
     ! $RVV_CC -std=gnu11 -O2 -ffp-contract=off -Wall -Wextra -Werror -Iinclude -Isrc/core \
         -Iplatform/posix bench/matvec.c $RVV/libl4lm_posix.a $RVV/libl4lm.a -lm -lpthread \
-        -o $RVV/matvec >>"$RVV.log" 2>&1; then
-    echo "FAIL riscv64-rvv-build: $(grep -m3 -E 'error|Error' "$RVV.log" | tr '\n' ' ')"
+        -o $RVV/matvec >>"$RVV_LOG" 2>&1; then
+    echo "FAIL riscv64-rvv-build: $(grep -m3 -E 'error|Error' "$RVV_LOG" | tr '\n' ' ')"
     exit 1
 fi
 # Every VLEN: the rvv path, all checks ok, the x86 build's hash.
@@ -180,6 +183,7 @@ bad=""
 for ty in q4_0 q8_0 f32 f16 q4_k q6_k; do
     # shellcheck disable=SC2046
     a=$(L4LM_SIMD=rvv $QEMU $(vcpu 128) $RVV/matvec $ty 64 2048 1 2>&1 | sed 's/.*hash //')
+    # shellcheck disable=SC2046
     b=$(L4LM_SIMD=none $QEMU $(vcpu 128) $RVV/matvec $ty 64 2048 1 2>&1 | sed 's/.*hash //')
     [ -n "$a" ] && [ "$a" = "$b" ] || bad+=" $ty"
 done
