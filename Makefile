@@ -21,6 +21,7 @@ SIMD_FLAGS_avxvnni := $(SIMD_FLAGS_avx2) -mavxvnni
 SIMD_FLAGS_avx512  := $(SIMD_FLAGS_avx2) -mavx512f -mavx512vl -mavx512vnni
 SIMD_FLAGS_dotprod := -march=armv8.2-a+dotprod
 SIMD_FLAGS_neon    :=
+SIMD_FLAGS_rvv     := -march=rv64gcv
 HOST_ARCH := $(shell uname -m)
 cpu_has   = $(shell grep -qw $(1) /proc/cpuinfo 2>/dev/null && echo y)
 ifeq ($(HOST_ARCH),x86_64)
@@ -34,6 +35,11 @@ else ifeq ($(HOST_ARCH),aarch64)
 SIMD_HOST := $(if $(call cpu_has,asimddp),$(SIMD_FLAGS_dotprod))
 HOST_VARIANTS := dotprod neon
 SIMD_SRC := src/core/kernels_arm.c src/core/kernels_k_arm.c src/core/kernels_simd.c
+else ifeq ($(HOST_ARCH),riscv64)
+# RVV 1.0 needs clang's intrinsics (gcc 12 has none): with gcc, the C path only.
+SIMD_HOST :=
+HOST_VARIANTS := $(if $(findstring clang,$(firstword $(CC))),rvv)
+SIMD_SRC := src/core/kernels_rvv.c src/core/kernels_k_rvv.c src/core/kernels_simd.c
 endif
 ifeq ($(origin SIMD),undefined)
 SIMD_VARIANTS := $(HOST_VARIANTS)

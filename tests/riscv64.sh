@@ -22,7 +22,7 @@ MAKE_RV=(make --no-print-directory BUILD=$B CC=$CC HOST_ARCH=riscv64 POSIX_DIRS=
 
 install_tools() {
     local p missing=() sudo=
-    for p in gcc-riscv64-linux-gnu libc6-dev-riscv64-cross qemu-user-static; do
+    for p in gcc-riscv64-linux-gnu libc6-dev-riscv64-cross qemu-user-static clang-16; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
     done
     [ ${#missing[@]} -gt 0 ] || return 0
@@ -89,9 +89,11 @@ run_test() { # name, [args]
 hash_of() { sed -n 's/^# hash of all dot results: \([0-9a-f]*\).*/\1/p'; }
 
 # The kernels' hashes: the short run (--asan) on both, as kernels_simd.sh.
+declare -A x86_hash
 for t in test_kernels test_kquant; do
     rv=$($QEMU $B/tests/$t --asan 2>&1)
     x86=$(build/tests/$t --asan 2>&1 | hash_of)
+    x86_hash[$t]=$x86
     got=$(printf '%s\n' "$rv" | hash_of)
     if printf '%s\n' "$rv" | grep -q '^FAIL '; then
         echo "FAIL riscv64-$t: $(printf '%s\n' "$rv" | grep -m3 '^FAIL ' | tr '\n' ' ')"
@@ -116,4 +118,90 @@ if [ -f "$SHARED/models/stories260K.gguf" ] && [ -f "$SHARED/reference/once_upon
     fi
 else
     echo "skip riscv64-test_golden: $SHARED/models/stories260K.gguf or the reference not found"
+fi
+
+# ------------------------------------------------------------ RVV kernels
+RVV=build-riscv64-rvv
+RVV_CC="clang-16 --target=riscv64-linux-gnu"
+RVV_LOG=$RVV/riscv64-rvv-build.log
+vcpu() { echo "-cpu rv64,v=true,vlen=$1,vext_spec=v1.0"; }
+if ! command -v clang-16 >/dev/null; then
+    echo "skip riscv64-rvv: clang-16 missing and apt-get install failed (gcc 12 has no RVV intrinsics)"
+    exit 0
+fi
+mkdir -p $RVV
+# shellcheck disable=SC2086 # the list of programs is meant to split
+if ! make --no-print-directory BUILD=$RVV CC="$RVV_CC" HOST_ARCH=riscv64 POSIX_DIRS="cli shm" \
+    LDLIBS="-lm -lpthread" ${progs//tests\//$RVV/tests/} >"$RVV_LOG" 2>&1 ||
+    ! $RVV_CC -std=gnu11 -O2 -ffp-contract=off -Wall -Wextra -Werror -Iinclude -Isrc/core \
+        -Iplatform/posix bench/matvec.c $RVV/libl4lm_posix.a $RVV/libl4lm.a -lm -lpthread \
+        -o $RVV/matvec >>"$RVV_LOG" 2>&1; then
+    echo "FAIL riscv64-rvv-build: $(grep -m3 -E 'error|Error' "$RVV_LOG" | tr '\n' ' ')"
+    exit 1
+fi
+# Every VLEN: the rvv path, all checks ok, the x86 build's hash.
+for vlen in 128 256 512; do
+    for t in test_kernels test_kquant; do
+        # shellcheck disable=SC2046 # the cpu option is meant to split
+        out=$($QEMU $(vcpu $vlen) $RVV/tests/$t --asan 2>&1)
+        path=$(printf '%s\n' "$out" | sed -n 's/^# SIMD path of the kernels: //p')
+        got=$(printf '%s\n' "$out" | hash_of)
+        n=$(printf '%s\n' "$out" | grep -c '^ok ')
+        if printf '%s\n' "$out" | grep -q '^FAIL ' || [ "$path" != "RVV 1.0" ] ||
+            [ -z "$got" ] || [ "$got" != "${x86_hash[$t]}" ]; then
+            echo "FAIL riscv64-rvv-vlen$vlen-$t: path '$path', hash '$got' (x86 '${x86_hash[$t]}'):" \
+                "$(printf '%s\n' "$out" | grep -m3 '^FAIL ' | tr '\n' ' ')"
+        else
+            echo "ok riscv64-rvv-vlen$vlen-$t: path $path, $n checks pass, hash $got, the x86 build's"
+        fi
+    done
+done
+# The choice: V in AT_HWCAP gives rvv, none without it (and says so when
+# L4LM_SIMD asks for rvv); L4LM_SIMD=none gives the C path, and =rvv is a name it knows.
+pick() { # env, qemu cpu options
+    # shellcheck disable=SC2086
+    env $1 $QEMU $2 $RVV/tests/test_kernels --asan 2>&1 |
+        sed -n 's/^# SIMD path of the kernels: //p; s/^l4lm: \(L4LM_SIMD.*\)/\1/p' | tr '\n' '|'
+}
+got="$(pick "" "$(vcpu 256)")$(pick "" "")$(pick L4LM_SIMD=none "$(vcpu 256)")$(pick L4LM_SIMD=rvv "")"
+want="RVV 1.0|none|none|L4LM_SIMD=rvv: this CPU cannot run it; using none|none|"
+[ "$got" = "$want" ] && echo "ok riscv64-rvv-pick: V gives rvv, no V none, L4LM_SIMD=none|rvv obeyed" ||
+    echo "FAIL riscv64-rvv-pick: got '$got', want '$want'"
+if [ -f "$SHARED/models/stories260K.gguf" ]; then
+    # shellcheck disable=SC2046
+    out=$($QEMU $(vcpu 256) $RVV/tests/test_golden 2>&1)
+    s=$?
+    n=$(printf '%s\n' "$out" | grep -c '^ok ')
+    if [ $s -ne 0 ] || [ "$n" -eq 0 ] || printf '%s\n' "$out" | grep -q '^FAIL '; then
+        echo "FAIL riscv64-rvv-test_golden: $(printf '%s\n' "$out" | grep -m3 '^FAIL ' | tr '\n' ' ')"
+    else
+        echo "ok riscv64-rvv-test_golden: $n checks pass under rvv at VLEN 256"
+    fi
+fi
+# A matrix-vector product per weight type: the same bits under rvv and none.
+bad=""
+for ty in q4_0 q8_0 f32 f16 q4_k q6_k; do
+    # shellcheck disable=SC2046
+    a=$(L4LM_SIMD=rvv $QEMU $(vcpu 128) $RVV/matvec $ty 64 2048 1 2>&1 | sed 's/.*hash //')
+    # shellcheck disable=SC2046
+    b=$(L4LM_SIMD=none $QEMU $(vcpu 128) $RVV/matvec $ty 64 2048 1 2>&1 | sed 's/.*hash //')
+    [ -n "$a" ] && [ "$a" = "$b" ] || bad+=" $ty"
+done
+[ -z "$bad" ] && echo "ok riscv64-rvv-matvec: 6 weight types, the same outputs under rvv and none" ||
+    echo "FAIL riscv64-rvv-matvec: differ:$bad"
+# Instructions of one Q4_0 product of 16 rows of TinyLlama's 2048 columns
+# (every row costs the same): qemu runs 1 and 2 of them, the difference
+# is one, without the set-up. Counted, not timed.
+insns() { # L4LM_SIMD value, repetitions
+    # shellcheck disable=SC2046
+    L4LM_SIMD=$1 $QEMU $(vcpu 256) -singlestep -d exec,nochain -D /dev/fd/3 $RVV/matvec q4_0 16 2048 "$2" \
+        3>&1 >/dev/null | grep -c '^Trace'
+}
+rv=$(($(insns rvv 2) - $(insns rvv 1)))
+c=$(($(insns none 2) - $(insns none 1)))
+if [ "$rv" -gt 0 ] && [ "$c" -gt "$rv" ]; then
+    echo "ok riscv64-rvv-insns: Q4_0 16x2048 product: rvv $rv instructions, C $c" \
+        "($((c * 10 / rv / 10)).$((c * 10 / rv % 10))x; 2048x2048: $((rv * 128)) vs $((c * 128)))"
+else
+    echo "FAIL riscv64-rvv-insns: rvv $rv instructions, C $c"
 fi

@@ -2,13 +2,13 @@
 ** simd.c — the hosted platform's part in the choice of SIMD kernels, which
 ** the core makes (src/core/kernels_pick.c): it passes L4LM_SIMD from the
 ** environment (a variant, or none; how the tests compare them) and, on
-** aarch64, the OS's AT_HWCAP bits in the run options, and prints once what
+** aarch64 and riscv64, the OS's AT_HWCAP bits in the run options, and prints once what
 ** the core says of a variant it did not take.
 */
 #include <stdio.h>
 #include <stdlib.h>
 #include "posix.h"
-#ifdef __aarch64__
+#if defined(__aarch64__) || defined(__riscv)
 #include <sys/auxv.h>
 #endif
 
@@ -16,7 +16,7 @@ void l4lm_posix_simd(l4lm_run_opts *o)
 {
     static int told; /* the message once per process, not once per session */
     o->simd = getenv("L4LM_SIMD");
-#ifdef __aarch64__
+#if defined(__aarch64__) || defined(__riscv)
     o->hwcap = getauxval(AT_HWCAP);
 #endif
     l4lm_kernels_info k;

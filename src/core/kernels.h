@@ -178,6 +178,8 @@ static inline float l4lm_kern_block_min(float lane, int32_t isum, float dw, floa
 #define L4LM_SIMD_X86 1
 #elif defined(__aarch64__) && defined(__ARM_NEON)
 #define L4LM_SIMD_ARM 1
+#elif defined(__riscv) && defined(__riscv_v_intrinsic) && __riscv_v_min_vlen >= 128
+#define L4LM_SIMD_RVV 1 /* RVV 1.0 intrinsics (clang; gcc 12 has none) */
 #endif
 
 /* Adds elements done..n-1 of the dot of weight row w with activation row a
@@ -256,13 +258,14 @@ typedef struct l4lm_kern {
 #define L4LM_CPU_AVX512  2u /* F, VL, VNNI and the OS's zmm state */
 #define L4LM_CPU_AVXVNNI 4u
 #define L4LM_CPU_DOTPROD 8u
+#define L4LM_CPU_RVV     16u /* the V extension (RVV 1.0) */
 
 /* The portable C path: every entry NULL. */
 extern const l4lm_kern l4lm_kern_none;
 
 /* The entry points of a variant, each as its table entry describes it;
 ** declared where the variant's files define them. */
-#if defined(L4LM_SIMD_X86) || defined(L4LM_SIMD_ARM)
+#if defined(L4LM_SIMD_X86) || defined(L4LM_SIMD_ARM) || defined(L4LM_SIMD_RVV)
 #define L4LM_SIMD 1
 extern const l4lm_kern l4lm_kern_simd;
 bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const uint8_t *act,

@@ -2,8 +2,9 @@
 ** kernels_pick.c — which kernel table (kernels_simd.c) a session uses. A
 ** hosted build carries every variant of its architecture and takes the best
 ** this CPU runs: on x86_64 the core asks cpuid and xgetbv itself, on aarch64
-** the platform passes the OS's AT_HWCAP bits in the run options (user mode
-** cannot read the ID registers everywhere). A freestanding build carries
+** and riscv64 the platform passes the OS's AT_HWCAP bits in the run options
+** (user mode cannot read the ID registers everywhere, nor misa at all). A freestanding build
+*carries
 ** the one variant its flags target, and runs it. Either way the run
 ** options may name another variant, or "none" for the portable C path;
 ** one the build lacks or the CPU cannot run gives the best instead, and
@@ -71,6 +72,17 @@ static const l4lm_kern *const variants[N_VARIANTS] = {&l4lm_kern_dotprod, &l4lm_
 static uint32_t cpu_features(uint64_t hwcap)
 {
     return (hwcap & HWCAP_ASIMDDP) ? L4LM_CPU_DOTPROD : 0;
+}
+#elif defined(L4LM_SIMD_DISPATCH) && defined(__riscv)
+extern const l4lm_kern l4lm_kern_rvv;
+#define N_VARIANTS 2
+static const l4lm_kern *const variants[N_VARIANTS] = {&l4lm_kern_rvv, &l4lm_kern_none};
+
+#define HWCAP_V (1u << ('V' - 'A')) /* Linux's AT_HWCAP bit: the misa letter V */
+
+static uint32_t cpu_features(uint64_t hwcap)
+{
+    return (hwcap & HWCAP_V) ? L4LM_CPU_RVV : 0;
 }
 #else
 /* One variant, or none: the build's flags say what the CPU runs. */

@@ -8,18 +8,25 @@
 ** NULL, and types an entry turns down, run in the portable C path
 ** (kernels.c, kernels_k.c), which gives the same bits.
 **
-**                 x86_64: avx512, avxvnni, avx2     aarch64: dotprod, neon
-**  matmul         F32 F16 BF16 Q8_0 Q4_0 Q4_1       F32 F16 BF16 Q8_0 Q4_0
-**                 Q5_0 Q5_1 (F16 needs F16C)        Q4_1 Q5_0 Q5_1
-**  kq_rows        Q4_K Q5_K Q6_K                    Q4_K Q6_K
-**  dots, axpy_f16 F32, F16 (F16C)                   F32, F16
-**  wsum           F32, F16, Q8_0 (F16C)             Q8_0
-**  round_f16      F16 activations (F16C)            C
-**  exp, silu_mul  softmax's exp, SwiGLU             C
-**  abs_top,       Q8 activation blocks              C
+**                 x86_64: avx512,      aarch64:         riscv64: rvv
+**                 avxvnni, avx2        dotprod, neon
+**  matmul         F32 F16 BF16 Q8_0    F32 F16 BF16     F32 F16 BF16 Q8_0
+**                 Q4_0 Q4_1 Q5_0 Q5_1  Q8_0 Q4_0 Q4_1   Q4_0 Q4_1 Q5_0 Q5_1
+**                 (F16 needs F16C)     Q5_0 Q5_1
+**  kq_rows        Q4_K Q5_K Q6_K       Q4_K Q6_K        Q4_K Q5_K Q6_K
+**  dots, axpy_f16 F32, F16 (F16C)      F32, F16         F32, F16
+**  wsum           F32, F16, Q8_0       Q8_0             C
+**                 (F16C)
+**  round_f16      F16 activations      C                C
+**                 (F16C)
+**  exp, silu_mul  softmax's exp,       C                C
+**                 SwiGLU
+**  abs_top,       Q8 activation blocks C                C
 **  round_q
 ** The quantised dots use VNNI's dpbusd on avx512 and avxvnni, sdot on
-** dotprod; Q2_K, Q3_K and Q8_K weights always take the C path.
+** dotprod, widening multiplies and sums on rvv (whose F16 widening is
+** integer code: no Zvfh needed); Q2_K, Q3_K and Q8_K weights always take
+** the C path.
 */
 #include "kernels_k.h"
 
@@ -42,6 +49,10 @@
 #define DESCRIBE "AVX2 (F16 weights in C: no F16C)"
 #define NEEDS    L4LM_CPU_AVX2
 #endif
+#elif defined(L4LM_SIMD_RVV)
+#define NAME     "rvv"
+#define DESCRIBE "RVV 1.0"
+#define NEEDS    L4LM_CPU_RVV
 #elif defined(__ARM_FEATURE_DOTPROD)
 #define NAME     "dotprod"
 #define DESCRIBE "NEON + dotprod"
@@ -59,9 +70,11 @@ const l4lm_kern l4lm_kern_simd = {
     .act_tile = L4LM_ACT_TILE_BYTES,
     .matmul = l4lm_simd_matmul,
     .kq_rows = l4lm_simd_kq_rows,
-#if defined(L4LM_SIMD_ARM) || defined(__F16C__)
+#if defined(L4LM_SIMD_ARM) || defined(L4LM_SIMD_RVV) || defined(__F16C__)
     .axpy_f16 = l4lm_simd_axpy_f16,
     .dots = l4lm_simd_dots,
+#endif
+#if defined(L4LM_SIMD_ARM) || defined(__F16C__)
     .wsum = l4lm_simd_wsum,
 #endif
 #ifdef L4LM_SIMD_X86
