@@ -58,6 +58,17 @@ INLINE __m256i pin(__m256i v)
     return v;
 }
 
+/* Decode's single activation row keeps two chains of sums (acc, and alt
+** for every other product), as the latency of VNNI's dpwssd would
+** otherwise set its pace; prefill's rows are chains enough. */
+INLINE void sum_into(__m256i *acc, __m256i *alt, uint32_t na, __m256i p, __m256i s)
+{
+    if (na == 1)
+        *alt = pin(madd_acc(*alt, p, s));
+    else
+        *acc = pin(madd_acc(*acc, p, s));
+}
+
 static inline __m256i load256(const uint8_t *p)
 {
     return _mm256_loadu_si256((const __m256i *)p);
@@ -125,7 +136,7 @@ INLINE void q45_k_ints(const uint8_t *blk, bool five, const uint8_t *act, size_t
         sm, _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1, 12,
                              -1, 13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1));
     __m256i hb = _mm256_setzero_si256();
-    __m256i acc[KQ_TILE];
+    __m256i acc[KQ_TILE], alt = _mm256_setzero_si256(); /* alt: decode's second chain */
     if (five)
         hb = load256(blk + 16);
     UNROLL
@@ -148,14 +159,14 @@ INLINE void q45_k_ints(const uint8_t *blk, bool five, const uint8_t *act, size_t
         __m256i s1 = pick16(sm, 0x8000 | (2 * p + 1), 0x8000 | (2 * p + 1));
         UNROLL
         for (uint32_t a = 0; a < na; a++) {
-            acc[a] = madd_acc(acc[a], _mm256_maddubs_epi16(lo, load256(ACT_Q(a, 64 * p))), s0);
-            acc[a] =
-                pin(madd_acc(acc[a], _mm256_maddubs_epi16(hi, load256(ACT_Q(a, 64 * p + 32))), s1));
+            acc[a] = pin(madd_acc(acc[a], _mm256_maddubs_epi16(lo, load256(ACT_Q(a, 64 * p))), s0));
+            sum_into(&acc[a], &alt, na, _mm256_maddubs_epi16(hi, load256(ACT_Q(a, 64 * p + 32))),
+                     s1);
         }
     }
     UNROLL
     for (uint32_t a = 0; a < na; a++) {
-        is[a] = acc[a];
+        is[a] = _mm256_add_epi32(acc[a], alt);
         ms[a] = _mm256_madd_epi16(load256(ACT_BSUM(a)), mins);
     }
 }
@@ -169,8 +180,8 @@ INLINE void q6_k_ints(const uint8_t *blk, const uint8_t *act, size_t st, uint32_
 {
     const __m256i low4 = _mm256_set1_epi8(15), top2 = _mm256_set1_epi8(0x30);
     __m128i sc8 = _mm_loadu_si128((const __m128i *)(blk + 192));
-    __m256i sc16 = _mm256_cvtepi8_epi16(sc8); /* scales 0-7 | 8-15 as int16 */
-    __m256i acc[KQ_TILE];
+    __m256i sc16 = _mm256_cvtepi8_epi16(sc8);           /* scales 0-7 | 8-15 as int16 */
+    __m256i acc[KQ_TILE], alt = _mm256_setzero_si256(); /* alt: decode's second chain */
     UNROLL
     for (uint32_t a = 0; a < KQ_TILE; a++)
         acc[a] = _mm256_setzero_si256();
@@ -197,14 +208,17 @@ INLINE void q6_k_ints(const uint8_t *blk, const uint8_t *act, size_t st, uint32_
             UNROLL
             for (uint32_t a = 0; a < na; a++) {
                 __m256i p = _mm256_maddubs_epi16(q[m], load256(ACT_Q(a, 128 * h + 32 * m)));
-                acc[a] = pin(madd_acc(acc[a], p, sv));
+                if (m % 2)
+                    sum_into(&acc[a], &alt, na, p, sv);
+                else
+                    acc[a] = pin(madd_acc(acc[a], p, sv));
             }
         }
     }
     UNROLL
     for (uint32_t a = 0; a < na; a++) {
         __m256i corr = _mm256_madd_epi16(load256(ACT_BSUM(a)), sc16);
-        is[a] = _mm256_sub_epi32(acc[a], _mm256_slli_epi32(corr, 5));
+        is[a] = _mm256_sub_epi32(_mm256_add_epi32(acc[a], alt), _mm256_slli_epi32(corr, 5));
         ms[a] = _mm256_setzero_si256();
     }
 }
