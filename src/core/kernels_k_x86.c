@@ -21,12 +21,13 @@
 #include <immintrin.h>
 
 #define INLINE static inline __attribute__((always_inline))
-/* Activation rows one pass serves: two sum registers each. Four keep the
+/* Activation rows one pass serves: one sum register each. Four keep the
 ** prefill path's frame near 1 KiB, inside the 3 KiB that the freestanding
-** core's deepest call chain may take. The hosted build's AVX-512 variant
-** (32 registers, and threads with megabytes of stack) serves eight: a
-** 2.5 KiB frame, and 15% faster Q4_K_M prefill on zen4. */
-#if defined(L4LM_SIMD_DISPATCH) && defined(__AVX512VL__)
+** core's deepest call chain may take. The hosted build's variants (threads
+** with megabytes of stack) serve eight, which still fit AVX2's sixteen
+** registers: each super-block unpacked once for eight rows (a sixth fewer
+** Q4_K_M prefill instructions than four, callgrind). */
+#if defined(L4LM_SIMD_DISPATCH)
 #define KQ_TILE 8
 #else
 #define KQ_TILE 4
@@ -45,6 +46,27 @@ static inline __m256i madd_acc(__m256i acc, __m256i p, __m256i s)
 #else
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, s));
 #endif
+}
+
+/* v, opaque to the optimiser: an accumulator pinned to its register at
+** this point. Without it GCC reassociates the exact integer sums of a
+** super-block into a tree over all its products, parking them on the
+** stack (a third more instructions for Q4_K prefill). */
+INLINE __m256i pin(__m256i v)
+{
+    __asm__("" : "+x"(v));
+    return v;
+}
+
+/* Decode's single activation row keeps two chains of sums (acc, and alt
+** for every other product), as the latency of VNNI's dpwssd would
+** otherwise set its pace; prefill's rows are chains enough. */
+INLINE void sum_into(__m256i *acc, __m256i *alt, uint32_t na, __m256i p, __m256i s)
+{
+    if (na == 1)
+        *alt = pin(madd_acc(*alt, p, s));
+    else
+        *acc = pin(madd_acc(*acc, p, s));
 }
 
 static inline __m256i load256(const uint8_t *p)
@@ -114,12 +136,12 @@ INLINE void q45_k_ints(const uint8_t *blk, bool five, const uint8_t *act, size_t
         sm, _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1, 12,
                              -1, 13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1));
     __m256i hb = _mm256_setzero_si256();
-    __m256i lo_acc[KQ_TILE], hi_acc[KQ_TILE];
+    __m256i acc[KQ_TILE], alt = _mm256_setzero_si256(); /* alt: decode's second chain */
     if (five)
         hb = load256(blk + 16);
     UNROLL
     for (uint32_t a = 0; a < KQ_TILE; a++) /* all: rows past na are dead code */
-        lo_acc[a] = hi_acc[a] = _mm256_setzero_si256();
+        acc[a] = _mm256_setzero_si256();
     UNROLL
     for (int p = 0; p < 4; p++) {
         __m256i v = load256(qs + 32 * p);
@@ -137,15 +159,14 @@ INLINE void q45_k_ints(const uint8_t *blk, bool five, const uint8_t *act, size_t
         __m256i s1 = pick16(sm, 0x8000 | (2 * p + 1), 0x8000 | (2 * p + 1));
         UNROLL
         for (uint32_t a = 0; a < na; a++) {
-            lo_acc[a] =
-                madd_acc(lo_acc[a], _mm256_maddubs_epi16(lo, load256(ACT_Q(a, 64 * p))), s0);
-            hi_acc[a] =
-                madd_acc(hi_acc[a], _mm256_maddubs_epi16(hi, load256(ACT_Q(a, 64 * p + 32))), s1);
+            acc[a] = pin(madd_acc(acc[a], _mm256_maddubs_epi16(lo, load256(ACT_Q(a, 64 * p))), s0));
+            sum_into(&acc[a], &alt, na, _mm256_maddubs_epi16(hi, load256(ACT_Q(a, 64 * p + 32))),
+                     s1);
         }
     }
     UNROLL
     for (uint32_t a = 0; a < na; a++) {
-        is[a] = _mm256_add_epi32(lo_acc[a], hi_acc[a]);
+        is[a] = _mm256_add_epi32(acc[a], alt);
         ms[a] = _mm256_madd_epi16(load256(ACT_BSUM(a)), mins);
     }
 }
@@ -159,11 +180,11 @@ INLINE void q6_k_ints(const uint8_t *blk, const uint8_t *act, size_t st, uint32_
 {
     const __m256i low4 = _mm256_set1_epi8(15), top2 = _mm256_set1_epi8(0x30);
     __m128i sc8 = _mm_loadu_si128((const __m128i *)(blk + 192));
-    __m256i sc16 = _mm256_cvtepi8_epi16(sc8); /* scales 0-7 | 8-15 as int16 */
-    __m256i acc0[KQ_TILE], acc1[KQ_TILE];
+    __m256i sc16 = _mm256_cvtepi8_epi16(sc8);           /* scales 0-7 | 8-15 as int16 */
+    __m256i acc[KQ_TILE], alt = _mm256_setzero_si256(); /* alt: decode's second chain */
     UNROLL
     for (uint32_t a = 0; a < KQ_TILE; a++)
-        acc0[a] = acc1[a] = _mm256_setzero_si256();
+        acc[a] = _mm256_setzero_si256();
     UNROLL
     for (int h = 0; h < 2; h++) {
         __m256i l0 = load256(blk + 64 * h), l1 = load256(blk + 64 * h + 32);
@@ -188,16 +209,16 @@ INLINE void q6_k_ints(const uint8_t *blk, const uint8_t *act, size_t st, uint32_
             for (uint32_t a = 0; a < na; a++) {
                 __m256i p = _mm256_maddubs_epi16(q[m], load256(ACT_Q(a, 128 * h + 32 * m)));
                 if (m % 2)
-                    acc1[a] = madd_acc(acc1[a], p, sv);
+                    sum_into(&acc[a], &alt, na, p, sv);
                 else
-                    acc0[a] = madd_acc(acc0[a], p, sv);
+                    acc[a] = pin(madd_acc(acc[a], p, sv));
             }
         }
     }
     UNROLL
     for (uint32_t a = 0; a < na; a++) {
         __m256i corr = _mm256_madd_epi16(load256(ACT_BSUM(a)), sc16);
-        is[a] = _mm256_sub_epi32(_mm256_add_epi32(acc0[a], acc1[a]), _mm256_slli_epi32(corr, 5));
+        is[a] = _mm256_sub_epi32(_mm256_add_epi32(acc[a], alt), _mm256_slli_epi32(corr, 5));
         ms[a] = _mm256_setzero_si256();
     }
 }
@@ -344,8 +365,10 @@ INLINE void rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, si
     }
 }
 
-/* One copy of the loops per type, and decode's single activation row its
-** own; each out of line, so their stack frames do not add up. */
+/* One copy of the loops per type, and decode's single activation row and
+** prefill's full passes of KQ_TILE rows their own (a constant count: no
+** test per row, accumulators in registers); each out of line, so their
+** stack frames do not add up. */
 #define ROWS(name, type, rows_na)                                                                  \
     static __attribute__((noinline)) void name(const uint8_t *w, size_t rb, const uint8_t *act,    \
                                                size_t st, uint32_t n, uint32_t na, uint32_t r0,    \
@@ -356,10 +379,13 @@ INLINE void rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, si
     }
 ROWS(q4_k_decode, L4LM_TYPE_Q4_K, 1)
 ROWS(q4_k_prefill, L4LM_TYPE_Q4_K, na)
+ROWS(q4_k_full, L4LM_TYPE_Q4_K, KQ_TILE)
 ROWS(q5_k_decode, L4LM_TYPE_Q5_K, 1)
 ROWS(q5_k_prefill, L4LM_TYPE_Q5_K, na)
+ROWS(q5_k_full, L4LM_TYPE_Q5_K, KQ_TILE)
 ROWS(q6_k_decode, L4LM_TYPE_Q6_K, 1)
 ROWS(q6_k_prefill, L4LM_TYPE_Q6_K, na)
+ROWS(q6_k_full, L4LM_TYPE_Q6_K, KQ_TILE)
 
 typedef void rows_fn(const uint8_t *, size_t, const uint8_t *, size_t, uint32_t, uint32_t, uint32_t,
                      uint32_t, float *, size_t, bool);
@@ -368,16 +394,16 @@ bool l4lm_simd_kq_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
                        uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
                        bool ahead)
 {
-    rows_fn *decode, *prefill;
+    rows_fn *decode, *prefill, *full;
     switch (t) {
     case L4LM_TYPE_Q4_K:
-        decode = q4_k_decode, prefill = q4_k_prefill;
+        decode = q4_k_decode, prefill = q4_k_prefill, full = q4_k_full;
         break;
     case L4LM_TYPE_Q5_K:
-        decode = q5_k_decode, prefill = q5_k_prefill;
+        decode = q5_k_decode, prefill = q5_k_prefill, full = q5_k_full;
         break;
     case L4LM_TYPE_Q6_K:
-        decode = q6_k_decode, prefill = q6_k_prefill;
+        decode = q6_k_decode, prefill = q6_k_prefill, full = q6_k_full;
         break;
     default:
         return false;
@@ -386,7 +412,8 @@ bool l4lm_simd_kq_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
         decode(w, rb, act, st, n, 1, r0, r1, y, ys, ahead);
     for (uint32_t a = 0; na > 1 && a < na; a += KQ_TILE) { /* KQ_TILE rows a pass */
         uint32_t k = na - a < KQ_TILE ? na - a : KQ_TILE;
-        prefill(w, rb, act + a * st, st, n, k, r0, r1, y + a * ys, ys, ahead && a == 0);
+        (k == KQ_TILE ? full : prefill)(w, rb, act + a * st, st, n, k, r0, r1, y + a * ys, ys,
+                                        ahead && a == 0);
     }
     return true;
 }
