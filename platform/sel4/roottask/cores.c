@@ -10,7 +10,7 @@
 #include "roottask.h"
 #include "port.h"
 
-#define WORKER_VADDR (ARENA_VADDR + MAX_ARENA) /* the next 1 GiB of the arena's PDPT */
+#define WORKER_VADDR (ARENA_VADDR + MAX_ARENA) /* the next 1 GiB of the arena's level 1 table */
 #define STACK_PAGES  4
 /* Per worker: a guard page, the stack, a guard page, the IPC buffer. */
 #define SLOT_PAGES (1 + STACK_PAGES + 1 + 1)
@@ -47,26 +47,24 @@ static seL4_Word slot_vaddr(uint32_t worker, uint32_t page)
     return WORKER_VADDR + ((seL4_Word)(worker - 1) * SLOT_PAGES + page) * PAGE;
 }
 
-/* The tables for the workers' pages; 0 on failure. */
+/* The tables for the workers' pages (levels 2 and 3); 0 on failure. */
 static int map_tables(void)
 {
-    seL4_X86_VMAttributes attr = seL4_X86_Default_VMAttributes;
-    seL4_CPtr pd = l4lm_rt_retype(seL4_X86_PageDirectoryObject, 1);
-    seL4_CPtr pt = pd ? l4lm_rt_retype(seL4_X86_PageTableObject, 1) : 0;
-    return pt && !seL4_X86_PageDirectory_Map(pd, seL4_CapInitThreadVSpace, WORKER_VADDR, attr) &&
-           !seL4_X86_PageTable_Map(pt, seL4_CapInitThreadVSpace, WORKER_VADDR, attr);
+    seL4_CPtr dir = l4lm_rt_retype(l4lm_rt_table_type(2), 1);
+    seL4_CPtr table = dir ? l4lm_rt_retype(l4lm_rt_table_type(3), 1) : 0;
+    return table && !l4lm_rt_table_map(dir, 2, WORKER_VADDR) &&
+           !l4lm_rt_table_map(table, 3, WORKER_VADDR);
 }
 
 /* Map the stack and IPC buffer pages of a worker; the buffer's cap or 0. */
 static seL4_CPtr map_slot(uint32_t worker)
 {
-    seL4_CPtr pages = l4lm_rt_retype(seL4_X86_4K, STACK_PAGES + 1);
+    seL4_CPtr pages = l4lm_rt_retype(l4lm_rt_page_type(0), STACK_PAGES + 1);
     if (!pages)
         return 0;
     for (uint32_t i = 0; i <= STACK_PAGES; i++) {
         uint32_t at = i < STACK_PAGES ? 1 + i : SLOT_PAGES - 1;
-        if (seL4_X86_Page_Map(pages + i, seL4_CapInitThreadVSpace, slot_vaddr(worker, at),
-                              seL4_ReadWrite, seL4_X86_Default_VMAttributes))
+        if (l4lm_rt_page_map(pages + i, slot_vaddr(worker, at)))
             return 0;
     }
     return pages + STACK_PAGES;
@@ -81,11 +79,8 @@ static int start_worker(uint32_t w)
     if (!ipc)
         return 0;
     cores.ntfn[w] = ntfn;
-    seL4_Word top = slot_vaddr(w, 1 + STACK_PAGES);
     seL4_UserContext regs = {0};
-    regs.rip = (seL4_Word)worker_entry;
-    regs.rsp = top - 8; /* as if called: rsp + 8 is 16-byte aligned */
-    regs.rdi = w;
+    l4lm_rt_thread_regs(&regs, worker_entry, w, slot_vaddr(w, 1 + STACK_PAGES));
     return !seL4_TCB_Configure(tcb, 0, seL4_CapInitThreadCNode, 0, seL4_CapInitThreadVSpace, 0,
                                slot_vaddr(w, SLOT_PAGES - 1), ipc) &&
            !seL4_TCB_SetPriority(tcb, seL4_CapInitThreadTCB, seL4_MaxPrio) &&
@@ -97,7 +92,7 @@ static void put_objects(uint32_t workers)
 {
     uint64_t each =
         (1ul << seL4_TCBBits) + (1ul << seL4_NotificationBits) + (STACK_PAGES + 1) * PAGE;
-    uint64_t tables = (1ul << seL4_PageDirBits) + (1ul << seL4_PageTableBits);
+    uint64_t tables = 2 * TABLE_BYTES;
     l4lm_port_puts("workers from untyped memory: ");
     l4lm_port_putu(workers);
     l4lm_port_puts(" x (TCB ");

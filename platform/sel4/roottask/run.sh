@@ -1,12 +1,23 @@
 #!/bin/sh
-# run.sh — boots seL4 (x86_64) with l4lm as its root task in QEMU and exits
-# with the root task's status (0 = the story was generated).
-#   run.sh KERNEL32_ELF ROOTTASK_ELF
+# run.sh — boots seL4 with l4lm as its root task in QEMU and exits with the
+# root task's status (0 = the story was generated).
+#   run.sh KERNEL32_ELF ROOTTASK_ELF   x86_64: Multiboot kernel + module
+#   run.sh IMAGE_ELF                   aarch64: an elfloader image (virt)
 # SEL4_TIMEOUT=SECONDS (default 600) stops a hung machine (status 124).
-# SEL4_SMP=N: N CPUs, each emulated by its own host thread.
-kernel=$1 roottask=$2
+# SEL4_SMP=N: N CPUs, each emulated by its own host thread (aarch64: the
+# kernel's KernelMaxNumNodes, as it waits for every core it was built for).
 smp=
 [ "${SEL4_SMP:-1}" -gt 1 ] && smp="-smp $SEL4_SMP -accel tcg,thread=multi"
+if [ $# -eq 1 ]; then
+    # QEMU virt with the memory and CPU the kernel's device tree was dumped
+    # with (QEMU_MEMORY=2048, ARM_CPU=cortex-a57); the root task ends the
+    # run through semihosting, which QEMU exits with its status.
+    timeout "${SEL4_TIMEOUT:-600}" qemu-system-aarch64 -machine virt,virtualization=on -cpu cortex-a57 \
+        -m 2G $smp -nographic -no-reboot -serial mon:stdio \
+        -semihosting-config enable=on,userspace=on -kernel "$1" </dev/null
+    exit $?
+fi
+kernel=$1 roottask=$2
 # A CPU with what the kernel was configured for (Nehalem, no XSAVE, FS/GS
 # base through MSRs) plus 1 GiB pages.
 timeout "${SEL4_TIMEOUT:-600}" qemu-system-x86_64 \
