@@ -28,12 +28,12 @@
 #define VADDR_SHM    0x2000000000ull
 #define VADDR_STRIDE 0x100000000ull /* per client */
 #define MAX_CLIENTS  16u            /* channel ids 0..15; 60/61 are the kick */
-/* The infer PD's stack (Microkit's stack_size: 4 KiB pages, 4 KiB to 16 MiB;
-** before Microkit 2.1 its default is 4 KiB with nothing mapped below). The
-** engine's deepest chain is about 4 KiB on aarch64 (3,920 B measured in QEMU
-** with the NEON kernels; tools/stackdepth bounds the core's chain through
-** the kernel table), so 16 KiB keeps a 4x margin. The clients only copy
-** text: Microkit's default 4 KiB. */
+/* The infer PD's stack (Microkit's stack_size: whole 4 KiB pages, 4 KiB to
+** 16 MiB; the default, 4 KiB, has no guard page below it in 2.0.1). It
+** peaks at 3,936 B on aarch64 in QEMU: the NEON kernels' frames with this
+** build's flags (l4lm_simd_matmul 1,200 B + float_prefill 1,392 B under
+** l4lm_eval; tools/stackdepth follows that chain) plus the server and
+** Microkit. 16 KiB leaves 4x that. The clients only copy text: the default. */
 #define INFER_STACK 0x4000u
 
 typedef struct gen_opts {
