@@ -4,7 +4,8 @@
 # `nm -u` lists only memcpy/memset/memmove/memcmp, there are no writable
 # globals, no recursion, and the deepest call chain fits in 3 KiB of stack
 # (per-function frames from gcc -fcallgraph-info=su, chained over the call
-# graph by build/tools/stackdepth). Done for each freestanding image target
+# graph by build/tools/stackdepth, which follows calls through the kernel
+# table's slots into the SIMD kernels). Done for each freestanding image target
 # of mk/flags.mk (x86_64, x86_64-avx2 with the AVX2 kernels, aarch64, riscv64), with
 # the compiler and flags those images are built with (make print-cflags).
 cd "$(dirname "$0")/.." || exit 1
@@ -41,9 +42,18 @@ check_arch() { # target
         || echo "FAIL freestanding-$label-symbols: references $undef"
     [ -z "$glob" ] && echo "ok freestanding-$label-no-writable-globals" \
         || echo "FAIL freestanding-$label-no-writable-globals: $glob"
+    # The kernel table's slots: each `.slot = function` of its initialiser
+    # (kernels_simd.c) whose function the built table holds (a relocation of
+    # kernels_simd.o), so that a call through k->slot( continues into it.
+    local held slot fn rules=()
+    held=$(${pfx}objdump -r "$tmp/kernels_simd.o" | awk '/^RELOCATION RECORDS FOR/ {
+        d = $0 !~ /debug|text|eh_frame/ } d { print $3 }')
+    while read -r slot fn; do
+        grep -qx "$fn" <<<"$held" && rules+=(-i "$slot=$fn")
+    done < <(sed -n 's/^ *\.\([a-z0-9_]*\) = \(l4lm_simd_[a-z0-9_]*\),.*/\1 \2/p' src/core/kernels_simd.c)
     local out
-    if out=$(build/tools/stackdepth $STACK_LIMIT "$tmp"/*.ci); then
-        echo "  $label: $out"; echo "ok freestanding-$label-stack"
+    if out=$(build/tools/stackdepth $STACK_LIMIT "${rules[@]}" "$tmp"/*.ci); then
+        echo "$out" | sed "s/^/  $label: /"; echo "ok freestanding-$label-stack"
     else
         echo "$out" | sed 's/^FAIL stack/FAIL freestanding-'"$label"'-stack/'
         echo "$out" | grep -q '^FAIL' || echo "FAIL freestanding-$label-stack: stackdepth failed"

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # sel4.sh — builds and boots l4lm on seL4 when the user points to one:
-#   MICROKIT_SDK=/path/to/microkit-sdk-X.Y.Z   the Microkit system (QEMU virt
-#       aarch64, two client PDs): every client's PASS, the streamed text equal
-#       to the hosted `l4lm run` with the same prompt, seed and sampler, the
-#       arena region equal to `l4lm plan`; then the same with a >= 64 MiB
-#       random-weight model placed by QEMU's loader instead of embedded.
+#   MICROKIT_SDK=/path/to/microkit-sdk-X.Y.Z   the Microkit system (two client
+#       PDs) on each QEMU virt board the SDK has (qemu_virt_aarch64,
+#       qemu_virt_riscv64; a board it lacks is skipped): every client's PASS,
+#       the streamed text equal to the hosted `l4lm run` with the same prompt,
+#       seed and sampler, the arena region equal to `l4lm plan`; then the same
+#       with a >= 64 MiB random-weight model placed by QEMU's loader instead
+#       of embedded.
 #   SEL4_PREFIX=/path/to/kernel/install   the root task (x86_64 pc99, or
 #       aarch64 qemu-arm-virt booted by seL4's elfloader; the kernel's
 #       configuration says which): its greedy ids equal the llama2.c
@@ -64,10 +66,11 @@ hosted_text() { # model, n
         --repeat-penalty 1 --repeat-last-n 64 --seed 42 --ctx 512 --kv f16 2>/dev/null
 }
 
-# Boot a Microkit build and check both clients; tag, build dir, model, n.
+# Boot a Microkit build and check both clients; tag, build dir, model, n,
+# load address; $board is the Microkit board.
 microkit_boot() {
     local tag=$1 dir=$2 model=$3 n=$4 load=$5 log=$2/boot.log t0=$SECONDS
-    SEL4_TIMEOUT=${SEL4_TEST_TIMEOUT:-300} platform/sel4/microkit/run.sh "$dir/loader.img" 2 \
+    BOARD=$board SEL4_TIMEOUT=${SEL4_TEST_TIMEOUT:-300} platform/sel4/microkit/run.sh "$dir/loader.img" 2 \
         ${load:+"$(realpath "$model")" "$load"} >"$log" 2>&1
     if [ "$(tail -n 1 "$log")" = PASS ]; then
         ok "sel4-microkit-pass-$tag"
@@ -76,13 +79,15 @@ microkit_boot() {
         return 1
     fi
     echo "# microkit $tag: boot to PASS $((SECONDS - t0)) s; $(tr -d '\r' <"$log" | grep -E '^infer: ' | tr '\n' ';')"
-    # Before Microkit 2.1 a PD has 4 KiB of stack and no guard page below it.
-    local stack
-    stack=$(tr -d '\r' <"$log" | sed -n 's/^infer: idle, stack used \([0-9]*\) .*/\1/p' | tail -n 1)
-    if [ -n "$stack" ] && [ "$stack" -lt 4096 ]; then
+    # The infer PD's stack (stack_size in the .system file): Microkit 2.0.1
+    # reserves no guard page below it, so the peak must leave a quarter free.
+    local stack size
+    stack=$(tr -d '\r' <"$log" | sed -n 's/^infer: idle, stack used \([0-9]*\) bytes of its \([0-9]*\)-byte stack$/\1 \2/p' | tail -n 1)
+    size=${stack#* } stack=${stack% *}
+    if [ -n "$stack" ] && [ "$((stack * 4))" -le "$((size * 3))" ]; then
         ok "sel4-microkit-stack-$tag"
     else
-        fail "sel4-microkit-stack-$tag" "infer used '$stack' bytes of its 4 KiB stack page"
+        fail "sel4-microkit-stack-$tag" "infer used '$stack' bytes of its '$size'-byte stack (more than 3/4)"
     fi
     # The continuation must be the hosted run's; the prompt is echoed as given
     # (`l4lm run` echoes it through the detokenizer: the same for stories260K).
@@ -99,43 +104,47 @@ microkit_boot() {
     done
 }
 
+# The tests on one board; board, arch (the tests' tag), the big model's
+# physical address (above the kernel's 2 GiB of RAM).
 microkit_tests() {
-    local dir=$OUT/microkit args=(-C platform/sel4/microkit MICROKIT_SDK="$MICROKIT_SDK"
+    local board=$1 arch=$2 load=$3 dir=$OUT/microkit-$2
+    local args=(-C platform/sel4/microkit MICROKIT_SDK="$MICROKIT_SDK" BOARD="$board"
         CLIENTS=2 CTX=512 KV=f16 N=32 SEED=42 TEMP=0.8 PROMPT="$PROMPT")
-    build sel4-microkit-build "$OUT/microkit.build" "${args[@]}" MODEL="$(realpath "$MODEL")" \
+    build "sel4-microkit-$arch-build" "$dir.build" "${args[@]}" MODEL="$(realpath "$MODEL")" \
         BUILD_DIR="$(realpath -m "$dir")" || return
     local built planned
     built=$(sed -n 's/^#define L4LM_SEL4_ARENA_BYTES \([0-9]*\).*/\1/p' "$dir/config.h")
     planned=$("$CLI" plan -m "$MODEL" --ctx 512 --kv f16 2>/dev/null | awk '$1 == "total" { print $2 }')
     if [ -n "$built" ] && [ "$built" = "$planned" ]; then
-        ok sel4-microkit-arena-is-plan
+        ok "sel4-microkit-$arch-arena-is-plan"
     else
-        fail sel4-microkit-arena-is-plan "config.h arena '$built' bytes, l4lm plan says '$planned'"
+        fail "sel4-microkit-$arch-arena-is-plan" "config.h arena '$built' bytes, l4lm plan says '$planned'"
     fi
-    microkit_boot embedded "$dir" "$MODEL" 32
+    microkit_boot "$arch-embedded" "$dir" "$MODEL" 32
 
-    # A model too big to embed comfortably: placed at 3 GiB by QEMU's loader.
+    # A model too big to embed comfortably: placed by QEMU's loader.
     local big=$OUT/random-q8_0.gguf size
     [ -f "$big" ] || { make --no-print-directory build/tools/mkgguf >"$OUT/mkgguf.log" 2>&1 &&
         build/tools/mkgguf -o "$big" --type q8_0 --n-embd 512 --n-ff 1536 --n-layer 12 \
             --n-head 8 --n-head-kv 4 --n-vocab 32000 --ctx 256 --seed 4 --untied >>"$OUT/mkgguf.log" 2>&1; }
     size=$(stat -c %s "$big" 2>/dev/null || echo 0)
     if [ "$size" -lt $((64 << 20)) ]; then
-        fail sel4-microkit-loaded "no random model of >= 64 MiB ($big: $size bytes)"
+        fail "sel4-microkit-$arch-loaded" "no random model of >= 64 MiB ($big: $size bytes)"
         return
     fi
-    dir=$OUT/microkit-loaded
-    build sel4-microkit-build-loaded "$OUT/microkit-loaded.build" "${args[@]}" N=6 \
-        MODEL="$(realpath "$big")" LOAD=0xc0000000 BUILD_DIR="$(realpath -m "$dir")" || return
-    microkit_boot loaded "$dir" "$big" 6 0xc0000000 || return
+    dir=$OUT/microkit-$arch-loaded
+    build "sel4-microkit-$arch-build-loaded" "$dir.build" "${args[@]}" N=6 \
+        MODEL="$(realpath "$big")" LOAD="$load" BUILD_DIR="$(realpath -m "$dir")" || return
+    microkit_boot "$arch-loaded" "$dir" "$big" 6 "$load" || return
     # The same image with zeros at the model's address: a clean failure.
     local log=$dir/nomodel.log
-    if SEL4_TIMEOUT=60 SEL4_QEMU_MEM_MIB=4096 platform/sel4/microkit/run.sh "$dir/loader.img" 2 >"$log" 2>&1; then
-        fail sel4-microkit-no-model "the system passed without its model"
+    if BOARD=$board SEL4_TIMEOUT=60 SEL4_QEMU_MEM_MIB=4096 platform/sel4/microkit/run.sh \
+        "$dir/loader.img" 2 >"$log" 2>&1; then
+        fail "sel4-microkit-$arch-no-model" "the system passed without its model"
     elif tr -d '\r' <"$log" | grep -q 'infer: FAIL: model open: '; then
-        ok sel4-microkit-no-model
+        ok "sel4-microkit-$arch-no-model"
     else
-        fail sel4-microkit-no-model "no 'infer: FAIL: model open' line (see $log)"
+        fail "sel4-microkit-$arch-no-model" "no 'infer: FAIL: model open' line (see $log)"
     fi
 }
 
@@ -244,10 +253,26 @@ need() { # test name, commands...
     done
 }
 
+# Each QEMU virt board: Microkit board, arch, where QEMU's loader puts a big
+# model (the kernel has 2 GiB of RAM from 0x40000000 / 0x80000000).
+microkit_boards() {
+    local board arch load
+    while read -r board arch load; do
+        if [ ! -d "$MICROKIT_SDK/board/$board/debug/include" ]; then
+            skip "sel4-microkit-$arch" "$MICROKIT_SDK has no board $board (debug)"
+        elif need "sel4-microkit-$arch" "qemu-system-$arch"; then
+            microkit_tests "$board" "$arch" "$load"
+        fi
+    done <<EOF
+qemu_virt_aarch64 aarch64 0xc0000000
+qemu_virt_riscv64 riscv64 0x100000000
+EOF
+}
+
 if [ -z "$MICROKIT_SDK" ]; then
     skip sel4-microkit "MICROKIT_SDK is not set (a Microkit SDK, e.g. microkit-sdk-2.0.1)"
-elif need sel4-microkit qemu-system-aarch64; then
-    microkit_tests
+else
+    microkit_boards
 fi
 if [ -z "$SEL4_PREFIX" ]; then
     skip sel4-roottask "SEL4_PREFIX is not set (an x86_64 or aarch64 seL4 kernel install with KernelPrinting)"

@@ -28,6 +28,13 @@
 #define VADDR_SHM    0x2000000000ull
 #define VADDR_STRIDE 0x100000000ull /* per client */
 #define MAX_CLIENTS  16u            /* channel ids 0..15; 60/61 are the kick */
+/* The infer PD's stack (Microkit's stack_size: whole 4 KiB pages, 4 KiB to
+** 16 MiB; the default, 4 KiB, has no guard page below it in 2.0.1). It
+** peaks at 3,936 B on aarch64 in QEMU: the NEON kernels' frames with this
+** build's flags (l4lm_simd_matmul 1,200 B + float_prefill 1,392 B under
+** l4lm_eval; tools/stackdepth follows that chain) plus the server and
+** Microkit. 16 KiB leaves 4x that. The clients only copy text: the default. */
+#define INFER_STACK 0x4000u
 
 typedef struct gen_opts {
     const char *model, *system, *config, *prompt;
@@ -148,6 +155,7 @@ static void write_config(FILE *f, const gen_opts *o, const layout *L)
     fprintf(f, "#define L4LM_SEL4_ARENA_REGION 0x%llx\n", (unsigned long long)L->arena_region);
     fprintf(f, "#define L4LM_SEL4_SHM_REGION 0x%x\n", L->shm_region);
     fprintf(f, "#define L4LM_SEL4_MAX_REQUEST %u\n", L->max_request);
+    fprintf(f, "#define L4LM_SEL4_STACK_BYTES %u /* the infer PD's stack_size */\n", INFER_STACK);
     fprintf(f, "#define L4LM_SEL4_MODEL_SIZE %llu\n", (unsigned long long)L->model_size);
     fprintf(f, "#define L4LM_SEL4_INDEX_BYTES %zu /* l4lm_model_index_size */\n", L->index);
     if (o->load)
@@ -211,7 +219,8 @@ static void write_system(FILE *f, const gen_opts *o, const layout *L)
         snprintf(name, sizeof name, "shm%u", i);
         region(f, name, L->shm_region, SMALL_PAGE, 0);
     }
-    fprintf(f, "\n    <protection_domain name=\"infer\" priority=\"100\">\n");
+    fprintf(f, "\n    <protection_domain name=\"infer\" priority=\"100\" stack_size=\"0x%x\">\n",
+            INFER_STACK);
     fprintf(f, "        <program_image path=\"infer.elf\" />\n");
     if (o->load)
         map(f, "model", VADDR_MODEL, "r", NULL);

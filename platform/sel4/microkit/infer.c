@@ -46,14 +46,18 @@ static void put_bytes(const char *label, uint64_t n)
     microkit_dbg_puts(" bytes");
 }
 
-/* ---- stack high-water mark: Microkit gives a PD one page of stack below
-** a page boundary (4 KiB before 2.1.0, with no guard page below it);
-** platform/common/stack.c measures it ---- */
-#define STACK_PAGE 4096u
+/* ---- stack high-water mark: Microkit puts a PD's stack (stack_size in
+** the .system file, L4LM_SEL4_STACK_BYTES) at the top of its address
+** space; init() runs in its top page, so that page's end is the stack's
+** top. platform/common/stack.c measures it ---- */
+#define PAGE 4096u
 
-static char *stack_page(void)
+static char *stack_top(void)
 {
-    return (char *)((uintptr_t)__builtin_frame_address(0) & ~(uintptr_t)(STACK_PAGE - 1));
+    static char *top; /* set in init(), at the top of the stack */
+    if (!top)
+        top = (char *)(((uintptr_t)__builtin_frame_address(0) + PAGE - 1) & ~(uintptr_t)(PAGE - 1));
+    return top;
 }
 
 /* ---- serving ---- */
@@ -118,18 +122,21 @@ static void serve(void)
         return;
     }
     /* Every client idle or waiting: a good moment to report the stack. */
-    uint32_t used = (uint32_t)l4lm_port_stack_used(stack_page(), stack_page() + STACK_PAGE);
+    char *top = stack_top();
+    uint32_t used = (uint32_t)l4lm_port_stack_used(top - L4LM_SEL4_STACK_BYTES, top);
     if (used > reported) {
         reported = used;
         microkit_dbg_puts("infer: idle, stack used ");
         l4lm_sel4_putu(used);
-        microkit_dbg_puts(" bytes of the 4096-byte stack page\n");
+        microkit_dbg_puts(" bytes of its ");
+        l4lm_sel4_putu(L4LM_SEL4_STACK_BYTES);
+        microkit_dbg_puts("-byte stack\n");
     }
 }
 
 void init(void)
 {
-    l4lm_port_stack_paint(stack_page());
+    l4lm_port_stack_paint(stack_top() - L4LM_SEL4_STACK_BYTES);
     const char *what;
     l4lm_status st = start(&what);
     if (st != L4LM_OK) {

@@ -1,27 +1,43 @@
 #!/usr/bin/env bash
-# run.sh — boots a Microkit system image in QEMU virt (aarch64), shows the
-# console, and stops QEMU once every client PD has given its verdict
-# ("clientN: PASS" / "...: FAIL: why") or a PD faulted. Prints one last
-# line, PASS or FAIL, and exits 0 only on PASS.
-#   run.sh LOADER_IMG N_CLIENTS [MODEL PHYS_ADDR]   (the model placed by QEMU's loader)
-# SEL4_TIMEOUT=SECONDS (default 600) fails a system that never finishes;
-# SEL4_QEMU_MEM_MIB sets QEMU's memory (default 2048, or up to a loaded model's end).
+# run.sh — boots a Microkit system image in QEMU virt (aarch64 or riscv64),
+# shows the console, and stops QEMU once every client PD has given its
+# verdict ("clientN: PASS" / "...: FAIL: why") or a PD faulted. Prints one
+# last line, PASS or FAIL, and exits 0 only on PASS.
+#   [BOARD=qemu_virt_riscv64] run.sh LOADER_IMG N_CLIENTS [MODEL PHYS_ADDR]
+# (MODEL placed at PHYS_ADDR by QEMU's loader). BOARD is the image's Microkit
+# board (default qemu_virt_aarch64). SEL4_TIMEOUT=SECONDS (default 600) fails
+# a system that never finishes; SEL4_QEMU_MEM_MIB sets QEMU's memory
+# (default 2048, or up to a loaded model's end).
 img=$1 clients=$2 model=$3 addr=$4
 limit=${SEL4_TIMEOUT:-600}
 log=$(dirname "$img")/qemu.log
-if [ ! -f "$img" ] || [ -z "$clients" ]; then
-    echo "usage: run.sh LOADER_IMG N_CLIENTS [MODEL PHYS_ADDR]" >&2
+board=${BOARD:-qemu_virt_aarch64}
+# Per board: where RAM starts, and QEMU with the image loaded as the
+# Microkit manual says (aarch64: raw at the loader's link address, booted at
+# EL2; riscv64: as the kernel that QEMU's OpenSBI starts in S-mode).
+case $board in
+qemu_virt_aarch64)
+    ram=0x40000000
+    qemu=(qemu-system-aarch64 -machine virt,virtualization=on -cpu cortex-a53
+        -device "loader,file=$img,addr=0x70000000,cpu-num=0") ;;
+qemu_virt_riscv64)
+    ram=0x80000000
+    qemu=(qemu-system-riscv64 -machine virt -bios default -kernel "$img") ;;
+*) board= ;;
+esac
+if [ ! -f "$img" ] || [ -z "$clients" ] || [ -z "$board" ]; then
+    echo "usage: [BOARD=qemu_virt_aarch64|qemu_virt_riscv64] run.sh LOADER_IMG N_CLIENTS [MODEL PHYS_ADDR]" >&2
     exit 2
 fi
 
-# The kernel knows 2 GiB of RAM from 0x40000000; a loaded model sits above
-# it, so QEMU gets enough memory to reach its end. QEMU's loader reads no
-# file of 2 GiB or more: a big model goes in 1 GiB parts.
+# The kernel knows 2 GiB of RAM from $ram; a loaded model sits above it, so
+# QEMU gets enough memory to reach its end. QEMU's loader reads no file of
+# 2 GiB or more: a big model goes in 1 GiB parts.
 mem_mib=${SEL4_QEMU_MEM_MIB:-2048}
 loaders=()
 if [ -n "$model" ]; then
     size=$(stat -c %s "$model") || exit 2
-    end_mib=$(((addr + size - 0x40000000 + (1 << 20) - 1) >> 20))
+    end_mib=$(((addr + size - ram + (1 << 20) - 1) >> 20))
     [ "$end_mib" -gt "$mem_mib" ] && mem_mib=$end_mib
     part=$((1 << 30))
     if [ "$size" -le "$part" ]; then
@@ -40,9 +56,7 @@ fi
 # The log exists (and is empty) before QEMU and tail start: tail -f on a file
 # the shell has not yet created gave up at once and left the console empty.
 : >"$log" || exit 2
-qemu-system-aarch64 -machine virt,virtualization=on -cpu cortex-a53 -m "${mem_mib}M" \
-    -nographic -serial mon:stdio -device "loader,file=$img,addr=0x70000000,cpu-num=0" \
-    "${loaders[@]}" </dev/null >>"$log" 2>&1 &
+"${qemu[@]}" -m "${mem_mib}M" -nographic -serial mon:stdio "${loaders[@]}" </dev/null >>"$log" 2>&1 &
 qemu=$!
 tail -n +1 -F --pid=$qemu "$log" 2>/dev/null &
 shower=$!
