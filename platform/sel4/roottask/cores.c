@@ -70,6 +70,18 @@ static seL4_CPtr map_slot(uint32_t worker)
     return pages + STACK_PAGES;
 }
 
+/* Bind a thread to a core. A uniprocessor kernel (KernelMaxNumNodes 1) has
+** no seL4_TCB_SetAffinity, and with numNodes 1 no worker is ever started. */
+static seL4_Error bind_to_core(seL4_CPtr tcb, uint32_t core)
+{
+#ifdef CONFIG_ENABLE_SMP_SUPPORT
+    return seL4_TCB_SetAffinity(tcb, core);
+#else
+    (void)tcb, (void)core;
+    return seL4_IllegalOperation;
+#endif
+}
+
 /* Create, bind and start worker w on core w; 0 on failure. */
 static int start_worker(uint32_t w)
 {
@@ -84,7 +96,7 @@ static int start_worker(uint32_t w)
     return !seL4_TCB_Configure(tcb, 0, seL4_CapInitThreadCNode, 0, seL4_CapInitThreadVSpace, 0,
                                slot_vaddr(w, SLOT_PAGES - 1), ipc) &&
            !seL4_TCB_SetPriority(tcb, seL4_CapInitThreadTCB, seL4_MaxPrio) &&
-           !seL4_TCB_SetAffinity(tcb, w) &&
+           !bind_to_core(tcb, w) &&
            !seL4_TCB_WriteRegisters(tcb, 1, 0, sizeof regs / sizeof(seL4_Word), &regs);
 }
 
