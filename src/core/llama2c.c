@@ -162,8 +162,8 @@ static l4lm_status l2c_hparams(l4lm_model *m, uint64_t *n_bytes)
     l4lm_status st = l4lm_arch_check(hp, &m->err);
     if (st)
         return st;
-    uint64_t n = 4 * l2c_floats(hp, !version);
-    if (version == 2 && !(n = l2c_v2_bytes(m)))
+    uint64_t n = version == 2 ? l2c_v2_bytes(m) : 4 * l2c_floats(hp, !version);
+    if (!n)
         return l2c_refuse(m, version);
     if (n > m->size - l2c_data_off(m))
         return l4lm_fail(&m->err, L4LM_E_TRUNCATED, m->size, "llama2.c weights", 0, 0);
