@@ -129,7 +129,7 @@ measure() { # engine case threads rep model [phase fa]
     l4lm)
         "${run[@]}" /usr/bin/time -v -o "$tv" "$bin/l4lm" run -m "$5" --ids "$ids" -n $n_gen \
             --temp 0 --ignore-eos --threads "$3" --ctx $ctx --kv f16 --warmup >/dev/null 2>"$err"
-        res=$(sed -n 's/^l4lm: prompt \([0-9]*\) tokens, \([0-9.]*\) tok\/s; generated \([0-9]*\) tokens, \([0-9.]*\) tok\/s.*/{"n_prompt":\1,"prefill_tps":\2,"n_gen":\3,"decode_tps":\4}/p' "$err") ;;
+        res=$(sed -n 's/^l4lm: prompt \([0-9]*\) tokens in [0-9.]* s, \([0-9.]*\) tok\/s; generated \([0-9]*\) tokens, \([0-9.]*\) tok\/s.*/{"n_prompt":\1,"prefill_tps":\2,"n_gen":\3,"decode_tps":\4}/p' "$err") ;;
     native)
         local shape_args=(-p "$n_prompt" -n 0)
         [ "$phase" = decode ] && shape_args=(-p 0 -n "$n_gen" -d "$n_prompt")
