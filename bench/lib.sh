@@ -1,8 +1,8 @@
-# shellcheck shell=bash disable=SC2154 # bin, models and run are the sourcing script's
 # lib.sh — helpers shared by bench/bench.sh and bench/features.sh (sourced):
 # model files made once by tools/mkgguf and reused, fixed prompt ids, medians.
 # Expects $bin (where l4lm and tools/mkgguf are), $models and the run=(...)
 # prefix (nice) to be set, and a die() function.
+# shellcheck shell=bash disable=SC2154 # bin, models and run are the sourcing script's
 
 # A file is reused when the stamp beside it holds the same recipe and size.
 fresh() { # file recipe
