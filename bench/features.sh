@@ -102,7 +102,7 @@ kv_reps() {
     for kv in f16 q8_0; do
         l4lm_run -m "$model" --ctx 2048 --ids "$ids1500" -n 32 --temp 0 --ignore-eos --kv $kv
         keep "kv_$kv" "$(figure '\4')"
-        keep "prefill_$kv" "$(figure '\1 \2' | awk '{ print $1 / $2 }')"
+        keep "prefill_$kv" "$(figure '\1 \2' | awk '{ printf "%.1f", $1 / $2 }')"
     done
 }
 
