@@ -66,7 +66,9 @@ l4lm_run() {
 }
 # Figures from the last run's stderr, appended one a line to $tmp/NAME.
 keep() { echo "$2" >>"$tmp/$1"; }
-figure() { # sed expression on the "l4lm: prompt ..." line
+# figure '\N': field N of the last run's "l4lm: prompt ..." line (1 prompt
+# tokens, 2 prompt seconds, 3 tokens generated, 4 their tok/s).
+figure() {
     sed -n "s/^l4lm: prompt \([0-9]*\) tokens in \([0-9.]*\) s, [0-9.]* tok\/s; generated \([0-9]*\) tokens, \([0-9.]*\) tok\/s.*/$1/p" "$tmp/err"
 }
 ms_per_token() { figure '\4' | awk '{ printf "%.4f", 1000 / $1 }'; }
@@ -81,7 +83,8 @@ grammar_reps() {
     keep gram_ms "$(ms_per_token)"
     keep gram_n "$(figure '\3')"
     local checked masked n_gen
-    read -r checked masked n_gen < <(sed -n 's/^l4lm: grammar: \([0-9]*\) tokens checked, \([0-9]*\) of \([0-9]*\) steps masked$/\1 \2 \3/p' "$tmp/err")
+    read -r checked masked n_gen < <(sed -n \
+        's/^l4lm: grammar: \([0-9]*\) tokens checked, \([0-9]*\) of \([0-9]*\) steps.*/\1 \2 \3/p' "$tmp/err")
     if [ -n "${n_gen:-}" ] && [ "$n_gen" -gt 0 ]; then
         keep checked "$(awk -v c="$checked" -v n="$n_gen" 'BEGIN { printf "%.2f", c / n }')"
         keep masked "$masked"
