@@ -53,8 +53,9 @@ bin=${BENCH_BUILD:-build}
 n_layer=22
 [ "${BENCH_QUICK:-0}" = 1 ] && n_layer=4
 n_prompt=128 n_gen=64 ctx=512 n_vocab=32000
-shape="--n-embd 2048 --n-ff 5632 --n-layer $n_layer --n-head 32 --n-head-kv 4 --n-vocab $n_vocab --ctx 2048 --untied --seed 1"
 run=(nice -n "${BENCH_NICE:-10}")
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 die() { echo "bench: $*" >&2; exit 1; }
 for f in "$bin/l4lm" "$bin/tools/mkgguf" "$bin/bench/bwprobe"; do
@@ -81,23 +82,7 @@ mkdir -p "$models" "$results" || exit 1
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
-# A file is reused when the stamp beside it holds the same recipe and size.
-fresh() { # file recipe
-    [ -f "$1" ] && [ -f "$1.stamp" ] && [ "$(cat "$1.stamp")" = "$2 $(stat -c %s "$1")" ]
-}
-stamp() { echo "$2 $(stat -c %s "$1")" >"$1.stamp"; }
-
-make_model() { # type -> prints the path
-    local f="$models/tinyllama-L$n_layer-$1.gguf" want="$shape --type $1"
-    if ! fresh "$f" "$want"; then
-        echo "bench: writing $f" >&2
-        rm -f "$f.stamp"
-        # shellcheck disable=SC2086 # the shape options are meant to split
-        "${run[@]}" "$bin/tools/mkgguf" -o "$f" --type "$1" $shape >&2 || die "mkgguf failed for $1"
-        stamp "$f" "$want"
-    fi
-    echo "$f"
-}
+make_model() { tinyllama_model "$n_layer" "$1"; } # type -> prints the path
 
 # llama-quantize's file of a type, from mkgguf's F16 file.
 quantize_model() { # type -> prints the path
@@ -114,11 +99,8 @@ quantize_model() { # type -> prints the path
     echo "$f"
 }
 
-# The prompt: n_prompt fixed pseudo-random ids past the byte tokens (a small
-# LCG, so awk's doubles compute it exactly).
-ids=$(awk -v n=$n_prompt -v v=$n_vocab 'BEGIN {
-    s = 1; for (i = 0; i < n; i++) { s = (s * 75 + 74) % 65537;
-    printf "%s%d", i ? " " : "", 259 + s % (v - 259) } }')
+# The prompt: n_prompt fixed pseudo-random ids past the byte tokens.
+ids=$(lcg_ids $n_prompt $n_vocab)
 
 # Runs one engine once under /usr/bin/time; appends one JSON line to $raw.
 # The engine's own result goes in "run" as it printed it (null on failure).
