@@ -63,7 +63,7 @@ static struct {
     uint32_t reused, evaluated;
     bool in_prompt; /* no token sampled yet */
 } tally[L4LM_SEL4_N_CLIENTS];
-static int32_t state_ids[L4LM_SEL4_N_CTX + 1]; /* the state's tokens; + 1: never empty */
+static int32_t state_ids[HAVE_STATE ? L4LM_SEL4_N_CTX : 1]; /* the state's tokens */
 static uint32_t n_state;
 
 static void put_bytes(const char *label, uint64_t n)
