@@ -263,6 +263,12 @@ typedef struct l4lm_shm_server_engine {
     ** prefix of the session's tokens and ids[0, n), say how many it kept
     ** (l4lm_session_reuse); the rest is evaluated. */
     l4lm_status (*reuse)(void *session, uint64_t seed, const int32_t *ids, size_t n, size_t *kept);
+    /* Optional, with reuse (NULL: start): instead of start, put the session
+    ** in its first state, which may already hold *exact tokens as an
+    ** evaluation afresh gives them (a fixed system prompt's loaded state);
+    ** the request then keeps what its prompt shares of them (reuse). Not
+    ** L4LM_OK: start is called instead. */
+    l4lm_status (*restore)(void *session, uint64_t seed, size_t *exact);
 } l4lm_shm_server_engine;
 
 #define L4LM_SERVE_WAIT 0xffffffffu /* from engine->wait: nothing yet (never on the wire) */

@@ -6,7 +6,11 @@
 #       the streamed text equal to the hosted `l4lm run` with the same prompt,
 #       seed and sampler, the arena region equal to `l4lm plan`; then the same
 #       with a >= 64 MiB random-weight model placed by QEMU's loader instead
-#       of embedded.
+#       of embedded; and with a fixed system prompt's state (SYSTEM=, made by
+#       the hosted CLI, embedded read-only): the text equal to `l4lm run` with
+#       the full prompt, the infer PD's count of prompt tokens reused equal to
+#       what `l4lm run --prompt-cache` keeps of that state, and a state of
+#       another --ctx refused at boot with a printed status.
 #   SEL4_PREFIX=/path/to/kernel/install   the root task (x86_64 pc99, or
 #       aarch64 qemu-arm-virt booted by seL4's elfloader; the kernel's
 #       configuration says which): its greedy ids equal the llama2.c
@@ -25,6 +29,8 @@ REF=$SHARED/reference/once_upon_a_time.json
 CLI=${L4LM_CLI:-build/l4lm}
 OUT=build/sel4/test
 PROMPT="Once upon a time"
+SYSTEM_PROMPT="Once upon a time, there was a little girl named Lily."
+STATE_PROMPT="$SYSTEM_PROMPT She loved"
 failed=0
 
 ok() { echo "ok $1"; }
@@ -61,15 +67,15 @@ text_of() { # log, pd
 }
 
 # The hosted run with the client's request: sampler, seed, context and KV type.
-hosted_text() { # model, n
-    "$CLI" run -m "$1" -p "$PROMPT" -n "$2" --temp 0.8 --top-k 40 --top-p 0.95 --min-p 0.05 \
+hosted_text() { # model, n, prompt
+    "$CLI" run -m "$1" -p "$3" -n "$2" --temp 0.8 --top-k 40 --top-p 0.95 --min-p 0.05 \
         --repeat-penalty 1 --repeat-last-n 64 --seed 42 --ctx 512 --kv f16 2>/dev/null
 }
 
 # Boot a Microkit build and check both clients; tag, build dir, model, n,
-# load address; $board is the Microkit board.
+# load address, the clients' prompt; $board is the Microkit board.
 microkit_boot() {
-    local tag=$1 dir=$2 model=$3 n=$4 load=$5 log=$2/boot.log t0=$SECONDS
+    local tag=$1 dir=$2 model=$3 n=$4 load=$5 prompt=${6:-$PROMPT} log=$2/boot.log t0=$SECONDS
     BOARD=$board SEL4_TIMEOUT=${SEL4_TEST_TIMEOUT:-300} platform/sel4/microkit/run.sh "$dir/loader.img" 2 \
         ${load:+"$(realpath "$model")" "$load"} >"$log" 2>&1
     if [ "$(tail -n 1 "$log")" = PASS ]; then
@@ -92,16 +98,57 @@ microkit_boot() {
     # The continuation must be the hosted run's; the prompt is echoed as given
     # (`l4lm run` echoes it through the detokenizer: the same for stories260K).
     local want got cont
-    want=$(hosted_text "$model" "$n")
+    want=$(hosted_text "$model" "$n" "$prompt")
     for pd in client0 client1; do
         got=$(text_of "$log" $pd)
-        cont=${got#"$PROMPT"}
+        cont=${got#"$prompt"}
         if [ -n "$cont" ] && [ "$cont" != "$got" ] && [ "${want%"$cont"}" != "$want" ]; then
             ok "sel4-microkit-text-$tag-$pd"
         else
             fail "sel4-microkit-text-$tag-$pd" "streamed '${got:0:60}...' vs l4lm run '${want:0:60}...'"
         fi
     done
+}
+
+# A fixed system prompt's state in the infer PD (the same build directory:
+# only the PDs are built again); arch, build dir, and the caller's args.
+microkit_state_tests() {
+    local arch=$1 dir=$2 log=$2/boot.log cache=$OUT/cache-$1.state stale=$OUT/stale-$1.state
+    build "sel4-microkit-$arch-build-state" "$dir.state.build" "${args[@]}" PROMPT="$STATE_PROMPT" \
+        SYSTEM="$SYSTEM_PROMPT" MODEL="$(realpath "$MODEL")" BUILD_DIR="$(realpath -m "$dir")" || return
+    microkit_boot "$arch-state" "$dir" "$MODEL" 32 "" "$STATE_PROMPT" || return
+    # What the hosted CLI keeps of the same state for the same prompt: K of N.
+    local kn counts
+    cp "$dir/system.state" "$cache"
+    kn=$("$CLI" run -m "$MODEL" --ctx 512 --kv f16 -p "$STATE_PROMPT" -n 0 --prompt-cache "$cache" 2>&1 >/dev/null |
+        sed -n 's/^l4lm: prompt cache: \([0-9]*\) of \([0-9]*\) prompt tokens.*/\1 \2/p')
+    # The infer PD's count for each request that got to its first token:
+    # client, reused, evaluated. The first request of each client (and the
+    # one after its bad requests) starts from the state; every request's
+    # prompt begins with the system prompt, so each reuses at least K.
+    counts=$(tr -d '\r' <"$log" | sed -n 's/^infer: client\([0-9]*\) prompt tokens: \([0-9]*\) reused, \([0-9]*\) evaluated$/\1 \2 \3/p')
+    echo "# microkit $arch-state: l4lm run --prompt-cache keeps ${kn% *} of ${kn#* } prompt tokens; infer PD (client reused evaluated): $(echo "$counts" | tr '\n' ';')"
+    if [ -n "$kn" ] && [ "${kn% *}" -gt 0 ] && echo "$counts" | awk -v k="${kn% *}" -v n="${kn#* }" '
+        !first[$1]++ { ok += $2 == k && $2 + $3 == n; c++ } $2 < k || $2 + $3 != n { bad = 1 }
+        END { exit !(c == 2 && ok == 2 && !bad) }'; then
+        ok "sel4-microkit-$arch-state-reused"
+    else
+        fail "sel4-microkit-$arch-state-reused" "infer PD counts '$(echo "$counts" | tr '\n' ';')' vs l4lm run --prompt-cache '$kn' (K N)"
+    fi
+    # A state of another plan (--ctx 256): refused at boot with the status.
+    rm -f "$stale"
+    "$CLI" run -m "$MODEL" --ctx 256 --kv f16 -p "$SYSTEM_PROMPT" -n 0 --prompt-cache "$stale" >/dev/null 2>&1
+    build "sel4-microkit-$arch-build-stale-state" "$dir.stale.build" "${args[@]}" PROMPT="$STATE_PROMPT" \
+        STATE="$(realpath "$stale")" MODEL="$(realpath "$MODEL")" BUILD_DIR="$(realpath -m "$dir")" || return
+    log=$dir/stale.log
+    if BOARD=$board SEL4_TIMEOUT=60 platform/sel4/microkit/run.sh "$dir/loader.img" 2 >"$log" 2>&1; then
+        fail "sel4-microkit-$arch-stale-state" "the system passed with a state of another --ctx"
+    elif tr -d '\r' <"$log" | grep -q '^infer: FAIL: the system prompt state .*: '; then
+        ok "sel4-microkit-$arch-stale-state"
+        echo "# $(tr -d '\r' <"$log" | grep '^infer: FAIL: ')"
+    else
+        fail "sel4-microkit-$arch-stale-state" "no 'infer: FAIL: the system prompt state' line (see $log)"
+    fi
 }
 
 # The tests on one board; board, arch (the tests' tag), the big model's
@@ -121,6 +168,7 @@ microkit_tests() {
         fail "sel4-microkit-$arch-arena-is-plan" "config.h arena '$built' bytes, l4lm plan says '$planned'"
     fi
     microkit_boot "$arch-embedded" "$dir" "$MODEL" 32
+    microkit_state_tests "$arch" "$dir"
 
     # A model too big to embed comfortably: placed by QEMU's loader.
     local big=$OUT/random-q8_0.gguf size

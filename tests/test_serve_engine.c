@@ -12,7 +12,10 @@
 **    --context-shift --keep` does;
 **  - a client's repeated or extended prompt gives bit-identical streams
 **    with and without reuse, and the prompt tokens evaluated drop by the
-**    reused count the DONE reports (counted, not timed), also after a shift.
+**    reused count the DONE reports (counted, not timed), also after a shift;
+**  - an engine whose sessions start from a saved state (restore: a fixed
+**    system prompt) gives the same streams as one that starts afresh, and a
+**    first request, or one after an error, keeps the state's tokens.
 */
 #define _GNU_SOURCE
 #include "gguf_write.h"
@@ -38,7 +41,9 @@ static l4lm_grammar_vocab *ref_vocab;
 static void *ref_gmem;
 static uint64_t n_eval; /* tokens the server's engine evaluated */
 static const l4lm_shm_server_engine *base;
-static l4lm_shm_server_engine counting, no_reuse;
+static l4lm_shm_server_engine counting, no_reuse, restoring;
+static void *state_buf; /* the saved state restore loads */
+static size_t state_len;
 
 static l4lm_status count_eval(void *s, const int32_t *t, size_t n)
 {
@@ -295,6 +300,64 @@ static void test_reuse(rig *R, rig *F)
             a.value, same_text(&a, &b));
 }
 
+static l4lm_status restore_state(void *s, uint64_t seed, size_t *exact)
+{
+    l4lm_status st = l4lm_session_load(s, state_buf, state_len);
+    if (st)
+        return st;
+    l4lm_session_seed(s, seed);
+    *exact = l4lm_session_tokens(s, NULL);
+    return L4LM_OK;
+}
+
+/* A server over sessions that start from a system prompt's state, against
+** one that evaluates every prompt afresh; cap: the plan's state bytes. */
+static void test_restore(rig *R, rig *F, size_t cap)
+{
+    static out a, b;
+    static const char sys[] = "Once upon a time, there was";
+    int32_t ids[N_CTX];
+    size_t n = 0;
+    l4lm_session_reset(sess[4]);
+    state_buf = malloc(cap);
+    restoring = counting;
+    restoring.restore = restore_state;
+    if (!state_buf || l4lm_tokenize(sess[4], sys, sizeof sys - 1, L4LM_TOK_BOS, ids, N_CTX, &n) ||
+        l4lm_eval(sess[4], ids, n, NULL) ||
+        l4lm_session_save(sess[4], state_buf, cap, &state_len) || rig_init(R, &restoring, 0)) {
+        T_FAIL("serve_restore_setup", "state or server");
+        return;
+    }
+    /* first; another start (keeps BOS of the last); an error (the next
+    ** starts from the state again); the first once more */
+    const char *prompts[] = {"Once upon a time, there was a little girl", "The dog",
+                             "Once upon a time, there was a little girl",
+                             "Once upon a time, there was a little girl"};
+    int32_t want[] = {(int32_t)n, 1, 0, (int32_t)n}; /* [2]: the bad request */
+    bool same = true, counted = true;
+    int32_t kept[4];
+    uint32_t bad = 0;
+    for (size_t k = 0; k < 4; k++) {
+        l4lm_shm_request r = request(prompts[k], 20, 0);
+        r.sampler.top_p = k == 2 ? 2.0f : r.sampler.top_p; /* a bad option */
+        uint64_t e0 = n_eval;
+        serve(R, &r, &a, NULL, NULL);
+        uint64_t with = n_eval - e0;
+        e0 = n_eval;
+        serve(F, &r, &b, NULL, NULL);
+        same &= same_text(&a, &b) && a.status == b.status && a.n_gen == b.n_gen;
+        counted &= with + (uint32_t)a.value == n_eval - e0;
+        kept[k] = a.value;
+        bad = k == 2 ? a.status : bad;
+    }
+    T_CHECK("serve_restore_bit_identical", same && a.n_gen > 0, "a stream differs with the state");
+    T_CHECK("serve_restore_keeps_the_state",
+            counted && bad == L4LM_SHM_E_OPTION && kept[0] == want[0] && kept[1] == want[1] &&
+                kept[3] == want[3],
+            "kept %d %d %d of the state's %zu tokens; bad option: status %u", kept[0], kept[1],
+            kept[3], n, bad);
+}
+
 int main(void)
 {
     size_t size;
@@ -333,5 +396,6 @@ int main(void)
         T_EXIT();
     }
     test_reuse(&R, &F);
+    test_restore(&R, &F, p.state);
     T_EXIT();
 }

@@ -12,8 +12,9 @@
 ** write goes to an offset computed from the private layout.
 **
 ** Isolation: each client has its own engine session, request copy, token
-** buffer and grammar memory. A session is reset and reseeded at a client's
-** first request after its region was attached; a later request of the same
+** buffer and grammar memory. A session is reset and reseeded (or put in the
+** engine's fixed first state: restore) at a client's first request after
+** its region was attached or an error; a later request of the same
 ** client keeps the longest common prefix of the cached tokens and its prompt
 ** (when the engine can: reuse), which gives the same tokens as evaluating
 ** them again, so nothing of one request changes another's answer and
@@ -266,10 +267,15 @@ static uint32_t prepare(l4lm_shm_server *s, l4lm_shm_server_client *c)
 {
     const l4lm_shm_server_engine *e = s->engine;
     bool warm = e->reuse && c->warm;
-    size_t n = 0, kept = 0;
+    size_t n = 0, kept = 0, exact = 0;
     c->warm = false;
     if (!warm) {
-        e->start(c->session, c->rq.sampler.seed);
+        /* the engine's first state may hold tokens (a loaded system prompt) */
+        warm = e->reuse && e->restore && !e->restore(c->session, c->rq.sampler.seed, &exact);
+        if (warm)
+            c->exact = exact < 0xffffffffu ? (uint32_t)exact : 0xffffffffu;
+        else
+            e->start(c->session, c->rq.sampler.seed);
         if (e->request)
             e->request(c->session, &c->rq);
     }

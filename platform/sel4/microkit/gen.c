@@ -6,16 +6,20 @@
 ** the C code, and `l4lm plan` prints them too.
 **
 **   sel4-gen -m MODEL --ctx N --kv f16|f32 --clients N [--load PHYS_ADDR]
-**            -p PROMPT -n N --seed S --temp T --system OUT --config OUT
+**            -p PROMPT -n N --seed S --temp T [--state FILE] --system OUT --config OUT
 **
 ** Without --load the model is embedded in the infer PD's ELF (.rodata);
 ** with it, the model is a memory region at PHYS_ADDR that QEMU's loader
-** fills (outside the kernel's RAM, so seL4 never zeroes it).
+** fills (outside the kernel's RAM, so seL4 never zeroes it). --state: a
+** fixed system prompt's session state (`l4lm run ... -n 0 --prompt-cache
+** FILE`), embedded read-only in the infer PD; it must hold no more than the
+** plan's state bytes (the PD checks the rest when it loads it).
 */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "l4lm_serve.h"
 #include "posix.h"
@@ -37,7 +41,7 @@
 #define INFER_STACK 0x4000u
 
 typedef struct gen_opts {
-    const char *model, *system, *config, *prompt;
+    const char *model, *system, *config, *prompt, *state;
     uint32_t n_ctx, clients, n_gen;
     l4lm_kv_type kv;
     unsigned long long load, seed;
@@ -50,7 +54,8 @@ typedef struct layout {
     uint64_t arena_region, arena_page; /* plan + work, rounded to the page */
     uint64_t work;
     uint64_t model_region, model_page;
-    size_t index; /* the model's name index, a static array of the infer PD */
+    size_t index;   /* the model's name index, a static array of the infer PD */
+    uint64_t state; /* the state file's bytes (0: none) */
     uint32_t shm_region, max_request;
 } layout;
 
@@ -93,6 +98,8 @@ static int parse(int argc, char **argv, gen_opts *o)
             o->config = a;
         else if (!strcmp(k, "-p"))
             o->prompt = a;
+        else if (!strcmp(k, "--state"))
+            o->state = a;
         else if (!strcmp(k, "--kv") && (!strcmp(a, "f16") || !strcmp(a, "f32")))
             o->kv = a[1] == '1' ? L4LM_KV_F16 : L4LM_KV_F32;
         else if (!strcmp(k, "--temp"))
@@ -126,6 +133,13 @@ static int plan(const gen_opts *o, layout *L)
     l4lm_posix_model_unload(&pm);
     if (st != L4LM_OK)
         return die(l4lm_strerror(st));
+    struct stat sb;
+    L->state = 0;
+    if (o->state && stat(o->state, &sb))
+        return die("cannot read the --state file");
+    if (o->state && ((L->state = (uint64_t)sb.st_size) == 0 || L->state > L->plan.state))
+        return die("the --state file is empty or larger than the plan's state: not a state of "
+                   "this model and plan");
     /* As `l4lm serve-shm`: the longest prompt the tokenizer takes, plus stop strings. */
     L->max_request = L4LM_SHM_REQ_FIXED + 16 * L->plan.n_ctx +
                      L4LM_SHM_MAX_STOPS * (4 + L4LM_SHM_MAX_STOP_BYTES);
@@ -167,6 +181,9 @@ static void write_config(FILE *f, const gen_opts *o, const layout *L)
             VADDR_STRIDE);
     fprintf(f, "#define L4LM_SEL4_SHM_VADDR(i) (0x%llxull + (i) * 0x%llxull)\n", VADDR_SHM,
             VADDR_STRIDE);
+    if (o->state)
+        fprintf(f, "#define L4LM_SEL4_STATE_FILE \"%s\" /* for state.S, %llu bytes */\n", o->state,
+                (unsigned long long)L->state);
     fprintf(f, "#define L4LM_SEL4_N_GEN %u\n", o->n_gen);
     fprintf(f, "#define L4LM_SEL4_SEED %lluull\n", o->seed);
     fprintf(f, "#define L4LM_SEL4_TEMP %.9gf\n", (double)o->temp);
@@ -269,7 +286,7 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "usage: sel4-gen -m MODEL --system OUT --config OUT [--ctx N] "
                 "[--kv f16|f32] [--clients 1..%u] [--load PHYS_ADDR (2 MiB aligned)] "
-                "[-p PROMPT] [-n N] [--seed S] [--temp T]\n",
+                "[-p PROMPT] [-n N] [--seed S] [--temp T] [--state FILE]\n",
                 MAX_CLIENTS);
         return 2;
     }
@@ -281,5 +298,8 @@ int main(int argc, char **argv)
            (unsigned long long)L.model_size, o.load ? " (loaded by QEMU)" : " (embedded)",
            (unsigned long long)L.arena_region, L.plan.total, (unsigned long long)L.work,
            L.shm_region);
+    if (o.state)
+        printf("sel4-gen: system prompt state %s, %llu bytes (read-only in the infer PD)\n",
+               o.state, (unsigned long long)L.state);
     return 0;
 }

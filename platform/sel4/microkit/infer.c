@@ -7,6 +7,12 @@
 **   name_index    the model's name index: a static array (.bss) of this PD
 **   arena i       client i's session (the plan's bytes) + the server's work buffer
 **   shm i         the region shared with client i only
+**   the state     optional, read-only: a fixed system prompt's session state,
+**                 saved on the host (`l4lm run ... -n 0 --prompt-cache`) and
+**                 embedded in this ELF (state.S). Every session starts from it:
+**                 a request whose prompt begins with that prompt evaluates only
+**                 the rest. A state of another model, n_ctx or KV type fails
+**                 at boot with the load's status.
 ** Channel i is client i's doorbell. Channels 60 and 61 join this PD to
 ** itself: after one poll round (every client gets a slice of a few tokens)
 ** with work left, we notify 60, return to Microkit's event loop and are
@@ -32,12 +38,33 @@ extern const char l4lm_port_model_start[]; /* platform/common/model.S */
 #define MODEL_BYTES ((const void *)l4lm_port_model_start)
 #endif
 
+#ifdef L4LM_SEL4_STATE_FILE
+extern const char l4lm_sel4_state_start[], l4lm_sel4_state_end[]; /* state.S */
+#define HAVE_STATE  1
+#define STATE       ((const void *)l4lm_sel4_state_start)
+#define STATE_BYTES ((size_t)(l4lm_sel4_state_end - l4lm_sel4_state_start))
+#else
+#define HAVE_STATE  0
+#define STATE       ((const void *)0) /* l4lm_session_load: L4LM_E_ARG */
+#define STATE_BYTES ((size_t)0)
+#endif
+
 /* The only writable globals: this PD's own state. */
 static l4lm_model model;
 static uint64_t name_index[(L4LM_SEL4_INDEX_BYTES + 7) / 8 + 1]; /* + 1: never empty */
 static l4lm_shm_server server;
 static l4lm_shm_server_client clients[L4LM_SEL4_N_CLIENTS];
 static bool serving;
+static l4lm_shm_server_engine engine; /* l4lm's, with the hooks below */
+static const l4lm_shm_server_engine *base;
+/* Per client: its session and how its current request's prompt went. */
+static struct {
+    void *session;
+    uint32_t reused, evaluated;
+    bool in_prompt; /* no token sampled yet */
+} tally[L4LM_SEL4_N_CLIENTS];
+static int32_t state_ids[HAVE_STATE ? L4LM_SEL4_N_CTX : 1]; /* the state's tokens */
+static uint32_t n_state;
 
 static void put_bytes(const char *label, uint64_t n)
 {
@@ -60,6 +87,118 @@ static char *stack_top(void)
     return top;
 }
 
+/* ---- the engine: l4lm's, counting every request's prompt tokens (reused
+** from the session vs evaluated) and, with a state, starting from it ---- */
+
+static uint32_t client_of(const void *session)
+{
+    uint32_t i = 0;
+    while (i + 1 < L4LM_SEL4_N_CLIENTS && tally[i].session != session)
+        i++;
+    return i;
+}
+
+static void tally_start(void *session, size_t reused)
+{
+    uint32_t i = client_of(session);
+    tally[i].reused = (uint32_t)reused;
+    tally[i].evaluated = 0;
+    tally[i].in_prompt = true;
+}
+
+static l4lm_status load_state(void *session)
+{
+    return l4lm_session_load(session, STATE, STATE_BYTES);
+}
+
+static void hook_start(void *session, uint64_t seed)
+{
+    base->start(session, seed);
+    tally_start(session, 0);
+}
+
+/* A client's first request, or its first after an error: the state. */
+static l4lm_status hook_restore(void *session, uint64_t seed, size_t *exact)
+{
+    l4lm_status st = load_state(session);
+    if (st != L4LM_OK)
+        return st;
+    l4lm_session_seed(session, seed);
+    *exact = l4lm_session_tokens(session, 0);
+    return L4LM_OK;
+}
+
+static size_t common(const int32_t *a, size_t na, const int32_t *b, size_t nb)
+{
+    size_t k = 0;
+    while (k < na && k < nb && a[k] == b[k])
+        k++;
+    return k;
+}
+
+/* A later request keeps what it shares with the last one, or with the
+** state when that is more (the last prompt did not begin with it). */
+static l4lm_status hook_reuse(void *session, uint64_t seed, const int32_t *ids, size_t n,
+                              size_t *kept)
+{
+    const int32_t *have;
+    uint32_t pos = l4lm_session_tokens(session, &have);
+    if (n_state && common(ids, n, state_ids, n_state) > common(ids, n, have, pos))
+        (void)load_state(session); /* checked at boot; on failure the session's tokens stay */
+    l4lm_status st = base->reuse(session, seed, ids, n, kept);
+    tally_start(session, st == L4LM_OK ? *kept : 0);
+    return st;
+}
+
+static l4lm_status hook_eval(void *session, const int32_t *tokens, size_t n)
+{
+    uint32_t i = client_of(session);
+    if (tally[i].in_prompt)
+        tally[i].evaluated += (uint32_t)n;
+    return base->eval(session, tokens, n);
+}
+
+/* The first token sampled: the prompt is done, say what it cost. */
+static void report_prompt(void *session)
+{
+    uint32_t i = client_of(session);
+    if (!tally[i].in_prompt)
+        return;
+    tally[i].in_prompt = false;
+    microkit_dbg_puts("infer: client");
+    l4lm_sel4_putu(i);
+    microkit_dbg_puts(" prompt tokens: ");
+    l4lm_sel4_putu(tally[i].reused);
+    microkit_dbg_puts(" reused, ");
+    l4lm_sel4_putu(tally[i].evaluated);
+    microkit_dbg_puts(" evaluated\n");
+}
+
+static l4lm_status hook_sample(void *session, const l4lm_sampler *sp, int32_t *token)
+{
+    report_prompt(session);
+    return base->sample(session, sp, token);
+}
+
+static l4lm_status hook_sample_masked(void *session, const l4lm_sampler *sp, const uint8_t *allow,
+                                      int32_t *token)
+{
+    report_prompt(session);
+    return base->sample_masked(session, sp, allow, token);
+}
+
+static void engine_init(void)
+{
+    base = l4lm_shm_server_engine_l4lm();
+    engine = *base;
+    engine.start = hook_start;
+    engine.reuse = hook_reuse;
+    engine.eval = hook_eval;
+    engine.sample = hook_sample;
+    engine.sample_masked = base->sample_masked ? hook_sample_masked : 0;
+    engine.restore = HAVE_STATE ? hook_restore : 0;
+}
+
 /* ---- serving ---- */
 
 static void ring_client(void *ctx, uint32_t i)
@@ -68,13 +207,33 @@ static void ring_client(void *ctx, uint32_t i)
     microkit_notify(i);
 }
 
+/* The state into client i's new session: checked against the model and
+** plan here, so a stale one fails at boot, not at the first request. */
+static l4lm_status add_state(l4lm_session *s, uint32_t i)
+{
+    l4lm_status st = load_state(s);
+    if (st != L4LM_OK || i > 0)
+        return st;
+    const int32_t *ids;
+    n_state = l4lm_session_tokens(s, &ids);
+    for (uint32_t k = 0; k < n_state; k++)
+        state_ids[k] = ids[k];
+    return L4LM_OK;
+}
+
 /* Client i's session and work buffer in its arena region, then its shared region. */
-static l4lm_status add_client(const l4lm_run_opts *opts, uint32_t i)
+static l4lm_status add_client(const l4lm_run_opts *opts, uint32_t i, const char **what)
 {
     uint8_t *arena = (uint8_t *)(uintptr_t)L4LM_SEL4_ARENA_VADDR(i);
     size_t work_off = (L4LM_SEL4_ARENA_BYTES + 63) / 64 * 64;
-    l4lm_session *s;
+    l4lm_session *s = 0;
+    *what = "client setup";
     l4lm_status st = l4lm_session_init(&s, &model, opts, arena, L4LM_SEL4_ARENA_BYTES);
+    tally[i].session = s;
+    if (st == L4LM_OK && HAVE_STATE && (st = add_state(s, i)) != L4LM_OK) {
+        *what = "the system prompt state (make it again with this model, --ctx and --kv)";
+        return st;
+    }
     if (st == L4LM_OK)
         st = l4lm_shm_server_client_init(&server, i, s, arena + work_off, L4LM_SEL4_WORK_BYTES);
     if (st == L4LM_OK)
@@ -104,12 +263,11 @@ static l4lm_status start(const char **what)
         l4lm_shm_server_work_bytes(&cfg, plan.n_ctx) != L4LM_SEL4_WORK_BYTES)
         return L4LM_E_ARENA;
     *what = "server init";
-    st = l4lm_shm_server_init(&server, l4lm_shm_server_engine_l4lm(), &cfg, clients,
-                              L4LM_SEL4_N_CLIENTS, SLICE, ring_client, 0);
-    for (uint32_t i = 0; i < L4LM_SEL4_N_CLIENTS && st == L4LM_OK; i++) {
-        *what = "client setup";
-        st = add_client(&opts, i);
-    }
+    engine_init();
+    st = l4lm_shm_server_init(&server, &engine, &cfg, clients, L4LM_SEL4_N_CLIENTS, SLICE,
+                              ring_client, 0);
+    for (uint32_t i = 0; i < L4LM_SEL4_N_CLIENTS && st == L4LM_OK; i++)
+        st = add_client(&opts, i, what);
     return st;
 }
 
@@ -158,6 +316,13 @@ void init(void)
     put_bytes(" + work ", L4LM_SEL4_WORK_BYTES);
     put_bytes(", shared region ", L4LM_SEL4_SHM_REGION);
     microkit_dbg_puts("\n");
+    if (HAVE_STATE) {
+        microkit_dbg_puts("infer: system prompt state: ");
+        l4lm_sel4_putu(n_state);
+        microkit_dbg_puts(" tokens");
+        put_bytes(", ", STATE_BYTES);
+        microkit_dbg_puts(" (read-only), loaded into every client's session\n");
+    }
     serving = true;
     serve(); /* the first round raises every "signal me" flag */
     for (uint32_t i = 0; i < L4LM_SEL4_N_CLIENTS; i++)
