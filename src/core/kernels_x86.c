@@ -732,6 +732,111 @@ INLINE void quant_lanes(uint32_t t, const uint8_t *w, const uint8_t *act, size_t
 }
 
 #if defined(L4LM_VNNI) && defined(__AVX512VL__)
+#ifdef __AVX512VNNI__
+/* Q4_0 and Q8_0 with AVX-512: two weight rows share each 512-bit register,
+** row r's 8 blocks in the low half and row r + 1's in the high, so one
+** dpbusd serves both against an activation chunk broadcast to both halves,
+** and each half's lanes add up exactly as in quant_group. */
+static inline __m512i join256(__m256i lo, __m256i hi)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+static inline __m512 join256_ps(__m256 lo, __m256 hi)
+{
+    return _mm512_castsi512_ps(join256(_mm256_castps_si256(lo), _mm256_castps_si256(hi)));
+}
+
+/* transpose8 for the rows at p and p + rb at once: its 128-bit lanes hold
+** blocks k, k + 4 of the first row, then of the second. */
+INLINE void transpose8x2(const uint8_t *p, size_t stride, size_t rb, __m512i v[4])
+{
+    __m512i y[4];
+    UNROLL
+    for (int k = 0; k < 4; k++) {
+        const uint8_t *b = p + k * stride;
+        y[k] = _mm512_castsi128_si512(load128(b));
+        y[k] = _mm512_inserti32x4(y[k], load128(b + 4 * stride), 1);
+        y[k] = _mm512_inserti32x4(y[k], load128(b + rb), 2);
+        y[k] = _mm512_inserti32x4(y[k], load128(b + rb + 4 * stride), 3);
+    }
+    __m512i t0 = _mm512_unpacklo_epi32(y[0], y[1]), t1 = _mm512_unpackhi_epi32(y[0], y[1]);
+    __m512i t2 = _mm512_unpacklo_epi32(y[2], y[3]), t3 = _mm512_unpackhi_epi32(y[2], y[3]);
+    v[0] = _mm512_unpacklo_epi64(t0, t2), v[1] = _mm512_unpackhi_epi64(t0, t2);
+    v[2] = _mm512_unpacklo_epi64(t1, t3), v[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+/* unpack8 of two rows (Q4_0 or Q8_0 only). */
+INLINE void unpack8x2(uint32_t t, const uint8_t *wg, size_t rb, __m512i q[8], __m512 *dw)
+{
+    const size_t bb = l4lm_kern_bbytes(t);
+    if (t == L4LM_TYPE_Q8_0) {
+        transpose8x2(wg + 2, bb, rb, q);
+        transpose8x2(wg + 18, bb, rb, q + 4);
+        UNROLL
+        for (int c = 0; c < 8; c++)
+            q[c] = _mm512_xor_si512(q[c], _mm512_set1_epi8(-128));
+        *dw = join256_ps(q8_0_scales(wg), q8_0_scales(wg + rb));
+        return;
+    }
+    const __m512i low4 = _mm512_set1_epi8(15);
+    __m512i v[4];
+    transpose8x2(wg + 2, bb, rb, v);
+    UNROLL
+    for (int c = 0; c < 4; c++) { /* 32-bit shifts: the mask drops what crossed bytes */
+        q[c] = _mm512_and_si512(v[c], low4);
+        q[c + 4] = _mm512_and_si512(_mm512_srli_epi32(v[c], 4), low4);
+    }
+    *dw = join256_ps(q4_0_scales(wg), q4_0_scales(wg + rb));
+}
+
+/* 256 bits at p in both halves. */
+static inline __m512i load256x2(const uint8_t *p)
+{
+    return _mm512_broadcast_i64x4(load256(p));
+}
+
+/* add_blocks for both rows of a register. */
+INLINE __m512 add_blocks2(__m512 sum, __m512i isum, __m512 dw, const uint8_t *a, uint32_t nb,
+                          uint32_t j, int offset)
+{
+    __m512i s8 = load256x2(a + l4lm_kern_qa_s8(nb) + 4 * (size_t)j);
+    isum = _mm512_sub_epi32(isum, _mm512_slli_epi32(s8, __builtin_ctz((unsigned)offset)));
+    __m512 dx = _mm512_castsi512_ps(load256x2(a + l4lm_kern_qa_d(nb) + 4 * (size_t)j));
+    __m512 dd = _mm512_mul_ps(dw, dx);
+    return _mm512_add_ps(sum, _mm512_mul_ps(_mm512_cvtepi32_ps(isum), dd));
+}
+
+/* quant_group for two rows in zmm: sum[a] gets activation row a's lanes of
+** both. */
+INLINE void quant_group2(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                         uint32_t nb, uint32_t na, __m512 *sum)
+{
+    const size_t bb = l4lm_kern_bbytes(t);
+    const int offset = t == L4LM_TYPE_Q8_0 ? 16 : 1;
+    for (uint32_t a = 0; a < na; a++)
+        sum[a] = _mm512_setzero_ps();
+    for (uint32_t j = 0; j + 8 <= nb; j += 8) {
+        __m512i q[8];
+        __m512 dw;
+        unpack8x2(t, w + (size_t)j * bb, rb, q, &dw);
+        const uint8_t *x = act + (size_t)j * L4LM_QBLOCK;
+        UNROLL2
+        for (uint32_t a = 0; a < na; a++) {
+            const uint8_t *xa = x + a * st;
+            __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+            UNROLL
+            for (int c = 0; c < 8; c += 2) {
+                s0 = _mm512_dpbusd_epi32(s0, q[c], load256x2(xa + 32 * c));
+                s1 = _mm512_dpbusd_epi32(s1, q[c + 1], load256x2(xa + 32 * c + 32));
+            }
+            sum[a] = add_blocks2(sum[a], _mm512_add_epi32(s0, s1), dw, act + a * st, nb, j,
+                                 offset);
+        }
+    }
+}
+#endif
+
 /* Two weight rows, rb bytes apart, in one pass over the activations:
 ** each activation chunk is loaded once for both (~10% on zen4). Their 16
 ** registers of quants need AVX-512's 32 (AVX-VNNI alone has 16). */
@@ -739,6 +844,17 @@ INLINE void quant_lanes(uint32_t t, const uint8_t *w, const uint8_t *act, size_t
 INLINE void quant_pair(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
                        uint32_t nb, uint32_t na, __m256 s0[][1], __m256 s1[][1])
 {
+#ifdef __AVX512VNNI__
+    if (t == L4LM_TYPE_Q4_0 || t == L4LM_TYPE_Q8_0) {
+        __m512 z[L4LM_TILE];
+        quant_group2(t, w, rb, act, st, nb, na, z);
+        for (uint32_t a = 0; a < na; a++) {
+            s0[a][0] = _mm512_castps512_ps256(z[a]);
+            s1[a][0] = high8(z[a]);
+        }
+        return;
+    }
+#endif
     __m256 *s[2] = {&s0[0][0], &s1[0][0]};
     quant_group(t, w, rb, 2, act, st, nb, na, s);
 }
