@@ -199,6 +199,15 @@ INLINE void quant_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
                        bool ahead)
 {
     uint32_t nb = n / L4LM_QBLOCK, done = nb / 8 * 8 * L4LM_QBLOCK, r = r0;
+#ifdef QUANT_QUADS
+    for (; na > 1 && r + 4 <= r1; r += 4) {
+        const uint8_t *row = w + r * rb;
+        for (uint32_t k = 0; ahead && k < 4; k++)
+            prefetch_row(row + k * rb, rb);
+        if (!quant_quad(t, row, rb, act, st, n, na, y + r, ys))
+            break;
+    }
+#endif
 #ifdef QUANT_PAIRS
     for (; na > 1 && r + 2 <= r1; r += 2) {
         const uint8_t *row = w + r * rb;

@@ -807,31 +807,43 @@ INLINE __m512 add_blocks2(__m512 sum, __m512i isum, __m512 dw, const uint8_t *a,
     return _mm512_add_ps(sum, _mm512_mul_ps(_mm512_cvtepi32_ps(isum), dd));
 }
 
-/* quant_group for two rows in zmm: sum[a] gets activation row a's lanes of
-** both. */
-INLINE void quant_group2(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                         uint32_t nb, uint32_t na, __m512 *sum)
+/* quant_group for np (1 or 2) pairs of rows, rb bytes apart, in zmm:
+** sum[p][a] gets activation row a's lanes of pair p. Each activation chunk
+** is loaded once for all of them. */
+INLINE void quant_wide(uint32_t t, const uint8_t *w, size_t rb, uint32_t np, const uint8_t *act,
+                       size_t st, uint32_t nb, uint32_t na, __m512 sum[][L4LM_TILE])
 {
     const size_t bb = l4lm_kern_bbytes(t);
     const int offset = t == L4LM_TYPE_Q8_0 ? 16 : 1;
-    for (uint32_t a = 0; a < na; a++)
-        sum[a] = _mm512_setzero_ps();
+    for (uint32_t p = 0; p < np; p++)
+        for (uint32_t a = 0; a < na; a++)
+            sum[p][a] = _mm512_setzero_ps();
     for (uint32_t j = 0; j + 8 <= nb; j += 8) {
-        __m512i q[8];
-        __m512 dw;
-        unpack8x2(t, w + (size_t)j * bb, rb, q, &dw);
+        __m512i q[2][8];
+        __m512 dw[2];
+        UNROLL
+        for (uint32_t p = 0; p < np; p++)
+            unpack8x2(t, w + 2 * p * rb + (size_t)j * bb, rb, q[p], &dw[p]);
         const uint8_t *x = act + (size_t)j * L4LM_QBLOCK;
-        UNROLL2
         for (uint32_t a = 0; a < na; a++) {
             const uint8_t *xa = x + a * st;
-            __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+            __m512i s[2][2];
+            UNROLL
+            for (uint32_t p = 0; p < np; p++)
+                s[p][0] = s[p][1] = _mm512_setzero_si512();
             UNROLL
             for (int c = 0; c < 8; c += 2) {
-                s0 = _mm512_dpbusd_epi32(s0, q[c], load256x2(xa + 32 * c));
-                s1 = _mm512_dpbusd_epi32(s1, q[c + 1], load256x2(xa + 32 * c + 32));
+                __m512i x0 = load256x2(xa + 32 * c), x1 = load256x2(xa + 32 * c + 32);
+                UNROLL
+                for (uint32_t p = 0; p < np; p++) {
+                    s[p][0] = _mm512_dpbusd_epi32(s[p][0], q[p][c], x0);
+                    s[p][1] = _mm512_dpbusd_epi32(s[p][1], q[p][c + 1], x1);
+                }
             }
-            sum[a] = add_blocks2(sum[a], _mm512_add_epi32(s0, s1), dw, act + a * st, nb, j,
-                                 offset);
+            UNROLL
+            for (uint32_t p = 0; p < np; p++)
+                sum[p][a] = add_blocks2(sum[p][a], _mm512_add_epi32(s[p][0], s[p][1]), dw[p],
+                                        act + a * st, nb, j, offset);
         }
     }
 }
@@ -846,11 +858,11 @@ INLINE void quant_pair(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
 {
 #ifdef __AVX512VNNI__
     if (t == L4LM_TYPE_Q4_0 || t == L4LM_TYPE_Q8_0) {
-        __m512 z[L4LM_TILE];
-        quant_group2(t, w, rb, act, st, nb, na, z);
+        __m512 z[1][L4LM_TILE];
+        quant_wide(t, w, rb, 1, act, st, nb, na, z);
         for (uint32_t a = 0; a < na; a++) {
-            s0[a][0] = _mm512_castps512_ps256(z[a]);
-            s1[a][0] = high8(z[a]);
+            s0[a][0] = _mm512_castps512_ps256(z[0][a]);
+            s1[a][0] = high8(z[0][a]);
         }
         return;
     }
@@ -858,6 +870,27 @@ INLINE void quant_pair(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
     __m256 *s[2] = {&s0[0][0], &s1[0][0]};
     quant_group(t, w, rb, 2, act, st, nb, na, s);
 }
+
+#ifdef __AVX512VNNI__
+/* Four weight rows of Q4_0 or Q8_0 (two pairs) at r: their outputs into y
+** (ys apart per activation row). Returns false for the other types. */
+#define QUANT_QUADS 1
+INLINE bool quant_quad(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                       uint32_t n, uint32_t na, float *y, size_t ys)
+{
+    if (t != L4LM_TYPE_Q4_0 && t != L4LM_TYPE_Q8_0)
+        return false;
+    uint32_t nb = n / L4LM_QBLOCK, done = nb / 8 * 8 * L4LM_QBLOCK;
+    __m512 z[2][L4LM_TILE];
+    quant_wide(t, w, rb, 2, act, st, nb, na, z);
+    for (uint32_t a = 0; a < na; a++)
+        for (uint32_t k = 0; k < 4; k++) {
+            __m256 l = k % 2 ? high8(z[k / 2][a]) : _mm512_castps512_ps256(z[k / 2][a]);
+            y[a * ys + k] = finish(t, w + k * rb, act + a * st, n, done, &l, 1);
+        }
+    return true;
+}
+#endif
 #endif
 
 /* The 8 quantised lanes of one activation row: one 8-float register. */
