@@ -59,11 +59,13 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 #define L4LM_TILE   8 /* activation rows one pass over a weight row serves */
 /* Bytes of activations one tile of them may take (kernels.c). With VNNI
 ** and AVX-512 the passes are cheap enough that level-2 bandwidth shows:
-** wide rows (the FFN's down projection) then go fewer at a time, to stay in
-** level 1 (~10% on zen4, Q4_0). Elsewhere all L4LM_TILE rows measured best,
-** as they share each weight row's unpacking more. */
+** wide rows then go fewer at a time, to stay near level 1 (~10% on zen4,
+** Q4_0, at 32 KiB). Since Q4_0 and Q8_0 take two weight rows per 512-bit
+** register, sharing each unpacking with more rows gains more (~7% on
+** zen5 at 64 KiB: the FFN's down projection takes 8 rows, not 5).
+** Elsewhere all L4LM_TILE rows measured best. */
 #if defined(__x86_64__) && defined(__AVX512VNNI__) && defined(__AVX512VL__)
-#define L4LM_ACT_TILE_BYTES ((size_t)32768)
+#define L4LM_ACT_TILE_BYTES ((size_t)65536)
 #else
 #define L4LM_ACT_TILE_BYTES SIZE_MAX
 #endif
