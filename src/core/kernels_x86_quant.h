@@ -368,6 +368,42 @@ INLINE __m512 add_blocks2(__m512 sum, __m512i isum, __m512 dw, const uint8_t *a,
     return _mm512_add_ps(sum, _mm512_mul_ps(_mm512_cvtepi32_ps(isum), dd));
 }
 
+/* m (1 or 2) activation rows from a, st bytes apart at act (their chunks
+** of block group j at x), against np unpacked pairs: adds into sum[p][a..].
+** The sums start at minus the offset's share (integers: exact in any
+** order). Two rows' chains side by side keep the multipliers busier
+** (dpbusd's latency is 4 times its throughput on zen5). */
+INLINE void wide_rows(__m512i q[][8], const __m512 *dw, uint32_t np, const uint8_t *x,
+                      const uint8_t *act, size_t st, uint32_t nb, uint32_t j, int shift, uint32_t m,
+                      __m512 sum[][L4LM_TILE], uint32_t a)
+{
+    __m512i s[2][2];
+    UNROLL
+    for (uint32_t i = 0; i < m; i++) {
+        __m512i s8 = load256x2(act + (a + i) * st + l4lm_kern_qa_s8(nb) + 4 * (size_t)j);
+        s8 = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(s8, shift));
+        UNROLL
+        for (uint32_t p = 0; p < np; p++)
+            s[i][p] = s8;
+    }
+    UNROLL
+    for (int c = 0; c < 8; c++) {
+        UNROLL
+        for (uint32_t i = 0; i < m; i++) {
+            __m512i xc = load256x2(x + (a + i) * st + 32 * c);
+            UNROLL
+            for (uint32_t p = 0; p < np; p++)
+                s[i][p] = _mm512_dpbusd_epi32(s[i][p], q[p][c], xc);
+        }
+    }
+    UNROLL
+    for (uint32_t i = 0; i < m; i++) {
+        UNROLL
+        for (uint32_t p = 0; p < np; p++)
+            sum[p][a + i] = add_blocks2(sum[p][a + i], s[i][p], dw[p], act + (a + i) * st, nb, j);
+    }
+}
+
 /* quant_group for np (1 or 2) pairs of rows, rb bytes apart, in zmm:
 ** sum[p][a] gets activation row a's lanes of pair p. Each activation chunk
 ** is loaded once for all of them. */
@@ -386,25 +422,11 @@ INLINE void quant_wide(uint32_t t, const uint8_t *w, size_t rb, uint32_t np, con
         for (uint32_t p = 0; p < np; p++)
             unpack8x2(t, w + 2 * p * rb + (size_t)j * bb, rb, q[p], &dw[p]);
         const uint8_t *x = act + (size_t)j * L4LM_QBLOCK;
-        for (uint32_t a = 0; a < na; a++) {
-            const uint8_t *xa = x + a * st, *aa = act + a * st;
-            /* the sums start at minus the offset's share (integers: exact in any order) */
-            __m512i s8 = load256x2(aa + l4lm_kern_qa_s8(nb) + 4 * (size_t)j), s[2];
-            s8 = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(s8, shift));
-            UNROLL
-            for (uint32_t p = 0; p < np; p++)
-                s[p] = s8;
-            UNROLL
-            for (int c = 0; c < 8; c++) {
-                __m512i xc = load256x2(xa + 32 * c);
-                UNROLL
-                for (uint32_t p = 0; p < np; p++)
-                    s[p] = _mm512_dpbusd_epi32(s[p], q[p][c], xc);
-            }
-            UNROLL
-            for (uint32_t p = 0; p < np; p++)
-                sum[p][a] = add_blocks2(sum[p][a], s[p], dw[p], aa, nb, j);
-        }
+        uint32_t a = 0;
+        for (; a + 2 <= na; a += 2)
+            wide_rows(q, dw, np, x, act, st, nb, j, shift, 2, sum, a);
+        if (a < na)
+            wide_rows(q, dw, np, x, act, st, nb, j, shift, 1, sum, a);
     }
 }
 
