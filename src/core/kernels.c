@@ -421,10 +421,11 @@ float l4lm_vec_dot_plain(uint32_t wtype, const void *wrow, const void *act, uint
     return has_kernel(wtype) ? dot_plain(wtype, wrow, act, n) : 0.0f;
 }
 
-/* Rows in tiles of ROW_TILE; within a tile, activations up to L4LM_TILE at
-** a time (at least 2, at most k->act_tile bytes of them), so both the
-** weight tile and the activation tile stay in cache; the float types take
-** L4LM_FLOAT_ACTS at a time, whole tiles of their blocked product. */
+/* Rows in tiles of ROW_TILE; within a tile, activations up to L4LM_TILE
+** (k->quant_acts for the 32-element block types) at a time (at least 2, at
+** most k->act_tile bytes of them), so both the weight tile and the
+** activation tile stay in cache; the float types take L4LM_FLOAT_ACTS at a
+** time, whole tiles of their blocked product. */
 void l4lm_matmul(const l4lm_kern *k, uint32_t wtype, const void *w, const void *act,
                  size_t act_stride, uint32_t n, float *y, size_t y_stride, uint32_t r0, uint32_t r1,
                  uint32_t n_b)
@@ -435,8 +436,9 @@ void l4lm_matmul(const l4lm_kern *k, uint32_t wtype, const void *w, const void *
         l4lm_kq_matmul(k, wtype, w, rb, act, act_stride, n, y, y_stride, r0, r1, n_b);
         return;
     }
-    size_t fit = act_stride ? k->act_tile / act_stride : L4LM_TILE;
-    uint32_t tile = fit < 2 ? 2 : fit > L4LM_TILE ? L4LM_TILE : (uint32_t)fit;
+    uint32_t most = k->quant_acts ? k->quant_acts : L4LM_TILE;
+    size_t fit = act_stride ? k->act_tile / act_stride : most;
+    uint32_t tile = fit < 2 ? 2 : fit > most ? most : (uint32_t)fit;
     if (wtype == L4LM_TYPE_F32 || wtype == L4LM_TYPE_F16 || wtype == L4LM_TYPE_BF16)
         tile = L4LM_FLOAT_ACTS;
     for (uint32_t rt = r0; rt < r1; rt += ROW_TILE) {

@@ -59,15 +59,26 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 #define L4LM_TILE   8 /* activation rows one pass over a weight row serves */
 /* Bytes of activations one tile of them may take (kernels.c). With VNNI
 ** and AVX-512 the passes are cheap enough that level-2 bandwidth shows:
-** wide rows then go fewer at a time, to stay near level 1 (~10% on zen4,
-** Q4_0, at 32 KiB). Since Q4_0 and Q8_0 take two weight rows per 512-bit
-** register, sharing each unpacking with more rows gains more (~7% on
-** zen5 at 64 KiB: the FFN's down projection takes 8 rows, not 5).
-** Elsewhere all L4LM_TILE rows measured best. */
+** wide rows then go fewer at a time (~10% on zen4, Q4_0, at 32 KiB).
+** Since Q4_0 and Q8_0 take two weight rows per 512-bit register, sharing
+** each unpacking with more rows gains more (zen5: 64 KiB ~7% over 32, as
+** the FFN's down projection takes 8 rows, not 5; then 128 KiB with
+** L4LM_QUANT_ACTS 16). Elsewhere all L4LM_TILE rows measured best. */
 #if defined(__x86_64__) && defined(__AVX512VNNI__) && defined(__AVX512VL__)
-#define L4LM_ACT_TILE_BYTES ((size_t)65536)
+#define L4LM_ACT_TILE_BYTES ((size_t)131072)
 #else
 #define L4LM_ACT_TILE_BYTES SIZE_MAX
+#endif
+/* Activation rows one pass over a quantised weight row may serve (a
+** variant's quant_acts): where Q4_0 and Q8_0 take two weight rows per
+** 512-bit register (kernels_x86_quant.h), unpacking the weights is a third
+** of the work at 8 rows, and 16 share it better (~10% on zen5). Their
+** outputs' lanes are 2 KiB of stack for 4 weight rows, in the hosted
+** build's threads (the freestanding x86 image is AVX2). */
+#if defined(__x86_64__) && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define L4LM_QUANT_ACTS 16
+#else
+#define L4LM_QUANT_ACTS L4LM_TILE
 #endif
 /* Activation rows one call takes for the float weight types: whole tiles
 ** of 3 in the SIMD paths' blocked product (kernels_tile.h, float_block).
@@ -221,8 +232,11 @@ typedef struct l4lm_kern {
     const char *describe; /* what l4lm info prints: "AVX2 + F16C" */
     uint32_t needs;       /* CPU features it runs on (L4LM_CPU_*), in a hosted build */
     size_t act_tile;      /* bytes of activations one tile of them may take */
+    uint32_t quant_acts;  /* the most activation rows per tile for the 32-element
+                          ** block types (0: L4LM_TILE) */
     /* l4lm_matmul for rows r0..r1-1 of w (row_bytes apart) and na <=
-    ** L4LM_TILE activation rows; false, with nothing written, for a type it
+    ** L4LM_TILE activation rows (quant_acts for the 32-element block types); false, with nothing
+    *written, for a type it
     ** does not take. ahead: prefetch the rows L4LM_PREFETCH_ROWS further
     ** on, which only the first pass over a tile of rows needs. */
     bool (*matmul)(uint32_t wtype, const uint8_t *w, size_t row_bytes, const uint8_t *act,

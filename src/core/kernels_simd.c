@@ -68,6 +68,7 @@ const l4lm_kern l4lm_kern_simd = {
     .describe = DESCRIBE,
     .needs = NEEDS,
     .act_tile = L4LM_ACT_TILE_BYTES,
+    .quant_acts = L4LM_QUANT_ACTS,
     .matmul = l4lm_simd_matmul,
     .kq_rows = l4lm_simd_kq_rows,
 #if defined(L4LM_SIMD_ARM) || defined(L4LM_SIMD_RVV) || defined(__F16C__)

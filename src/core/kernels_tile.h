@@ -215,7 +215,7 @@ INLINE void quant_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
             prefetch_row(row, rb);
             prefetch_row(row + rb, rb);
         }
-        ACC_VEC s[2][L4LM_TILE][ACC_VECS];
+        ACC_VEC s[2][L4LM_QUANT_ACTS][ACC_VECS];
         quant_pair(t, row, rb, act, st, nb, na, s[0], s[1]);
         for (uint32_t a = 0; a < na; a++)
             for (uint32_t k = 0; k < 2; k++)
@@ -227,7 +227,7 @@ INLINE void quant_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
         const uint8_t *row = w + r * rb;
         if (ahead)
             prefetch_row(row, rb);
-        ACC_VEC s[L4LM_TILE][ACC_VECS];
+        ACC_VEC s[L4LM_QUANT_ACTS][ACC_VECS];
         quant_lanes(t, row, act, st, nb, na, s);
         for (uint32_t a = 0; a < na; a++)
             y[a * ys + r] = finish(t, row, act + a * st, n, done, s[a], ACC_VECS);

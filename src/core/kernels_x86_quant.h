@@ -7,7 +7,7 @@
 **
 ** Each pass unpacks 8 blocks of a weight row (transposed to the activation
 ** layout of kernels.h, 4 bytes of each block per 32-bit lane) once and
-** dots them with up to L4LM_TILE activation rows, or one (decode). With
+** dots them with up to L4LM_QUANT_ACTS activation rows, or one (decode). With
 ** AVX-512, Q4_0 and Q8_0 keep two weight rows in each 512-bit register
 ** (quant_wide), and prefill takes four rows per pass: one dpbusd then does
 ** the work of two, and each activation chunk is loaded once for four rows.
@@ -375,7 +375,7 @@ INLINE __m512 add_blocks2(__m512 sum, __m512i isum, __m512 dw, const uint8_t *a,
 ** (dpbusd's latency is 4 times its throughput on zen5). */
 INLINE void wide_rows(__m512i q[][8], const __m512 *dw, uint32_t np, const uint8_t *x,
                       const uint8_t *act, size_t st, uint32_t nb, uint32_t j, int shift, uint32_t m,
-                      __m512 sum[][L4LM_TILE], uint32_t a)
+                      __m512 sum[][L4LM_QUANT_ACTS], uint32_t a)
 {
     __m512i s[2][2];
     UNROLL
@@ -408,7 +408,7 @@ INLINE void wide_rows(__m512i q[][8], const __m512 *dw, uint32_t np, const uint8
 ** sum[p][a] gets activation row a's lanes of pair p. Each activation chunk
 ** is loaded once for all of them. */
 INLINE void quant_wide(uint32_t t, const uint8_t *w, size_t rb, uint32_t np, const uint8_t *act,
-                       size_t st, uint32_t nb, uint32_t na, __m512 sum[][L4LM_TILE])
+                       size_t st, uint32_t nb, uint32_t na, __m512 sum[][L4LM_QUANT_ACTS])
 {
     const size_t bb = l4lm_kern_bbytes(t);
     const int shift = t == L4LM_TYPE_Q8_0 ? 4 : 0; /* 16 s8, or s8 */
@@ -439,7 +439,7 @@ INLINE bool quant_quad(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
     if (t != L4LM_TYPE_Q4_0 && t != L4LM_TYPE_Q8_0)
         return false;
     uint32_t nb = n / L4LM_QBLOCK, done = nb / 8 * 8 * L4LM_QBLOCK;
-    __m512 z[2][L4LM_TILE];
+    __m512 z[2][L4LM_QUANT_ACTS];
     quant_wide(t, w, rb, 2, act, st, nb, na, z);
     for (uint32_t a = 0; a < na; a++)
         for (uint32_t k = 0; k < 4; k++) {
@@ -461,7 +461,7 @@ INLINE void quant_pair(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
 {
 #ifdef QUANT_WIDE
     if (t == L4LM_TYPE_Q4_0 || t == L4LM_TYPE_Q8_0) {
-        __m512 z[1][L4LM_TILE];
+        __m512 z[1][L4LM_QUANT_ACTS];
         quant_wide(t, w, rb, 1, act, st, nb, na, z);
         for (uint32_t a = 0; a < na; a++) {
             s0[a][0] = pair_row(z[0][a], 0);
