@@ -430,6 +430,19 @@ INLINE void quant_wide(uint32_t t, const uint8_t *w, size_t rb, uint32_t np, con
     }
 }
 
+/* hsum8 of the 4 rows of two pairs at once, in its order (lane j + 4,
+** j + 2, j + 1): lane r of the result is row r's sum. */
+static inline __m128 hsum4x8(__m512 z0, __m512 z1)
+{
+    __m512 lo = _mm512_shuffle_f32x4(z0, z1, _MM_SHUFFLE(2, 0, 2, 0)); /* lanes 0..3 of each row */
+    __m512 hi = _mm512_shuffle_f32x4(z0, z1, _MM_SHUFFLE(3, 1, 3, 1)); /* lanes 4..7 */
+    __m512 h = _mm512_add_ps(lo, hi);
+    h = _mm512_add_ps(h, _mm512_permute_ps(h, _MM_SHUFFLE(1, 0, 3, 2)));
+    h = _mm512_add_ps(h, _mm512_movehdup_ps(h));
+    const __m512i first = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(first, h));
+}
+
 /* Four weight rows of Q4_0 or Q8_0 (two pairs) at w: their outputs into y
 ** (ys apart per activation row). Returns false for the other types. */
 #define QUANT_QUADS 1
@@ -441,11 +454,16 @@ INLINE bool quant_quad(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
     uint32_t nb = n / L4LM_QBLOCK, done = nb / 8 * 8 * L4LM_QBLOCK;
     __m512 z[2][L4LM_QUANT_ACTS];
     quant_wide(t, w, rb, 2, act, st, nb, na, z);
-    for (uint32_t a = 0; a < na; a++)
+    for (uint32_t a = 0; a < na; a++) {
+        if (done == n) {
+            _mm_storeu_ps(y + a * ys, hsum4x8(z[0][a], z[1][a]));
+            continue;
+        }
         for (uint32_t k = 0; k < 4; k++) {
             __m256 l = pair_row(z[k / 2][a], k % 2);
             y[a * ys + k] = finish(t, w + k * rb, act + a * st, n, done, &l, 1);
         }
+    }
     return true;
 }
 #endif
