@@ -354,14 +354,14 @@ static void check_type(uint32_t t, uint32_t n, uint32_t rows, result *res)
 }
 
 /* The batched product: every output of l4lm_matmul equals l4lm_vec_dot's
-** bit for bit, for 1 to 9 activation rows (every tile width) and any row
-** range; nothing else is written. Returns the number of wrong outputs. */
-static int check_matmul(uint32_t t, uint32_t n, uint32_t rows)
+** bit for bit, for 1 to max_b activation rows (every tile width) and any
+** row range; nothing else is written. Returns the number of wrong outputs. */
+static int check_matmul(uint32_t t, uint32_t n, uint32_t rows, uint32_t max_b)
 {
     uint64_t rb;
     if (!l4lm_row_bytes(t, n, &rb))
         return 0;
-    uint32_t n_b = 1 + rnd() % 9, ys = rows + 3;
+    uint32_t n_b = 1 + rnd() % max_b, ys = rows + 3;
     size_t ab = l4lm_act_bytes(t, n);
     uint8_t *wbuf = malloc(rb * rows + 1), *w = wbuf + 1, *act = aligned_alloc(64, ab * n_b);
     float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * ys * n_b);
@@ -406,8 +406,16 @@ static void test_type(uint32_t t, int quick)
     for (int rep = 0; rep < (quick ? 2 : 8); rep++)
         for (size_t k = 0; k < nn; k++) {
             check_type(t, ns[k], ns[k] > 1000 ? 9 : 17, &res);
-            mm_diff += check_matmul(t, ns[k], ns[k] > 1000 ? 19 : 37);
+            mm_diff += check_matmul(t, ns[k], ns[k] > 1000 ? 19 : 37, 9);
         }
+    if (q) { /* tiles of up to 16 activation rows (kernels.h, L4LM_QUANT_ACTS), from a
+             ** side stream of rnd so that the hash stays */
+        uint64_t keep = rng;
+        for (int rep = 0; rep < (quick ? 2 : 6); rep++)
+            for (size_t k = 0; k < nn; k++)
+                mm_diff += check_matmul(t, ns[k], ns[k] > 1000 ? 19 : 37, 20);
+        rng = keep;
+    }
     char name[64];
     snprintf(name, sizeof name, "vec_dot %s", tname(t));
     if (res.partner_ratio <= 1 && res.exact_ratio <= 1)
