@@ -12,7 +12,9 @@
 ** FLOAT_TA activation rows in FLOAT_SPLIT passes; and SIMD_F16 when it has
 ** an F16 path, FLOAT_GROUP when it has float_group() (decode over several
 ** weight rows at once), QUANT_PAIRS when it has quant_pair() (quant_lanes
-** for two weight rows at once).
+** for two weight rows at once), QUANT_QUADS when it has quant_quad() (four
+** rows, their outputs written), QUANT_DECODE_PREFETCH when decode's
+** quantised rows have their own prefetch_decode().
 */
 
 /* Decode: the one activation row read as halves for F16 and BF16 (the same
@@ -194,6 +196,11 @@ INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
         float_prefill(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 }
 
+/* Decode's own prefetch, where the architecture has one. */
+#ifndef QUANT_DECODE_PREFETCH
+#define prefetch_decode prefetch_row
+#endif
+
 INLINE void quant_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
                        uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
                        bool ahead)
@@ -225,7 +232,9 @@ INLINE void quant_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
 #endif
     for (; r < r1; r++) {
         const uint8_t *row = w + r * rb;
-        if (ahead)
+        if (ahead && na == 1)
+            prefetch_decode(row, rb);
+        else if (ahead)
             prefetch_row(row, rb);
         ACC_VEC s[L4LM_QUANT_ACTS][ACC_VECS];
         quant_lanes(t, row, act, st, nb, na, s);
