@@ -6,9 +6,7 @@
 ** and add, float lane i % 32, exact integer block sums into lane j % 8 — so
 ** they return exactly what the portable C path returns.
 **
-** Each pass unpacks 8 blocks of one weight row once and dots them with up to
-** L4LM_TILE activation rows (prefill), or with one (decode); with AVX-512's
-** 32 registers, prefill's quantised passes take two weight rows at once.
+** The quantised types' passes are in kernels_x86_quant.h, included below.
 ** Prefill of the float types is a blocked product (kernels_tile.h,
 ** float_block) over the register tiles defined below.
 ** Attention's helpers (float dots and weighted sums) and the F16 rounding
