@@ -33,6 +33,10 @@
 #define KQ_TILE 4
 #endif
 #define LANES  L4LM_KQ_LANES
+/* 512-bit vectors for Q4_K and Q5_K where the build has AVX-512 BW. */
+#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#define KQ_ZMM 1
+#endif
 #define UNROLL _Pragma("GCC unroll 8")
 
 /* acc + the pairwise products of the int16 lanes of p and s (exact: the
@@ -121,12 +125,12 @@ static inline __m128i scales_k4(const uint8_t *blk)
 }
 
 /* Q4_K (five false) or Q5_K super-block b of one weight row (blk) against
-** na activation rows: is[a] gets sum_j sc_j sum q x and ms[a] sum_j m_j
-** bsum, spread over lanes. 64 elements per 32 bytes of quants: low
+** na activation rows: t[a] gets sum_j sc_j sum q x in 32-bit lanes 0-1 of
+** each half and sum_j m_j bsum in lanes 2-3 (a vector of sums). 64 elements per 32 bytes of quants: low
 ** nibbles are sub-block 2p, high ones 2p + 1; Q5_K adds bit 2p (+ 1) of
 ** qh[l] as 16. maddubs pairs stay below 2 * 31 * 128, so nothing saturates. */
 INLINE void q45_k_ints(const uint8_t *blk, bool five, const uint8_t *act, size_t st, uint32_t nb,
-                       uint32_t b, uint32_t na, __m256i *is, __m256i *ms)
+                       uint32_t b, uint32_t na, __m256i *t)
 {
     const __m256i low4 = _mm256_set1_epi8(15), bit4 = _mm256_set1_epi8(16);
     const uint8_t *qs = blk + (five ? 48 : 16);
@@ -165,18 +169,87 @@ INLINE void q45_k_ints(const uint8_t *blk, bool five, const uint8_t *act, size_t
         }
     }
     UNROLL
-    for (uint32_t a = 0; a < na; a++) {
-        is[a] = _mm256_add_epi32(acc[a], alt);
-        ms[a] = _mm256_madd_epi16(load256(ACT_BSUM(a)), mins);
-    }
+    for (uint32_t a = 0; a < na; a++)
+        t[a] = _mm256_hadd_epi32(_mm256_add_epi32(acc[a], alt),
+                                 _mm256_madd_epi16(load256(ACT_BSUM(a)), mins));
 }
 
-/* Q6_K super-block b: is[a] as for Q4_K, ms[a] zero (no mins). The quants
+#ifdef KQ_ZMM
+/* v, opaque to the optimiser (as pin, for a 512-bit accumulator). */
+INLINE __m512i pin512(__m512i v)
+{
+    __asm__("" : "+v"(v));
+    return v;
+}
+
+/* 512-bit v's two 256-bit halves: the 16-bit lanes of each picked as
+** pick16 does, by lo (low half) and hi (high half). */
+static inline __m512i pick16x2(__m512i v, int lo, int hi)
+{
+    __m512i c = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)lo)),
+                                   _mm256_set1_epi16((short)hi), 1);
+    return _mm512_shuffle_epi8(v, c);
+}
+
+/* q45_k_ints with 512-bit vectors (AVX-512 BW): each 32 bytes of quants,
+** in both halves of a vector, gives its low nibbles (sub-block 2p) in the
+** low half and its high ones (2p + 1) in the high half, which is the
+** order of the 64 activation quants they meet. */
+INLINE void q45_k_ints512(const uint8_t *blk, bool five, const uint8_t *act, size_t st,
+                          uint32_t nb, uint32_t b, uint32_t na, __m256i *t)
+{
+    const __m512i low4 = _mm512_set1_epi8(15), bit4 = _mm512_set1_epi8(16);
+    const __m512i nib = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
+    const uint8_t *qs = blk + (five ? 48 : 16);
+    __m128i sm128 = scales_k4(blk);
+    __m512i sm = _mm512_broadcast_i32x4(sm128), q[4], s[4];
+    __m256i mins = _mm256_shuffle_epi8(
+        _mm256_broadcastsi128_si256(sm128),
+        _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1, 12,
+                         -1, 13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1));
+    __m512i hb = _mm512_setzero_si512();
+    if (five)
+        hb = _mm512_broadcast_i64x4(load256(blk + 16));
+    UNROLL
+    for (int p = 0; p < 4; p++) {
+        __m512i v = _mm512_broadcast_i64x4(load256(qs + 32 * p));
+        q[p] = _mm512_and_si512(_mm512_srlv_epi64(v, nib), low4);
+        if (five) { /* bit 2p (low half), 2p + 1 (high) of each qh byte to its bit 4 */
+            __m512i rot = _mm512_setr_epi64(4 - 2 * p, 4 - 2 * p, 4 - 2 * p, 4 - 2 * p,
+                                            3 - 2 * p, 3 - 2 * p, 3 - 2 * p, 3 - 2 * p);
+            rot = _mm512_and_si512(rot, _mm512_set1_epi64(63));
+            q[p] = _mm512_or_si512(q[p], _mm512_and_si512(_mm512_rolv_epi64(hb, rot), bit4));
+        }
+        s[p] = pick16x2(sm, 0x8000 | 2 * p, 0x8000 | (2 * p + 1));
+    }
+    UNROLL
+    for (uint32_t a = 0; a < na; a++) {
+        __m512i acc = pin512(_mm512_madd_epi16(
+            _mm512_maddubs_epi16(q[0], _mm512_loadu_si512(ACT_Q(a, 0))), s[0]));
+        __m512i alt = _mm512_maddubs_epi16(q[1], _mm512_loadu_si512(ACT_Q(a, 64)));
+        if (na == 1) /* decode: two chains of sums */
+            alt = pin512(_mm512_madd_epi16(alt, s[1]));
+        else
+            acc = pin512(_mm512_dpwssd_epi32(acc, alt, s[1]));
+        acc = pin512(_mm512_dpwssd_epi32(
+            acc, _mm512_maddubs_epi16(q[2], _mm512_loadu_si512(ACT_Q(a, 128))), s[2]));
+        __m512i p3 = _mm512_maddubs_epi16(q[3], _mm512_loadu_si512(ACT_Q(a, 192)));
+        if (na == 1)
+            acc = _mm512_add_epi32(acc, pin512(_mm512_dpwssd_epi32(alt, p3, s[3])));
+        else
+            acc = pin512(_mm512_dpwssd_epi32(acc, p3, s[3]));
+        __m256i is = _mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
+        t[a] = _mm256_hadd_epi32(is, _mm256_madd_epi16(load256(ACT_BSUM(a)), mins));
+    }
+}
+#endif
+
+/* Q6_K super-block b: t[a] as for Q4_K, with zero mins. The quants
 ** are used unsigned (0..63) and 32 times the scaled bsums come off:
 ** sum sc (q - 32) x = sum sc q x - 32 sum sc bsum (exact, wrapping lanes
 ** come back in the total). maddubs pairs stay below 2 * 63 * 128 < 32767. */
 INLINE void q6_k_ints(const uint8_t *blk, const uint8_t *act, size_t st, uint32_t nb, uint32_t b,
-                      uint32_t na, __m256i *is, __m256i *ms)
+                      uint32_t na, __m256i *t)
 {
     const __m256i low4 = _mm256_set1_epi8(15), top2 = _mm256_set1_epi8(0x30);
     __m128i sc8 = _mm_loadu_si128((const __m128i *)(blk + 192));
@@ -218,25 +291,31 @@ INLINE void q6_k_ints(const uint8_t *blk, const uint8_t *act, size_t st, uint32_
     UNROLL
     for (uint32_t a = 0; a < na; a++) {
         __m256i corr = _mm256_madd_epi16(load256(ACT_BSUM(a)), sc16);
-        is[a] = _mm256_sub_epi32(_mm256_add_epi32(acc[a], alt), _mm256_slli_epi32(corr, 5));
-        ms[a] = _mm256_setzero_si256();
+        t[a] = _mm256_hadd_epi32(
+            _mm256_sub_epi32(_mm256_add_epi32(acc[a], alt), _mm256_slli_epi32(corr, 5)),
+            _mm256_setzero_si256());
     }
 }
 
-INLINE void ints(uint32_t t, const uint8_t *blk, const uint8_t *act, size_t st, uint32_t nb,
-                 uint32_t b, uint32_t na, __m256i *is, __m256i *ms)
+INLINE void ints(uint32_t ty, const uint8_t *blk, const uint8_t *act, size_t st, uint32_t nb,
+                 uint32_t b, uint32_t na, __m256i *t)
 {
-    if (t == L4LM_TYPE_Q6_K)
-        q6_k_ints(blk, act, st, nb, b, na, is, ms);
+    if (ty == L4LM_TYPE_Q6_K)
+        q6_k_ints(blk, act, st, nb, b, na, t);
+#ifdef KQ_ZMM
     else
-        q45_k_ints(blk, t == L4LM_TYPE_Q5_K, act, st, nb, b, na, is, ms);
+        q45_k_ints512(blk, ty == L4LM_TYPE_Q5_K, act, st, nb, b, na, t);
+#else
+    else
+        q45_k_ints(blk, ty == L4LM_TYPE_Q5_K, act, st, nb, b, na, t);
+#endif
 }
 
-/* The exact sums of two super-blocks (i, m of each, one activation row)
-** as i0 i1 m0 m1: one 16-byte entry of the group table. */
-static inline void pair_sums(__m256i i0, __m256i m0, __m256i i1, __m256i m1, int32_t *e)
+/* The exact sums of two super-blocks (their vectors of sums, one
+** activation row) as i0 m0 i1 m1: one 16-byte entry of the group table. */
+static inline void pair_sums(__m256i t0, __m256i t1, int32_t *e)
 {
-    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(i0, i1), _mm256_hadd_epi32(m0, m1));
+    __m256i h = _mm256_hadd_epi32(t0, t1);
     _mm_storeu_si128((__m128i *)e,
                      _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
 }
@@ -245,13 +324,14 @@ static inline void pair_sums(__m256i i0, __m256i m0, __m256i i1, __m256i m1, int
 ** Each 16-byte load reads one 16-byte store (store forwarding works). */
 static inline void group_sums(const int32_t *e, __m256i *is, __m256i *ms)
 {
-    __m256i a = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)e)),
-                                        _mm_loadu_si128((const __m128i *)(e + 8)), 1);
-    __m256i b =
+    __m256 a = _mm256_castsi256_ps(
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)e)),
+                                _mm_loadu_si128((const __m128i *)(e + 8)), 1));
+    __m256 b = _mm256_castsi256_ps(
         _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(e + 4))),
-                                _mm_loadu_si128((const __m128i *)(e + 12)), 1);
-    *is = _mm256_unpacklo_epi64(a, b); /* i0 i1 i2 i3 | i4 i5 i6 i7 */
-    *ms = _mm256_unpackhi_epi64(a, b);
+                                _mm_loadu_si128((const __m128i *)(e + 12)), 1));
+    *is = _mm256_castps_si256(_mm256_shuffle_ps(a, b, 0x88)); /* i0 i1 i2 i3 | i4 i5 i6 i7 */
+    *ms = _mm256_castps_si256(_mm256_shuffle_ps(a, b, 0xdd));
 }
 
 /* The fp16 d and dmin of a super-block as the low two of 16-bit words
@@ -322,22 +402,22 @@ INLINE void rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, si
             if (nb - b0 < LANES)
                 cnt = nb - b0;
             for (uint32_t k = 0; k < cnt; k += 2) { /* pairs; an odd last one with zeros */
-                __m256i i0[KQ_TILE], m0[KQ_TILE], i1[KQ_TILE], m1[KQ_TILE];
+                __m256i t0[KQ_TILE], t1[KQ_TILE];
                 uint32_t b = b0 + k, h1 = 0;
                 const uint8_t *blk = row + b * bb;
                 if (ahead)
                     prefetch_ahead(blk, rb, 2 * bb);
-                ints(t, blk, act, st, nb, b, na, i0, m0);
+                ints(t, blk, act, st, nb, b, na, t0);
                 if (k + 1 < cnt) {
-                    ints(t, blk + bb, act, st, nb, b + 1, na, i1, m1);
+                    ints(t, blk + bb, act, st, nb, b + 1, na, t1);
                     h1 = d_dmin(t, blk + bb);
                 } else {
                     for (uint32_t a = 0; a < na; a++)
-                        i1[a] = m1[a] = _mm256_setzero_si256();
+                        t1[a] = _mm256_setzero_si256();
                 }
                 pair_scales(d_dmin(t, blk), h1, g.dd + 2 * k);
                 for (uint32_t a = 0; a < na; a++)
-                    pair_sums(i0[a], m0[a], i1[a], m1[a], g.e[a] + 2 * k);
+                    pair_sums(t0[a], t1[a], g.e[a] + 2 * k);
             }
             for (uint32_t k = (cnt + 1) & ~1u; k < LANES; k += 2) { /* pairs past the end */
                 _mm_storeu_ps(g.dd + 2 * k, _mm_setzero_ps());
