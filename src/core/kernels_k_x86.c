@@ -27,7 +27,9 @@
 ** with megabytes of stack) serve eight, which still fit AVX2's sixteen
 ** registers: each super-block unpacked once for eight rows (a sixth fewer
 ** Q4_K_M prefill instructions than four, callgrind). */
-#if defined(L4LM_SIMD_DISPATCH)
+#if defined(L4LM_SIMD_DISPATCH) && defined(__AVX512BW__)
+#define KQ_TILE 16
+#elif defined(L4LM_SIMD_DISPATCH)
 #define KQ_TILE 8
 #else
 #define KQ_TILE 4
@@ -297,15 +299,77 @@ INLINE void q6_k_ints(const uint8_t *blk, const uint8_t *act, size_t st, uint32_
     }
 }
 
+#ifdef KQ_ZMM
+/* q6_k_ints with 512-bit vectors: the 64 quant bytes of a half are
+** elements 0-31 (low nibbles of the first 32 bytes, with bits 0-1 of
+** qh) and 32-63 (the next 32, bits 2-3) in one vector, and 64-127 (high
+** nibbles, bits 4-5 and 6-7) in another. Each 16-bit product lane of a
+** 128-bit lane k meets scale 4c + k of the 64 elements' four. The bsum
+** correction of q6_k_ints is one more dpwssd, by -32 times the scales. */
+INLINE void q6_k_ints512(const uint8_t *blk, const uint8_t *act, size_t st, uint32_t nb,
+                         uint32_t b, uint32_t na, __m256i *t)
+{
+    const __m512i low4 = _mm512_set1_epi8(15), top2 = _mm512_set1_epi8(0x30);
+    __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
+    __m256i corr = _mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32));
+    __m512i sc = _mm512_castsi256_si512(sc16), q[4], s[4];
+    UNROLL
+    for (int h = 0; h < 2; h++) {
+        __m512i l = _mm512_loadu_si512(blk + 64 * h);
+        __m512i hb = _mm512_broadcast_i64x4(load256(blk + 128 + 32 * h));
+        __m512i up0 = _mm512_sllv_epi64(hb, _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2));
+        __m512i dn1 = _mm512_srlv_epi64(hb, _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2));
+        q[2 * h] = _mm512_ternarylogic_epi32(_mm512_and_si512(l, low4), up0, top2, 0xf8);
+        q[2 * h + 1] = _mm512_ternarylogic_epi32(
+            _mm512_and_si512(_mm512_srli_epi16(l, 4), low4), dn1, top2, 0xf8);
+        UNROLL
+        for (int c = 0; c < 2; c++) { /* scales 8h + 4c .. + 3, one a 128-bit lane */
+            short g = (short)(8 * h + 4 * c);
+            __m512i idx = _mm512_inserti64x4(
+                _mm512_castsi256_si512(
+                    _mm256_setr_epi16(g, g, g, g, g, g, g, g, g + 1, g + 1, g + 1, g + 1, g + 1,
+                                      g + 1, g + 1, g + 1)),
+                _mm256_setr_epi16(g + 2, g + 2, g + 2, g + 2, g + 2, g + 2, g + 2, g + 2, g + 3,
+                                  g + 3, g + 3, g + 3, g + 3, g + 3, g + 3, g + 3),
+                1);
+            s[2 * h + c] = _mm512_permutexvar_epi16(idx, sc);
+        }
+    }
+    UNROLL
+    for (uint32_t a = 0; a < na; a++) {
+        /* q[i] are elements 64 i .. 64 i + 63 */
+        __m512i acc = pin512(_mm512_madd_epi16(
+            _mm512_maddubs_epi16(q[0], _mm512_loadu_si512(ACT_Q(a, 0))), s[0]));
+        __m512i alt = _mm512_maddubs_epi16(q[1], _mm512_loadu_si512(ACT_Q(a, 64)));
+        if (na == 1) /* decode: two chains of sums */
+            alt = pin512(_mm512_madd_epi16(alt, s[1]));
+        else
+            acc = pin512(_mm512_dpwssd_epi32(acc, alt, s[1]));
+        acc = pin512(_mm512_dpwssd_epi32(
+            acc, _mm512_maddubs_epi16(q[2], _mm512_loadu_si512(ACT_Q(a, 128))), s[2]));
+        __m512i p3 = _mm512_maddubs_epi16(q[3], _mm512_loadu_si512(ACT_Q(a, 192)));
+        if (na == 1)
+            acc = _mm512_add_epi32(acc, pin512(_mm512_dpwssd_epi32(alt, p3, s[3])));
+        else
+            acc = pin512(_mm512_dpwssd_epi32(acc, p3, s[3]));
+        __m256i is = _mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
+        is = madd_acc(is, load256(ACT_BSUM(a)), corr);
+        t[a] = _mm256_hadd_epi32(is, _mm256_setzero_si256());
+    }
+}
+#endif
+
 INLINE void ints(uint32_t ty, const uint8_t *blk, const uint8_t *act, size_t st, uint32_t nb,
                  uint32_t b, uint32_t na, __m256i *t)
 {
-    if (ty == L4LM_TYPE_Q6_K)
-        q6_k_ints(blk, act, st, nb, b, na, t);
 #ifdef KQ_ZMM
+    if (ty == L4LM_TYPE_Q6_K)
+        q6_k_ints512(blk, act, st, nb, b, na, t);
     else
         q45_k_ints512(blk, ty == L4LM_TYPE_Q5_K, act, st, nb, b, na, t);
 #else
+    if (ty == L4LM_TYPE_Q6_K)
+        q6_k_ints(blk, act, st, nb, b, na, t);
     else
         q45_k_ints(blk, ty == L4LM_TYPE_Q5_K, act, st, nb, b, na, t);
 #endif
