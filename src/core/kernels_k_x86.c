@@ -36,7 +36,7 @@
 #endif
 #define LANES  L4LM_KQ_LANES
 /* 512-bit vectors for Q4_K and Q5_K where the build has AVX-512 BW. */
-#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#if defined(__AVX512BW__) && defined(__AVX512VNNI__) && defined(L4LM_SIMD_DISPATCH)
 #define KQ_ZMM 1
 #endif
 #define UNROLL _Pragma("GCC unroll 8")
@@ -184,66 +184,6 @@ INLINE __m512i pin512(__m512i v)
     return v;
 }
 
-/* 512-bit v's two 256-bit halves: the 16-bit lanes of each picked as
-** pick16 does, by lo (low half) and hi (high half). */
-static inline __m512i pick16x2(__m512i v, int lo, int hi)
-{
-    __m512i c = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)lo)),
-                                   _mm256_set1_epi16((short)hi), 1);
-    return _mm512_shuffle_epi8(v, c);
-}
-
-/* q45_k_ints with 512-bit vectors (AVX-512 BW): each 32 bytes of quants,
-** in both halves of a vector, gives its low nibbles (sub-block 2p) in the
-** low half and its high ones (2p + 1) in the high half, which is the
-** order of the 64 activation quants they meet. */
-INLINE void q45_k_ints512(const uint8_t *blk, bool five, const uint8_t *act, size_t st,
-                          uint32_t nb, uint32_t b, uint32_t na, __m256i *t)
-{
-    const __m512i low4 = _mm512_set1_epi8(15), bit4 = _mm512_set1_epi8(16);
-    const __m512i nib = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
-    const uint8_t *qs = blk + (five ? 48 : 16);
-    __m128i sm128 = scales_k4(blk);
-    __m512i sm = _mm512_broadcast_i32x4(sm128), q[4], s[4];
-    __m256i mins = _mm256_shuffle_epi8(
-        _mm256_broadcastsi128_si256(sm128),
-        _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1, 12,
-                         -1, 13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1));
-    __m512i hb = _mm512_setzero_si512();
-    if (five)
-        hb = _mm512_broadcast_i64x4(load256(blk + 16));
-    UNROLL
-    for (int p = 0; p < 4; p++) {
-        __m512i v = _mm512_broadcast_i64x4(load256(qs + 32 * p));
-        q[p] = _mm512_and_si512(_mm512_srlv_epi64(v, nib), low4);
-        if (five) { /* bit 2p (low half), 2p + 1 (high) of each qh byte to its bit 4 */
-            __m512i rot = _mm512_setr_epi64(4 - 2 * p, 4 - 2 * p, 4 - 2 * p, 4 - 2 * p,
-                                            3 - 2 * p, 3 - 2 * p, 3 - 2 * p, 3 - 2 * p);
-            rot = _mm512_and_si512(rot, _mm512_set1_epi64(63));
-            q[p] = _mm512_or_si512(q[p], _mm512_and_si512(_mm512_rolv_epi64(hb, rot), bit4));
-        }
-        s[p] = pick16x2(sm, 0x8000 | 2 * p, 0x8000 | (2 * p + 1));
-    }
-    UNROLL
-    for (uint32_t a = 0; a < na; a++) {
-        __m512i acc = pin512(_mm512_madd_epi16(
-            _mm512_maddubs_epi16(q[0], _mm512_loadu_si512(ACT_Q(a, 0))), s[0]));
-        __m512i alt = _mm512_maddubs_epi16(q[1], _mm512_loadu_si512(ACT_Q(a, 64)));
-        if (na == 1) /* decode: two chains of sums */
-            alt = pin512(_mm512_madd_epi16(alt, s[1]));
-        else
-            acc = pin512(_mm512_dpwssd_epi32(acc, alt, s[1]));
-        acc = pin512(_mm512_dpwssd_epi32(
-            acc, _mm512_maddubs_epi16(q[2], _mm512_loadu_si512(ACT_Q(a, 128))), s[2]));
-        __m512i p3 = _mm512_maddubs_epi16(q[3], _mm512_loadu_si512(ACT_Q(a, 192)));
-        if (na == 1)
-            acc = _mm512_add_epi32(acc, pin512(_mm512_dpwssd_epi32(alt, p3, s[3])));
-        else
-            acc = pin512(_mm512_dpwssd_epi32(acc, p3, s[3]));
-        __m256i is = _mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
-        t[a] = _mm256_hadd_epi32(is, _mm256_madd_epi16(load256(ACT_BSUM(a)), mins));
-    }
-}
 #endif
 
 /* Q6_K super-block b: t[a] as for Q4_K, with zero mins. The quants
@@ -365,8 +305,8 @@ INLINE void ints(uint32_t ty, const uint8_t *blk, const uint8_t *act, size_t st,
 #ifdef KQ_ZMM
     if (ty == L4LM_TYPE_Q6_K)
         q6_k_ints512(blk, act, st, nb, b, na, t);
-    else
-        q45_k_ints512(blk, ty == L4LM_TYPE_Q5_K, act, st, nb, b, na, t);
+    else /* Q4_K and Q5_K take rows2 */
+        q45_k_ints(blk, ty == L4LM_TYPE_Q5_K, act, st, nb, b, na, t);
 #else
     if (ty == L4LM_TYPE_Q6_K)
         q6_k_ints(blk, act, st, nb, b, na, t);
@@ -509,6 +449,180 @@ INLINE void rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, si
     }
 }
 
+#ifdef KQ_ZMM
+/* Q4_K and Q5_K with AVX-512 BW: two weight rows (r, r + 1) a pass, each
+** vector holding sub-block j of both rows' super-block b, row r in its
+** low half and r + 1 in its high half, against the activation's 32 quants
+** of sub-block j in both halves. So the exact sums of a super-block come
+** out as 8 lanes per row, with no folding, and the scales, mins and the
+** float steps serve both rows with one instruction. */
+typedef struct kpair {
+    __m512i q[8], s[8], mins; /* quants and scales of sub-block j; mins per bsum */
+} kpair;
+
+/* Super-block b of both rows (at b0 and b1) unpacked into k. */
+INLINE void kpair_unpack(const uint8_t *b0, const uint8_t *b1, bool five, kpair *k)
+{
+    const __m512i low4 = _mm512_set1_epi8(15), bit4 = _mm512_set1_epi8(16);
+    size_t off = five ? 48 : 16;
+    __m512i sm = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(scales_k4(b0))),
+                                    _mm256_broadcastsi128_si256(scales_k4(b1)), 1);
+    __m512i hb = _mm512_setzero_si512();
+    if (five)
+        hb = _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0 + 16)), load256(b1 + 16), 1);
+    UNROLL
+    for (int p = 0; p < 4; p++) {
+        __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0 + off + 32 * p)),
+                                       load256(b1 + off + 32 * p), 1);
+        k->q[2 * p] = _mm512_and_si512(v, low4);
+        k->q[2 * p + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+        if (five) { /* bit j of each qh byte to bit 4 (shifts stay in the byte) */
+            __m512i h0 = 2 * p < 4 ? _mm512_slli_epi16(hb, 4 - 2 * p) : _mm512_srli_epi16(hb, 2 * p - 4);
+            __m512i h1 = 2 * p + 1 < 4 ? _mm512_slli_epi16(hb, 3 - 2 * p)
+                                       : _mm512_srli_epi16(hb, 2 * p - 3);
+            k->q[2 * p] = _mm512_ternarylogic_epi32(k->q[2 * p], h0, bit4, 0xf8);
+            k->q[2 * p + 1] = _mm512_ternarylogic_epi32(k->q[2 * p + 1], h1, bit4, 0xf8);
+        }
+    }
+    UNROLL
+    for (int j = 0; j < 8; j++)
+        k->s[j] = _mm512_shuffle_epi8(sm, _mm512_set1_epi16((short)(0x8000 | j)));
+    /* min j for bsums 2j and 2j + 1: bytes 8-11 of sm in 128-bit lanes 0 and 2, 12-15 in 1 and 3 */
+    __m256i c = _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1, 12,
+                                 -1, 13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1);
+    k->mins = _mm512_shuffle_epi8(sm, _mm512_inserti64x4(_mm512_castsi256_si512(c), c, 1));
+}
+
+/* Activation row a (quants x, bsums bs) against k: per 128-bit lane,
+** partial sums as [isum, msum, isum, msum] of row r (lanes 0-1) and r + 1
+** (lanes 2-3); pairs of lanes, unpacked, added. */
+INLINE __m512i kpair_dot(const kpair *k, const uint8_t *x, const uint8_t *bs, bool one)
+{
+    __m512i acc = _mm512_setzero_si512(), alt = _mm512_setzero_si512();
+    UNROLL
+    for (int j = 0; j < 8; j++) {
+        __m512i p = _mm512_maddubs_epi16(k->q[j], _mm512_broadcast_i64x4(load256(x + 32 * j)));
+        if (j == 0)
+            acc = pin512(_mm512_madd_epi16(p, k->s[0]));
+        else if (j == 1 && one) /* decode: two chains of sums */
+            alt = pin512(_mm512_madd_epi16(p, k->s[1]));
+        else if (j % 2 && one)
+            alt = pin512(_mm512_dpwssd_epi32(alt, p, k->s[j]));
+        else
+            acc = pin512(_mm512_dpwssd_epi32(acc, p, k->s[j]));
+    }
+    if (one)
+        acc = _mm512_add_epi32(acc, alt);
+    __m512i m = _mm512_madd_epi16(_mm512_broadcast_i64x4(load256(bs)), k->mins);
+    return _mm512_add_epi32(_mm512_unpacklo_epi32(acc, m), _mm512_unpackhi_epi32(acc, m));
+}
+
+/* d | dmin << 16 of super-blocks b0.. of rows r and r + 1 past cnt zero. */
+INLINE void kpair_scales(const uint8_t *w0, const uint8_t *w1, size_t bb, uint32_t cnt, uint32_t *dd)
+{
+    for (uint32_t k = 0; k < LANES; k++) {
+        dd[k] = k < cnt ? d_dmin(L4LM_TYPE_Q4_K, w0 + k * bb) : 0;
+        dd[LANES + k] = k < cnt ? d_dmin(L4LM_TYPE_Q4_K, w1 + k * bb) : 0;
+    }
+}
+
+/* The group's table of one activation row (four entries, one per pair of
+** super-blocks 2i, 2i + 1: per lane [i, m, i', m'] partial) as the isum
+** and msum of its eight super-blocks, row r in lanes 0-7, r + 1 in 8-15. */
+INLINE void kpair_sums(const __m512i *e, __m512i *is, __m512i *ms)
+{
+    __m512i y[4];
+    UNROLL
+    for (int i = 0; i < 4; i++) /* lane 0 + lane 1, lane 2 + lane 3 */
+        y[i] = _mm512_add_epi32(e[i], _mm512_shuffle_i64x2(e[i], e[i], 0xb1));
+    const __m512i pick = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+    __m512i p01 = _mm512_permutex2var_epi32(y[0], pick, y[1]); /* i0 m0 i1 m1 i2 m2 i3 m3 | r + 1 */
+    __m512i p23 = _mm512_permutex2var_epi32(y[2], pick, y[3]);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 16, 18, 20, 22, 8, 10, 12, 14, 24, 26, 28, 30);
+    *is = _mm512_permutex2var_epi32(p01, even, p23);
+    *ms = _mm512_permutex2var_epi32(p01, _mm512_add_epi32(even, _mm512_set1_epi32(1)), p23);
+}
+
+/* kernels_k.h's lane sum of the eight lanes of each half of acc, into y0, y1. */
+static inline void lanes_sum2(__m512 acc, float *y0, float *y1)
+{
+    *y0 = lanes_sum(_mm512_castps512_ps256(acc));
+    *y1 = lanes_sum(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+}
+
+INLINE void rows2(bool five, const uint8_t *w, size_t rb, const uint8_t *act, size_t st, uint32_t n,
+                  uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys, bool ahead)
+{
+    uint32_t nb = n / L4LM_QK_K;
+    size_t bb = five ? L4LM_Q5_K_BYTES : L4LM_Q4_K_BYTES;
+    __m512i e[KQ_TILE][LANES / 2];
+    uint32_t dd[2 * LANES];
+    for (uint32_t r = r0; r < r1; r += 2) {
+        uint32_t r2 = r + 1 < r1 ? r + 1 : r; /* an odd last row pairs with itself */
+        const uint8_t *row0 = w + r * rb, *row1 = w + r2 * rb;
+        __m512 acc[KQ_TILE];
+        for (uint32_t a = 0; a < na; a++)
+            acc[a] = _mm512_setzero_ps();
+        for (uint32_t b0 = 0; b0 < nb; b0 += LANES) {
+            uint32_t cnt = nb - b0 < LANES ? nb - b0 : LANES; /* super-blocks in this group */
+            for (uint32_t k = 0; k < LANES; k += 2) {
+                uint32_t b = b0 + k;
+                if (k >= cnt) { /* pairs past the end: zero sums */
+                    for (uint32_t a = 0; a < na; a++)
+                        e[a][k / 2] = _mm512_setzero_si512();
+                    continue;
+                }
+                __m512i t0[KQ_TILE], t1[KQ_TILE];
+                kpair kp;
+                if (ahead) {
+                    prefetch_ahead(row0 + b * bb, rb, 2 * bb);
+                    prefetch_ahead(row1 + b * bb, rb, 2 * bb);
+                }
+                kpair_unpack(row0 + b * bb, row1 + b * bb, five, &kp);
+                for (uint32_t a = 0; a < na; a++)
+                    t0[a] = kpair_dot(&kp, ACT_Q(a, 0), ACT_BSUM(a), na == 1);
+                if (k + 1 < cnt) {
+                    kpair_unpack(row0 + (b + 1) * bb, row1 + (b + 1) * bb, five, &kp);
+                    for (uint32_t a = 0; a < na; a++)
+                        t1[a] = kpair_dot(&kp, ACT_Q(a, L4LM_QK_K), ACT_BSUM(a) + 32, na == 1);
+                } else {
+                    for (uint32_t a = 0; a < na; a++)
+                        t1[a] = _mm512_setzero_si512();
+                }
+                for (uint32_t a = 0; a < na; a++) /* [i m i' m'] of b and b + 1, per lane */
+                    e[a][k / 2] = _mm512_add_epi32(_mm512_unpacklo_epi64(t0[a], t1[a]),
+                                                   _mm512_unpackhi_epi64(t0[a], t1[a]));
+            }
+            kpair_scales(row0 + b0 * bb, row1 + b0 * bb, bb, cnt, dd);
+            __m512i v = _mm512_loadu_si512(dd);
+            __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
+            __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
+            /* Lanes past the end: zero scales and sums, and dx masked to
+            ** zero, so their steps add +-0 (kernels_k.h). */
+            __mmask8 live = (__mmask8)((1u << cnt) - 1);
+            for (uint32_t a = 0; a < na; a++) {
+                const float *dxp = (const float *)(act + a * st + l4lm_kq_d(nb)) + b0;
+                __m256 dx8 = _mm256_maskz_loadu_ps(live, dxp);
+                __m512 dx = _mm512_castpd_ps(_mm512_insertf64x4(
+                    _mm512_castpd256_pd512(_mm256_castps_pd(dx8)), _mm256_castps_pd(dx8), 1));
+                __m512i is, ms;
+                kpair_sums(e[a], &is, &ms);
+                __m512 p =
+                    _mm512_sub_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(d, dx)),
+                                  _mm512_mul_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dmin, dx)));
+                acc[a] = _mm512_add_ps(acc[a], p);
+            }
+        }
+        for (uint32_t a = 0; a < na; a++) {
+            float y0, y1;
+            lanes_sum2(acc[a], &y0, &y1);
+            y[a * ys + r] = y0;
+            y[a * ys + r2] = y1;
+        }
+    }
+}
+#endif
+
 /* One copy of the loops per type, and decode's single activation row and
 ** prefill's full passes of KQ_TILE rows their own (a constant count: no
 ** test per row, accumulators in registers); each out of line, so their
@@ -521,12 +635,29 @@ INLINE void rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, si
         (void)na; /* the decode copies use their constant */                                       \
         rows(type, w, rb, act, st, n, rows_na, r0, r1, y, ys, ahead);                              \
     }
+#ifdef KQ_ZMM
+#define ROWS2(name, five, rows_na)                                                                 \
+    static __attribute__((noinline)) void name(const uint8_t *w, size_t rb, const uint8_t *act,    \
+                                               size_t st, uint32_t n, uint32_t na, uint32_t r0,    \
+                                               uint32_t r1, float *y, size_t ys, bool ahead)       \
+    {                                                                                              \
+        (void)na;                                                                                  \
+        rows2(five, w, rb, act, st, n, rows_na, r0, r1, y, ys, ahead);                             \
+    }
+ROWS2(q4_k_decode, false, 1)
+ROWS2(q4_k_prefill, false, na)
+ROWS2(q4_k_full, false, KQ_TILE)
+ROWS2(q5_k_decode, true, 1)
+ROWS2(q5_k_prefill, true, na)
+ROWS2(q5_k_full, true, KQ_TILE)
+#else
 ROWS(q4_k_decode, L4LM_TYPE_Q4_K, 1)
 ROWS(q4_k_prefill, L4LM_TYPE_Q4_K, na)
 ROWS(q4_k_full, L4LM_TYPE_Q4_K, KQ_TILE)
 ROWS(q5_k_decode, L4LM_TYPE_Q5_K, 1)
 ROWS(q5_k_prefill, L4LM_TYPE_Q5_K, na)
 ROWS(q5_k_full, L4LM_TYPE_Q5_K, KQ_TILE)
+#endif
 ROWS(q6_k_decode, L4LM_TYPE_Q6_K, 1)
 ROWS(q6_k_prefill, L4LM_TYPE_Q6_K, na)
 ROWS(q6_k_full, L4LM_TYPE_Q6_K, KQ_TILE)
