@@ -239,80 +239,13 @@ INLINE void q6_k_ints(const uint8_t *blk, const uint8_t *act, size_t st, uint32_
     }
 }
 
-#ifdef KQ_ZMM
-/* q6_k_ints with 512-bit vectors: the 64 quant bytes of a half are
-** elements 0-31 (low nibbles of the first 32 bytes, with bits 0-1 of
-** qh) and 32-63 (the next 32, bits 2-3) in one vector, and 64-127 (high
-** nibbles, bits 4-5 and 6-7) in another. Each 16-bit product lane of a
-** 128-bit lane k meets scale 4c + k of the 64 elements' four. The bsum
-** correction of q6_k_ints is one more dpwssd, by -32 times the scales. */
-INLINE void q6_k_ints512(const uint8_t *blk, const uint8_t *act, size_t st, uint32_t nb,
-                         uint32_t b, uint32_t na, __m256i *t)
-{
-    const __m512i low4 = _mm512_set1_epi8(15), top2 = _mm512_set1_epi8(0x30);
-    __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
-    __m256i corr = _mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32));
-    __m512i sc = _mm512_castsi256_si512(sc16), q[4], s[4];
-    UNROLL
-    for (int h = 0; h < 2; h++) {
-        __m512i l = _mm512_loadu_si512(blk + 64 * h);
-        __m512i hb = _mm512_broadcast_i64x4(load256(blk + 128 + 32 * h));
-        __m512i up0 = _mm512_sllv_epi64(hb, _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2));
-        __m512i dn1 = _mm512_srlv_epi64(hb, _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2));
-        q[2 * h] = _mm512_ternarylogic_epi32(_mm512_and_si512(l, low4), up0, top2, 0xf8);
-        q[2 * h + 1] = _mm512_ternarylogic_epi32(
-            _mm512_and_si512(_mm512_srli_epi16(l, 4), low4), dn1, top2, 0xf8);
-        UNROLL
-        for (int c = 0; c < 2; c++) { /* scales 8h + 4c .. + 3, one a 128-bit lane */
-            short g = (short)(8 * h + 4 * c);
-            __m512i idx = _mm512_inserti64x4(
-                _mm512_castsi256_si512(
-                    _mm256_setr_epi16(g, g, g, g, g, g, g, g, g + 1, g + 1, g + 1, g + 1, g + 1,
-                                      g + 1, g + 1, g + 1)),
-                _mm256_setr_epi16(g + 2, g + 2, g + 2, g + 2, g + 2, g + 2, g + 2, g + 2, g + 3,
-                                  g + 3, g + 3, g + 3, g + 3, g + 3, g + 3, g + 3),
-                1);
-            s[2 * h + c] = _mm512_permutexvar_epi16(idx, sc);
-        }
-    }
-    UNROLL
-    for (uint32_t a = 0; a < na; a++) {
-        /* q[i] are elements 64 i .. 64 i + 63 */
-        __m512i acc = pin512(_mm512_madd_epi16(
-            _mm512_maddubs_epi16(q[0], _mm512_loadu_si512(ACT_Q(a, 0))), s[0]));
-        __m512i alt = _mm512_maddubs_epi16(q[1], _mm512_loadu_si512(ACT_Q(a, 64)));
-        if (na == 1) /* decode: two chains of sums */
-            alt = pin512(_mm512_madd_epi16(alt, s[1]));
-        else
-            acc = pin512(_mm512_dpwssd_epi32(acc, alt, s[1]));
-        acc = pin512(_mm512_dpwssd_epi32(
-            acc, _mm512_maddubs_epi16(q[2], _mm512_loadu_si512(ACT_Q(a, 128))), s[2]));
-        __m512i p3 = _mm512_maddubs_epi16(q[3], _mm512_loadu_si512(ACT_Q(a, 192)));
-        if (na == 1)
-            acc = _mm512_add_epi32(acc, pin512(_mm512_dpwssd_epi32(alt, p3, s[3])));
-        else
-            acc = pin512(_mm512_dpwssd_epi32(acc, p3, s[3]));
-        __m256i is = _mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
-        is = madd_acc(is, load256(ACT_BSUM(a)), corr);
-        t[a] = _mm256_hadd_epi32(is, _mm256_setzero_si256());
-    }
-}
-#endif
-
 INLINE void ints(uint32_t ty, const uint8_t *blk, const uint8_t *act, size_t st, uint32_t nb,
                  uint32_t b, uint32_t na, __m256i *t)
 {
-#ifdef KQ_ZMM
-    if (ty == L4LM_TYPE_Q6_K)
-        q6_k_ints512(blk, act, st, nb, b, na, t);
-    else /* Q4_K and Q5_K take rows2 */
-        q45_k_ints(blk, ty == L4LM_TYPE_Q5_K, act, st, nb, b, na, t);
-#else
     if (ty == L4LM_TYPE_Q6_K)
         q6_k_ints(blk, act, st, nb, b, na, t);
     else
         q45_k_ints(blk, ty == L4LM_TYPE_Q5_K, act, st, nb, b, na, t);
-#endif
 }
 
 /* The exact sums of two super-blocks (their vectors of sums, one
@@ -460,6 +393,12 @@ typedef struct kpair {
     __m512i q[8], s[8], mins; /* quants and scales of sub-block j; mins per bsum */
 } kpair;
 
+/* The 32 bytes at p0 and at p1 as the halves of a vector. */
+static inline __m512i two256(const uint8_t *p0, const uint8_t *p1)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(load256(p0)), load256(p1), 1);
+}
+
 /* Super-block b of both rows (at b0 and b1) unpacked into k. */
 INLINE void kpair_unpack(const uint8_t *b0, const uint8_t *b1, bool five, kpair *k)
 {
@@ -469,11 +408,10 @@ INLINE void kpair_unpack(const uint8_t *b0, const uint8_t *b1, bool five, kpair 
                                     _mm256_broadcastsi128_si256(scales_k4(b1)), 1);
     __m512i hb = _mm512_setzero_si512();
     if (five)
-        hb = _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0 + 16)), load256(b1 + 16), 1);
+        hb = two256(b0 + 16, b1 + 16);
     UNROLL
     for (int p = 0; p < 4; p++) {
-        __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0 + off + 32 * p)),
-                                       load256(b1 + off + 32 * p), 1);
+        __m512i v = two256(b0 + off + 32 * p, b1 + off + 32 * p);
         k->q[2 * p] = _mm512_and_si512(v, low4);
         k->q[2 * p + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
         if (five) { /* bit j of each qh byte to bit 4 (shifts stay in the byte) */
@@ -493,10 +431,42 @@ INLINE void kpair_unpack(const uint8_t *b0, const uint8_t *b1, bool five, kpair 
     k->mins = _mm512_shuffle_epi8(sm, _mm512_inserti64x4(_mm512_castsi256_si512(c), c, 1));
 }
 
+/* Q6_K's super-block b of both rows into k: sub-block j is the quants of
+** q6_k_ints (used unsigned, 0..63) with the scales of its two 16-element
+** halves; mins holds -32 times the sixteen scales, for the bsums. */
+INLINE void kpair_unpack6(const uint8_t *b0, const uint8_t *b1, kpair *k)
+{
+    const __m512i low4 = _mm512_set1_epi8(15), top2 = _mm512_set1_epi8(0x30);
+    __m512i sc = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b0 + 192)))),
+        _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b1 + 192))), 1);
+    UNROLL
+    for (int h = 0; h < 2; h++) {
+        __m512i l0 = two256(b0 + 64 * h, b1 + 64 * h), l1 = two256(b0 + 64 * h + 32, b1 + 64 * h + 32);
+        __m512i hb = two256(b0 + 128 + 32 * h, b1 + 128 + 32 * h);
+        __m512i *q = k->q + 4 * h;
+        q[0] = _mm512_ternarylogic_epi32(_mm512_and_si512(l0, low4), _mm512_slli_epi16(hb, 4), top2, 0xf8);
+        q[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(l1, low4), _mm512_slli_epi16(hb, 2), top2, 0xf8);
+        q[2] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l0, 4), low4), hb, top2,
+                                         0xf8);
+        q[3] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l1, 4), low4),
+                                         _mm512_srli_epi16(hb, 2), top2, 0xf8);
+    }
+    UNROLL
+    for (int j = 0; j < 8; j++) { /* scales 2j, 2j + 1 of row r, then of row r + 1 */
+        short a = (short)(2 * j), b = (short)(2 * j + 1), c = (short)(16 + 2 * j), d = (short)(17 + 2 * j);
+        __m512i idx = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_setr_epi16(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b)),
+            _mm256_setr_epi16(c, c, c, c, c, c, c, c, d, d, d, d, d, d, d, d), 1);
+        k->s[j] = _mm512_permutexvar_epi16(idx, sc);
+    }
+    k->mins = _mm512_mullo_epi16(sc, _mm512_set1_epi16(-32));
+}
+
 /* Activation row a (quants x, bsums bs) against k: per 128-bit lane,
 ** partial sums as [isum, msum, isum, msum] of row r (lanes 0-1) and r + 1
-** (lanes 2-3); pairs of lanes, unpacked, added. */
-INLINE __m512i kpair_dot(const kpair *k, const uint8_t *x, const uint8_t *bs, bool one)
+** (lanes 2-3); pairs of lanes, unpacked, added. six: Q6_K. */
+INLINE __m512i kpair_dot(const kpair *k, const uint8_t *x, const uint8_t *bs, bool one, bool six)
 {
     __m512i acc = _mm512_setzero_si512(), alt = _mm512_setzero_si512();
     UNROLL
@@ -514,15 +484,26 @@ INLINE __m512i kpair_dot(const kpair *k, const uint8_t *x, const uint8_t *bs, bo
     if (one)
         acc = _mm512_add_epi32(acc, alt);
     __m512i m = _mm512_madd_epi16(_mm512_broadcast_i64x4(load256(bs)), k->mins);
+    if (six) /* Q6_K: the bsum correction belongs to isum; msum is zero */
+        acc = _mm512_add_epi32(acc, m), m = _mm512_setzero_si512();
     return _mm512_add_epi32(_mm512_unpacklo_epi32(acc, m), _mm512_unpackhi_epi32(acc, m));
 }
 
+INLINE void kpair_any(const uint8_t *b0, const uint8_t *b1, bool five, bool six, kpair *k)
+{
+    if (six)
+        kpair_unpack6(b0, b1, k);
+    else
+        kpair_unpack(b0, b1, five, k);
+}
+
 /* d | dmin << 16 of super-blocks b0.. of rows r and r + 1 past cnt zero. */
-INLINE void kpair_scales(const uint8_t *w0, const uint8_t *w1, size_t bb, uint32_t cnt, uint32_t *dd)
+INLINE void kpair_scales(uint32_t t, const uint8_t *w0, const uint8_t *w1, size_t bb, uint32_t cnt,
+                         uint32_t *dd)
 {
     for (uint32_t k = 0; k < LANES; k++) {
-        dd[k] = k < cnt ? d_dmin(L4LM_TYPE_Q4_K, w0 + k * bb) : 0;
-        dd[LANES + k] = k < cnt ? d_dmin(L4LM_TYPE_Q4_K, w1 + k * bb) : 0;
+        dd[k] = k < cnt ? d_dmin(t, w0 + k * bb) : 0;
+        dd[LANES + k] = k < cnt ? d_dmin(t, w1 + k * bb) : 0;
     }
 }
 
@@ -550,11 +531,12 @@ static inline void lanes_sum2(__m512 acc, float *y0, float *y1)
     *y1 = lanes_sum(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
 }
 
-INLINE void rows2(bool five, const uint8_t *w, size_t rb, const uint8_t *act, size_t st, uint32_t n,
+INLINE void rows2(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st, uint32_t n,
                   uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys, bool ahead)
 {
     uint32_t nb = n / L4LM_QK_K;
-    size_t bb = five ? L4LM_Q5_K_BYTES : L4LM_Q4_K_BYTES;
+    bool five = t == L4LM_TYPE_Q5_K, six = t == L4LM_TYPE_Q6_K;
+    size_t bb = five ? L4LM_Q5_K_BYTES : six ? L4LM_Q6_K_BYTES : L4LM_Q4_K_BYTES;
     __m512i e[KQ_TILE][LANES / 2];
     uint32_t dd[2 * LANES];
     for (uint32_t r = r0; r < r1; r += 2) {
@@ -578,13 +560,13 @@ INLINE void rows2(bool five, const uint8_t *w, size_t rb, const uint8_t *act, si
                     prefetch_ahead(row0 + b * bb, rb, 2 * bb);
                     prefetch_ahead(row1 + b * bb, rb, 2 * bb);
                 }
-                kpair_unpack(row0 + b * bb, row1 + b * bb, five, &kp);
+                kpair_any(row0 + b * bb, row1 + b * bb, five, six, &kp);
                 for (uint32_t a = 0; a < na; a++)
-                    t0[a] = kpair_dot(&kp, ACT_Q(a, 0), ACT_BSUM(a), na == 1);
+                    t0[a] = kpair_dot(&kp, ACT_Q(a, 0), ACT_BSUM(a), na == 1, six);
                 if (k + 1 < cnt) {
-                    kpair_unpack(row0 + (b + 1) * bb, row1 + (b + 1) * bb, five, &kp);
+                    kpair_any(row0 + (b + 1) * bb, row1 + (b + 1) * bb, five, six, &kp);
                     for (uint32_t a = 0; a < na; a++)
-                        t1[a] = kpair_dot(&kp, ACT_Q(a, L4LM_QK_K), ACT_BSUM(a) + 32, na == 1);
+                        t1[a] = kpair_dot(&kp, ACT_Q(a, L4LM_QK_K), ACT_BSUM(a) + 32, na == 1, six);
                 } else {
                     for (uint32_t a = 0; a < na; a++)
                         t1[a] = _mm512_setzero_si512();
@@ -593,7 +575,7 @@ INLINE void rows2(bool five, const uint8_t *w, size_t rb, const uint8_t *act, si
                     e[a][k / 2] = _mm512_add_epi32(_mm512_unpacklo_epi64(t0[a], t1[a]),
                                                    _mm512_unpackhi_epi64(t0[a], t1[a]));
             }
-            kpair_scales(row0 + b0 * bb, row1 + b0 * bb, bb, cnt, dd);
+            kpair_scales(t, row0 + b0 * bb, row1 + b0 * bb, bb, cnt, dd);
             __m512i v = _mm512_loadu_si512(dd);
             __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
             __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
@@ -636,20 +618,23 @@ INLINE void rows2(bool five, const uint8_t *w, size_t rb, const uint8_t *act, si
         rows(type, w, rb, act, st, n, rows_na, r0, r1, y, ys, ahead);                              \
     }
 #ifdef KQ_ZMM
-#define ROWS2(name, five, rows_na)                                                                 \
+#define ROWS2(name, type, rows_na)                                                                 \
     static __attribute__((noinline)) void name(const uint8_t *w, size_t rb, const uint8_t *act,    \
                                                size_t st, uint32_t n, uint32_t na, uint32_t r0,    \
                                                uint32_t r1, float *y, size_t ys, bool ahead)       \
     {                                                                                              \
         (void)na;                                                                                  \
-        rows2(five, w, rb, act, st, n, rows_na, r0, r1, y, ys, ahead);                             \
+        rows2(type, w, rb, act, st, n, rows_na, r0, r1, y, ys, ahead);                             \
     }
-ROWS2(q4_k_decode, false, 1)
-ROWS2(q4_k_prefill, false, na)
-ROWS2(q4_k_full, false, KQ_TILE)
-ROWS2(q5_k_decode, true, 1)
-ROWS2(q5_k_prefill, true, na)
-ROWS2(q5_k_full, true, KQ_TILE)
+ROWS2(q4_k_decode, L4LM_TYPE_Q4_K, 1)
+ROWS2(q4_k_prefill, L4LM_TYPE_Q4_K, na)
+ROWS2(q4_k_full, L4LM_TYPE_Q4_K, KQ_TILE)
+ROWS2(q5_k_decode, L4LM_TYPE_Q5_K, 1)
+ROWS2(q5_k_prefill, L4LM_TYPE_Q5_K, na)
+ROWS2(q5_k_full, L4LM_TYPE_Q5_K, KQ_TILE)
+ROWS2(q6_k_decode, L4LM_TYPE_Q6_K, 1)
+ROWS2(q6_k_prefill, L4LM_TYPE_Q6_K, na)
+ROWS2(q6_k_full, L4LM_TYPE_Q6_K, KQ_TILE)
 #else
 ROWS(q4_k_decode, L4LM_TYPE_Q4_K, 1)
 ROWS(q4_k_prefill, L4LM_TYPE_Q4_K, na)
@@ -657,10 +642,10 @@ ROWS(q4_k_full, L4LM_TYPE_Q4_K, KQ_TILE)
 ROWS(q5_k_decode, L4LM_TYPE_Q5_K, 1)
 ROWS(q5_k_prefill, L4LM_TYPE_Q5_K, na)
 ROWS(q5_k_full, L4LM_TYPE_Q5_K, KQ_TILE)
-#endif
 ROWS(q6_k_decode, L4LM_TYPE_Q6_K, 1)
 ROWS(q6_k_prefill, L4LM_TYPE_Q6_K, na)
 ROWS(q6_k_full, L4LM_TYPE_Q6_K, KQ_TILE)
+#endif
 
 typedef void rows_fn(const uint8_t *, size_t, const uint8_t *, size_t, uint32_t, uint32_t, uint32_t,
                      uint32_t, float *, size_t, bool);
