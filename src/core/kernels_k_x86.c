@@ -466,23 +466,14 @@ INLINE void kpair_unpack6(const uint8_t *b0, const uint8_t *b1, kpair *k)
 /* Activation row a (quants x, bsums bs) against k: per 128-bit lane,
 ** partial sums as [isum, msum, isum, msum] of row r (lanes 0-1) and r + 1
 ** (lanes 2-3); pairs of lanes, unpacked, added. six: Q6_K. */
-INLINE __m512i kpair_dot(const kpair *k, const uint8_t *x, const uint8_t *bs, bool one, bool six)
+INLINE __m512i kpair_dot(const kpair *k, const uint8_t *x, const uint8_t *bs, bool six)
 {
-    __m512i acc = _mm512_setzero_si512(), alt = _mm512_setzero_si512();
+    __m512i acc = _mm512_setzero_si512();
     UNROLL
     for (int j = 0; j < 8; j++) {
         __m512i p = _mm512_maddubs_epi16(k->q[j], _mm512_broadcast_i64x4(load256(x + 32 * j)));
-        if (j == 0)
-            acc = pin512(_mm512_madd_epi16(p, k->s[0]));
-        else if (j == 1 && one) /* decode: two chains of sums */
-            alt = pin512(_mm512_madd_epi16(p, k->s[1]));
-        else if (j % 2 && one)
-            alt = pin512(_mm512_dpwssd_epi32(alt, p, k->s[j]));
-        else
-            acc = pin512(_mm512_dpwssd_epi32(acc, p, k->s[j]));
+        acc = pin512(j ? _mm512_dpwssd_epi32(acc, p, k->s[j]) : _mm512_madd_epi16(p, k->s[0]));
     }
-    if (one)
-        acc = _mm512_add_epi32(acc, alt);
     __m512i m = _mm512_madd_epi16(_mm512_broadcast_i64x4(load256(bs)), k->mins);
     if (six) /* Q6_K: the bsum correction belongs to isum; msum is zero */
         acc = _mm512_add_epi32(acc, m), m = _mm512_setzero_si512();
@@ -562,11 +553,11 @@ INLINE void rows2(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, s
                 }
                 kpair_any(row0 + b * bb, row1 + b * bb, five, six, &kp);
                 for (uint32_t a = 0; a < na; a++)
-                    t0[a] = kpair_dot(&kp, ACT_Q(a, 0), ACT_BSUM(a), na == 1, six);
+                    t0[a] = kpair_dot(&kp, ACT_Q(a, 0), ACT_BSUM(a), six);
                 if (k + 1 < cnt) {
                     kpair_any(row0 + (b + 1) * bb, row1 + (b + 1) * bb, five, six, &kp);
                     for (uint32_t a = 0; a < na; a++)
-                        t1[a] = kpair_dot(&kp, ACT_Q(a, L4LM_QK_K), ACT_BSUM(a) + 32, na == 1, six);
+                        t1[a] = kpair_dot(&kp, ACT_Q(a, L4LM_QK_K), ACT_BSUM(a) + 32, six);
                 } else {
                     for (uint32_t a = 0; a < na; a++)
                         t1[a] = _mm512_setzero_si512();
@@ -626,23 +617,22 @@ INLINE void rows2(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, s
         (void)na;                                                                                  \
         rows2(type, w, rb, act, st, n, rows_na, r0, r1, y, ys, ahead);                             \
     }
-ROWS2(q4_k_decode, L4LM_TYPE_Q4_K, 1)
+#endif
+ROWS(q4_k_decode, L4LM_TYPE_Q4_K, 1)
+ROWS(q5_k_decode, L4LM_TYPE_Q5_K, 1)
+ROWS(q6_k_decode, L4LM_TYPE_Q6_K, 1)
+#ifdef KQ_ZMM /* decode keeps one row a pass: one stream through memory */
 ROWS2(q4_k_prefill, L4LM_TYPE_Q4_K, na)
 ROWS2(q4_k_full, L4LM_TYPE_Q4_K, KQ_TILE)
-ROWS2(q5_k_decode, L4LM_TYPE_Q5_K, 1)
 ROWS2(q5_k_prefill, L4LM_TYPE_Q5_K, na)
 ROWS2(q5_k_full, L4LM_TYPE_Q5_K, KQ_TILE)
-ROWS2(q6_k_decode, L4LM_TYPE_Q6_K, 1)
 ROWS2(q6_k_prefill, L4LM_TYPE_Q6_K, na)
 ROWS2(q6_k_full, L4LM_TYPE_Q6_K, KQ_TILE)
 #else
-ROWS(q4_k_decode, L4LM_TYPE_Q4_K, 1)
 ROWS(q4_k_prefill, L4LM_TYPE_Q4_K, na)
 ROWS(q4_k_full, L4LM_TYPE_Q4_K, KQ_TILE)
-ROWS(q5_k_decode, L4LM_TYPE_Q5_K, 1)
 ROWS(q5_k_prefill, L4LM_TYPE_Q5_K, na)
 ROWS(q5_k_full, L4LM_TYPE_Q5_K, KQ_TILE)
-ROWS(q6_k_decode, L4LM_TYPE_Q6_K, 1)
 ROWS(q6_k_prefill, L4LM_TYPE_Q6_K, na)
 ROWS(q6_k_full, L4LM_TYPE_Q6_K, KQ_TILE)
 #endif
