@@ -34,7 +34,7 @@
 #else
 #define KQ_TILE 4
 #endif
-#define LANES  L4LM_KQ_LANES
+#define LANES L4LM_KQ_LANES
 /* 512-bit vectors for Q4_K and Q5_K where the build has AVX-512 BW. */
 #if defined(__AVX512BW__) && defined(__AVX512VNNI__) && defined(L4LM_SIMD_DISPATCH)
 #define KQ_ZMM 1
@@ -128,7 +128,8 @@ static inline __m128i scales_k4(const uint8_t *blk)
 
 /* Q4_K (five false) or Q5_K super-block b of one weight row (blk) against
 ** na activation rows: t[a] gets sum_j sc_j sum q x in 32-bit lanes 0-1 of
-** each half and sum_j m_j bsum in lanes 2-3 (a vector of sums). 64 elements per 32 bytes of quants: low
+** each half and sum_j m_j bsum in lanes 2-3 (a vector of sums). 64 elements per 32 bytes of quants:
+*low
 ** nibbles are sub-block 2p, high ones 2p + 1; Q5_K adds bit 2p (+ 1) of
 ** qh[l] as 16. maddubs pairs stay below 2 * 31 * 128, so nothing saturates. */
 INLINE void q45_k_ints(const uint8_t *blk, bool five, const uint8_t *act, size_t st, uint32_t nb,
@@ -239,10 +240,105 @@ INLINE void q6_k_ints(const uint8_t *blk, const uint8_t *act, size_t st, uint32_
     }
 }
 
+#ifdef KQ_ZMM
+/* Decode's super-block (one activation row, x) in 512-bit vectors: q[i]
+** the quants of elements 64 i .. 64 i + 63, s[i] their scales per 16-bit
+** product lane; two chains of sums, folded to 8 lanes. */
+INLINE __m256i one512(const __m512i *q, const __m512i *s, const uint8_t *x)
+{
+    __m512i acc =
+        pin512(_mm512_madd_epi16(_mm512_maddubs_epi16(q[0], _mm512_loadu_si512(x)), s[0]));
+    __m512i alt =
+        pin512(_mm512_madd_epi16(_mm512_maddubs_epi16(q[1], _mm512_loadu_si512(x + 64)), s[1]));
+    acc = pin512(
+        _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q[2], _mm512_loadu_si512(x + 128)), s[2]));
+    alt = pin512(
+        _mm512_dpwssd_epi32(alt, _mm512_maddubs_epi16(q[3], _mm512_loadu_si512(x + 192)), s[3]));
+    acc = _mm512_add_epi32(acc, alt);
+    return _mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
+}
+
+/* q45_k_ints for decode: each 32 bytes of quants, in both halves of a
+** vector, give their low nibbles (sub-block 2p) in the low half and their
+** high ones (2p + 1) in the high half, the order of the activation's. */
+INLINE void q45_k_one(const uint8_t *blk, bool five, const uint8_t *act, uint32_t nb, uint32_t b,
+                      __m256i *t)
+{
+    const __m512i low4 = _mm512_set1_epi8(15), bit4 = _mm512_set1_epi8(16);
+    const __m512i nib = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
+    const uint8_t *qs = blk + (five ? 48 : 16);
+    __m128i sm128 = scales_k4(blk);
+    __m512i sm = _mm512_broadcast_i32x4(sm128), q[4], s[4];
+    __m256i mins = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(sm128),
+                                       _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1,
+                                                        11, -1, 11, -1, 12, -1, 12, -1, 13, -1, 13,
+                                                        -1, 14, -1, 14, -1, 15, -1, 15, -1));
+    __m512i hb = five ? _mm512_broadcast_i64x4(load256(blk + 16)) : _mm512_setzero_si512();
+    UNROLL
+    for (int p = 0; p < 4; p++) {
+        q[p] = _mm512_and_si512(
+            _mm512_srlv_epi64(_mm512_broadcast_i64x4(load256(qs + 32 * p)), nib), low4);
+        if (five) { /* bit 2p (low half), 2p + 1 (high) of each qh byte to its bit 4 */
+            __m512i rot = _mm512_setr_epi64(4 - 2 * p, 4 - 2 * p, 4 - 2 * p, 4 - 2 * p, 3 - 2 * p,
+                                            3 - 2 * p, 3 - 2 * p, 3 - 2 * p);
+            rot = _mm512_and_si512(rot, _mm512_set1_epi64(63));
+            q[p] = _mm512_ternarylogic_epi32(q[p], _mm512_rolv_epi64(hb, rot), bit4, 0xf8);
+        }
+        s[p] = _mm512_shuffle_epi8(
+            sm, _mm512_inserti64x4(_mm512_set1_epi16((short)(0x8000 | 2 * p)),
+                                   _mm256_set1_epi16((short)(0x8000 | (2 * p + 1))), 1));
+    }
+    size_t st = 0;
+    t[0] =
+        _mm256_hadd_epi32(one512(q, s, ACT_Q(0, 0)), _mm256_madd_epi16(load256(ACT_BSUM(0)), mins));
+}
+
+/* q6_k_ints for decode: a half's 64 quant bytes are elements 0-63 (low
+** nibbles, qh bits 0-1 then 2-3) and 64-127 (high nibbles, bits 4-5 then
+** 6-7); 128-bit lane k of elements 64 i.. meets scale 4 i + k. */
+INLINE void q6_k_one(const uint8_t *blk, const uint8_t *act, uint32_t nb, uint32_t b, __m256i *t)
+{
+    const __m512i low4 = _mm512_set1_epi8(15), top2 = _mm512_set1_epi8(0x30);
+    __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
+    __m512i sc = _mm512_castsi256_si512(sc16), q[4], s[4];
+    UNROLL
+    for (int h = 0; h < 2; h++) {
+        __m512i l = _mm512_loadu_si512(blk + 64 * h);
+        __m512i hb = _mm512_broadcast_i64x4(load256(blk + 128 + 32 * h));
+        __m512i up = _mm512_sllv_epi64(hb, _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2));
+        __m512i dn = _mm512_srlv_epi64(hb, _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2));
+        q[2 * h] = _mm512_ternarylogic_epi32(_mm512_and_si512(l, low4), up, top2, 0xf8);
+        q[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
+                                                 dn, top2, 0xf8);
+    }
+    UNROLL
+    for (int i = 0; i < 4; i++) {
+        __m512i idx = _mm512_setr_epi32(
+            0x10001 * (4 * i), 0x10001 * (4 * i), 0x10001 * (4 * i), 0x10001 * (4 * i),
+            0x10001 * (4 * i + 1), 0x10001 * (4 * i + 1), 0x10001 * (4 * i + 1),
+            0x10001 * (4 * i + 1), 0x10001 * (4 * i + 2), 0x10001 * (4 * i + 2),
+            0x10001 * (4 * i + 2), 0x10001 * (4 * i + 2), 0x10001 * (4 * i + 3),
+            0x10001 * (4 * i + 3), 0x10001 * (4 * i + 3), 0x10001 * (4 * i + 3));
+        s[i] = _mm512_permutexvar_epi16(idx, sc);
+    }
+    size_t st = 0;
+    __m256i is = one512(q, s, ACT_Q(0, 0));
+    is = madd_acc(is, load256(ACT_BSUM(0)), _mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32)));
+    t[0] = _mm256_hadd_epi32(is, _mm256_setzero_si256());
+}
+#endif
+
 INLINE void ints(uint32_t ty, const uint8_t *blk, const uint8_t *act, size_t st, uint32_t nb,
                  uint32_t b, uint32_t na, __m256i *t)
 {
-    if (ty == L4LM_TYPE_Q6_K)
+#ifdef KQ_ZMM
+    if (na == 1 && ty == L4LM_TYPE_Q6_K) /* decode (prefill takes rows2) */
+        q6_k_one(blk, act, nb, b, t);
+    else if (na == 1)
+        q45_k_one(blk, ty == L4LM_TYPE_Q5_K, act, nb, b, t);
+    else
+#endif
+        if (ty == L4LM_TYPE_Q6_K)
         q6_k_ints(blk, act, st, nb, b, na, t);
     else
         q45_k_ints(blk, ty == L4LM_TYPE_Q5_K, act, st, nb, b, na, t);
@@ -404,8 +500,9 @@ INLINE void kpair_unpack(const uint8_t *b0, const uint8_t *b1, bool five, kpair 
 {
     const __m512i low4 = _mm512_set1_epi8(15), bit4 = _mm512_set1_epi8(16);
     size_t off = five ? 48 : 16;
-    __m512i sm = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(scales_k4(b0))),
-                                    _mm256_broadcastsi128_si256(scales_k4(b1)), 1);
+    __m512i sm =
+        _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(scales_k4(b0))),
+                           _mm256_broadcastsi128_si256(scales_k4(b1)), 1);
     __m512i hb = _mm512_setzero_si512();
     if (five)
         hb = two256(b0 + 16, b1 + 16);
@@ -415,9 +512,10 @@ INLINE void kpair_unpack(const uint8_t *b0, const uint8_t *b1, bool five, kpair 
         k->q[2 * p] = _mm512_and_si512(v, low4);
         k->q[2 * p + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
         if (five) { /* bit j of each qh byte to bit 4 (shifts stay in the byte) */
-            __m512i h0 = 2 * p < 4 ? _mm512_slli_epi16(hb, 4 - 2 * p) : _mm512_srli_epi16(hb, 2 * p - 4);
-            __m512i h1 = 2 * p + 1 < 4 ? _mm512_slli_epi16(hb, 3 - 2 * p)
-                                       : _mm512_srli_epi16(hb, 2 * p - 3);
+            __m512i h0 =
+                2 * p < 4 ? _mm512_slli_epi16(hb, 4 - 2 * p) : _mm512_srli_epi16(hb, 2 * p - 4);
+            __m512i h1 =
+                2 * p + 1 < 4 ? _mm512_slli_epi16(hb, 3 - 2 * p) : _mm512_srli_epi16(hb, 2 * p - 3);
             k->q[2 * p] = _mm512_ternarylogic_epi32(k->q[2 * p], h0, bit4, 0xf8);
             k->q[2 * p + 1] = _mm512_ternarylogic_epi32(k->q[2 * p + 1], h1, bit4, 0xf8);
         }
@@ -426,8 +524,8 @@ INLINE void kpair_unpack(const uint8_t *b0, const uint8_t *b1, bool five, kpair 
     for (int j = 0; j < 8; j++)
         k->s[j] = _mm512_shuffle_epi8(sm, _mm512_set1_epi16((short)(0x8000 | j)));
     /* min j for bsums 2j and 2j + 1: bytes 8-11 of sm in 128-bit lanes 0 and 2, 12-15 in 1 and 3 */
-    __m256i c = _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1, 12,
-                                 -1, 13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1);
+    __m256i c = _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1,
+                                 12, -1, 13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1);
     k->mins = _mm512_shuffle_epi8(sm, _mm512_inserti64x4(_mm512_castsi256_si512(c), c, 1));
 }
 
@@ -442,11 +540,14 @@ INLINE void kpair_unpack6(const uint8_t *b0, const uint8_t *b1, kpair *k)
         _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b1 + 192))), 1);
     UNROLL
     for (int h = 0; h < 2; h++) {
-        __m512i l0 = two256(b0 + 64 * h, b1 + 64 * h), l1 = two256(b0 + 64 * h + 32, b1 + 64 * h + 32);
+        __m512i l0 = two256(b0 + 64 * h, b1 + 64 * h),
+                l1 = two256(b0 + 64 * h + 32, b1 + 64 * h + 32);
         __m512i hb = two256(b0 + 128 + 32 * h, b1 + 128 + 32 * h);
         __m512i *q = k->q + 4 * h;
-        q[0] = _mm512_ternarylogic_epi32(_mm512_and_si512(l0, low4), _mm512_slli_epi16(hb, 4), top2, 0xf8);
-        q[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(l1, low4), _mm512_slli_epi16(hb, 2), top2, 0xf8);
+        q[0] = _mm512_ternarylogic_epi32(_mm512_and_si512(l0, low4), _mm512_slli_epi16(hb, 4), top2,
+                                         0xf8);
+        q[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(l1, low4), _mm512_slli_epi16(hb, 2), top2,
+                                         0xf8);
         q[2] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l0, 4), low4), hb, top2,
                                          0xf8);
         q[3] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l1, 4), low4),
@@ -454,9 +555,11 @@ INLINE void kpair_unpack6(const uint8_t *b0, const uint8_t *b1, kpair *k)
     }
     UNROLL
     for (int j = 0; j < 8; j++) { /* scales 2j, 2j + 1 of row r, then of row r + 1 */
-        short a = (short)(2 * j), b = (short)(2 * j + 1), c = (short)(16 + 2 * j), d = (short)(17 + 2 * j);
+        short a = (short)(2 * j), b = (short)(2 * j + 1), c = (short)(16 + 2 * j),
+              d = (short)(17 + 2 * j);
         __m512i idx = _mm512_inserti64x4(
-            _mm512_castsi256_si512(_mm256_setr_epi16(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b)),
+            _mm512_castsi256_si512(
+                _mm256_setr_epi16(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b)),
             _mm256_setr_epi16(c, c, c, c, c, c, c, c, d, d, d, d, d, d, d, d), 1);
         k->s[j] = _mm512_permutexvar_epi16(idx, sc);
     }
@@ -507,10 +610,12 @@ INLINE void kpair_sums(const __m512i *e, __m512i *is, __m512i *ms)
     UNROLL
     for (int i = 0; i < 4; i++) /* lane 0 + lane 1, lane 2 + lane 3 */
         y[i] = _mm512_add_epi32(e[i], _mm512_shuffle_i64x2(e[i], e[i], 0xb1));
-    const __m512i pick = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+    const __m512i pick =
+        _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
     __m512i p01 = _mm512_permutex2var_epi32(y[0], pick, y[1]); /* i0 m0 i1 m1 i2 m2 i3 m3 | r + 1 */
     __m512i p23 = _mm512_permutex2var_epi32(y[2], pick, y[3]);
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 16, 18, 20, 22, 8, 10, 12, 14, 24, 26, 28, 30);
+    const __m512i even =
+        _mm512_setr_epi32(0, 2, 4, 6, 16, 18, 20, 22, 8, 10, 12, 14, 24, 26, 28, 30);
     *is = _mm512_permutex2var_epi32(p01, even, p23);
     *ms = _mm512_permutex2var_epi32(p01, _mm512_add_epi32(even, _mm512_set1_epi32(1)), p23);
 }
@@ -522,8 +627,9 @@ static inline void lanes_sum2(__m512 acc, float *y0, float *y1)
     *y1 = lanes_sum(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
 }
 
-INLINE void rows2(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st, uint32_t n,
-                  uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys, bool ahead)
+INLINE void rows2(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                  uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
+                  bool ahead)
 {
     uint32_t nb = n / L4LM_QK_K;
     bool five = t == L4LM_TYPE_Q5_K, six = t == L4LM_TYPE_Q6_K;
