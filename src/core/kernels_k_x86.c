@@ -657,6 +657,13 @@ INLINE void rows2(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, s
                     prefetch_ahead(row0 + b * bb, rb, 2 * bb);
                     prefetch_ahead(row1 + b * bb, rb, 2 * bb);
                 }
+                /* The next pair's weights to level 1 while this one's many dots
+                ** run: they fill the reorder buffer, so that level 2's latency
+                ** would otherwise show at every pair. */
+                for (size_t o = 0; o < 2 * bb; o += 64) {
+                    _mm_prefetch((const char *)(row0 + (b + 2) * bb + o), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(row1 + (b + 2) * bb + o), _MM_HINT_T0);
+                }
                 kpair_any(row0 + b * bb, row1 + b * bb, five, six, &kp);
                 for (uint32_t a = 0; a < na; a++)
                     t0[a] = kpair_dot(&kp, ACT_Q(a, 0), ACT_BSUM(a), six);
