@@ -227,6 +227,9 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
     return a < b ? a : b;
 }
 
+/* Activation rows one call of the SIMD path takes: x86_64's serves up to
+** sixteen in a pass (kernels_k_x86.c's KQ_TILE), and takes more than its
+** own tile in passes; the other paths take L4LM_TILE at most. */
 #if defined(__x86_64__)
 #define KQ_ACTS (2 * L4LM_TILE)
 #else
@@ -234,7 +237,7 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
 #endif
 
 /* Tiles as in kernels.c: 16 weight rows stay in cache while the
-** activations pass L4LM_TILE at a time. */
+** activations pass KQ_ACTS at a time. */
 void l4lm_kq_matmul(const l4lm_kern *k, uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act,
                     size_t st, uint32_t n, float *y, size_t ys, uint32_t r0, uint32_t r1,
                     uint32_t n_b)

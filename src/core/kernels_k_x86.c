@@ -12,6 +12,12 @@
 ** KQ_TILE activation rows (prefill), or with one (decode). Its two exact
 ** sums go to a small table; every eight super-blocks the table becomes one
 ** vector of float steps.
+**
+** With AVX-512 BW (the hosted avx512 variant) vectors are 512 bits wide:
+** decode takes a super-block's 256 elements in four of them, and prefill
+** (rows2) two weight rows at a time, one in each half, so that each
+** super-block's sums come out eight lanes per row with no folding and one
+** instruction does the mins, the table and the float steps of both rows.
 */
 #include "kernels_k.h"
 
@@ -26,7 +32,10 @@
 ** core's deepest call chain may take. The hosted build's variants (threads
 ** with megabytes of stack) serve eight, which still fit AVX2's sixteen
 ** registers: each super-block unpacked once for eight rows (a sixth fewer
-** Q4_K_M prefill instructions than four, callgrind). */
+** Q4_K_M prefill instructions than four, callgrind). rows2's sums leave
+** their registers at once, so it serves sixteen (kernels_k.c passes that
+** many on x86_64): ~10% faster than eight on zen5, the unpacking shared
+** twice as far. */
 #if defined(L4LM_SIMD_DISPATCH) && defined(__AVX512BW__)
 #define KQ_TILE 16
 #elif defined(L4LM_SIMD_DISPATCH)
@@ -35,7 +44,7 @@
 #define KQ_TILE 4
 #endif
 #define LANES L4LM_KQ_LANES
-/* 512-bit vectors for Q4_K and Q5_K where the build has AVX-512 BW. */
+/* 512-bit vectors where the hosted build's variant has AVX-512 BW. */
 #if defined(__AVX512BW__) && defined(__AVX512VNNI__) && defined(L4LM_SIMD_DISPATCH)
 #define KQ_ZMM 1
 #endif
