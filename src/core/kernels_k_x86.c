@@ -722,42 +722,30 @@ INLINE void rows2(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, s
 ** prefill's full passes of KQ_TILE rows their own (a constant count: no
 ** test per row, accumulators in registers); each out of line, so their
 ** stack frames do not add up. */
-#define ROWS(name, type, rows_na)                                                                  \
+#define ROWS(name, loops, type, rows_na)                                                           \
     static __attribute__((noinline)) void name(const uint8_t *w, size_t rb, const uint8_t *act,    \
                                                size_t st, uint32_t n, uint32_t na, uint32_t r0,    \
                                                uint32_t r1, float *y, size_t ys, bool ahead)       \
     {                                                                                              \
         (void)na; /* the decode copies use their constant */                                       \
-        rows(type, w, rb, act, st, n, rows_na, r0, r1, y, ys, ahead);                              \
+        loops(type, w, rb, act, st, n, rows_na, r0, r1, y, ys, ahead);                             \
     }
+/* Prefill's loops; decode keeps one weight row a pass (one stream through
+** memory: two rows a pass measured slower there). */
 #ifdef KQ_ZMM
-#define ROWS2(name, type, rows_na)                                                                 \
-    static __attribute__((noinline)) void name(const uint8_t *w, size_t rb, const uint8_t *act,    \
-                                               size_t st, uint32_t n, uint32_t na, uint32_t r0,    \
-                                               uint32_t r1, float *y, size_t ys, bool ahead)       \
-    {                                                                                              \
-        (void)na;                                                                                  \
-        rows2(type, w, rb, act, st, n, rows_na, r0, r1, y, ys, ahead);                             \
-    }
-#endif
-ROWS(q4_k_decode, L4LM_TYPE_Q4_K, 1)
-ROWS(q5_k_decode, L4LM_TYPE_Q5_K, 1)
-ROWS(q6_k_decode, L4LM_TYPE_Q6_K, 1)
-#ifdef KQ_ZMM /* decode keeps one row a pass: one stream through memory */
-ROWS2(q4_k_prefill, L4LM_TYPE_Q4_K, na)
-ROWS2(q4_k_full, L4LM_TYPE_Q4_K, KQ_TILE)
-ROWS2(q5_k_prefill, L4LM_TYPE_Q5_K, na)
-ROWS2(q5_k_full, L4LM_TYPE_Q5_K, KQ_TILE)
-ROWS2(q6_k_prefill, L4LM_TYPE_Q6_K, na)
-ROWS2(q6_k_full, L4LM_TYPE_Q6_K, KQ_TILE)
+#define PREFILL rows2
 #else
-ROWS(q4_k_prefill, L4LM_TYPE_Q4_K, na)
-ROWS(q4_k_full, L4LM_TYPE_Q4_K, KQ_TILE)
-ROWS(q5_k_prefill, L4LM_TYPE_Q5_K, na)
-ROWS(q5_k_full, L4LM_TYPE_Q5_K, KQ_TILE)
-ROWS(q6_k_prefill, L4LM_TYPE_Q6_K, na)
-ROWS(q6_k_full, L4LM_TYPE_Q6_K, KQ_TILE)
+#define PREFILL rows
 #endif
+ROWS(q4_k_decode, rows, L4LM_TYPE_Q4_K, 1)
+ROWS(q4_k_prefill, PREFILL, L4LM_TYPE_Q4_K, na)
+ROWS(q4_k_full, PREFILL, L4LM_TYPE_Q4_K, KQ_TILE)
+ROWS(q5_k_decode, rows, L4LM_TYPE_Q5_K, 1)
+ROWS(q5_k_prefill, PREFILL, L4LM_TYPE_Q5_K, na)
+ROWS(q5_k_full, PREFILL, L4LM_TYPE_Q5_K, KQ_TILE)
+ROWS(q6_k_decode, rows, L4LM_TYPE_Q6_K, 1)
+ROWS(q6_k_prefill, PREFILL, L4LM_TYPE_Q6_K, na)
+ROWS(q6_k_full, PREFILL, L4LM_TYPE_Q6_K, KQ_TILE)
 
 typedef void rows_fn(const uint8_t *, size_t, const uint8_t *, size_t, uint32_t, uint32_t, uint32_t,
                      uint32_t, float *, size_t, bool);
