@@ -156,7 +156,7 @@ dispatch_all() {
     local best=none picked v runs=(none) # the variants this CPU runs, worst first
     has avx2 && has f16c && has fma && runs+=(avx2)
     has avx2 && has f16c && has fma && has avx_vnni && runs+=(avxvnni)
-    has avx2 && has f16c && has fma && has avx512vl && has avx512_vnni && runs+=(avx512)
+    has avx2 && has f16c && has fma && has avx512bw && has avx512vl && has avx512_vnni && runs+=(avx512)
     for v in "${runs[@]}"; do
         dispatch "dispatch-$v" "$v" && best=$picked
     done

@@ -273,7 +273,7 @@ typedef struct l4lm_kern {
 
 /* CPU features a variant needs (kernels_pick.c finds them). */
 #define L4LM_CPU_AVX2    1u /* with FMA, F16C and the OS's AVX state */
-#define L4LM_CPU_AVX512  2u /* F, VL, VNNI and the OS's zmm state */
+#define L4LM_CPU_AVX512  2u /* F, BW, VL, VNNI and the OS's zmm state */
 #define L4LM_CPU_AVXVNNI 4u
 #define L4LM_CPU_DOTPROD 8u
 #define L4LM_CPU_RVV     16u /* the V extension (RVV 1.0) */

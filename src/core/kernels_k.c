@@ -227,16 +227,25 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
     return a < b ? a : b;
 }
 
+/* Activation rows one call of the SIMD path takes: x86_64's serves up to
+** sixteen in a pass (kernels_k_x86.c's KQ_TILE), and takes more than its
+** own tile in passes; the other paths take L4LM_TILE at most. */
+#if defined(__x86_64__)
+#define KQ_ACTS (2 * L4LM_TILE)
+#else
+#define KQ_ACTS L4LM_TILE
+#endif
+
 /* Tiles as in kernels.c: 16 weight rows stay in cache while the
-** activations pass L4LM_TILE at a time. */
+** activations pass KQ_ACTS at a time. */
 void l4lm_kq_matmul(const l4lm_kern *k, uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act,
                     size_t st, uint32_t n, float *y, size_t ys, uint32_t r0, uint32_t r1,
                     uint32_t n_b)
 {
     for (uint32_t rt = r0; rt < r1; rt += 16) {
         uint32_t re = rt + min_u32(r1 - rt, 16);
-        for (uint32_t b = 0; b < n_b; b += L4LM_TILE) {
-            uint32_t na = min_u32(n_b - b, L4LM_TILE);
+        for (uint32_t b = 0; b < n_b; b += KQ_ACTS) {
+            uint32_t na = min_u32(n_b - b, KQ_ACTS);
             const uint8_t *ab = act + b * st;
             float *yb = y + b * ys;
             if (k->kq_rows && k->kq_rows(t, w, rb, ab, st, n, na, rt, re, yb, ys, b == 0))

@@ -12,6 +12,12 @@
 ** KQ_TILE activation rows (prefill), or with one (decode). Its two exact
 ** sums go to a small table; every eight super-blocks the table becomes one
 ** vector of float steps.
+**
+** With AVX-512 BW (the hosted avx512 variant) vectors are 512 bits wide:
+** decode takes a super-block's 256 elements in four of them, and prefill
+** (rows2) two weight rows at a time, one in each half, so that each
+** super-block's sums come out eight lanes per row with no folding and one
+** instruction does the mins, the table and the float steps of both rows.
 */
 #include "kernels_k.h"
 
@@ -26,13 +32,22 @@
 ** core's deepest call chain may take. The hosted build's variants (threads
 ** with megabytes of stack) serve eight, which still fit AVX2's sixteen
 ** registers: each super-block unpacked once for eight rows (a sixth fewer
-** Q4_K_M prefill instructions than four, callgrind). */
-#if defined(L4LM_SIMD_DISPATCH)
+** Q4_K_M prefill instructions than four, callgrind). rows2's sums leave
+** their registers at once, so it serves sixteen (kernels_k.c passes that
+** many on x86_64): ~10% faster than eight on zen5, the unpacking shared
+** twice as far. */
+#if defined(L4LM_SIMD_DISPATCH) && defined(__AVX512BW__)
+#define KQ_TILE 16
+#elif defined(L4LM_SIMD_DISPATCH)
 #define KQ_TILE 8
 #else
 #define KQ_TILE 4
 #endif
-#define LANES  L4LM_KQ_LANES
+#define LANES L4LM_KQ_LANES
+/* 512-bit vectors where the hosted build's variant has AVX-512 BW. */
+#if defined(__AVX512BW__) && defined(__AVX512VNNI__) && defined(L4LM_SIMD_DISPATCH)
+#define KQ_ZMM 1
+#endif
 #define UNROLL _Pragma("GCC unroll 8")
 
 /* acc + the pairwise products of the int16 lanes of p and s (exact: the
@@ -121,12 +136,13 @@ static inline __m128i scales_k4(const uint8_t *blk)
 }
 
 /* Q4_K (five false) or Q5_K super-block b of one weight row (blk) against
-** na activation rows: is[a] gets sum_j sc_j sum q x and ms[a] sum_j m_j
-** bsum, spread over lanes. 64 elements per 32 bytes of quants: low
+** na activation rows: t[a] gets sum_j sc_j sum q x in 32-bit lanes 0-1 of
+** each half and sum_j m_j bsum in lanes 2-3 (a vector of sums). 64 elements per 32 bytes of quants:
+*low
 ** nibbles are sub-block 2p, high ones 2p + 1; Q5_K adds bit 2p (+ 1) of
 ** qh[l] as 16. maddubs pairs stay below 2 * 31 * 128, so nothing saturates. */
 INLINE void q45_k_ints(const uint8_t *blk, bool five, const uint8_t *act, size_t st, uint32_t nb,
-                       uint32_t b, uint32_t na, __m256i *is, __m256i *ms)
+                       uint32_t b, uint32_t na, __m256i *t)
 {
     const __m256i low4 = _mm256_set1_epi8(15), bit4 = _mm256_set1_epi8(16);
     const uint8_t *qs = blk + (five ? 48 : 16);
@@ -165,18 +181,27 @@ INLINE void q45_k_ints(const uint8_t *blk, bool five, const uint8_t *act, size_t
         }
     }
     UNROLL
-    for (uint32_t a = 0; a < na; a++) {
-        is[a] = _mm256_add_epi32(acc[a], alt);
-        ms[a] = _mm256_madd_epi16(load256(ACT_BSUM(a)), mins);
-    }
+    for (uint32_t a = 0; a < na; a++)
+        t[a] = _mm256_hadd_epi32(_mm256_add_epi32(acc[a], alt),
+                                 _mm256_madd_epi16(load256(ACT_BSUM(a)), mins));
 }
 
-/* Q6_K super-block b: is[a] as for Q4_K, ms[a] zero (no mins). The quants
+#ifdef KQ_ZMM
+/* v, opaque to the optimiser (as pin, for a 512-bit accumulator). */
+INLINE __m512i pin512(__m512i v)
+{
+    __asm__("" : "+v"(v));
+    return v;
+}
+
+#endif
+
+/* Q6_K super-block b: t[a] as for Q4_K, with zero mins. The quants
 ** are used unsigned (0..63) and 32 times the scaled bsums come off:
 ** sum sc (q - 32) x = sum sc q x - 32 sum sc bsum (exact, wrapping lanes
 ** come back in the total). maddubs pairs stay below 2 * 63 * 128 < 32767. */
 INLINE void q6_k_ints(const uint8_t *blk, const uint8_t *act, size_t st, uint32_t nb, uint32_t b,
-                      uint32_t na, __m256i *is, __m256i *ms)
+                      uint32_t na, __m256i *t)
 {
     const __m256i low4 = _mm256_set1_epi8(15), top2 = _mm256_set1_epi8(0x30);
     __m128i sc8 = _mm_loadu_si128((const __m128i *)(blk + 192));
@@ -218,25 +243,121 @@ INLINE void q6_k_ints(const uint8_t *blk, const uint8_t *act, size_t st, uint32_
     UNROLL
     for (uint32_t a = 0; a < na; a++) {
         __m256i corr = _mm256_madd_epi16(load256(ACT_BSUM(a)), sc16);
-        is[a] = _mm256_sub_epi32(_mm256_add_epi32(acc[a], alt), _mm256_slli_epi32(corr, 5));
-        ms[a] = _mm256_setzero_si256();
+        t[a] = _mm256_hadd_epi32(
+            _mm256_sub_epi32(_mm256_add_epi32(acc[a], alt), _mm256_slli_epi32(corr, 5)),
+            _mm256_setzero_si256());
     }
 }
 
-INLINE void ints(uint32_t t, const uint8_t *blk, const uint8_t *act, size_t st, uint32_t nb,
-                 uint32_t b, uint32_t na, __m256i *is, __m256i *ms)
+#ifdef KQ_ZMM
+/* Decode's super-block (one activation row, x) in 512-bit vectors: q[i]
+** the quants of elements 64 i .. 64 i + 63, s[i] their scales per 16-bit
+** product lane; two chains of sums, folded to 8 lanes. */
+INLINE __m256i one512(const __m512i *q, const __m512i *s, const uint8_t *x)
 {
-    if (t == L4LM_TYPE_Q6_K)
-        q6_k_ints(blk, act, st, nb, b, na, is, ms);
-    else
-        q45_k_ints(blk, t == L4LM_TYPE_Q5_K, act, st, nb, b, na, is, ms);
+    __m512i acc =
+        pin512(_mm512_madd_epi16(_mm512_maddubs_epi16(q[0], _mm512_loadu_si512(x)), s[0]));
+    __m512i alt =
+        pin512(_mm512_madd_epi16(_mm512_maddubs_epi16(q[1], _mm512_loadu_si512(x + 64)), s[1]));
+    acc = pin512(
+        _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q[2], _mm512_loadu_si512(x + 128)), s[2]));
+    alt = pin512(
+        _mm512_dpwssd_epi32(alt, _mm512_maddubs_epi16(q[3], _mm512_loadu_si512(x + 192)), s[3]));
+    acc = _mm512_add_epi32(acc, alt);
+    return _mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
 }
 
-/* The exact sums of two super-blocks (i, m of each, one activation row)
-** as i0 i1 m0 m1: one 16-byte entry of the group table. */
-static inline void pair_sums(__m256i i0, __m256i m0, __m256i i1, __m256i m1, int32_t *e)
+/* q45_k_ints for decode: each 32 bytes of quants, in both halves of a
+** vector, give their low nibbles (sub-block 2p) in the low half and their
+** high ones (2p + 1) in the high half, the order of the activation's. */
+INLINE void q45_k_one(const uint8_t *blk, bool five, const uint8_t *act, uint32_t nb, uint32_t b,
+                      __m256i *t)
 {
-    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(i0, i1), _mm256_hadd_epi32(m0, m1));
+    const __m512i low4 = _mm512_set1_epi8(15), bit4 = _mm512_set1_epi8(16);
+    const __m512i nib = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
+    const uint8_t *qs = blk + (five ? 48 : 16);
+    __m128i sm128 = scales_k4(blk);
+    __m512i sm = _mm512_broadcast_i32x4(sm128), q[4], s[4];
+    __m256i mins = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(sm128),
+                                       _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1,
+                                                        11, -1, 11, -1, 12, -1, 12, -1, 13, -1, 13,
+                                                        -1, 14, -1, 14, -1, 15, -1, 15, -1));
+    __m512i hb = five ? _mm512_broadcast_i64x4(load256(blk + 16)) : _mm512_setzero_si512();
+    UNROLL
+    for (int p = 0; p < 4; p++) {
+        q[p] = _mm512_and_si512(
+            _mm512_srlv_epi64(_mm512_broadcast_i64x4(load256(qs + 32 * p)), nib), low4);
+        if (five) { /* bit 2p (low half), 2p + 1 (high) of each qh byte to its bit 4 */
+            __m512i rot = _mm512_setr_epi64(4 - 2 * p, 4 - 2 * p, 4 - 2 * p, 4 - 2 * p, 3 - 2 * p,
+                                            3 - 2 * p, 3 - 2 * p, 3 - 2 * p);
+            rot = _mm512_and_si512(rot, _mm512_set1_epi64(63));
+            q[p] = _mm512_ternarylogic_epi32(q[p], _mm512_rolv_epi64(hb, rot), bit4, 0xf8);
+        }
+        s[p] = _mm512_shuffle_epi8(
+            sm, _mm512_inserti64x4(_mm512_set1_epi16((short)(0x8000 | 2 * p)),
+                                   _mm256_set1_epi16((short)(0x8000 | (2 * p + 1))), 1));
+    }
+    size_t st = 0;
+    t[0] =
+        _mm256_hadd_epi32(one512(q, s, ACT_Q(0, 0)), _mm256_madd_epi16(load256(ACT_BSUM(0)), mins));
+}
+
+/* q6_k_ints for decode: a half's 64 quant bytes are elements 0-63 (low
+** nibbles, qh bits 0-1 then 2-3) and 64-127 (high nibbles, bits 4-5 then
+** 6-7); 128-bit lane k of elements 64 i.. meets scale 4 i + k. */
+INLINE void q6_k_one(const uint8_t *blk, const uint8_t *act, uint32_t nb, uint32_t b, __m256i *t)
+{
+    const __m512i low4 = _mm512_set1_epi8(15), top2 = _mm512_set1_epi8(0x30);
+    __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
+    __m512i sc = _mm512_castsi256_si512(sc16), q[4], s[4];
+    UNROLL
+    for (int h = 0; h < 2; h++) {
+        __m512i l = _mm512_loadu_si512(blk + 64 * h);
+        __m512i hb = _mm512_broadcast_i64x4(load256(blk + 128 + 32 * h));
+        __m512i up = _mm512_sllv_epi64(hb, _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2));
+        __m512i dn = _mm512_srlv_epi64(hb, _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2));
+        q[2 * h] = _mm512_ternarylogic_epi32(_mm512_and_si512(l, low4), up, top2, 0xf8);
+        q[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
+                                                 dn, top2, 0xf8);
+    }
+    UNROLL
+    for (int i = 0; i < 4; i++) {
+        __m512i idx = _mm512_setr_epi32(
+            0x10001 * (4 * i), 0x10001 * (4 * i), 0x10001 * (4 * i), 0x10001 * (4 * i),
+            0x10001 * (4 * i + 1), 0x10001 * (4 * i + 1), 0x10001 * (4 * i + 1),
+            0x10001 * (4 * i + 1), 0x10001 * (4 * i + 2), 0x10001 * (4 * i + 2),
+            0x10001 * (4 * i + 2), 0x10001 * (4 * i + 2), 0x10001 * (4 * i + 3),
+            0x10001 * (4 * i + 3), 0x10001 * (4 * i + 3), 0x10001 * (4 * i + 3));
+        s[i] = _mm512_permutexvar_epi16(idx, sc);
+    }
+    size_t st = 0;
+    __m256i is = one512(q, s, ACT_Q(0, 0));
+    is = madd_acc(is, load256(ACT_BSUM(0)), _mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32)));
+    t[0] = _mm256_hadd_epi32(is, _mm256_setzero_si256());
+}
+#endif
+
+INLINE void ints(uint32_t ty, const uint8_t *blk, const uint8_t *act, size_t st, uint32_t nb,
+                 uint32_t b, uint32_t na, __m256i *t)
+{
+#ifdef KQ_ZMM
+    if (na == 1 && ty == L4LM_TYPE_Q6_K) /* decode (prefill takes rows2) */
+        q6_k_one(blk, act, nb, b, t);
+    else if (na == 1)
+        q45_k_one(blk, ty == L4LM_TYPE_Q5_K, act, nb, b, t);
+    else
+#endif
+        if (ty == L4LM_TYPE_Q6_K)
+        q6_k_ints(blk, act, st, nb, b, na, t);
+    else
+        q45_k_ints(blk, ty == L4LM_TYPE_Q5_K, act, st, nb, b, na, t);
+}
+
+/* The exact sums of two super-blocks (their vectors of sums, one
+** activation row) as i0 m0 i1 m1: one 16-byte entry of the group table. */
+static inline void pair_sums(__m256i t0, __m256i t1, int32_t *e)
+{
+    __m256i h = _mm256_hadd_epi32(t0, t1);
     _mm_storeu_si128((__m128i *)e,
                      _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
 }
@@ -245,13 +366,14 @@ static inline void pair_sums(__m256i i0, __m256i m0, __m256i i1, __m256i m1, int
 ** Each 16-byte load reads one 16-byte store (store forwarding works). */
 static inline void group_sums(const int32_t *e, __m256i *is, __m256i *ms)
 {
-    __m256i a = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)e)),
-                                        _mm_loadu_si128((const __m128i *)(e + 8)), 1);
-    __m256i b =
+    __m256 a = _mm256_castsi256_ps(
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)e)),
+                                _mm_loadu_si128((const __m128i *)(e + 8)), 1));
+    __m256 b = _mm256_castsi256_ps(
         _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(e + 4))),
-                                _mm_loadu_si128((const __m128i *)(e + 12)), 1);
-    *is = _mm256_unpacklo_epi64(a, b); /* i0 i1 i2 i3 | i4 i5 i6 i7 */
-    *ms = _mm256_unpackhi_epi64(a, b);
+                                _mm_loadu_si128((const __m128i *)(e + 12)), 1));
+    *is = _mm256_castps_si256(_mm256_shuffle_ps(a, b, 0x88)); /* i0 i1 i2 i3 | i4 i5 i6 i7 */
+    *ms = _mm256_castps_si256(_mm256_shuffle_ps(a, b, 0xdd));
 }
 
 /* The fp16 d and dmin of a super-block as the low two of 16-bit words
@@ -322,22 +444,22 @@ INLINE void rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, si
             if (nb - b0 < LANES)
                 cnt = nb - b0;
             for (uint32_t k = 0; k < cnt; k += 2) { /* pairs; an odd last one with zeros */
-                __m256i i0[KQ_TILE], m0[KQ_TILE], i1[KQ_TILE], m1[KQ_TILE];
+                __m256i t0[KQ_TILE], t1[KQ_TILE];
                 uint32_t b = b0 + k, h1 = 0;
                 const uint8_t *blk = row + b * bb;
                 if (ahead)
                     prefetch_ahead(blk, rb, 2 * bb);
-                ints(t, blk, act, st, nb, b, na, i0, m0);
+                ints(t, blk, act, st, nb, b, na, t0);
                 if (k + 1 < cnt) {
-                    ints(t, blk + bb, act, st, nb, b + 1, na, i1, m1);
+                    ints(t, blk + bb, act, st, nb, b + 1, na, t1);
                     h1 = d_dmin(t, blk + bb);
                 } else {
                     for (uint32_t a = 0; a < na; a++)
-                        i1[a] = m1[a] = _mm256_setzero_si256();
+                        t1[a] = _mm256_setzero_si256();
                 }
                 pair_scales(d_dmin(t, blk), h1, g.dd + 2 * k);
                 for (uint32_t a = 0; a < na; a++)
-                    pair_sums(i0[a], m0[a], i1[a], m1[a], g.e[a] + 2 * k);
+                    pair_sums(t0[a], t1[a], g.e[a] + 2 * k);
             }
             for (uint32_t k = (cnt + 1) & ~1u; k < LANES; k += 2) { /* pairs past the end */
                 _mm_storeu_ps(g.dd + 2 * k, _mm_setzero_ps());
@@ -365,27 +487,265 @@ INLINE void rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, si
     }
 }
 
+#ifdef KQ_ZMM
+/* Q4_K and Q5_K with AVX-512 BW: two weight rows (r, r + 1) a pass, each
+** vector holding sub-block j of both rows' super-block b, row r in its
+** low half and r + 1 in its high half, against the activation's 32 quants
+** of sub-block j in both halves. So the exact sums of a super-block come
+** out as 8 lanes per row, with no folding, and the scales, mins and the
+** float steps serve both rows with one instruction. */
+typedef struct kpair {
+    __m512i q[8], s[8], mins; /* quants and scales of sub-block j; mins per bsum */
+} kpair;
+
+/* The 32 bytes at p0 and at p1 as the halves of a vector. */
+static inline __m512i two256(const uint8_t *p0, const uint8_t *p1)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(load256(p0)), load256(p1), 1);
+}
+
+/* Super-block b of both rows (at b0 and b1) unpacked into k. */
+INLINE void kpair_unpack(const uint8_t *b0, const uint8_t *b1, bool five, kpair *k)
+{
+    const __m512i low4 = _mm512_set1_epi8(15), bit4 = _mm512_set1_epi8(16);
+    size_t off = five ? 48 : 16;
+    __m512i sm =
+        _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(scales_k4(b0))),
+                           _mm256_broadcastsi128_si256(scales_k4(b1)), 1);
+    __m512i hb = _mm512_setzero_si512();
+    if (five)
+        hb = two256(b0 + 16, b1 + 16);
+    UNROLL
+    for (int p = 0; p < 4; p++) {
+        __m512i v = two256(b0 + off + 32 * p, b1 + off + 32 * p);
+        k->q[2 * p] = _mm512_and_si512(v, low4);
+        k->q[2 * p + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+        if (five) { /* bit j of each qh byte to bit 4 (shifts stay in the byte) */
+            __m512i h0 =
+                2 * p < 4 ? _mm512_slli_epi16(hb, 4 - 2 * p) : _mm512_srli_epi16(hb, 2 * p - 4);
+            __m512i h1 =
+                2 * p + 1 < 4 ? _mm512_slli_epi16(hb, 3 - 2 * p) : _mm512_srli_epi16(hb, 2 * p - 3);
+            k->q[2 * p] = _mm512_ternarylogic_epi32(k->q[2 * p], h0, bit4, 0xf8);
+            k->q[2 * p + 1] = _mm512_ternarylogic_epi32(k->q[2 * p + 1], h1, bit4, 0xf8);
+        }
+    }
+    UNROLL
+    for (int j = 0; j < 8; j++)
+        k->s[j] = _mm512_shuffle_epi8(sm, _mm512_set1_epi16((short)(0x8000 | j)));
+    /* min j for bsums 2j and 2j + 1: bytes 8-11 of sm in 128-bit lanes 0 and 2, 12-15 in 1 and 3 */
+    __m256i c = _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1,
+                                 12, -1, 13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1);
+    k->mins = _mm512_shuffle_epi8(sm, _mm512_inserti64x4(_mm512_castsi256_si512(c), c, 1));
+}
+
+/* Q6_K's super-block b of both rows into k: sub-block j is the quants of
+** q6_k_ints (used unsigned, 0..63) with the scales of its two 16-element
+** halves; mins holds -32 times the sixteen scales, for the bsums. */
+INLINE void kpair_unpack6(const uint8_t *b0, const uint8_t *b1, kpair *k)
+{
+    const __m512i low4 = _mm512_set1_epi8(15), top2 = _mm512_set1_epi8(0x30);
+    __m512i sc = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b0 + 192)))),
+        _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b1 + 192))), 1);
+    UNROLL
+    for (int h = 0; h < 2; h++) {
+        __m512i l0 = two256(b0 + 64 * h, b1 + 64 * h),
+                l1 = two256(b0 + 64 * h + 32, b1 + 64 * h + 32);
+        __m512i hb = two256(b0 + 128 + 32 * h, b1 + 128 + 32 * h);
+        __m512i *q = k->q + 4 * h;
+        q[0] = _mm512_ternarylogic_epi32(_mm512_and_si512(l0, low4), _mm512_slli_epi16(hb, 4), top2,
+                                         0xf8);
+        q[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(l1, low4), _mm512_slli_epi16(hb, 2), top2,
+                                         0xf8);
+        q[2] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l0, 4), low4), hb, top2,
+                                         0xf8);
+        q[3] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l1, 4), low4),
+                                         _mm512_srli_epi16(hb, 2), top2, 0xf8);
+    }
+    UNROLL
+    for (int j = 0; j < 8; j++) { /* scales 2j, 2j + 1 of row r, then of row r + 1 */
+        short a = (short)(2 * j), b = (short)(2 * j + 1), c = (short)(16 + 2 * j),
+              d = (short)(17 + 2 * j);
+        __m512i idx = _mm512_inserti64x4(
+            _mm512_castsi256_si512(
+                _mm256_setr_epi16(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b)),
+            _mm256_setr_epi16(c, c, c, c, c, c, c, c, d, d, d, d, d, d, d, d), 1);
+        k->s[j] = _mm512_permutexvar_epi16(idx, sc);
+    }
+    k->mins = _mm512_mullo_epi16(sc, _mm512_set1_epi16(-32));
+}
+
+/* Activation row a (quants x, bsums bs) against k: per 128-bit lane,
+** partial sums as [isum, msum, isum, msum] of row r (lanes 0-1) and r + 1
+** (lanes 2-3); pairs of lanes, unpacked, added. six: Q6_K. */
+INLINE __m512i kpair_dot(const kpair *k, const uint8_t *x, const uint8_t *bs, bool six)
+{
+    __m512i acc = _mm512_setzero_si512();
+    UNROLL
+    for (int j = 0; j < 8; j++) {
+        __m512i p = _mm512_maddubs_epi16(k->q[j], _mm512_broadcast_i64x4(load256(x + 32 * j)));
+        acc = pin512(j ? _mm512_dpwssd_epi32(acc, p, k->s[j]) : _mm512_madd_epi16(p, k->s[0]));
+    }
+    __m512i m = _mm512_madd_epi16(_mm512_broadcast_i64x4(load256(bs)), k->mins);
+    if (six) /* Q6_K: the bsum correction belongs to isum; msum is zero */
+        acc = _mm512_add_epi32(acc, m), m = _mm512_setzero_si512();
+    return _mm512_add_epi32(_mm512_unpacklo_epi32(acc, m), _mm512_unpackhi_epi32(acc, m));
+}
+
+INLINE void kpair_any(const uint8_t *b0, const uint8_t *b1, bool five, bool six, kpair *k)
+{
+    if (six)
+        kpair_unpack6(b0, b1, k);
+    else
+        kpair_unpack(b0, b1, five, k);
+}
+
+/* d | dmin << 16 of super-blocks b0.. of rows r and r + 1 past cnt zero. */
+INLINE void kpair_scales(uint32_t t, const uint8_t *w0, const uint8_t *w1, size_t bb, uint32_t cnt,
+                         uint32_t *dd)
+{
+    for (uint32_t k = 0; k < LANES; k++) {
+        dd[k] = k < cnt ? d_dmin(t, w0 + k * bb) : 0;
+        dd[LANES + k] = k < cnt ? d_dmin(t, w1 + k * bb) : 0;
+    }
+}
+
+/* The group's table of one activation row (four entries, one per pair of
+** super-blocks 2i, 2i + 1: per lane [i, m, i', m'] partial) as the isum
+** and msum of its eight super-blocks, row r in lanes 0-7, r + 1 in 8-15. */
+INLINE void kpair_sums(const __m512i *e, __m512i *is, __m512i *ms)
+{
+    __m512i y[4];
+    UNROLL
+    for (int i = 0; i < 4; i++) /* lane 0 + lane 1, lane 2 + lane 3 */
+        y[i] = _mm512_add_epi32(e[i], _mm512_shuffle_i64x2(e[i], e[i], 0xb1));
+    const __m512i pick =
+        _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+    __m512i p01 = _mm512_permutex2var_epi32(y[0], pick, y[1]); /* i0 m0 i1 m1 i2 m2 i3 m3 | r + 1 */
+    __m512i p23 = _mm512_permutex2var_epi32(y[2], pick, y[3]);
+    const __m512i even =
+        _mm512_setr_epi32(0, 2, 4, 6, 16, 18, 20, 22, 8, 10, 12, 14, 24, 26, 28, 30);
+    *is = _mm512_permutex2var_epi32(p01, even, p23);
+    *ms = _mm512_permutex2var_epi32(p01, _mm512_add_epi32(even, _mm512_set1_epi32(1)), p23);
+}
+
+/* kernels_k.h's lane sum of the eight lanes of each half of acc, into y0, y1. */
+static inline void lanes_sum2(__m512 acc, float *y0, float *y1)
+{
+    *y0 = lanes_sum(_mm512_castps512_ps256(acc));
+    *y1 = lanes_sum(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+}
+
+INLINE void rows2(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                  uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
+                  bool ahead)
+{
+    uint32_t nb = n / L4LM_QK_K;
+    bool five = t == L4LM_TYPE_Q5_K, six = t == L4LM_TYPE_Q6_K;
+    size_t bb = five ? L4LM_Q5_K_BYTES : six ? L4LM_Q6_K_BYTES : L4LM_Q4_K_BYTES;
+    __m512i e[KQ_TILE][LANES / 2];
+    uint32_t dd[2 * LANES];
+    for (uint32_t r = r0; r < r1; r += 2) {
+        uint32_t r2 = r + 1 < r1 ? r + 1 : r; /* an odd last row pairs with itself */
+        const uint8_t *row0 = w + r * rb, *row1 = w + r2 * rb;
+        __m512 acc[KQ_TILE];
+        for (uint32_t a = 0; a < na; a++)
+            acc[a] = _mm512_setzero_ps();
+        for (uint32_t b0 = 0; b0 < nb; b0 += LANES) {
+            uint32_t cnt = nb - b0 < LANES ? nb - b0 : LANES; /* super-blocks in this group */
+            for (uint32_t k = 0; k < LANES; k += 2) {
+                uint32_t b = b0 + k;
+                if (k >= cnt) { /* pairs past the end: zero sums */
+                    for (uint32_t a = 0; a < na; a++)
+                        e[a][k / 2] = _mm512_setzero_si512();
+                    continue;
+                }
+                __m512i t0[KQ_TILE], t1[KQ_TILE];
+                kpair kp;
+                if (ahead) {
+                    prefetch_ahead(row0 + b * bb, rb, 2 * bb);
+                    prefetch_ahead(row1 + b * bb, rb, 2 * bb);
+                }
+                /* The next pair's weights to level 1 while this one's many dots
+                ** run: they fill the reorder buffer, so that level 2's latency
+                ** would otherwise show at every pair. */
+                for (size_t o = 0; o < 2 * bb; o += 64) {
+                    _mm_prefetch((const char *)(row0 + (b + 2) * bb + o), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(row1 + (b + 2) * bb + o), _MM_HINT_T0);
+                }
+                kpair_any(row0 + b * bb, row1 + b * bb, five, six, &kp);
+                for (uint32_t a = 0; a < na; a++)
+                    t0[a] = kpair_dot(&kp, ACT_Q(a, 0), ACT_BSUM(a), six);
+                if (k + 1 < cnt) {
+                    kpair_any(row0 + (b + 1) * bb, row1 + (b + 1) * bb, five, six, &kp);
+                    for (uint32_t a = 0; a < na; a++)
+                        t1[a] = kpair_dot(&kp, ACT_Q(a, L4LM_QK_K), ACT_BSUM(a) + 32, six);
+                } else {
+                    for (uint32_t a = 0; a < na; a++)
+                        t1[a] = _mm512_setzero_si512();
+                }
+                for (uint32_t a = 0; a < na; a++) /* [i m i' m'] of b and b + 1, per lane */
+                    e[a][k / 2] = _mm512_add_epi32(_mm512_unpacklo_epi64(t0[a], t1[a]),
+                                                   _mm512_unpackhi_epi64(t0[a], t1[a]));
+            }
+            kpair_scales(t, row0 + b0 * bb, row1 + b0 * bb, bb, cnt, dd);
+            __m512i v = _mm512_loadu_si512(dd);
+            __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
+            __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
+            /* Lanes past the end: zero scales and sums, and dx masked to
+            ** zero, so their steps add +-0 (kernels_k.h). */
+            __mmask8 live = (__mmask8)((1u << cnt) - 1);
+            for (uint32_t a = 0; a < na; a++) {
+                const float *dxp = (const float *)(act + a * st + l4lm_kq_d(nb)) + b0;
+                __m256 dx8 = _mm256_maskz_loadu_ps(live, dxp);
+                __m512 dx = _mm512_castpd_ps(_mm512_insertf64x4(
+                    _mm512_castpd256_pd512(_mm256_castps_pd(dx8)), _mm256_castps_pd(dx8), 1));
+                __m512i is, ms;
+                kpair_sums(e[a], &is, &ms);
+                __m512 p =
+                    _mm512_sub_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(d, dx)),
+                                  _mm512_mul_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dmin, dx)));
+                acc[a] = _mm512_add_ps(acc[a], p);
+            }
+        }
+        for (uint32_t a = 0; a < na; a++) {
+            float y0, y1;
+            lanes_sum2(acc[a], &y0, &y1);
+            y[a * ys + r] = y0;
+            y[a * ys + r2] = y1;
+        }
+    }
+}
+#endif
+
 /* One copy of the loops per type, and decode's single activation row and
 ** prefill's full passes of KQ_TILE rows their own (a constant count: no
 ** test per row, accumulators in registers); each out of line, so their
 ** stack frames do not add up. */
-#define ROWS(name, type, rows_na)                                                                  \
+#define ROWS(name, loops, type, rows_na)                                                           \
     static __attribute__((noinline)) void name(const uint8_t *w, size_t rb, const uint8_t *act,    \
                                                size_t st, uint32_t n, uint32_t na, uint32_t r0,    \
                                                uint32_t r1, float *y, size_t ys, bool ahead)       \
     {                                                                                              \
         (void)na; /* the decode copies use their constant */                                       \
-        rows(type, w, rb, act, st, n, rows_na, r0, r1, y, ys, ahead);                              \
+        loops(type, w, rb, act, st, n, rows_na, r0, r1, y, ys, ahead);                             \
     }
-ROWS(q4_k_decode, L4LM_TYPE_Q4_K, 1)
-ROWS(q4_k_prefill, L4LM_TYPE_Q4_K, na)
-ROWS(q4_k_full, L4LM_TYPE_Q4_K, KQ_TILE)
-ROWS(q5_k_decode, L4LM_TYPE_Q5_K, 1)
-ROWS(q5_k_prefill, L4LM_TYPE_Q5_K, na)
-ROWS(q5_k_full, L4LM_TYPE_Q5_K, KQ_TILE)
-ROWS(q6_k_decode, L4LM_TYPE_Q6_K, 1)
-ROWS(q6_k_prefill, L4LM_TYPE_Q6_K, na)
-ROWS(q6_k_full, L4LM_TYPE_Q6_K, KQ_TILE)
+/* Prefill's loops; decode keeps one weight row a pass (one stream through
+** memory: two rows a pass measured slower there). */
+#ifdef KQ_ZMM
+#define PREFILL rows2
+#else
+#define PREFILL rows
+#endif
+ROWS(q4_k_decode, rows, L4LM_TYPE_Q4_K, 1)
+ROWS(q4_k_prefill, PREFILL, L4LM_TYPE_Q4_K, na)
+ROWS(q4_k_full, PREFILL, L4LM_TYPE_Q4_K, KQ_TILE)
+ROWS(q5_k_decode, rows, L4LM_TYPE_Q5_K, 1)
+ROWS(q5_k_prefill, PREFILL, L4LM_TYPE_Q5_K, na)
+ROWS(q5_k_full, PREFILL, L4LM_TYPE_Q5_K, KQ_TILE)
+ROWS(q6_k_decode, rows, L4LM_TYPE_Q6_K, 1)
+ROWS(q6_k_prefill, PREFILL, L4LM_TYPE_Q6_K, na)
+ROWS(q6_k_full, PREFILL, L4LM_TYPE_Q6_K, KQ_TILE)
 
 typedef void rows_fn(const uint8_t *, size_t, const uint8_t *, size_t, uint32_t, uint32_t, uint32_t,
                      uint32_t, float *, size_t, bool);

@@ -38,7 +38,7 @@ static uint64_t os_state(void)
 
 #define BIT(n) (1u << (n))
 
-/* AVX2 with FMA and F16C, AVX-512 F+VL+VNNI, AVX-VNNI: each only with the
+/* AVX2 with FMA and F16C, AVX-512 F+BW+VL+VNNI, AVX-VNNI: each only with the
 ** OS saving the registers it uses. */
 static uint32_t cpu_features(uint64_t hwcap)
 {
@@ -54,8 +54,9 @@ static uint32_t cpu_features(uint64_t hwcap)
     if ((xcr0 & 0x6) != 0x6 || !(r[1] & BIT(5))) /* SSE and AVX state; AVX2 */
         return 0;
     uint32_t f = L4LM_CPU_AVX2;
-    if ((r[1] & BIT(16)) && (r[1] & BIT(31)) && (r[2] & BIT(11)) && (xcr0 & 0xe0) == 0xe0)
-        f |= L4LM_CPU_AVX512; /* F, VL, VNNI; opmask and all 32 zmm registers */
+    if ((r[1] & BIT(16)) && (r[1] & BIT(30)) && (r[1] & BIT(31)) && (r[2] & BIT(11)) &&
+        (xcr0 & 0xe0) == 0xe0)
+        f |= L4LM_CPU_AVX512; /* F, BW, VL, VNNI; opmask and all 32 zmm registers */
     cpuid(7, 1, r);
     if (r[0] & BIT(4))
         f |= L4LM_CPU_AVXVNNI;
