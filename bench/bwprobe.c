@@ -200,12 +200,15 @@ static double read_slice(void *arg, int i)
     return (double)(read_way(p->buf + p->per * (size_t)i, p->per, p->w) & 0xffff);
 }
 
-/* GB/s of nt threads reading bytes from buf the way w says; <0 on failure. */
+/* GB/s of nt threads reading bytes from buf the way w says; <0 on failure.
+   One thread is timed by its CPU time (a busy machine may take it off its
+   core), more by the wall clock (they share the memory: a thread that ran
+   alone for a while would make its CPU time look fast). */
 static double one_pass(const char *buf, size_t bytes, int nt, const way *w, double *sink)
 {
     size_t unit = (size_t)nt * MAX_STREAMS * LINE;
     pass_args p = {buf, bytes / unit * unit / (size_t)nt, w}; /* every part whole lines */
-    double t = probe_pass(read_slice, &p, nt, sink);
+    double t = probe_pass(read_slice, &p, nt, nt == 1, sink);
     return t > 0 ? (double)p.per * nt / t / 1e9 : -1;
 }
 

@@ -21,7 +21,9 @@
 ** An op is a multiply or an add: a multiply-add is 2, one vpdpbusd zmm is
 ** 64 u8 x s8 products summed into 16 lanes, 128 ops. Each kernel runs for
 ** ~30 ms a pass, 5 passes, every thread of a count the same work; the best
-** pass counts (a shared machine only ever makes a pass slower). One JSON
+** pass counts. A pass lasts as long as its slowest thread's CPU time: the
+** peak is what the cores do while they run, so a busy machine lowers it
+** less (it still shares caches, and SMT siblings share a core). One JSON
 ** line per kernel and thread count: {"threads","class","kernel","gops"}.
 */
 #define _GNU_SOURCE
@@ -242,11 +244,13 @@ static double run_kernel(void *arg, int i)
     return p->k->fn(p->iters);
 }
 
-/* Seconds for nt threads to run iters each; <0 on failure. */
+/* CPU seconds of the slowest of nt threads running iters each (so a busy
+   machine taking a thread off its core does not lower the peak); <0 on
+   failure. */
 static double one_pass(const kernel *k, long iters, int nt, double *sink)
 {
     pass_args p = {k, iters};
-    return probe_pass(run_kernel, &p, nt, sink);
+    return probe_pass(run_kernel, &p, nt, 1, sink);
 }
 
 /* Iterations for a ~30 ms pass of one thread. */
