@@ -40,13 +40,18 @@
 # BENCH_RESULTS (bench/results; another directory keeps a check run from
 # overwriting the recorded results).
 #
+# BENCH_FILES_ONLY=1 (write the files, then stop: they can be made on a
+# busy machine, the runs need an idle one).
+#
 # How long (2 cores, idle): BENCH_QUICK=1 about 9 minutes for every file at
 # both thread counts and 3 reps; the 22-layer files about 36 minutes at 3
-# reps (the runs grow about 4.5x, the ~2.5 s start of each node run does
-# not), plus about 10 minutes the first time to write the files. BENCH_REPS=2
-# is not the evidence (medians of >= 3); to fit ~25 minutes at 22
-# layers leave out the node column (BENCH_NODE=0, about 28 minutes) or the
-# pure Q4_0/Q8_0/Q4_K_M files the lq files duplicate.
+# reps (estimated from the 4-layer runs: a prefill's work grows 5.5x, a
+# decode step's bytes 4.3x, the ~2.5 s start of each node run not at all),
+# plus about a minute of probes and, the first time, about 10 minutes to
+# write the files. BENCH_REPS=2 is not the evidence (medians of
+# >= 3); to fit ~25 minutes at 22 layers leave out the node column
+# (BENCH_NODE=0, about 28 minutes) or the pure files the lq files cover
+# (BENCH_TYPES="f16 bf16", about 27), or both (about 21).
 #
 # Run it on an otherwise idle machine: Linux autogroup splits the CPU evenly
 # between busy sessions whatever their nice values, so one other busy session
@@ -163,6 +168,10 @@ for t in $lq_types; do
     cases+=("lq-$t")
 done
 [ ${#cases[@]} -gt 0 ] || die "no files to bench (BENCH_TYPES and BENCH_LQ_TYPES are empty)"
+if [ "${BENCH_FILES_ONLY:-0}" = 1 ]; then
+    echo "bench: files ready in $models: ${cases[*]}"
+    exit 0
+fi
 for c in "${cases[@]}"; do
     model_args+=(--model "$c=${model[$c]}")
     cat "${model[$c]}" >/dev/null # into the page cache before any timing

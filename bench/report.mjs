@@ -224,7 +224,7 @@ function tables(cases, a, nodeOn) {
         `Multiply-adds per prompt token: every layer matrix once, attention's QK and PV at the positions ` +
         `a causal ${a.n_prompt}-token prompt uses, the classifier once per prompt (both engines compute ` +
         `the last token's logits only). Peaks (bench/peakprobe, many independent chains in registers, ` +
-        `best of 5 passes): ${peakNote(a.peaks)}.`, "",
+        `the best of 5 passes timed by the threads' CPU time): ${peakNote(a.peaks)}.`, "",
         `read GB/s: bench/bwprobe, the best of its ways to read (load width, independent streams, software ` +
         `prefetch, page size) streaming a ${a.bw_mib} MiB buffer, before and after the runs: ${bwNote(a.bw)}. ` +
         "GB/s = bytes of weights one decode step reads × tok/s. CPU/wall: process CPU time / wall time " +
