@@ -70,7 +70,7 @@ async function fileFacts(file, nPrompt) {
     const mainType = Object.entries(layerBytesByType).sort((x, y) => y[1] - x[1])[0]?.[0];
     return {
         bytes, macs: layerMacs + attentionMacs + classifierMacs / nPrompt,
-        peakClass: FLOAT_TYPES.has(Number(mainType)) ? "f32" : "i8",
+        peakClass: FLOAT_TYPES.has(Number(mainType)) ? "f32" : "i8", bf16: Number(mainType) === 30,
     };
 }
 
@@ -138,6 +138,8 @@ function buildCase(mine, facts, bw, peaks, threads) {
     p.l4lm_of_peak = ofPeak(p.l4lm_gops);
     p.anchor_of_peak = ofPeak(p.anchor_gops);
     p.target_of_peak = ofPeak(p.anchor_gops && p.anchor_gops * TARGET.prefill);
+    // llama.cpp multiplies BF16 weights with the CPU's bf16 dot where it has one.
+    p.bf16_dot_gops = facts.bf16 ? peaks[threads]?.bf16?.gops ?? null : null;
     const d = c.decode;
     const gbps = (t) => (t ? (bytes * t) / 1e9 : null);
     d.l4lm_gbps = gbps(d.l4lm.tps);
@@ -232,12 +234,30 @@ function tables(cases, a, nodeOn) {
         (nodeOn ? ` node RSS includes node itself: ${fix(a.node_baseline_kb / 1024, 0)} MB with ` +
             "node-llama-cpp loaded and no model." : "") +
         ` Load average before / after: ${a.load}.`,
+        ...misses(cases),
         ...failures(cases),
         ...(cases.some((c) => c.starved) ? ["", "* starved: llama-bench's threads spin while they wait, so " +
             "its CPU / wall time is the CPU the machine gave; in one of its runs it was under 3/4 of the " +
             "thread count. Another session was busy (Linux autogroup splits the CPU per session, so nice " +
             "does not help): these rows do not measure the engines."] : []),
     ].join("\n") + "\n";
+}
+
+// A line naming the rows that miss a target, each with what explains it:
+// how much of the peak l4lm's prefill uses and how much the target would.
+function misses(cases) {
+    const out = [];
+    for (const c of cases) {
+        const row = `${label(c.name)} ${c.threads}t`, p = c.prefill, d = c.decode;
+        if (p.miss) out.push(`${row} prefill ${fix(p.ratio, 2)}×: l4lm at ${pct(p.l4lm_of_peak)} of the ` +
+            `${CLASS_NAME[p.peak_class]} peak, the anchor at ${pct(p.anchor_of_peak)}; ${TARGET.prefill}× needs ` +
+            `${pct(p.target_of_peak)}` + (p.bf16_dot_gops ? ` (the bf16 dot's peak is ` +
+            `${fix(p.bf16_dot_gops, 0)} GFLOP/s, ${fix(p.bf16_dot_gops / p.peak_gops, 1)}× the f32 one)` : ""));
+        if (d.miss) out.push(`${row} decode ${fix(d.ratio, 2)}×`);
+        if (d.bandwidth_miss) out.push(`${row} decode reads ${fix(d.l4lm_gbps, 1)} GB/s, ${pct(d.l4lm_of_read)} ` +
+            `of the read bandwidth`);
+    }
+    return out.length ? ["", "Targets missed:", "", ...out.map((l) => `- ${l}`)] : ["", "Every target met."];
 }
 
 // A line naming the rows with failed runs (their medians use the others).
