@@ -47,7 +47,7 @@
 # both thread counts and 3 reps; the 22-layer files about 36 minutes at 3
 # reps (estimated from the 4-layer runs: a prefill's work grows 5.5x, a
 # decode step's bytes 4.3x, the ~2.5 s start of each node run not at all),
-# plus about a minute of probes and, the first time, about 10 minutes to
+# plus one to two minutes of probes and, the first time, about 10 minutes to
 # write the files. BENCH_REPS=2 is not the evidence (medians of
 # >= 3); to fit ~25 minutes at 22 layers leave out the node column
 # (BENCH_NODE=0, about 28 minutes) or the pure files the lq files cover
