@@ -44,14 +44,15 @@
 # busy machine, the runs need an idle one).
 #
 # How long (2 cores, idle): BENCH_QUICK=1 about 9 minutes for every file at
-# both thread counts and 3 reps; the 22-layer files about 36 minutes at 3
-# reps (estimated from the 4-layer runs: a prefill's work grows 5.5x, a
-# decode step's bytes 4.3x, the ~2.5 s start of each node run not at all),
-# plus one to two minutes of probes and, the first time, about 10 minutes to
-# write the files. BENCH_REPS=2 is not the issue's evidence (medians of
-# >= 3); to fit ~25 minutes at 22 layers leave out the node column
-# (BENCH_NODE=0, about 28 minutes) or the pure files the lq files cover
-# (BENCH_TYPES="f16 bf16", about 27), or both (about 21).
+# both thread counts and 3 reps; the 22-layer files about 32 minutes at 3
+# reps (estimated from the 4-layer run's per-process times: a prefill's
+# work grows 5.5x, a decode step's bytes 4.3x, loading with the file size,
+# the ~1.7 s start of each node run not at all), plus one to two minutes of
+# probes and, the first time, about 10 minutes to write the files.
+# BENCH_REPS=2 is not the issue's evidence (medians of >= 3); to fit ~25
+# minutes at 22 layers leave out the node column (BENCH_NODE=0, about 24
+# minutes of runs) or the pure files the lq files cover (BENCH_TYPES="f16
+# bf16", about 23), or both (about 17).
 #
 # Run it on an otherwise idle machine: Linux autogroup splits the CPU evenly
 # between busy sessions whatever their nice values, so one other busy session
