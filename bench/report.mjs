@@ -221,7 +221,8 @@ function tables(cases, a, nodeOn) {
         "", "Prefill, tok/s:", "", ...pre, ...preRows, "",
         "Prefill arithmetic (GOP/s = 2 × multiply-adds per token × tok/s, native = the anchor; peak = " +
         "bench/peakprobe's best for the class the file's layers run in: f32 for F16/BF16 weights, the " +
-        `int8 dot for quantised ones; the last column is what ${TARGET.prefill}× the anchor would take):`,
+        `int8 dot for quantised ones, a loose ceiling there: unpacking and the per-block scales cost on top; ` +
+        `the last column is what ${TARGET.prefill}× the anchor would take):`,
         "", ...ari, ...ariRows, "", "Decode, tok/s:", "", ...dec, ...decRows, "",
         `Multiply-adds per prompt token: every layer matrix once, attention's QK and PV at the positions ` +
         `a causal ${a.n_prompt}-token prompt uses, the classifier once per prompt (both engines compute ` +
