@@ -6,14 +6,16 @@
 **   bwprobe [-v] [MIB] [THREADS...]     default 1024 MiB, threads 1 2
 **                                       -v: every way's GB/s on stderr
 **
-** A naive summing loop underestimates that wall (llama.cpp's F16 decode read
-** faster than the first version of this probe did), because one core reaches
-** its best only with enough cache-line misses in flight. So the probe tries
+** One sequential stream per thread underestimates that wall (the first
+** version of this probe read no faster than llama.cpp's F16 decode did):
+** one core reaches its best only with enough cache-line misses in flight,
+** and its prefetchers follow a few streams at a time. So the probe tries
 ** several ways to read and keeps the best:
-**   load width   8-byte words, 32-byte and 64-byte vectors (GCC/clang vector
-**                types: the make rule builds with -march=native, so they are
-**                the widest loads this CPU has; elsewhere the compiler splits
-**                them), and non-temporal 64-byte loads where AVX-512 is built;
+**   load width   8-byte words (plain C: the compiler may widen them),
+**                32-byte and 64-byte vectors (GCC/clang vector types: the
+**                make rule builds with -march=native, so they are the widest
+**                loads this CPU has; elsewhere the compiler splits them),
+**                and non-temporal 64-byte loads where AVX-512 is built;
 **   streams      each thread reads 1, 2, 4, 8 or 16 parts of its slice side
 **                by side (independent address streams for the prefetchers);
 **   prefetch     none, or a software prefetch 512 B, 2 KiB or 8 KiB ahead of
@@ -21,7 +23,8 @@
 **   pages        4 KiB pages and transparent 2 MiB pages (madvise; Linux).
 ** Every way is timed twice on a 256 MiB window (still far beyond any
 ** last-level cache); the best few are then timed PASSES times over the whole
-** buffer. One JSON line per thread count: the best GB/s (1e9 bytes/s) and how
+** buffer (one thread by its CPU time, more by the wall clock: see one_pass). One JSON line per
+*thread count: the best GB/s (1e9 bytes/s) and how
 ** it read, the best on 4 KiB pages (what a mapped model file gets unless the
 ** kernel gives the page cache large folios), and the plain loop alone (the
 ** first probe's figure). Best, not mean: a shared machine only ever makes a
