@@ -145,6 +145,7 @@ function buildCase(mine, facts, bw, peaks, threads) {
     d.l4lm_gbps = gbps(d.l4lm.tps);
     d.anchor_gbps = gbps(d.anchor_tps);
     d.read_gbps = bw[threads]?.read_gbps ?? null;
+    d.read_gbps_4k = bw[threads]?.read_gbps_4k || null; // what a mapped file's pages get
     d.l4lm_of_read = d.l4lm_gbps != null && d.read_gbps ? d.l4lm_gbps / d.read_gbps : null;
     d.bandwidth_miss = threads === 1 && (d.l4lm_of_read == null || d.l4lm_of_read < TARGET.bandwidth);
     // llama.cpp's threads spin while they wait, so its CPU / wall time is the
@@ -256,7 +257,8 @@ function misses(cases) {
             `${fix(p.bf16_dot_gops, 0)} GFLOP/s, ${fix(p.bf16_dot_gops / p.peak_gops, 1)}× the f32 one)` : ""));
         if (d.miss) out.push(`${row} decode ${fix(d.ratio, 2)}×`);
         if (d.bandwidth_miss) out.push(`${row} decode reads ${fix(d.l4lm_gbps, 1)} GB/s, ${pct(d.l4lm_of_read)} ` +
-            `of the read bandwidth`);
+            `of the read bandwidth` + (d.read_gbps_4k && d.l4lm_gbps != null ? ` (${pct(d.l4lm_gbps / d.read_gbps_4k)} ` +
+            `of the best on 4 KiB pages)` : ""));
     }
     return out.length ? ["", "Targets missed:", "", ...out.map((l) => `- ${l}`)] : ["", "Every target met."];
 }
