@@ -25,7 +25,9 @@
 #           tests/llamacpp.sh uses), driven by bench/llamacpp_bench.mjs at its
 #           defaults, no warm-up (as before: the column stays comparable).
 # F16 KV cache everywhere. bench/bwprobe (built by the make rule) measures the
-# read bandwidth at each thread count, the wall that decode runs into.
+# read bandwidth at each thread count, the wall that decode runs into, and
+# bench/peakprobe the arithmetic peaks (f32, int8 dot, bf16 dot), the wall of
+# prefill; both run before and after the runs, the best counts.
 # bench/report.mjs turns the runs into medians: bench/results/bench.{json,md}
 # and bench.png (gnuplot).
 #
@@ -33,8 +35,24 @@
 # BENCH_REPS (3), BENCH_TYPES (mkgguf's: "q4_0 q8_0 f16 bf16 q4_k_m"),
 # BENCH_LQ_TYPES (llama-quantize's: "q4_0 q8_0 q4_k_m q5_k_m q6_k"; "" for
 # none), BENCH_THREADS ("1 2"), BENCH_NICE (10), BENCH_MODELS (bench/models),
-# BENCH_BUILD (build: where l4lm, tools/mkgguf and bench/bwprobe are),
-# BENCH_NODE=0 (leave out the node column).
+# BENCH_BUILD (build: where l4lm, tools/mkgguf, bench/bwprobe and
+# bench/peakprobe are), BENCH_NODE=0 (leave out the node column),
+# BENCH_RESULTS (bench/results; another directory keeps a check run from
+# overwriting the recorded results).
+#
+# BENCH_FILES_ONLY=1 (write the files, then stop: they can be made on a
+# busy machine, the runs need an idle one).
+#
+# How long (2 cores, idle): BENCH_QUICK=1 about 9 minutes for every file at
+# both thread counts and 3 reps; the 22-layer files about 32 minutes at 3
+# reps (estimated from the 4-layer run's per-process times: a prefill's
+# work grows 5.5x, a decode step's bytes 4.3x, loading with the file size,
+# the ~1.7 s start of each node run not at all), plus one to two minutes of
+# probes and, the first time, about 10 minutes to write the files.
+# BENCH_REPS=2 is not the issue's evidence (medians of >= 3); to fit ~25
+# minutes at 22 layers leave out the node column (BENCH_NODE=0, about 24
+# minutes of runs) or the pure files the lq files cover (BENCH_TYPES="f16
+# bf16", about 23), or both (about 17).
 #
 # Run it on an otherwise idle machine: Linux autogroup splits the CPU evenly
 # between busy sessions whatever their nice values, so one other busy session
@@ -48,7 +66,7 @@ lq_types=${BENCH_LQ_TYPES-"q4_0 q8_0 q4_k_m q5_k_m q6_k"}
 threads=${BENCH_THREADS:-"1 2"}
 models=${BENCH_MODELS:-bench/models}
 node_on=${BENCH_NODE:-1}
-results=bench/results
+results=${BENCH_RESULTS:-bench/results}
 bin=${BENCH_BUILD:-build}
 n_layer=22
 [ "${BENCH_QUICK:-0}" = 1 ] && n_layer=4
@@ -58,7 +76,7 @@ run=(nice -n "${BENCH_NICE:-10}")
 . bench/lib.sh
 
 die() { echo "bench: $*" >&2; exit 1; }
-for f in "$bin/l4lm" "$bin/tools/mkgguf" "$bin/bench/bwprobe"; do
+for f in "$bin/l4lm" "$bin/tools/mkgguf" "$bin/bench/bwprobe" "$bin/bench/peakprobe"; do
     [ -x "$f" ] || die "$f missing (run make bench)"
 done
 [ -x /usr/bin/time ] || die "/usr/bin/time missing (apt-get install time)"
@@ -151,6 +169,10 @@ for t in $lq_types; do
     cases+=("lq-$t")
 done
 [ ${#cases[@]} -gt 0 ] || die "no files to bench (BENCH_TYPES and BENCH_LQ_TYPES are empty)"
+if [ "${BENCH_FILES_ONLY:-0}" = 1 ]; then
+    echo "bench: files ready in $models: ${cases[*]}"
+    exit 0
+fi
 for c in "${cases[@]}"; do
     model_args+=(--model "$c=${model[$c]}")
     cat "${model[$c]}" >/dev/null # into the page cache before any timing
@@ -168,9 +190,14 @@ load0=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "bench: $n_layer layers, files: ${cases[*]}, threads: $threads, $reps reps; load average $load0"
 awk '$1 > 0.5 { exit 1 }' /proc/loadavg ||
     echo "bench: warning: the machine is busy; timings (2 threads above all) will suffer" >&2
-bw="$tmp/bw.jsonl"
-# shellcheck disable=SC2086 # the thread counts are meant to split
-"${run[@]}" "$bin/bench/bwprobe" 1024 $threads >"$bw" || die "bwprobe failed"
+bw="$tmp/bw.jsonl" peak="$tmp/peak.jsonl"
+probes() { # the machine's walls: read bandwidth and arithmetic peaks
+    # shellcheck disable=SC2086 # the thread counts are meant to split
+    "${run[@]}" "$bin/bench/bwprobe" 1024 $threads >>"$bw" || die "bwprobe failed"
+    # shellcheck disable=SC2086
+    "${run[@]}" "$bin/bench/peakprobe" $threads >>"$peak" || die "peakprobe failed"
+}
+probes
 # Interleaved: every rep runs every case, each case all engines back to back.
 for rep in $(seq 1 "$reps"); do
     for c in "${cases[@]}"; do
@@ -185,16 +212,17 @@ for rep in $(seq 1 "$reps"); do
     done
     echo "bench: rep $rep of $reps done" >&2
 done
-# shellcheck disable=SC2086
-"${run[@]}" "$bin/bench/bwprobe" 1024 $threads >>"$bw" || die "bwprobe failed"
+probes
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 node bench/report.mjs "$raw" "$results" --n-layer "$n_layer" --node-baseline-kb "$node_base_kb" \
-    --load "$load0 / $load1" --nice "${BENCH_NICE:-10}" --bandwidth "$bw" \
+    --load "$load0 / $load1" --nice "${BENCH_NICE:-10}" --bandwidth "$bw" --peak "$peak" \
     --native "$(git -C "$nbin/../../src" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    --commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo +)" \
+    --machine "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(nproc) cores" \
     "${model_args[@]}" || exit 1
 if command -v gnuplot >/dev/null; then
-    gnuplot -e "dat='$results/bench.dat'; out='$results/bench.png'" bench/chart.gp ||
+    gnuplot -e "dat='$results/bench.dat'; out='$results/bench.png'; node=$node_on; layers=$n_layer" bench/chart.gp ||
         echo "bench: gnuplot failed; no chart" >&2
 else
     echo "bench: gnuplot not installed; no chart" >&2

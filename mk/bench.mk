@@ -7,14 +7,15 @@
 # BENCH_FEATURES=0 make bench   leaves out bench/features.sh;
 # make bench-features           runs only it.
 .PHONY: bench-features
-bench: $(BUILD)/l4lm $(BUILD)/tools/mkgguf $(BUILD)/bench/bwprobe
+bench: $(BUILD)/l4lm $(BUILD)/tools/mkgguf $(BUILD)/bench/bwprobe $(BUILD)/bench/peakprobe
 	BENCH_BUILD=$(BUILD) bash bench/bench.sh
 	$(if $(filter 0,$(BENCH_FEATURES)),,BENCH_BUILD=$(BUILD) FEATURES_STORIES=$(DEMO_MODEL) bash bench/features.sh)
 
 bench-features: $(BUILD)/l4lm $(BUILD)/tools/mkgguf
 	BENCH_BUILD=$(BUILD) FEATURES_STORIES=$(DEMO_MODEL) bash bench/features.sh
 
-# The read-bandwidth probe: host code, built for this CPU like the native llama.cpp.
-$(BUILD)/bench/bwprobe: bench/bwprobe.c
+# The read-bandwidth and arithmetic-peak probes: host code, built for this CPU
+# like the native llama.cpp (the widest vectors it has).
+$(BUILD)/bench/bwprobe $(BUILD)/bench/peakprobe: $(BUILD)/bench/%: bench/%.c bench/probe.h
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -O3 -march=native $(WARN) -pthread $< -o $@
