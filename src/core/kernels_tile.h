@@ -49,7 +49,8 @@ INLINE void float_decode(uint32_t t, const uint8_t *w, size_t rb, const uint8_t 
 ** in z. Every lane still adds its elements in order, and finish() sums the
 ** lanes in the fixed tree: the bits of one float_pass per output. */
 #define FV_REGS (L4LM_LANES / FV_LANES)
-_Static_assert(L4LM_FLOAT_ACTS % FLOAT_TA == 0, "kernels.c hands the float types whole tiles");
+_Static_assert(L4LM_FLOAT_ACTS % FLOAT_TA == 0 && L4LM_FLOAT_NARROW_ACTS % FLOAT_TA == 0,
+               "kernels.c hands the float types whole tiles");
 #define FLOAT_KP (FV_REGS / FLOAT_SPLIT)
 /* Pass p of a tile: lanes FLOAT_KP p .. of every pair into v. */
 INLINE void float_lanes(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
@@ -79,7 +80,7 @@ INLINE void float_lanes(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *
                 FVEC x = fv_load(L4LM_TYPE_F32, act + a * st + e * 4);
                 UNROLL
                 for (uint32_t r = 0; r < nr; r++)
-                    v[r][a][k] = fv_mac(v[r][a][k], wv[r], x);
+                    v[r][a][k] = fv_mac(t, v[r][a][k], wv[r], x);
             }
         }
     }
