@@ -124,8 +124,9 @@ INLINE float32x4_t fv_mac(uint32_t t, float32x4_t z, float32x4_t w, float32x4_t 
     return vaddq_f32(z, vmulq_f32(w, x));
 }
 
-INLINE void fv_acc(const float32x4_t z[8], float32x4_t s[8])
+INLINE void fv_acc(uint32_t t, const float32x4_t z[8], float32x4_t s[8])
 {
+    (void)t;
     UNROLL
     for (int k = 0; k < 8; k++)
         s[k] = z[k];

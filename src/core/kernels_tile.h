@@ -52,12 +52,25 @@ INLINE void float_decode(uint32_t t, const uint8_t *w, size_t rb, const uint8_t 
 _Static_assert(L4LM_FLOAT_ACTS % FLOAT_TA == 0 && L4LM_FLOAT_NARROW_ACTS % FLOAT_TA == 0,
                "kernels.c hands the float types whole tiles");
 #define FLOAT_KP (FV_REGS / FLOAT_SPLIT)
+#ifndef FV_PAIRED
+/* Register k of a pair's lanes for the 32 elements from i: elements
+** i + FV_LANES k .. of a weight row, and of an activation row (floats). */
+INLINE FVEC fv_weights(uint32_t t, const uint8_t *row, size_t i, uint32_t k)
+{
+    return fv_load(t, row + (i + k * FV_LANES) * (t == L4LM_TYPE_F32 ? 4 : 2));
+}
+
+INLINE FVEC fv_acts(uint32_t t, const uint8_t *act, uint32_t n, size_t i, uint32_t k)
+{
+    (void)t, (void)n;
+    return fv_load(L4LM_TYPE_F32, act + (i + k * FV_LANES) * 4);
+}
+#endif
 /* Pass p of a tile: lanes FLOAT_KP p .. of every pair into v. */
 INLINE void float_lanes(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                        uint32_t done, uint32_t nr, uint32_t na, uint32_t p,
+                        uint32_t n, uint32_t done, uint32_t nr, uint32_t na, uint32_t p,
                         FVEC v[FLOAT_TR][FLOAT_TA][FLOAT_KP])
 {
-    size_t es = t == L4LM_TYPE_F32 ? 4 : 2;
     UNROLL
     for (uint32_t r = 0; r < nr; r++) {
         UNROLL
@@ -70,14 +83,13 @@ INLINE void float_lanes(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *
     for (uint32_t i = 0; i < done; i += L4LM_LANES) {
         UNROLL
         for (uint32_t k = 0; k < FLOAT_KP; k++) {
-            size_t e = i + (p * FLOAT_KP + k) * FV_LANES;
             FVEC wv[FLOAT_TR];
             UNROLL
             for (uint32_t r = 0; r < nr; r++)
-                wv[r] = fv_load(t, w + r * rb + e * es);
+                wv[r] = fv_weights(t, w + r * rb, i, p * FLOAT_KP + k);
             UNROLL
             for (uint32_t a = 0; a < na; a++) {
-                FVEC x = fv_load(L4LM_TYPE_F32, act + a * st + e * 4);
+                FVEC x = fv_acts(t, act + a * st, n, i, p * FLOAT_KP + k);
                 UNROLL
                 for (uint32_t r = 0; r < nr; r++)
                     v[r][a][k] = fv_mac(t, v[r][a][k], wv[r], x);
@@ -94,7 +106,7 @@ INLINE void float_block(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *
     FVEC v[FLOAT_TR][FLOAT_TA][FLOAT_KP];
     FVEC z[FLOAT_TR][FLOAT_TA][FLOAT_SPLIT > 1 ? FV_REGS - FLOAT_KP : 1];
     for (uint32_t p = 0; p + 1 < FLOAT_SPLIT; p++) {
-        float_lanes(t, w, rb, act, st, done, nr, na, p, v);
+        float_lanes(t, w, rb, act, st, n, done, nr, na, p, v);
         UNROLL
         for (uint32_t r = 0; r < nr; r++) {
             UNROLL
@@ -105,7 +117,7 @@ INLINE void float_block(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *
             }
         }
     }
-    float_lanes(t, w, rb, act, st, done, nr, na, FLOAT_SPLIT - 1, v);
+    float_lanes(t, w, rb, act, st, n, done, nr, na, FLOAT_SPLIT - 1, v);
     UNROLL
     for (uint32_t r = 0; r < nr; r++) {
         UNROLL
@@ -115,7 +127,7 @@ INLINE void float_block(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *
             UNROLL
             for (uint32_t k = 0; k < FV_REGS; k++)
                 l[k] = k + FLOAT_KP < FV_REGS ? z[r][a][k] : v[r][a][k + FLOAT_KP - FV_REGS];
-            fv_acc(l, s);
+            fv_acc(t, l, s);
             y[a * ys + r] = finish(t, w + r * rb, act + a * st, n, done, s, FLOAT_VECS);
         }
     }
