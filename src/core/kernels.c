@@ -439,9 +439,9 @@ void l4lm_matmul(const l4lm_kern *k, uint32_t wtype, const void *w, const void *
     uint32_t tile = fit < 2 ? 2 : fit > L4LM_TILE ? L4LM_TILE : (uint32_t)fit;
     uint32_t rows = ROW_TILE;
     if (wtype == L4LM_TYPE_F32 || wtype == L4LM_TYPE_F16 || wtype == L4LM_TYPE_BF16) {
-        bool narrow = (size_t)n * sizeof(float) * L4LM_FLOAT_NARROW_ACTS <= L4LM_FLOAT_NARROW_BYTES;
+        bool narrow = l4lm_kern_float_narrow(n);
         tile = narrow ? L4LM_FLOAT_NARROW_ACTS : L4LM_FLOAT_ACTS;
-        rows = narrow ? L4LM_FLOAT_PANEL : ROW_TILE;
+        rows = narrow ? L4LM_FLOAT_PANEL : L4LM_FLOAT_WIDE_PANEL;
     }
     for (uint32_t rt = r0; rt < r1; rt += rows) {
         uint32_t re = rt + min_u32(r1 - rt, rows);

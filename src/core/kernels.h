@@ -75,11 +75,17 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 ** streams from level 2, and all the activations pass once per panel, not
 ** once per 16 weight rows, which read them from level 3 (1.25 times the
 ** speed, zen5 F16; 1.1 with AVX2). Wider rows, the FFN's down projection,
-** fit neither way and go 6 at a time against 16 weight rows. */
+** fit neither way and go 6 at a time against 32 weight rows. */
 #define L4LM_FLOAT_ACTS         6
 #define L4LM_FLOAT_NARROW_ACTS  3
 #define L4LM_FLOAT_NARROW_BYTES ((size_t)32768)
 #define L4LM_FLOAT_PANEL        64
+#define L4LM_FLOAT_WIDE_PANEL   32
+
+static inline bool l4lm_kern_float_narrow(uint32_t n)
+{
+    return (size_t)n * sizeof(float) * L4LM_FLOAT_NARROW_ACTS <= L4LM_FLOAT_NARROW_BYTES;
+}
 /* Activation bytes above which decode takes float weight rows in groups
 ** (kernels_x86.c, float_group): one row at a time is fastest while the
 ** activations and a weight row share level 1 (n up to 4096 on zen4). */

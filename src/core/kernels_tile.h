@@ -60,15 +60,20 @@ INLINE FVEC fv_weights(uint32_t t, const uint8_t *row, size_t i, uint32_t k)
     return fv_load(t, row + (i + k * FV_LANES) * (t == L4LM_TYPE_F32 ? 4 : 2));
 }
 
-INLINE FVEC fv_acts(uint32_t t, const uint8_t *act, uint32_t n, size_t i, uint32_t k)
+INLINE FVEC fv_acts(uint32_t t, uint32_t at, const uint8_t *act, uint32_t n, size_t i, uint32_t k)
 {
-    (void)t, (void)n;
+    (void)t;
+    if (at != L4LM_TYPE_F32)
+        return fv_load(at, l4lm_kern_halves(act, n) + (i + k * FV_LANES) * 2);
     return fv_load(L4LM_TYPE_F32, act + (i + k * FV_LANES) * 4);
 }
 #endif
+#ifndef FLOAT_WIDE_HALVES
+#define FLOAT_WIDE_HALVES 0
+#endif
 /* Pass p of a tile: lanes FLOAT_KP p .. of every pair into v. */
-INLINE void float_lanes(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                        uint32_t n, uint32_t done, uint32_t nr, uint32_t na, uint32_t p,
+INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
+                        size_t st, uint32_t n, uint32_t done, uint32_t nr, uint32_t na, uint32_t p,
                         FVEC v[FLOAT_TR][FLOAT_TA][FLOAT_KP])
 {
     UNROLL
@@ -89,7 +94,7 @@ INLINE void float_lanes(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *
                 wv[r] = fv_weights(t, w + r * rb, i, p * FLOAT_KP + k);
             UNROLL
             for (uint32_t a = 0; a < na; a++) {
-                FVEC x = fv_acts(t, act + a * st, n, i, p * FLOAT_KP + k);
+                FVEC x = fv_acts(t, at, act + a * st, n, i, p * FLOAT_KP + k);
                 UNROLL
                 for (uint32_t r = 0; r < nr; r++)
                     v[r][a][k] = fv_mac(t, v[r][a][k], wv[r], x);
@@ -99,14 +104,14 @@ INLINE void float_lanes(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *
 }
 
 /* The tile's passes, all but the last parked in z, then its outputs. */
-INLINE void float_block(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                        uint32_t n, uint32_t nr, uint32_t na, float *y, size_t ys)
+INLINE void float_block(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
+                        size_t st, uint32_t n, uint32_t nr, uint32_t na, float *y, size_t ys)
 {
     uint32_t done = n / L4LM_LANES * L4LM_LANES;
     FVEC v[FLOAT_TR][FLOAT_TA][FLOAT_KP];
     FVEC z[FLOAT_TR][FLOAT_TA][FLOAT_SPLIT > 1 ? FV_REGS - FLOAT_KP : 1];
     for (uint32_t p = 0; p + 1 < FLOAT_SPLIT; p++) {
-        float_lanes(t, w, rb, act, st, n, done, nr, na, p, v);
+        float_lanes(t, at, w, rb, act, st, n, done, nr, na, p, v);
         UNROLL
         for (uint32_t r = 0; r < nr; r++) {
             UNROLL
@@ -117,7 +122,7 @@ INLINE void float_block(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *
             }
         }
     }
-    float_lanes(t, w, rb, act, st, n, done, nr, na, FLOAT_SPLIT - 1, v);
+    float_lanes(t, at, w, rb, act, st, n, done, nr, na, FLOAT_SPLIT - 1, v);
     UNROLL
     for (uint32_t r = 0; r < nr; r++) {
         UNROLL
@@ -136,33 +141,34 @@ INLINE void float_block(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *
 /* float_block for a leading part of na activation rows, with a constant
 ** count (FLOAT_TA, or 3, 2, 1 for the rest), each its own copy of the
 ** loops. Returns the rows done. */
-INLINE uint32_t float_blocks(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                             uint32_t n, uint32_t nr, uint32_t na, float *y, size_t ys)
+INLINE uint32_t float_blocks(uint32_t t, uint32_t at, const uint8_t *w, size_t rb,
+                             const uint8_t *act, size_t st, uint32_t n, uint32_t nr, uint32_t na,
+                             float *y, size_t ys)
 {
     _Static_assert(FLOAT_TA >= 3, "float_blocks takes the rest in 3, 2 and 1 rows");
 #if FLOAT_TA > 3
     if (na >= FLOAT_TA) {
-        float_block(t, w, rb, act, st, n, nr, FLOAT_TA, y, ys);
+        float_block(t, at, w, rb, act, st, n, nr, FLOAT_TA, y, ys);
         return FLOAT_TA;
     }
 #endif
     if (na >= 3) {
-        float_block(t, w, rb, act, st, n, nr, 3, y, ys);
+        float_block(t, at, w, rb, act, st, n, nr, 3, y, ys);
         return 3;
     }
     if (na == 2) {
-        float_block(t, w, rb, act, st, n, nr, 2, y, ys);
+        float_block(t, at, w, rb, act, st, n, nr, 2, y, ys);
         return 2;
     }
-    float_block(t, w, rb, act, st, n, nr, 1, y, ys);
+    float_block(t, at, w, rb, act, st, n, nr, 1, y, ys);
     return 1;
 }
 
 /* Prefill: FLOAT_TR weight rows at a time (single rows at the end of the
 ** range), each against the activations FLOAT_TA rows at a time. */
-INLINE void float_gemm(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
-                       bool ahead)
+INLINE void float_gemm(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
+                       size_t st, uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y,
+                       size_t ys, bool ahead)
 {
     for (uint32_t r = r0; r < r1;) {
         uint32_t nr = r1 - r >= FLOAT_TR ? FLOAT_TR : 1;
@@ -170,11 +176,11 @@ INLINE void float_gemm(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
             prefetch_row(w + (r + k) * rb, rb);
         for (uint32_t a = 0; a < na;) {
             if (nr == FLOAT_TR)
-                a += float_blocks(t, w + r * rb, rb, act + a * st, st, n, FLOAT_TR, na - a,
+                a += float_blocks(t, at, w + r * rb, rb, act + a * st, st, n, FLOAT_TR, na - a,
                                   y + a * ys + r, ys);
             else
-                a += float_blocks(t, w + r * rb, rb, act + a * st, st, n, 1, na - a, y + a * ys + r,
-                                  ys);
+                a += float_blocks(t, at, w + r * rb, rb, act + a * st, st, n, 1, na - a,
+                                  y + a * ys + r, ys);
         }
         r += nr;
     }
@@ -187,14 +193,17 @@ static __attribute__((noinline)) void float_prefill(uint32_t t, const uint8_t *w
                                                     uint32_t na, uint32_t r0, uint32_t r1, float *y,
                                                     size_t ys, bool ahead)
 {
+    const uint32_t f32 = L4LM_TYPE_F32, f16 = L4LM_TYPE_F16, bf16 = L4LM_TYPE_BF16;
     if (t == L4LM_TYPE_F32)
-        float_gemm(L4LM_TYPE_F32, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+        float_gemm(f32, f32, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 #ifdef SIMD_F16
+    else if (t == L4LM_TYPE_F16 && FLOAT_WIDE_HALVES && !l4lm_kern_float_narrow(n))
+        float_gemm(f16, f16, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
     else if (t == L4LM_TYPE_F16)
-        float_gemm(L4LM_TYPE_F16, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+        float_gemm(f16, f32, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 #endif
     else
-        float_gemm(L4LM_TYPE_BF16, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+        float_gemm(bf16, f32, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 }
 
 INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
