@@ -7,9 +7,12 @@
 ** FLOAT_VECS (those holding its 32 float lanes), float_pass(),
 ** quant_lanes(), finish(), prefetch_row(), INLINE, UNROLL; for prefill's
 ** blocked float product FVEC (a register of FV_LANES floats), fv_load(),
-** fv_zero(), fv_mac() (add after multiply), fv_acc() (one pair's FV_REGS
-** registers as FLOAT_VECS ACC_VECs) and the tile, FLOAT_TR weight rows by
-** FLOAT_TA activation rows in FLOAT_SPLIT passes; and SIMD_F16 when it has
+** fv_zero(), fv_mac() (add after multiply, or fused where that gives the
+** same bits), fv_acc() (one pair's FV_REGS registers as FLOAT_VECS
+** ACC_VECs) and the tile, FLOAT_TR weight rows by FLOAT_TA activation rows
+** in FLOAT_SPLIT passes; FV_PAIRED when it defines fv_weights() and
+** fv_acts() (its own order of lanes in registers), FLOAT_WIDE_HALVES when
+** F16's wide rows read activations as halves; and SIMD_F16 when it has
 ** an F16 path, FLOAT_GROUP when it has float_group() (decode over several
 ** weight rows at once), QUANT_PAIRS when it has quant_pair() (quant_lanes
 ** for two weight rows at once).
@@ -41,9 +44,10 @@ INLINE void float_decode(uint32_t t, const uint8_t *w, size_t rb, const uint8_t 
 
 /* Prefill's float products as a blocked matrix product: a tile of nr <=
 ** FLOAT_TR weight rows (w, rb bytes apart) by na <= FLOAT_TA activation rows
-** (act, st apart, as floats), every pair's 32 lanes in registers while the
-** rows pass, so each weight vector is widened once for na rows and each
-** activation vector loaded once for nr. With too few registers for all 32
+** (act, st apart; read as floats, or as halves when at is t), every pair's
+** 32 lanes in registers while the rows pass, so each weight vector is
+** widened once for na rows and each activation vector loaded once for nr. With too few registers
+*for all 32
 ** lanes of every pair, FLOAT_SPLIT passes each take FLOAT_KP of the
 ** FV_REGS registers (lanes 8k..8k+7 for AVX2), parking the finished ones
 ** in z. Every lane still adds its elements in order, and finish() sums the

@@ -92,13 +92,12 @@ static inline void prefetch_row(const uint8_t *row, size_t rb)
 /* ---------------------------------------------------------- F32, F16, BF16 */
 
 /* Prefill multiplies an F16 weight by an activation rounded to F16: 11 by
-** 11 significand bits, magnitudes from 2^-48 to 65504^2, so every product
-** is exact in float (infinities, NaNs and signed zeros come out as the
-** multiply gives them; only a NaN's payload may differ). A fused
-** multiply-add then rounds the sum once, as multiply-then-add does: the
-** same bits, and on zen5 the widenings no longer contend with the adds for
-** the two add pipes (1.3 times the speed). BF16 keeps the two steps: its
-** products can leave float's range (overflow, or a subnormal that rounds). */
+** 11 significand bits, magnitudes 2^-48 to 65504^2, so the product is exact
+** in float (inf, NaN and signed zeros as the multiply gives them, a NaN's
+** payload aside) and a fused multiply-add gives multiply-then-add's bits;
+** on zen5 the widenings then no longer contend with the adds for the add
+** pipes (1.3 times the speed). BF16 products can leave float's range
+** (overflow, or a subnormal that rounds): it keeps the two steps. */
 
 /* Eight weights of type t at p, as floats. */
 INLINE __m256 load8(uint32_t t, const uint8_t *p)
@@ -181,11 +180,11 @@ INLINE uint32_t float_pass(uint32_t t, uint32_t at, const uint8_t *w, const uint
 /* Prefill's blocked product (kernels_tile.h, float_block): 4 weight rows by
 ** 3 activation rows, two 16-lane registers per pair, 24 of the 32. Each
 ** step widens 4 weight vectors and loads 3 activation vectors for 12
-** multiplies and 12 adds, where float_pass did 2 of each per widening and
-** per activation load: 1.6 to 1.8 times the speed on zen5, F16 and BF16
-** alike (the tile shapes 3x4, 2x6 and 4x6 in two passes measured no
-** better). Its frame, 2 KiB, is for the hosted build's threads; a
-** freestanding build's 3 KiB of stack gets 2 weight rows by 3. */
+** multiply-adds, where float_pass did 2 per widening and per load. On zen5,
+** 128 rows by 2048: F16 ~165 GFLOP/s, BF16 ~140, F32 ~105 (3x4, 2x6, 4x6,
+** 6x4 and 3x8 in two passes measured no better, fused or not). Its frame,
+** 2 KiB, is for the hosted build's threads; a freestanding build's 3 KiB
+** of stack gets 2 weight rows by 3. */
 #define FVEC     __m512
 #define FV_LANES 16
 #ifdef L4LM_SIMD_DISPATCH
@@ -204,18 +203,16 @@ INLINE __m512 fv_mac(uint32_t t, __m512 z, __m512 w, __m512 x)
     return _mm512_add_ps(z, _mm512_mul_ps(w, x));
 }
 
-/* BF16 widens without a shuffle: a 64-byte load holds 32 halves, 2 to each
-** 32-bit lane, and shifting it left by 16 gives elements i, i + 2, ..
-** i + 30 as floats, masking off the low halves elements i + 1, .. i + 31.
-** Its activations are read as halves (the same values) and widened the
-** same way, so register 0 of a pair holds the even lanes of the 32 and
-** register 1 the odd ones; fv_acc puts them back in order. Each lane still
-** adds its elements in order (1.15 times the speed, zen5). */
-#define FV_PAIRED 1
-/* F16's wide rows (kernels.h) read their activations as halves too: half
-** the bytes from level 2, for 3 more widenings per 12 multiply-adds, which
-** the fused adds leave room for (1.15 times the speed, zen5); narrow rows,
-** in level 1, are faster without. */
+/* BF16 widens without a shuffle: shifting a load of 32 halves (2 to each
+** 32-bit lane) left by 16 gives elements i, i + 2, .. i + 30 as floats,
+** masking off the low halves gives i + 1, .. i + 31. Its activations are
+** read as halves and widened the same way, so a pair's register 0 holds
+** the even lanes of the 32, register 1 the odd ones, each adding its
+** elements in order; fv_acc puts them back (1.15 times the speed, zen5).
+** F16's wide rows (kernels.h) read their activations as halves too: half
+** the bytes from level 2 for 3 more widenings per 12 multiply-adds, room
+** the fused adds leave (1.15 times); in level 1 floats are faster. */
+#define FV_PAIRED         1
 #define FLOAT_WIDE_HALVES 1
 INLINE __m512 fv_weights(uint32_t t, const uint8_t *row, size_t i, uint32_t k)
 {
@@ -235,14 +232,10 @@ INLINE __m512 fv_acts(uint32_t t, uint32_t at, const uint8_t *act, uint32_t n, s
 
 INLINE void fv_acc(uint32_t t, const __m512 z[2], __m256 s[4])
 {
-    if (t != L4LM_TYPE_BF16) {
-        lanes32(z, s);
-        return;
-    }
     const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
     __m512 o[2] = {_mm512_permutex2var_ps(z[0], lo, z[1]), _mm512_permutex2var_ps(z[0], hi, z[1])};
-    lanes32(o, s);
+    lanes32(t == L4LM_TYPE_BF16 ? o : z, s);
 }
 
 /* Decode over wide rows: FLOAT_GROUP weight rows against the one activation
