@@ -97,7 +97,15 @@ static inline void prefetch_row(const uint8_t *row, size_t rb)
 ** payload aside) and a fused multiply-add gives multiply-then-add's bits;
 ** on zen5 the widenings then no longer contend with the adds for the add
 ** pipes (1.3 times the speed). BF16 products can leave float's range
-** (overflow, or a subnormal that rounds): it keeps the two steps. */
+** (overflow, or a subnormal that rounds): it keeps the two steps.
+** F16's wide rows (kernels.h) read their activations as halves: half the
+** bytes from level 2 for 3 more widenings per 12 multiply-adds, room the
+** fused adds leave (1.15 times, AVX-512 and AVX2); in level 1 floats are
+** faster. That fourth copy of the loops is the hosted build's: its frame
+** would take a freestanding build past its 3 KiB of stack. */
+#ifdef L4LM_SIMD_DISPATCH
+#define FLOAT_WIDE_HALVES 1
+#endif
 
 /* Eight weights of type t at p, as floats. */
 INLINE __m256 load8(uint32_t t, const uint8_t *p)
@@ -208,12 +216,8 @@ INLINE __m512 fv_mac(uint32_t t, __m512 z, __m512 w, __m512 x)
 ** masking off the low halves gives i + 1, .. i + 31. Its activations are
 ** read as halves and widened the same way, so a pair's register 0 holds
 ** the even lanes of the 32, register 1 the odd ones, each adding its
-** elements in order; fv_acc puts them back (1.15 times the speed, zen5).
-** F16's wide rows (kernels.h) read their activations as halves too: half
-** the bytes from level 2 for 3 more widenings per 12 multiply-adds, room
-** the fused adds leave (1.15 times); in level 1 floats are faster. */
-#define FV_PAIRED         1
-#define FLOAT_WIDE_HALVES 1
+** elements in order; fv_acc puts them back (1.15 times the speed, zen5). */
+#define FV_PAIRED 1
 INLINE __m512 fv_weights(uint32_t t, const uint8_t *row, size_t i, uint32_t k)
 {
     if (t != L4LM_TYPE_BF16)
