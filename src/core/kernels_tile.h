@@ -12,7 +12,8 @@
 ** ACC_VECs) and the tile, FLOAT_TR weight rows by FLOAT_TA activation rows
 ** in FLOAT_SPLIT passes; FV_PAIRED when it defines fv_weights() and
 ** fv_acts() (its own order of lanes in registers), FLOAT_WIDE_HALVES when
-** F16's wide rows read activations as halves; and SIMD_F16 when it has
+** F16's wide rows read activations as halves, FLOAT_BF16_ACTS = BF16 when
+** BF16's do; and SIMD_F16 when it has
 ** an F16 path, FLOAT_GROUP when it has float_group() (decode over several
 ** weight rows at once), QUANT_PAIRS when it has quant_pair() (quant_lanes
 ** for two weight rows at once).
@@ -74,6 +75,9 @@ INLINE FVEC fv_acts(uint32_t t, uint32_t at, const uint8_t *act, uint32_t n, siz
 #endif
 #ifndef FLOAT_WIDE_HALVES
 #define FLOAT_WIDE_HALVES 0
+#endif
+#ifndef FLOAT_BF16_ACTS
+#define FLOAT_BF16_ACTS L4LM_TYPE_F32 /* how BF16's activations are read */
 #endif
 /* Pass p of a tile: lanes FLOAT_KP p .. of every pair into v. */
 INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
@@ -197,17 +201,17 @@ static __attribute__((noinline)) void float_prefill(uint32_t t, const uint8_t *w
                                                     uint32_t na, uint32_t r0, uint32_t r1, float *y,
                                                     size_t ys, bool ahead)
 {
-    const uint32_t f32 = L4LM_TYPE_F32, f16 = L4LM_TYPE_F16, bf16 = L4LM_TYPE_BF16;
+    const uint32_t f32 = L4LM_TYPE_F32;
     if (t == L4LM_TYPE_F32)
         float_gemm(f32, f32, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 #ifdef SIMD_F16
     else if (t == L4LM_TYPE_F16 && FLOAT_WIDE_HALVES && !l4lm_kern_float_narrow(n))
-        float_gemm(f16, f16, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+        float_gemm(L4LM_TYPE_F16, L4LM_TYPE_F16, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
     else if (t == L4LM_TYPE_F16)
-        float_gemm(f16, f32, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+        float_gemm(L4LM_TYPE_F16, f32, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 #endif
     else
-        float_gemm(bf16, f32, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+        float_gemm(L4LM_TYPE_BF16, FLOAT_BF16_ACTS, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 }
 
 INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,

@@ -217,7 +217,8 @@ INLINE __m512 fv_mac(uint32_t t, __m512 z, __m512 w, __m512 x)
 ** read as halves and widened the same way, so a pair's register 0 holds
 ** the even lanes of the 32, register 1 the odd ones, each adding its
 ** elements in order; fv_acc puts them back (1.15 times the speed, zen5). */
-#define FV_PAIRED 1
+#define FV_PAIRED       1
+#define FLOAT_BF16_ACTS L4LM_TYPE_BF16
 INLINE __m512 fv_weights(uint32_t t, const uint8_t *row, size_t i, uint32_t k)
 {
     if (t != L4LM_TYPE_BF16)
@@ -229,7 +230,7 @@ INLINE __m512 fv_weights(uint32_t t, const uint8_t *row, size_t i, uint32_t k)
 
 INLINE __m512 fv_acts(uint32_t t, uint32_t at, const uint8_t *act, uint32_t n, size_t i, uint32_t k)
 {
-    if (t == L4LM_TYPE_BF16 || at != L4LM_TYPE_F32)
+    if (at != L4LM_TYPE_F32)
         return fv_weights(t, l4lm_kern_halves(act, n), i, k);
     return _mm512_loadu_ps((const float *)act + i + 16 * k);
 }
