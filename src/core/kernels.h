@@ -7,7 +7,8 @@
 **
 ** Reduction order of one dot product:
 **  - F32, F16, BF16 (both sides as float): element i is multiplied, rounded,
-**    and added into lane i % 32 (no fused multiply-add).
+**    and added into lane i % 32 (no fused multiply-add, but where the
+**    product is exact, as F16's is, fusing gives the same bits).
 **  - the 32-element block types against Q8 activations: block j's integer
 **    sum isum_j (of the weights' integer quants times the activation's) is
 **    exact; (float)isum_j * (dw_j * dx_j) is added into lane j % 8. The

@@ -2,9 +2,10 @@
 ** kernels_x86.c — AVX2 inner loops of the kernels, compiled only when the
 ** build targets AVX2 (F16 weights also need F16C); the quantised dots use
 ** VNNI's dpbusd when the build also targets AVX-512 VNNI (with VL) or
-** AVX-VNNI. They keep the reduction order of kernels.h — separate multiply
-** and add, float lane i % 32, exact integer block sums into lane j % 8 — so
-** they return exactly what the portable C path returns.
+** AVX-VNNI. They keep the reduction order of kernels.h — multiply then add
+** (fused only for F16's exact products), float lane i % 32, exact integer
+** block sums into lane j % 8 — so they return exactly what the portable C
+** path returns.
 **
 ** Each pass unpacks 8 blocks of one weight row once and dots them with up to
 ** L4LM_TILE activation rows (prefill), or with one (decode); with AVX-512's
