@@ -424,8 +424,8 @@ float l4lm_vec_dot_plain(uint32_t wtype, const void *wrow, const void *act, uint
 /* Rows in tiles of ROW_TILE; within a tile, activations up to L4LM_TILE
 ** (k->quant_acts for the 32-element block types) at a time (at least 2, at
 ** most k->act_tile bytes of them), so both the weight tile and the
-** activation tile stay in cache; the float types take L4LM_FLOAT_ACTS at a
-** time, whole tiles of their blocked product. */
+** activation tile stay in cache; the float types take whole tiles of their
+** blocked product, in panels (kernels.h). */
 void l4lm_matmul(const l4lm_kern *k, uint32_t wtype, const void *w, const void *act,
                  size_t act_stride, uint32_t n, float *y, size_t y_stride, uint32_t r0, uint32_t r1,
                  uint32_t n_b)
@@ -439,10 +439,14 @@ void l4lm_matmul(const l4lm_kern *k, uint32_t wtype, const void *w, const void *
     uint32_t most = k->quant_acts ? k->quant_acts : L4LM_TILE;
     size_t fit = act_stride ? k->act_tile / act_stride : most;
     uint32_t tile = fit < 2 ? 2 : fit > most ? most : (uint32_t)fit;
-    if (wtype == L4LM_TYPE_F32 || wtype == L4LM_TYPE_F16 || wtype == L4LM_TYPE_BF16)
-        tile = L4LM_FLOAT_ACTS;
-    for (uint32_t rt = r0; rt < r1; rt += ROW_TILE) {
-        uint32_t re = rt + min_u32(r1 - rt, ROW_TILE);
+    uint32_t rows = ROW_TILE;
+    if (wtype == L4LM_TYPE_F32 || wtype == L4LM_TYPE_F16 || wtype == L4LM_TYPE_BF16) {
+        bool narrow = l4lm_kern_float_narrow(n);
+        tile = narrow ? L4LM_FLOAT_NARROW_ACTS : L4LM_FLOAT_ACTS;
+        rows = narrow ? L4LM_FLOAT_PANEL : L4LM_FLOAT_WIDE_PANEL;
+    }
+    for (uint32_t rt = r0; rt < r1; rt += rows) {
+        uint32_t re = rt + min_u32(r1 - rt, rows);
         for (uint32_t b = 0; b < n_b; b += tile) {
             uint32_t na = min_u32(n_b - b, tile);
             const uint8_t *ab = (const uint8_t *)act + b * act_stride;

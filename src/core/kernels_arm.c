@@ -118,13 +118,15 @@ INLINE float32x4_t fv_zero(void)
     return vdupq_n_f32(0.0f);
 }
 
-INLINE float32x4_t fv_mac(float32x4_t z, float32x4_t w, float32x4_t x)
+INLINE float32x4_t fv_mac(uint32_t t, float32x4_t z, float32x4_t w, float32x4_t x)
 {
+    (void)t; /* unfused for every type (F16 could fuse as on x86, unmeasured) */
     return vaddq_f32(z, vmulq_f32(w, x));
 }
 
-INLINE void fv_acc(const float32x4_t z[8], float32x4_t s[8])
+INLINE void fv_acc(uint32_t t, const float32x4_t z[8], float32x4_t s[8])
 {
+    (void)t;
     UNROLL
     for (int k = 0; k < 8; k++)
         s[k] = z[k];

@@ -7,9 +7,13 @@
 ** FLOAT_VECS (those holding its 32 float lanes), float_pass(),
 ** quant_lanes(), finish(), prefetch_row(), INLINE, UNROLL; for prefill's
 ** blocked float product FVEC (a register of FV_LANES floats), fv_load(),
-** fv_zero(), fv_mac() (add after multiply), fv_acc() (one pair's FV_REGS
-** registers as FLOAT_VECS ACC_VECs) and the tile, FLOAT_TR weight rows by
-** FLOAT_TA activation rows in FLOAT_SPLIT passes; and SIMD_F16 when it has
+** fv_zero(), fv_mac() (add after multiply, or fused where that gives the
+** same bits), fv_acc() (one pair's FV_REGS registers as FLOAT_VECS
+** ACC_VECs) and the tile, FLOAT_TR weight rows by FLOAT_TA activation rows
+** in FLOAT_SPLIT passes; FV_PAIRED when it defines fv_weights() and
+** fv_acts() (its own order of lanes in registers), FLOAT_WIDE_HALVES when
+** F16's wide rows read activations as halves, FLOAT_BF16_ACTS = BF16 when
+** BF16's do; and SIMD_F16 when it has
 ** an F16 path, FLOAT_GROUP when it has float_group() (decode over several
 ** weight rows at once), QUANT_PAIRS when it has quant_pair() (quant_lanes
 ** for two weight rows at once), QUANT_QUADS when it has quant_quad() (four
@@ -43,22 +47,45 @@ INLINE void float_decode(uint32_t t, const uint8_t *w, size_t rb, const uint8_t 
 
 /* Prefill's float products as a blocked matrix product: a tile of nr <=
 ** FLOAT_TR weight rows (w, rb bytes apart) by na <= FLOAT_TA activation rows
-** (act, st apart, as floats), every pair's 32 lanes in registers while the
-** rows pass, so each weight vector is widened once for na rows and each
-** activation vector loaded once for nr. With too few registers for all 32
+** (act, st apart; read as floats, or as halves when at is t), every pair's
+** 32 lanes in registers while the rows pass, so each weight vector is
+** widened once for na rows and each activation vector loaded once for nr. With too few registers
+*for all 32
 ** lanes of every pair, FLOAT_SPLIT passes each take FLOAT_KP of the
 ** FV_REGS registers (lanes 8k..8k+7 for AVX2), parking the finished ones
 ** in z. Every lane still adds its elements in order, and finish() sums the
 ** lanes in the fixed tree: the bits of one float_pass per output. */
 #define FV_REGS (L4LM_LANES / FV_LANES)
-_Static_assert(L4LM_FLOAT_ACTS % FLOAT_TA == 0, "kernels.c hands the float types whole tiles");
+_Static_assert(L4LM_FLOAT_ACTS % FLOAT_TA == 0 && L4LM_FLOAT_NARROW_ACTS % FLOAT_TA == 0,
+               "kernels.c hands the float types whole tiles");
 #define FLOAT_KP (FV_REGS / FLOAT_SPLIT)
+#ifndef FV_PAIRED
+/* Register k of a pair's lanes for the 32 elements from i: elements
+** i + FV_LANES k .. of a weight row, and of an activation row (floats). */
+INLINE FVEC fv_weights(uint32_t t, const uint8_t *row, size_t i, uint32_t k)
+{
+    return fv_load(t, row + (i + k * FV_LANES) * (t == L4LM_TYPE_F32 ? 4 : 2));
+}
+
+INLINE FVEC fv_acts(uint32_t t, uint32_t at, const uint8_t *act, uint32_t n, size_t i, uint32_t k)
+{
+    (void)t;
+    if (at != L4LM_TYPE_F32)
+        return fv_load(at, l4lm_kern_halves(act, n) + (i + k * FV_LANES) * 2);
+    return fv_load(L4LM_TYPE_F32, act + (i + k * FV_LANES) * 4);
+}
+#endif
+#ifndef FLOAT_WIDE_HALVES
+#define FLOAT_WIDE_HALVES 0
+#endif
+#ifndef FLOAT_BF16_ACTS
+#define FLOAT_BF16_ACTS L4LM_TYPE_F32 /* how BF16's activations are read */
+#endif
 /* Pass p of a tile: lanes FLOAT_KP p .. of every pair into v. */
-INLINE void float_lanes(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                        uint32_t done, uint32_t nr, uint32_t na, uint32_t p,
+INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
+                        size_t st, uint32_t n, uint32_t done, uint32_t nr, uint32_t na, uint32_t p,
                         FVEC v[FLOAT_TR][FLOAT_TA][FLOAT_KP])
 {
-    size_t es = t == L4LM_TYPE_F32 ? 4 : 2;
     UNROLL
     for (uint32_t r = 0; r < nr; r++) {
         UNROLL
@@ -71,31 +98,30 @@ INLINE void float_lanes(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *
     for (uint32_t i = 0; i < done; i += L4LM_LANES) {
         UNROLL
         for (uint32_t k = 0; k < FLOAT_KP; k++) {
-            size_t e = i + (p * FLOAT_KP + k) * FV_LANES;
             FVEC wv[FLOAT_TR];
             UNROLL
             for (uint32_t r = 0; r < nr; r++)
-                wv[r] = fv_load(t, w + r * rb + e * es);
+                wv[r] = fv_weights(t, w + r * rb, i, p * FLOAT_KP + k);
             UNROLL
             for (uint32_t a = 0; a < na; a++) {
-                FVEC x = fv_load(L4LM_TYPE_F32, act + a * st + e * 4);
+                FVEC x = fv_acts(t, at, act + a * st, n, i, p * FLOAT_KP + k);
                 UNROLL
                 for (uint32_t r = 0; r < nr; r++)
-                    v[r][a][k] = fv_mac(v[r][a][k], wv[r], x);
+                    v[r][a][k] = fv_mac(t, v[r][a][k], wv[r], x);
             }
         }
     }
 }
 
 /* The tile's passes, all but the last parked in z, then its outputs. */
-INLINE void float_block(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                        uint32_t n, uint32_t nr, uint32_t na, float *y, size_t ys)
+INLINE void float_block(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
+                        size_t st, uint32_t n, uint32_t nr, uint32_t na, float *y, size_t ys)
 {
     uint32_t done = n / L4LM_LANES * L4LM_LANES;
     FVEC v[FLOAT_TR][FLOAT_TA][FLOAT_KP];
     FVEC z[FLOAT_TR][FLOAT_TA][FLOAT_SPLIT > 1 ? FV_REGS - FLOAT_KP : 1];
     for (uint32_t p = 0; p + 1 < FLOAT_SPLIT; p++) {
-        float_lanes(t, w, rb, act, st, done, nr, na, p, v);
+        float_lanes(t, at, w, rb, act, st, n, done, nr, na, p, v);
         UNROLL
         for (uint32_t r = 0; r < nr; r++) {
             UNROLL
@@ -106,7 +132,7 @@ INLINE void float_block(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *
             }
         }
     }
-    float_lanes(t, w, rb, act, st, done, nr, na, FLOAT_SPLIT - 1, v);
+    float_lanes(t, at, w, rb, act, st, n, done, nr, na, FLOAT_SPLIT - 1, v);
     UNROLL
     for (uint32_t r = 0; r < nr; r++) {
         UNROLL
@@ -116,7 +142,7 @@ INLINE void float_block(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *
             UNROLL
             for (uint32_t k = 0; k < FV_REGS; k++)
                 l[k] = k + FLOAT_KP < FV_REGS ? z[r][a][k] : v[r][a][k + FLOAT_KP - FV_REGS];
-            fv_acc(l, s);
+            fv_acc(t, l, s);
             y[a * ys + r] = finish(t, w + r * rb, act + a * st, n, done, s, FLOAT_VECS);
         }
     }
@@ -125,33 +151,34 @@ INLINE void float_block(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *
 /* float_block for a leading part of na activation rows, with a constant
 ** count (FLOAT_TA, or 3, 2, 1 for the rest), each its own copy of the
 ** loops. Returns the rows done. */
-INLINE uint32_t float_blocks(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                             uint32_t n, uint32_t nr, uint32_t na, float *y, size_t ys)
+INLINE uint32_t float_blocks(uint32_t t, uint32_t at, const uint8_t *w, size_t rb,
+                             const uint8_t *act, size_t st, uint32_t n, uint32_t nr, uint32_t na,
+                             float *y, size_t ys)
 {
     _Static_assert(FLOAT_TA >= 3, "float_blocks takes the rest in 3, 2 and 1 rows");
 #if FLOAT_TA > 3
     if (na >= FLOAT_TA) {
-        float_block(t, w, rb, act, st, n, nr, FLOAT_TA, y, ys);
+        float_block(t, at, w, rb, act, st, n, nr, FLOAT_TA, y, ys);
         return FLOAT_TA;
     }
 #endif
     if (na >= 3) {
-        float_block(t, w, rb, act, st, n, nr, 3, y, ys);
+        float_block(t, at, w, rb, act, st, n, nr, 3, y, ys);
         return 3;
     }
     if (na == 2) {
-        float_block(t, w, rb, act, st, n, nr, 2, y, ys);
+        float_block(t, at, w, rb, act, st, n, nr, 2, y, ys);
         return 2;
     }
-    float_block(t, w, rb, act, st, n, nr, 1, y, ys);
+    float_block(t, at, w, rb, act, st, n, nr, 1, y, ys);
     return 1;
 }
 
 /* Prefill: FLOAT_TR weight rows at a time (single rows at the end of the
 ** range), each against the activations FLOAT_TA rows at a time. */
-INLINE void float_gemm(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
-                       bool ahead)
+INLINE void float_gemm(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
+                       size_t st, uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y,
+                       size_t ys, bool ahead)
 {
     for (uint32_t r = r0; r < r1;) {
         uint32_t nr = r1 - r >= FLOAT_TR ? FLOAT_TR : 1;
@@ -159,11 +186,11 @@ INLINE void float_gemm(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
             prefetch_row(w + (r + k) * rb, rb);
         for (uint32_t a = 0; a < na;) {
             if (nr == FLOAT_TR)
-                a += float_blocks(t, w + r * rb, rb, act + a * st, st, n, FLOAT_TR, na - a,
+                a += float_blocks(t, at, w + r * rb, rb, act + a * st, st, n, FLOAT_TR, na - a,
                                   y + a * ys + r, ys);
             else
-                a += float_blocks(t, w + r * rb, rb, act + a * st, st, n, 1, na - a, y + a * ys + r,
-                                  ys);
+                a += float_blocks(t, at, w + r * rb, rb, act + a * st, st, n, 1, na - a,
+                                  y + a * ys + r, ys);
         }
         r += nr;
     }
@@ -176,14 +203,17 @@ static __attribute__((noinline)) void float_prefill(uint32_t t, const uint8_t *w
                                                     uint32_t na, uint32_t r0, uint32_t r1, float *y,
                                                     size_t ys, bool ahead)
 {
+    const uint32_t f32 = L4LM_TYPE_F32;
     if (t == L4LM_TYPE_F32)
-        float_gemm(L4LM_TYPE_F32, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+        float_gemm(f32, f32, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 #ifdef SIMD_F16
+    else if (t == L4LM_TYPE_F16 && FLOAT_WIDE_HALVES && !l4lm_kern_float_narrow(n))
+        float_gemm(L4LM_TYPE_F16, L4LM_TYPE_F16, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
     else if (t == L4LM_TYPE_F16)
-        float_gemm(L4LM_TYPE_F16, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+        float_gemm(L4LM_TYPE_F16, f32, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 #endif
     else
-        float_gemm(L4LM_TYPE_BF16, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+        float_gemm(L4LM_TYPE_BF16, FLOAT_BF16_ACTS, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 }
 
 INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,

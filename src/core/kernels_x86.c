@@ -2,9 +2,10 @@
 ** kernels_x86.c — AVX2 inner loops of the kernels, compiled only when the
 ** build targets AVX2 (F16 weights also need F16C); the quantised dots use
 ** VNNI's dpbusd when the build also targets AVX-512 VNNI (with VL) or
-** AVX-VNNI. They keep the reduction order of kernels.h — separate multiply
-** and add, float lane i % 32, exact integer block sums into lane j % 8 — so
-** they return exactly what the portable C path returns.
+** AVX-VNNI. They keep the reduction order of kernels.h — multiply then add
+** (fused only for F16's exact products), float lane i % 32, exact integer
+** block sums into lane j % 8 — so they return exactly what the portable C
+** path returns.
 **
 ** The quantised types' passes are in kernels_x86_quant.h, included below.
 ** Prefill of the float types is a blocked product (kernels_tile.h,
@@ -89,6 +90,22 @@ static inline void prefetch_row(const uint8_t *row, size_t rb)
 
 /* ---------------------------------------------------------- F32, F16, BF16 */
 
+/* Prefill multiplies an F16 weight by an activation rounded to F16: 11 by
+** 11 significand bits, magnitudes 2^-48 to 65504^2, so the product is exact
+** in float (inf, NaN and signed zeros as the multiply gives them, a NaN's
+** payload aside) and a fused multiply-add gives multiply-then-add's bits;
+** on zen5 the widenings then no longer contend with the adds for the add
+** pipes (1.3 times the speed). BF16 products can leave float's range
+** (overflow, or a subnormal that rounds): it keeps the two steps.
+** F16's wide rows (kernels.h) read their activations as halves: half the
+** bytes from level 2 for 3 more widenings per 12 multiply-adds, room the
+** fused adds leave (1.15 times, AVX-512 and AVX2); in level 1 floats are
+** faster. That fourth copy of the loops is the hosted build's: its frame
+** would take a freestanding build past its 3 KiB of stack. */
+#ifdef L4LM_SIMD_DISPATCH
+#define FLOAT_WIDE_HALVES 1
+#endif
+
 /* Eight weights of type t at p, as floats. */
 INLINE __m256 load8(uint32_t t, const uint8_t *p)
 {
@@ -170,11 +187,11 @@ INLINE uint32_t float_pass(uint32_t t, uint32_t at, const uint8_t *w, const uint
 /* Prefill's blocked product (kernels_tile.h, float_block): 4 weight rows by
 ** 3 activation rows, two 16-lane registers per pair, 24 of the 32. Each
 ** step widens 4 weight vectors and loads 3 activation vectors for 12
-** multiplies and 12 adds, where float_pass did 2 of each per widening and
-** per activation load: 1.6 to 1.8 times the speed on zen5, F16 and BF16
-** alike (the tile shapes 3x4, 2x6 and 4x6 in two passes measured no
-** better). Its frame, 2 KiB, is for the hosted build's threads; a
-** freestanding build's 3 KiB of stack gets 2 weight rows by 3. */
+** multiply-adds, where float_pass did 2 per widening and per load. On zen5,
+** 128 rows by 2048: F16 ~165 GFLOP/s, BF16 ~140, F32 ~105 (3x4, 2x6, 4x6,
+** 6x4 and 3x8 in two passes measured no better, fused or not). Its frame,
+** 2 KiB, is for the hosted build's threads; a freestanding build's 3 KiB
+** of stack gets 2 weight rows by 3. */
 #define FVEC     __m512
 #define FV_LANES 16
 #ifdef L4LM_SIMD_DISPATCH
@@ -186,14 +203,43 @@ INLINE uint32_t float_pass(uint32_t t, uint32_t at, const uint8_t *w, const uint
 #define FLOAT_SPLIT 1
 #define fv_load     load16
 #define fv_zero     _mm512_setzero_ps
-INLINE __m512 fv_mac(__m512 z, __m512 w, __m512 x)
+INLINE __m512 fv_mac(uint32_t t, __m512 z, __m512 w, __m512 x)
 {
+    if (t == L4LM_TYPE_F16) /* exact product: fused, same bits */
+        return _mm512_fmadd_ps(w, x, z);
     return _mm512_add_ps(z, _mm512_mul_ps(w, x));
 }
 
-INLINE void fv_acc(const __m512 z[2], __m256 s[4])
+/* BF16 widens without a shuffle: shifting a load of 32 halves (2 to each
+** 32-bit lane) left by 16 gives elements i, i + 2, .. i + 30 as floats,
+** masking off the low halves gives i + 1, .. i + 31. Its activations are
+** read as halves and widened the same way, so a pair's register 0 holds
+** the even lanes of the 32, register 1 the odd ones, each adding its
+** elements in order; fv_acc puts them back (1.15 times the speed, zen5). */
+#define FV_PAIRED       1
+#define FLOAT_BF16_ACTS L4LM_TYPE_BF16
+INLINE __m512 fv_weights(uint32_t t, const uint8_t *row, size_t i, uint32_t k)
 {
-    lanes32(z, s);
+    if (t != L4LM_TYPE_BF16)
+        return load16(t, row + (i + 16 * (size_t)k) * (t == L4LM_TYPE_F32 ? 4 : 2));
+    __m512i v = _mm512_loadu_si512(row + 2 * i);
+    return _mm512_castsi512_ps(k ? _mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u))
+                                 : _mm512_slli_epi32(v, 16));
+}
+
+INLINE __m512 fv_acts(uint32_t t, uint32_t at, const uint8_t *act, uint32_t n, size_t i, uint32_t k)
+{
+    if (at != L4LM_TYPE_F32)
+        return fv_weights(t, l4lm_kern_halves(act, n), i, k);
+    return _mm512_loadu_ps((const float *)act + i + 16 * k);
+}
+
+INLINE void fv_acc(uint32_t t, const __m512 z[2], __m256 s[4])
+{
+    const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    __m512 o[2] = {_mm512_permutex2var_ps(z[0], lo, z[1]), _mm512_permutex2var_ps(z[0], hi, z[1])};
+    lanes32(t == L4LM_TYPE_BF16 ? o : z, s);
 }
 
 /* Decode over wide rows: FLOAT_GROUP weight rows against the one activation
@@ -267,13 +313,20 @@ INLINE uint32_t float_pass(uint32_t t, uint32_t at, const uint8_t *w, const uint
 #define FLOAT_SPLIT 2
 #define fv_load     load8
 #define fv_zero     _mm256_setzero_ps
-INLINE __m256 fv_mac(__m256 z, __m256 w, __m256 x)
+INLINE __m256 fv_mac(uint32_t t, __m256 z, __m256 w, __m256 x)
 {
+#ifdef __FMA__
+    if (t == L4LM_TYPE_F16) /* exact product: fused, same bits */
+        return _mm256_fmadd_ps(w, x, z);
+#else
+    (void)t; /* unfused, F16 too: the same bits */
+#endif
     return _mm256_add_ps(z, _mm256_mul_ps(w, x));
 }
 
-INLINE void fv_acc(const __m256 z[4], __m256 s[4])
+INLINE void fv_acc(uint32_t t, const __m256 z[4], __m256 s[4])
 {
+    (void)t;
     UNROLL
     for (int k = 0; k < 4; k++)
         s[k] = z[k];
