@@ -314,7 +314,7 @@ static inline __m512 join256_ps(__m256 lo, __m256 hi)
 }
 
 /* Row k (0 or 1) of a pair's 8 lanes. */
-static inline __m256 pair_row(__m512 z, int k)
+static inline __m256 pair_row(__m512 z, uint32_t k)
 {
     return k ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(z), 1))
              : _mm512_castps512_ps256(z);
