@@ -352,8 +352,10 @@ static void embed(l4lm_session *s, const int32_t *tokens, uint32_t n_b)
     }
 }
 
-/* n_b tokens at positions pos..pos+n_b-1; logits for the last one. */
-static void forward_batch(l4lm_session *s, const int32_t *tokens, uint32_t n_b)
+/* n_b tokens at positions pos..pos+n_b-1; with logits, the logits for the
+** last one (a prompt's earlier batches skip the classifier: for a large
+** vocabulary it reads as many weights as the layers do). */
+static void forward_batch(l4lm_session *s, const int32_t *tokens, uint32_t n_b, bool logits)
 {
     const l4lm_hparams *hp = &s->hp;
     uint32_t pos = s->pos, e = hp->n_embd;
@@ -365,11 +367,13 @@ static void forward_batch(l4lm_session *s, const int32_t *tokens, uint32_t n_b)
         attention(s, l, pos, n_b);
         ffn(s, &s->layers[l], n_b);
     }
+    s->pos = pos + n_b;
+    if (!logits)
+        return;
     l4lm_rmsnorm(s->xb, s->x + (n_b - 1) * e, &s->w.out_norm, e, hp->rms_eps);
     l4lm_batch_matmul(s, &s->w.output, s->xb, e, s->logits, hp->n_vocab, 1, false);
     if (hp->final_softcap > 0.0f)
         softcap(s->logits, hp->n_vocab, hp->final_softcap);
-    s->pos = pos + n_b;
 }
 
 l4lm_status l4lm_eval(l4lm_session *s, const int32_t *tokens, size_t n, const float **logits)
@@ -385,7 +389,7 @@ l4lm_status l4lm_eval(l4lm_session *s, const int32_t *tokens, size_t n, const fl
         return L4LM_E_CONTEXT_FULL;
     for (size_t i = 0; i < n; i += s->n_batch) {
         size_t n_b = n - i < s->n_batch ? n - i : s->n_batch;
-        forward_batch(s, tokens + i, (uint32_t)n_b);
+        forward_batch(s, tokens + i, (uint32_t)n_b, i + n_b == n);
     }
     if (n)
         s->have_logits = true;
