@@ -182,18 +182,16 @@ static uint32_t cache_type(const l4lm_session *s)
                                        : L4LM_TYPE_F32;
 }
 
-/* n floats into the cache at element at, rounded to its type. */
-static void cache_store(l4lm_session *s, void *cache, uint64_t at, const float *src, uint32_t n)
+/* n floats into the cache at element at, rounded to its type (an F16
+** cache leaves src rounded too: the kernels' SIMD rounding works in place). */
+static void cache_store(l4lm_session *s, void *cache, uint64_t at, float *src, uint32_t n)
 {
-    if (s->kv_type == L4LM_KV_Q8_0) {
+    if (s->kv_type == L4LM_KV_Q8_0)
         l4lm_quantize_q8_0(s->kern, src, n, cache_at(s, cache, at));
-    } else if (s->kv_type == L4LM_KV_F16) {
-        uint16_t *dst = (uint16_t *)cache + at;
-        for (uint32_t i = 0; i < n; i++)
-            dst[i] = l4lm_f32_to_fp16(src[i]);
-    } else {
+    else if (s->kv_type == L4LM_KV_F16)
+        l4lm_round_f16(s->kern, src, n, (uint16_t *)cache + at);
+    else
         __builtin_memcpy((float *)cache + at, src, n * sizeof(float));
-    }
 }
 
 /* ------------------------------------------------------------ attention */

@@ -508,6 +508,15 @@ void l4lm_row_to_f32(uint32_t wtype, const void *row, float *out, uint32_t n)
     }
 }
 
+void l4lm_round_f16(const l4lm_kern *k, float *x, uint32_t n, uint16_t *h)
+{
+    uint32_t i = k->round_f16 ? k->round_f16(x, n, x, h) : 0; /* in place: o = x */
+    for (; i < n; i++) {
+        h[i] = l4lm_f32_to_fp16(x[i]);
+        x[i] = l4lm_half_decode(h[i]);
+    }
+}
+
 void l4lm_quantize_q8_0(const l4lm_kern *k, const float *x, uint32_t n, void *blocks)
 {
     uint8_t *o = blocks;
