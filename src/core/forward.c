@@ -182,18 +182,16 @@ static uint32_t cache_type(const l4lm_session *s)
                                        : L4LM_TYPE_F32;
 }
 
-/* n floats into the cache at element at, rounded to its type. */
-static void cache_store(l4lm_session *s, void *cache, uint64_t at, const float *src, uint32_t n)
+/* n floats into the cache at element at, rounded to its type (an F16
+** cache leaves src rounded too: the kernels' SIMD rounding works in place). */
+static void cache_store(l4lm_session *s, void *cache, uint64_t at, float *src, uint32_t n)
 {
-    if (s->kv_type == L4LM_KV_Q8_0) {
+    if (s->kv_type == L4LM_KV_Q8_0)
         l4lm_quantize_q8_0(s->kern, src, n, cache_at(s, cache, at));
-    } else if (s->kv_type == L4LM_KV_F16) {
-        uint16_t *dst = (uint16_t *)cache + at;
-        for (uint32_t i = 0; i < n; i++)
-            dst[i] = l4lm_f32_to_fp16(src[i]);
-    } else {
+    else if (s->kv_type == L4LM_KV_F16)
+        l4lm_round_f16(s->kern, src, n, (uint16_t *)cache + at);
+    else
         __builtin_memcpy((float *)cache + at, src, n * sizeof(float));
-    }
 }
 
 /* ------------------------------------------------------------ attention */
@@ -352,8 +350,10 @@ static void embed(l4lm_session *s, const int32_t *tokens, uint32_t n_b)
     }
 }
 
-/* n_b tokens at positions pos..pos+n_b-1; logits for the last one. */
-static void forward_batch(l4lm_session *s, const int32_t *tokens, uint32_t n_b)
+/* n_b tokens at positions pos..pos+n_b-1; with logits, the logits for the
+** last one (a prompt's earlier batches skip the classifier: for a large
+** vocabulary it reads as many weights as the layers do). */
+static void forward_batch(l4lm_session *s, const int32_t *tokens, uint32_t n_b, bool logits)
 {
     const l4lm_hparams *hp = &s->hp;
     uint32_t pos = s->pos, e = hp->n_embd;
@@ -365,11 +365,13 @@ static void forward_batch(l4lm_session *s, const int32_t *tokens, uint32_t n_b)
         attention(s, l, pos, n_b);
         ffn(s, &s->layers[l], n_b);
     }
+    s->pos = pos + n_b;
+    if (!logits)
+        return;
     l4lm_rmsnorm(s->xb, s->x + (n_b - 1) * e, &s->w.out_norm, e, hp->rms_eps);
     l4lm_batch_matmul(s, &s->w.output, s->xb, e, s->logits, hp->n_vocab, 1, false);
     if (hp->final_softcap > 0.0f)
         softcap(s->logits, hp->n_vocab, hp->final_softcap);
-    s->pos = pos + n_b;
 }
 
 l4lm_status l4lm_eval(l4lm_session *s, const int32_t *tokens, size_t n, const float **logits)
@@ -385,7 +387,7 @@ l4lm_status l4lm_eval(l4lm_session *s, const int32_t *tokens, size_t n, const fl
         return L4LM_E_CONTEXT_FULL;
     for (size_t i = 0; i < n; i += s->n_batch) {
         size_t n_b = n - i < s->n_batch ? n - i : s->n_batch;
-        forward_batch(s, tokens + i, (uint32_t)n_b);
+        forward_batch(s, tokens + i, (uint32_t)n_b, i + n_b == n);
     }
     if (n)
         s->have_logits = true;

@@ -367,7 +367,8 @@ void l4lm_vec_dots(const l4lm_kern *k, uint32_t type, const void *rows, size_t s
         out[r] = dot_plain(type, (const uint8_t *)rows + r * stride * es, (const uint8_t *)x, n);
 }
 
-static void quant_to_f32(uint32_t t, const uint8_t *b, float *out);
+static inline __attribute__((always_inline)) void quant_to_f32(uint32_t t, const uint8_t *b,
+                                                               float *out);
 
 /* Q8_0 rows from column i on (a whole block): each block dequantised as
 ** ggml does (q d), then a separate multiply and add, row after row, as the
@@ -470,8 +471,10 @@ void l4lm_matvec(const l4lm_kern *k, uint32_t wtype, const void *w, const void *
 }
 
 /* One weight block as ggml's dequantize_row_* gives it: q d, (q - 8) d,
-** (q - 16) d, or q d + m. */
-static void quant_to_f32(uint32_t t, const uint8_t *b, float *out)
+** (q - 16) d, or q d + m. Inlined, so that a constant t leaves no type
+** tests in the loop (the embedding of a prompt's tokens). */
+static inline __attribute__((always_inline)) void quant_to_f32(uint32_t t, const uint8_t *b,
+                                                               float *out)
 {
     int32_t zero = l4lm_kern_offset(t) * 8;
     float d = scale(b), m = l4lm_kern_q8_1(t) ? scale(b + 2) : 0.0f;
@@ -479,6 +482,14 @@ static void quant_to_f32(uint32_t t, const uint8_t *b, float *out)
         float v = (float)(wquant(t, b, e) - zero) * d;
         out[e] = l4lm_kern_q8_1(t) ? v + m : v;
     }
+}
+
+/* A row of blocks of type t (a constant at each call). */
+static inline __attribute__((always_inline)) void quant_row_to_f32(uint32_t t, const uint8_t *p,
+                                                                   float *out, uint32_t n)
+{
+    for (uint32_t b = 0; b < n / L4LM_QBLOCK; b++, out += L4LM_QBLOCK)
+        quant_to_f32(t, p + b * l4lm_kern_bbytes(t), out);
 }
 
 void l4lm_row_to_f32(uint32_t wtype, const void *row, float *out, uint32_t n)
@@ -494,17 +505,33 @@ void l4lm_row_to_f32(uint32_t wtype, const void *row, float *out, uint32_t n)
             out[i] = fweight(wtype, p + 2 * (size_t)i);
         break;
     case L4LM_TYPE_Q8_0:
+        quant_row_to_f32(L4LM_TYPE_Q8_0, p, out, n);
+        break;
     case L4LM_TYPE_Q4_0:
+        quant_row_to_f32(L4LM_TYPE_Q4_0, p, out, n);
+        break;
     case L4LM_TYPE_Q4_1:
+        quant_row_to_f32(L4LM_TYPE_Q4_1, p, out, n);
+        break;
     case L4LM_TYPE_Q5_0:
+        quant_row_to_f32(L4LM_TYPE_Q5_0, p, out, n);
+        break;
     case L4LM_TYPE_Q5_1:
-        for (uint32_t b = 0; b < n / L4LM_QBLOCK; b++, out += L4LM_QBLOCK)
-            quant_to_f32(wtype, p + b * l4lm_kern_bbytes(wtype), out);
+        quant_row_to_f32(L4LM_TYPE_Q5_1, p, out, n);
         break;
     default:
         if (l4lm_kq_type(wtype))
             l4lm_kq_row_to_f32(wtype, row, out, n);
         break;
+    }
+}
+
+void l4lm_round_f16(const l4lm_kern *k, float *x, uint32_t n, uint16_t *h)
+{
+    uint32_t i = k->round_f16 ? k->round_f16(x, n, x, h) : 0; /* in place: o = x */
+    for (; i < n; i++) {
+        h[i] = l4lm_f32_to_fp16(x[i]);
+        x[i] = l4lm_half_decode(h[i]);
     }
 }
 
