@@ -13,7 +13,9 @@
 # interleaved, each run a fresh process under /usr/bin/time (CPU / wall time
 # shows whether the machine gave the threads their cores):
 #   l4lm    `l4lm run --warmup`: one untimed prompt + one step, then prefill of
-#           the same 128 prompt ids in one batch and 64 greedy decode steps.
+#           the same 128 prompt ids in one batch (--batch 128: llama-bench's
+#           default ubatch of 512 takes them in one too) and 64 greedy decode
+#           steps.
 #   native  llama.cpp's llama-bench, built for this CPU (GGML_NATIVE) from the
 #           source release that npm node-llama-cpp ships, by
 #           bench/llamacpp_native.sh (cached in bench/llamacpp-native/). It
@@ -128,7 +130,7 @@ measure() { # engine case threads rep model [phase fa]
     case $1 in
     l4lm)
         "${run[@]}" /usr/bin/time -v -o "$tv" "$bin/l4lm" run -m "$5" --ids "$ids" -n $n_gen \
-            --temp 0 --ignore-eos --threads "$3" --ctx $ctx --kv f16 --warmup >/dev/null 2>"$err"
+            --temp 0 --ignore-eos --threads "$3" --ctx $ctx --kv f16 --batch $n_prompt --warmup >/dev/null 2>"$err"
         res=$(sed -n 's/^l4lm: prompt \([0-9]*\) tokens in [0-9.]* s, \([0-9.]*\) tok\/s; generated \([0-9]*\) tokens, \([0-9.]*\) tok\/s.*/{"n_prompt":\1,"prefill_tps":\2,"n_gen":\3,"decode_tps":\4}/p' "$err") ;;
     native)
         local shape_args=(-p "$n_prompt" -n 0)

@@ -210,6 +210,8 @@ typedef void (*l4lm_parallel_fn)(void *pctx, l4lm_task_fn task, void *arg, uint3
 
 /* The longest context a session takes (n_ctx above it is L4LM_E_ARG). */
 #define L4LM_MAX_CTX (1u << 20)
+/* The most tokens one forward batch takes (n_batch above it is L4LM_E_ARG). */
+#define L4LM_MAX_BATCH 512u
 
 typedef struct l4lm_run_opts {
     uint32_t n_ctx; /* 0: the model's training context, at most L4LM_MAX_CTX */

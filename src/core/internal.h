@@ -25,7 +25,6 @@
 #define L4LM_MAX_TENSORS     (1u << 14)
 #define L4LM_MAX_KV          (1u << 12)
 #define L4LM_MAX_TOKEN_BYTES 512 /* longest vocabulary piece */
-#define L4LM_MAX_BATCH       512
 #define L4LM_DEFAULT_BATCH   32
 
 /* ---- the open model and what it points at (model.c, gguf.c, arch.c, vocab_src.c) ---- */

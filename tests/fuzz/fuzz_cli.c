@@ -77,6 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_num(argc, argv, "--repeat-last-n", o.sampler.repeat_last_n, 0, 1e9, 64);
         check_num(argc, argv, "--seed", (double)o.sampler.seed, 0, 1.8e19, 0x4c344c4d);
         check_num(argc, argv, "--ctx", o.n_ctx, 1, 1 << 20, 0);
+        check_num(argc, argv, "--batch", o.n_batch, 1, 512, 0);
         FUZZ_CHECK(o.n_threads >= 1 && o.n_threads <= 256 + 4096, "threads %u", o.n_threads);
         FUZZ_CHECK(o.kv_type == L4LM_KV_F16 || o.kv_type == L4LM_KV_F32 ||
                        o.kv_type == L4LM_KV_Q8_0,

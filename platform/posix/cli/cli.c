@@ -64,6 +64,7 @@ static const num_opt num_opts[] = {
     {"--repeat-last-n", 0, 1e9, 1, OFF(sampler.repeat_last_n)},
     {"--seed", 0, 1.8e19, 3, OFF(sampler.seed)},
     {"--ctx", 1, 1 << 20, 2, OFF(n_ctx)},
+    {"--batch", 1, L4LM_MAX_BATCH, 2, OFF(n_batch)},
     {"--threads", 1, 256, 2, OFF(n_threads)},
     {"--keep", 0, 1 << 20, 2, OFF(n_keep)},
 };
@@ -226,6 +227,7 @@ int l4lm_cli_session(l4lm_cli_ctx *c, const l4lm_cli_opts *o)
         (!o->vocab_ok && l4lm_posix_need_weights(&c->pm, o->model)))
         return -1;
     c->opts.n_ctx = o->n_ctx;
+    c->opts.n_batch = o->n_batch;
     c->opts.kv_type = o->kv_type;
     l4lm_posix_simd(&c->opts);
     if (o->n_threads > 1) {
@@ -342,6 +344,8 @@ double l4lm_cli_now(void)
 #define H_SESSION                                                                                  \
     "  --ctx N              context in tokens (the model's training context)\n"                    \
     "  --kv f16|f32|q8_0    the KV cache's type (f16)\n"                                           \
+    "  --batch N            prompt tokens per forward batch, 1 to 512 (32; more is faster\n"       \
+    "                       on long prompts and takes more arena: see l4lm plan)\n"                \
     "  --threads N          threads (every online core)\n"
 #define H_GRAMMAR                                                                                  \
     "  --grammar-file F     the output must match this GBNF grammar (llama.cpp's syntax)\n"        \
@@ -390,10 +394,11 @@ static const cli_help helps[] = {
      "Prints the ids the model's tokenizer gives the text, on one line.\n" H_MODEL H_PROMPT
      "  --pieces             each id with its text, as id:'piece'\n" H_TOKENS},
     {"plan", "the memory a session needs, with seL4 Microkit memory regions",
-     "usage: l4lm plan -m MODEL [-z TOKENIZER] [--ctx N] [--kv f16|f32|q8_0]\n"
+     "usage: l4lm plan -m MODEL [-z TOKENIZER] [--ctx N] [--kv f16|f32|q8_0] [--batch N]\n"
      "Prints the arena's parts in bytes and <memory_region> lines for a .system file.\n" H_MODEL
      "  --ctx N              context in tokens (the model's training context)\n"
-     "  --kv f16|f32|q8_0    the KV cache's type (f16)\n"},
+     "  --kv f16|f32|q8_0    the KV cache's type (f16)\n"
+     "  --batch N            prompt tokens per forward batch, 1 to 512 (32)\n"},
     {"logits", "greedy steps with each step's top-5 logits (to compare with references)",
      "usage: l4lm logits -m MODEL [-z TOKENIZER] (--ids \"1 2 3\" | -p TEXT | -f FILE) [options]\n"
      "Evaluates the prompt, then prints each greedy step's token and its top 5 id:logit.\n" H_MODEL

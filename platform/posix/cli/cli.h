@@ -14,6 +14,7 @@ typedef struct l4lm_cli_opts {
     const char *system; /* chat: the system message, or NULL */
     int32_t n_predict;
     uint32_t n_ctx, n_threads;
+    uint32_t n_batch; /* --batch N: prompt tokens per forward batch; 0: the engine's 32 */
     l4lm_kv_type kv_type;
     l4lm_sampler sampler;
     bool no_bos, pieces, ignore_eos;

@@ -100,7 +100,7 @@ int l4lm_cmd_plan(int argc, char **argv)
     int rc;
     if (!open_model(argc, argv, &o, &pm, &rc))
         return rc;
-    l4lm_run_opts ro = {.n_ctx = o.n_ctx, .kv_type = o.kv_type};
+    l4lm_run_opts ro = {.n_ctx = o.n_ctx, .kv_type = o.kv_type, .n_batch = o.n_batch};
     l4lm_plan_result p;
     l4lm_status st = l4lm_cli_kv_check(&pm.m, o.kv_type) ? L4LM_E_ARG : l4lm_plan(&pm.m, &ro, &p);
     if (st) {
