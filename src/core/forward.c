@@ -189,7 +189,7 @@ static void cache_store(l4lm_session *s, void *cache, uint64_t at, float *src, u
     if (s->kv_type == L4LM_KV_Q8_0)
         l4lm_quantize_q8_0(s->kern, src, n, cache_at(s, cache, at));
     else if (s->kv_type == L4LM_KV_F16)
-        l4lm_round_f16(s->kern, src, n, (uint16_t *)cache + at);
+        l4lm_round_f16(s->kern, src, n, src, (uint16_t *)cache + at);
     else
         __builtin_memcpy((float *)cache + at, src, n * sizeof(float));
 }

@@ -270,9 +270,9 @@ void l4lm_vec_wsum(const l4lm_kern *k, uint32_t type, const void *rows, size_t s
 ** l4lm_vec_dots and l4lm_vec_wsum also take Q8_0 rows (stride elements a
 ** multiple of 32); then l4lm_vec_dots' x is a row prepared for Q8_0. */
 void l4lm_quantize_q8_0(const l4lm_kern *k, const float *x, uint32_t n, void *blocks);
-/* h[i] = l4lm_f32_to_fp16(x[i]), with SIMD where the kernels have it; x
-** is left holding the halves' values (x[i] = l4lm_half_decode(h[i])). */
-void l4lm_round_f16(const l4lm_kern *k, float *x, uint32_t n, uint16_t *h);
+/* h[i] = l4lm_f32_to_fp16(x[i]) and o[i] = l4lm_half_decode(h[i]), with
+** SIMD where the kernels have it; o may be x (rounded in place). */
+void l4lm_round_f16(const l4lm_kern *k, const float *x, uint32_t n, float *o, uint16_t *h);
 /* x[i] = l4lm_expf(x[i] - sub) (softmax), and g[i] = g[i] / (1 + l4lm_expf(-g[i]))
 ** * u[i] (SwiGLU): the same bits as those scalar expressions, vectorised. */
 void l4lm_vec_exp(const l4lm_kern *k, float *x, float sub, uint32_t n);

@@ -148,15 +148,9 @@ void l4lm_act_prepare(const l4lm_kern *k, uint32_t wtype, const float *x, uint32
     case L4LM_TYPE_F32:
         __builtin_memcpy(o, x, (size_t)n * 4);
         break;
-    case L4LM_TYPE_F16: {
-        uint16_t *h = (uint16_t *)(o + n);
-        uint32_t i = k->round_f16 ? k->round_f16(x, n, o, h) : 0;
-        for (; i < n; i++) {
-            h[i] = l4lm_f32_to_fp16(x[i]);
-            o[i] = l4lm_half_decode(h[i]);
-        }
+    case L4LM_TYPE_F16:
+        l4lm_round_f16(k, x, n, o, (uint16_t *)(o + n));
         break;
-    }
     case L4LM_TYPE_BF16: {
         uint16_t *h = (uint16_t *)(o + n);
         for (uint32_t i = 0; i < n; i++) {
@@ -526,12 +520,12 @@ void l4lm_row_to_f32(uint32_t wtype, const void *row, float *out, uint32_t n)
     }
 }
 
-void l4lm_round_f16(const l4lm_kern *k, float *x, uint32_t n, uint16_t *h)
+void l4lm_round_f16(const l4lm_kern *k, const float *x, uint32_t n, float *o, uint16_t *h)
 {
-    uint32_t i = k->round_f16 ? k->round_f16(x, n, x, h) : 0; /* in place: o = x */
+    uint32_t i = k->round_f16 ? k->round_f16(x, n, o, h) : 0;
     for (; i < n; i++) {
         h[i] = l4lm_f32_to_fp16(x[i]);
-        x[i] = l4lm_half_decode(h[i]);
+        o[i] = l4lm_half_decode(h[i]);
     }
 }
 
