@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include "gguf_write.h"
 #include "l4lm_serve.h"
+#include "shm_request.h"
 #include "t.h"
 
 #define N_CTX   64
@@ -181,14 +182,7 @@ static bool same_text(const out *a, const out *b)
 
 static l4lm_shm_request request(const char *prompt, uint32_t max, uint32_t flags)
 {
-    l4lm_shm_request r;
-    memset(&r, 0, sizeof r);
-    r.prompt = prompt;
-    r.prompt_len = (uint32_t)strlen(prompt);
-    r.max_tokens = max;
-    r.flags = flags;
-    r.sampler = (l4lm_sampler){0.8f, 40, 0.95f, 0.05f, 1.1f, 64, 7};
-    return r;
+    return shm_request(prompt, max, (l4lm_sampler){0.8f, 40, 0.95f, 0.05f, 1.1f, 64, 7}, flags);
 }
 
 static void test_grammar(rig *R)

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "t.h"
 #include "serve_fake.h"
+#include "shm_request.h"
 
 #define NCLI        3
 #define REGION      16384u
@@ -67,14 +68,7 @@ static void rig_init(uint32_t n_ctx, uint32_t slice)
 
 static l4lm_shm_request request(const char *prompt, uint32_t max, uint64_t seed, uint32_t flags)
 {
-    l4lm_shm_request r;
-    memset(&r, 0, sizeof r);
-    r.prompt = prompt;
-    r.prompt_len = (uint32_t)strlen(prompt);
-    r.max_tokens = max;
-    r.flags = flags;
-    r.sampler = (l4lm_sampler){0.8f, 40, 0.95f, 0.05f, 1.1f, 64, seed};
-    return r;
+    return shm_request(prompt, max, (l4lm_sampler){0.8f, 40, 0.95f, 0.05f, 1.1f, 64, seed}, flags);
 }
 
 /* Read the events client i has, up to the end of the request; count TOKENs. */

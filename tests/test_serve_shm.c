@@ -27,6 +27,7 @@
 
 #include "serve_hostile.h"
 #include "serve_shm.h"
+#include "shm_request.h"
 #include "t.h"
 
 #define N_GEN 200
@@ -102,18 +103,6 @@ static pid_t start_server(void)
     return p;
 }
 
-static l4lm_shm_request request(const char *prompt, uint32_t n, l4lm_sampler sp, uint32_t flags)
-{
-    l4lm_shm_request r;
-    memset(&r, 0, sizeof r);
-    r.prompt = prompt;
-    r.prompt_len = (uint32_t)strlen(prompt);
-    r.max_tokens = n;
-    r.flags = flags;
-    r.sampler = sp;
-    return r;
-}
-
 /* Greedy, everything else off (as `l4lm run --temp 0` with its defaults). */
 static const l4lm_sampler GREEDY = {0.0f, 0, 1.0f, 0.0f, 1.0f, 64, 0};
 /* The sampled case: every option of the chain on. */
@@ -171,13 +160,13 @@ static const char *sampled_run;
 static void test_parity(l4lm_shm_conn *k)
 {
     static result r;
-    l4lm_shm_request rq = request("Once upon a time", N_GEN, GREEDY, L4LM_SHM_IGNORE_EOS);
+    l4lm_shm_request rq = shm_request("Once upon a time", N_GEN, GREEDY, L4LM_SHM_IGNORE_EOS);
     bool ok = ask(k, &rq, &r);
     T_CHECK("shm_greedy_equals_golden_ids", ok && same_ids(&r, golden_once, N_GEN),
             "finished %d, %u ids, status %u", r.finished, r.n_ids, r.done.status);
     const char *run = run_text("-p 'Once upon a time' -n 200 --temp 0 --ignore-eos");
     T_CHECK("shm_greedy_equals_run", same_text(&r, "Once upon a time", run), "text differs");
-    rq = request("Lily and Tom", 150, SAMPLED, 0);
+    rq = shm_request("Lily and Tom", 150, SAMPLED, 0);
     ok = ask(k, &rq, &r);
     /* kept: run_text's buffer is used again by later tests */
     sampled_run = run_text("-p 'Lily and Tom' -n 150 --temp 0.8 --top-k 40 --top-p 0.95 "
@@ -197,12 +186,12 @@ static void test_parity(l4lm_shm_conn *k)
 static void test_fields(l4lm_shm_conn *k)
 {
     static result r;
-    l4lm_shm_request rq = request("Once upon a time", N_GEN, GREEDY, L4LM_SHM_IGNORE_EOS);
+    l4lm_shm_request rq = shm_request("Once upon a time", N_GEN, GREEDY, L4LM_SHM_IGNORE_EOS);
     bool ok = ask(k, &rq, &r) && ask(k, &rq, &r);
     T_CHECK("shm_reuse_equals_golden_ids",
             ok && same_ids(&r, golden_once, N_GEN) && r.done.value == (int32_t)r.done.n_prompt - 1,
             "%u ids, %d of %u prompt tokens reused", r.n_ids, r.done.value, r.done.n_prompt);
-    rq = request("Once upon a time", 700, GREEDY, L4LM_SHM_IGNORE_EOS | L4LM_SHM_CONTEXT_SHIFT);
+    rq = shm_request("Once upon a time", 700, GREEDY, L4LM_SHM_IGNORE_EOS | L4LM_SHM_CONTEXT_SHIFT);
     rq.n_keep = 4;
     ok = ask(k, &rq, &r);
     const char *run =
@@ -219,7 +208,7 @@ static void test_fields(l4lm_shm_conn *k)
         fputs(gbnf, f);
         fclose(f);
     }
-    rq = request("Once upon a time", 80, SAMPLED, L4LM_SHM_GRAMMAR);
+    rq = shm_request("Once upon a time", 80, SAMPLED, L4LM_SHM_GRAMMAR);
     rq.grammar = gbnf;
     rq.grammar_len = sizeof gbnf - 1;
     ok = ask(k, &rq, &r);
@@ -246,8 +235,8 @@ static void test_fields(l4lm_shm_conn *k)
 static void test_concurrent(l4lm_shm_conn *a, l4lm_shm_conn *b)
 {
     static result ra, rb;
-    l4lm_shm_request qa = request("Once upon a time", N_GEN, GREEDY, L4LM_SHM_IGNORE_EOS);
-    l4lm_shm_request qb = request("Lily and Tom", N_GEN, GREEDY, L4LM_SHM_IGNORE_EOS);
+    l4lm_shm_request qa = shm_request("Once upon a time", N_GEN, GREEDY, L4LM_SHM_IGNORE_EOS);
+    l4lm_shm_request qb = shm_request("Lily and Tom", N_GEN, GREEDY, L4LM_SHM_IGNORE_EOS);
     uint32_t ia, ib, a_done_early = 0;
     l4lm_shm_event ev;
     memset(&ra, 0, sizeof ra);
@@ -269,7 +258,7 @@ static void test_concurrent(l4lm_shm_conn *a, l4lm_shm_conn *b)
 static void test_cancel(l4lm_shm_conn *k)
 {
     static result r;
-    l4lm_shm_request rq = request("Once upon a time", 400, GREEDY, L4LM_SHM_IGNORE_EOS);
+    l4lm_shm_request rq = shm_request("Once upon a time", 400, GREEDY, L4LM_SHM_IGNORE_EOS);
     uint32_t id, queued = 0;
     memset(&r, 0, sizeof r);
     l4lm_shm_submit_wait(k, &rq, &id);
@@ -290,7 +279,7 @@ static void test_cancel(l4lm_shm_conn *k)
                 r.done.n_gen == queued && !memcmp(r.ids, golden_once, queued * sizeof *r.ids),
             "%u tokens queued at the cancel, %u received, status %u, usage %u", queued, r.n_ids,
             r.done.status, r.done.n_gen);
-    rq = request("Once upon a time", 60, GREEDY, L4LM_SHM_IGNORE_EOS);
+    rq = shm_request("Once upon a time", 60, GREEDY, L4LM_SHM_IGNORE_EOS);
     T_CHECK("shm_served_after_cancel", ask(k, &rq, &r) && same_ids(&r, golden_once, 60), "%u ids",
             r.n_ids);
 }
@@ -387,9 +376,9 @@ static void test_hostile(l4lm_shm_conn *k, pid_t server, double seconds)
     pid_t reaped = 0;
     while ((reaped = waitpid(child, &status, WNOHANG)) == 0) {
         bool greedy = served % 2 == 0;
-        l4lm_shm_request rq = greedy
-                                  ? request("Once upon a time", N_GEN, GREEDY, L4LM_SHM_IGNORE_EOS)
-                                  : request("Lily and Tom", 150, SAMPLED, 0);
+        l4lm_shm_request rq =
+            greedy ? shm_request("Once upon a time", N_GEN, GREEDY, L4LM_SHM_IGNORE_EOS)
+                   : shm_request("Lily and Tom", 150, SAMPLED, 0);
         bool ok = ask(k, &rq, &r) && (greedy ? same_ids(&r, golden_once, N_GEN)
                                              : same_text(&r, "Lily and Tom", sampled_run));
         wrong += !ok;
