@@ -718,6 +718,8 @@ INLINE void rows2(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, s
         }
     }
 }
+
+#include "kernels_k_x86_quad.h"
 #endif
 
 /* One copy of the loops per type, and decode's single activation row and
@@ -735,16 +737,18 @@ INLINE void rows2(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, s
 /* Prefill's loops; decode keeps one weight row a pass (one stream through
 ** memory: two rows a pass measured slower there). */
 #ifdef KQ_ZMM
-#define PREFILL rows2
+#define PREFILL  rows2
+#define PREFILL4 rows4
 #else
-#define PREFILL rows
+#define PREFILL  rows
+#define PREFILL4 rows
 #endif
 ROWS(q4_k_decode, rows, L4LM_TYPE_Q4_K, 1)
-ROWS(q4_k_prefill, PREFILL, L4LM_TYPE_Q4_K, na)
-ROWS(q4_k_full, PREFILL, L4LM_TYPE_Q4_K, KQ_TILE)
+ROWS(q4_k_prefill, PREFILL4, L4LM_TYPE_Q4_K, na)
+ROWS(q4_k_full, PREFILL4, L4LM_TYPE_Q4_K, KQ_TILE)
 ROWS(q5_k_decode, rows, L4LM_TYPE_Q5_K, 1)
-ROWS(q5_k_prefill, PREFILL, L4LM_TYPE_Q5_K, na)
-ROWS(q5_k_full, PREFILL, L4LM_TYPE_Q5_K, KQ_TILE)
+ROWS(q5_k_prefill, PREFILL4, L4LM_TYPE_Q5_K, na)
+ROWS(q5_k_full, PREFILL4, L4LM_TYPE_Q5_K, KQ_TILE)
 ROWS(q6_k_decode, rows, L4LM_TYPE_Q6_K, 1)
 ROWS(q6_k_prefill, PREFILL, L4LM_TYPE_Q6_K, na)
 ROWS(q6_k_full, PREFILL, L4LM_TYPE_Q6_K, KQ_TILE)

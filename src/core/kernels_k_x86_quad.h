@@ -1,0 +1,189 @@
+/*
+** kernels_k_x86_quad.h — private to kernels_k_x86.c (included there, inside
+** its AVX-512 BW part, after the helpers it uses): the prefill of Q4_K and
+** Q5_K four weight rows a pass, rows4.
+**
+** 128-bit lane r of a vector holds 16 quants of row r's sub-block j, and
+** each of the activation's 16-byte halves of sub-block j is broadcast to
+** all four lanes. Sub-block j's two maddubs then land in the same lanes of
+** the same row and sub-block, so they add in int16 (Q5_K: at most
+** 2 * 2 * 31 * 128 = 15872, no saturation) before one dpwssd applies the
+** scale: three multiplies per 128 products of a row where rows2 takes
+** four, and each activation byte loaded serves four rows, not two. The
+** integer sums are exact and the float steps those of kernels_k.h, so the
+** bits are the C path's.
+*/
+
+/* The 16 bytes at off in each of the four blocks p[0..3], as lanes 0..3. */
+static inline __m512i four128(const uint8_t *const *p, size_t off)
+{
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p[0] + off)));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[1] + off)), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[2] + off)), 2);
+    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[3] + off)), 3);
+}
+
+static inline __m512i bcast128(const uint8_t *p)
+{
+    return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p));
+}
+
+/* One super-block of four rows (blocks at p[0..3]) unpacked: w[2j], w[2j + 1]
+** the two 16-quant halves of sub-block j, s[j] its scales per 16-bit lane,
+** mlo and mhi the mins per bsum of bsums 0-7 (mins 0-3, each twice) and
+** 8-15 (mins 4-7). */
+typedef struct quad {
+    __m512i w[16], s[8], mlo, mhi;
+} quad;
+
+INLINE void quad_unpack(const uint8_t *const *p, bool five, quad *k)
+{
+    const __m512i low4 = _mm512_set1_epi8(15), bit4 = _mm512_set1_epi8(16);
+    size_t off = five ? 48 : 16;
+    __m512i sm = _mm512_inserti32x4(
+        _mm512_inserti32x4(
+            _mm512_inserti32x4(_mm512_castsi128_si512(scales_k4(p[0])), scales_k4(p[1]), 1),
+            scales_k4(p[2]), 2),
+        scales_k4(p[3]), 3);
+    __m512i hl = _mm512_setzero_si512(), hh = _mm512_setzero_si512();
+    if (five)
+        hl = four128(p, 16), hh = four128(p, 32);
+    UNROLL
+    for (int j = 0; j < 8; j++) { /* sub-block j: nibble j % 2 of quant bytes 32 (j / 2).. */
+        __m512i w0 = four128(p, off + 32 * (j / 2)), w1 = four128(p, off + 32 * (j / 2) + 16);
+        if (j % 2)
+            w0 = _mm512_srli_epi16(w0, 4), w1 = _mm512_srli_epi16(w1, 4);
+        w0 = _mm512_and_si512(w0, low4), w1 = _mm512_and_si512(w1, low4);
+        if (five) { /* bit j of each qh byte to bit 4 (shifts stay in the byte) */
+            __m512i h0 = j < 4 ? _mm512_slli_epi16(hl, 4 - j) : _mm512_srli_epi16(hl, j - 4);
+            __m512i h1 = j < 4 ? _mm512_slli_epi16(hh, 4 - j) : _mm512_srli_epi16(hh, j - 4);
+            w0 = _mm512_ternarylogic_epi32(w0, h0, bit4, 0xf8);
+            w1 = _mm512_ternarylogic_epi32(w1, h1, bit4, 0xf8);
+        }
+        k->w[2 * j] = w0, k->w[2 * j + 1] = w1;
+        k->s[j] = _mm512_shuffle_epi8(sm, _mm512_set1_epi16((short)(0x8000 | j)));
+    }
+    k->mlo =
+        _mm512_shuffle_epi8(sm, _mm512_broadcast_i32x4(_mm_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10,
+                                                                     -1, 10, -1, 11, -1, 11, -1)));
+    k->mhi = _mm512_shuffle_epi8(
+        sm, _mm512_broadcast_i32x4(
+                _mm_setr_epi8(12, -1, 12, -1, 13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1)));
+}
+
+/* Activation row a (quants x, bsums bs) against k: per lane r, partial
+** sums [i m i m] of row r whose i add to its isum and m to its msum. */
+INLINE __m512i quad_dot(const quad *k, const uint8_t *x, const uint8_t *bs)
+{
+    __m512i acc = _mm512_setzero_si512();
+    UNROLL
+    for (int j = 0; j < 8; j++) {
+        __m512i t =
+            _mm512_add_epi16(_mm512_maddubs_epi16(k->w[2 * j], bcast128(x + 32 * j)),
+                             _mm512_maddubs_epi16(k->w[2 * j + 1], bcast128(x + 32 * j + 16)));
+        acc = pin512(j ? _mm512_dpwssd_epi32(acc, t, k->s[j]) : _mm512_madd_epi16(t, k->s[0]));
+    }
+    __m512i m =
+        _mm512_dpwssd_epi32(_mm512_madd_epi16(bcast128(bs), k->mlo), bcast128(bs + 16), k->mhi);
+    return _mm512_add_epi32(_mm512_unpacklo_epi32(acc, m), _mm512_unpackhi_epi32(acc, m));
+}
+
+/* A group's eight [i m i m] vectors of one activation row (f[k]: super-
+** block b0 + k) as isum and msum: is[0] rows 0 and 1 (lanes 0-7, 8-15:
+** super-blocks b0..b0 + 7), is[1] rows 2 and 3; ms alike. */
+INLINE void quad_sums(const __m512i *f, __m512i *is, __m512i *ms)
+{
+    __m512i e[4];
+    UNROLL
+    for (int i = 0; i < 4; i++) /* per lane: I, M of 2i, then of 2i + 1 */
+        e[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(f[2 * i], f[2 * i + 1]),
+                                _mm512_unpackhi_epi64(f[2 * i], f[2 * i + 1]));
+    const __m512i pi = _mm512_setr_epi32(0, 2, 16, 18, 4, 6, 20, 22, 8, 10, 24, 26, 12, 14, 28, 30);
+    const __m512i pm = _mm512_add_epi32(pi, _mm512_set1_epi32(1));
+    const __m512i r01 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i r23 = _mm512_add_epi32(r01, _mm512_set1_epi32(8));
+    __m512i i03 = _mm512_permutex2var_epi32(e[0], pi, e[1]); /* per lane r: I0 I1 I2 I3 */
+    __m512i i47 = _mm512_permutex2var_epi32(e[2], pi, e[3]);
+    __m512i m03 = _mm512_permutex2var_epi32(e[0], pm, e[1]);
+    __m512i m47 = _mm512_permutex2var_epi32(e[2], pm, e[3]);
+    is[0] = _mm512_permutex2var_epi32(i03, r01, i47);
+    is[1] = _mm512_permutex2var_epi32(i03, r23, i47);
+    ms[0] = _mm512_permutex2var_epi32(m03, r01, m47);
+    ms[1] = _mm512_permutex2var_epi32(m03, r23, m47);
+}
+
+INLINE void rows4(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                  uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
+                  bool ahead)
+{
+    uint32_t nb = n / L4LM_QK_K;
+    bool five = t == L4LM_TYPE_Q5_K;
+    size_t bb = five ? L4LM_Q5_K_BYTES : L4LM_Q4_K_BYTES;
+    __m512i f[KQ_TILE][LANES];
+    __m512 acc[KQ_TILE][2];
+    uint32_t dd[4 * LANES];
+    for (uint32_t r = r0; r < r1; r += 4) {
+        const uint8_t *row[4];
+        for (uint32_t i = 0; i < 4; i++) /* rows past r1 repeat the last */
+            row[i] = w + (r + i < r1 ? r + i : r1 - 1) * rb;
+        for (uint32_t a = 0; a < na; a++)
+            acc[a][0] = acc[a][1] = _mm512_setzero_ps();
+        for (uint32_t b0 = 0; b0 < nb; b0 += LANES) {
+            uint32_t cnt = nb - b0 < LANES ? nb - b0 : LANES; /* super-blocks in this group */
+            for (uint32_t k = 0; k < LANES; k++) {
+                uint32_t b = b0 + k;
+                // cppcheck-suppress knownConditionTrueFalse
+                if (k >= cnt) { /* past the end: zero sums */
+                    for (uint32_t a = 0; a < na; a++)
+                        f[a][k] = _mm512_setzero_si512();
+                    continue;
+                }
+                const uint8_t *p[4];
+                for (uint32_t i = 0; i < 4; i++) {
+                    p[i] = row[i] + b * bb;
+                    if (ahead)
+                        prefetch_ahead(p[i], rb, bb);
+                    /* the next super-block to level 1 while this one's dots run */
+                    for (size_t o = 0; o < bb; o += 64)
+                        _mm_prefetch((const char *)(p[i] + bb + o), _MM_HINT_T0);
+                }
+                quad q;
+                quad_unpack(p, five, &q);
+                for (uint32_t a = 0; a < na; a++)
+                    f[a][k] = quad_dot(&q, ACT_Q(a, 0), ACT_BSUM(a));
+            }
+            for (uint32_t i = 0; i < 4; i++)
+                for (uint32_t k = 0; k < LANES; k++)
+                    dd[LANES * i + k] = k < cnt ? d_dmin(t, row[i] + (b0 + k) * bb) : 0;
+            __m512 d[2], dmin[2];
+            for (int h = 0; h < 2; h++) {
+                __m512i v = _mm512_loadu_si512(dd + 2 * LANES * h);
+                d[h] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
+                dmin[h] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
+            }
+            /* Lanes past the end: zero scales and sums, and dx masked to
+            ** zero, so their steps add +-0 (kernels_k.h). */
+            __mmask8 live = (__mmask8)((1u << cnt) - 1);
+            for (uint32_t a = 0; a < na; a++) {
+                const float *dxp = (const float *)(act + a * st + l4lm_kq_d(nb)) + b0;
+                __m256 dx8 = _mm256_maskz_loadu_ps(live, dxp);
+                __m512 dx = _mm512_castpd_ps(_mm512_insertf64x4(
+                    _mm512_castpd256_pd512(_mm256_castps_pd(dx8)), _mm256_castps_pd(dx8), 1));
+                __m512i is[2], ms[2];
+                quad_sums(f[a], is, ms);
+                for (int h = 0; h < 2; h++) {
+                    __m512 s = _mm512_sub_ps(
+                        _mm512_mul_ps(_mm512_cvtepi32_ps(is[h]), _mm512_mul_ps(d[h], dx)),
+                        _mm512_mul_ps(_mm512_cvtepi32_ps(ms[h]), _mm512_mul_ps(dmin[h], dx)));
+                    acc[a][h] = _mm512_add_ps(acc[a][h], s);
+                }
+            }
+        }
+        for (uint32_t a = 0; a < na; a++)
+            for (uint32_t i = 0; i < 4 && r + i < r1; i++) {
+                float y0, y1;
+                lanes_sum2(acc[a][i / 2], &y0, &y1);
+                y[a * ys + r + i] = i % 2 ? y1 : y0;
+            }
+    }
+}
