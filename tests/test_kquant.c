@@ -361,7 +361,7 @@ static void check_nonfinite(void)
             "NaN-only block not all zero, or SIMD and C differ on inf input");
 }
 
-/* Prefill's full passes (x86_64 serves 16 activation rows a pass, four
+/* Prefill's full passes (x86_64 serves 32 activation rows a pass, four
 ** or two weight rows at a time): a matmul of many activation rows and a
 ** row range of any start and length, bit for bit vec_dot's. Runs after
 ** the hashed checks, so the hash stays that of the dots above. */

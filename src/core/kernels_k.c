@@ -228,10 +228,10 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
 }
 
 /* Activation rows one call of the SIMD path takes: x86_64's serves up to
-** sixteen in a pass (kernels_k_x86.c's KQ_TILE), and takes more than its
+** thirty-two in a pass (kernels_k_x86.c's KQ_TILE), and takes more than its
 ** own tile in passes; the other paths take L4LM_TILE at most. */
 #if defined(__x86_64__)
-#define KQ_ACTS (2 * L4LM_TILE)
+#define KQ_ACTS (4 * L4LM_TILE)
 #else
 #define KQ_ACTS L4LM_TILE
 #endif

@@ -32,12 +32,13 @@
 ** core's deepest call chain may take. The hosted build's variants (threads
 ** with megabytes of stack) serve eight, which still fit AVX2's sixteen
 ** registers: each super-block unpacked once for eight rows (a sixth fewer
-** Q4_K_M prefill instructions than four, callgrind). rows2's sums leave
-** their registers at once, so it serves sixteen (kernels_k.c passes that
-** many on x86_64): ~10% faster than eight on zen5, the unpacking shared
-** twice as far. */
+** Q4_K_M prefill instructions than four, callgrind). rows2's and rows4's
+** sums leave their registers at once, so they serve thirty-two
+** (kernels_k.c passes that many on x86_64): on zen5 sixteen were ~10%
+** faster than eight, and thirty-two a few % faster again (the unpacking
+** shared further; 32 rows of activations stay in level 2). */
 #if defined(L4LM_SIMD_DISPATCH) && defined(__AVX512BW__)
-#define KQ_TILE 16
+#define KQ_TILE 32
 #elif defined(L4LM_SIMD_DISPATCH)
 #define KQ_TILE 8
 #else

@@ -75,17 +75,19 @@ INLINE void quad_unpack(const uint8_t *const *p, bool five, quad *k)
 ** sums [i m i m] of row r whose i add to its isum and m to its msum. */
 INLINE __m512i quad_dot(const quad *k, const uint8_t *x, const uint8_t *bs)
 {
-    __m512i acc = _mm512_setzero_si512();
+    __m512i acc[2]; /* even and odd sub-blocks: two chains of dpwssd */
     UNROLL
     for (int j = 0; j < 8; j++) {
         __m512i t =
             _mm512_add_epi16(_mm512_maddubs_epi16(k->w[2 * j], bcast128(x + 32 * j)),
                              _mm512_maddubs_epi16(k->w[2 * j + 1], bcast128(x + 32 * j + 16)));
-        acc = pin512(j ? _mm512_dpwssd_epi32(acc, t, k->s[j]) : _mm512_madd_epi16(t, k->s[0]));
+        acc[j % 2] = pin512(j > 1 ? _mm512_dpwssd_epi32(acc[j % 2], t, k->s[j])
+                                  : _mm512_madd_epi16(t, k->s[j]));
     }
     __m512i m =
         _mm512_dpwssd_epi32(_mm512_madd_epi16(bcast128(bs), k->mlo), bcast128(bs + 16), k->mhi);
-    return _mm512_add_epi32(_mm512_unpacklo_epi32(acc, m), _mm512_unpackhi_epi32(acc, m));
+    __m512i i = _mm512_add_epi32(acc[0], acc[1]);
+    return _mm512_add_epi32(_mm512_unpacklo_epi32(i, m), _mm512_unpackhi_epi32(i, m));
 }
 
 /* A group's eight [i m i m] vectors of one activation row (f[k]: super-
