@@ -395,6 +395,37 @@ static void check_tiles(void)
             outs);
 }
 
+/* The SIMD path's activation quantisation against the C path's, byte for
+** byte, on blocks made to hit its corners: ties of the largest magnitude
+** with either sign, NaNs, infinities, subnormals, zeros, -0. */
+static void check_act_corners(void)
+{
+    static const float pick[] = {0.0f, -0.0f, 1.0f,     -1.0f,     3.5f,  -3.5f,  1e-40f, -1e-40f,
+                                 NAN,  -NAN,  INFINITY, -INFINITY, 1e30f, -1e30f, 0.5f,   126.5f};
+    const uint32_t n = 4 * QK;
+    float x[4 * QK];
+    const l4lm_kern *C = l4lm_kern_pick("none", 0, NULL);
+    size_t ab = l4lm_act_bytes(L4LM_TYPE_Q4_K, n);
+    uint8_t *a = calloc(1, ab), *b = calloc(1, ab);
+    long bad = 0;
+    for (int rep = 0; rep < 400; rep++) {
+        uint32_t mask = rnd() % 16 | 1; /* which of pick's values a block draws from */
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t r = rnd();
+            x[i] = (r >> 8) % 4 ? (float)((int)(r >> 12) % 2001 - 1000) * 0.01f
+                                : pick[(r & 15) & (mask | (mask << 4))];
+        }
+        if (rep % 7 == 0) /* a block of only zeros and NaNs */
+            for (uint32_t i = 0; i < QK; i++)
+                x[i] = i % 3 ? 0.0f : NAN;
+        l4lm_act_prepare(K, L4LM_TYPE_Q4_K, x, n, a);
+        l4lm_act_prepare(C, L4LM_TYPE_Q4_K, x, n, b);
+        bad += memcmp(a, b, ab) != 0;
+    }
+    free(a), free(b);
+    T_CHECK("kquant_act_simd_same_bytes", bad == 0, "%ld of 400 rows differ from the C path", bad);
+}
+
 int main(int argc, char **argv)
 {
     int quick = argc > 1 && strcmp(argv[1], "--asan") == 0;
@@ -427,6 +458,7 @@ int main(int argc, char **argv)
     check_bad_n();
     check_nonfinite();
     check_tiles();
+    check_act_corners();
     t_print_hash();
     T_EXIT();
 }

@@ -160,10 +160,17 @@ static int32_t nearest(float v)
     return (int32_t)(u & 0x7fffffu) - 0x400000;
 }
 
-void l4lm_kq_act_prepare(const float *x, uint32_t n, uint8_t *act)
+void l4lm_kq_act_prepare(const l4lm_kern *k, const float *x, uint32_t n, uint8_t *act)
 {
     uint32_t nb = n / L4LM_QK_K;
     for (uint32_t b = 0; b < nb; b++, x += L4LM_QK_K) {
+        int16_t bs[16];
+        float ds;
+        if (k->kq_quant && k->kq_quant(x, act + (size_t)b * L4LM_QK_K, bs, &ds)) {
+            __builtin_memcpy(act + l4lm_kq_bsum(nb) + 32 * (size_t)b, bs, sizeof bs);
+            __builtin_memcpy(act + l4lm_kq_d(nb) + 4 * (size_t)b, &ds, 4);
+            continue;
+        }
         float amax = 0.0f, max = 0.0f; /* the first of the largest magnitudes, signed */
         for (int j = 0; j < L4LM_QK_K; j++) {
             float ax = x[j] < 0 ? -x[j] : x[j];

@@ -785,4 +785,60 @@ bool l4lm_simd_kq_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
     return true;
 }
 
+/* kernels_k.c's Q8_K quantisation of one super-block (ggml's
+** quantize_row_q8_K) in AVX2 steps, bit for bit: a magnitude's bits order
+** as its value (NaNs, above inf's bits, count as 0), the first index of
+** the largest gives the signed max, then the same float multiply and
+** nearest's add of 1.5 * 2^23 per element, the same integer bits. */
+bool l4lm_simd_kq_quant(const float *x, uint8_t *q, int16_t *bsum, float *d)
+{
+    const __m256i absm = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+    __m256i top = _mm256_setzero_si256();
+    for (int j = 0; j < L4LM_QK_K; j += 8) {
+        __m256i m = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(x + j)), absm);
+        top = _mm256_max_epi32(top, _mm256_andnot_si256(_mm256_cmpgt_epi32(m, inf), m));
+    }
+    __m128i t = _mm_max_epi32(_mm256_castsi256_si128(top), _mm256_extracti128_si256(top, 1));
+    t = _mm_max_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+    t = _mm_max_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+    if (_mm_cvtsi128_si32(t) == 0) /* zeros and NaNs: the C path's */
+        return false;
+    top = _mm256_broadcastd_epi32(t);
+    int first = 0;
+    for (int j = 0; j < L4LM_QK_K; j += 8) {
+        __m256i m = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(x + j)), absm);
+        int hit = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(m, top)));
+        if (hit) {
+            first = j + __builtin_ctz((unsigned)hit);
+            break;
+        }
+    }
+    float iscale = -127.0f / x[first];
+    const __m256 is = _mm256_set1_ps(iscale), magic = _mm256_set1_ps(12582912.0f);
+    const __m256i mant = _mm256_set1_epi32(0x7fffff), half = _mm256_set1_epi32(0x400000),
+                  cap = _mm256_set1_epi32(127), byte = _mm256_set1_epi32(0xff),
+                  order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7), bias = _mm256_set1_epi8(-128);
+    for (int j = 0; j < L4LM_QK_K; j += 32) {
+        __m256i v[4];
+        for (int i = 0; i < 4; i++) { /* nearest(iscale * x), capped at 127, its low byte */
+            __m256 f = _mm256_add_ps(_mm256_mul_ps(is, _mm256_loadu_ps(x + j + 8 * i)), magic);
+            __m256i u = _mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(f), mant), half);
+            v[i] = _mm256_and_si256(_mm256_min_epi32(u, cap), byte);
+        }
+        /* the bytes in order: the packs interleave 128-bit lanes, dwords fix it */
+        __m256i b =
+            _mm256_packus_epi16(_mm256_packus_epi32(v[0], v[1]), _mm256_packus_epi32(v[2], v[3]));
+        b = _mm256_permutevar8x32_epi32(b, order);
+        _mm256_storeu_si256((__m256i *)(q + j), b);
+        /* the two groups' sums: of q + 128 per 8 bytes, less 16 * 128 */
+        __m256i s = _mm256_sad_epu8(_mm256_xor_si256(b, bias), _mm256_setzero_si256());
+        uint64_t e[4];
+        _mm256_storeu_si256((__m256i *)e, s);
+        bsum[j / 16] = (int16_t)((int)(e[0] + e[1]) - 2048);
+        bsum[j / 16 + 1] = (int16_t)((int)(e[2] + e[3]) - 2048);
+    }
+    *d = 1.0f / iscale;
+    return true;
+}
+
 #endif
