@@ -120,6 +120,35 @@ INLINE void kpair_sums(const __m512i *e, __m512i *is, __m512i *ms)
     *ms = _mm512_permutex2var_epi32(p01, _mm512_add_epi32(even, _mm512_set1_epi32(1)), p23);
 }
 
+/* The d and dmin (fp16 words, kernels_k_x86.c's d_dmin) of 16 super-blocks
+** as floats. */
+static inline void scales16(const uint32_t *dd, __m512 *d, __m512 *dmin)
+{
+    __m512i v = _mm512_loadu_si512(dd);
+    *d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
+    *dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
+}
+
+/* Activation row a's dx of super-blocks b0.. (live lanes, the rest +0) in
+** both halves. Lanes past the end then have zero scales, sums and dx, so
+** their steps add +-0 (kernels_k.h). */
+static inline __m512 dx_both(const uint8_t *act, size_t st, uint32_t nb, uint32_t a, uint32_t b0,
+                             __mmask8 live)
+{
+    const float *dxp = (const float *)(act + a * st + l4lm_kq_d(nb)) + b0;
+    __m256 dx8 = _mm256_maskz_loadu_ps(live, dxp);
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(dx8)),
+                                               _mm256_castps_pd(dx8), 1));
+}
+
+/* kernels_k.h's float step (l4lm_kq_step) of 16 lanes. */
+static inline __m512 step16(__m512 acc, __m512i is, __m512i ms, __m512 d, __m512 dmin, __m512 dx)
+{
+    return _mm512_add_ps(
+        acc, _mm512_sub_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(d, dx)),
+                           _mm512_mul_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dmin, dx))));
+}
+
 /* kernels_k.h's lane sum of the eight lanes of each half of acc, into y0, y1. */
 static inline void lanes_sum2(__m512 acc, float *y0, float *y1)
 {
@@ -181,23 +210,13 @@ INLINE void rows2(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, s
                                                    _mm512_unpackhi_epi64(t0[a], t1[a]));
             }
             kpair_scales(t, row0 + b0 * bb, row1 + b0 * bb, bb, cnt, dd);
-            __m512i v = _mm512_loadu_si512(dd);
-            __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
-            __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
-            /* Lanes past the end: zero scales and sums, and dx masked to
-            ** zero, so their steps add +-0 (kernels_k.h). */
+            __m512 d, dmin;
+            scales16(dd, &d, &dmin);
             __mmask8 live = (__mmask8)((1u << cnt) - 1);
             for (uint32_t a = 0; a < na; a++) {
-                const float *dxp = (const float *)(act + a * st + l4lm_kq_d(nb)) + b0;
-                __m256 dx8 = _mm256_maskz_loadu_ps(live, dxp);
-                __m512 dx = _mm512_castpd_ps(_mm512_insertf64x4(
-                    _mm512_castpd256_pd512(_mm256_castps_pd(dx8)), _mm256_castps_pd(dx8), 1));
                 __m512i is, ms;
                 kpair_sums(e[a], &is, &ms);
-                __m512 p =
-                    _mm512_sub_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(d, dx)),
-                                  _mm512_mul_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dmin, dx)));
-                acc[a] = _mm512_add_ps(acc[a], p);
+                acc[a] = step16(acc[a], is, ms, d, dmin, dx_both(act, st, nb, a, b0, live));
             }
         }
         for (uint32_t a = 0; a < na; a++) {
@@ -353,27 +372,15 @@ INLINE void rows4(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, s
                 for (uint32_t k = 0; k < LANES; k++)
                     dd[LANES * i + k] = k < cnt ? d_dmin(t, row[i] + (b0 + k) * bb) : 0;
             __m512 d[2], dmin[2];
-            for (int h = 0; h < 2; h++) {
-                __m512i v = _mm512_loadu_si512(dd + 2 * LANES * h);
-                d[h] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
-                dmin[h] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
-            }
-            /* Lanes past the end: zero scales and sums, and dx masked to
-            ** zero, so their steps add +-0 (kernels_k.h). */
+            for (int h = 0; h < 2; h++)
+                scales16(dd + 2 * LANES * h, &d[h], &dmin[h]);
             __mmask8 live = (__mmask8)((1u << cnt) - 1);
             for (uint32_t a = 0; a < na; a++) {
-                const float *dxp = (const float *)(act + a * st + l4lm_kq_d(nb)) + b0;
-                __m256 dx8 = _mm256_maskz_loadu_ps(live, dxp);
-                __m512 dx = _mm512_castpd_ps(_mm512_insertf64x4(
-                    _mm512_castpd256_pd512(_mm256_castps_pd(dx8)), _mm256_castps_pd(dx8), 1));
+                __m512 dx = dx_both(act, st, nb, a, b0, live);
                 __m512i is[2], ms[2];
                 quad_sums(f[a], is, ms);
-                for (int h = 0; h < 2; h++) {
-                    __m512 s = _mm512_sub_ps(
-                        _mm512_mul_ps(_mm512_cvtepi32_ps(is[h]), _mm512_mul_ps(d[h], dx)),
-                        _mm512_mul_ps(_mm512_cvtepi32_ps(ms[h]), _mm512_mul_ps(dmin[h], dx)));
-                    acc[a][h] = _mm512_add_ps(acc[a][h], s);
-                }
+                for (int h = 0; h < 2; h++)
+                    acc[a][h] = step16(acc[a][h], is[h], ms[h], d[h], dmin[h], dx);
             }
         }
         for (uint32_t a = 0; a < na; a++)
