@@ -361,6 +361,71 @@ static void check_nonfinite(void)
             "NaN-only block not all zero, or SIMD and C differ on inf input");
 }
 
+/* Prefill's full passes (x86_64 serves 32 activation rows a pass, four
+** or two weight rows at a time): a matmul of many activation rows and a
+** row range of any start and length, bit for bit vec_dot's. Runs after
+** the hashed checks, so the hash stays that of the dots above. */
+static void check_tiles(void)
+{
+    static const uint32_t tt[] = {L4LM_TYPE_Q4_K, L4LM_TYPE_Q5_K, L4LM_TYPE_Q6_K};
+    const uint32_t n = 2816, nb = n / QK, rows = 23, n_b = 37;
+    long diff = 0, outs = 0;
+    for (size_t k = 0; k < sizeof tt / sizeof tt[0]; k++) {
+        uint32_t t = tt[k];
+        size_t rb = block_bytes[t - L4LM_TYPE_Q2_K] * nb, ab = l4lm_act_bytes(t, n);
+        uint8_t *w = malloc(rb * rows), *act = malloc(ab * n_b);
+        float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * rows * n_b);
+        make_row(t, w, nb * rows, 0);
+        for (uint32_t a = 0; a < n_b; a++) {
+            make_x(x, n, 0);
+            l4lm_act_prepare(K, t, x, n, act + a * ab);
+        }
+        for (int rep = 0; rep < 4; rep++) {
+            uint32_t r0 = rep ? rnd() % rows : 0, r1 = rep ? r0 + 1 + rnd() % (rows - r0) : rows;
+            l4lm_matmul(K, t, w, act, ab, n, y, rows, r0, r1, n_b);
+            for (uint32_t r = r0; r < r1; r++)
+                for (uint32_t a = 0; a < n_b; a++, outs++) {
+                    float want = l4lm_vec_dot(K, t, w + r * rb, act + a * ab, n);
+                    diff += memcmp(&want, &y[a * rows + r], 4) != 0;
+                }
+        }
+        free(w), free(act), free(x), free(y);
+    }
+    T_CHECK("kquant_full_tiles", diff == 0, "%ld of %ld matmul outputs differ from vec_dot", diff,
+            outs);
+}
+
+/* The SIMD path's activation quantisation against the C path's, byte for
+** byte, on blocks made to hit its corners: ties of the largest magnitude
+** with either sign, NaNs, infinities, subnormals, zeros, -0. */
+static void check_act_corners(void)
+{
+    static const float pick[] = {0.0f, -0.0f, 1.0f,     -1.0f,     3.5f,  -3.5f,  1e-40f, -1e-40f,
+                                 NAN,  -NAN,  INFINITY, -INFINITY, 1e30f, -1e30f, 0.5f,   126.5f};
+    const uint32_t n = 4 * QK;
+    float x[4 * QK];
+    const l4lm_kern *C = l4lm_kern_pick("none", 0, NULL);
+    size_t ab = l4lm_act_bytes(L4LM_TYPE_Q4_K, n);
+    uint8_t *a = calloc(1, ab), *b = calloc(1, ab);
+    long bad = 0;
+    for (int rep = 0; rep < 400; rep++) {
+        uint32_t mask = rnd() % 16 | 1; /* which of pick's values a block draws from */
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t r = rnd();
+            x[i] = (r >> 8) % 4 ? (float)((int)(r >> 12) % 2001 - 1000) * 0.01f
+                                : pick[(r & 15) & (mask | (mask << 4))];
+        }
+        if (rep % 7 == 0) /* a block of only zeros and NaNs */
+            for (uint32_t i = 0; i < QK; i++)
+                x[i] = i % 3 ? 0.0f : NAN;
+        l4lm_act_prepare(K, L4LM_TYPE_Q4_K, x, n, a);
+        l4lm_act_prepare(C, L4LM_TYPE_Q4_K, x, n, b);
+        bad += memcmp(a, b, ab) != 0;
+    }
+    free(a), free(b);
+    T_CHECK("kquant_act_simd_same_bytes", bad == 0, "%ld of 400 rows differ from the C path", bad);
+}
+
 int main(int argc, char **argv)
 {
     int quick = argc > 1 && strcmp(argv[1], "--asan") == 0;
@@ -392,6 +457,8 @@ int main(int argc, char **argv)
     check_types();
     check_bad_n();
     check_nonfinite();
+    check_tiles();
+    check_act_corners();
     t_print_hash();
     T_EXIT();
 }

@@ -168,7 +168,7 @@ void l4lm_act_prepare(const l4lm_kern *k, uint32_t wtype, const float *x, uint32
         break;
     default:
         if (l4lm_kq_type(wtype))
-            l4lm_kq_act_prepare(x, n, act);
+            l4lm_kq_act_prepare(k, x, n, act);
         break;
     }
 }

@@ -232,6 +232,7 @@ float l4lm_kern_finish(uint32_t wtype, const uint8_t *w, const uint8_t *a, uint3
 #define l4lm_simd_silu_mul       L4LM_SIMD_NAME(l4lm_simd_silu_mul, L4LM_SIMD_VARIANT)
 #define l4lm_simd_abs_top        L4LM_SIMD_NAME(l4lm_simd_abs_top, L4LM_SIMD_VARIANT)
 #define l4lm_simd_round_q        L4LM_SIMD_NAME(l4lm_simd_round_q, L4LM_SIMD_VARIANT)
+#define l4lm_simd_kq_quant       L4LM_SIMD_NAME(l4lm_simd_kq_quant, L4LM_SIMD_VARIANT)
 #define l4lm_simd_axpy_f16       L4LM_SIMD_NAME(l4lm_simd_axpy_f16, L4LM_SIMD_VARIANT)
 #define l4lm_simd_dots           L4LM_SIMD_NAME(l4lm_simd_dots, L4LM_SIMD_VARIANT)
 #define l4lm_simd_wsum           L4LM_SIMD_NAME(l4lm_simd_wsum, L4LM_SIMD_VARIANT)
@@ -271,6 +272,10 @@ typedef struct l4lm_kern {
     ** zero, for finite x and id with |x id| <= 127.5, their sum into *sum. */
     bool (*abs_top)(const float *x, uint32_t *top);
     bool (*round_q)(const float *x, float id, int8_t *q, int32_t *sum);
+    /* One super-block of Q8_K activations (kernels_k.c): its quants q,
+    ** bsums and d, bit for bit the C path's; false, with nothing written,
+    ** for a block of zeros and NaNs only. */
+    bool (*kq_quant)(const float *x, uint8_t *q, int16_t *bsum, float *d);
     /* l4lm_vec_axpy of an F16 row for a leading part of it (the widening is
     ** exact, then a separate multiply and add). */
     uint32_t (*axpy_f16)(const uint8_t *v, float a, float *out, uint32_t n);
@@ -318,6 +323,7 @@ uint32_t l4lm_simd_exp(float *x, float sub, uint32_t n);
 uint32_t l4lm_simd_silu_mul(float *g, const float *u, uint32_t n);
 bool l4lm_simd_abs_top(const float *x, uint32_t *top);
 bool l4lm_simd_round_q(const float *x, float id, int8_t *q, int32_t *sum);
+bool l4lm_simd_kq_quant(const float *x, uint8_t *q, int16_t *bsum, float *d);
 uint32_t l4lm_simd_round_f16(const float *x, uint32_t n, float *o, uint16_t *h);
 #endif
 

@@ -160,10 +160,17 @@ static int32_t nearest(float v)
     return (int32_t)(u & 0x7fffffu) - 0x400000;
 }
 
-void l4lm_kq_act_prepare(const float *x, uint32_t n, uint8_t *act)
+void l4lm_kq_act_prepare(const l4lm_kern *k, const float *x, uint32_t n, uint8_t *act)
 {
     uint32_t nb = n / L4LM_QK_K;
     for (uint32_t b = 0; b < nb; b++, x += L4LM_QK_K) {
+        int16_t bs[16];
+        float ds;
+        if (k->kq_quant && k->kq_quant(x, act + (size_t)b * L4LM_QK_K, bs, &ds)) {
+            __builtin_memcpy(act + l4lm_kq_bsum(nb) + 32 * (size_t)b, bs, sizeof bs);
+            __builtin_memcpy(act + l4lm_kq_d(nb) + 4 * (size_t)b, &ds, 4);
+            continue;
+        }
         float amax = 0.0f, max = 0.0f; /* the first of the largest magnitudes, signed */
         for (int j = 0; j < L4LM_QK_K; j++) {
             float ax = x[j] < 0 ? -x[j] : x[j];
@@ -228,10 +235,10 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
 }
 
 /* Activation rows one call of the SIMD path takes: x86_64's serves up to
-** sixteen in a pass (kernels_k_x86.c's KQ_TILE), and takes more than its
+** thirty-two in a pass (kernels_k_x86.c's KQ_TILE), and takes more than its
 ** own tile in passes; the other paths take L4LM_TILE at most. */
 #if defined(__x86_64__)
-#define KQ_ACTS (2 * L4LM_TILE)
+#define KQ_ACTS (4 * L4LM_TILE)
 #else
 #define KQ_ACTS L4LM_TILE
 #endif

@@ -95,7 +95,7 @@ static inline void l4lm_kq_scales_k4(const uint8_t *p, uint64_t *sc, uint64_t *m
 
 /* Bytes of a prepared activation row of n elements (before alignment). */
 size_t l4lm_kq_act_bytes(uint32_t n);
-void l4lm_kq_act_prepare(const float *x, uint32_t n, uint8_t *act);
+void l4lm_kq_act_prepare(const l4lm_kern *k, const float *x, uint32_t n, uint8_t *act);
 /* The whole dot in portable C, in the order above. */
 float l4lm_kq_dot(uint32_t t, const uint8_t *w, const uint8_t *a, uint32_t n);
 /* l4lm_matmul for a K type: rows r0..r1-1 of rb bytes, n_b activations. */

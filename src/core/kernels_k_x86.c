@@ -15,9 +15,10 @@
 **
 ** With AVX-512 BW (the hosted avx512 variant) vectors are 512 bits wide:
 ** decode takes a super-block's 256 elements in four of them, and prefill
-** (rows2) two weight rows at a time, one in each half, so that each
-** super-block's sums come out eight lanes per row with no folding and one
-** instruction does the mins, the table and the float steps of both rows.
+** takes four (Q4_K, Q5_K) or two (Q6_K) weight rows a pass, in
+** kernels_k_x86_zmm.h.
+**
+** Also here: the Q8_K activation quantisation (l4lm_simd_kq_quant).
 */
 #include "kernels_k.h"
 
@@ -32,12 +33,13 @@
 ** core's deepest call chain may take. The hosted build's variants (threads
 ** with megabytes of stack) serve eight, which still fit AVX2's sixteen
 ** registers: each super-block unpacked once for eight rows (a sixth fewer
-** Q4_K_M prefill instructions than four, callgrind). rows2's sums leave
-** their registers at once, so it serves sixteen (kernels_k.c passes that
-** many on x86_64): ~10% faster than eight on zen5, the unpacking shared
-** twice as far. */
+** Q4_K_M prefill instructions than four, callgrind). rows2's and rows4's
+** sums leave their registers at once, so they serve thirty-two
+** (kernels_k.c passes that many on x86_64): on zen5 sixteen were ~10%
+** faster than eight, and thirty-two a few % faster again (the unpacking
+** shared further; 32 rows of activations stay in level 2). */
 #if defined(L4LM_SIMD_DISPATCH) && defined(__AVX512BW__)
-#define KQ_TILE 16
+#define KQ_TILE 32
 #elif defined(L4LM_SIMD_DISPATCH)
 #define KQ_TILE 8
 #else
@@ -488,236 +490,7 @@ INLINE void rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, si
 }
 
 #ifdef KQ_ZMM
-/* Q4_K and Q5_K with AVX-512 BW: two weight rows (r, r + 1) a pass, each
-** vector holding sub-block j of both rows' super-block b, row r in its
-** low half and r + 1 in its high half, against the activation's 32 quants
-** of sub-block j in both halves. So the exact sums of a super-block come
-** out as 8 lanes per row, with no folding, and the scales, mins and the
-** float steps serve both rows with one instruction. */
-typedef struct kpair {
-    __m512i q[8], s[8], mins; /* quants and scales of sub-block j; mins per bsum */
-} kpair;
-
-/* The 32 bytes at p0 and at p1 as the halves of a vector. */
-static inline __m512i two256(const uint8_t *p0, const uint8_t *p1)
-{
-    return _mm512_inserti64x4(_mm512_castsi256_si512(load256(p0)), load256(p1), 1);
-}
-
-/* Super-block b of both rows (at b0 and b1) unpacked into k. */
-INLINE void kpair_unpack(const uint8_t *b0, const uint8_t *b1, bool five, kpair *k)
-{
-    const __m512i low4 = _mm512_set1_epi8(15), bit4 = _mm512_set1_epi8(16);
-    size_t off = five ? 48 : 16;
-    __m512i sm =
-        _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(scales_k4(b0))),
-                           _mm256_broadcastsi128_si256(scales_k4(b1)), 1);
-    __m512i hb = _mm512_setzero_si512();
-    if (five)
-        hb = two256(b0 + 16, b1 + 16);
-    UNROLL
-    for (int p = 0; p < 4; p++) {
-        __m512i v = two256(b0 + off + 32 * p, b1 + off + 32 * p);
-        k->q[2 * p] = _mm512_and_si512(v, low4);
-        k->q[2 * p + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
-        if (five) { /* bit j of each qh byte to bit 4 (shifts stay in the byte) */
-            __m512i h0 =
-                2 * p < 4 ? _mm512_slli_epi16(hb, 4 - 2 * p) : _mm512_srli_epi16(hb, 2 * p - 4);
-            __m512i h1 =
-                2 * p + 1 < 4 ? _mm512_slli_epi16(hb, 3 - 2 * p) : _mm512_srli_epi16(hb, 2 * p - 3);
-            k->q[2 * p] = _mm512_ternarylogic_epi32(k->q[2 * p], h0, bit4, 0xf8);
-            k->q[2 * p + 1] = _mm512_ternarylogic_epi32(k->q[2 * p + 1], h1, bit4, 0xf8);
-        }
-    }
-    UNROLL
-    for (int j = 0; j < 8; j++)
-        k->s[j] = _mm512_shuffle_epi8(sm, _mm512_set1_epi16((short)(0x8000 | j)));
-    /* min j for bsums 2j and 2j + 1: bytes 8-11 of sm in 128-bit lanes 0 and 2, 12-15 in 1 and 3 */
-    __m256i c = _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1,
-                                 12, -1, 13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1);
-    k->mins = _mm512_shuffle_epi8(sm, _mm512_inserti64x4(_mm512_castsi256_si512(c), c, 1));
-}
-
-/* Q6_K's super-block b of both rows into k: sub-block j is the quants of
-** q6_k_ints (used unsigned, 0..63) with the scales of its two 16-element
-** halves; mins holds -32 times the sixteen scales, for the bsums. */
-INLINE void kpair_unpack6(const uint8_t *b0, const uint8_t *b1, kpair *k)
-{
-    const __m512i low4 = _mm512_set1_epi8(15), top2 = _mm512_set1_epi8(0x30);
-    __m512i sc = _mm512_inserti64x4(
-        _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b0 + 192)))),
-        _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b1 + 192))), 1);
-    UNROLL
-    for (int h = 0; h < 2; h++) {
-        __m512i l0 = two256(b0 + 64 * h, b1 + 64 * h),
-                l1 = two256(b0 + 64 * h + 32, b1 + 64 * h + 32);
-        __m512i hb = two256(b0 + 128 + 32 * h, b1 + 128 + 32 * h);
-        __m512i *q = k->q + 4 * h;
-        q[0] = _mm512_ternarylogic_epi32(_mm512_and_si512(l0, low4), _mm512_slli_epi16(hb, 4), top2,
-                                         0xf8);
-        q[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(l1, low4), _mm512_slli_epi16(hb, 2), top2,
-                                         0xf8);
-        q[2] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l0, 4), low4), hb, top2,
-                                         0xf8);
-        q[3] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l1, 4), low4),
-                                         _mm512_srli_epi16(hb, 2), top2, 0xf8);
-    }
-    UNROLL
-    for (int j = 0; j < 8; j++) { /* scales 2j, 2j + 1 of row r, then of row r + 1 */
-        short a = (short)(2 * j), b = (short)(2 * j + 1), c = (short)(16 + 2 * j),
-              d = (short)(17 + 2 * j);
-        __m512i idx = _mm512_inserti64x4(
-            _mm512_castsi256_si512(
-                _mm256_setr_epi16(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b)),
-            _mm256_setr_epi16(c, c, c, c, c, c, c, c, d, d, d, d, d, d, d, d), 1);
-        k->s[j] = _mm512_permutexvar_epi16(idx, sc);
-    }
-    k->mins = _mm512_mullo_epi16(sc, _mm512_set1_epi16(-32));
-}
-
-/* Activation row a (quants x, bsums bs) against k: per 128-bit lane,
-** partial sums as [isum, msum, isum, msum] of row r (lanes 0-1) and r + 1
-** (lanes 2-3); pairs of lanes, unpacked, added. six: Q6_K. */
-INLINE __m512i kpair_dot(const kpair *k, const uint8_t *x, const uint8_t *bs, bool six)
-{
-    __m512i acc = _mm512_setzero_si512();
-    UNROLL
-    for (int j = 0; j < 8; j++) {
-        __m512i p = _mm512_maddubs_epi16(k->q[j], _mm512_broadcast_i64x4(load256(x + 32 * j)));
-        acc = pin512(j ? _mm512_dpwssd_epi32(acc, p, k->s[j]) : _mm512_madd_epi16(p, k->s[0]));
-    }
-    __m512i m = _mm512_madd_epi16(_mm512_broadcast_i64x4(load256(bs)), k->mins);
-    if (six) /* Q6_K: the bsum correction belongs to isum; msum is zero */
-        acc = _mm512_add_epi32(acc, m), m = _mm512_setzero_si512();
-    return _mm512_add_epi32(_mm512_unpacklo_epi32(acc, m), _mm512_unpackhi_epi32(acc, m));
-}
-
-INLINE void kpair_any(const uint8_t *b0, const uint8_t *b1, bool five, bool six, kpair *k)
-{
-    if (six)
-        kpair_unpack6(b0, b1, k);
-    else
-        kpair_unpack(b0, b1, five, k);
-}
-
-/* d | dmin << 16 of super-blocks b0.. of rows r and r + 1 past cnt zero. */
-INLINE void kpair_scales(uint32_t t, const uint8_t *w0, const uint8_t *w1, size_t bb, uint32_t cnt,
-                         uint32_t *dd)
-{
-    for (uint32_t k = 0; k < LANES; k++) {
-        dd[k] = k < cnt ? d_dmin(t, w0 + k * bb) : 0;
-        dd[LANES + k] = k < cnt ? d_dmin(t, w1 + k * bb) : 0;
-    }
-}
-
-/* The group's table of one activation row (four entries, one per pair of
-** super-blocks 2i, 2i + 1: per lane [i, m, i', m'] partial) as the isum
-** and msum of its eight super-blocks, row r in lanes 0-7, r + 1 in 8-15. */
-INLINE void kpair_sums(const __m512i *e, __m512i *is, __m512i *ms)
-{
-    __m512i y[4];
-    UNROLL
-    for (int i = 0; i < 4; i++) /* lane 0 + lane 1, lane 2 + lane 3 */
-        y[i] = _mm512_add_epi32(e[i], _mm512_shuffle_i64x2(e[i], e[i], 0xb1));
-    const __m512i pick =
-        _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
-    __m512i p01 = _mm512_permutex2var_epi32(y[0], pick, y[1]); /* i0 m0 i1 m1 i2 m2 i3 m3 | r + 1 */
-    __m512i p23 = _mm512_permutex2var_epi32(y[2], pick, y[3]);
-    const __m512i even =
-        _mm512_setr_epi32(0, 2, 4, 6, 16, 18, 20, 22, 8, 10, 12, 14, 24, 26, 28, 30);
-    *is = _mm512_permutex2var_epi32(p01, even, p23);
-    *ms = _mm512_permutex2var_epi32(p01, _mm512_add_epi32(even, _mm512_set1_epi32(1)), p23);
-}
-
-/* kernels_k.h's lane sum of the eight lanes of each half of acc, into y0, y1. */
-static inline void lanes_sum2(__m512 acc, float *y0, float *y1)
-{
-    *y0 = lanes_sum(_mm512_castps512_ps256(acc));
-    *y1 = lanes_sum(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
-}
-
-INLINE void rows2(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
-                  uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
-                  bool ahead)
-{
-    uint32_t nb = n / L4LM_QK_K;
-    bool five = t == L4LM_TYPE_Q5_K, six = t == L4LM_TYPE_Q6_K;
-    size_t bb = five ? L4LM_Q5_K_BYTES : six ? L4LM_Q6_K_BYTES : L4LM_Q4_K_BYTES;
-    __m512i e[KQ_TILE][LANES / 2];
-    uint32_t dd[2 * LANES];
-    for (uint32_t r = r0; r < r1; r += 2) {
-        uint32_t r2 = r + 1 < r1 ? r + 1 : r; /* an odd last row pairs with itself */
-        const uint8_t *row0 = w + r * rb, *row1 = w + r2 * rb;
-        __m512 acc[KQ_TILE];
-        for (uint32_t a = 0; a < na; a++)
-            acc[a] = _mm512_setzero_ps();
-        for (uint32_t b0 = 0; b0 < nb; b0 += LANES) {
-            uint32_t cnt = nb - b0 < LANES ? nb - b0 : LANES; /* super-blocks in this group */
-            for (uint32_t k = 0; k < LANES; k += 2) {
-                uint32_t b = b0 + k;
-                /* cppcheck 2.10 takes cnt for 0, though b0 < nb makes it 1..8 */
-                // cppcheck-suppress knownConditionTrueFalse
-                if (k >= cnt) { /* pairs past the end: zero sums */
-                    for (uint32_t a = 0; a < na; a++)
-                        e[a][k / 2] = _mm512_setzero_si512();
-                    continue;
-                }
-                __m512i t0[KQ_TILE], t1[KQ_TILE];
-                kpair kp;
-                if (ahead) {
-                    prefetch_ahead(row0 + b * bb, rb, 2 * bb);
-                    prefetch_ahead(row1 + b * bb, rb, 2 * bb);
-                }
-                /* The next pair's weights to level 1 while this one's many dots
-                ** run: they fill the reorder buffer, so that level 2's latency
-                ** would otherwise show at every pair. */
-                for (size_t o = 0; o < 2 * bb; o += 64) {
-                    _mm_prefetch((const char *)(row0 + (b + 2) * bb + o), _MM_HINT_T0);
-                    _mm_prefetch((const char *)(row1 + (b + 2) * bb + o), _MM_HINT_T0);
-                }
-                kpair_any(row0 + b * bb, row1 + b * bb, five, six, &kp);
-                for (uint32_t a = 0; a < na; a++)
-                    t0[a] = kpair_dot(&kp, ACT_Q(a, 0), ACT_BSUM(a), six);
-                if (k + 1 < cnt) {
-                    kpair_any(row0 + (b + 1) * bb, row1 + (b + 1) * bb, five, six, &kp);
-                    for (uint32_t a = 0; a < na; a++)
-                        t1[a] = kpair_dot(&kp, ACT_Q(a, L4LM_QK_K), ACT_BSUM(a) + 32, six);
-                } else {
-                    for (uint32_t a = 0; a < na; a++)
-                        t1[a] = _mm512_setzero_si512();
-                }
-                for (uint32_t a = 0; a < na; a++) /* [i m i' m'] of b and b + 1, per lane */
-                    e[a][k / 2] = _mm512_add_epi32(_mm512_unpacklo_epi64(t0[a], t1[a]),
-                                                   _mm512_unpackhi_epi64(t0[a], t1[a]));
-            }
-            kpair_scales(t, row0 + b0 * bb, row1 + b0 * bb, bb, cnt, dd);
-            __m512i v = _mm512_loadu_si512(dd);
-            __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
-            __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
-            /* Lanes past the end: zero scales and sums, and dx masked to
-            ** zero, so their steps add +-0 (kernels_k.h). */
-            __mmask8 live = (__mmask8)((1u << cnt) - 1);
-            for (uint32_t a = 0; a < na; a++) {
-                const float *dxp = (const float *)(act + a * st + l4lm_kq_d(nb)) + b0;
-                __m256 dx8 = _mm256_maskz_loadu_ps(live, dxp);
-                __m512 dx = _mm512_castpd_ps(_mm512_insertf64x4(
-                    _mm512_castpd256_pd512(_mm256_castps_pd(dx8)), _mm256_castps_pd(dx8), 1));
-                __m512i is, ms;
-                kpair_sums(e[a], &is, &ms);
-                __m512 p =
-                    _mm512_sub_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(d, dx)),
-                                  _mm512_mul_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dmin, dx)));
-                acc[a] = _mm512_add_ps(acc[a], p);
-            }
-        }
-        for (uint32_t a = 0; a < na; a++) {
-            float y0, y1;
-            lanes_sum2(acc[a], &y0, &y1);
-            y[a * ys + r] = y0;
-            y[a * ys + r2] = y1;
-        }
-    }
-}
+#include "kernels_k_x86_zmm.h"
 #endif
 
 /* One copy of the loops per type, and decode's single activation row and
@@ -735,16 +508,18 @@ INLINE void rows2(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, s
 /* Prefill's loops; decode keeps one weight row a pass (one stream through
 ** memory: two rows a pass measured slower there). */
 #ifdef KQ_ZMM
-#define PREFILL rows2
+#define PREFILL  rows2 /* Q6_K */
+#define PREFILL4 rows4 /* Q4_K, Q5_K */
 #else
-#define PREFILL rows
+#define PREFILL  rows
+#define PREFILL4 rows
 #endif
 ROWS(q4_k_decode, rows, L4LM_TYPE_Q4_K, 1)
-ROWS(q4_k_prefill, PREFILL, L4LM_TYPE_Q4_K, na)
-ROWS(q4_k_full, PREFILL, L4LM_TYPE_Q4_K, KQ_TILE)
+ROWS(q4_k_prefill, PREFILL4, L4LM_TYPE_Q4_K, na)
+ROWS(q4_k_full, PREFILL4, L4LM_TYPE_Q4_K, KQ_TILE)
 ROWS(q5_k_decode, rows, L4LM_TYPE_Q5_K, 1)
-ROWS(q5_k_prefill, PREFILL, L4LM_TYPE_Q5_K, na)
-ROWS(q5_k_full, PREFILL, L4LM_TYPE_Q5_K, KQ_TILE)
+ROWS(q5_k_prefill, PREFILL4, L4LM_TYPE_Q5_K, na)
+ROWS(q5_k_full, PREFILL4, L4LM_TYPE_Q5_K, KQ_TILE)
 ROWS(q6_k_decode, rows, L4LM_TYPE_Q6_K, 1)
 ROWS(q6_k_prefill, PREFILL, L4LM_TYPE_Q6_K, na)
 ROWS(q6_k_full, PREFILL, L4LM_TYPE_Q6_K, KQ_TILE)
@@ -777,6 +552,62 @@ bool l4lm_simd_kq_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
         (k == KQ_TILE ? full : prefill)(w, rb, act + a * st, st, n, k, r0, r1, y + a * ys, ys,
                                         ahead && a == 0);
     }
+    return true;
+}
+
+/* kernels_k.c's Q8_K quantisation of one super-block (ggml's
+** quantize_row_q8_K) in AVX2 steps, bit for bit: a magnitude's bits order
+** as its value (NaNs, above inf's bits, count as 0), the first index of
+** the largest gives the signed max, then the same float multiply and
+** nearest's add of 1.5 * 2^23 per element, the same integer bits. */
+bool l4lm_simd_kq_quant(const float *x, uint8_t *q, int16_t *bsum, float *d)
+{
+    const __m256i absm = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+    __m256i top = _mm256_setzero_si256();
+    for (int j = 0; j < L4LM_QK_K; j += 8) {
+        __m256i m = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(x + j)), absm);
+        top = _mm256_max_epi32(top, _mm256_andnot_si256(_mm256_cmpgt_epi32(m, inf), m));
+    }
+    __m128i t = _mm_max_epi32(_mm256_castsi256_si128(top), _mm256_extracti128_si256(top, 1));
+    t = _mm_max_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+    t = _mm_max_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+    if (_mm_cvtsi128_si32(t) == 0) /* zeros and NaNs: the C path's */
+        return false;
+    top = _mm256_broadcastd_epi32(t);
+    int first = 0;
+    for (int j = 0; j < L4LM_QK_K; j += 8) {
+        __m256i m = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(x + j)), absm);
+        int hit = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(m, top)));
+        if (hit) {
+            first = j + __builtin_ctz((unsigned)hit);
+            break;
+        }
+    }
+    float iscale = -127.0f / x[first];
+    const __m256 is = _mm256_set1_ps(iscale), magic = _mm256_set1_ps(12582912.0f);
+    const __m256i mant = _mm256_set1_epi32(0x7fffff), half = _mm256_set1_epi32(0x400000),
+                  cap = _mm256_set1_epi32(127), byte = _mm256_set1_epi32(0xff),
+                  order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7), bias = _mm256_set1_epi8(-128);
+    for (int j = 0; j < L4LM_QK_K; j += 32) {
+        __m256i v[4];
+        for (int i = 0; i < 4; i++) { /* nearest(iscale * x), capped at 127, its low byte */
+            __m256 f = _mm256_add_ps(_mm256_mul_ps(is, _mm256_loadu_ps(x + j + 8 * i)), magic);
+            __m256i u = _mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(f), mant), half);
+            v[i] = _mm256_and_si256(_mm256_min_epi32(u, cap), byte);
+        }
+        /* the bytes in order: the packs interleave 128-bit lanes, dwords fix it */
+        __m256i b =
+            _mm256_packus_epi16(_mm256_packus_epi32(v[0], v[1]), _mm256_packus_epi32(v[2], v[3]));
+        b = _mm256_permutevar8x32_epi32(b, order);
+        _mm256_storeu_si256((__m256i *)(q + j), b);
+        /* the two groups' sums: of q + 128 per 8 bytes, less 16 * 128 */
+        __m256i s = _mm256_sad_epu8(_mm256_xor_si256(b, bias), _mm256_setzero_si256());
+        uint64_t e[4];
+        _mm256_storeu_si256((__m256i *)e, s);
+        bsum[j / 16] = (int16_t)((int)(e[0] + e[1]) - 2048);
+        bsum[j / 16 + 1] = (int16_t)((int)(e[2] + e[3]) - 2048);
+    }
+    *d = 1.0f / iscale;
     return true;
 }
 

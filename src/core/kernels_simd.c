@@ -23,6 +23,7 @@
 **                 SwiGLU
 **  abs_top,       Q8 activation blocks C                C
 **  round_q
+**  kq_quant       Q8_K activations     C                C
 ** The quantised dots use VNNI's dpbusd on avx512 and avxvnni, sdot on
 ** dotprod, widening multiplies and sums on rvv (whose F16 widening is
 ** integer code: no Zvfh needed); Q2_K, Q3_K and Q8_K weights always take
@@ -83,6 +84,7 @@ const l4lm_kern l4lm_kern_simd = {
     .silu_mul = l4lm_simd_silu_mul,
     .abs_top = l4lm_simd_abs_top,
     .round_q = l4lm_simd_round_q,
+    .kq_quant = l4lm_simd_kq_quant,
 #ifdef __F16C__
     .round_f16 = l4lm_simd_round_f16,
 #endif
