@@ -449,7 +449,9 @@ INLINE void rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, si
                 __m256i t0[KQ_TILE], t1[KQ_TILE];
                 uint32_t b = b0 + k, h1 = 0;
                 const uint8_t *blk = row + b * bb;
-                if (ahead)
+                if (ahead && na == 1) /* decode: the row streams (kernels.h) */
+                    l4lm_kern_stream(blk, 2 * bb);
+                else if (ahead)
                     prefetch_ahead(blk, rb, 2 * bb);
                 ints(t, blk, act, st, nb, b, na, t0);
                 if (k + 1 < cnt) {

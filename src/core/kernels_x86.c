@@ -168,6 +168,8 @@ INLINE uint32_t float_pass(uint32_t t, uint32_t at, const uint8_t *w, const uint
                       {_mm512_setzero_ps(), _mm512_setzero_ps()}};
     uint32_t i = 0;
     for (; i + L4LM_LANES <= n; i += L4LM_LANES) {
+        if (na == 1 && at == t) /* decode's rows stream (F32 attention dots too: harmless) */
+            l4lm_kern_stream(w + i * es, L4LM_LANES * es);
         UNROLL
         for (int k = 0; k < 2; k++) {
             __m512 wv = load16(t, w + (i + 16 * (size_t)k) * es);

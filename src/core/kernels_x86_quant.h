@@ -267,6 +267,8 @@ INLINE void quant_group(uint32_t t, const uint8_t *w, size_t rb, uint32_t nr, co
     for (uint32_t j = 0; j + 8 <= nb; j += 8) {
         __m256i q[2][8];
         __m256 dw[2], mw[2];
+        if (na == 1 && nr == 1) /* decode: the row streams (kernels.h) */
+            l4lm_kern_stream(w + (size_t)j * bb, 8 * bb);
         UNROLL
         for (uint32_t r = 0; r < nr; r++)
             unpack8(t, w + r * rb + (size_t)j * bb, q[r], &dw[r], &mw[r]);
@@ -282,15 +284,13 @@ INLINE void quant_group(uint32_t t, const uint8_t *w, size_t rb, uint32_t nr, co
     }
 }
 
-/* Decode's prefetch of the weight row L4LM_PREFETCH_ROWS ahead goes to
-** level 1, not 2 as prefetch_row's (zen5, Q8_0, one core: ~10% more of the
-** bandwidth, 25 to 28 GB/s). */
+/* Decode asks for its rows inside quant_group instead, as they stream
+** (kernels.h, L4LM_DECODE_AHEAD), not a whole row at a time. */
 #define QUANT_DECODE_PREFETCH 1
 static inline void prefetch_decode(const uint8_t *row, size_t rb)
 {
-    uintptr_t ahead = (uintptr_t)row + L4LM_PREFETCH_ROWS * rb;
-    for (size_t o = 0; o < rb; o += 64)
-        _mm_prefetch((const char *)(ahead + o), _MM_HINT_T0);
+    (void)row;
+    (void)rb;
 }
 
 /* The quantised types through one entry point, for kernels_tile.h. */

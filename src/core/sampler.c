@@ -27,12 +27,28 @@ void l4lm_session_seed(l4lm_session *s, uint64_t seed)
     s->rng_fresh = true;
 }
 
+/* The first largest of x: strict, so the lowest id wins ties and nothing
+** beats a NaN. A run of 16 is scanned only when one of them beats the best
+** so far (rare after the first few): the test of the whole run has no
+** chain from one element to the next, where the scan has (1.8% of a
+** 4-layer Q4_0 model's decode step went to one reloading x[best] over
+** 32000 logits). */
 static uint32_t argmax(const float *x, uint32_t n)
 {
     uint32_t best = 0;
-    for (uint32_t i = 1; i < n; i++)
-        if (x[i] > x[best]) /* strict: the lowest id wins ties */
-            best = i;
+    float top = n ? x[0] : 0.0f;
+    for (uint32_t i = 1; i < n;) {
+        uint32_t end = n - i > 16 ? i + 16 : n;
+        int above = 0;
+        for (uint32_t j = i; j < end; j++)
+            above |= x[j] > top;
+        for (uint32_t j = i; above && j < end; j++)
+            if (x[j] > top) {
+                top = x[j];
+                best = j;
+            }
+        i = end;
+    }
     return best;
 }
 
