@@ -10,10 +10,10 @@
 ** fv_zero(), fv_mac() (add after multiply, or fused where that gives the
 ** same bits), fv_acc() (one pair's FV_REGS registers as FLOAT_VECS
 ** ACC_VECs) and the tile, FLOAT_TR weight rows by FLOAT_TA activation rows
-** in FLOAT_SPLIT passes; FV_PAIRED when it defines fv_weights() and
-** fv_acts() (its own order of lanes in registers), FLOAT_WIDE_HALVES when
-** F16's wide rows read activations as halves, FLOAT_BF16_ACTS = BF16 when
-** BF16's do; and SIMD_F16 when it has
+** in FLOAT_SPLIT passes, fv_raw() (2 FV_LANES halves as they are, which
+** fv_mac() takes for BF16, a pair to a lane); FLOAT_WIDE_HALVES when
+** F16's wide rows read activations as halves, FLOAT_BF16_DP when fv_mac()
+** takes L4LM_KTYPE_BF16_DP (vdpbf16ps); and SIMD_F16 when it has
 ** an F16 path, FLOAT_GROUP when it has float_group() (decode over several
 ** weight rows at once), QUANT_PAIRS when it has quant_pair() (quant_lanes
 ** for two weight rows at once), QUANT_QUADS when it has quant_quad() (four
@@ -59,27 +59,33 @@ INLINE void float_decode(uint32_t t, const uint8_t *w, size_t rb, const uint8_t 
 _Static_assert(L4LM_FLOAT_ACTS % FLOAT_TA == 0 && L4LM_FLOAT_NARROW_ACTS % FLOAT_TA == 0,
                "kernels.c hands the float types whole tiles");
 #define FLOAT_KP (FV_REGS / FLOAT_SPLIT)
-#ifndef FV_PAIRED
-/* Register k of a pair's lanes for the 32 elements from i: elements
-** i + FV_LANES k .. of a weight row, and of an activation row (floats). */
+
+INLINE bool fv_bf16(uint32_t t)
+{
+    return t == L4LM_TYPE_BF16 || t == L4LM_KTYPE_BF16_DP;
+}
+
+/* Register k of a pair's lanes for the elements from i: elements
+** i + FV_LANES k .. of a weight row, and of an activation row (floats, or
+** halves); for BF16 the 2 FV_LANES halves from i + 2 FV_LANES k as they
+** are, lane j holding a pair, for fv_mac to split. */
 INLINE FVEC fv_weights(uint32_t t, const uint8_t *row, size_t i, uint32_t k)
 {
+    if (fv_bf16(t))
+        return fv_raw(row + 2 * (i + 2 * FV_LANES * (size_t)k));
     return fv_load(t, row + (i + k * FV_LANES) * (t == L4LM_TYPE_F32 ? 4 : 2));
 }
 
 INLINE FVEC fv_acts(uint32_t t, uint32_t at, const uint8_t *act, uint32_t n, size_t i, uint32_t k)
 {
-    (void)t;
+    if (fv_bf16(t))
+        return fv_raw(l4lm_kern_halves(act, n) + 2 * (i + 2 * FV_LANES * (size_t)k));
     if (at != L4LM_TYPE_F32)
         return fv_load(at, l4lm_kern_halves(act, n) + (i + k * FV_LANES) * 2);
     return fv_load(L4LM_TYPE_F32, act + (i + k * FV_LANES) * 4);
 }
-#endif
 #ifndef FLOAT_WIDE_HALVES
 #define FLOAT_WIDE_HALVES 0
-#endif
-#ifndef FLOAT_BF16_ACTS
-#define FLOAT_BF16_ACTS L4LM_TYPE_F32 /* how BF16's activations are read */
 #endif
 /* Pass p of a tile: lanes FLOAT_KP p .. of every pair into v. */
 INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
@@ -95,7 +101,7 @@ INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, co
                 v[r][a][k] = fv_zero();
         }
     }
-    for (uint32_t i = 0; i < done; i += L4LM_LANES) {
+    for (uint32_t i = 0; i < done; i += l4lm_kern_float_step(t)) {
         UNROLL
         for (uint32_t k = 0; k < FLOAT_KP; k++) {
             FVEC wv[FLOAT_TR];
@@ -117,7 +123,7 @@ INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, co
 INLINE void float_block(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
                         size_t st, uint32_t n, uint32_t nr, uint32_t na, float *y, size_t ys)
 {
-    uint32_t done = n / L4LM_LANES * L4LM_LANES;
+    uint32_t done = n / l4lm_kern_float_step(t) * l4lm_kern_float_step(t);
     FVEC v[FLOAT_TR][FLOAT_TA][FLOAT_KP];
     FVEC z[FLOAT_TR][FLOAT_TA][FLOAT_SPLIT > 1 ? FV_REGS - FLOAT_KP : 1];
     for (uint32_t p = 0; p + 1 < FLOAT_SPLIT; p++) {
@@ -212,15 +218,21 @@ static __attribute__((noinline)) void float_prefill(uint32_t t, const uint8_t *w
     else if (t == L4LM_TYPE_F16)
         float_gemm(L4LM_TYPE_F16, f32, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 #endif
+#ifdef FLOAT_BF16_DP
+    else if (t == L4LM_KTYPE_BF16_DP)
+        float_gemm(t, t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+#endif
     else
-        float_gemm(L4LM_TYPE_BF16, FLOAT_BF16_ACTS, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+        float_gemm(L4LM_TYPE_BF16, L4LM_TYPE_BF16, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 }
 
+/* Decode of BF16 too is float_gemm's, its pairs in FLOAT_TR weight rows
+** at a time (against the one activation row). */
 INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
                        uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
                        bool ahead)
 {
-    if (na == 1)
+    if (na == 1 && !fv_bf16(t))
         float_decode(t, w, rb, act, n, r0, r1, y);
     else
         float_prefill(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
@@ -308,6 +320,11 @@ bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const 
     case L4LM_TYPE_BF16:
         tile(L4LM_TYPE_BF16, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
         break;
+#ifdef FLOAT_BF16_DP
+    case L4LM_KTYPE_BF16_DP:
+        tile(L4LM_KTYPE_BF16_DP, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
+        break;
+#endif
     case L4LM_TYPE_Q8_0:
         tile(L4LM_TYPE_Q8_0, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
         break;
