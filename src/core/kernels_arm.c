@@ -2,8 +2,9 @@
 ** kernels_arm.c — NEON (aarch64) inner loops of the kernels, compiled only
 ** for aarch64; the dot-product extension (sdot) is used when the build
 ** targets it. They keep the reduction order of kernels.h — separate
-** multiply and add, float lane i % 32, exact integer block sums into lane
-** j % 8 — so they return exactly what the portable C path returns.
+** multiply and add, float lane i % 32 (BF16: pair i / 2, in lane
+** i / 2 % 32), exact integer block sums into lane j % 8 — so they return
+** exactly what the portable C path returns.
 **
 ** Each pass unpacks 8 blocks of one weight row once and dots them with up to
 ** L4LM_TILE activation rows (prefill), or with one (decode). Prefill of the

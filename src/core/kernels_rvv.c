@@ -2,8 +2,9 @@
 ** kernels_rvv.c — RISC-V Vector (RVV 1.0) inner loops of the kernels,
 ** compiled only when the build targets the V extension (clang's RVV
 ** intrinsics). They keep the reduction order of kernels.h — separate
-** multiply and add, float lane i % 32 (BF16: pair i / 2), exact integer block sums into lane
-** j % 8 — so they return exactly what the portable C path returns, for any
+** multiply and add, float lane i % 32 (BF16: pair i / 2, in lane
+** i / 2 % 32), exact integer block sums into lane j % 8 — so they return
+** exactly what the portable C path returns, for any
 ** vector length: every loop sets a fixed element count (32 float lanes in
 ** one LMUL=8 register group, 32 bytes of a block in LMUL=2), which VLEN 128,
 ** the least RVV 1.0 allows, already holds, so a longer VLEN changes nothing

@@ -2,10 +2,12 @@
 ** kernels_x86.c — AVX2 inner loops of the kernels, compiled only when the
 ** build targets AVX2 (F16 weights also need F16C); the quantised dots use
 ** VNNI's dpbusd when the build also targets AVX-512 VNNI (with VL) or
-** AVX-VNNI. They keep the reduction order of kernels.h — multiply then add
-** (fused only for F16's exact products), float lane i % 32, exact integer
-** block sums into lane j % 8 — so they return exactly what the portable C
-** path returns.
+** AVX-VNNI, and BF16 weights that passed the range scan vdpbf16ps when it
+** targets AVX-512 BF16. They keep the reduction order of kernels.h —
+** multiply then add (fused only for F16's exact products), float lane
+** i % 32 (BF16: pair i / 2, in lane i / 2 % 32), exact integer block sums
+** into lane j % 8 — so they return exactly what the portable C path
+** returns.
 **
 ** The quantised types' passes are in kernels_x86_quant.h, included below.
 ** Prefill of the float types is a blocked product (kernels_tile.h,
@@ -96,7 +98,8 @@ static inline void prefetch_row(const uint8_t *row, size_t rb)
 ** payload aside) and a fused multiply-add gives multiply-then-add's bits;
 ** on zen5 the widenings then no longer contend with the adds for the add
 ** pipes (1.3 times the speed). BF16 products can leave float's range
-** (overflow, or a subnormal that rounds): it keeps the two steps.
+** (overflow, or a subnormal that rounds): it keeps the two steps, or
+** vdpbf16ps where the range scan showed they stay (kernels.h).
 ** F16's wide rows (kernels.h) read their activations as halves: half the
 ** bytes from level 2 for 3 more widenings per 12 multiply-adds, room the
 ** fused adds leave (1.15 times, AVX-512 and AVX2); in level 1 floats are
@@ -188,7 +191,8 @@ INLINE uint32_t float_pass(uint32_t t, uint32_t at, const uint8_t *w, const uint
 ** 3 activation rows, two 16-lane registers per pair, 24 of the 32. Each
 ** step widens 4 weight vectors and loads 3 activation vectors for 12
 ** multiply-adds, where float_pass did 2 per widening and per load. On zen5,
-** 128 rows by 2048: F16 ~165 GFLOP/s, BF16 ~140, F32 ~105 (3x4, 2x6, 4x6,
+** 128 rows by 2048: F16 ~165 GFLOP/s, BF16 ~140 (vdpbf16ps ~210 on a busy
+** machine), F32 ~105 (3x4, 2x6, 4x6,
 ** 6x4 and 3x8 in two passes measured no better, fused or not). Its frame,
 ** 2 KiB, is for the hosted build's threads; a freestanding build's 3 KiB
 ** of stack gets 2 weight rows by 3. */
