@@ -10,8 +10,9 @@
 ** fv_zero(), fv_mac() (add after multiply, or fused where that gives the
 ** same bits), fv_acc() (one pair's FV_REGS registers as FLOAT_VECS
 ** ACC_VECs) and the tile, FLOAT_TR weight rows by FLOAT_TA activation rows
-** in FLOAT_SPLIT passes, fv_raw() (2 FV_LANES halves as they are, which
-** fv_mac() takes for BF16, a pair to a lane); FLOAT_WIDE_HALVES when
+** in FLOAT_SPLIT passes, fv_raw() and fv_raw_act() (2 FV_LANES halves of
+** a weight row, of an aligned activation row, as they are, which fv_mac()
+** takes for BF16, a pair to a lane); FLOAT_WIDE_HALVES when
 ** F16's wide rows read activations as halves, FLOAT_BF16_DP when fv_mac()
 ** takes L4LM_KTYPE_BF16_DP (vdpbf16ps); and SIMD_F16 when it has
 ** an F16 path, FLOAT_GROUP when it has float_group() (decode over several
@@ -21,8 +22,8 @@
 ** quantised rows have their own prefetch_decode().
 */
 
-/* Decode: the one activation row read as halves for F16 and BF16 (the same
-** values), and the rows left to the hardware prefetcher: asking for them
+/* Decode of F32 and F16: the one activation row read as halves for F16
+** (the same values), and the rows left to the hardware prefetcher: asking for them
 ** as well cost a fifth of the bandwidth (zen4, F16, one core). */
 INLINE void float_decode(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, uint32_t n,
                          uint32_t r0, uint32_t r1, float *y)
@@ -79,7 +80,7 @@ INLINE FVEC fv_weights(uint32_t t, const uint8_t *row, size_t i, uint32_t k)
 INLINE FVEC fv_acts(uint32_t t, uint32_t at, const uint8_t *act, uint32_t n, size_t i, uint32_t k)
 {
     if (fv_bf16(t))
-        return fv_raw(l4lm_kern_halves(act, n) + 2 * (i + 2 * FV_LANES * (size_t)k));
+        return fv_raw_act(l4lm_kern_halves(act, n) + 2 * (i + 2 * FV_LANES * (size_t)k));
     if (at != L4LM_TYPE_F32)
         return fv_load(at, l4lm_kern_halves(act, n) + (i + k * FV_LANES) * 2);
     return fv_load(L4LM_TYPE_F32, act + (i + k * FV_LANES) * 4);
@@ -187,7 +188,7 @@ INLINE void float_gemm(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, con
                        size_t ys, bool ahead)
 {
     for (uint32_t r = r0; r < r1;) {
-        uint32_t nr = r1 - r >= FLOAT_TR ? FLOAT_TR : 1;
+        uint32_t nr = na > 1 && r1 - r >= FLOAT_TR ? FLOAT_TR : 1; /* decode: a row at a time */
         for (uint32_t k = 0; ahead && k < nr; k++)
             prefetch_row(w + (r + k) * rb, rb);
         for (uint32_t a = 0; a < na;) {
@@ -226,16 +227,13 @@ static __attribute__((noinline)) void float_prefill(uint32_t t, const uint8_t *w
         float_gemm(L4LM_TYPE_BF16, L4LM_TYPE_BF16, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 }
 
-/* Decode of BF16 too is float_gemm's, its pairs in FLOAT_TR weight rows
-** at a time (against the one activation row). */
+/* Decode of F32 and F16 (l4lm_simd_matmul sends the rest to float_prefill). */
 INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
                        uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
                        bool ahead)
 {
-    if (na == 1 && !fv_bf16(t))
-        float_decode(t, w, rb, act, n, r0, r1, y);
-    else
-        float_prefill(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+    (void)st, (void)na, (void)ys, (void)ahead;
+    float_decode(t, w, rb, act, n, r0, r1, y);
 }
 
 /* Decode's own prefetch, where the architecture has one. */
@@ -304,9 +302,10 @@ INLINE void tile(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, si
         rows(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 }
 
-bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const uint8_t *act,
-                      size_t act_stride, uint32_t n, uint32_t na, uint32_t r0, uint32_t r1,
-                      float *y, size_t y_stride, bool ahead)
+static __attribute__((noinline)) bool tiles(uint32_t wtype, const uint8_t *w, size_t row_bytes,
+                                            const uint8_t *act, size_t act_stride, uint32_t n,
+                                            uint32_t na, uint32_t r0, uint32_t r1, float *y,
+                                            size_t y_stride, bool ahead)
 {
     switch (wtype) {
     case L4LM_TYPE_F32:
@@ -315,14 +314,6 @@ bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const 
 #ifdef SIMD_F16
     case L4LM_TYPE_F16:
         tile(L4LM_TYPE_F16, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
-        break;
-#endif
-    case L4LM_TYPE_BF16:
-        tile(L4LM_TYPE_BF16, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
-        break;
-#ifdef FLOAT_BF16_DP
-    case L4LM_KTYPE_BF16_DP:
-        tile(L4LM_KTYPE_BF16_DP, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
         break;
 #endif
     case L4LM_TYPE_Q8_0:
@@ -344,4 +335,28 @@ bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const 
         return false;
     }
     return true;
+}
+
+/* The float types' prefill, and BF16's decode too (float_gemm's, its pairs
+** in FLOAT_TR weight rows at a time against the one activation row), go
+** straight to float_prefill, whose frame then does not add to that of the
+** quantised types' loops in tiles() (a freestanding build has 3 KiB of
+** stack); tiles() takes the rest. */
+bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const uint8_t *act,
+                      size_t act_stride, uint32_t n, uint32_t na, uint32_t r0, uint32_t r1,
+                      float *y, size_t y_stride, bool ahead)
+{
+    bool flt = wtype == L4LM_TYPE_F32 || wtype == L4LM_TYPE_BF16;
+#ifdef SIMD_F16
+    flt |= wtype == L4LM_TYPE_F16;
+#endif
+#ifdef FLOAT_BF16_DP
+    flt |= wtype == L4LM_KTYPE_BF16_DP;
+#endif
+    if (flt && (na > 1 || fv_bf16(wtype))) {
+        float_prefill(wtype, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride,
+                      ahead && na > 1); /* decode: the hardware prefetcher's (float_decode) */
+        return true;
+    }
+    return tiles(wtype, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
 }
