@@ -168,8 +168,8 @@ static void mark_weights(l4lm_session *s)
     l4lm_kern_mark(s->kern, &s->w.output);
     for (uint32_t l = 0; l < s->hp.n_layer; l++) {
         l4lm_layer *y = &s->layers[l];
-        l4lm_mat *m[] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
-        for (size_t i = 0; i < sizeof m / sizeof *m; i++)
+        l4lm_mat *m[7] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
+        for (size_t i = 0; i < 7; i++)
             l4lm_kern_mark(s->kern, m[i]);
     }
 }
