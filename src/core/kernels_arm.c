@@ -124,7 +124,6 @@ INLINE float32x4_t fv_raw(const uint8_t *p)
 {
     return vreinterpretq_f32_u8(vld1q_u8(p));
 }
-#define fv_raw_act fv_raw
 
 INLINE float32x4_t fv_mac(uint32_t t, float32x4_t z, float32x4_t w, float32x4_t x)
 {

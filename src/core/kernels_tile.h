@@ -10,9 +10,8 @@
 ** fv_zero(), fv_mac() (add after multiply, or fused where that gives the
 ** same bits), fv_acc() (one pair's FV_REGS registers as FLOAT_VECS
 ** ACC_VECs) and the tile, FLOAT_TR weight rows by FLOAT_TA activation rows
-** in FLOAT_SPLIT passes, fv_raw() and fv_raw_act() (2 FV_LANES halves of
-** a weight row, of an aligned activation row, as they are, which fv_mac()
-** takes for BF16, a pair to a lane); FLOAT_WIDE_HALVES when
+** in FLOAT_SPLIT passes, fv_raw() (2 FV_LANES halves as they are, which
+** fv_mac() takes for BF16, a pair to a lane); FLOAT_WIDE_HALVES when
 ** F16's wide rows read activations as halves, FLOAT_BF16_DP when fv_mac()
 ** takes L4LM_KTYPE_BF16_DP (vdpbf16ps); and SIMD_F16 when it has
 ** an F16 path, FLOAT_GROUP when it has float_group() (decode over several
@@ -80,7 +79,7 @@ INLINE FVEC fv_weights(uint32_t t, const uint8_t *row, size_t i, uint32_t k)
 INLINE FVEC fv_acts(uint32_t t, uint32_t at, const uint8_t *act, uint32_t n, size_t i, uint32_t k)
 {
     if (fv_bf16(t))
-        return fv_raw_act(l4lm_kern_halves(act, n) + 2 * (i + 2 * FV_LANES * (size_t)k));
+        return fv_raw(l4lm_kern_halves(act, n) + 2 * (i + 2 * FV_LANES * (size_t)k));
     if (at != L4LM_TYPE_F32)
         return fv_load(at, l4lm_kern_halves(act, n) + (i + k * FV_LANES) * 2);
     return fv_load(L4LM_TYPE_F32, act + (i + k * FV_LANES) * 4);

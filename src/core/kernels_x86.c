@@ -208,17 +208,10 @@ INLINE uint32_t float_pass(uint32_t t, uint32_t at, const uint8_t *w, const uint
 #define fv_load     load16
 #define fv_zero     _mm512_setzero_ps
 
-/* 32 halves of a weight row at p, as they are (BF16 pairs, two to a 32-bit
-** lane), in two loads: GGUF aligns tensors to 32 bytes, and a 64-byte load
-** across two cache lines costs more than the insert (zen5 decode, ~1.2
-** times the speed, on a busy machine). Activation rows are aligned. */
+/* 32 halves at p, as they are (BF16 pairs, two to a 32-bit lane): one
+** 64-byte load measured faster in prefill than two 32-byte ones and an
+** insert, though GGUF aligns tensors only to 32 bytes (zen5). */
 INLINE __m512 fv_raw(const uint8_t *p)
-{
-    __m512i v = _mm512_castsi256_si512(load256(p));
-    return _mm512_castsi512_ps(_mm512_inserti64x4(v, load256(p + 32), 1));
-}
-
-INLINE __m512 fv_raw_act(const uint8_t *p)
 {
     return _mm512_castsi512_ps(_mm512_loadu_si512(p));
 }
@@ -330,7 +323,6 @@ INLINE __m256 fv_raw(const uint8_t *p)
 {
     return _mm256_castsi256_ps(load256(p));
 }
-#define fv_raw_act  fv_raw
 
 INLINE __m256 fv_mac(uint32_t t, __m256 z, __m256 w, __m256 x)
 {
