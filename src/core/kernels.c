@@ -497,7 +497,9 @@ void l4lm_matmul(const l4lm_kern *k, uint32_t wtype, const void *w, const void *
     uint32_t rows = ROW_TILE;
     if (wtype == L4LM_TYPE_F32 || wtype == L4LM_TYPE_F16 || wtype == L4LM_TYPE_BF16) {
         bool narrow = l4lm_kern_float_narrow(n);
-        tile = narrow ? L4LM_FLOAT_NARROW_ACTS : L4LM_FLOAT_ACTS;
+        tile = !narrow                    ? L4LM_FLOAT_ACTS
+               : kt == L4LM_KTYPE_BF16_DP ? L4LM_FLOAT_DP_NARROW_ACTS
+                                          : L4LM_FLOAT_NARROW_ACTS;
         rows = narrow ? L4LM_FLOAT_PANEL : L4LM_FLOAT_WIDE_PANEL;
     }
     for (uint32_t rt = r0; rt < r1; rt += rows) {

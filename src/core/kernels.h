@@ -114,11 +114,12 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 ** once per 16 weight rows, which read them from level 3 (1.25 times the
 ** speed, zen5 F16; 1.1 with AVX2). Wider rows, the FFN's down projection,
 ** fit neither way and go 6 at a time against 32 weight rows. */
-#define L4LM_FLOAT_ACTS         6
-#define L4LM_FLOAT_NARROW_ACTS  3
-#define L4LM_FLOAT_NARROW_BYTES ((size_t)32768)
-#define L4LM_FLOAT_PANEL        64
-#define L4LM_FLOAT_WIDE_PANEL   32
+#define L4LM_FLOAT_ACTS           6
+#define L4LM_FLOAT_NARROW_ACTS    3
+#define L4LM_FLOAT_NARROW_BYTES   ((size_t)32768)
+#define L4LM_FLOAT_DP_NARROW_ACTS 6 /* for L4LM_KTYPE_BF16_DP (kernels_x86.c) */
+#define L4LM_FLOAT_PANEL          64
+#define L4LM_FLOAT_WIDE_PANEL     32
 
 static inline bool l4lm_kern_float_narrow(uint32_t n)
 {

@@ -59,6 +59,12 @@ INLINE void float_decode(uint32_t t, const uint8_t *w, size_t rb, const uint8_t 
 _Static_assert(L4LM_FLOAT_ACTS % FLOAT_TA == 0 && L4LM_FLOAT_NARROW_ACTS % FLOAT_TA == 0,
                "kernels.c hands the float types whole tiles");
 #define FLOAT_KP (FV_REGS / FLOAT_SPLIT)
+#ifndef FLOAT_DP_TA /* vdpbf16ps's own tile for narrow rows, where it has one */
+#define FLOAT_DP_TR FLOAT_TR
+#define FLOAT_DP_TA FLOAT_TA
+#endif
+#define FLOAT_TR_MAX (FLOAT_DP_TR > FLOAT_TR ? FLOAT_DP_TR : FLOAT_TR)
+#define FLOAT_TA_MAX (FLOAT_DP_TA > FLOAT_TA ? FLOAT_DP_TA : FLOAT_TA)
 
 INLINE bool fv_bf16(uint32_t t)
 {
@@ -90,7 +96,7 @@ INLINE FVEC fv_acts(uint32_t t, uint32_t at, const uint8_t *act, uint32_t n, siz
 /* Pass p of a tile: lanes FLOAT_KP p .. of every pair into v. */
 INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
                         size_t st, uint32_t n, uint32_t done, uint32_t nr, uint32_t na, uint32_t p,
-                        FVEC v[FLOAT_TR][FLOAT_TA][FLOAT_KP])
+                        FVEC v[FLOAT_TR_MAX][FLOAT_TA_MAX][FLOAT_KP])
 {
     UNROLL
     for (uint32_t r = 0; r < nr; r++) {
@@ -104,7 +110,7 @@ INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, co
     for (uint32_t i = 0; i < done; i += l4lm_kern_float_step(t)) {
         UNROLL
         for (uint32_t k = 0; k < FLOAT_KP; k++) {
-            FVEC wv[FLOAT_TR];
+            FVEC wv[FLOAT_TR_MAX];
             UNROLL
             for (uint32_t r = 0; r < nr; r++)
                 wv[r] = fv_weights(t, w + r * rb, i, p * FLOAT_KP + k);
@@ -124,8 +130,8 @@ INLINE void float_block(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, co
                         size_t st, uint32_t n, uint32_t nr, uint32_t na, float *y, size_t ys)
 {
     uint32_t done = n / l4lm_kern_float_step(t) * l4lm_kern_float_step(t);
-    FVEC v[FLOAT_TR][FLOAT_TA][FLOAT_KP];
-    FVEC z[FLOAT_TR][FLOAT_TA][FLOAT_SPLIT > 1 ? FV_REGS - FLOAT_KP : 1];
+    FVEC v[FLOAT_TR_MAX][FLOAT_TA_MAX][FLOAT_KP];
+    FVEC z[FLOAT_TR_MAX][FLOAT_TA_MAX][FLOAT_SPLIT > 1 ? FV_REGS - FLOAT_KP : 1];
     for (uint32_t p = 0; p + 1 < FLOAT_SPLIT; p++) {
         float_lanes(t, at, w, rb, act, st, n, done, nr, na, p, v);
         UNROLL
@@ -202,6 +208,34 @@ INLINE void float_gemm(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, con
     }
 }
 
+#if FLOAT_DP_TA != FLOAT_TA
+/* float_gemm for vdpbf16ps over narrow rows: FLOAT_DP_TR weight rows by
+** FLOAT_DP_TA activation rows, the rest as float_gemm takes them. */
+INLINE void dp_gemm(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                    uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
+                    bool ahead)
+{
+    for (uint32_t r = r0; r < r1;) {
+        uint32_t nr = r1 - r >= FLOAT_DP_TR ? FLOAT_DP_TR : 1;
+        for (uint32_t k = 0; ahead && k < nr; k++)
+            prefetch_row(w + (r + k) * rb, rb);
+        for (uint32_t a = 0; a < na;) {
+            const uint8_t *wr = w + r * rb, *ar = act + a * st;
+            float *yr = y + a * ys + r;
+            if (nr == FLOAT_DP_TR && na - a >= FLOAT_DP_TA) {
+                float_block(t, t, wr, rb, ar, st, n, FLOAT_DP_TR, FLOAT_DP_TA, yr, ys);
+                a += FLOAT_DP_TA;
+            } else if (nr == FLOAT_DP_TR) {
+                a += float_blocks(t, t, wr, rb, ar, st, n, FLOAT_DP_TR, na - a, yr, ys);
+            } else {
+                a += float_blocks(t, t, wr, rb, ar, st, n, 1, na - a, yr, ys);
+            }
+        }
+        r += nr;
+    }
+}
+#endif
+
 /* float_gemm for each type, out of line: the frames of its many copies of
 ** the blocked loops then do not add to those of the quantised types'. */
 static __attribute__((noinline)) void float_prefill(uint32_t t, const uint8_t *w, size_t rb,
@@ -217,6 +251,10 @@ static __attribute__((noinline)) void float_prefill(uint32_t t, const uint8_t *w
         float_gemm(L4LM_TYPE_F16, L4LM_TYPE_F16, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
     else if (t == L4LM_TYPE_F16)
         float_gemm(L4LM_TYPE_F16, f32, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+#endif
+#if FLOAT_DP_TA != FLOAT_TA
+    else if (t == L4LM_KTYPE_BF16_DP && na > 1 && l4lm_kern_float_narrow(n))
+        dp_gemm(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 #endif
 #ifdef FLOAT_BF16_DP
     else if (t == L4LM_KTYPE_BF16_DP)
