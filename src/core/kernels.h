@@ -19,11 +19,14 @@
 **    gives these bits only while every product and partial sum is 0 or a
 **    normal float. The activations' range (below) and a scan of the
 **    weights (l4lm_kern_mark: every value 0 or of magnitude 2^-50 to 2^50,
-**    rows of at most 2^24) make sure: the products are then 0 or of
-**    magnitude 2^-100 to 2^100 and multiples of 2^-114, so is every partial
-**    sum (a float of magnitude below 2^-90 is a multiple of 2^-114 only if
-**    exact, and above that its ulp is), none below 2^-114 but 0, none
-**    above 2^124. Weights that fail the scan take the mask and shift path.
+**    rows of at most 2^24) make sure: the products are then exact, 0 or
+**    of magnitude 2^-100 to 2^100, and multiples of 2^-114; so is every
+**    partial sum (a sum below 2^-90 in magnitude has at most 24
+**    significant bits, so it is exact; above, the ulp of its rounding is a
+**    multiple of 2^-114), hence 0 or at least 2^-114 in magnitude, normal,
+**    and below 2^126 (2^24 products of 2^100, roundings included). Weights
+**    that fail the scan take the mask and shift path, with the same bits
+**    (IEEE multiply then add).
 **  - the 32-element block types against Q8 activations: block j's integer
 **    sum isum_j (of the weights' integer quants times the activation's) is
 **    exact; (float)isum_j * (dw_j * dx_j) is added into lane j % 8. The
