@@ -10,10 +10,12 @@
 ** fv_zero(), fv_mac() (add after multiply, or fused where that gives the
 ** same bits), fv_acc() (one pair's FV_REGS registers as FLOAT_VECS
 ** ACC_VECs) and the tile, FLOAT_TR weight rows by FLOAT_TA activation rows
-** in FLOAT_SPLIT passes, fv_raw() (2 FV_LANES halves as they are, which
-** fv_mac() takes for BF16, a pair to a lane); FLOAT_WIDE_HALVES when
-** F16's wide rows read activations as halves, FLOAT_BF16_DP when fv_mac()
-** takes L4LM_KTYPE_BF16_DP (vdpbf16ps); and SIMD_F16 when it has
+** in FLOAT_SPLIT passes, fv_raw() (2 FV_LANES halves as they are, a
+** BF16 pair to a lane), fv_odd() and fv_even() (a lane's elements as
+** floats); FLOAT_BF16_DP when it has fv_dot() (vdpbf16ps), FLOAT_DP_TR
+** and FLOAT_DP_TA when that has its own tile for narrow rows;
+** FLOAT_WIDE_HALVES when F16's wide rows read activations as halves; and
+** SIMD_F16 when it has
 ** an F16 path, FLOAT_GROUP when it has float_group() (decode over several
 ** weight rows at once), QUANT_PAIRS when it has quant_pair() (quant_lanes
 ** for two weight rows at once), QUANT_QUADS when it has quant_quad() (four
@@ -93,6 +95,20 @@ INLINE FVEC fv_acts(uint32_t t, uint32_t at, const uint8_t *act, uint32_t n, siz
 #ifndef FLOAT_WIDE_HALVES
 #define FLOAT_WIDE_HALVES 0
 #endif
+/* One register of BF16 pairs into its lanes: the odd elements' products,
+** then the even ones' (kernels.h); fv_dot() (vdpbf16ps) does both in one
+** for L4LM_KTYPE_BF16_DP, where the architecture has it. */
+INLINE FVEC fv_pairs(uint32_t t, FVEC z, FVEC w, FVEC x)
+{
+#ifdef FLOAT_BF16_DP
+    if (t == L4LM_KTYPE_BF16_DP)
+        return fv_dot(z, w, x);
+#endif
+    (void)t;
+    z = fv_mac(L4LM_TYPE_F32, z, fv_odd(w), fv_odd(x));
+    return fv_mac(L4LM_TYPE_F32, z, fv_even(w), fv_even(x));
+}
+
 /* Pass p of a tile: lanes FLOAT_KP p .. of every pair into v. */
 INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
                         size_t st, uint32_t n, uint32_t done, uint32_t nr, uint32_t na, uint32_t p,
@@ -119,7 +135,8 @@ INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, co
                 FVEC x = fv_acts(t, at, act + a * st, n, i, p * FLOAT_KP + k);
                 UNROLL
                 for (uint32_t r = 0; r < nr; r++)
-                    v[r][a][k] = fv_mac(t, v[r][a][k], wv[r], x);
+                    v[r][a][k] = fv_bf16(t) ? fv_pairs(t, v[r][a][k], wv[r], x)
+                                            : fv_mac(t, v[r][a][k], wv[r], x);
             }
         }
     }

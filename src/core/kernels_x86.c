@@ -216,26 +216,30 @@ INLINE __m512 fv_raw(const uint8_t *p)
     return _mm512_castsi512_ps(_mm512_loadu_si512(p));
 }
 
-/* BF16 widens without a shuffle: masking off a lane's low half gives its
-** odd element as a float, shifting left by 16 its even one. With AVX-512
-** BF16, vdpbf16ps does both steps in one for weights that passed the scan
+/* A lane's odd and even BF16 element as floats (its high half masked,
+** its low half shifted up): no shuffle. With AVX-512 BF16, vdpbf16ps does
+** both products and adds in one step for weights that passed the scan
 ** (kernels.h): ~1.6 times the speed, zen5. */
+INLINE __m512 fv_odd(__m512 v)
+{
+    return _mm512_castsi512_ps(
+        _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0xffff0000u)));
+}
+
+INLINE __m512 fv_even(__m512 v)
+{
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(v), 16));
+}
+
+#ifdef __AVX512BF16__
+INLINE __m512 fv_dot(__m512 z, __m512 w, __m512 x)
+{
+    return _mm512_dpbf16_ps(z, (__m512bh)_mm512_castps_si512(x), (__m512bh)_mm512_castps_si512(w));
+}
+#endif
+
 INLINE __m512 fv_mac(uint32_t t, __m512 z, __m512 w, __m512 x)
 {
-#ifdef __AVX512BF16__
-    if (t == L4LM_KTYPE_BF16_DP)
-        return _mm512_dpbf16_ps(z, (__m512bh)_mm512_castps_si512(x),
-                                (__m512bh)_mm512_castps_si512(w));
-#endif
-    if (t == L4LM_TYPE_BF16 || t == L4LM_KTYPE_BF16_DP) {
-        const __m512i odd = _mm512_set1_epi32((int)0xffff0000u);
-        __m512i wi = _mm512_castps_si512(w), xi = _mm512_castps_si512(x);
-        __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(wi, odd));
-        __m512 xo = _mm512_castsi512_ps(_mm512_and_si512(xi, odd));
-        z = _mm512_add_ps(z, _mm512_mul_ps(wo, xo));
-        return _mm512_add_ps(z, _mm512_mul_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wi, 16)),
-                                              _mm512_castsi512_ps(_mm512_slli_epi32(xi, 16))));
-    }
     if (t == L4LM_TYPE_F16) /* exact product: fused, same bits */
         return _mm512_fmadd_ps(w, x, z);
     return _mm512_add_ps(z, _mm512_mul_ps(w, x));
@@ -324,17 +328,20 @@ INLINE __m256 fv_raw(const uint8_t *p)
     return _mm256_castsi256_ps(load256(p));
 }
 
+/* A lane's odd and even BF16 element as floats: a mask, a shift. */
+INLINE __m256 fv_odd(__m256 v)
+{
+    return _mm256_castsi256_ps(
+        _mm256_and_si256(_mm256_castps_si256(v), _mm256_set1_epi32((int)0xffff0000u)));
+}
+
+INLINE __m256 fv_even(__m256 v)
+{
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(v), 16));
+}
+
 INLINE __m256 fv_mac(uint32_t t, __m256 z, __m256 w, __m256 x)
 {
-    if (t == L4LM_TYPE_BF16) { /* the odd elements by a mask, then the even by a shift */
-        const __m256i odd = _mm256_set1_epi32((int)0xffff0000u);
-        __m256i wi = _mm256_castps_si256(w), xi = _mm256_castps_si256(x);
-        __m256 wo = _mm256_castsi256_ps(_mm256_and_si256(wi, odd));
-        __m256 xo = _mm256_castsi256_ps(_mm256_and_si256(xi, odd));
-        z = _mm256_add_ps(z, _mm256_mul_ps(wo, xo));
-        return _mm256_add_ps(z, _mm256_mul_ps(_mm256_castsi256_ps(_mm256_slli_epi32(wi, 16)),
-                                              _mm256_castsi256_ps(_mm256_slli_epi32(xi, 16))));
-    }
 #ifdef __FMA__
     if (t == L4LM_TYPE_F16) /* exact product: fused, same bits */
         return _mm256_fmadd_ps(w, x, z);
