@@ -61,12 +61,15 @@ INLINE void float_decode(uint32_t t, const uint8_t *w, size_t rb, const uint8_t 
 _Static_assert(L4LM_FLOAT_ACTS % FLOAT_TA == 0 && L4LM_FLOAT_NARROW_ACTS % FLOAT_TA == 0,
                "kernels.c hands the float types whole tiles");
 #define FLOAT_KP (FV_REGS / FLOAT_SPLIT)
-#ifndef FLOAT_DP_TA /* vdpbf16ps's own tile for narrow rows, where it has one */
-#define FLOAT_DP_TR FLOAT_TR
-#define FLOAT_DP_TA FLOAT_TA
-#endif
+#ifdef FLOAT_DP_TA /* vdpbf16ps's own tile for narrow rows, where it has one */
 #define FLOAT_TR_MAX (FLOAT_DP_TR > FLOAT_TR ? FLOAT_DP_TR : FLOAT_TR)
 #define FLOAT_TA_MAX (FLOAT_DP_TA > FLOAT_TA ? FLOAT_DP_TA : FLOAT_TA)
+#else
+#define FLOAT_DP_TR  FLOAT_TR
+#define FLOAT_DP_TA  FLOAT_TA
+#define FLOAT_TR_MAX FLOAT_TR
+#define FLOAT_TA_MAX FLOAT_TA
+#endif
 
 INLINE bool fv_bf16(uint32_t t)
 {
