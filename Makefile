@@ -19,6 +19,7 @@ endif
 SIMD_FLAGS_avx2    := -mavx2 -mf16c -mfma
 SIMD_FLAGS_avxvnni := $(SIMD_FLAGS_avx2) -mavxvnni
 SIMD_FLAGS_avx512  := $(SIMD_FLAGS_avx2) -mavx512f -mavx512bw -mavx512vl -mavx512vnni
+SIMD_FLAGS_avx512bf16 := $(SIMD_FLAGS_avx512) -mavx512bf16
 SIMD_FLAGS_dotprod := -march=armv8.2-a+dotprod
 SIMD_FLAGS_neon    :=
 SIMD_FLAGS_rvv     := -march=rv64gcv
@@ -26,9 +27,10 @@ HOST_ARCH := $(shell uname -m)
 cpu_has   = $(shell grep -qw $(1) /proc/cpuinfo 2>/dev/null && echo y)
 ifeq ($(HOST_ARCH),x86_64)
 SIMD_HOST := $(if $(and $(call cpu_has,avx2),$(call cpu_has,f16c),$(call cpu_has,fma)),\
-               $(if $(and $(call cpu_has,avx512_vnni),$(call cpu_has,avx512vl),$(call cpu_has,avx512bw)),$(SIMD_FLAGS_avx512),\
+               $(if $(and $(call cpu_has,avx512_vnni),$(call cpu_has,avx512vl),$(call cpu_has,avx512bw)),\
+                    $(if $(call cpu_has,avx512_bf16),$(SIMD_FLAGS_avx512bf16),$(SIMD_FLAGS_avx512)),\
                $(if $(call cpu_has,avx_vnni),$(SIMD_FLAGS_avxvnni),$(SIMD_FLAGS_avx2))))
-HOST_VARIANTS := avx512 avxvnni avx2
+HOST_VARIANTS := avx512bf16 avx512 avxvnni avx2
 SIMD_SRC := src/core/kernels_x86.c src/core/kernels_x86_vec.c src/core/kernels_k_x86.c \
             src/core/kernels_simd.c
 else ifeq ($(HOST_ARCH),aarch64)

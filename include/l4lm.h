@@ -222,7 +222,7 @@ typedef struct l4lm_run_opts {
     void *parallel_ctx;
     uint32_t n_threads; /* how many tasks to split work into (1 if no pool) */
     /* SIMD kernels. simd: NULL or "": the best this CPU runs; else a
-    ** variant of this build ("avx512", "avxvnni", "avx2", "dotprod",
+    ** variant of this build ("avx512bf16", "avx512", "avxvnni", "avx2", "dotprod",
     ** "neon", "rvv") or "none" (portable C); every choice gives the same
     ** bits. hwcap: on aarch64 and riscv64 the OS's AT_HWCAP bits (Linux),
     ** which say whether the CPU has sdot (0: plain NEON) or the V

@@ -4,7 +4,7 @@
 # tests/test_kernels.c and tests/test_kquant.c (which check it against the
 # portable C path and a double-precision reference): the portable C path
 # itself, AVX2 without and with F16C, AVX2 with VNNI (AVX-512 VNNI or
-# AVX-VNNI, where the CPU has them), and NEON without and with sdot
+# AVX-VNNI, where the CPU has them), AVX-512 with BF16 (vdpbf16ps), and NEON without and with sdot
 # (natively on aarch64, else under qemu-aarch64 when the cross compiler and
 # qemu are installed). Every build must pass and print the same hash of its
 # dot results: the same bits on every path, whichever one the main build
@@ -157,6 +157,8 @@ dispatch_all() {
     has avx2 && has f16c && has fma && runs+=(avx2)
     has avx2 && has f16c && has fma && has avx_vnni && runs+=(avxvnni)
     has avx2 && has f16c && has fma && has avx512bw && has avx512vl && has avx512_vnni && runs+=(avx512)
+    has avx2 && has f16c && has fma && has avx512bw && has avx512vl && has avx512_vnni &&
+        has avx512_bf16 && runs+=(avx512bf16)
     for v in "${runs[@]}"; do
         dispatch "dispatch-$v" "$v" && best=$picked
     done
@@ -232,6 +234,11 @@ x86_64)
         variant x86-avx512vnni gcc "" "-mavx2 -mf16c -mfma -mavx512f -mavx512bw -mavx512vl -mavx512vnni"
     else
         echo "skip kernels-simd-x86-avx512vnni: this CPU has no AVX-512 VNNI"
+    fi
+    if has avx2 && has avx512vl && has avx512_vnni && has avx512_bf16; then
+        variant x86-avx512bf16 gcc "" "-mavx2 -mf16c -mfma -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512bf16"
+    else
+        echo "skip kernels-simd-x86-avx512bf16: this CPU has no AVX-512 BF16"
     fi
     if has avx2 && has avx_vnni; then
         variant x86-avxvnni gcc "" "-mavx2 -mf16c -mfma -mavxvnni"

@@ -19,7 +19,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
-#include "internal.h"
+#include "kernels.h"
 #include "t.h"
 #include "posix.h"
 
@@ -651,6 +651,74 @@ static void test_f16_round(void)
     T_CHECK("F16 activation rounding edges", bad == 0, "%d of %d values wrong", bad, N);
 }
 
+/* BF16 rows for vdpbf16ps (kernels.h): in-range random rows pass the scan
+** where K has it, and every output of l4lm_matmul for L4LM_KTYPE_BF16_DP
+** (1 to 9 activation rows, decode too) equals the C path's; a row with
+** one value out of range (subnormal, 2^60, inf, NaN) fails it, and the
+** type the session would then use gives the C path's bits. */
+static int bf16_dp_case(uint32_t n, uint32_t rows, uint16_t bad_value, uint64_t *r)
+{
+    uint32_t n_b = 1 + (uint32_t)(t_xorshift(r) % 9), ys = rows;
+    size_t ab = l4lm_act_bytes(L4LM_TYPE_BF16, n);
+    uint8_t *w = malloc(2 * (size_t)n * rows), *act = aligned_alloc(64, ab * n_b);
+    float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * ys * n_b);
+    for (size_t i = 0; i < (size_t)n * rows; i++)
+        put16(w + 2 * i, l4lm_f32_to_bf16((float)((t_xorshift(r) / 4294967296.0 * 2 - 1) *
+                                                  pow(10, 2 - 4 * (t_xorshift(r) % 100) / 100.0))));
+    if (bad_value)
+        put16(w + 2 * (t_xorshift(r) % ((size_t)n * rows)), bad_value);
+    for (uint32_t b = 0; b < n_b; b++) {
+        for (uint32_t i = 0; i < n; i++)
+            x[i] = (float)((t_xorshift(r) / 4294967296.0 * 2 - 1) * 1000);
+        l4lm_act_prepare(K, L4LM_TYPE_BF16, x, n, act + b * ab);
+    }
+    l4lm_mat m = {w, L4LM_TYPE_BF16, n, rows, false};
+    l4lm_kern_mark(K, &m);
+    int wrong = m.bf16_dp != (K->bf16_in_range && !bad_value);
+    uint32_t t = bad_value ? l4lm_mat_ktype(&m) : L4LM_KTYPE_BF16_DP;
+    l4lm_matmul(K, t, w, act, ab, n, y, ys, 0, rows, n_b);
+    for (uint32_t b = 0; b < n_b; b++)
+        for (uint32_t row = 0; row < rows; row++) {
+            float want =
+                l4lm_vec_dot_plain(L4LM_TYPE_BF16, w + 2 * (size_t)n * row, act + b * ab, n);
+            float one = l4lm_vec_dot(K, t, w + 2 * (size_t)n * row, act + b * ab, n);
+            wrong += memcmp(&want, y + (size_t)b * ys + row, 4) != 0 || memcmp(&want, &one, 4) != 0;
+        }
+    free(w), free(act), free(x), free(y);
+    return wrong;
+}
+
+static void test_bf16_dp(void)
+{
+    static const uint32_t ns[] = {1, 7, 64, 100, 130, 2048, 4136};
+    static const uint16_t bad[] = {0x0001, 0x8040, 0x5d80, 0x7f80, 0x7fc1, 0x2670};
+    uint64_t r = 0x9e3779b97f4a7c15ull; /* its own stream: the hash stays */
+    int wrong = 0, wrong_bad = 0;
+    for (size_t k = 0; k < sizeof ns / sizeof *ns; k++)
+        for (int rep = 0; rep < 2; rep++)
+            wrong += bf16_dp_case(ns[k], ns[k] > 1000 ? 9 : 17, 0, &r);
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++)
+        wrong_bad += bf16_dp_case(k % 2 ? 2048 : 288, 9, bad[k], &r);
+    T_CHECK(K->bf16_in_range ? "bf16 vdpbf16ps == C path" : "bf16 marked rows == C path",
+            wrong == 0, "%d outputs or marks wrong", wrong);
+    T_CHECK("bf16 out-of-range weights unmarked, C path's bits", wrong_bad == 0,
+            "%d outputs or marks wrong", wrong_bad);
+    /* the activations' range: tiny to +0, huge and inf to +-2^50, NaN to 0x7fc0 */
+    const float in[] = {1e-20f, -1e-16f, 0x1p-50f, -0x1p50f, 1e20f, -INFINITY, NAN, -NAN, -0.0f};
+    const uint16_t want[] = {0, 0, 0x2680, 0xd880, 0x5880, 0xd880, 0x7fc0, 0x7fc0, 0};
+    enum { N = sizeof in / sizeof *in };
+    float o[N + N / 2 + 16];
+    l4lm_act_prepare(K, L4LM_TYPE_BF16, in, N, o);
+    int off = 0;
+    for (int i = 0; i < N; i++) {
+        uint16_t h = (uint16_t)(((const uint8_t *)(o + N))[2 * i] |
+                                ((const uint8_t *)(o + N))[2 * i + 1] << 8);
+        float f = l4lm_bf16_to_f32(want[i]);
+        off += h != want[i] || memcmp(o + i, &f, 4) != 0;
+    }
+    T_CHECK("bf16 activations kept in range", off == 0, "%d of %d wrong", off, N);
+}
+
 int main(int argc, char **argv)
 {
     int quick = argc > 1 && strcmp(argv[1], "--asan") == 0;
@@ -668,6 +736,7 @@ int main(int argc, char **argv)
     test_f16_round();
     test_axpy();
     test_wsum_q8_0(quick);
+    test_bf16_dp();
     t_print_hash();
     T_EXIT();
 }

@@ -112,8 +112,8 @@ static void matmul_rows(void *arg, uint32_t r0, uint32_t r1)
 {
     const matmul_job *j = arg;
     const l4lm_mat *w = j->w;
-    l4lm_matmul(j->k, w->type, w->data, j->act, j->act_stride, w->n_in, j->y, j->y_stride, r0, r1,
-                j->n_b);
+    l4lm_matmul(j->k, l4lm_mat_ktype(w), w->data, j->act, j->act_stride, w->n_in, j->y, j->y_stride,
+                r0, r1, j->n_b);
 }
 
 void l4lm_batch_matmul(l4lm_session *s, const l4lm_mat *w, const float *x, uint32_t x_stride,

@@ -277,6 +277,10 @@ void l4lm_round_f16(const l4lm_kern *k, const float *x, uint32_t n, float *o, ui
 ** * u[i] (SwiGLU): the same bits as those scalar expressions, vectorised. */
 void l4lm_vec_exp(const l4lm_kern *k, float *x, float sub, uint32_t n);
 void l4lm_vec_silu_mul(const l4lm_kern *k, float *g, const float *u, uint32_t n);
+/* The weight type l4lm_matmul, _matvec and _vec_dot also take for BF16
+** rows whose every value is 0 or of magnitude 2^-50 to 2^50 (rows of at
+** most 2^24): the same bits as BF16, by vdpbf16ps where k has it. */
+#define L4LM_KTYPE_BF16_DP 0x101eu
 /* What table k runs ("AVX2 + F16C", "NEON", "none"). */
 const char *l4lm_kernels_simd(const l4lm_kern *k);
 
@@ -300,6 +304,7 @@ typedef struct l4lm_mat {
     uint32_t type;
     uint32_t n_in;  /* row length (ggml ne[0]) */
     uint32_t n_out; /* rows */
+    bool bf16_dp;   /* BF16 the session's kernels dot with vdpbf16ps (l4lm_kern_mark) */
 } l4lm_mat;
 
 typedef struct l4lm_layer {
@@ -324,6 +329,15 @@ typedef struct l4lm_weights {
     l4lm_mat rope_freqs; /* (head_dim/2) divisors of the RoPE frequencies (Llama 3); or NULL */
 } l4lm_weights;
 
+/* Sets m->bf16_dp when m is BF16 and k's kernels have vdpbf16ps and every
+** value of m passes their range scan (once, when a session binds its
+** weights: it reads the whole tensor). */
+void l4lm_kern_mark(const l4lm_kern *k, l4lm_mat *m);
+/* What l4lm_matmul is told for m's type. */
+static inline uint32_t l4lm_mat_ktype(const l4lm_mat *m)
+{
+    return m->bf16_dp ? L4LM_KTYPE_BF16_DP : m->type;
+}
 /* model.c: resolve the global weights and, when layers != NULL, every layer's;
 ** unpacked: what l4lm_l2c_unpack wrote for a llama2.c version 2, else NULL. */
 l4lm_status l4lm_model_weights(const l4lm_model *m, l4lm_weights *w, l4lm_layer *layers,

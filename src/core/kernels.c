@@ -141,6 +141,18 @@ static void prepare_quant(const l4lm_kern *k, uint32_t t, const float *x, uint32
     }
 }
 
+/* A BF16 activation kept in vdpbf16ps's range (kernels.h): tiny to +0,
+** huge to +-2^50, NaN to the one quiet NaN. */
+static uint16_t bf16_in_range(uint16_t h)
+{
+    uint16_t mag = h & 0x7fff;
+    if (mag > 0x7f80)
+        return L4LM_BF16_NAN;
+    if (mag < L4LM_BF16_LO)
+        return 0;
+    return mag > L4LM_BF16_HI ? (uint16_t)((h & 0x8000) | L4LM_BF16_HI) : h;
+}
+
 void l4lm_act_prepare(const l4lm_kern *k, uint32_t wtype, const float *x, uint32_t n, void *act)
 {
     float *o = act;
@@ -154,7 +166,7 @@ void l4lm_act_prepare(const l4lm_kern *k, uint32_t wtype, const float *x, uint32
     case L4LM_TYPE_BF16: {
         uint16_t *h = (uint16_t *)(o + n);
         for (uint32_t i = 0; i < n; i++) {
-            h[i] = l4lm_f32_to_bf16(x[i]);
+            h[i] = bf16_in_range(l4lm_f32_to_bf16(x[i]));
             o[i] = l4lm_bf16_decode(h[i]);
         }
         break;
@@ -205,6 +217,32 @@ lanes_float(uint32_t t, const uint8_t *w, const uint8_t *a, uint32_t n, uint32_t
     for (; i + L4LM_LANES <= n; i += L4LM_LANES) /* fixed count: the compiler vectorises */
         accumulate(t, acc, w + i * es, a + 4 * (size_t)i, L4LM_LANES);
     accumulate(t, acc, w + i * es, a + 4 * (size_t)i, n - i);
+}
+
+/* One BF16 pair into its lane: the odd element's product, then the even's. */
+static inline __attribute__((always_inline)) float pair(float lane, const uint8_t *w,
+                                                        const uint8_t *a)
+{
+    lane += fweight(L4LM_TYPE_BF16, w + 2) * ld_f32(a + 4);
+    return lane + fweight(L4LM_TYPE_BF16, w) * ld_f32(a);
+}
+
+/* BF16 elements from..n-1 (from even) in pairs, pair p into lane p % 32. */
+static void lanes_bf16(const uint8_t *w, const uint8_t *a, uint32_t n, uint32_t i, float *acc)
+{
+    const uint32_t step = 2 * L4LM_LANES;
+    for (; i % step && i + 1 < n; i += 2)
+        acc[i / 2 % L4LM_LANES] =
+            pair(acc[i / 2 % L4LM_LANES], w + 2 * (size_t)i, a + 4 * (size_t)i);
+    for (; i + step <= n; i += step) /* fixed count: the compiler vectorises */
+        for (uint32_t j = 0; j < L4LM_LANES; j++)
+            acc[j] = pair(acc[j], w + 2 * ((size_t)i + 2 * j), a + 4 * ((size_t)i + 2 * j));
+    for (; i + 1 < n; i += 2)
+        acc[i / 2 % L4LM_LANES] =
+            pair(acc[i / 2 % L4LM_LANES], w + 2 * (size_t)i, a + 4 * (size_t)i);
+    if (i < n)
+        acc[i / 2 % L4LM_LANES] +=
+            fweight(L4LM_TYPE_BF16, w + 2 * (size_t)i) * ld_f32(a + 4 * (size_t)i);
 }
 
 static float scale(const uint8_t *blk)
@@ -276,7 +314,8 @@ float l4lm_kern_finish(uint32_t t, const uint8_t *w, const uint8_t *a, uint32_t 
         lanes_float(L4LM_TYPE_F16, w, a, n, done, acc);
         break;
     case L4LM_TYPE_BF16:
-        lanes_float(L4LM_TYPE_BF16, w, a, n, done, acc);
+    case L4LM_KTYPE_BF16_DP:
+        lanes_bf16(w, a, n, done, acc);
         break;
     case L4LM_TYPE_Q8_0:
         lanes_quant(L4LM_TYPE_Q8_0, w, a, n / L4LM_QBLOCK, done / L4LM_QBLOCK, acc);
@@ -308,14 +347,33 @@ static float dot_plain(uint32_t t, const uint8_t *w, const uint8_t *a, uint32_t 
     return l4lm_kern_finish(t, w, a, n, 0, acc);
 }
 
+/* What k->matmul is told for weight type t: BF16 marked for vdpbf16ps
+** (L4LM_KTYPE_BF16_DP) only where k has it, and its rows not too long;
+** *t itself becomes BF16 for the rest. */
+static uint32_t ktype(const l4lm_kern *k, uint32_t *t, uint32_t n)
+{
+    if (*t != L4LM_KTYPE_BF16_DP)
+        return *t;
+    *t = L4LM_TYPE_BF16;
+    return k->bf16_in_range && n <= L4LM_BF16_DP_MAX_N ? L4LM_KTYPE_BF16_DP : L4LM_TYPE_BF16;
+}
+
+void l4lm_kern_mark(const l4lm_kern *k, l4lm_mat *m)
+{
+    m->bf16_dp = m->type == L4LM_TYPE_BF16 && m->data && k->bf16_in_range &&
+                 m->n_in <= L4LM_BF16_DP_MAX_N &&
+                 k->bf16_in_range(m->data, (size_t)m->n_in * m->n_out);
+}
+
 /* One row straight to the SIMD loop: attention calls this for every cached
 ** position, so the tiling of l4lm_matmul would cost more than the dot. */
 float l4lm_vec_dot(const l4lm_kern *k, uint32_t wtype, const void *wrow, const void *act,
                    uint32_t n)
 {
     float y = 0.0f;
+    uint32_t kt = ktype(k, &wtype, n);
     if (k->matmul && has_kernel(wtype) && !l4lm_kq_type(wtype) &&
-        k->matmul(wtype, wrow, 0, act, 0, n, 1, 0, 1, &y, 0, false))
+        k->matmul(kt, wrow, 0, act, 0, n, 1, 0, 1, &y, 0, false))
         return y;
     l4lm_matmul(k, wtype, wrow, act, 0, n, &y, 0, 0, 1, 1);
     return y;
@@ -413,6 +471,7 @@ void l4lm_vec_silu_mul(const l4lm_kern *k, float *g, const float *u, uint32_t n)
 
 float l4lm_vec_dot_plain(uint32_t wtype, const void *wrow, const void *act, uint32_t n)
 {
+    wtype = wtype == L4LM_KTYPE_BF16_DP ? L4LM_TYPE_BF16 : wtype;
     return has_kernel(wtype) ? dot_plain(wtype, wrow, act, n) : 0.0f;
 }
 
@@ -426,6 +485,7 @@ void l4lm_matmul(const l4lm_kern *k, uint32_t wtype, const void *w, const void *
                  uint32_t n_b)
 {
     uint64_t rb = 0;
+    uint32_t kt = ktype(k, &wtype, n);
     bool known = has_kernel(wtype) && l4lm_row_bytes(wtype, n, &rb);
     if (known && l4lm_kq_type(wtype)) { /* K-quants tile their own way (kernels_k.c) */
         l4lm_kq_matmul(k, wtype, w, rb, act, act_stride, n, y, y_stride, r0, r1, n_b);
@@ -437,7 +497,9 @@ void l4lm_matmul(const l4lm_kern *k, uint32_t wtype, const void *w, const void *
     uint32_t rows = ROW_TILE;
     if (wtype == L4LM_TYPE_F32 || wtype == L4LM_TYPE_F16 || wtype == L4LM_TYPE_BF16) {
         bool narrow = l4lm_kern_float_narrow(n);
-        tile = narrow ? L4LM_FLOAT_NARROW_ACTS : L4LM_FLOAT_ACTS;
+        tile = !narrow                    ? L4LM_FLOAT_ACTS
+               : kt == L4LM_KTYPE_BF16_DP ? L4LM_FLOAT_DP_NARROW_ACTS
+                                          : L4LM_FLOAT_NARROW_ACTS;
         rows = narrow ? L4LM_FLOAT_PANEL : L4LM_FLOAT_WIDE_PANEL;
     }
     for (uint32_t rt = r0; rt < r1; rt += rows) {
@@ -447,7 +509,7 @@ void l4lm_matmul(const l4lm_kern *k, uint32_t wtype, const void *w, const void *
             const uint8_t *ab = (const uint8_t *)act + b * act_stride;
             float *yb = y + b * y_stride;
             if (known && k->matmul &&
-                k->matmul(wtype, w, rb, ab, act_stride, n, na, rt, re, yb, y_stride, b == 0))
+                k->matmul(kt, w, rb, ab, act_stride, n, na, rt, re, yb, y_stride, b == 0))
                 continue;
             for (uint32_t r = rt; r < re; r++)
                 for (uint32_t a = 0; a < na; a++)

@@ -6,9 +6,27 @@
 ** SIMD kernels.
 **
 ** Reduction order of one dot product:
-**  - F32, F16, BF16 (both sides as float): element i is multiplied, rounded,
+**  - F32, F16 (both sides as float): element i is multiplied, rounded,
 **    and added into lane i % 32 (no fused multiply-add, but where the
 **    product is exact, as F16's is, fusing gives the same bits).
+**  - BF16, in pairs: pair p, elements 2p and 2p + 1, goes into lane p % 32,
+**    first the odd element's product (rounded) is added (rounded), then the
+**    even one's; an odd n's last element alone. That is what AVX-512
+**    BF16's vdpbf16ps does in each 32-bit lane (two halves per lane, odd
+**    first), and SIMD without it widens a lane's halves by a mask and a
+**    shift, no shuffle. vdpbf16ps, though, reads subnormals as 0, flushes
+**    subnormal results and keeps a wider exponent between its two adds: it
+**    gives these bits only while every product and partial sum is 0 or a
+**    normal float. The activations' range (below) and a scan of the
+**    weights (l4lm_kern_mark: every value 0 or of magnitude 2^-50 to 2^50,
+**    rows of at most 2^24) make sure: the products are then exact, 0 or
+**    of magnitude 2^-100 to 2^100, and multiples of 2^-114; so is every
+**    partial sum (a sum below 2^-90 in magnitude has at most 24
+**    significant bits, so it is exact; above, the ulp of its rounding is a
+**    multiple of 2^-114), hence 0 or at least 2^-114 in magnitude, normal,
+**    and below 2^126 (2^24 products of 2^100, roundings included). Weights
+**    that fail the scan take the mask and shift path, with the same bits
+**    (IEEE multiply then add).
 **  - the 32-element block types against Q8 activations: block j's integer
 **    sum isum_j (of the weights' integer quants times the activation's) is
 **    exact; (float)isum_j * (dw_j * dx_j) is added into lane j % 8. The
@@ -25,7 +43,14 @@
 **  - F32: n floats. F16, BF16: n floats rounded to F16/BF16 values (stored
 **    widened, so prefill's kernels convert only the weights), then the
 **    same n values as halves at 4 n (l4lm_kern_halves): decode's kernels
-**    read those, as half the bytes stay in level 1 beside the weights.
+**    read those, as half the bytes stay in level 1 beside the weights, and
+**    BF16's kernels all do. BF16's rounded values are then kept in range
+**    for vdpbf16ps (above): magnitudes below 2^-50 (L4LM_BF16_LO) become
+**    +0, those above 2^50 (L4LM_BF16_HI, inf too) +-2^50, and every NaN
+**    the one quiet NaN 0x7fc0, which every path's multiplies and adds
+**    pass on unchanged (x86 and NEON keep an operand's NaN, RISC-V makes
+**    this one), while two different NaNs would meet in an order-dependent
+**    way.
 **  - Q8_0, Q4_0, Q5_0 weights: the quants and scales of ggml's
 **    quantize_row_q8_0; Q4_1, Q5_1: those of quantize_row_q8_1 (the same
 **    quants and scales, and s). nb = n / 32 blocks, as
@@ -92,11 +117,12 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 ** once per 16 weight rows, which read them from level 3 (1.25 times the
 ** speed, zen5 F16; 1.1 with AVX2). Wider rows, the FFN's down projection,
 ** fit neither way and go 6 at a time against 32 weight rows. */
-#define L4LM_FLOAT_ACTS         6
-#define L4LM_FLOAT_NARROW_ACTS  3
-#define L4LM_FLOAT_NARROW_BYTES ((size_t)32768)
-#define L4LM_FLOAT_PANEL        64
-#define L4LM_FLOAT_WIDE_PANEL   32
+#define L4LM_FLOAT_ACTS           6
+#define L4LM_FLOAT_NARROW_ACTS    3
+#define L4LM_FLOAT_NARROW_BYTES   ((size_t)32768)
+#define L4LM_FLOAT_DP_NARROW_ACTS 6 /* for L4LM_KTYPE_BF16_DP (kernels_x86.c) */
+#define L4LM_FLOAT_PANEL          64
+#define L4LM_FLOAT_WIDE_PANEL     32
 
 static inline bool l4lm_kern_float_narrow(uint32_t n)
 {
@@ -129,6 +155,20 @@ static inline void l4lm_kern_stream(const uint8_t *p, size_t len)
 #define L4LM_Q5_1_BYTES    24 /* fp16 d, fp16 m, u32 qh, the nibbles */
 #define L4LM_QGROUP        8  /* blocks per SIMD step, interleaved in activations */
 #define L4LM_PREFETCH_ROWS 16 /* how far ahead the SIMD loops ask for weight rows */
+
+/* BF16 magnitudes (bits without the sign) of 2^-50 and 2^50, and its quiet NaN. */
+#define L4LM_BF16_LO  0x2680u
+#define L4LM_BF16_HI  0x5880u
+#define L4LM_BF16_NAN 0x7fc0u
+
+/* The longest rows whose BF16 dots stay below float's overflow (above). */
+#define L4LM_BF16_DP_MAX_N (1u << 24)
+
+/* Elements one pass over all 32 float lanes takes: BF16 goes in pairs. */
+static inline uint32_t l4lm_kern_float_step(uint32_t t)
+{
+    return t == L4LM_TYPE_BF16 || t == L4LM_KTYPE_BF16_DP ? 2 * L4LM_LANES : L4LM_LANES;
+}
 
 static inline uint16_t l4lm_kern_ld16(const uint8_t *p)
 {
@@ -251,6 +291,7 @@ float l4lm_kern_finish(uint32_t wtype, const uint8_t *w, const uint8_t *a, uint3
 #define l4lm_simd_dots           L4LM_SIMD_NAME(l4lm_simd_dots, L4LM_SIMD_VARIANT)
 #define l4lm_simd_wsum           L4LM_SIMD_NAME(l4lm_simd_wsum, L4LM_SIMD_VARIANT)
 #define l4lm_simd_round_f16      L4LM_SIMD_NAME(l4lm_simd_round_f16, L4LM_SIMD_VARIANT)
+#define l4lm_simd_bf16_in_range  L4LM_SIMD_NAME(l4lm_simd_bf16_in_range, L4LM_SIMD_VARIANT)
 #define l4lm_kern_simd           L4LM_SIMD_NAME(l4lm_kern, L4LM_SIMD_VARIANT)
 #endif
 
@@ -303,14 +344,19 @@ typedef struct l4lm_kern {
                      uint32_t n_rows, float *out, uint32_t n);
     /* h[i] = l4lm_f32_to_fp16(x[i]) and o[i] = l4lm_half_decode(h[i]). */
     uint32_t (*round_f16)(const float *x, uint32_t n, float *o, uint16_t *h);
+    /* Whether all n BF16 values at w are 0 or of magnitude L4LM_BF16_LO to
+    ** L4LM_BF16_HI: set only where matmul takes L4LM_KTYPE_BF16_DP (rows
+    ** whose values passed it) to vdpbf16ps. */
+    bool (*bf16_in_range)(const uint8_t *w, size_t n);
 } l4lm_kern;
 
 /* CPU features a variant needs (kernels_pick.c finds them). */
-#define L4LM_CPU_AVX2    1u /* with FMA, F16C and the OS's AVX state */
-#define L4LM_CPU_AVX512  2u /* F, BW, VL, VNNI and the OS's zmm state */
-#define L4LM_CPU_AVXVNNI 4u
-#define L4LM_CPU_DOTPROD 8u
-#define L4LM_CPU_RVV     16u /* the V extension (RVV 1.0) */
+#define L4LM_CPU_AVX2       1u /* with FMA, F16C and the OS's AVX state */
+#define L4LM_CPU_AVX512     2u /* F, BW, VL, VNNI and the OS's zmm state */
+#define L4LM_CPU_AVXVNNI    4u
+#define L4LM_CPU_DOTPROD    8u
+#define L4LM_CPU_RVV        16u /* the V extension (RVV 1.0) */
+#define L4LM_CPU_AVX512BF16 32u
 
 /* The portable C path: every entry NULL. */
 extern const l4lm_kern l4lm_kern_none;
@@ -339,6 +385,9 @@ bool l4lm_simd_abs_top(const float *x, uint32_t *top);
 bool l4lm_simd_round_q(const float *x, float id, int8_t *q, int32_t *sum);
 bool l4lm_simd_kq_quant(const float *x, uint8_t *q, int16_t *bsum, float *d);
 uint32_t l4lm_simd_round_f16(const float *x, uint32_t n, float *o, uint16_t *h);
+#ifdef __AVX512BF16__
+bool l4lm_simd_bf16_in_range(const uint8_t *w, size_t n);
+#endif
 #endif
 
 #endif

@@ -2,8 +2,9 @@
 ** kernels_arm.c — NEON (aarch64) inner loops of the kernels, compiled only
 ** for aarch64; the dot-product extension (sdot) is used when the build
 ** targets it. They keep the reduction order of kernels.h — separate
-** multiply and add, float lane i % 32, exact integer block sums into lane
-** j % 8 — so they return exactly what the portable C path returns.
+** multiply and add, float lane i % 32 (BF16: pair i / 2, in lane
+** i / 2 % 32), exact integer block sums into lane j % 8 — so they return
+** exactly what the portable C path returns.
 **
 ** Each pass unpacks 8 blocks of one weight row once and dots them with up to
 ** L4LM_TILE activation rows (prefill), or with one (decode). Prefill of the
@@ -116,6 +117,23 @@ INLINE uint32_t float_pass(uint32_t t, uint32_t at, const uint8_t *w, const uint
 INLINE float32x4_t fv_zero(void)
 {
     return vdupq_n_f32(0.0f);
+}
+
+/* 8 halves at p, as they are (BF16 pairs, two to a 32-bit lane). */
+INLINE float32x4_t fv_raw(const uint8_t *p)
+{
+    return vreinterpretq_f32_u8(vld1q_u8(p));
+}
+
+/* A lane's odd and even BF16 element as floats: a mask, a shift. */
+INLINE float32x4_t fv_odd(float32x4_t v)
+{
+    return vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(v), vdupq_n_u32(0xffff0000u)));
+}
+
+INLINE float32x4_t fv_even(float32x4_t v)
+{
+    return vreinterpretq_f32_u32(vshlq_n_u32(vreinterpretq_u32_f32(v), 16));
 }
 
 INLINE float32x4_t fv_mac(uint32_t t, float32x4_t z, float32x4_t w, float32x4_t x)

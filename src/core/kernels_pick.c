@@ -16,10 +16,10 @@
 const l4lm_kern l4lm_kern_none = {.name = "none", .describe = "none", .act_tile = SIZE_MAX};
 
 #if defined(L4LM_SIMD_DISPATCH) && defined(__x86_64__)
-extern const l4lm_kern l4lm_kern_avx512, l4lm_kern_avxvnni, l4lm_kern_avx2;
-#define N_VARIANTS 4
-static const l4lm_kern *const variants[N_VARIANTS] = {&l4lm_kern_avx512, &l4lm_kern_avxvnni,
-                                                      &l4lm_kern_avx2, &l4lm_kern_none};
+extern const l4lm_kern l4lm_kern_avx512bf16, l4lm_kern_avx512, l4lm_kern_avxvnni, l4lm_kern_avx2;
+#define N_VARIANTS 5
+static const l4lm_kern *const variants[N_VARIANTS] = {
+    &l4lm_kern_avx512bf16, &l4lm_kern_avx512, &l4lm_kern_avxvnni, &l4lm_kern_avx2, &l4lm_kern_none};
 
 static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
@@ -38,8 +38,8 @@ static uint64_t os_state(void)
 
 #define BIT(n) (1u << (n))
 
-/* AVX2 with FMA and F16C, AVX-512 F+BW+VL+VNNI, AVX-VNNI: each only with the
-** OS saving the registers it uses. */
+/* AVX2 with FMA and F16C, AVX-512 F+BW+VL+VNNI, AVX512_BF16, AVX-VNNI: each
+** only with the OS saving the registers it uses. */
 static uint32_t cpu_features(uint64_t hwcap)
 {
     (void)hwcap;
@@ -60,6 +60,8 @@ static uint32_t cpu_features(uint64_t hwcap)
     cpuid(7, 1, r);
     if (r[0] & BIT(4))
         f |= L4LM_CPU_AVXVNNI;
+    if ((r[0] & BIT(5)) && (f & L4LM_CPU_AVX512))
+        f |= L4LM_CPU_AVX512BF16;
     return f;
 }
 #elif defined(L4LM_SIMD_DISPATCH) && defined(__aarch64__)

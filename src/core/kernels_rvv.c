@@ -2,8 +2,9 @@
 ** kernels_rvv.c — RISC-V Vector (RVV 1.0) inner loops of the kernels,
 ** compiled only when the build targets the V extension (clang's RVV
 ** intrinsics). They keep the reduction order of kernels.h — separate
-** multiply and add, float lane i % 32, exact integer block sums into lane
-** j % 8 — so they return exactly what the portable C path returns, for any
+** multiply and add, float lane i % 32 (BF16: pair i / 2, in lane
+** i / 2 % 32), exact integer block sums into lane j % 8 — so they return
+** exactly what the portable C path returns, for any
 ** vector length: every loop sets a fixed element count (32 float lanes in
 ** one LMUL=8 register group, 32 bytes of a block in LMUL=2), which VLEN 128,
 ** the least RVV 1.0 allows, already holds, so a longer VLEN changes nothing
@@ -75,15 +76,42 @@ static inline __attribute__((always_inline)) float dot_float(uint32_t t, const u
     return l4lm_kern_finish(t, w, x, n, i, lanes);
 }
 
-/* Rows r0..r1-1 against na float activation rows (prepared F16 and BF16
-** rows start with their values as floats, which the C path reads too). */
+/* The same for a BF16 row against a prepared BF16 row's halves, in pairs
+** (kernels.h): 64 halves as 32 lanes of two, the odd element's product
+** added first (its lane's high half, masked), then the even's (shifted). */
+static float dot_bf16(const uint8_t *w, const uint8_t *act, uint32_t n)
+{
+    size_t vl = __riscv_vsetvl_e32m8(FLANES);
+    const uint8_t *x = l4lm_kern_halves(act, n);
+    vfloat32m8_t acc = __riscv_vfmv_v_f_f32m8(0.0f, vl);
+    uint32_t i = 0;
+    for (; i + 2 * FLANES <= n; i += 2 * FLANES) {
+        vuint32m8_t wv = __riscv_vreinterpret_v_u8m8_u32m8(__riscv_vle8_v_u8m8(w + 2 * i, 4 * vl));
+        vuint32m8_t xv = __riscv_vreinterpret_v_u8m8_u32m8(__riscv_vle8_v_u8m8(x + 2 * i, 4 * vl));
+        vfloat32m8_t wo =
+            __riscv_vreinterpret_v_u32m8_f32m8(__riscv_vand_vx_u32m8(wv, 0xffff0000u, vl));
+        vfloat32m8_t xo =
+            __riscv_vreinterpret_v_u32m8_f32m8(__riscv_vand_vx_u32m8(xv, 0xffff0000u, vl));
+        vfloat32m8_t we = __riscv_vreinterpret_v_u32m8_f32m8(__riscv_vsll_vx_u32m8(wv, 16, vl));
+        vfloat32m8_t xe = __riscv_vreinterpret_v_u32m8_f32m8(__riscv_vsll_vx_u32m8(xv, 16, vl));
+        acc = __riscv_vfadd_vv_f32m8(acc, __riscv_vfmul_vv_f32m8(wo, xo, vl), vl);
+        acc = __riscv_vfadd_vv_f32m8(acc, __riscv_vfmul_vv_f32m8(we, xe, vl), vl);
+    }
+    float lanes[FLANES];
+    __riscv_vse32_v_f32m8(lanes, acc, vl);
+    return l4lm_kern_finish(L4LM_TYPE_BF16, w, act, n, i, lanes);
+}
+
+/* Rows r0..r1-1 against na float activation rows (prepared F16 rows start
+** with their values as floats, which the C path reads too). */
 static inline __attribute__((always_inline)) void
 float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st, uint32_t n,
            uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys)
 {
     for (uint32_t r = r0; r < r1; r++)
         for (uint32_t a = 0; a < na; a++)
-            y[a * ys + r] = dot_float(t, w + r * rb, act + a * st, n);
+            y[a * ys + r] = t == L4LM_TYPE_BF16 ? dot_bf16(w + r * rb, act + a * st, n)
+                                                : dot_float(t, w + r * rb, act + a * st, n);
 }
 
 /* The widening is exact, then a separate multiply and add, as the C path. */

@@ -8,8 +8,9 @@
 ** NULL, and types an entry turns down, run in the portable C path
 ** (kernels.c, kernels_k.c), which gives the same bits.
 **
-**                 x86_64: avx512,      aarch64:         riscv64: rvv
-**                 avxvnni, avx2        dotprod, neon
+**                 x86_64: avx512bf16,  aarch64:         riscv64: rvv
+**                 avx512, avxvnni,     dotprod, neon
+**                 avx2
 **  matmul         F32 F16 BF16 Q8_0    F32 F16 BF16     F32 F16 BF16 Q8_0
 **                 Q4_0 Q4_1 Q5_0 Q5_1  Q8_0 Q4_0 Q4_1   Q4_0 Q4_1 Q5_0 Q5_1
 **                 (F16 needs F16C)     Q5_0 Q5_1
@@ -24,6 +25,7 @@
 **  abs_top,       Q8 activation blocks C                C
 **  round_q
 **  kq_quant       Q8_K activations     C                C
+**  bf16_in_range  avx512bf16 (BF16 weights for vdpbf16ps, kernels.h)
 ** The quantised dots use VNNI's dpbusd on avx512 and avxvnni, sdot on
 ** dotprod, widening multiplies and sums on rvv (whose F16 widening is
 ** integer code: no Zvfh needed); Q2_K, Q3_K and Q8_K weights always take
@@ -33,7 +35,11 @@
 
 #ifdef L4LM_SIMD
 #if defined(L4LM_SIMD_X86)
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__AVX512BF16__)
+#define NAME     "avx512bf16"
+#define DESCRIBE "AVX-512 + VNNI + BF16"
+#define NEEDS    (L4LM_CPU_AVX2 | L4LM_CPU_AVX512 | L4LM_CPU_AVX512BF16)
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
 #define NAME     "avx512"
 #define DESCRIBE "AVX-512 + VNNI"
 #define NEEDS    (L4LM_CPU_AVX2 | L4LM_CPU_AVX512)
@@ -87,6 +93,9 @@ const l4lm_kern l4lm_kern_simd = {
     .kq_quant = l4lm_simd_kq_quant,
 #ifdef __F16C__
     .round_f16 = l4lm_simd_round_f16,
+#endif
+#ifdef __AVX512BF16__
+    .bf16_in_range = l4lm_simd_bf16_in_range,
 #endif
 #endif
 };

@@ -10,10 +10,12 @@
 ** fv_zero(), fv_mac() (add after multiply, or fused where that gives the
 ** same bits), fv_acc() (one pair's FV_REGS registers as FLOAT_VECS
 ** ACC_VECs) and the tile, FLOAT_TR weight rows by FLOAT_TA activation rows
-** in FLOAT_SPLIT passes; FV_PAIRED when it defines fv_weights() and
-** fv_acts() (its own order of lanes in registers), FLOAT_WIDE_HALVES when
-** F16's wide rows read activations as halves, FLOAT_BF16_ACTS = BF16 when
-** BF16's do; and SIMD_F16 when it has
+** in FLOAT_SPLIT passes, fv_raw() (2 FV_LANES halves as they are, a
+** BF16 pair to a lane), fv_odd() and fv_even() (a lane's elements as
+** floats); FLOAT_BF16_DP when it has fv_dot() (vdpbf16ps), FLOAT_DP_TR
+** and FLOAT_DP_TA when that has its own tile for narrow rows;
+** FLOAT_WIDE_HALVES when F16's wide rows read activations as halves; and
+** SIMD_F16 when it has
 ** an F16 path, FLOAT_GROUP when it has float_group() (decode over several
 ** weight rows at once), QUANT_PAIRS when it has quant_pair() (quant_lanes
 ** for two weight rows at once), QUANT_QUADS when it has quant_quad() (four
@@ -21,8 +23,8 @@
 ** quantised rows have their own prefetch_decode().
 */
 
-/* Decode: the one activation row read as halves for F16 and BF16 (the same
-** values), and the rows left to the hardware prefetcher: asking for them
+/* Decode of F32 and F16: the one activation row read as halves for F16
+** (the same values), and the rows left to the hardware prefetcher: asking for them
 ** as well cost a fifth of the bandwidth (zen4, F16, one core). */
 INLINE void float_decode(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, uint32_t n,
                          uint32_t r0, uint32_t r1, float *y)
@@ -59,32 +61,61 @@ INLINE void float_decode(uint32_t t, const uint8_t *w, size_t rb, const uint8_t 
 _Static_assert(L4LM_FLOAT_ACTS % FLOAT_TA == 0 && L4LM_FLOAT_NARROW_ACTS % FLOAT_TA == 0,
                "kernels.c hands the float types whole tiles");
 #define FLOAT_KP (FV_REGS / FLOAT_SPLIT)
-#ifndef FV_PAIRED
-/* Register k of a pair's lanes for the 32 elements from i: elements
-** i + FV_LANES k .. of a weight row, and of an activation row (floats). */
+#ifdef FLOAT_DP_TA /* vdpbf16ps's own tile for narrow rows, where it has one */
+#define FLOAT_TR_MAX (FLOAT_DP_TR > FLOAT_TR ? FLOAT_DP_TR : FLOAT_TR)
+#define FLOAT_TA_MAX (FLOAT_DP_TA > FLOAT_TA ? FLOAT_DP_TA : FLOAT_TA)
+#else
+#define FLOAT_DP_TR  FLOAT_TR
+#define FLOAT_DP_TA  FLOAT_TA
+#define FLOAT_TR_MAX FLOAT_TR
+#define FLOAT_TA_MAX FLOAT_TA
+#endif
+
+INLINE bool fv_bf16(uint32_t t)
+{
+    return t == L4LM_TYPE_BF16 || t == L4LM_KTYPE_BF16_DP;
+}
+
+/* Register k of a pair's lanes for the elements from i: elements
+** i + FV_LANES k .. of a weight row, and of an activation row (floats, or
+** halves); for BF16 the 2 FV_LANES halves from i + 2 FV_LANES k as they
+** are, lane j holding a pair, for fv_mac to split. */
 INLINE FVEC fv_weights(uint32_t t, const uint8_t *row, size_t i, uint32_t k)
 {
+    if (fv_bf16(t))
+        return fv_raw(row + 2 * (i + 2 * FV_LANES * (size_t)k));
     return fv_load(t, row + (i + k * FV_LANES) * (t == L4LM_TYPE_F32 ? 4 : 2));
 }
 
 INLINE FVEC fv_acts(uint32_t t, uint32_t at, const uint8_t *act, uint32_t n, size_t i, uint32_t k)
 {
-    (void)t;
+    if (fv_bf16(t))
+        return fv_raw(l4lm_kern_halves(act, n) + 2 * (i + 2 * FV_LANES * (size_t)k));
     if (at != L4LM_TYPE_F32)
         return fv_load(at, l4lm_kern_halves(act, n) + (i + k * FV_LANES) * 2);
     return fv_load(L4LM_TYPE_F32, act + (i + k * FV_LANES) * 4);
 }
-#endif
 #ifndef FLOAT_WIDE_HALVES
 #define FLOAT_WIDE_HALVES 0
 #endif
-#ifndef FLOAT_BF16_ACTS
-#define FLOAT_BF16_ACTS L4LM_TYPE_F32 /* how BF16's activations are read */
+/* One register of BF16 pairs into its lanes: the odd elements' products,
+** then the even ones' (kernels.h); fv_dot() (vdpbf16ps) does both in one
+** for L4LM_KTYPE_BF16_DP, where the architecture has it. */
+INLINE FVEC fv_pairs(uint32_t t, FVEC z, FVEC w, FVEC x)
+{
+#ifdef FLOAT_BF16_DP
+    if (t == L4LM_KTYPE_BF16_DP)
+        return fv_dot(z, w, x);
 #endif
+    (void)t;
+    z = fv_mac(L4LM_TYPE_F32, z, fv_odd(w), fv_odd(x));
+    return fv_mac(L4LM_TYPE_F32, z, fv_even(w), fv_even(x));
+}
+
 /* Pass p of a tile: lanes FLOAT_KP p .. of every pair into v. */
 INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
                         size_t st, uint32_t n, uint32_t done, uint32_t nr, uint32_t na, uint32_t p,
-                        FVEC v[FLOAT_TR][FLOAT_TA][FLOAT_KP])
+                        FVEC v[FLOAT_TR_MAX][FLOAT_TA_MAX][FLOAT_KP])
 {
     UNROLL
     for (uint32_t r = 0; r < nr; r++) {
@@ -95,10 +126,10 @@ INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, co
                 v[r][a][k] = fv_zero();
         }
     }
-    for (uint32_t i = 0; i < done; i += L4LM_LANES) {
+    for (uint32_t i = 0; i < done; i += l4lm_kern_float_step(t)) {
         UNROLL
         for (uint32_t k = 0; k < FLOAT_KP; k++) {
-            FVEC wv[FLOAT_TR];
+            FVEC wv[FLOAT_TR_MAX];
             UNROLL
             for (uint32_t r = 0; r < nr; r++)
                 wv[r] = fv_weights(t, w + r * rb, i, p * FLOAT_KP + k);
@@ -107,7 +138,8 @@ INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, co
                 FVEC x = fv_acts(t, at, act + a * st, n, i, p * FLOAT_KP + k);
                 UNROLL
                 for (uint32_t r = 0; r < nr; r++)
-                    v[r][a][k] = fv_mac(t, v[r][a][k], wv[r], x);
+                    v[r][a][k] = fv_bf16(t) ? fv_pairs(t, v[r][a][k], wv[r], x)
+                                            : fv_mac(t, v[r][a][k], wv[r], x);
             }
         }
     }
@@ -117,9 +149,9 @@ INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, co
 INLINE void float_block(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
                         size_t st, uint32_t n, uint32_t nr, uint32_t na, float *y, size_t ys)
 {
-    uint32_t done = n / L4LM_LANES * L4LM_LANES;
-    FVEC v[FLOAT_TR][FLOAT_TA][FLOAT_KP];
-    FVEC z[FLOAT_TR][FLOAT_TA][FLOAT_SPLIT > 1 ? FV_REGS - FLOAT_KP : 1];
+    uint32_t done = n / l4lm_kern_float_step(t) * l4lm_kern_float_step(t);
+    FVEC v[FLOAT_TR_MAX][FLOAT_TA_MAX][FLOAT_KP];
+    FVEC z[FLOAT_TR_MAX][FLOAT_TA_MAX][FLOAT_SPLIT > 1 ? FV_REGS - FLOAT_KP : 1];
     for (uint32_t p = 0; p + 1 < FLOAT_SPLIT; p++) {
         float_lanes(t, at, w, rb, act, st, n, done, nr, na, p, v);
         UNROLL
@@ -181,7 +213,7 @@ INLINE void float_gemm(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, con
                        size_t ys, bool ahead)
 {
     for (uint32_t r = r0; r < r1;) {
-        uint32_t nr = r1 - r >= FLOAT_TR ? FLOAT_TR : 1;
+        uint32_t nr = na > 1 && r1 - r >= FLOAT_TR ? FLOAT_TR : 1; /* decode: a row at a time */
         for (uint32_t k = 0; ahead && k < nr; k++)
             prefetch_row(w + (r + k) * rb, rb);
         for (uint32_t a = 0; a < na;) {
@@ -195,6 +227,34 @@ INLINE void float_gemm(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, con
         r += nr;
     }
 }
+
+#if FLOAT_DP_TA != FLOAT_TA
+/* float_gemm for vdpbf16ps over narrow rows: FLOAT_DP_TR weight rows by
+** FLOAT_DP_TA activation rows, the rest as float_gemm takes them. */
+INLINE void dp_gemm(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                    uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
+                    bool ahead)
+{
+    for (uint32_t r = r0; r < r1;) {
+        uint32_t nr = r1 - r >= FLOAT_DP_TR ? FLOAT_DP_TR : 1;
+        for (uint32_t k = 0; ahead && k < nr; k++)
+            prefetch_row(w + (r + k) * rb, rb);
+        for (uint32_t a = 0; a < na;) {
+            const uint8_t *wr = w + r * rb, *ar = act + a * st;
+            float *yr = y + a * ys + r;
+            if (nr == FLOAT_DP_TR && na - a >= FLOAT_DP_TA) {
+                float_block(t, t, wr, rb, ar, st, n, FLOAT_DP_TR, FLOAT_DP_TA, yr, ys);
+                a += FLOAT_DP_TA;
+            } else if (nr == FLOAT_DP_TR) {
+                a += float_blocks(t, t, wr, rb, ar, st, n, FLOAT_DP_TR, na - a, yr, ys);
+            } else {
+                a += float_blocks(t, t, wr, rb, ar, st, n, 1, na - a, yr, ys);
+            }
+        }
+        r += nr;
+    }
+}
+#endif
 
 /* float_gemm for each type, out of line: the frames of its many copies of
 ** the blocked loops then do not add to those of the quantised types'. */
@@ -212,18 +272,25 @@ static __attribute__((noinline)) void float_prefill(uint32_t t, const uint8_t *w
     else if (t == L4LM_TYPE_F16)
         float_gemm(L4LM_TYPE_F16, f32, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 #endif
+#if FLOAT_DP_TA != FLOAT_TA
+    else if (t == L4LM_KTYPE_BF16_DP && na > 1 && l4lm_kern_float_narrow(n))
+        dp_gemm(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+#endif
+#ifdef FLOAT_BF16_DP
+    else if (t == L4LM_KTYPE_BF16_DP)
+        float_gemm(t, t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+#endif
     else
-        float_gemm(L4LM_TYPE_BF16, FLOAT_BF16_ACTS, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+        float_gemm(L4LM_TYPE_BF16, L4LM_TYPE_BF16, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 }
 
+/* Decode of F32 and F16 (l4lm_simd_matmul sends the rest to float_prefill). */
 INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
                        uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
                        bool ahead)
 {
-    if (na == 1)
-        float_decode(t, w, rb, act, n, r0, r1, y);
-    else
-        float_prefill(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
+    (void)st, (void)na, (void)ys, (void)ahead;
+    float_decode(t, w, rb, act, n, r0, r1, y);
 }
 
 /* Decode's own prefetch, where the architecture has one. */
@@ -292,9 +359,10 @@ INLINE void tile(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, si
         rows(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 }
 
-bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const uint8_t *act,
-                      size_t act_stride, uint32_t n, uint32_t na, uint32_t r0, uint32_t r1,
-                      float *y, size_t y_stride, bool ahead)
+static __attribute__((noinline)) bool tiles(uint32_t wtype, const uint8_t *w, size_t row_bytes,
+                                            const uint8_t *act, size_t act_stride, uint32_t n,
+                                            uint32_t na, uint32_t r0, uint32_t r1, float *y,
+                                            size_t y_stride, bool ahead)
 {
     switch (wtype) {
     case L4LM_TYPE_F32:
@@ -305,9 +373,6 @@ bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const 
         tile(L4LM_TYPE_F16, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
         break;
 #endif
-    case L4LM_TYPE_BF16:
-        tile(L4LM_TYPE_BF16, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
-        break;
     case L4LM_TYPE_Q8_0:
         tile(L4LM_TYPE_Q8_0, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
         break;
@@ -327,4 +392,28 @@ bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const 
         return false;
     }
     return true;
+}
+
+/* The float types' prefill, and BF16's decode too (float_gemm's, its pairs
+** in FLOAT_TR weight rows at a time against the one activation row), go
+** straight to float_prefill, whose frame then does not add to that of the
+** quantised types' loops in tiles() (a freestanding build has 3 KiB of
+** stack); tiles() takes the rest. */
+bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const uint8_t *act,
+                      size_t act_stride, uint32_t n, uint32_t na, uint32_t r0, uint32_t r1,
+                      float *y, size_t y_stride, bool ahead)
+{
+    bool flt = wtype == L4LM_TYPE_F32 || wtype == L4LM_TYPE_BF16;
+#ifdef SIMD_F16
+    flt |= wtype == L4LM_TYPE_F16;
+#endif
+#ifdef FLOAT_BF16_DP
+    flt |= wtype == L4LM_KTYPE_BF16_DP;
+#endif
+    if (flt && (na > 1 || fv_bf16(wtype))) {
+        float_prefill(wtype, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride,
+                      ahead && na > 1); /* decode: the hardware prefetcher's (float_decode) */
+        return true;
+    }
+    return tiles(wtype, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
 }

@@ -2,10 +2,12 @@
 ** kernels_x86.c — AVX2 inner loops of the kernels, compiled only when the
 ** build targets AVX2 (F16 weights also need F16C); the quantised dots use
 ** VNNI's dpbusd when the build also targets AVX-512 VNNI (with VL) or
-** AVX-VNNI. They keep the reduction order of kernels.h — multiply then add
-** (fused only for F16's exact products), float lane i % 32, exact integer
-** block sums into lane j % 8 — so they return exactly what the portable C
-** path returns.
+** AVX-VNNI, and BF16 weights that passed the range scan vdpbf16ps when it
+** targets AVX-512 BF16. They keep the reduction order of kernels.h —
+** multiply then add (fused only for F16's exact products), float lane
+** i % 32 (BF16: pair i / 2, in lane i / 2 % 32), exact integer block sums
+** into lane j % 8 — so they return exactly what the portable C path
+** returns.
 **
 ** The quantised types' passes are in kernels_x86_quant.h, included below.
 ** Prefill of the float types is a blocked product (kernels_tile.h,
@@ -96,7 +98,8 @@ static inline void prefetch_row(const uint8_t *row, size_t rb)
 ** payload aside) and a fused multiply-add gives multiply-then-add's bits;
 ** on zen5 the widenings then no longer contend with the adds for the add
 ** pipes (1.3 times the speed). BF16 products can leave float's range
-** (overflow, or a subnormal that rounds): it keeps the two steps.
+** (overflow, or a subnormal that rounds): it keeps the two steps, or
+** vdpbf16ps where the range scan showed they stay (kernels.h).
 ** F16's wide rows (kernels.h) read their activations as halves: half the
 ** bytes from level 2 for 3 more widenings per 12 multiply-adds, room the
 ** fused adds leave (1.15 times, AVX-512 and AVX2); in level 1 floats are
@@ -190,7 +193,8 @@ INLINE uint32_t float_pass(uint32_t t, uint32_t at, const uint8_t *w, const uint
 ** 3 activation rows, two 16-lane registers per pair, 24 of the 32. Each
 ** step widens 4 weight vectors and loads 3 activation vectors for 12
 ** multiply-adds, where float_pass did 2 per widening and per load. On zen5,
-** 128 rows by 2048: F16 ~165 GFLOP/s, BF16 ~140, F32 ~105 (3x4, 2x6, 4x6,
+** 128 rows by 2048: F16 ~165 GFLOP/s, BF16 ~140 (vdpbf16ps ~210 on a busy
+** machine), F32 ~105 (3x4, 2x6, 4x6,
 ** 6x4 and 3x8 in two passes measured no better, fused or not). Its frame,
 ** 2 KiB, is for the hosted build's threads; a freestanding build's 3 KiB
 ** of stack gets 2 weight rows by 3. */
@@ -205,6 +209,37 @@ INLINE uint32_t float_pass(uint32_t t, uint32_t at, const uint8_t *w, const uint
 #define FLOAT_SPLIT 1
 #define fv_load     load16
 #define fv_zero     _mm512_setzero_ps
+
+/* 32 halves at p, as they are (BF16 pairs, two to a 32-bit lane): one
+** 64-byte load measured faster in prefill than two 32-byte ones and an
+** insert, though GGUF aligns tensors only to 32 bytes (zen5). */
+INLINE __m512 fv_raw(const uint8_t *p)
+{
+    return _mm512_castsi512_ps(_mm512_loadu_si512(p));
+}
+
+/* A lane's odd and even BF16 element as floats (its high half masked,
+** its low half shifted up): no shuffle. With AVX-512 BF16, vdpbf16ps does
+** both products and adds in one step for weights that passed the scan
+** (kernels.h): ~1.6 times the speed, zen5. */
+INLINE __m512 fv_odd(__m512 v)
+{
+    return _mm512_castsi512_ps(
+        _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0xffff0000u)));
+}
+
+INLINE __m512 fv_even(__m512 v)
+{
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(v), 16));
+}
+
+#ifdef __AVX512BF16__
+INLINE __m512 fv_dot(__m512 z, __m512 w, __m512 x)
+{
+    return _mm512_dpbf16_ps(z, (__m512bh)_mm512_castps_si512(x), (__m512bh)_mm512_castps_si512(w));
+}
+#endif
+
 INLINE __m512 fv_mac(uint32_t t, __m512 z, __m512 w, __m512 x)
 {
     if (t == L4LM_TYPE_F16) /* exact product: fused, same bits */
@@ -212,36 +247,10 @@ INLINE __m512 fv_mac(uint32_t t, __m512 z, __m512 w, __m512 x)
     return _mm512_add_ps(z, _mm512_mul_ps(w, x));
 }
 
-/* BF16 widens without a shuffle: shifting a load of 32 halves (2 to each
-** 32-bit lane) left by 16 gives elements i, i + 2, .. i + 30 as floats,
-** masking off the low halves gives i + 1, .. i + 31. Its activations are
-** read as halves and widened the same way, so a pair's register 0 holds
-** the even lanes of the 32, register 1 the odd ones, each adding its
-** elements in order; fv_acc puts them back (1.15 times the speed, zen5). */
-#define FV_PAIRED       1
-#define FLOAT_BF16_ACTS L4LM_TYPE_BF16
-INLINE __m512 fv_weights(uint32_t t, const uint8_t *row, size_t i, uint32_t k)
-{
-    if (t != L4LM_TYPE_BF16)
-        return load16(t, row + (i + 16 * (size_t)k) * (t == L4LM_TYPE_F32 ? 4 : 2));
-    __m512i v = _mm512_loadu_si512(row + 2 * i);
-    return _mm512_castsi512_ps(k ? _mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u))
-                                 : _mm512_slli_epi32(v, 16));
-}
-
-INLINE __m512 fv_acts(uint32_t t, uint32_t at, const uint8_t *act, uint32_t n, size_t i, uint32_t k)
-{
-    if (at != L4LM_TYPE_F32)
-        return fv_weights(t, l4lm_kern_halves(act, n), i, k);
-    return _mm512_loadu_ps((const float *)act + i + 16 * k);
-}
-
 INLINE void fv_acc(uint32_t t, const __m512 z[2], __m256 s[4])
 {
-    const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
-    __m512 o[2] = {_mm512_permutex2var_ps(z[0], lo, z[1]), _mm512_permutex2var_ps(z[0], hi, z[1])};
-    lanes32(t == L4LM_TYPE_BF16 ? o : z, s);
+    (void)t;
+    lanes32(z, s);
 }
 
 /* Decode over wide rows: FLOAT_GROUP weight rows against the one activation
@@ -315,6 +324,24 @@ INLINE uint32_t float_pass(uint32_t t, uint32_t at, const uint8_t *w, const uint
 #define FLOAT_SPLIT 2
 #define fv_load     load8
 #define fv_zero     _mm256_setzero_ps
+/* 16 halves at p, as they are (BF16 pairs, two to a 32-bit lane). */
+INLINE __m256 fv_raw(const uint8_t *p)
+{
+    return _mm256_castsi256_ps(load256(p));
+}
+
+/* A lane's odd and even BF16 element as floats: a mask, a shift. */
+INLINE __m256 fv_odd(__m256 v)
+{
+    return _mm256_castsi256_ps(
+        _mm256_and_si256(_mm256_castps_si256(v), _mm256_set1_epi32((int)0xffff0000u)));
+}
+
+INLINE __m256 fv_even(__m256 v)
+{
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(v), 16));
+}
+
 INLINE __m256 fv_mac(uint32_t t, __m256 z, __m256 w, __m256 x)
 {
 #ifdef __FMA__
@@ -506,6 +533,37 @@ uint32_t l4lm_simd_wsum(uint32_t t, const uint8_t *rows, size_t rb, const float 
     if (t == L4LM_TYPE_F32)
         return wsum(L4LM_TYPE_F32, rows, rb, a, n_rows, out, n);
     return 0;
+}
+#endif
+
+#ifdef __AVX512BF16__
+#define FLOAT_BF16_DP 1
+#ifdef L4LM_SIMD_DISPATCH
+/* vdpbf16ps does a pair's two products in one step, and prefill of narrow
+** rows then waits on the weights' loads from level 2: 2 weight rows by 6
+** activation rows (24 registers, L4LM_FLOAT_DP_NARROW_ACTS) load half the
+** weight bytes per product that 4 by 3 do (zen5, n 2048: ~1.2 times the
+** speed; wide rows, from level 3, were slower so: they keep 4 by 3). */
+#define FLOAT_DP_TR 2
+#define FLOAT_DP_TA 6
+#endif
+/* 32 BF16 values at a time: magnitude 0, or L4LM_BF16_LO to _HI. */
+bool l4lm_simd_bf16_in_range(const uint8_t *w, size_t n)
+{
+    const __m512i mag = _mm512_set1_epi16(0x7fff), lo = _mm512_set1_epi16(L4LM_BF16_LO);
+    const __m512i span = _mm512_set1_epi16(L4LM_BF16_HI - L4LM_BF16_LO);
+    __mmask32 bad = 0;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512i m = _mm512_and_si512(_mm512_loadu_si512(w + 2 * i), mag);
+        __mmask32 out = _mm512_cmpgt_epu16_mask(_mm512_sub_epi16(m, lo), span);
+        bad |= _mm512_mask_cmpneq_epi16_mask(out, m, _mm512_setzero_si512());
+    }
+    for (; i < n; i++) {
+        uint16_t m = l4lm_kern_ld16(w + 2 * i) & 0x7fff;
+        bad |= m && (m < L4LM_BF16_LO || m > L4LM_BF16_HI);
+    }
+    return !bad;
 }
 #endif
 

@@ -173,7 +173,7 @@ static l4lm_status l2c_hparams(l4lm_model *m, uint64_t *n_bytes)
 
 static l4lm_mat l2c_mat(const uint8_t **p, uint32_t n_in, uint32_t n_out, uint32_t count)
 {
-    l4lm_mat mat = {*p, L4LM_TYPE_F32, n_in, n_out};
+    l4lm_mat mat = {*p, L4LM_TYPE_F32, n_in, n_out, false};
     *p += (uint64_t)n_in * n_out * count * 4;
     return mat;
 }

@@ -161,6 +161,19 @@ static void rope_freqs(const l4lm_session *s, float *inv_freq, float base, float
     }
 }
 
+/* The BF16 matrices the session's kernels may dot with vdpbf16ps
+** (kernels.h): each scanned once here, when its kernels have it. */
+static void mark_weights(l4lm_session *s)
+{
+    l4lm_kern_mark(s->kern, &s->w.output);
+    for (uint32_t l = 0; l < s->hp.n_layer; l++) {
+        l4lm_layer *y = &s->layers[l];
+        l4lm_mat *m[7] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
+        for (size_t i = 0; i < 7; i++)
+            l4lm_kern_mark(s->kern, m[i]);
+    }
+}
+
 /* Set 0 for every layer; set 1 for the sliding-window layers (gemma2/3). */
 static void rope_init(l4lm_session *s)
 {
@@ -206,6 +219,7 @@ l4lm_status l4lm_session_init(l4lm_session **out, const l4lm_model *m, const l4l
     st = l4lm_model_weights(m, &s->w, s->layers, unpacked, 0);
     if (st)
         return st;
+    mark_weights(s);
     s->k_cache = a + lo.k_cache;
     s->v_cache = a + lo.v_cache;
     s->x = (float *)(a + lo.x);
