@@ -247,6 +247,7 @@ float l4lm_kern_finish(uint32_t wtype, const uint8_t *w, const uint8_t *a, uint3
 #define l4lm_simd_abs_top        L4LM_SIMD_NAME(l4lm_simd_abs_top, L4LM_SIMD_VARIANT)
 #define l4lm_simd_round_q        L4LM_SIMD_NAME(l4lm_simd_round_q, L4LM_SIMD_VARIANT)
 #define l4lm_simd_kq_quant       L4LM_SIMD_NAME(l4lm_simd_kq_quant, L4LM_SIMD_VARIANT)
+#define l4lm_simd_q8_group       L4LM_SIMD_NAME(l4lm_simd_q8_group, L4LM_SIMD_VARIANT)
 #define l4lm_simd_axpy_f16       L4LM_SIMD_NAME(l4lm_simd_axpy_f16, L4LM_SIMD_VARIANT)
 #define l4lm_simd_dots           L4LM_SIMD_NAME(l4lm_simd_dots, L4LM_SIMD_VARIANT)
 #define l4lm_simd_wsum           L4LM_SIMD_NAME(l4lm_simd_wsum, L4LM_SIMD_VARIANT)
@@ -286,6 +287,13 @@ typedef struct l4lm_kern {
     ** zero, for finite x and id with |x id| <= 127.5, their sum into *sum. */
     bool (*abs_top)(const float *x, uint32_t *top);
     bool (*round_q)(const float *x, float id, int8_t *q, int32_t *sum);
+    /* A whole group of L4LM_QGROUP such blocks (kernels.c, prepare_quant):
+    ** their quants interleaved into q as the activation layout has them,
+    ** each block's d rounded to fp16 into d[b], and 8 times its sum into
+    ** s[b], or for Q8_1 (q81) its sum times d rounded to fp16, as a float;
+    ** false, with nothing written, when a block holds a NaN or inf or its
+    ** 1/d overflows (the C path's saturating case). */
+    bool (*q8_group)(const float *x, bool q81, uint8_t *q, float *d, uint32_t *s);
     /* One super-block of Q8_K activations (kernels_k.c): its quants q,
     ** bsums and d, bit for bit the C path's; false, with nothing written,
     ** for a block of zeros and NaNs only. */
@@ -338,6 +346,7 @@ uint32_t l4lm_simd_silu_mul(float *g, const float *u, uint32_t n);
 bool l4lm_simd_abs_top(const float *x, uint32_t *top);
 bool l4lm_simd_round_q(const float *x, float id, int8_t *q, int32_t *sum);
 bool l4lm_simd_kq_quant(const float *x, uint8_t *q, int16_t *bsum, float *d);
+bool l4lm_simd_q8_group(const float *x, bool q81, uint8_t *q, float *d, uint32_t *s);
 uint32_t l4lm_simd_round_f16(const float *x, uint32_t n, float *o, uint16_t *h);
 #endif
 

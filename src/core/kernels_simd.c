@@ -23,6 +23,8 @@
 **                 SwiGLU
 **  abs_top,       Q8 activation blocks C                C
 **  round_q
+**  q8_group       8 Q8 activation      C                C
+**                 blocks (F16C)
 **  kq_quant       Q8_K activations     C                C
 ** The quantised dots use VNNI's dpbusd on avx512 and avxvnni, sdot on
 ** dotprod, widening multiplies and sums on rvv (whose F16 widening is
@@ -87,6 +89,7 @@ const l4lm_kern l4lm_kern_simd = {
     .kq_quant = l4lm_simd_kq_quant,
 #ifdef __F16C__
     .round_f16 = l4lm_simd_round_f16,
+    .q8_group = l4lm_simd_q8_group,
 #endif
 #endif
 };
