@@ -73,13 +73,15 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 /* Activation rows one pass over a quantised weight row may serve (a
 ** variant's quant_acts): where Q4_0 and Q8_0 take two weight rows per
 ** 512-bit register (kernels_x86_quant.h), unpacking the weights is about a
-** quarter of the work at 8 rows, and 16 share it better (~10% on zen5).
-** Their outputs' lanes are 2 KiB of stack for 4 weight rows (the matmul's
-** frame 3.7 KiB), so only for the hosted build's threads: a freestanding
-** build keeps 8 within its 3 KiB. */
+** quarter of the work at 8 rows, and 16 share it better (~10% on zen5),
+** 32 better still (matmuls ~4%, Q4_0 prefill 1 thread ~3%, zen5; the
+** FFN's down projection still takes 20 within L4LM_ACT_TILE_BYTES).
+** Their outputs' lanes are 4 KiB of stack for 4 weight rows (the matmul's
+** frame 6.75 KiB), so only for the hosted build's threads (default
+** stacks): a freestanding build keeps 8 within its 3 KiB. */
 #if defined(__x86_64__) && defined(__AVX512VNNI__) && defined(__AVX512VL__) &&                     \
     defined(L4LM_SIMD_DISPATCH)
-#define L4LM_QUANT_ACTS 16
+#define L4LM_QUANT_ACTS 32
 #else
 #define L4LM_QUANT_ACTS L4LM_TILE
 #endif
