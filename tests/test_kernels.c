@@ -719,6 +719,47 @@ static void test_bf16_dp(void)
     T_CHECK("bf16 activations kept in range", off == 0, "%d of %d wrong", off, N);
 }
 
+/* The SIMD path's Q8_0 and Q8_1 activation quantisation (whole groups of
+** blocks in one step) against the C path's, byte for byte: rows of whole
+** groups and a tail, blocks of ordinary values, of magnitudes whose d is
+** an fp16 subnormal, overflows fp16, or whose 1/d overflows, ties of x id
+** at 127 and below, and blocks holding NaN, inf, subnormals and -0. */
+static void test_q8_act_simd(void)
+{
+    static const float scale[] = {1.0f, 1e-40f, 1e-5f, 1e7f, 1e30f, 1e-37f, 3e38f, 0.0f};
+    static const float pick[] = {-0.0f, NAN, -NAN, INFINITY, -INFINITY, 1e-40f, -1e-45f, 0.0f};
+    const uint32_t n = 19 * 32; /* two groups of 8 blocks, then 3 more */
+    const uint32_t types[] = {L4LM_TYPE_Q4_0, L4LM_TYPE_Q4_1};
+    const l4lm_kern *C = l4lm_kern_pick("none", 0, NULL);
+    float x[19 * 32];
+    long bad = 0, rows = 0;
+    for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+        size_t ab = l4lm_act_bytes(types[t], n);
+        uint8_t *a = calloc(1, ab), *b = calloc(1, ab);
+        for (int rep = 0; rep < 300; rep++, rows++) {
+            for (uint32_t j = 0; j < n / 32; j++) {
+                uint32_t mode = rnd() % 8, sc = rnd() % 8;
+                for (uint32_t i = 0; i < 32; i++) {
+                    float *v = x + 32 * j + i;
+                    uint32_t r = rnd();
+                    *v = (float)((int)(r % 2001) - 1000) * 0.01f * (mode < 4 ? 1.0f : scale[sc]);
+                    if (mode == 6) /* ties: the largest is 127 (id 1), the rest halves */
+                        *v = i == 0 ? (r & 1 ? 127.0f : -127.0f)
+                                    : (float)((int)(r % 255) - 127) + 0.5f;
+                    if (mode == 7 && r % 5 == 0)
+                        *v = pick[(r >> 8) % 8];
+                }
+            }
+            l4lm_act_prepare(K, types[t], x, n, a);
+            l4lm_act_prepare(C, types[t], x, n, b);
+            bad += memcmp(a, b, ab) != 0;
+        }
+        free(a), free(b);
+    }
+    T_CHECK("q8_act_simd_same_bytes", bad == 0, "%ld of %ld rows differ from the C path", bad,
+            rows);
+}
+
 int main(int argc, char **argv)
 {
     int quick = argc > 1 && strcmp(argv[1], "--asan") == 0;
@@ -737,6 +778,7 @@ int main(int argc, char **argv)
     test_axpy();
     test_wsum_q8_0(quick);
     test_bf16_dp();
+    test_q8_act_simd();
     t_print_hash();
     T_EXIT();
 }

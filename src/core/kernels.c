@@ -123,21 +123,37 @@ static size_t quant_slot(uint32_t nb, uint32_t j, uint32_t i)
     return group + 32 * (i / 4) + 4 * (j % L4LM_QGROUP) + i % 4;
 }
 
-/* Q8_0 blocks, or Q8_1 (the same, and s = d * sum) for weights of type t. */
+/* Block j of a row of nb: Q8_0, or Q8_1 (the same, and s = d * sum) for
+** weights of type t. */
+static void prepare_block(const l4lm_kern *k, uint32_t t, const float *x, uint32_t nb, uint32_t j,
+                          uint8_t *o)
+{
+    int8_t q[L4LM_QBLOCK];
+    int32_t sum;
+    float d = quantize_q8_0(k, x + (size_t)j * L4LM_QBLOCK, q, &sum), d16 = round_fp16(d);
+    int32_t s8 = 8 * sum;
+    float s = l4lm_kern_q8_1(t) ? round_fp16((float)sum * d) : 0.0f;
+    __builtin_memcpy(o + l4lm_kern_qa_d(nb) + 4 * (size_t)j, &d16, sizeof d16);
+    __builtin_memcpy(o + l4lm_kern_qa_s8(nb) + 4 * (size_t)j,
+                     l4lm_kern_q8_1(t) ? (const void *)&s : &s8, 4);
+    for (uint32_t i = 0; i < L4LM_QBLOCK; i += 4)
+        __builtin_memcpy(o + quant_slot(nb, j, i), q + i, 4);
+}
+
+/* A row's blocks: whole groups through the variant's q8_group where it
+** takes them, the rest (and the tail) block by block. */
 static void prepare_quant(const l4lm_kern *k, uint32_t t, const float *x, uint32_t n, uint8_t *o)
 {
-    uint32_t nb = n / L4LM_QBLOCK;
-    for (uint32_t j = 0; j < nb; j++) {
-        int8_t q[L4LM_QBLOCK];
-        int32_t sum;
-        float d = quantize_q8_0(k, x + (size_t)j * L4LM_QBLOCK, q, &sum), d16 = round_fp16(d);
-        int32_t s8 = 8 * sum;
-        float s = l4lm_kern_q8_1(t) ? round_fp16((float)sum * d) : 0.0f;
-        __builtin_memcpy(o + l4lm_kern_qa_d(nb) + 4 * (size_t)j, &d16, sizeof d16);
-        __builtin_memcpy(o + l4lm_kern_qa_s8(nb) + 4 * (size_t)j,
-                         l4lm_kern_q8_1(t) ? (const void *)&s : &s8, 4);
-        for (uint32_t i = 0; i < L4LM_QBLOCK; i += 4)
-            __builtin_memcpy(o + quant_slot(nb, j, i), q + i, 4);
+    uint32_t nb = n / L4LM_QBLOCK, grouped = nb - nb % L4LM_QGROUP;
+    for (uint32_t j = 0; j < nb;) {
+        size_t e = (size_t)j * L4LM_QBLOCK;
+        if (j < grouped && j % L4LM_QGROUP == 0 && k->q8_group &&
+            k->q8_group(x + e, l4lm_kern_q8_1(t), o + e,
+                        (float *)(o + l4lm_kern_qa_d(nb) + 4 * (size_t)j),
+                        (uint32_t *)(o + l4lm_kern_qa_s8(nb) + 4 * (size_t)j)))
+            j += L4LM_QGROUP;
+        else
+            prepare_block(k, t, x, nb, j++, o);
     }
 }
 

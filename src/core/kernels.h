@@ -98,13 +98,15 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 /* Activation rows one pass over a quantised weight row may serve (a
 ** variant's quant_acts): where Q4_0 and Q8_0 take two weight rows per
 ** 512-bit register (kernels_x86_quant.h), unpacking the weights is about a
-** quarter of the work at 8 rows, and 16 share it better (~10% on zen5).
-** Their outputs' lanes are 2 KiB of stack for 4 weight rows (the matmul's
-** frame 3.7 KiB), so only for the hosted build's threads: a freestanding
-** build keeps 8 within its 3 KiB. */
+** quarter of the work at 8 rows, and 16 share it better (~10% on zen5),
+** 32 better still (matmuls ~4%, Q4_0 prefill 1 thread ~3%, zen5; the
+** FFN's down projection still takes 20 within L4LM_ACT_TILE_BYTES).
+** Their outputs' lanes are 4 KiB of stack for 4 weight rows (the matmul's
+** frame 6.75 KiB), so only for the hosted build's threads (default
+** stacks): a freestanding build keeps 8 within its 3 KiB. */
 #if defined(__x86_64__) && defined(__AVX512VNNI__) && defined(__AVX512VL__) &&                     \
     defined(L4LM_SIMD_DISPATCH)
-#define L4LM_QUANT_ACTS 16
+#define L4LM_QUANT_ACTS 32
 #else
 #define L4LM_QUANT_ACTS L4LM_TILE
 #endif
@@ -287,6 +289,7 @@ float l4lm_kern_finish(uint32_t wtype, const uint8_t *w, const uint8_t *a, uint3
 #define l4lm_simd_abs_top        L4LM_SIMD_NAME(l4lm_simd_abs_top, L4LM_SIMD_VARIANT)
 #define l4lm_simd_round_q        L4LM_SIMD_NAME(l4lm_simd_round_q, L4LM_SIMD_VARIANT)
 #define l4lm_simd_kq_quant       L4LM_SIMD_NAME(l4lm_simd_kq_quant, L4LM_SIMD_VARIANT)
+#define l4lm_simd_q8_group       L4LM_SIMD_NAME(l4lm_simd_q8_group, L4LM_SIMD_VARIANT)
 #define l4lm_simd_axpy_f16       L4LM_SIMD_NAME(l4lm_simd_axpy_f16, L4LM_SIMD_VARIANT)
 #define l4lm_simd_dots           L4LM_SIMD_NAME(l4lm_simd_dots, L4LM_SIMD_VARIANT)
 #define l4lm_simd_wsum           L4LM_SIMD_NAME(l4lm_simd_wsum, L4LM_SIMD_VARIANT)
@@ -327,6 +330,13 @@ typedef struct l4lm_kern {
     ** zero, for finite x and id with |x id| <= 127.5, their sum into *sum. */
     bool (*abs_top)(const float *x, uint32_t *top);
     bool (*round_q)(const float *x, float id, int8_t *q, int32_t *sum);
+    /* A whole group of L4LM_QGROUP such blocks (kernels.c, prepare_quant):
+    ** their quants interleaved into q as the activation layout has them,
+    ** each block's d rounded to fp16 into d[b], and 8 times its sum into
+    ** s[b], or for Q8_1 (q81) its sum times d rounded to fp16, as a float;
+    ** false, with nothing written, when a block holds a NaN or inf or its
+    ** 1/d overflows (the C path's saturating case). */
+    bool (*q8_group)(const float *x, bool q81, uint8_t *q, float *d, uint32_t *s);
     /* One super-block of Q8_K activations (kernels_k.c): its quants q,
     ** bsums and d, bit for bit the C path's; false, with nothing written,
     ** for a block of zeros and NaNs only. */
@@ -384,6 +394,7 @@ uint32_t l4lm_simd_silu_mul(float *g, const float *u, uint32_t n);
 bool l4lm_simd_abs_top(const float *x, uint32_t *top);
 bool l4lm_simd_round_q(const float *x, float id, int8_t *q, int32_t *sum);
 bool l4lm_simd_kq_quant(const float *x, uint8_t *q, int16_t *bsum, float *d);
+bool l4lm_simd_q8_group(const float *x, bool q81, uint8_t *q, float *d, uint32_t *s);
 uint32_t l4lm_simd_round_f16(const float *x, uint32_t n, float *o, uint16_t *h);
 #ifdef __AVX512BF16__
 bool l4lm_simd_bf16_in_range(const uint8_t *w, size_t n);

@@ -24,6 +24,8 @@
 **                 SwiGLU
 **  abs_top,       Q8 activation blocks C                C
 **  round_q
+**  q8_group       8 Q8 activation      C                C
+**                 blocks (F16C)
 **  kq_quant       Q8_K activations     C                C
 **  bf16_in_range  avx512bf16 (BF16 weights for vdpbf16ps, kernels.h)
 ** The quantised dots use VNNI's dpbusd on avx512 and avxvnni, sdot on
@@ -93,6 +95,7 @@ const l4lm_kern l4lm_kern_simd = {
     .kq_quant = l4lm_simd_kq_quant,
 #ifdef __F16C__
     .round_f16 = l4lm_simd_round_f16,
+    .q8_group = l4lm_simd_q8_group,
 #endif
 #ifdef __AVX512BF16__
     .bf16_in_range = l4lm_simd_bf16_in_range,

@@ -6,6 +6,7 @@
 ** for. Compiled, like kernels_x86.c, only when the build targets AVX2, and
 ** once per x86 variant in a hosted build (Makefile, SIMD_SRC).
 */
+#include <float.h>
 #include "kernels.h"
 
 #ifdef L4LM_SIMD_X86
@@ -118,28 +119,96 @@ bool l4lm_simd_abs_top(const float *x, uint32_t *top)
     return true;
 }
 
-/* round_away of kernels.c: truncate, then one step away from zero when the
-** (exact) fraction is a half or more; a true compare is -1. */
-bool l4lm_simd_round_q(const float *x, float id, int8_t *q, int32_t *s)
+/* round_away of kernels.c for 8 lanes of v: truncate, then one step away
+** from zero when the (exact) fraction is a half or more; a true compare is -1. */
+static inline __m256i round8(__m256 v)
 {
-    const __m256 half = _mm256_set1_ps(0.5f), idv = _mm256_set1_ps(id);
+    const __m256 half = _mm256_set1_ps(0.5f), nhalf = _mm256_set1_ps(-0.5f);
+    __m256i t = _mm256_cvttps_epi32(v);
+    __m256 frac = _mm256_sub_ps(v, _mm256_cvtepi32_ps(t));
+    t = _mm256_sub_epi32(t, _mm256_castps_si256(_mm256_cmp_ps(frac, half, _CMP_GE_OQ)));
+    return _mm256_add_epi32(t, _mm256_castps_si256(_mm256_cmp_ps(frac, nhalf, _CMP_LE_OQ)));
+}
+
+/* One block's 32 quants of x * id as bytes in order, their sum into *s. */
+static inline __m256i quant32(const float *x, __m256 id, int32_t *s)
+{
     __m256i r[4], sum = _mm256_setzero_si256();
     UNROLL
     for (int k = 0; k < 4; k++) {
-        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), idv);
-        __m256i t = _mm256_cvttps_epi32(v);
-        __m256 frac = _mm256_sub_ps(v, _mm256_cvtepi32_ps(t));
-        t = _mm256_sub_epi32(t, _mm256_castps_si256(_mm256_cmp_ps(frac, half, _CMP_GE_OQ)));
-        t = _mm256_add_epi32(t, _mm256_castps_si256(_mm256_cmp_ps(
-                                    frac, _mm256_sub_ps(_mm256_setzero_ps(), half), _CMP_LE_OQ)));
-        r[k] = t;
-        sum = _mm256_add_epi32(sum, t);
+        r[k] = round8(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), id));
+        sum = _mm256_add_epi32(sum, r[k]);
     }
+    *s = hsum_i32(sum);
     /* the packs work within 128-bit halves: 32-bit groups come out 0 2 4 6 1 3 5 7 */
     __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
-    b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256((__m256i *)q, b);
-    *s = hsum_i32(sum);
+    return _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+bool l4lm_simd_round_q(const float *x, float id, int8_t *q, int32_t *s)
+{
+    _mm256_storeu_si256((__m256i *)q, quant32(x, _mm256_set1_ps(id), s));
     return true;
 }
+
+#ifdef __F16C__
+static inline __m256 round_fp16x8(__m256 v)
+{
+    return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+/* Stores 8 blocks' quants (b[j]: block j's 32 bytes) as the activation
+** layout interleaves them: 32-byte chunk k holds bytes 4k..4k+3 of each
+** block in turn, an 8 x 8 transpose of 4-byte groups. */
+static inline void store_group(__m256i b[L4LM_QGROUP], uint8_t *q)
+{
+    __m256i t[8], u[8];
+    for (int j = 0; j < 8; j += 2) {
+        t[j] = _mm256_unpacklo_epi32(b[j], b[j + 1]);
+        t[j + 1] = _mm256_unpackhi_epi32(b[j], b[j + 1]);
+    }
+    for (int j = 0; j < 8; j += 4)
+        for (int h = 0; h < 2; h++) {
+            u[j + 2 * h] = _mm256_unpacklo_epi64(t[j + h], t[j + h + 2]);
+            u[j + 2 * h + 1] = _mm256_unpackhi_epi64(t[j + h], t[j + h + 2]);
+        }
+    for (int k = 0; k < 4; k++) {
+        _mm256_storeu_si256((__m256i *)(q + 32 * k),
+                            _mm256_permute2x128_si256(u[k], u[k + 4], 0x20));
+        _mm256_storeu_si256((__m256i *)(q + 32 * (k + 4)),
+                            _mm256_permute2x128_si256(u[k], u[k + 4], 0x31));
+    }
+}
+
+/* kernels.c's quantize_q8_0 and prepare_quant for 8 blocks at once: the
+** same tops, the same divisions and products, F16C's nearest-even fp16. */
+bool l4lm_simd_q8_group(const float *x, bool q81, uint8_t *q, float *d, uint32_t *s)
+{
+    uint32_t top[L4LM_QGROUP];
+    for (int j = 0; j < L4LM_QGROUP; j++)
+        l4lm_simd_abs_top(x + L4LM_QBLOCK * j, &top[j]);
+    __m256i tv = _mm256_loadu_si256((const __m256i *)top);
+    if (_mm256_movemask_epi8(_mm256_cmpgt_epi32(tv, _mm256_set1_epi32(0x7f7fffff))))
+        return false; /* a NaN or inf */
+    __m256 dv = _mm256_div_ps(_mm256_castsi256_ps(tv), _mm256_set1_ps(127.0f));
+    __m256 idv = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), dv),
+                               _mm256_cmp_ps(dv, _mm256_setzero_ps(), _CMP_NEQ_UQ));
+    if (~_mm256_movemask_ps(_mm256_cmp_ps(idv, _mm256_set1_ps(FLT_MAX), _CMP_LE_OQ)) & 0xff)
+        return false;
+    float id[L4LM_QGROUP];
+    int32_t sum[L4LM_QGROUP];
+    __m256i b[L4LM_QGROUP];
+    _mm256_storeu_ps(id, idv);
+    for (int j = 0; j < L4LM_QGROUP; j++)
+        b[j] = quant32(x + L4LM_QBLOCK * j, _mm256_set1_ps(id[j]), &sum[j]);
+    store_group(b, q);
+    __m256i sv = _mm256_loadu_si256((const __m256i *)sum);
+    _mm256_storeu_ps(d, round_fp16x8(dv));
+    if (q81)
+        _mm256_storeu_ps((float *)s, round_fp16x8(_mm256_mul_ps(_mm256_cvtepi32_ps(sv), dv)));
+    else
+        _mm256_storeu_si256((__m256i *)s, _mm256_slli_epi32(sv, 3));
+    return true;
+}
+#endif
 #endif
