@@ -243,19 +243,23 @@ static inline __attribute__((always_inline)) float pair(float lane, const uint8_
     return lane + fweight(L4LM_TYPE_BF16, w) * ld_f32(a);
 }
 
+/* The pair at element i (even) into its lane. */
+static void pair_at(float *acc, const uint8_t *w, const uint8_t *a, uint32_t i)
+{
+    acc[i / 2 % L4LM_LANES] = pair(acc[i / 2 % L4LM_LANES], w + 2 * (size_t)i, a + 4 * (size_t)i);
+}
+
 /* BF16 elements from..n-1 (from even) in pairs, pair p into lane p % 32. */
 static void lanes_bf16(const uint8_t *w, const uint8_t *a, uint32_t n, uint32_t i, float *acc)
 {
     const uint32_t step = 2 * L4LM_LANES;
     for (; i % step && i + 1 < n; i += 2)
-        acc[i / 2 % L4LM_LANES] =
-            pair(acc[i / 2 % L4LM_LANES], w + 2 * (size_t)i, a + 4 * (size_t)i);
+        pair_at(acc, w, a, i);
     for (; i + step <= n; i += step) /* fixed count: the compiler vectorises */
         for (uint32_t j = 0; j < L4LM_LANES; j++)
             acc[j] = pair(acc[j], w + 2 * ((size_t)i + 2 * j), a + 4 * ((size_t)i + 2 * j));
     for (; i + 1 < n; i += 2)
-        acc[i / 2 % L4LM_LANES] =
-            pair(acc[i / 2 % L4LM_LANES], w + 2 * (size_t)i, a + 4 * (size_t)i);
+        pair_at(acc, w, a, i);
     if (i < n)
         acc[i / 2 % L4LM_LANES] +=
             fweight(L4LM_TYPE_BF16, w + 2 * (size_t)i) * ld_f32(a + 4 * (size_t)i);
