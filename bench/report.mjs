@@ -24,7 +24,8 @@
 // which it reads one row (unless the embedding is also the classifier).
 // Prefill arithmetic = multiply-adds per prompt token × 2 ops × tokens/s,
 // set against the measured peak of the class the file's layers run in (f32
-// for F32/F16/BF16 weights, the int8 dot for quantised ones): every layer
+// for F32/F16 weights, the bf16 dot for BF16 where the CPU has one, as both
+// engines then use it, else f32; the int8 dot for quantised ones): every layer
 // matrix once per token (q, k, v, o, gate, up, down), attention's QK and PV
 // at the positions a causal prompt uses (token i sees i + 1), and the
 // classifier once per prompt (both engines compute the last token's logits
@@ -127,19 +128,19 @@ function buildCase(mine, facts, bw, peaks, threads) {
     }
     const p = c.prefill;
     const gops = (t) => (t ? (2 * facts.macs * t) / 1e9 : null);
-    const peak = peaks[threads]?.[facts.peakClass] ?? null;
+    // Both engines multiply BF16 weights with the CPU's bf16 dot where it has one.
+    const peakClass = facts.bf16 && peaks[threads]?.bf16 ? "bf16" : facts.peakClass;
+    const peak = peaks[threads]?.[peakClass] ?? null;
     const ofPeak = (g) => (g != null && peak ? g / peak.gops : null);
     p.macs_per_token = facts.macs;
     p.l4lm_gops = gops(p.l4lm.tps);
     p.anchor_gops = gops(p.anchor_tps);
-    p.peak_class = facts.peakClass;
+    p.peak_class = peakClass;
     p.peak_gops = peak && peak.gops;
     p.peak_kernel = peak && peak.kernel;
     p.l4lm_of_peak = ofPeak(p.l4lm_gops);
     p.anchor_of_peak = ofPeak(p.anchor_gops);
     p.target_of_peak = ofPeak(p.anchor_gops && p.anchor_gops * TARGET.prefill);
-    // llama.cpp multiplies BF16 weights with the CPU's bf16 dot where it has one.
-    p.bf16_dot_gops = facts.bf16 ? peaks[threads]?.bf16?.gops ?? null : null;
     const d = c.decode;
     const gbps = (t) => (t ? (bytes * t) / 1e9 : null);
     d.l4lm_gbps = gbps(d.l4lm.tps);
@@ -221,7 +222,8 @@ function tables(cases, a, nodeOn) {
         "llama.cpp's llama-quantize files from mkgguf's F16 (lq). ✗ = target missed.",
         "", "Prefill, tok/s:", "", ...pre, ...preRows, "",
         "Prefill arithmetic (GOP/s = 2 × multiply-adds per token × tok/s, native = the anchor; peak = " +
-        "bench/peakprobe's best for the class the file's layers run in: f32 for F16/BF16 weights, the " +
+        "bench/peakprobe's best for the class the file's layers run in: f32 for F16 weights, the bf16 dot " +
+        "for BF16 ones where the CPU has it (both engines use it), the " +
         `int8 dot for quantised ones, a loose ceiling there: unpacking and the per-block scales cost on top; ` +
         `the last column is what ${TARGET.prefill}× the anchor would take):`,
         "", ...ari, ...ariRows, "", "Decode, tok/s:", "", ...dec, ...decRows, "",
@@ -253,8 +255,7 @@ function misses(cases) {
         const row = `${label(c.name)} ${c.threads}t`, p = c.prefill, d = c.decode;
         if (p.miss) out.push(`${row} prefill ${fix(p.ratio, 2)}×: l4lm at ${pct(p.l4lm_of_peak)} of the ` +
             `${CLASS_NAME[p.peak_class]} peak, the anchor at ${pct(p.anchor_of_peak)}; ${TARGET.prefill}× needs ` +
-            `${pct(p.target_of_peak)}` + (p.bf16_dot_gops ? ` (the bf16 dot's peak is ` +
-            `${fix(p.bf16_dot_gops, 0)} GFLOP/s, ${fix(p.bf16_dot_gops / p.peak_gops, 1)}× the f32 one)` : ""));
+            `${pct(p.target_of_peak)}`);
         if (d.miss) out.push(`${row} decode ${fix(d.ratio, 2)}×`);
         if (d.bandwidth_miss) out.push(`${row} decode reads ${fix(d.l4lm_gbps, 1)} GB/s, ${pct(d.l4lm_of_read)} ` +
             `of the read bandwidth` + (d.read_gbps_4k && d.l4lm_gbps != null ? ` (${pct(d.l4lm_gbps / d.read_gbps_4k)} ` +
