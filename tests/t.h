@@ -46,7 +46,8 @@ static inline const char *t_shared(void)
     return path;
 }
 
-/* Read a whole file into malloc'd memory; NULL on failure. */
+/* Read a whole file into malloc'd memory, with a 0 byte after it (so a
+** text file, even one being written, is a string); NULL on failure. */
 static inline unsigned char *t_read_file(const char *path, size_t *size)
 {
     FILE *f = fopen(path, "rb");
@@ -54,13 +55,13 @@ static inline unsigned char *t_read_file(const char *path, size_t *size)
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc(n > 0 ? (size_t)n : 1);
+    unsigned char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
     if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
         free(buf);
         buf = NULL;
     }
     fclose(f);
-    if (buf) *size = (size_t)n;
+    if (buf) buf[n] = 0, *size = (size_t)n;
     return buf;
 }
 /* Read ../shared/<rel> (malloc'd) or NULL. */

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "t.h"
+#include "t_spawn.h"
 
 /* ok with the figures, or FAIL with them */
 #define REPORT(name, cond, ...)                                                                    \
@@ -54,12 +55,7 @@ static int start(pid_t *pid, const char *const *extra)
     for (; extra && *extra && n < 30; extra++)
         argv[n++] = *extra;
     argv[n] = NULL;
-    if ((*pid = fork()) == 0) {
-        int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 2);
-        execv(bin, (char **)argv);
-        _exit(127);
-    }
+    *pid = t_spawn(log_path, argv);
     for (int i = 0; i < 200; i++) { /* up to 20 s for the model to load */
         usleep(100000);
         size_t size;

@@ -23,6 +23,7 @@
 
 #include "serve_shm.h"
 #include "t.h"
+#include "t_spawn.h"
 
 #define RECONNECTS 10000
 
@@ -42,15 +43,11 @@ static double now(void)
 
 static pid_t start(const char *idle)
 {
-    pid_t p = fork();
-    if (p == 0) {
-        int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 2);
-        execl(bin, bin, "serve-shm", "-m", model, "--ctx", "512", "--clients", "2", "--socket",
-              sock_path, idle ? "--idle-timeout" : NULL, idle, (char *)NULL);
-        _exit(127);
-    }
-    return p;
+    const char *argv[] = {bin, "serve-shm", "-m",      model, "--ctx", "512", "--clients",
+                          "2", "--socket",  sock_path, NULL,  NULL,    NULL};
+    if (idle)
+        argv[10] = "--idle-timeout", argv[11] = idle;
+    return t_spawn(log_path, argv);
 }
 
 /* A raw connection: the hello and, with a slot, its two descriptors (memfd, doorbell). */

@@ -29,6 +29,7 @@
 #include "serve_shm.h"
 #include "shm_request.h"
 #include "t.h"
+#include "t_spawn.h"
 
 #define N_GEN 200
 
@@ -92,15 +93,9 @@ static char *run_text(const char *args)
 
 static pid_t start_server(void)
 {
-    pid_t p = fork();
-    if (p == 0) {
-        int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 2);
-        execl(bin, bin, "serve-shm", "-m", model, "--ctx", "512", "--clients", "3", "--threads",
-              "1", "--socket", sock_path, (char *)NULL);
-        _exit(127);
-    }
-    return p;
+    const char *argv[] = {bin, "serve-shm", "-m", model,      "--ctx",   "512", "--clients",
+                          "3", "--threads", "1",  "--socket", sock_path, NULL};
+    return t_spawn(log_path, argv);
 }
 
 /* Greedy, everything else off (as `l4lm run --temp 0` with its defaults). */
