@@ -26,8 +26,12 @@ count() { # pattern, text: the number of lines starting with pattern
 
 run_one() { # label, command...
     local label=$1; shift
-    local out rc p f s
-    out=$(timeout "${L4LM_TEST_TIMEOUT:-1200}" "$@" 2>&1); rc=$?
+    local out rc p f s tmp
+    # Through a file, not a pipe: a process the test leaves behind holding
+    # its output then cannot keep the runner waiting.
+    tmp=$(mktemp) || return 1
+    timeout "${L4LM_TEST_TIMEOUT:-1200}" "$@" >"$tmp" 2>&1; rc=$?
+    out=$(cat "$tmp"); rm -f "$tmp"
     [ -n "$out" ] && printf '%s\n' "$out" | sed "s|^|[$label] |"
     p=$(count 'ok ' "$out") f=$(count 'FAIL ' "$out") s=$(count 'skip ' "$out")
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
