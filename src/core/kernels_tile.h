@@ -26,6 +26,30 @@
 ** streams (kernels.h, L4LM_DECODE_STREAMS).
 */
 
+/* Decode of F32 and F16: the one activation row read as halves for F16
+** (the same values), and the rows left to the hardware prefetcher: asking for them
+** as well cost a fifth of the bandwidth (zen4, F16, one core). */
+INLINE void float_decode(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, uint32_t n,
+                         uint32_t r0, uint32_t r1, float *y)
+{
+    const uint8_t *x = t == L4LM_TYPE_F32 ? act : l4lm_kern_halves(act, n);
+    uint32_t r = r0;
+#ifdef FLOAT_GROUP
+    size_t xb = (size_t)n * (t == L4LM_TYPE_F32 ? 4 : 2);
+    for (; xb > L4LM_DECODE_ACT_BYTES && r + FLOAT_GROUP <= r1; r += FLOAT_GROUP) {
+        ACC_VEC s[FLOAT_GROUP][FLOAT_VECS];
+        uint32_t done = float_group(t, w + r * rb, rb, x, n, s);
+        for (uint32_t k = 0; k < FLOAT_GROUP; k++)
+            y[r + k] = finish(t, w + (r + k) * rb, act, n, done, s[k], FLOAT_VECS);
+    }
+#endif
+    for (; r < r1; r++) {
+        ACC_VEC s[1][FLOAT_VECS];
+        uint32_t done = float_pass(t, t, w + r * rb, x, 0, n, 1, s);
+        y[r] = finish(t, w + r * rb, act, n, done, s[0], FLOAT_VECS);
+    }
+}
+
 /* Prefill's float products as a blocked matrix product: a tile of nr <=
 ** FLOAT_TR weight rows (w, rb bytes apart) by na <= FLOAT_TA activation rows
 ** (act, st apart; read as floats, or as halves when at is t), every pair's
@@ -264,14 +288,14 @@ static __attribute__((noinline)) void float_prefill(uint32_t t, const uint8_t *w
 }
 
 #ifdef FLOAT_DEC_ROWS
-/* Decode of F16 and BF16: nr <= FLOAT_DEC_ROWS weight rows (at rows[])
+/* Decode of F16 and BF16: nr <= FLOAT_DEC_ROWS weight rows (at row[])
 ** against the one activation row, read side by side as streams (kernels.h,
 ** L4LM_DECODE_STREAMS); every row's lanes add up as in float_block. F16
 ** reads the activations as floats, its exact products fused (fv_mac): half
 ** the widenings of float_pass's halves. From level 2, 4 rows of 2048: F16
 ** ~98 GB/s where float_pass ran at 54, BF16 (vdpbf16ps) ~104 where
 ** float_block's one row ran at 100 (zen5, one core). */
-INLINE uint32_t float_dec(uint32_t t, const uint8_t *const *rows, const uint8_t *act, uint32_t n,
+INLINE uint32_t float_dec(uint32_t t, const uint8_t *const *row, const uint8_t *act, uint32_t n,
                           uint32_t nr, ACC_VEC s[][FLOAT_VECS])
 {
     const uint32_t at = fv_bf16(t) ? t : L4LM_TYPE_F32, step = l4lm_kern_float_step(t);
@@ -286,10 +310,10 @@ INLINE uint32_t float_dec(uint32_t t, const uint8_t *const *rows, const uint8_t 
     for (; i + step <= n; i += step) {
         UNROLL
         for (uint32_t r = 0; r < nr; r++) {
-            l4lm_kern_streams(rows[r] + 2 * (size_t)i, 2 * (size_t)step);
+            l4lm_kern_streams(row[r] + 2 * (size_t)i, 2 * (size_t)step);
             UNROLL
             for (uint32_t k = 0; k < FV_REGS; k++) {
-                FVEC wv = fv_weights(t, rows[r], i, k), x = fv_acts(t, at, act, n, i, k);
+                FVEC wv = fv_weights(t, row[r], i, k), x = fv_acts(t, at, act, n, i, k);
                 z[r][k] = fv_bf16(t) ? fv_pairs(t, z[r][k], wv, x) : fv_mac(t, z[r][k], wv, x);
             }
         }
@@ -307,54 +331,22 @@ INLINE void float_far(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *ac
 {
     uint32_t q = (r1 - r0) / FLOAT_DEC_ROWS;
     for (uint32_t r = r0; r < r0 + q; r++) {
-        const uint8_t *rows[FLOAT_DEC_ROWS];
+        const uint8_t *row[FLOAT_DEC_ROWS];
         ACC_VEC s[FLOAT_DEC_ROWS][FLOAT_VECS];
         for (uint32_t k = 0; k < FLOAT_DEC_ROWS; k++)
-            rows[k] = w + (r + k * q) * rb;
-        uint32_t done = float_dec(t, rows, act, n, FLOAT_DEC_ROWS, s);
+            row[k] = w + (r + k * q) * rb;
+        uint32_t done = float_dec(t, row, act, n, FLOAT_DEC_ROWS, s);
         for (uint32_t k = 0; k < FLOAT_DEC_ROWS; k++)
-            y[r + k * q] = finish(t, rows[k], act, n, done, s[k], FLOAT_VECS);
+            y[r + k * q] = finish(t, row[k], act, n, done, s[k], FLOAT_VECS);
     }
     for (uint32_t r = r0 + q * FLOAT_DEC_ROWS; r < r1; r++) {
-        const uint8_t *rows[1] = {w + r * rb};
+        const uint8_t *row[1] = {w + r * rb};
         ACC_VEC s[1][FLOAT_VECS];
-        uint32_t done = float_dec(t, rows, act, n, 1, s);
-        y[r] = finish(t, rows[0], act, n, done, s[0], FLOAT_VECS);
+        uint32_t done = float_dec(t, row, act, n, 1, s);
+        y[r] = finish(t, row[0], act, n, done, s[0], FLOAT_VECS);
     }
 }
 #endif
-
-/* Decode of F32 and F16 (and BF16 with FLOAT_DEC_ROWS): float_far where
-** the architecture has it, else the one activation row read as halves for
-** F16 (the same values), and the rows left to the hardware prefetcher:
-** asking for them as well cost a fifth of the bandwidth (zen4, F16, one
-** core). */
-INLINE void float_decode(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, uint32_t n,
-                         uint32_t r0, uint32_t r1, float *y)
-{
-    uint32_t r = r0;
-#ifdef FLOAT_DEC_ROWS
-    if (t != L4LM_TYPE_F32) {
-        float_far(t, w, rb, act, n, r0, r1, y);
-        return;
-    }
-#endif
-    const uint8_t *x = t == L4LM_TYPE_F32 ? act : l4lm_kern_halves(act, n);
-#ifdef FLOAT_GROUP
-    size_t xb = (size_t)n * (t == L4LM_TYPE_F32 ? 4 : 2);
-    for (; xb > L4LM_DECODE_ACT_BYTES && r + FLOAT_GROUP <= r1; r += FLOAT_GROUP) {
-        ACC_VEC s[FLOAT_GROUP][FLOAT_VECS];
-        uint32_t done = float_group(t, w + r * rb, rb, x, n, s);
-        for (uint32_t k = 0; k < FLOAT_GROUP; k++)
-            y[r + k] = finish(t, w + (r + k) * rb, act, n, done, s[k], FLOAT_VECS);
-    }
-#endif
-    for (; r < r1; r++) {
-        ACC_VEC s[1][FLOAT_VECS];
-        uint32_t done = float_pass(t, t, w + r * rb, x, 0, n, 1, s);
-        y[r] = finish(t, w + r * rb, act, n, done, s[0], FLOAT_VECS);
-    }
-}
 
 /* Decode of the float types (l4lm_simd_matmul sends the rest to float_prefill). */
 INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
@@ -362,7 +354,12 @@ INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
                        bool ahead)
 {
     (void)st, (void)na, (void)ys, (void)ahead;
-    float_decode(t, w, rb, act, n, r0, r1, y);
+#ifdef FLOAT_DEC_ROWS
+    if (t != L4LM_TYPE_F32)
+        float_far(t, w, rb, act, n, r0, r1, y);
+    else
+#endif
+        float_decode(t, w, rb, act, n, r0, r1, y);
 }
 
 /* Decode's own prefetch, where the architecture has one. */
