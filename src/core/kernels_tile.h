@@ -310,7 +310,7 @@ INLINE uint32_t float_dec(uint32_t t, const uint8_t *const *row, const uint8_t *
     for (; i + step <= n; i += step) {
         UNROLL
         for (uint32_t r = 0; r < nr; r++) {
-            l4lm_kern_streams(row[r] + 2 * (size_t)i, 2 * (size_t)step);
+            l4lm_kern_streams(row[r] + 2 * (size_t)i, 2 * (size_t)step, L4LM_DECODE_FLOAT_AHEAD);
             UNROLL
             for (uint32_t k = 0; k < FV_REGS; k++) {
                 FVEC wv = fv_weights(t, row[r], i, k), x = fv_acts(t, at, act, n, i, k);

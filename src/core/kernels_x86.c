@@ -256,9 +256,9 @@ INLINE void fv_acc(uint32_t t, const __m512 z[2], __m256 s[4])
 /* Decode of F16 and BF16 reads L4LM_DECODE_STREAMS far rows side by side
 ** (kernels_tile.h, float_dec; its F16 products fused as fv_mac's). 4-layer
 ** TinyLlama-shape decode's products alone, one core (zen5, a busy
-** machine, interleaved): F16 ~27 GB/s one row at a time, ~33 so; BF16 ~29,
-** ~34. Adjacent rows were slower (2: 17 GB/s, 4: 22), 8 far rows no
-** better than 4, 1 or 4 KiB ahead no better than 2. */
+** machine, interleaved, 2 KiB ahead): F16 ~27 GB/s one row at a time, ~33
+** so; BF16 ~29, ~34. Adjacent rows were slower (2: 17 GB/s, 4: 22), 8 far
+** rows no better than 4; how far ahead: kernels.h. */
 #define FLOAT_DEC_ROWS L4LM_DECODE_STREAMS
 
 /* Decode of F32 over wide rows: FLOAT_GROUP weight rows against the one activation

@@ -430,7 +430,7 @@ INLINE void quant_wide(uint32_t t, const uint8_t *w, size_t rb, uint32_t np, con
         __m512i q[2][8];
         __m512 dw[2];
         for (uint32_t p = 0; na == 1 && p < 2 * np; p++) /* decode: quant_far's streams */
-            l4lm_kern_streams(w + p * rb + (size_t)j * bb, 8 * bb);
+            l4lm_kern_streams(w + p * rb + (size_t)j * bb, 8 * bb, L4LM_DECODE_QUANT_AHEAD);
         UNROLL
         for (uint32_t p = 0; p < np; p++)
             unpack8x2(t, w + 2 * p * rb + (size_t)j * bb, rb, q[p], &dw[p]);
