@@ -522,6 +522,8 @@ void l4lm_matmul(const l4lm_kern *k, uint32_t wtype, const void *w, const void *
                                           : L4LM_FLOAT_NARROW_ACTS;
         rows = narrow ? L4LM_FLOAT_PANEL : L4LM_FLOAT_WIDE_PANEL;
     }
+    if (n_b == 1) /* decode: no activations to reuse; all rows, for far streams (kernels.h) */
+        rows = r1 - r0;
     for (uint32_t rt = r0; rt < r1; rt += rows) {
         uint32_t re = rt + min_u32(r1 - rt, rows);
         for (uint32_t b = 0; b < n_b; b += tile) {

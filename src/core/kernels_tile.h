@@ -20,7 +20,10 @@
 ** weight rows at once), QUANT_PAIRS when it has quant_pair() (quant_lanes
 ** for two weight rows at once), QUANT_QUADS when it has quant_quad() (four
 ** rows, their outputs written), QUANT_DECODE_PREFETCH when decode's
-** quantised rows have their own prefetch_decode().
+** quantised rows have their own prefetch_decode(); FLOAT_DEC_ROWS when
+** decode's F16 and BF16 rows go that many at a time (float_dec) and
+** QUANT_FAR when its Q4_0 and Q8_0 rows go 4 at a time (quant_far), as
+** streams (kernels.h, L4LM_DECODE_STREAMS).
 */
 
 /* Decode of F32 and F16: the one activation row read as halves for F16
@@ -284,13 +287,79 @@ static __attribute__((noinline)) void float_prefill(uint32_t t, const uint8_t *w
         float_gemm(L4LM_TYPE_BF16, L4LM_TYPE_BF16, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 }
 
-/* Decode of F32 and F16 (l4lm_simd_matmul sends the rest to float_prefill). */
+#ifdef FLOAT_DEC_ROWS
+/* Decode of F16 and BF16: nr <= FLOAT_DEC_ROWS weight rows (at row[])
+** against the one activation row, read side by side as streams (kernels.h,
+** L4LM_DECODE_STREAMS); every row's lanes add up as in float_block. F16
+** reads the activations as floats, its exact products fused (fv_mac): half
+** the widenings of float_pass's halves. From level 2, 4 rows of 2048: F16
+** ~98 GB/s where float_pass ran at 54, BF16 (vdpbf16ps) ~104 where
+** float_block's one row ran at 100 (zen5, one core). */
+INLINE uint32_t float_dec(uint32_t t, const uint8_t *const *row, const uint8_t *act, uint32_t n,
+                          uint32_t nr, ACC_VEC s[][FLOAT_VECS])
+{
+    const uint32_t at = fv_bf16(t) ? t : L4LM_TYPE_F32, step = l4lm_kern_float_step(t);
+    FVEC z[FLOAT_DEC_ROWS][FV_REGS];
+    UNROLL
+    for (uint32_t r = 0; r < nr; r++) {
+        UNROLL
+        for (uint32_t k = 0; k < FV_REGS; k++)
+            z[r][k] = fv_zero();
+    }
+    uint32_t i = 0;
+    for (; i + step <= n; i += step) {
+        UNROLL
+        for (uint32_t r = 0; r < nr; r++) {
+            l4lm_kern_streams(row[r] + 2 * (size_t)i, 2 * (size_t)step, L4LM_DECODE_FLOAT_AHEAD);
+            UNROLL
+            for (uint32_t k = 0; k < FV_REGS; k++) {
+                FVEC wv = fv_weights(t, row[r], i, k), x = fv_acts(t, at, act, n, i, k);
+                z[r][k] = fv_bf16(t) ? fv_pairs(t, z[r][k], wv, x) : fv_mac(t, z[r][k], wv, x);
+            }
+        }
+    }
+    UNROLL
+    for (uint32_t r = 0; r < nr; r++)
+        fv_acc(t, z[r], s[r]);
+    return i;
+}
+
+/* Rows r0..r1-1 by float_dec: FLOAT_DEC_ROWS at a time, each from its own
+** part of the range, then the rest one by one. */
+INLINE void float_far(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, uint32_t n,
+                      uint32_t r0, uint32_t r1, float *y)
+{
+    uint32_t q = (r1 - r0) / FLOAT_DEC_ROWS;
+    for (uint32_t r = r0; r < r0 + q; r++) {
+        const uint8_t *row[FLOAT_DEC_ROWS];
+        ACC_VEC s[FLOAT_DEC_ROWS][FLOAT_VECS];
+        for (uint32_t k = 0; k < FLOAT_DEC_ROWS; k++)
+            row[k] = w + (r + k * q) * rb;
+        uint32_t done = float_dec(t, row, act, n, FLOAT_DEC_ROWS, s);
+        for (uint32_t k = 0; k < FLOAT_DEC_ROWS; k++)
+            y[r + k * q] = finish(t, row[k], act, n, done, s[k], FLOAT_VECS);
+    }
+    for (uint32_t r = r0 + q * FLOAT_DEC_ROWS; r < r1; r++) {
+        const uint8_t *row[1] = {w + r * rb};
+        ACC_VEC s[1][FLOAT_VECS];
+        uint32_t done = float_dec(t, row, act, n, 1, s);
+        y[r] = finish(t, row[0], act, n, done, s[0], FLOAT_VECS);
+    }
+}
+#endif
+
+/* Decode of the float types (l4lm_simd_matmul sends the rest to float_prefill). */
 INLINE void float_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
                        uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
                        bool ahead)
 {
     (void)st, (void)na, (void)ys, (void)ahead;
-    float_decode(t, w, rb, act, n, r0, r1, y);
+#ifdef FLOAT_DEC_ROWS
+    if (t != L4LM_TYPE_F32)
+        float_far(t, w, rb, act, n, r0, r1, y);
+    else
+#endif
+        float_decode(t, w, rb, act, n, r0, r1, y);
 }
 
 /* Decode's own prefetch, where the architecture has one. */
@@ -303,6 +372,14 @@ INLINE void quant_rows(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
                        bool ahead)
 {
     uint32_t nb = n / L4LM_QBLOCK, done = nb / 8 * 8 * L4LM_QBLOCK, r = r0;
+#ifdef QUANT_FAR
+    if (na == 1 && quant_far_type(t)) { /* decode: rows r, r + q, r + 2q, r + 3q */
+        uint32_t q = (r1 - r0) / 4;
+        for (; r < r0 + q; r++)
+            quant_far(t, w + r * rb, rb, q, act, n, y + r);
+        r = r0 + 4 * q;
+    }
+#endif
 #ifdef QUANT_QUADS
     for (; na > 1 && r + 4 <= r1; r += 4) {
         const uint8_t *row = w + r * rb;
@@ -373,6 +450,16 @@ static __attribute__((noinline)) bool tiles(uint32_t wtype, const uint8_t *w, si
         tile(L4LM_TYPE_F16, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
         break;
 #endif
+#ifdef FLOAT_DEC_ROWS /* BF16's decode (l4lm_simd_matmul) */
+    case L4LM_TYPE_BF16:
+        tile(L4LM_TYPE_BF16, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
+        break;
+#ifdef FLOAT_BF16_DP
+    case L4LM_KTYPE_BF16_DP:
+        tile(L4LM_KTYPE_BF16_DP, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
+        break;
+#endif
+#endif
     case L4LM_TYPE_Q8_0:
         tile(L4LM_TYPE_Q8_0, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride, ahead);
         break;
@@ -394,11 +481,11 @@ static __attribute__((noinline)) bool tiles(uint32_t wtype, const uint8_t *w, si
     return true;
 }
 
-/* The float types' prefill, and BF16's decode too (float_gemm's, its pairs
-** in FLOAT_TR weight rows at a time against the one activation row), go
-** straight to float_prefill, whose frame then does not add to that of the
-** quantised types' loops in tiles() (a freestanding build has 3 KiB of
-** stack); tiles() takes the rest. */
+/* The float types' prefill, and BF16's decode too where there is no
+** FLOAT_DEC_ROWS (float_gemm's, its pairs in FLOAT_TR weight rows at a time
+** against the one activation row), go straight to float_prefill, whose
+** frame then does not add to that of the quantised types' loops in tiles()
+** (a freestanding build has 3 KiB of stack); tiles() takes the rest. */
 bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const uint8_t *act,
                       size_t act_stride, uint32_t n, uint32_t na, uint32_t r0, uint32_t r1,
                       float *y, size_t y_stride, bool ahead)
@@ -410,7 +497,12 @@ bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const 
 #ifdef FLOAT_BF16_DP
     flt |= wtype == L4LM_KTYPE_BF16_DP;
 #endif
-    if (flt && (na > 1 || fv_bf16(wtype))) {
+#ifdef FLOAT_DEC_ROWS
+    bool bf16_decode = false; /* float_decode's, in tiles() */
+#else
+    bool bf16_decode = fv_bf16(wtype);
+#endif
+    if (flt && (na > 1 || bf16_decode)) {
         float_prefill(wtype, w, row_bytes, act, act_stride, n, na, r0, r1, y, y_stride,
                       ahead && na > 1); /* decode: the hardware prefetcher's (float_decode) */
         return true;

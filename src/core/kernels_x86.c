@@ -253,7 +253,15 @@ INLINE void fv_acc(uint32_t t, const __m512 z[2], __m256 s[4])
     lanes32(z, s);
 }
 
-/* Decode over wide rows: FLOAT_GROUP weight rows against the one activation
+/* Decode of F16 and BF16 reads L4LM_DECODE_STREAMS far rows side by side
+** (kernels_tile.h, float_dec; its F16 products fused as fv_mac's). 4-layer
+** TinyLlama-shape decode's products alone, one core (zen5, a busy
+** machine, interleaved, 2 KiB ahead): F16 ~27 GB/s one row at a time, ~33
+** so; BF16 ~29, ~34. Adjacent rows were slower (2: 17 GB/s, 4: 22), 8 far
+** rows no better than 4; how far ahead: kernels.h. */
+#define FLOAT_DEC_ROWS L4LM_DECODE_STREAMS
+
+/* Decode of F32 over wide rows: FLOAT_GROUP weight rows against the one activation
 ** row (of t's elements), each activation vector loaded once for all of
 ** them. Wide activations (22 KB of floats at n 5632) and the weights
 ** streaming past do not both fit in level 1, and one row at a time then

@@ -429,6 +429,8 @@ INLINE void quant_wide(uint32_t t, const uint8_t *w, size_t rb, uint32_t np, con
     for (uint32_t j = 0; j + 8 <= nb; j += 8) {
         __m512i q[2][8];
         __m512 dw[2];
+        for (uint32_t p = 0; na == 1 && p < 2 * np; p++) /* decode: quant_far's streams */
+            l4lm_kern_streams(w + p * rb + (size_t)j * bb, 8 * bb, L4LM_DECODE_QUANT_AHEAD);
         UNROLL
         for (uint32_t p = 0; p < np; p++)
             unpack8x2(t, w + 2 * p * rb + (size_t)j * bb, rb, q[p], &dw[p]);
@@ -476,6 +478,30 @@ INLINE bool quant_quad(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *a
         }
     }
     return true;
+}
+
+/* Decode of Q4_0 and Q8_0: four weight rows gap rows apart (rb bytes
+** each) from w, in quant_wide's two pairs, as streams (kernels.h,
+** L4LM_DECODE_STREAMS): their outputs into y[0], y[gap], y[2 gap] and
+** y[3 gap]. 4-layer TinyLlama-shape decode's products alone, one core
+** (zen5, a busy machine, interleaved): Q4_0 ~24 GB/s one row at a time,
+** ~27 so; Q8_0 ~26, ~30. */
+#define QUANT_FAR 1
+INLINE bool quant_far_type(uint32_t t)
+{
+    return t == L4LM_TYPE_Q4_0 || t == L4LM_TYPE_Q8_0;
+}
+
+INLINE void quant_far(uint32_t t, const uint8_t *w, size_t rb, uint32_t gap, const uint8_t *act,
+                      uint32_t n, float *y)
+{
+    uint32_t nb = n / L4LM_QBLOCK, done = nb / 8 * 8 * L4LM_QBLOCK;
+    __m512 z[2][L4LM_QUANT_ACTS];
+    quant_wide(t, w, gap * rb, 2, act, 0, nb, 1, z);
+    for (uint32_t k = 0; k < 4; k++) {
+        __m256 l = pair_row(z[k / 2][0], k % 2);
+        y[k * gap] = finish(t, w + k * gap * rb, act, n, done, &l, 1);
+    }
 }
 #endif
 
