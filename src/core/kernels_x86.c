@@ -195,7 +195,18 @@ INLINE uint32_t float_pass(uint32_t t, uint32_t at, const uint8_t *w, const uint
 ** multiply-adds, where float_pass did 2 per widening and per load. On zen5,
 ** 128 rows by 2048: F16 ~165 GFLOP/s, BF16 ~140 (vdpbf16ps ~210 on a busy
 ** machine), F32 ~105 (3x4, 2x6, 4x6,
-** 6x4 and 3x8 in two passes measured no better, fused or not). Its frame,
+** 6x4 and 3x8 in two passes measured no better, fused or not). F16 is not
+** held back by its widenings: this loop, 8 vcvtph2ps per 24 fused
+** multiply-adds, runs from level 1 at the FMA peak (211-215 GFLOP/s of
+** 212, zen5); 4x6 in two passes (one register per pair, half the
+** widenings) was 0.85 times the speed with float activations (lanes 0-15
+** of a row are every other line, half of level 1's sets) and no faster
+** reading halves. On the TinyLlama shapes (128 rows) it reaches 78-91 % of
+** that peak; what it loses is in the rows' passes through the caches, and
+** these did not win it back (zen5, F16, +-2 %): the wide rows in chunks
+** of 1024 or 2048 elements with the lanes parked between them, panels of
+** 16 to 128 rows, asking for the next panel's weights or the next
+** activation tile ahead (the latter 0.9 times). Its frame,
 ** 2 KiB, is for the hosted build's threads; a freestanding build's 3 KiB
 ** of stack gets 2 weight rows by 3. */
 #define FVEC     __m512
