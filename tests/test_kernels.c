@@ -653,12 +653,14 @@ static void test_f16_round(void)
 
 /* BF16 rows for vdpbf16ps (kernels.h): in-range random rows pass the scan
 ** where K has it, and every output of l4lm_matmul for L4LM_KTYPE_BF16_DP
-** (1 to 9 activation rows, decode too) equals the C path's; a row with
+** (1 to 9 activation rows, decode too; 6 and 25: whole prefill tiles and
+** a rest) equals the C path's; a row with
 ** one value out of range (subnormal, 2^60, inf, NaN) fails it, and the
 ** type the session would then use gives the C path's bits. */
-static int bf16_dp_case(uint32_t n, uint32_t rows, uint16_t bad_value, uint64_t *r)
+static int bf16_dp_case(uint32_t n, uint32_t rows, uint32_t n_b, uint16_t bad_value, uint64_t *r)
 {
-    uint32_t n_b = 1 + (uint32_t)(t_xorshift(r) % 9), ys = rows;
+    uint32_t ys = rows;
+    n_b = n_b ? n_b : 1 + (uint32_t)(t_xorshift(r) % 9);
     size_t ab = l4lm_act_bytes(L4LM_TYPE_BF16, n);
     uint8_t *w = malloc(2 * (size_t)n * rows), *act = aligned_alloc(64, ab * n_b);
     float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * ys * n_b);
@@ -696,9 +698,12 @@ static void test_bf16_dp(void)
     int wrong = 0, wrong_bad = 0;
     for (size_t k = 0; k < sizeof ns / sizeof *ns; k++)
         for (int rep = 0; rep < 2; rep++)
-            wrong += bf16_dp_case(ns[k], ns[k] > 1000 ? 9 : 17, 0, &r);
+            wrong += bf16_dp_case(ns[k], ns[k] > 1000 ? 9 : 17, 0, 0, &r);
+    for (uint32_t n_b = 6; n_b <= 25; n_b += 19) /* whole tiles of the prefill, and the rest */
+        for (size_t k = 5; k < sizeof ns / sizeof *ns; k++)
+            wrong += bf16_dp_case(ns[k], 9, n_b, 0, &r);
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++)
-        wrong_bad += bf16_dp_case(k % 2 ? 2048 : 288, 9, bad[k], &r);
+        wrong_bad += bf16_dp_case(k % 2 ? 2048 : 288, 9, 0, bad[k], &r);
     T_CHECK(K->bf16_in_range ? "bf16 vdpbf16ps == C path" : "bf16 marked rows == C path",
             wrong == 0, "%d outputs or marks wrong", wrong);
     T_CHECK("bf16 out-of-range weights unmarked, C path's bits", wrong_bad == 0,
