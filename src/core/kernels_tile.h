@@ -15,7 +15,8 @@
 ** floats); FLOAT_BF16_DP when it has fv_dot() (vdpbf16ps), FLOAT_DP_TR
 ** and FLOAT_DP_TA, FLOAT_DP_WIDE_TR and FLOAT_DP_WIDE_TA when that has its
 ** own tiles for narrow and wide rows, FLOAT_DP_ACCS for the registers of
-** sums a pass of them may take;
+** sums a pass of them may take, FLOAT_DP_CHUNK when wide rows go in
+** chunks of that many elements (dp_wide);
 ** FLOAT_WIDE_HALVES when F16's wide rows read activations as halves; and
 ** SIMD_F16 when it has
 ** an F16 path, FLOAT_GROUP when it has float_group() (decode over several
@@ -127,23 +128,14 @@ INLINE FVEC fv_pairs(uint32_t t, FVEC z, FVEC w, FVEC x)
     return fv_mac(L4LM_TYPE_F32, z, fv_even(w), fv_even(x));
 }
 
-/* Pass p of a tile: lanes kp p .. of every pair into v (kp = FV_REGS over
-** the passes). */
-INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
-                        size_t st, uint32_t n, uint32_t done, uint32_t nr, uint32_t na, uint32_t p,
-                        FVEC v[FLOAT_TR_MAX][FLOAT_TA_MAX][FV_REGS])
+/* Pass p of a tile over the elements i0..i1-1: lanes kp p .. of every pair
+** added into v (kp = FV_REGS over the passes). */
+INLINE void float_run(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
+                      size_t st, uint32_t n, uint32_t i0, uint32_t i1, uint32_t nr, uint32_t na,
+                      uint32_t p, FVEC v[FLOAT_TR_MAX][FLOAT_TA_MAX][FV_REGS])
 {
     const uint32_t kp = FV_REGS / fv_split(t, nr, na);
-    UNROLL
-    for (uint32_t r = 0; r < nr; r++) {
-        UNROLL
-        for (uint32_t a = 0; a < na; a++) {
-            UNROLL
-            for (uint32_t k = 0; k < kp; k++)
-                v[r][a][k] = fv_zero();
-        }
-    }
-    for (uint32_t i = 0; i < done; i += l4lm_kern_float_step(t)) {
+    for (uint32_t i = i0; i < i1; i += l4lm_kern_float_step(t)) {
         UNROLL
         for (uint32_t k = 0; k < kp; k++) {
             FVEC wv[FLOAT_TR_MAX];
@@ -160,6 +152,24 @@ INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, co
             }
         }
     }
+}
+
+/* Pass p of a tile: lanes kp p .. of every pair into v. */
+INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
+                        size_t st, uint32_t n, uint32_t done, uint32_t nr, uint32_t na, uint32_t p,
+                        FVEC v[FLOAT_TR_MAX][FLOAT_TA_MAX][FV_REGS])
+{
+    const uint32_t kp = FV_REGS / fv_split(t, nr, na);
+    UNROLL
+    for (uint32_t r = 0; r < nr; r++) {
+        UNROLL
+        for (uint32_t a = 0; a < na; a++) {
+            UNROLL
+            for (uint32_t k = 0; k < kp; k++)
+                v[r][a][k] = fv_zero();
+        }
+    }
+    float_run(t, at, w, rb, act, st, n, 0, done, nr, na, p, v);
 }
 
 /* The tile's passes, all but the last parked in z, then its outputs. */
@@ -272,6 +282,60 @@ INLINE void dp_gemm(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act,
         r += nr;
     }
 }
+
+#ifdef FLOAT_DP_CHUNK
+/* Wide rows for vdpbf16ps, whole tiles of FLOAT_DP_WIDE_TR by _TA: all the
+** range's tiles a chunk of FLOAT_DP_CHUNK elements at a time, their lanes
+** parked between chunks (each lane still adds its pairs in order), so the
+** activations' chunk stays in level 1 while the weight rows pass. Returns
+** the rows done. */
+INLINE uint32_t dp_wide(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                        uint32_t n, uint32_t r0, uint32_t r1, float *y, size_t ys, bool ahead)
+{
+    enum { TR = FLOAT_DP_WIDE_TR, TA = FLOAT_DP_WIDE_TA, G = L4LM_FLOAT_WIDE_PANEL / TR };
+    const uint32_t sp = fv_split(t, TR, TA), kp = FV_REGS / sp;
+    uint32_t done = n / l4lm_kern_float_step(t) * l4lm_kern_float_step(t);
+    uint32_t ng = (r1 - r0) / TR < G ? (r1 - r0) / TR : G;
+    FVEC park[G][TR][TA][FV_REGS];
+    for (uint32_t g = 0; ahead && g < ng * TR; g++)
+        prefetch_row(w + (r0 + g) * rb, rb);
+    for (uint32_t c = 0; c < done; c += FLOAT_DP_CHUNK) {
+        uint32_t ce = done - c > FLOAT_DP_CHUNK ? c + FLOAT_DP_CHUNK : done;
+        for (uint32_t g = 0; g < ng; g++)
+            for (uint32_t p = 0; p < sp; p++) {
+                FVEC v[FLOAT_TR_MAX][FLOAT_TA_MAX][FV_REGS];
+                UNROLL
+                for (uint32_t r = 0; r < TR; r++) {
+                    UNROLL
+                    for (uint32_t a = 0; a < TA; a++) {
+                        UNROLL
+                        for (uint32_t k = 0; k < kp; k++)
+                            v[r][a][k] = c ? park[g][r][a][p * kp + k] : fv_zero();
+                    }
+                }
+                float_run(t, t, w + (r0 + g * TR) * rb, rb, act, st, n, c, ce, TR, TA, p, v);
+                UNROLL
+                for (uint32_t r = 0; r < TR; r++) {
+                    UNROLL
+                    for (uint32_t a = 0; a < TA; a++) {
+                        UNROLL
+                        for (uint32_t k = 0; k < kp; k++)
+                            park[g][r][a][p * kp + k] = v[r][a][k];
+                    }
+                }
+            }
+    }
+    for (uint32_t g = 0; g < ng; g++)
+        for (uint32_t r = 0; r < TR; r++)
+            for (uint32_t a = 0; a < TA; a++) {
+                ACC_VEC s[FLOAT_VECS];
+                const uint8_t *wr = w + (r0 + g * TR + r) * rb;
+                fv_acc(t, park[g][r][a], s);
+                y[a * ys + r0 + g * TR + r] = finish(t, wr, act + a * st, n, done, s, FLOAT_VECS);
+            }
+    return ng * TR;
+}
+#endif
 #endif
 
 /* float_gemm for each type, out of line: the frames of its many copies of
@@ -293,10 +357,14 @@ static __attribute__((noinline)) void float_prefill(uint32_t t, const uint8_t *w
 #ifdef FLOAT_BF16_DP
     else if (t == L4LM_KTYPE_BF16_DP && na > 1 && l4lm_kern_float_narrow(n))
         dp_gemm(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead, FLOAT_DP_TR, FLOAT_DP_TA);
+#ifdef FLOAT_DP_CHUNK
+    else if (t == L4LM_KTYPE_BF16_DP && na == FLOAT_DP_WIDE_TA) {
+        uint32_t r = r0 + dp_wide(t, w, rb, act, st, n, r0, r1, y, ys, ahead);
+        dp_gemm(t, w, rb, act, st, n, na, r, r1, y, ys, ahead, FLOAT_DP_WIDE_TR, FLOAT_DP_WIDE_TA);
+    }
+#endif
     else if (t == L4LM_KTYPE_BF16_DP && na > 1)
         dp_gemm(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead, FLOAT_DP_WIDE_TR, FLOAT_DP_WIDE_TA);
-#endif
-#ifdef FLOAT_BF16_DP
     else if (t == L4LM_KTYPE_BF16_DP)
         float_gemm(t, t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 #endif
