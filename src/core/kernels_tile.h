@@ -61,16 +61,29 @@ INLINE void float_decode(uint32_t t, const uint8_t *w, size_t rb, const uint8_t 
 ** FV_REGS registers (lanes 8k..8k+7 for AVX2), parking the finished ones
 ** in z. Every lane still adds its elements in order, and finish() sums the
 ** lanes in the fixed tree: the bits of one float_pass per output. */
-#define FV_REGS         (L4LM_LANES / FV_LANES)
-#define FLOAT_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define FV_REGS (L4LM_LANES / FV_LANES)
 #ifndef FLOAT_DP_TA /* vdpbf16ps's own tiles, narrow rows and wide, where it has them */
 #define FLOAT_DP_TR      FLOAT_TR
 #define FLOAT_DP_TA      FLOAT_TA
 #define FLOAT_DP_WIDE_TR FLOAT_TR
 #define FLOAT_DP_WIDE_TA FLOAT_TA
 #endif
-#define FLOAT_TR_MAX FLOAT_MAX(FLOAT_TR, FLOAT_MAX(FLOAT_DP_TR, FLOAT_DP_WIDE_TR))
-#define FLOAT_TA_MAX FLOAT_MAX(FLOAT_TA, FLOAT_MAX(FLOAT_DP_TA, FLOAT_DP_WIDE_TA))
+/* The largest tiles, sizing the registers' arrays (by the preprocessor: a
+** conditional expression would have equal arms in some builds). */
+#if FLOAT_DP_WIDE_TR > FLOAT_TR && FLOAT_DP_WIDE_TR >= FLOAT_DP_TR
+#define FLOAT_TR_MAX FLOAT_DP_WIDE_TR
+#elif FLOAT_DP_TR > FLOAT_TR
+#define FLOAT_TR_MAX FLOAT_DP_TR
+#else
+#define FLOAT_TR_MAX FLOAT_TR
+#endif
+#if FLOAT_DP_WIDE_TA > FLOAT_TA && FLOAT_DP_WIDE_TA >= FLOAT_DP_TA
+#define FLOAT_TA_MAX FLOAT_DP_WIDE_TA
+#elif FLOAT_DP_TA > FLOAT_TA
+#define FLOAT_TA_MAX FLOAT_DP_TA
+#else
+#define FLOAT_TA_MAX FLOAT_TA
+#endif
 _Static_assert(L4LM_FLOAT_ACTS % FLOAT_TA == 0 && L4LM_FLOAT_NARROW_ACTS % FLOAT_TA == 0 &&
                    L4LM_FLOAT_ACTS % FLOAT_DP_WIDE_TA == 0 &&
                    L4LM_FLOAT_DP_NARROW_ACTS % FLOAT_DP_TA == 0,
@@ -295,7 +308,7 @@ INLINE uint32_t dp_wide(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *
     enum { TR = FLOAT_DP_WIDE_TR, TA = FLOAT_DP_WIDE_TA, G = L4LM_FLOAT_WIDE_PANEL / TR };
     const uint32_t sp = fv_split(t, TR, TA), kp = FV_REGS / sp;
     uint32_t done = n / l4lm_kern_float_step(t) * l4lm_kern_float_step(t);
-    uint32_t ng = (r1 - r0) / TR < G ? (r1 - r0) / TR : G;
+    uint32_t ng = (r1 - r0 < G * TR ? r1 - r0 : G * TR) / TR;
     FVEC park[G][TR][TA][FV_REGS];
     for (uint32_t g = 0; ahead && g < ng * TR; g++)
         prefetch_row(w + (r0 + g) * rb, rb);
@@ -338,6 +351,26 @@ INLINE uint32_t dp_wide(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *
 #endif
 #endif
 
+#ifdef FLOAT_BF16_DP
+/* vdpbf16ps's prefill: narrow rows in its narrow tiles, wide ones in its
+** wide tiles, in chunks (dp_wide) where it takes them. */
+INLINE void dp_prefill(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
+                       bool ahead)
+{
+    if (l4lm_kern_float_narrow(n)) {
+        dp_gemm(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead, FLOAT_DP_TR, FLOAT_DP_TA);
+        return;
+    }
+    uint32_t r = r0;
+#ifdef FLOAT_DP_CHUNK
+    if (na == FLOAT_DP_WIDE_TA)
+        r += dp_wide(t, w, rb, act, st, n, r0, r1, y, ys, ahead);
+#endif
+    dp_gemm(t, w, rb, act, st, n, na, r, r1, y, ys, ahead, FLOAT_DP_WIDE_TR, FLOAT_DP_WIDE_TA);
+}
+#endif
+
 /* float_gemm for each type, out of line: the frames of its many copies of
 ** the blocked loops then do not add to those of the quantised types'. */
 static __attribute__((noinline)) void float_prefill(uint32_t t, const uint8_t *w, size_t rb,
@@ -355,16 +388,8 @@ static __attribute__((noinline)) void float_prefill(uint32_t t, const uint8_t *w
         float_gemm(L4LM_TYPE_F16, f32, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 #endif
 #ifdef FLOAT_BF16_DP
-    else if (t == L4LM_KTYPE_BF16_DP && na > 1 && l4lm_kern_float_narrow(n))
-        dp_gemm(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead, FLOAT_DP_TR, FLOAT_DP_TA);
-#ifdef FLOAT_DP_CHUNK
-    else if (t == L4LM_KTYPE_BF16_DP && na == FLOAT_DP_WIDE_TA) {
-        uint32_t r = r0 + dp_wide(t, w, rb, act, st, n, r0, r1, y, ys, ahead);
-        dp_gemm(t, w, rb, act, st, n, na, r, r1, y, ys, ahead, FLOAT_DP_WIDE_TR, FLOAT_DP_WIDE_TA);
-    }
-#endif
     else if (t == L4LM_KTYPE_BF16_DP && na > 1)
-        dp_gemm(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead, FLOAT_DP_WIDE_TR, FLOAT_DP_WIDE_TA);
+        dp_prefill(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
     else if (t == L4LM_KTYPE_BF16_DP)
         float_gemm(t, t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 #endif
