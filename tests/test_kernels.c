@@ -653,12 +653,14 @@ static void test_f16_round(void)
 
 /* BF16 rows for vdpbf16ps (kernels.h): in-range random rows pass the scan
 ** where K has it, and every output of l4lm_matmul for L4LM_KTYPE_BF16_DP
-** (1 to 9 activation rows, decode too) equals the C path's; a row with
+** (1 to 9 activation rows, decode too; 6 and 25: whole prefill tiles and
+** a rest) equals the C path's; a row with
 ** one value out of range (subnormal, 2^60, inf, NaN) fails it, and the
 ** type the session would then use gives the C path's bits. */
-static int bf16_dp_case(uint32_t n, uint32_t rows, uint16_t bad_value, uint64_t *r)
+static int bf16_dp_case(uint32_t n, uint32_t rows, uint32_t n_b, uint16_t bad_value, uint64_t *r)
 {
-    uint32_t n_b = 1 + (uint32_t)(t_xorshift(r) % 9), ys = rows;
+    uint32_t ys = rows;
+    n_b = n_b ? n_b : 1 + (uint32_t)(t_xorshift(r) % 9);
     size_t ab = l4lm_act_bytes(L4LM_TYPE_BF16, n);
     uint8_t *w = malloc(2 * (size_t)n * rows), *act = aligned_alloc(64, ab * n_b);
     float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * ys * n_b);
@@ -696,27 +698,72 @@ static void test_bf16_dp(void)
     int wrong = 0, wrong_bad = 0;
     for (size_t k = 0; k < sizeof ns / sizeof *ns; k++)
         for (int rep = 0; rep < 2; rep++)
-            wrong += bf16_dp_case(ns[k], ns[k] > 1000 ? 9 : 17, 0, &r);
+            wrong += bf16_dp_case(ns[k], ns[k] > 1000 ? 9 : 17, 0, 0, &r);
+    for (uint32_t n_b = 6; n_b <= 25; n_b += 19) /* whole tiles of the prefill, and the rest */
+        for (size_t k = 5; k < sizeof ns / sizeof *ns; k++)
+            wrong += bf16_dp_case(ns[k], 9, n_b, 0, &r);
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++)
-        wrong_bad += bf16_dp_case(k % 2 ? 2048 : 288, 9, bad[k], &r);
+        wrong_bad += bf16_dp_case(k % 2 ? 2048 : 288, 9, 0, bad[k], &r);
     T_CHECK(K->bf16_in_range ? "bf16 vdpbf16ps == C path" : "bf16 marked rows == C path",
             wrong == 0, "%d outputs or marks wrong", wrong);
     T_CHECK("bf16 out-of-range weights unmarked, C path's bits", wrong_bad == 0,
             "%d outputs or marks wrong", wrong_bad);
-    /* the activations' range: tiny to +0, huge and inf to +-2^50, NaN to 0x7fc0 */
-    const float in[] = {1e-20f, -1e-16f, 0x1p-50f, -0x1p50f, 1e20f, -INFINITY, NAN, -NAN, -0.0f};
-    const uint16_t want[] = {0, 0, 0x2680, 0xd880, 0x5880, 0xd880, 0x7fc0, 0x7fc0, 0};
-    enum { N = sizeof in / sizeof *in };
-    float o[N + N / 2 + 16];
-    l4lm_act_prepare(K, L4LM_TYPE_BF16, in, N, o);
-    int off = 0;
-    for (int i = 0; i < N; i++) {
-        uint16_t h = (uint16_t)(((const uint8_t *)(o + N))[2 * i] |
-                                ((const uint8_t *)(o + N))[2 * i + 1] << 8);
-        float f = l4lm_bf16_to_f32(want[i]);
-        off += h != want[i] || memcmp(o + i, &f, 4) != 0;
+}
+
+/* BF16 activation rounding as kernels.h states it, worked out here another
+** way: the nearer of the two BF16 values around x (bits u) by exact double
+** distances (the even one on a tie; above the largest, 2^128), then
+** magnitudes below 2^-50 to +0, above 2^50 to +-2^50, any NaN to 0x7fc0. */
+static uint16_t ref_bf16(uint32_t u)
+{
+    uint32_t a[3] = {u & 0x7fffffff, u & 0x7fff0000, (u & 0x7fff0000) + 0x10000};
+    uint16_t sign = (uint16_t)(u >> 16 & 0x8000), to_up = 0;
+    if (a[0] > 0x7f800000)
+        return 0x7fc0;
+    double x = f32_val((uint8_t *)a), down = f32_val((uint8_t *)(a + 1));
+    if (a[0] < 0x7f800000) { /* inf stays inf */
+        double up = a[2] == 0x7f800000 ? 0x1p128 : f32_val((uint8_t *)(a + 2));
+        to_up = up - x < x - down || (up - x == x - down && (a[1] >> 16 & 1));
+        x = f32_val((uint8_t *)(a + 1 + to_up)); /* 2^128 is inf */
     }
-    T_CHECK("bf16 activations kept in range", off == 0, "%d of %d wrong", off, N);
+    if (x < 0x1p-50)
+        return 0;
+    return x > 0x1p50 ? sign | 0x5880 : sign | (uint16_t)(a[1 + to_up] >> 16);
+}
+
+/* l4lm_act_prepare for BF16 on this build's path (its SIMD hook, then the C
+** tail) and on the C path, halves and widened floats, against ref_bf16:
+** zeros, subnormals, ties, the range's edges and their neighbours, inf,
+** the largest floats and NaNs of many payloads (each BF16 value near
+** there, with low bits 0, 1, just under, at and over the tie, all ones),
+** then random bit patterns; an odd length, so the C tail runs too. */
+static void test_bf16_round(void)
+{
+    static const uint16_t base[] = {0x0000, 0x0001, 0x007f, 0x0080, 0x2670, 0x267e, 0x267f,
+                                    0x2680, 0x2681, 0x3f80, 0x3f81, 0x587f, 0x5880, 0x5881,
+                                    0x5882, 0x7f7e, 0x7f7f, 0x7f80, 0x7f81, 0x7fc0, 0x7fff};
+    static const uint16_t low[] = {0, 1, 0x7fff, 0x8000, 0x8001, 0xffff};
+    enum { N = 2 * 21 * 6 + (1 << 16) + 7 };
+    const l4lm_kern *path[2] = {K, l4lm_kern_pick("none", 0, NULL)};
+    uint32_t *u = malloc(4 * N), i = 0, bad = 0;
+    float *x = malloc(4 * N), *o = malloc(l4lm_act_bytes(L4LM_TYPE_BF16, N));
+    uint64_t r = 0x2545f4914f6cdd1dull; /* its own stream: the hash stays */
+    for (uint32_t k = 0; k < 2 * 21 * 6; k++)
+        u[i++] = (k / 126) << 31 | (uint32_t)base[k / 6 % 21] << 16 | low[k % 6];
+    while (i < N)
+        u[i++] = t_xorshift(&r);
+    memcpy(x, u, 4 * N);
+    for (int p = 0; p < 2; p++) {
+        l4lm_act_prepare(path[p], L4LM_TYPE_BF16, x, N, o);
+        const uint8_t *h = (const uint8_t *)(o + N);
+        for (i = 0; i < N; i++) {
+            uint32_t want = ref_bf16(u[i]), wide = want << 16;
+            bad += (uint32_t)(h[2 * i] | h[2 * i + 1] << 8) != want || memcmp(o + i, &wide, 4);
+        }
+    }
+    T_CHECK("bf16 activations: nearest even, kept in range, SIMD and C", bad == 0, "%u of %d wrong",
+            bad, 2 * N);
+    free(u), free(x), free(o);
 }
 
 /* The SIMD path's Q8_0 and Q8_1 activation quantisation (whole groups of
@@ -778,6 +825,7 @@ int main(int argc, char **argv)
     test_axpy();
     test_wsum_q8_0(quick);
     test_bf16_dp();
+    test_bf16_round();
     test_q8_act_simd();
     t_print_hash();
     T_EXIT();

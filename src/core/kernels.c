@@ -169,6 +169,17 @@ static uint16_t bf16_in_range(uint16_t h)
     return mag > L4LM_BF16_HI ? (uint16_t)((h & 0x8000) | L4LM_BF16_HI) : h;
 }
 
+/* BF16 activations, as l4lm_round_f16 does F16's: the kernels' leading
+** part, then the rest in C. */
+static void round_bf16(const l4lm_kern *k, const float *x, uint32_t n, float *o, uint16_t *h)
+{
+    uint32_t i = k->round_bf16 ? k->round_bf16(x, n, o, h) : 0;
+    for (; i < n; i++) {
+        h[i] = bf16_in_range(l4lm_f32_to_bf16(x[i]));
+        o[i] = l4lm_bf16_decode(h[i]);
+    }
+}
+
 void l4lm_act_prepare(const l4lm_kern *k, uint32_t wtype, const float *x, uint32_t n, void *act)
 {
     float *o = act;
@@ -179,14 +190,9 @@ void l4lm_act_prepare(const l4lm_kern *k, uint32_t wtype, const float *x, uint32
     case L4LM_TYPE_F16:
         l4lm_round_f16(k, x, n, o, (uint16_t *)(o + n));
         break;
-    case L4LM_TYPE_BF16: {
-        uint16_t *h = (uint16_t *)(o + n);
-        for (uint32_t i = 0; i < n; i++) {
-            h[i] = bf16_in_range(l4lm_f32_to_bf16(x[i]));
-            o[i] = l4lm_bf16_decode(h[i]);
-        }
+    case L4LM_TYPE_BF16:
+        round_bf16(k, x, n, o, (uint16_t *)(o + n));
         break;
-    }
     case L4LM_TYPE_Q8_0:
     case L4LM_TYPE_Q4_0:
     case L4LM_TYPE_Q4_1:

@@ -314,6 +314,7 @@ float l4lm_kern_finish(uint32_t wtype, const uint8_t *w, const uint8_t *a, uint3
 #define l4lm_simd_dots           L4LM_SIMD_NAME(l4lm_simd_dots, L4LM_SIMD_VARIANT)
 #define l4lm_simd_wsum           L4LM_SIMD_NAME(l4lm_simd_wsum, L4LM_SIMD_VARIANT)
 #define l4lm_simd_round_f16      L4LM_SIMD_NAME(l4lm_simd_round_f16, L4LM_SIMD_VARIANT)
+#define l4lm_simd_round_bf16     L4LM_SIMD_NAME(l4lm_simd_round_bf16, L4LM_SIMD_VARIANT)
 #define l4lm_simd_bf16_in_range  L4LM_SIMD_NAME(l4lm_simd_bf16_in_range, L4LM_SIMD_VARIANT)
 #define l4lm_kern_simd           L4LM_SIMD_NAME(l4lm_kern, L4LM_SIMD_VARIANT)
 #endif
@@ -374,6 +375,9 @@ typedef struct l4lm_kern {
                      uint32_t n_rows, float *out, uint32_t n);
     /* h[i] = l4lm_f32_to_fp16(x[i]) and o[i] = l4lm_half_decode(h[i]). */
     uint32_t (*round_f16)(const float *x, uint32_t n, float *o, uint16_t *h);
+    /* The same for BF16 activations: h[i] = l4lm_f32_to_bf16(x[i]) kept in
+    ** range as kernels.c's bf16_in_range does, o[i] = l4lm_bf16_decode(h[i]). */
+    uint32_t (*round_bf16)(const float *x, uint32_t n, float *o, uint16_t *h);
     /* Whether all n BF16 values at w are 0 or of magnitude L4LM_BF16_LO to
     ** L4LM_BF16_HI: set only where matmul takes L4LM_KTYPE_BF16_DP (rows
     ** whose values passed it) to vdpbf16ps. */
@@ -416,6 +420,7 @@ bool l4lm_simd_round_q(const float *x, float id, int8_t *q, int32_t *sum);
 bool l4lm_simd_kq_quant(const float *x, uint8_t *q, int16_t *bsum, float *d);
 bool l4lm_simd_q8_group(const float *x, bool q81, uint8_t *q, float *d, uint32_t *s);
 uint32_t l4lm_simd_round_f16(const float *x, uint32_t n, float *o, uint16_t *h);
+uint32_t l4lm_simd_round_bf16(const float *x, uint32_t n, float *o, uint16_t *h);
 #ifdef __AVX512BF16__
 bool l4lm_simd_bf16_in_range(const uint8_t *w, size_t n);
 #endif

@@ -20,6 +20,7 @@
 **                 (F16C)
 **  round_f16      F16 activations      C                C
 **                 (F16C)
+**  round_bf16     BF16 activations     C                C
 **  exp, silu_mul  softmax's exp,       C                C
 **                 SwiGLU
 **  abs_top,       Q8 activation blocks C                C
@@ -93,6 +94,7 @@ const l4lm_kern l4lm_kern_simd = {
     .abs_top = l4lm_simd_abs_top,
     .round_q = l4lm_simd_round_q,
     .kq_quant = l4lm_simd_kq_quant,
+    .round_bf16 = l4lm_simd_round_bf16,
 #ifdef __F16C__
     .round_f16 = l4lm_simd_round_f16,
     .q8_group = l4lm_simd_q8_group,

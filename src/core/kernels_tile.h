@@ -13,7 +13,10 @@
 ** in FLOAT_SPLIT passes, fv_raw() (2 FV_LANES halves as they are, a
 ** BF16 pair to a lane), fv_odd() and fv_even() (a lane's elements as
 ** floats); FLOAT_BF16_DP when it has fv_dot() (vdpbf16ps), FLOAT_DP_TR
-** and FLOAT_DP_TA when that has its own tile for narrow rows;
+** and FLOAT_DP_TA, FLOAT_DP_WIDE_TR and FLOAT_DP_WIDE_TA when that has its
+** own tiles for narrow and wide rows, FLOAT_DP_ACCS for the registers of
+** sums a pass of them may take, FLOAT_DP_CHUNK when wide rows go in
+** chunks of that many elements (dp_wide);
 ** FLOAT_WIDE_HALVES when F16's wide rows read activations as halves; and
 ** SIMD_F16 when it has
 ** an F16 path, FLOAT_GROUP when it has float_group() (decode over several
@@ -54,29 +57,55 @@ INLINE void float_decode(uint32_t t, const uint8_t *w, size_t rb, const uint8_t 
 ** FLOAT_TR weight rows (w, rb bytes apart) by na <= FLOAT_TA activation rows
 ** (act, st apart; read as floats, or as halves when at is t), every pair's
 ** 32 lanes in registers while the rows pass, so each weight vector is
-** widened once for na rows and each activation vector loaded once for nr. With too few registers
-*for all 32
-** lanes of every pair, FLOAT_SPLIT passes each take FLOAT_KP of the
+** widened once for na rows and each activation vector loaded once for nr.
+** With too few registers for all 32 lanes of every pair, the tile takes
+** several passes over the rows (fv_split: FLOAT_SPLIT, or for vdpbf16ps
+** those its tile needs within FLOAT_DP_ACCS registers), each pass kp of the
 ** FV_REGS registers (lanes 8k..8k+7 for AVX2), parking the finished ones
 ** in z. Every lane still adds its elements in order, and finish() sums the
 ** lanes in the fixed tree: the bits of one float_pass per output. */
 #define FV_REGS (L4LM_LANES / FV_LANES)
-_Static_assert(L4LM_FLOAT_ACTS % FLOAT_TA == 0 && L4LM_FLOAT_NARROW_ACTS % FLOAT_TA == 0,
-               "kernels.c hands the float types whole tiles");
-#define FLOAT_KP (FV_REGS / FLOAT_SPLIT)
-#ifdef FLOAT_DP_TA /* vdpbf16ps's own tile for narrow rows, where it has one */
-#define FLOAT_TR_MAX (FLOAT_DP_TR > FLOAT_TR ? FLOAT_DP_TR : FLOAT_TR)
-#define FLOAT_TA_MAX (FLOAT_DP_TA > FLOAT_TA ? FLOAT_DP_TA : FLOAT_TA)
+#ifndef FLOAT_DP_TA /* vdpbf16ps's own tiles, narrow rows and wide, where it has them */
+#define FLOAT_DP_TR      FLOAT_TR
+#define FLOAT_DP_TA      FLOAT_TA
+#define FLOAT_DP_WIDE_TR FLOAT_TR
+#define FLOAT_DP_WIDE_TA FLOAT_TA
+#endif
+/* The largest tiles, sizing the registers' arrays (by the preprocessor: a
+** conditional expression would have equal arms in some builds). */
+#if FLOAT_DP_WIDE_TR > FLOAT_TR && FLOAT_DP_WIDE_TR >= FLOAT_DP_TR
+#define FLOAT_TR_MAX FLOAT_DP_WIDE_TR
+#elif FLOAT_DP_TR > FLOAT_TR
+#define FLOAT_TR_MAX FLOAT_DP_TR
 #else
-#define FLOAT_DP_TR  FLOAT_TR
-#define FLOAT_DP_TA  FLOAT_TA
 #define FLOAT_TR_MAX FLOAT_TR
+#endif
+#if FLOAT_DP_WIDE_TA > FLOAT_TA && FLOAT_DP_WIDE_TA >= FLOAT_DP_TA
+#define FLOAT_TA_MAX FLOAT_DP_WIDE_TA
+#elif FLOAT_DP_TA > FLOAT_TA
+#define FLOAT_TA_MAX FLOAT_DP_TA
+#else
 #define FLOAT_TA_MAX FLOAT_TA
 #endif
+_Static_assert(L4LM_FLOAT_ACTS % FLOAT_TA == 0 && L4LM_FLOAT_NARROW_ACTS % FLOAT_TA == 0 &&
+                   L4LM_FLOAT_ACTS % FLOAT_DP_WIDE_TA == 0 &&
+                   L4LM_FLOAT_DP_NARROW_ACTS % FLOAT_DP_TA == 0,
+               "kernels.c hands the float types whole tiles");
 
 INLINE bool fv_bf16(uint32_t t)
 {
     return t == L4LM_TYPE_BF16 || t == L4LM_KTYPE_BF16_DP;
+}
+
+/* Passes over the row a tile of type t, nr by na, takes. */
+INLINE uint32_t fv_split(uint32_t t, uint32_t nr, uint32_t na)
+{
+#ifdef FLOAT_DP_ACCS
+    if (t == L4LM_KTYPE_BF16_DP)
+        return nr * na * FV_REGS > FLOAT_DP_ACCS ? FV_REGS : 1;
+#endif
+    (void)t, (void)nr, (void)na;
+    return FLOAT_SPLIT;
 }
 
 /* Register k of a pair's lanes for the elements from i: elements
@@ -115,30 +144,23 @@ INLINE FVEC fv_pairs(uint32_t t, FVEC z, FVEC w, FVEC x)
     return fv_mac(L4LM_TYPE_F32, z, fv_even(w), fv_even(x));
 }
 
-/* Pass p of a tile: lanes FLOAT_KP p .. of every pair into v. */
-INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
-                        size_t st, uint32_t n, uint32_t done, uint32_t nr, uint32_t na, uint32_t p,
-                        FVEC v[FLOAT_TR_MAX][FLOAT_TA_MAX][FLOAT_KP])
+/* Pass p of a tile over the elements i0..i1-1: lanes kp p .. of every pair
+** added into v (kp = FV_REGS over the passes). */
+INLINE void float_run(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
+                      size_t st, uint32_t n, uint32_t i0, uint32_t i1, uint32_t nr, uint32_t na,
+                      uint32_t p, FVEC v[FLOAT_TR_MAX][FLOAT_TA_MAX][FV_REGS])
 {
-    UNROLL
-    for (uint32_t r = 0; r < nr; r++) {
+    const uint32_t kp = FV_REGS / fv_split(t, nr, na);
+    for (uint32_t i = i0; i < i1; i += l4lm_kern_float_step(t)) {
         UNROLL
-        for (uint32_t a = 0; a < na; a++) {
-            UNROLL
-            for (uint32_t k = 0; k < FLOAT_KP; k++)
-                v[r][a][k] = fv_zero();
-        }
-    }
-    for (uint32_t i = 0; i < done; i += l4lm_kern_float_step(t)) {
-        UNROLL
-        for (uint32_t k = 0; k < FLOAT_KP; k++) {
+        for (uint32_t k = 0; k < kp; k++) {
             FVEC wv[FLOAT_TR_MAX];
             UNROLL
             for (uint32_t r = 0; r < nr; r++)
-                wv[r] = fv_weights(t, w + r * rb, i, p * FLOAT_KP + k);
+                wv[r] = fv_weights(t, w + r * rb, i, p * kp + k);
             UNROLL
             for (uint32_t a = 0; a < na; a++) {
-                FVEC x = fv_acts(t, at, act + a * st, n, i, p * FLOAT_KP + k);
+                FVEC x = fv_acts(t, at, act + a * st, n, i, p * kp + k);
                 UNROLL
                 for (uint32_t r = 0; r < nr; r++)
                     v[r][a][k] = fv_bf16(t) ? fv_pairs(t, v[r][a][k], wv[r], x)
@@ -148,26 +170,45 @@ INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, co
     }
 }
 
+/* Pass p of a tile: lanes kp p .. of every pair into v. */
+INLINE void float_lanes(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
+                        size_t st, uint32_t n, uint32_t done, uint32_t nr, uint32_t na, uint32_t p,
+                        FVEC v[FLOAT_TR_MAX][FLOAT_TA_MAX][FV_REGS])
+{
+    const uint32_t kp = FV_REGS / fv_split(t, nr, na);
+    UNROLL
+    for (uint32_t r = 0; r < nr; r++) {
+        UNROLL
+        for (uint32_t a = 0; a < na; a++) {
+            UNROLL
+            for (uint32_t k = 0; k < kp; k++)
+                v[r][a][k] = fv_zero();
+        }
+    }
+    float_run(t, at, w, rb, act, st, n, 0, done, nr, na, p, v);
+}
+
 /* The tile's passes, all but the last parked in z, then its outputs. */
 INLINE void float_block(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, const uint8_t *act,
                         size_t st, uint32_t n, uint32_t nr, uint32_t na, float *y, size_t ys)
 {
+    const uint32_t sp = fv_split(t, nr, na), kp = FV_REGS / sp, parked = FV_REGS - kp;
     uint32_t done = n / l4lm_kern_float_step(t) * l4lm_kern_float_step(t);
-    FVEC v[FLOAT_TR_MAX][FLOAT_TA_MAX][FLOAT_KP];
-    FVEC z[FLOAT_TR_MAX][FLOAT_TA_MAX][FLOAT_SPLIT > 1 ? FV_REGS - FLOAT_KP : 1];
-    for (uint32_t p = 0; p + 1 < FLOAT_SPLIT; p++) {
+    FVEC v[FLOAT_TR_MAX][FLOAT_TA_MAX][FV_REGS];
+    FVEC z[FLOAT_TR_MAX][FLOAT_TA_MAX][FV_REGS - 1]; /* at least one pass's lanes not parked */
+    for (uint32_t p = 0; p + 1 < sp; p++) {
         float_lanes(t, at, w, rb, act, st, n, done, nr, na, p, v);
         UNROLL
         for (uint32_t r = 0; r < nr; r++) {
             UNROLL
             for (uint32_t a = 0; a < na; a++) {
                 UNROLL
-                for (uint32_t k = 0; k < FLOAT_KP; k++)
-                    z[r][a][p * FLOAT_KP + k] = v[r][a][k];
+                for (uint32_t k = 0; k < kp; k++)
+                    z[r][a][p * kp + k] = v[r][a][k];
             }
         }
     }
-    float_lanes(t, at, w, rb, act, st, n, done, nr, na, FLOAT_SPLIT - 1, v);
+    float_lanes(t, at, w, rb, act, st, n, done, nr, na, sp - 1, v);
     UNROLL
     for (uint32_t r = 0; r < nr; r++) {
         UNROLL
@@ -176,7 +217,7 @@ INLINE void float_block(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, co
             ACC_VEC s[FLOAT_VECS];
             UNROLL
             for (uint32_t k = 0; k < FV_REGS; k++)
-                l[k] = k + FLOAT_KP < FV_REGS ? z[r][a][k] : v[r][a][k + FLOAT_KP - FV_REGS];
+                l[k] = k < parked ? z[r][a][k] : v[r][a][k - parked];
             fv_acc(t, l, s);
             y[a * ys + r] = finish(t, w + r * rb, act + a * st, n, done, s, FLOAT_VECS);
         }
@@ -231,31 +272,105 @@ INLINE void float_gemm(uint32_t t, uint32_t at, const uint8_t *w, size_t rb, con
     }
 }
 
-#if FLOAT_DP_TA != FLOAT_TA
-/* float_gemm for vdpbf16ps over narrow rows: FLOAT_DP_TR weight rows by
-** FLOAT_DP_TA activation rows, the rest as float_gemm takes them. */
+#ifdef FLOAT_BF16_DP
+/* float_gemm for vdpbf16ps: tr weight rows by ta activation rows, the rest
+** as float_gemm takes them. */
 INLINE void dp_gemm(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
                     uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
-                    bool ahead)
+                    bool ahead, uint32_t tr, uint32_t ta)
 {
     for (uint32_t r = r0; r < r1;) {
-        uint32_t nr = r1 - r >= FLOAT_DP_TR ? FLOAT_DP_TR : 1;
+        uint32_t nr = r1 - r >= tr ? tr : 1;
         for (uint32_t k = 0; ahead && k < nr; k++)
             prefetch_row(w + (r + k) * rb, rb);
         for (uint32_t a = 0; a < na;) {
             const uint8_t *wr = w + r * rb, *ar = act + a * st;
             float *yr = y + a * ys + r;
-            if (nr == FLOAT_DP_TR && na - a >= FLOAT_DP_TA) {
-                float_block(t, t, wr, rb, ar, st, n, FLOAT_DP_TR, FLOAT_DP_TA, yr, ys);
-                a += FLOAT_DP_TA;
-            } else if (nr == FLOAT_DP_TR) {
-                a += float_blocks(t, t, wr, rb, ar, st, n, FLOAT_DP_TR, na - a, yr, ys);
+            if (nr == tr && na - a >= ta) {
+                float_block(t, t, wr, rb, ar, st, n, tr, ta, yr, ys);
+                a += ta;
+            } else if (nr == tr) {
+                a += float_blocks(t, t, wr, rb, ar, st, n, tr, na - a, yr, ys);
             } else {
                 a += float_blocks(t, t, wr, rb, ar, st, n, 1, na - a, yr, ys);
             }
         }
         r += nr;
     }
+}
+
+#ifdef FLOAT_DP_CHUNK
+/* Wide rows for vdpbf16ps, whole tiles of FLOAT_DP_WIDE_TR by _TA: all the
+** range's tiles a chunk of FLOAT_DP_CHUNK elements at a time, their lanes
+** parked between chunks (each lane still adds its pairs in order), so the
+** activations' chunk stays in level 1 while the weight rows pass. Returns
+** the rows done. */
+INLINE uint32_t dp_wide(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                        uint32_t n, uint32_t r0, uint32_t r1, float *y, size_t ys, bool ahead)
+{
+    enum { TR = FLOAT_DP_WIDE_TR, TA = FLOAT_DP_WIDE_TA, G = L4LM_FLOAT_WIDE_PANEL / TR };
+    const uint32_t sp = fv_split(t, TR, TA), kp = FV_REGS / sp;
+    uint32_t done = n / l4lm_kern_float_step(t) * l4lm_kern_float_step(t);
+    uint32_t ng = (r1 - r0 < G * TR ? r1 - r0 : G * TR) / TR;
+    FVEC park[G][TR][TA][FV_REGS];
+    for (uint32_t g = 0; ahead && g < ng * TR; g++)
+        prefetch_row(w + (r0 + g) * rb, rb);
+    for (uint32_t c = 0; c < done; c += FLOAT_DP_CHUNK) {
+        uint32_t ce = done - c > FLOAT_DP_CHUNK ? c + FLOAT_DP_CHUNK : done;
+        for (uint32_t g = 0; g < ng; g++)
+            for (uint32_t p = 0; p < sp; p++) {
+                FVEC v[FLOAT_TR_MAX][FLOAT_TA_MAX][FV_REGS];
+                UNROLL
+                for (uint32_t r = 0; r < TR; r++) {
+                    UNROLL
+                    for (uint32_t a = 0; a < TA; a++) {
+                        UNROLL
+                        for (uint32_t k = 0; k < kp; k++)
+                            v[r][a][k] = c ? park[g][r][a][p * kp + k] : fv_zero();
+                    }
+                }
+                float_run(t, t, w + (r0 + g * TR) * rb, rb, act, st, n, c, ce, TR, TA, p, v);
+                UNROLL
+                for (uint32_t r = 0; r < TR; r++) {
+                    UNROLL
+                    for (uint32_t a = 0; a < TA; a++) {
+                        UNROLL
+                        for (uint32_t k = 0; k < kp; k++)
+                            park[g][r][a][p * kp + k] = v[r][a][k];
+                    }
+                }
+            }
+    }
+    for (uint32_t g = 0; g < ng; g++)
+        for (uint32_t r = 0; r < TR; r++)
+            for (uint32_t a = 0; a < TA; a++) {
+                ACC_VEC s[FLOAT_VECS];
+                const uint8_t *wr = w + (r0 + g * TR + r) * rb;
+                fv_acc(t, park[g][r][a], s);
+                y[a * ys + r0 + g * TR + r] = finish(t, wr, act + a * st, n, done, s, FLOAT_VECS);
+            }
+    return ng * TR;
+}
+#endif
+#endif
+
+#ifdef FLOAT_BF16_DP
+/* vdpbf16ps's prefill: narrow rows in its narrow tiles, wide ones in its
+** wide tiles, in chunks (dp_wide) where it takes them. */
+INLINE void dp_prefill(uint32_t t, const uint8_t *w, size_t rb, const uint8_t *act, size_t st,
+                       uint32_t n, uint32_t na, uint32_t r0, uint32_t r1, float *y, size_t ys,
+                       bool ahead)
+{
+    if (l4lm_kern_float_narrow(n)) {
+        dp_gemm(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead, FLOAT_DP_TR, FLOAT_DP_TA);
+        return;
+    }
+    uint32_t r = r0;
+#ifdef FLOAT_DP_CHUNK
+    if (na == FLOAT_DP_WIDE_TA)
+        r += dp_wide(t, w, rb, act, st, n, r0, r1, y, ys, ahead);
+#endif
+    dp_gemm(t, w, rb, act, st, n, na, r, r1, y, ys, ahead, FLOAT_DP_WIDE_TR, FLOAT_DP_WIDE_TA);
 }
 #endif
 
@@ -275,11 +390,9 @@ static __attribute__((noinline)) void float_prefill(uint32_t t, const uint8_t *w
     else if (t == L4LM_TYPE_F16)
         float_gemm(L4LM_TYPE_F16, f32, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 #endif
-#if FLOAT_DP_TA != FLOAT_TA
-    else if (t == L4LM_KTYPE_BF16_DP && na > 1 && l4lm_kern_float_narrow(n))
-        dp_gemm(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
-#endif
 #ifdef FLOAT_BF16_DP
+    else if (t == L4LM_KTYPE_BF16_DP && na > 1)
+        dp_prefill(t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
     else if (t == L4LM_KTYPE_BF16_DP)
         float_gemm(t, t, w, rb, act, st, n, na, r0, r1, y, ys, ahead);
 #endif

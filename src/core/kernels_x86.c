@@ -562,9 +562,26 @@ uint32_t l4lm_simd_wsum(uint32_t t, const uint8_t *rows, size_t rb, const float 
 ** rows then waits on the weights' loads from level 2: 2 weight rows by 6
 ** activation rows (24 registers, L4LM_FLOAT_DP_NARROW_ACTS) load half the
 ** weight bytes per product that 4 by 3 do (zen5, n 2048: ~1.2 times the
-** speed; wide rows, from level 3, were slower so: they keep 4 by 3). */
-#define FLOAT_DP_TR 2
-#define FLOAT_DP_TA 6
+** speed). Wide rows (the FFN's down projection, n 5632) do best at 4 by 6
+** in two passes, lanes 0..15 of every pair and then 16..31 (kernels_tile.h:
+** tiles of more than FLOAT_DP_ACCS registers of sums split so), one sum
+** register per pair: 10 loads per 24 products, 4 by 3 in one pass 14 per
+** 24 (zen5, one core, 128 rows: ~1.15 times the speed of the product, 200
+** against 230 GFLOP/s. 2 by 6, 3 by 8, 4 by 4, 6 by 4 and 8 by 3, panels
+** of 8 to 64 rows measured no better; 4 by 6 in two passes for narrow rows
+** too ~5 % slower than 2 by 6 in one). Their rows then go a chunk of
+** FLOAT_DP_CHUNK elements at a time over the whole panel (dp_wide), the
+** sums parked between chunks (24 KiB of stack, for the hosted build's
+** threads): the 6 activation rows' chunk (24 KiB) stays in level 1 while
+** the panel's weights pass, where whole rows (66 KiB) came from level 2
+** for every 4 weight rows (~1.25 times the speed again, ~290 GFLOP/s;
+** chunks of 1024 to 2816 within noise of each other on a busy machine). */
+#define FLOAT_DP_TR      2
+#define FLOAT_DP_TA      6
+#define FLOAT_DP_WIDE_TR 4
+#define FLOAT_DP_WIDE_TA 6
+#define FLOAT_DP_ACCS    24
+#define FLOAT_DP_CHUNK   2048
 #endif
 /* 32 BF16 values at a time: magnitude 0, or L4LM_BF16_LO to _HI. */
 bool l4lm_simd_bf16_in_range(const uint8_t *w, size_t n)

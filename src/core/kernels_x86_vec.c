@@ -1,8 +1,10 @@
 /*
 ** kernels_x86_vec.c — AVX2 loops of the element-wise helpers: the exp of
 ** softmax and SwiGLU (math.c's double-precision recipe, the same operations
-** in the same order) and the quantising of activations to Q8 blocks
-** (kernels.c's rounding). Each returns the bits of the C code it stands in
+** in the same order), the quantising of activations to Q8 blocks
+** (kernels.c's rounding) and their rounding to BF16 (integer code, so every
+** x86 variant has it, not only those with AVX-512 BF16). Each returns the bits of the C code it
+*stands in
 ** for. Compiled, like kernels_x86.c, only when the build targets AVX2, and
 ** once per x86 variant in a hosted build (Makefile, SIMD_SRC).
 */
@@ -149,6 +151,46 @@ bool l4lm_simd_round_q(const float *x, float id, int8_t *q, int32_t *s)
 {
     _mm256_storeu_si256((__m256i *)q, quant32(x, _mm256_set1_ps(id), s));
     return true;
+}
+
+/* ------------------------------------------------ BF16 activations */
+
+/* kernels.c's BF16 activation rule for 8 floats as bits, in integers:
+** nearest even (add 0x7fff and the kept part's lowest bit, then cut the
+** low 16 bits), then kept in vdpbf16ps's range (kernels.h): magnitudes
+** below L4LM_BF16_LO to +0, above L4LM_BF16_HI (inf too) to +-HI, every
+** NaN to L4LM_BF16_NAN. The sign cleared, the bits compare as signed ints;
+** the magnitude rounds to at most 0x7f80, so nothing carries into the sign. */
+static inline __m256i round_bf16x8(__m256i u)
+{
+    const __m256i one = _mm256_set1_epi32(1);
+    __m256i a = _mm256_and_si256(u, _mm256_set1_epi32(INT32_MAX));
+    __m256i odd = _mm256_and_si256(_mm256_srli_epi32(a, 16), one);
+    __m256i r = _mm256_srli_epi32(
+        _mm256_add_epi32(_mm256_add_epi32(a, odd), _mm256_set1_epi32(0x7fff)), 16);
+    r = _mm256_min_epi32(r, _mm256_set1_epi32(L4LM_BF16_HI));
+    __m256i keep = _mm256_cmpgt_epi32(r, _mm256_set1_epi32(L4LM_BF16_LO - 1));
+    __m256i sign = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x8000));
+    r = _mm256_and_si256(_mm256_or_si256(r, sign), keep);
+    __m256i nan = _mm256_cmpgt_epi32(a, _mm256_set1_epi32(0x7f800000));
+    return _mm256_blendv_epi8(r, _mm256_set1_epi32(L4LM_BF16_NAN), nan);
+}
+
+/* 16 at a time: the halves packed (packus keeps them, all below 2^16;
+** it interleaves 64-bit groups, which the permute puts back in order), the
+** floats their halves moved up. */
+uint32_t l4lm_simd_round_bf16(const float *x, uint32_t n, float *o, uint16_t *h)
+{
+    uint32_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i r0 = round_bf16x8(_mm256_loadu_si256((const __m256i *)(x + i)));
+        __m256i r1 = round_bf16x8(_mm256_loadu_si256((const __m256i *)(x + i + 8)));
+        _mm256_storeu_si256((__m256i *)(o + i), _mm256_slli_epi32(r0, 16));
+        _mm256_storeu_si256((__m256i *)(o + i + 8), _mm256_slli_epi32(r1, 16));
+        _mm256_storeu_si256((__m256i *)(h + i),
+                            _mm256_permute4x64_epi64(_mm256_packus_epi32(r0, r1), 0xd8));
+    }
+    return i;
 }
 
 #ifdef __F16C__
