@@ -143,12 +143,6 @@ static inline bool l4lm_kern_float_narrow(uint32_t n)
 ** Prefetches never fault: past the end they cost only a little bandwidth. */
 #define L4LM_DECODE_AHEAD ((size_t)4096)
 
-static inline void l4lm_kern_stream(const uint8_t *p, size_t len)
-{
-    for (size_t o = 0; o < len; o += 64)
-        __builtin_prefetch(p + L4LM_DECODE_AHEAD + o, 0, 0);
-}
-
 /* Where the SIMD loops can (AVX-512: F16, BF16, Q4_0, Q8_0), decode reads
 ** L4LM_DECODE_STREAMS weight rows side by side, each from its own part of
 ** the rows (row r, r + q, r + 2q, r + 3q for a quarter q of them), each
@@ -163,10 +157,17 @@ static inline void l4lm_kern_stream(const uint8_t *p, size_t len)
 #define L4LM_DECODE_FLOAT_AHEAD ((size_t)1024)
 #define L4LM_DECODE_QUANT_AHEAD ((size_t)2048)
 
+/* Asks for the len bytes ahead bytes past p, a line at a time, non-temporal. */
 static inline void l4lm_kern_streams(const uint8_t *p, size_t len, size_t ahead)
 {
     for (size_t o = 0; o < len; o += 64)
         __builtin_prefetch(p + ahead + o, 0, 0);
+}
+
+/* Decode's one stream per row, L4LM_DECODE_AHEAD ahead. */
+static inline void l4lm_kern_stream(const uint8_t *p, size_t len)
+{
+    l4lm_kern_streams(p, len, L4LM_DECODE_AHEAD);
 }
 
 #define L4LM_QBLOCK        32

@@ -611,7 +611,7 @@ bool l4lm_simd_matmul(uint32_t wtype, const uint8_t *w, size_t row_bytes, const 
     flt |= wtype == L4LM_KTYPE_BF16_DP;
 #endif
 #ifdef FLOAT_DEC_ROWS
-    bool bf16_decode = false; /* float_decode's, in tiles() */
+    bool bf16_decode = false; /* float_far's, in tiles() */
 #else
     bool bf16_decode = fv_bf16(wtype);
 #endif

@@ -3,10 +3,10 @@
 ** softmax and SwiGLU (math.c's double-precision recipe, the same operations
 ** in the same order), the quantising of activations to Q8 blocks
 ** (kernels.c's rounding) and their rounding to BF16 (integer code, so every
-** x86 variant has it, not only those with AVX-512 BF16). Each returns the bits of the C code it
-*stands in
-** for. Compiled, like kernels_x86.c, only when the build targets AVX2, and
-** once per x86 variant in a hosted build (Makefile, SIMD_SRC).
+** x86 variant has it, not only those with AVX-512 BF16). Each returns the
+** bits of the C code it stands in for. Compiled, like kernels_x86.c, only
+** when the build targets AVX2, and once per x86 variant in a hosted build
+** (Makefile, SIMD_SRC).
 */
 #include <float.h>
 #include "kernels.h"
